@@ -1,0 +1,132 @@
+// Package detector runs Tether's detectors over a stream of agent events.
+//
+// An Engine owns the detector state of one Kafka partition (one agent
+// lineage lives on one partition because records are keyed by root agent
+// id). It is driven by exactly one goroutine, in partition order, and is not
+// safe for concurrent use. Detectors live in sub-packages by concern
+// (identity, baseline, …); the containment policy that turns findings into
+// commands lives in detector/containment.
+package detector
+
+import (
+	"github.com/tetherhq/tether/detector/containment"
+	"github.com/tetherhq/tether/detector/identity"
+	"github.com/tetherhq/tether/models"
+)
+
+// Emit receives a finding from a detector. The detector fills Kind,
+// Severity, Confidence, Explanation, EvidenceIDs and Features; the engine
+// fills the rest (agent, session, time, step, detector name, ID).
+type Emit = func(models.Finding)
+
+// Detector is one concern's stateful judgement over a partition's events.
+type Detector interface {
+	// Name is the detector's stable name, recorded on its findings.
+	Name() string
+	// Observe judges ev. agent is the inventory entry of ev.AgentID, or nil
+	// for an unregistered agent. Observe must not retain ev after returning.
+	Observe(ev *models.Event, agent *models.AgentSpec, emit Emit)
+}
+
+// Output collects what processing produced. Callers reset it between
+// batches with Reset; the engine only appends.
+type Output struct {
+	Findings []models.Finding
+	Commands []models.ContainmentCommand
+}
+
+// Reset empties o, keeping its capacity.
+func (o *Output) Reset() {
+	o.Findings = o.Findings[:0]
+	o.Commands = o.Commands[:0]
+}
+
+// Factory builds a fresh detector for one engine.
+type Factory func(inv *models.Inventory) Detector
+
+// Options configures an Engine.
+type Options struct {
+	// Inventory declares the known agents; nil means none are registered.
+	Inventory *models.Inventory
+	// Detectors build the detectors, run in order on every event.
+	Detectors []Factory
+	// Containment decides commands from findings.
+	Containment containment.Options
+}
+
+// DefaultOptions returns the production detector set and policy.
+func DefaultOptions() Options {
+	return Options{
+		Detectors: []Factory{
+			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
+		},
+		Containment: containment.DefaultOptions(),
+	}
+}
+
+// Engine runs the detectors and the containment policy.
+type Engine struct {
+	inv       *models.Inventory
+	detectors []Detector
+	policy    *containment.Policy
+
+	// per-Observe scratch, so emit needs no closure allocation
+	cur     *models.Event
+	curDet  string
+	curOut  *Output
+	emitFn  Emit
+}
+
+// New builds an Engine.
+func New(opts Options) *Engine {
+	e := &Engine{inv: opts.Inventory, policy: containment.New(opts.Containment)}
+	for _, f := range opts.Detectors {
+		e.detectors = append(e.detectors, f(opts.Inventory))
+	}
+	e.emitFn = e.emit
+	return e
+}
+
+// Process runs every detector on ev and appends findings and commands to
+// out. ev must already be validated (models.Decoder).
+func (e *Engine) Process(ev *models.Event, out *Output) {
+	agent := e.inv.Agent(ev.AgentID)
+	e.cur, e.curOut = ev, out
+	start := len(out.Findings)
+	for _, d := range e.detectors {
+		e.curDet = d.Name()
+		d.Observe(ev, agent, e.emitFn)
+	}
+	for i := start; i < len(out.Findings); i++ {
+		if c, ok := e.policy.Decide(&out.Findings[i], ev, agent); ok {
+			out.Commands = append(out.Commands, c)
+		}
+	}
+	if ev.Kind == models.KindSessionEnd {
+		e.policy.Forget(ev.SessionID)
+	}
+	e.cur, e.curOut = nil, nil
+}
+
+func (e *Engine) emit(f models.Finding) {
+	ev := e.cur
+	f.Detector = e.curDet
+	f.Time = ev.Time
+	if f.AgentID == "" {
+		f.AgentID = ev.AgentID
+	}
+	f.RootAgentID = ev.Root()
+	if f.SessionID == "" {
+		f.SessionID = ev.SessionID
+	}
+	f.Principal = ev.Principal
+	f.Step = ev.Step
+	if len(f.EvidenceIDs) == 0 {
+		f.EvidenceIDs = []string{ev.ID}
+	}
+	if f.Severity > 100 {
+		f.Severity = 100
+	}
+	f.SetID()
+	e.curOut.Findings = append(e.curOut.Findings, f)
+}
