@@ -1,0 +1,49 @@
+// Command tether is Tether's command line: the detection daemon (run), the
+// embedded demo (demo), the dataset importer (import) and the evaluation
+// harness (eval).
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `tether: streaming behavioural anomaly detection for AI agents
+
+Usage:
+  tether run    --config FILE                 run the detection daemon (Kafka in, ClickHouse + control topic out)
+  tether demo   [--duration 30s] [--out DIR]  run the embedded demo: in-process broker, simulated fleet, Parquet findings
+  tether import agentdojo --out DIR PATH...   convert AgentDojo runs into Tether's labelled stream format
+  tether eval   --events FILE --labels FILE [--inventory FILE] --json OUT [--plot OUT.png]
+                                              replay a labelled stream through the detectors and score them
+
+Run 'tether COMMAND -h' for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "run":
+		err = runDaemon(args)
+	case "demo":
+		err = runDemo(args)
+	case "import":
+		err = runImport(args)
+	case "eval":
+		err = runEval(args)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "tether: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tether %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
