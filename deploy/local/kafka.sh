@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# kafka.sh — a single-node Apache Kafka 4.x (KRaft, combined broker+controller)
+# for local development and CI.
+#
+#   deploy/local/kafka.sh install   fetch Kafka and its runtime jars via Maven (once)
+#   deploy/local/kafka.sh start     install if needed, format storage, start, wait until ready
+#   deploy/local/kafka.sh stop      stop the broker cleanly
+#   deploy/local/kafka.sh status    exit 0 and print the address when running
+#
+# Environment:
+#   TETHER_CACHE                  cache root (default <repo>/.cache); Kafka lives in $TETHER_CACHE/kafka
+#   TETHER_KAFKA_VERSION          org.apache.kafka:kafka_2.13 version (default 4.1.1)
+#   TETHER_KAFKA_PORT             broker port on 127.0.0.1 (default 9092)
+#   TETHER_KAFKA_CONTROLLER_PORT  controller port on 127.0.0.1 (default 9093)
+#   TETHER_KAFKA_HEAP             JVM heap options (default "-Xms256m -Xmx512m")
+#   TETHER_KAFKA_START_TIMEOUT    seconds to wait for readiness (default 120)
+#   JAVA_HOME                     Java 17+ to run the broker (default: the machine's Java 17)
+#
+# Everything (jars, config, data, logs, pid) stays under the cache folder, so
+# `rm -rf .cache/kafka` resets it completely.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache_root="${TETHER_CACHE:-$repo/.cache}"
+dir="$cache_root/kafka"
+version="${TETHER_KAFKA_VERSION:-4.1.1}"
+port="${TETHER_KAFKA_PORT:-9092}"
+cport="${TETHER_KAFKA_CONTROLLER_PORT:-9093}"
+heap="${TETHER_KAFKA_HEAP:--Xms256m -Xmx512m}"
+timeout="${TETHER_KAFKA_START_TIMEOUT:-120}"
+
+libs="$dir/libs"
+conf="$dir/config"
+data="$dir/data"
+logs="$dir/logs"
+pidfile="$dir/kafka.pid"
+addr="127.0.0.1:$port"
+
+log() { echo "kafka: $*" >&2; }
+die() { echo "kafka: error: $*" >&2; exit 1; }
+
+java_bin() {
+	if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
+		echo "$JAVA_HOME/bin/java"
+		return
+	fi
+	local j
+	for j in /usr/lib/jvm/java-17-openjdk-*/bin/java /usr/lib/jvm/java-17*/bin/java /usr/lib/jvm/temurin-17*/bin/java; do
+		if [[ -x "$j" ]]; then
+			echo "$j"
+			return
+		fi
+	done
+	command -v java >/dev/null 2>&1 || die "no java found; install a Java 17 runtime (apt-get install openjdk-17-jre-headless)"
+	command -v java
+}
+
+classpath() { echo "$libs/*"; }
+
+installed() { [[ -f "$libs/.complete-$version" ]]; }
+
+cmd_install() {
+	if installed; then
+		log "Kafka $version already installed in $libs"
+		return 0
+	fi
+	command -v mvn >/dev/null 2>&1 || die "mvn not found; install Maven (apt-get install maven)"
+	mkdir -p "$dir"
+	local pom="$dir/pom.xml"
+	# The broker (kafka_2.13, which also holds kafka.tools.StorageTool) pulls in
+	# kafka-server, -metadata, -raft, -storage, the group/transaction/share
+	# coordinators and kafka-clients; they are listed explicitly so a change in
+	# Kafka's published scopes fails loudly. slf4j-api 2 and log4j2's SLF4J 2
+	# binding make the broker log to files (Kafka's poms leave the binding out).
+	cat >"$pom" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.tether.local</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <properties>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+  </properties>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-server</artifactId><version>$version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-metadata</artifactId><version>$version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-raft</artifactId><version>$version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-storage</artifactId><version>$version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-group-coordinator</artifactId><version>$version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-transaction-coordinator</artifactId><version>$version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-share-coordinator</artifactId><version>$version</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>2.0.17</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>2.24.3</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>2.24.3</version></dependency>
+  </dependencies>
+</project>
+EOF
+	log "resolving org.apache.kafka:kafka_2.13:$version and its runtime dependencies with Maven (into $libs)"
+	rm -rf "$libs"
+	if ! mvn -q -B -f "$pom" dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory="$libs" >"$dir/mvn.log" 2>&1; then
+		tail -n 40 "$dir/mvn.log" >&2
+		die "Maven could not resolve Kafka $version (full log: $dir/mvn.log)"
+	fi
+	local need
+	for need in 'kafka_2.13-*' 'kafka-server-[0-9]*' 'kafka-metadata-*' 'kafka-raft-*' 'kafka-storage-[0-9]*' \
+		'kafka-group-coordinator-[0-9]*' 'kafka-transaction-coordinator-*' 'kafka-share-coordinator-*' \
+		'kafka-clients-*' 'scala-library-*' 'slf4j-api-2.*' 'log4j-slf4j2-impl-*' 'log4j-core-*'; do
+		compgen -G "$libs/$need.jar" >/dev/null || die "resolved classpath lacks $need.jar (see $dir/mvn.log)"
+	done
+	touch "$libs/.complete-$version"
+	log "installed Kafka $version: $(find "$libs" -name '*.jar' | wc -l) jars in $libs"
+}
+
+write_config() {
+	mkdir -p "$conf" "$data" "$logs"
+	cat >"$conf/server.properties" <<EOF
+# Generated by deploy/local/kafka.sh — single combined broker+controller (KRaft).
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$data
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=24
+log.segment.bytes=67108864
+EOF
+	cat >"$conf/log4j2.properties" <<EOF
+status = warn
+appender.file.type = RollingFile
+appender.file.name = file
+appender.file.fileName = $logs/server.log
+appender.file.filePattern = $logs/server.log.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = INFO
+EOF
+}
+
+jvm_common() {
+	echo "-Dlog4j2.configurationFile=$conf/log4j2.properties -Dkafka.logs.dir=$logs -Djava.awt.headless=true"
+}
+
+pid_alive() {
+	[[ -f "$pidfile" ]] || return 1
+	local pid
+	pid="$(cat "$pidfile" 2>/dev/null || true)"
+	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# probe waits up to $1 seconds for the broker to serve metadata with at least
+# one live broker, using kafka-clients' Admin API (KafkaProbe.java).
+probe() {
+	local secs="$1" java
+	java="$(java_bin)"
+	# shellcheck disable=SC2046
+	"$java" -Xmx128m $(jvm_common) -Dlog4j2.level=ERROR -cp "$(classpath)" \
+		"$here/KafkaProbe.java" "$addr" "$secs" 2>>"$logs/probe.log"
+}
+
+format_storage() {
+	[[ -f "$data/meta.properties" ]] && return 0
+	local java cid
+	java="$(java_bin)"
+	# shellcheck disable=SC2046
+	cid="$("$java" -Xmx128m $(jvm_common) -cp "$(classpath)" kafka.tools.StorageTool random-uuid 2>>"$logs/format.log" | tail -n1)"
+	[[ -n "$cid" ]] || die "could not generate a cluster id (see $logs/format.log)"
+	log "formatting KRaft storage in $data (cluster id $cid)"
+	# shellcheck disable=SC2046
+	if ! "$java" -Xmx128m $(jvm_common) -cp "$(classpath)" kafka.tools.StorageTool format \
+		-t "$cid" -c "$conf/server.properties" --ignore-formatted >>"$logs/format.log" 2>&1; then
+		tail -n 20 "$logs/format.log" >&2
+		die "storage format failed (see $logs/format.log)"
+	fi
+}
+
+cmd_start() {
+	if pid_alive && port_open "$port"; then
+		log "already running (pid $(cat "$pidfile")) on $addr"
+		echo "$addr"
+		return 0
+	fi
+	if ! pid_alive && port_open "$port"; then
+		cmd_install
+		mkdir -p "$logs"
+		if probe 10 >/dev/null; then
+			log "a Kafka broker not started by this script already serves $addr; using it"
+			echo "$addr"
+			return 0
+		fi
+		die "port $port is taken by something that is not a Kafka broker"
+	fi
+	cmd_install
+	write_config
+	format_storage
+	local java
+	java="$(java_bin)"
+	log "starting Kafka $version on $addr (controller 127.0.0.1:$cport), logs in $logs"
+	# shellcheck disable=SC2086,SC2046
+	nohup "$java" $heap -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+		$(jvm_common) -cp "$(classpath)" kafka.Kafka "$conf/server.properties" \
+		>"$logs/stdout.log" 2>&1 </dev/null &
+	echo $! >"$pidfile"
+	local pid
+	pid="$(cat "$pidfile")"
+	# Wait for the listener first (cheap), then for metadata via the Admin API.
+	local deadline=$((SECONDS + timeout))
+	until port_open "$port"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 40 "$logs/server.log" "$logs/stdout.log" >&2 2>/dev/null || true
+			rm -f "$pidfile"
+			die "Kafka exited during startup"
+		fi
+		if ((SECONDS >= deadline)); then
+			tail -n 40 "$logs/server.log" "$logs/stdout.log" >&2 2>/dev/null || true
+			die "Kafka did not open $addr within ${timeout}s"
+		fi
+		sleep 0.5
+	done
+	local left=$((deadline - SECONDS))
+	if ((left < 5)); then left=5; fi
+	if ! probe "$left" >/dev/null; then
+		tail -n 40 "$logs/server.log" >&2 2>/dev/null || true
+		tail -n 5 "$logs/probe.log" >&2 2>/dev/null || true
+		die "Kafka on $addr did not serve metadata within ${timeout}s"
+	fi
+	log "ready on $addr (pid $pid)"
+	echo "$addr"
+}
+
+cmd_stop() {
+	if ! pid_alive; then
+		rm -f "$pidfile"
+		log "not running"
+		return 0
+	fi
+	local pid i
+	pid="$(cat "$pidfile")"
+	log "stopping (pid $pid)"
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 120; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "did not stop within 60s; killing"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidfile"
+	log "stopped"
+}
+
+cmd_status() {
+	if pid_alive && port_open "$port"; then
+		echo "kafka: running (pid $(cat "$pidfile")) on $addr"
+		return 0
+	fi
+	if port_open "$port"; then
+		echo "kafka: $addr is open but not managed by this script"
+		return 0
+	fi
+	if pid_alive; then
+		echo "kafka: starting (pid $(cat "$pidfile")), $addr not open yet"
+		return 1
+	fi
+	echo "kafka: stopped"
+	return 3
+}
+
+case "${1:-}" in
+install) cmd_install ;;
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+*)
+	echo "usage: $0 install|start|stop|status" >&2
+	exit 2
+	;;
+esac
