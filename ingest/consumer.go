@@ -1,0 +1,386 @@
+// Package ingest consumes agent events from Kafka and drives the detectors.
+//
+// A Consumer is a franz-go consumer-group member. Each poll returns a batch
+// of records; every partition's records are processed in offset order by one
+// goroutine that owns that partition's detector state. Records that cannot
+// be decoded or fail validation are copied to a dead-letter topic with the
+// reason in headers. The batch's findings and commands are then written to
+// the sink, and only after the sink and the dead-letter topic have accepted
+// them are the batch's offsets committed (at-least-once). While the sink is
+// unavailable the consumer retries with backoff and does not poll or commit:
+// backpressure, never loss. See DESIGN.md for rebalance semantics.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink"
+)
+
+// Errors returned by the consumer.
+var (
+	// ErrConfig: the options are incomplete or inconsistent.
+	ErrConfig = errors.New("invalid ingest configuration")
+	// ErrUncommitted: the consumer stopped while a batch could not be made
+	// durable; its records were not committed and will be redelivered.
+	ErrUncommitted = errors.New("stopped with an uncommitted batch")
+)
+
+// Options configures a Consumer.
+type Options struct {
+	// Brokers are the seed brokers (host:port).
+	Brokers []string
+	// Group is the consumer group; instances sharing it split the partitions.
+	Group string
+	// Topic is the events topic.
+	Topic string
+	// DeadLetterTopic receives undecodable or invalid records.
+	DeadLetterTopic string
+	// Decode bounds record size and clock skew.
+	Decode models.DecodeOptions
+	// Detector configures the per-partition detector engines.
+	Detector detector.Options
+	// MaxPollRecords caps one batch.
+	MaxPollRecords int
+	// RetryBackoff is the first wait after a failed sink write; it doubles
+	// up to MaxRetryBackoff.
+	RetryBackoff, MaxRetryBackoff time.Duration
+	// ShutdownFlushTimeout bounds the last flush after the context ends.
+	ShutdownFlushTimeout time.Duration
+	// Logger receives structured logs.
+	Logger zerolog.Logger
+}
+
+// DefaultOptions returns the daemon's defaults: topic "tether.events",
+// dead letters to "tether.events.dlq", group "tether", 5,000 records per
+// batch, backoff 200ms doubling to 10s.
+func DefaultOptions() Options {
+	return Options{
+		Brokers:              []string{"127.0.0.1:9092"},
+		Group:                "tether",
+		Topic:                "tether.events",
+		DeadLetterTopic:      "tether.events.dlq",
+		Decode:               models.DefaultDecodeOptions(),
+		Detector:             detector.DefaultOptions(),
+		MaxPollRecords:       5000,
+		RetryBackoff:         200 * time.Millisecond,
+		MaxRetryBackoff:      10 * time.Second,
+		ShutdownFlushTimeout: 30 * time.Second,
+		Logger:               zerolog.Nop(),
+	}
+}
+
+func (o *Options) validate() error {
+	switch {
+	case len(o.Brokers) == 0:
+		return fmt.Errorf("%w: no brokers", ErrConfig)
+	case o.Group == "":
+		return fmt.Errorf("%w: no consumer group", ErrConfig)
+	case o.Topic == "":
+		return fmt.Errorf("%w: no events topic", ErrConfig)
+	case o.DeadLetterTopic == "":
+		return fmt.Errorf("%w: no dead-letter topic", ErrConfig)
+	case o.DeadLetterTopic == o.Topic:
+		return fmt.Errorf("%w: dead-letter topic %q is the events topic", ErrConfig, o.Topic)
+	case o.MaxPollRecords <= 0:
+		return fmt.Errorf("%w: max poll records %d", ErrConfig, o.MaxPollRecords)
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 200 * time.Millisecond
+	}
+	if o.MaxRetryBackoff < o.RetryBackoff {
+		o.MaxRetryBackoff = o.RetryBackoff
+	}
+	if o.ShutdownFlushTimeout <= 0 {
+		o.ShutdownFlushTimeout = 30 * time.Second
+	}
+	return nil
+}
+
+// Consumer reads events, runs the detectors and writes their output.
+type Consumer struct {
+	opts Options
+	cl   *kgo.Client
+	w    sink.Writer
+	dec  *models.Decoder
+	log  zerolog.Logger
+	m    *Metrics
+
+	mu      sync.Mutex
+	engines map[int32]*partitionState
+
+	// reused between batches (only the Run goroutine touches them)
+	batch sink.Batch
+	dlq   []*kgo.Record
+}
+
+// partitionState is owned by one goroutine at a time: the one processing
+// that partition's records in the current batch.
+type partitionState struct {
+	engine *detector.Engine
+	out    detector.Output
+	events []*models.Event
+	dlq    []*kgo.Record
+}
+
+// New creates a Consumer and its Kafka client. extra options are appended
+// to the client's (TLS, SASL, client id …); the consumer's own options
+// (group, manual commits, rebalance blocking) must not be overridden.
+func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if w == nil {
+		return nil, fmt.Errorf("%w: no sink", ErrConfig)
+	}
+	c := &Consumer{
+		opts:    opts,
+		w:       w,
+		dec:     models.NewDecoder(opts.Decode),
+		log:     opts.Logger,
+		m:       NewMetrics(),
+		engines: make(map[int32]*partitionState),
+	}
+	kopts := append([]kgo.Opt{
+		kgo.SeedBrokers(opts.Brokers...),
+		kgo.ConsumerGroup(opts.Group),
+		kgo.ConsumeTopics(opts.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AllowAutoTopicCreation(),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.revoked),
+	}, extra...)
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	c.cl = cl
+	return c, nil
+}
+
+// Client returns the consumer's Kafka client, for sharing with producers
+// (the control-topic publisher) in the same process.
+func (c *Consumer) Client() *kgo.Client { return c.cl }
+
+// Metrics returns the consumer's counters.
+func (c *Consumer) Metrics() *Metrics { return c.m }
+
+// Stats returns a snapshot of the counters.
+func (c *Consumer) Stats() Stats { return c.m.Snapshot() }
+
+// Close leaves the group and closes the client. Call it after Run returns.
+func (c *Consumer) Close() { c.cl.Close() }
+
+func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ps := range m {
+		for _, p := range ps {
+			if _, ok := c.engines[p]; !ok {
+				c.engines[p] = &partitionState{engine: detector.New(c.opts.Detector)}
+			}
+		}
+	}
+	c.m.assigned.Store(int64(len(c.engines)))
+	c.log.Info().Interface("partitions", m).Msg("partitions assigned")
+}
+
+// revoked drops the detector state of partitions this member no longer
+// owns. Because rebalances are blocked while a batch is in flight and every
+// batch is committed before the next poll, nothing is pending here.
+func (c *Consumer) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ps := range m {
+		for _, p := range ps {
+			delete(c.engines, p)
+		}
+	}
+	c.m.assigned.Store(int64(len(c.engines)))
+	c.log.Info().Interface("partitions", m).Msg("partitions revoked")
+}
+
+func (c *Consumer) state(p int32) *partitionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.engines[p]
+	if !ok { // records fetched before the assignment callback ran
+		st = &partitionState{engine: detector.New(c.opts.Detector)}
+		c.engines[p] = st
+	}
+	return st
+}
+
+// Run consumes until ctx is cancelled, then makes the last batch durable,
+// commits it and returns. It returns ErrUncommitted (wrapped) if the last
+// batch could not be written before ShutdownFlushTimeout.
+func (c *Consumer) Run(ctx context.Context) error {
+	c.log.Info().Strs("brokers", c.opts.Brokers).Str("topic", c.opts.Topic).Str("group", c.opts.Group).Msg("consumer started")
+	c.m.running.Store(true)
+	defer c.m.running.Store(false)
+	for {
+		fetches := c.cl.PollRecords(ctx, c.opts.MaxPollRecords)
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			c.m.fetchErrors.Add(1)
+			c.log.Error().Err(err).Str("topic", t).Int32("partition", p).Msg("fetch error")
+		})
+		n := fetches.NumRecords()
+		if n > 0 {
+			if err := c.handle(ctx, fetches); err != nil {
+				c.cl.AllowRebalance()
+				return err
+			}
+		}
+		c.cl.AllowRebalance()
+		if ctx.Err() != nil {
+			c.log.Info().Msg("consumer stopped: context done, last batch committed")
+			return nil
+		}
+	}
+}
+
+// handle processes one polled batch, makes it durable and commits it.
+func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
+	start := time.Now()
+	var parts []kgo.FetchTopicPartition
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) > 0 {
+			parts = append(parts, p)
+		}
+	})
+	states := make([]*partitionState, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		st := c.state(p.Partition)
+		states[i] = st
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.processPartition(st, p)
+		}()
+	}
+	wg.Wait()
+
+	b := &c.batch
+	b.Events, b.Findings, b.Commands = b.Events[:0], b.Findings[:0], b.Commands[:0]
+	c.dlq = c.dlq[:0]
+	for _, st := range states {
+		b.Events = append(b.Events, st.events...)
+		b.Findings = append(b.Findings, st.out.Findings...)
+		b.Commands = append(b.Commands, st.out.Commands...)
+		c.dlq = append(c.dlq, st.dlq...)
+	}
+	if err := c.durable(ctx, b, c.dlq); err != nil {
+		return err
+	}
+	cctx, cancel := c.flushContext(ctx)
+	defer cancel()
+	if err := c.cl.CommitUncommittedOffsets(cctx); err != nil {
+		// The batch is durable; a failed commit only means redelivery, and
+		// deterministic ids make the replay idempotent.
+		c.m.commitErrors.Add(1)
+		c.log.Error().Err(err).Msg("offset commit failed; the batch will be redelivered")
+	} else {
+		c.m.commits.Add(1)
+	}
+	c.m.batches.Add(1)
+	c.m.observeBatch(time.Since(start), len(b.Events)+len(c.dlq))
+	c.m.findings.Add(int64(len(b.Findings)))
+	c.m.commands.Add(int64(len(b.Commands)))
+	for i := range b.Findings {
+		c.m.observeFinding(&b.Findings[i])
+	}
+	return nil
+}
+
+// processPartition decodes and judges one partition's records in order.
+func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartition) {
+	st.out.Reset()
+	st.events = st.events[:0]
+	st.dlq = st.dlq[:0]
+	for _, r := range p.Records {
+		c.m.consumed.Add(1)
+		ev, err := c.dec.Decode(r.Value, r.Timestamp)
+		if err != nil {
+			st.dlq = append(st.dlq, c.deadLetter(r, err))
+			continue
+		}
+		st.engine.Process(ev, &st.out)
+		st.events = append(st.events, ev)
+	}
+	if n := len(p.Records); n > 0 {
+		c.m.setLag(p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+	}
+}
+
+// durable writes the dead letters and the batch, retrying with backoff
+// until both succeed or ctx ends (after one last attempt bounded by
+// ShutdownFlushTimeout).
+func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq []*kgo.Record) error {
+	backoff := c.opts.RetryBackoff
+	dlqDone := len(dlq) == 0
+	for attempt := 1; ; attempt++ {
+		wctx, cancel := c.flushContext(ctx)
+		err := func() error {
+			if !dlqDone {
+				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {
+					return fmt.Errorf("dead-letter topic %s: %w", c.opts.DeadLetterTopic, err)
+				}
+				dlqDone = true
+				c.m.deadLettered.Add(int64(len(dlq)))
+			}
+			if b.Empty() {
+				return nil
+			}
+			return c.w.Write(wctx, b)
+		}()
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				c.log.Info().Int("attempts", attempt).Msg("sink recovered; batch written")
+			}
+			c.m.sinkHealthy.Store(true)
+			return nil
+		}
+		c.m.sinkHealthy.Store(false)
+		c.m.sinkErrors.Add(1)
+		c.log.Error().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).
+			Int("events", len(b.Events)).Int("findings", len(b.Findings)).Int("commands", len(b.Commands)).
+			Msg("batch not durable; offsets not committed, retrying")
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %d events, %d findings: %v", ErrUncommitted, len(b.Events), len(b.Findings), err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, c.opts.MaxRetryBackoff)
+	}
+}
+
+// flushContext returns ctx while it is live, and a fresh bounded context
+// once it is done, so that a graceful shutdown can still flush and commit.
+func (c *Consumer) flushContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), c.opts.ShutdownFlushTimeout)
+}

@@ -1,0 +1,162 @@
+package ingest
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetherhq/tether/models"
+)
+
+// Metrics holds the consumer's counters and gauges. All methods are safe
+// for concurrent use. WritePrometheus renders them in the Prometheus text
+// exposition format for the daemon's /metrics endpoint.
+type Metrics struct {
+	consumed, deadLettered, findings, commands atomic.Int64
+	batches, commits, commitErrors             atomic.Int64
+	sinkErrors, fetchErrors                    atomic.Int64
+	assigned                                   atomic.Int64
+	running, sinkHealthy                       atomic.Bool
+	lastBatchNanos, lastBatchRecords           atomic.Int64
+	lastSuccess                                atomic.Int64 // unix nanos of the last durable batch
+
+	mu        sync.Mutex
+	dlqClass  map[string]int64
+	severity  [5]int64 // info, low, medium, high, critical
+	lagByPart map[int32]int64
+}
+
+// NewMetrics returns zeroed metrics.
+func NewMetrics() *Metrics {
+	m := &Metrics{dlqClass: map[string]int64{}, lagByPart: map[int32]int64{}}
+	m.sinkHealthy.Store(true)
+	return m
+}
+
+// Stats is a snapshot of the consumer's counters.
+type Stats struct {
+	Consumed, DeadLettered, Findings, Commands int64
+	Batches, Commits, CommitErrors, SinkErrors int64
+	// DeadLetterByClass counts dead letters by models.ReasonClass.
+	DeadLetterByClass map[string]int64
+	// FindingsBySeverity counts findings in the bands info (<30), low
+	// (<50), medium (<70), high (<90) and critical.
+	FindingsBySeverity [5]int64
+	// Lag is the summed consumer lag over assigned partitions at the last poll.
+	Lag int64
+	// SinkHealthy is false while a batch is being retried.
+	SinkHealthy bool
+	// LastDurable is when a batch last became durable.
+	LastDurable time.Time
+}
+
+// Snapshot returns the current counters.
+func (m *Metrics) Snapshot() Stats {
+	s := Stats{
+		Consumed: m.consumed.Load(), DeadLettered: m.deadLettered.Load(),
+		Findings: m.findings.Load(), Commands: m.commands.Load(),
+		Batches: m.batches.Load(), Commits: m.commits.Load(), CommitErrors: m.commitErrors.Load(),
+		SinkErrors: m.sinkErrors.Load(), SinkHealthy: m.sinkHealthy.Load(),
+		DeadLetterByClass: map[string]int64{},
+	}
+	if t := m.lastSuccess.Load(); t > 0 {
+		s.LastDurable = time.Unix(0, t)
+	}
+	m.mu.Lock()
+	for k, v := range m.dlqClass {
+		s.DeadLetterByClass[k] = v
+	}
+	s.FindingsBySeverity = m.severity
+	for _, l := range m.lagByPart {
+		s.Lag += l
+	}
+	m.mu.Unlock()
+	return s
+}
+
+// Ready reports whether the consumer is running with a healthy sink.
+func (m *Metrics) Ready() bool { return m.running.Load() && m.sinkHealthy.Load() }
+
+func (m *Metrics) observeDeadLetter(class string) {
+	m.mu.Lock()
+	m.dlqClass[class]++
+	m.mu.Unlock()
+}
+
+func (m *Metrics) observeFinding(f *models.Finding) {
+	band := 0
+	switch {
+	case f.Severity >= models.SeverityCritical:
+		band = 4
+	case f.Severity >= models.SeverityHigh:
+		band = 3
+	case f.Severity >= models.SeverityMedium:
+		band = 2
+	case f.Severity >= models.SeverityLow:
+		band = 1
+	}
+	m.mu.Lock()
+	m.severity[band]++
+	m.mu.Unlock()
+}
+
+func (m *Metrics) observeBatch(d time.Duration, records int) {
+	m.lastBatchNanos.Store(int64(d))
+	m.lastBatchRecords.Store(int64(records))
+	m.lastSuccess.Store(time.Now().UnixNano())
+}
+
+func (m *Metrics) setLag(p int32, lag int64) {
+	if lag < 0 {
+		lag = 0
+	}
+	m.mu.Lock()
+	m.lagByPart[p] = lag
+	m.mu.Unlock()
+}
+
+// WritePrometheus writes the metrics in the Prometheus text format.
+func (m *Metrics) WritePrometheus(w io.Writer) {
+	s := m.Snapshot()
+	b2i := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	counter := func(name, help string, v int64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	gauge := func(name, help string, v float64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
+	}
+	counter("tether_records_consumed_total", "Records read from the events topic.", s.Consumed)
+	counter("tether_findings_total", "Findings written.", s.Findings)
+	counter("tether_commands_total", "Containment commands published.", s.Commands)
+	counter("tether_batches_total", "Batches made durable.", s.Batches)
+	counter("tether_commits_total", "Successful offset commits.", s.Commits)
+	counter("tether_commit_errors_total", "Failed offset commits (the batch is redelivered).", s.CommitErrors)
+	counter("tether_sink_errors_total", "Failed attempts to make a batch durable.", s.SinkErrors)
+	counter("tether_fetch_errors_total", "Fetch errors from the brokers.", m.fetchErrors.Load())
+	fmt.Fprintf(w, "# HELP tether_dead_letters_total Records sent to the dead-letter topic, by reason class.\n# TYPE tether_dead_letters_total counter\n")
+	classes := make([]string, 0, len(s.DeadLetterByClass))
+	for k := range s.DeadLetterByClass {
+		classes = append(classes, k)
+	}
+	sort.Strings(classes)
+	for _, k := range classes {
+		fmt.Fprintf(w, "tether_dead_letters_total{reason=%q} %d\n", k, s.DeadLetterByClass[k])
+	}
+	fmt.Fprintf(w, "# HELP tether_findings_by_severity_total Findings by severity band.\n# TYPE tether_findings_by_severity_total counter\n")
+	for i, band := range []string{"info", "low", "medium", "high", "critical"} {
+		fmt.Fprintf(w, "tether_findings_by_severity_total{band=%q} %d\n", band, s.FindingsBySeverity[i])
+	}
+	gauge("tether_consumer_lag", "Records behind the high watermark, summed over assigned partitions.", float64(s.Lag))
+	gauge("tether_partitions_assigned", "Partitions owned by this member.", float64(m.assigned.Load()))
+	gauge("tether_sink_healthy", "1 when the last batch was made durable, 0 while retrying.", float64(b2i(s.SinkHealthy)))
+	gauge("tether_last_batch_seconds", "Processing time of the last batch.", time.Duration(m.lastBatchNanos.Load()).Seconds())
+	gauge("tether_last_batch_records", "Records in the last batch.", float64(m.lastBatchRecords.Load()))
+}
