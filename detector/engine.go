@@ -9,6 +9,7 @@
 package detector
 
 import (
+	"github.com/tetherhq/tether/detector/baseline"
 	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/detector/identity"
 	"github.com/tetherhq/tether/models"
@@ -59,6 +60,7 @@ func DefaultOptions() Options {
 	return Options{
 		Detectors: []Factory{
 			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
+			func(inv *models.Inventory) Detector { return baseline.New(baseline.DefaultOptions()) },
 		},
 		Containment: containment.DefaultOptions(),
 	}

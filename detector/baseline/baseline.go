@@ -1,0 +1,242 @@
+// Package baseline answers the Agentic Trust Framework's second question,
+// "What are you doing?", by learning each agent's own normal behaviour from
+// its event stream and reporting departures from it:
+//
+//   - rate_spike: the agent emits far more events in one event-time window
+//     than its exponentially weighted baseline of events per active window;
+//   - new_tool: after warm-up, the agent calls a tool it has never called
+//     before (more severe when the manifest labels the tool destructive or a
+//     public sink, or when the agent has no manifest);
+//   - tool_outside_manifest: a registered agent calls a tool its inventory
+//     manifest does not declare. The manifest is a declaration, so this is
+//     reported without warm-up, once per agent, tool and session.
+//
+// All time comes from the events (ev.Time), never from the wall clock, so a
+// replay at any speed yields the same findings. State is bounded: at most
+// Options.MaxAgents agents (least recently active evicted first) and
+// Options.MaxToolsPerAgent tools per agent (least used evicted first).
+package baseline
+
+import (
+	"hash/maphash"
+	"time"
+
+	"github.com/tetherhq/tether/models"
+)
+
+// Name is the detector name recorded on findings.
+const Name = "baseline"
+
+// Finding kinds.
+const (
+	KindRateSpike           = "rate_spike"
+	KindNewTool             = "new_tool"
+	KindToolOutsideManifest = "tool_outside_manifest"
+)
+
+// Options configures the baseline detector.
+type Options struct {
+	// Window is the event-time bucket over which events are counted.
+	Window time.Duration
+	// Alpha is the smoothing factor of the per-window count baseline: each
+	// completed window's weight decays by (1-Alpha) per later window.
+	Alpha float64
+	// MinWindows is how many completed active windows (windows in which the
+	// agent emitted at least one event) form the baseline before a spike
+	// may be reported.
+	MinWindows int
+	// MinEvents is how many events the completed windows must hold before a
+	// spike may be reported.
+	MinEvents int
+	// SpikeZ is the z-score above the baseline mean at which a window's
+	// count is a spike.
+	SpikeZ float64
+	// SpikeMinRatio additionally requires the count to be at least this
+	// multiple of the baseline mean.
+	SpikeMinRatio float64
+	// SpikeMinEvents additionally requires at least this many events in the
+	// window, so low-volume agents do not alarm on trivial bursts.
+	SpikeMinEvents int
+	// SpikeSeverity is the severity of a spike at exactly SpikeZ; it rises
+	// linearly in log2(z/SpikeZ) to SpikeMaxSeverity at z = 4·SpikeZ.
+	SpikeSeverity uint8
+	// SpikeMaxSeverity caps the severity of a spike.
+	SpikeMaxSeverity uint8
+	// SpikeEscalation is how many severity points a spike must grow within
+	// the same window before it is reported again.
+	SpikeEscalation uint8
+	// MinToolCalls is how many tool calls an agent must have made before a
+	// never-seen tool is reported as new_tool.
+	MinToolCalls int
+	// OutsideManifestSeverity is the severity of tool_outside_manifest.
+	OutsideManifestSeverity uint8
+	// MaxAgents bounds the tracked agents; the least recently active agent
+	// is evicted (and must warm up again when it returns).
+	MaxAgents int
+	// MaxToolsPerAgent bounds each agent's tool table; the least used tool
+	// is evicted (and would be new again when next called).
+	MaxToolsPerAgent int
+}
+
+// DefaultOptions returns the production settings: one-minute windows, a
+// baseline of at least 8 active windows and 50 events with a smoothing
+// factor of 0.1 (an effective memory of about 10 active windows), spikes at
+// z ≥ 4 that also at least double the mean and hold at least 20 events;
+// new tools reported after 20 tool calls; 100 000 agents of up to 64 tools.
+func DefaultOptions() Options {
+	return Options{
+		Window:                  time.Minute,
+		Alpha:                   0.1,
+		MinWindows:              8,
+		MinEvents:               50,
+		SpikeZ:                  4,
+		SpikeMinRatio:           2,
+		SpikeMinEvents:          20,
+		SpikeSeverity:           models.SeverityMedium,
+		SpikeMaxSeverity:        models.SeverityCritical,
+		SpikeEscalation:         20,
+		MinToolCalls:            20,
+		OutsideManifestSeverity: models.SeverityHigh,
+		MaxAgents:               100_000,
+		MaxToolsPerAgent:        64,
+	}
+}
+
+// Detector is the per-agent streaming baseline. It is not safe for
+// concurrent use (an Engine drives it from one goroutine).
+//
+// Memory: about 290 bytes per tracked agent with a few short tool names
+// (map entry, state, LRU links), plus about 50 bytes per tracked tool
+// including a short name; an agent at the 64-tool cap costs about 3.5 KB.
+// BenchmarkObserve and TestStateBytesPerAgent measure it.
+type Detector struct {
+	opts   Options
+	agents map[string]*agentState
+	// LRU list of agents by event time of last activity; head is newest.
+	head, tail *agentState
+	seed       maphash.Seed
+}
+
+// agentState is one agent's baseline.
+type agentState struct {
+	id         string
+	prev, next *agentState
+
+	rate       EWStats // events per completed active window
+	win        int64   // index of the current window
+	winCount   int     // events in the current window
+	winSev     uint8   // highest rate_spike severity reported in this window
+	baseEvents int     // events in completed windows
+	started    bool
+	toolCalls  int
+	tools      []toolStat
+}
+
+// toolStat counts one tool's calls by one agent.
+type toolStat struct {
+	name  string
+	count uint32
+	// outsideSession is the hash of the session in which the tool was last
+	// reported outside the manifest (0: never).
+	outsideSession uint64
+}
+
+// New returns a Detector. Zero or negative limits fall back to defaults.
+func New(opts Options) *Detector {
+	def := DefaultOptions()
+	if opts.Window <= 0 {
+		opts.Window = def.Window
+	}
+	if opts.Alpha <= 0 || opts.Alpha > 1 {
+		opts.Alpha = def.Alpha
+	}
+	if opts.SpikeZ <= 0 {
+		opts.SpikeZ = def.SpikeZ
+	}
+	if opts.MaxAgents <= 0 {
+		opts.MaxAgents = def.MaxAgents
+	}
+	if opts.MaxToolsPerAgent <= 0 {
+		opts.MaxToolsPerAgent = def.MaxToolsPerAgent
+	}
+	if opts.MinWindows < 1 {
+		opts.MinWindows = 1
+	}
+	return &Detector{opts: opts, agents: make(map[string]*agentState), seed: maphash.MakeSeed()}
+}
+
+// Name implements detector.Detector.
+func (d *Detector) Name() string { return Name }
+
+// Tracked returns the number of agents currently tracked.
+func (d *Detector) Tracked() int { return len(d.agents) }
+
+// Observe implements detector.Detector.
+func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
+	st := d.state(ev.AgentID)
+	d.observeRate(st, ev, emit)
+	if ev.Kind == models.KindToolCall && ev.ToolName != "" {
+		d.observeTool(st, ev, agent, emit)
+	}
+}
+
+// state returns the agent's state, creating it (and evicting the least
+// recently active agent when full) and moving it to the LRU head.
+func (d *Detector) state(id string) *agentState {
+	st, ok := d.agents[id]
+	if ok {
+		if d.head != st {
+			d.unlink(st)
+			d.pushFront(st)
+		}
+		return st
+	}
+	for len(d.agents) >= d.opts.MaxAgents && d.tail != nil {
+		old := d.tail
+		d.unlink(old)
+		delete(d.agents, old.id)
+	}
+	st = &agentState{id: id}
+	d.agents[id] = st
+	d.pushFront(st)
+	return st
+}
+
+func (d *Detector) unlink(st *agentState) {
+	if st.prev != nil {
+		st.prev.next = st.next
+	} else {
+		d.head = st.next
+	}
+	if st.next != nil {
+		st.next.prev = st.prev
+	} else {
+		d.tail = st.prev
+	}
+	st.prev, st.next = nil, nil
+}
+
+func (d *Detector) pushFront(st *agentState) {
+	st.next = d.head
+	if d.head != nil {
+		d.head.prev = st
+	}
+	d.head = st
+	if d.tail == nil {
+		d.tail = st
+	}
+}
+
+// sessionHash maps a session id to a non-zero 64-bit value.
+func (d *Detector) sessionHash(s string) uint64 {
+	h := maphash.String(d.seed, s)
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// windowStart returns the start time of window w.
+func windowStart(w int64, win time.Duration) time.Time {
+	return time.Unix(0, w*int64(win)).UTC()
+}

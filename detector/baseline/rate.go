@@ -1,0 +1,104 @@
+package baseline
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/tetherhq/tether/models"
+)
+
+// windowOf returns the index of the event-time window holding t (unix ns).
+func (d *Detector) windowOf(ns int64) int64 {
+	w := int64(d.opts.Window)
+	q := ns / w
+	if ns%w < 0 {
+		q--
+	}
+	return q
+}
+
+// spread is the baseline's standard deviation used for z-scores, floored at
+// the Poisson spread sqrt(mean) and at 1 so that a perfectly regular agent
+// (variance 0) does not turn one extra event into an infinite z-score.
+func spread(s *EWStats) float64 {
+	return max(s.StdDev(), math.Sqrt(s.Mean), 1)
+}
+
+// spikeThreshold is the smallest window count reported as a spike.
+func (d *Detector) spikeThreshold(s *EWStats) float64 {
+	return max(s.Mean+d.opts.SpikeZ*spread(s), s.Mean*d.opts.SpikeMinRatio, float64(d.opts.SpikeMinEvents))
+}
+
+// closeWindow folds the current window's count into the baseline. A window
+// that was reported as a spike is folded in clipped to the spike threshold,
+// so a burst cannot inflate the baseline it is judged against, while a
+// lasting change of pace still moves the baseline (slowly) up.
+func (d *Detector) closeWindow(st *agentState) {
+	x := float64(st.winCount)
+	if st.winSev > 0 {
+		x = min(x, d.spikeThreshold(&st.rate))
+	}
+	st.rate.Add(x, d.opts.Alpha)
+	st.baseEvents += st.winCount
+}
+
+// observeRate counts ev in its window and reports a spike when the count
+// crosses the threshold (and again when its severity escalates).
+func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(models.Finding)) {
+	w := d.windowOf(ev.Time.UnixNano())
+	switch {
+	case !st.started:
+		st.started, st.win = true, w
+	case w > st.win:
+		// Windows without events are not folded in: the baseline is the
+		// pace while active, so session-shaped (bursty but normal) agents
+		// do not look anomalous at every session start.
+		d.closeWindow(st)
+		st.win, st.winCount, st.winSev = w, 0, 0
+	}
+	// Late events (w < st.win) count towards the current window.
+	st.winCount++
+
+	if int(st.rate.N) < d.opts.MinWindows || st.baseEvents < d.opts.MinEvents {
+		return
+	}
+	count := float64(st.winCount)
+	if count < d.spikeThreshold(&st.rate) {
+		return
+	}
+	mean, sd := st.rate.Mean, spread(&st.rate)
+	z := (count - mean) / sd
+	sev := d.spikeSeverity(z)
+	if st.winSev > 0 && int(sev) < int(st.winSev)+int(d.opts.SpikeEscalation) {
+		return
+	}
+	st.winSev = max(sev, 1)
+	n := float64(st.rate.N)
+	p := distuv.UnitNormal.Survival(z)
+	emit(models.Finding{
+		Kind:       KindRateSpike,
+		Severity:   sev,
+		Confidence: n / (n + float64(d.opts.MinWindows)),
+		Explanation: fmt.Sprintf("agent %q emitted %d events in the %s window starting %s; its baseline is %.1f ± %.1f events per active window over %d windows (z = %.1f, one-sided normal p ≈ %.1e). A burst like this is typical of a runaway loop, scripted misuse or bulk collection",
+			ev.AgentID, st.winCount, d.opts.Window, windowStart(w, d.opts.Window).Format("2006-01-02T15:04:05Z07:00"), mean, sd, st.rate.N, z, p),
+		Features: []models.Feature{
+			{Name: "events_per_window", Observed: count, Baseline: mean, Spread: sd},
+			{Name: "rate_z", Observed: z, Baseline: d.opts.SpikeZ},
+			{Name: "baseline_windows", Observed: n, Baseline: float64(d.opts.MinWindows)},
+		},
+	})
+}
+
+// spikeSeverity maps a z-score onto the severity scale: SpikeSeverity at
+// SpikeZ, rising linearly in log2(z/SpikeZ) to SpikeMaxSeverity at 4·SpikeZ.
+func (d *Detector) spikeSeverity(z float64) uint8 {
+	lo, hi := float64(d.opts.SpikeSeverity), float64(d.opts.SpikeMaxSeverity)
+	if hi < lo {
+		hi = lo
+	}
+	f := math.Log2(z/d.opts.SpikeZ) / 2
+	f = min(max(f, 0), 1)
+	return uint8(math.Round(lo + (hi-lo)*f))
+}
