@@ -226,11 +226,21 @@ cmd_start() {
 	local java
 	java="$(java_bin)"
 	log "starting Kafka $version on $addr (controller 127.0.0.1:$cport), logs in $logs"
-	# shellcheck disable=SC2086,SC2046
-	nohup "$java" $heap -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+	rm -f "$pidfile"
+	# setsid puts the broker in its own session so that a Ctrl-C in the shell
+	# that ran `make test` does not take it down; the inner shell records its
+	# own pid and then execs the JVM, so the pid file names the broker.
+	# shellcheck disable=SC2086,SC2046,SC2016
+	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" \
+		"$java" $heap -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
 		$(jvm_common) -cp "$(classpath)" kafka.Kafka "$conf/server.properties" \
 		>"$logs/stdout.log" 2>&1 </dev/null &
-	echo $! >"$pidfile"
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ -s "$pidfile" ]] && break
+		sleep 0.05
+	done
+	[[ -s "$pidfile" ]] || die "the broker process did not start (see $logs/stdout.log)"
 	local pid
 	pid="$(cat "$pidfile")"
 	# Wait for the listener first (cheap), then for metadata via the Admin API.
