@@ -63,7 +63,8 @@ type Options struct {
 	// SpikeMaxSeverity caps the severity of a spike.
 	SpikeMaxSeverity uint8
 	// SpikeEscalation is how many severity points a spike must grow within
-	// the same window before it is reported again.
+	// the same window before it is reported again (reaching SpikeMaxSeverity
+	// always counts).
 	SpikeEscalation uint8
 	// MinToolCalls is how many tool calls an agent must have made before a
 	// never-seen tool is reported as new_tool.
@@ -105,10 +106,10 @@ func DefaultOptions() Options {
 // Detector is the per-agent streaming baseline. It is not safe for
 // concurrent use (an Engine drives it from one goroutine).
 //
-// Memory: about 290 bytes per tracked agent with a few short tool names
-// (map entry, state, LRU links), plus about 50 bytes per tracked tool
-// including a short name; an agent at the 64-tool cap costs about 3.5 KB.
-// BenchmarkObserve and TestStateBytesPerAgent measure it.
+// Memory: about 430 bytes per tracked agent with 6 tools (map entry, state,
+// LRU links, tool table with 32-byte slots grown by doubling), plus the
+// bytes of its id and tool names; an agent at the 64-tool cap costs about
+// 2.2 KB plus names. TestStateBytesPerAgent measures it.
 type Detector struct {
 	opts   Options
 	agents map[string]*agentState

@@ -71,7 +71,7 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	mean, sd := st.rate.Mean, spread(&st.rate)
 	z := (count - mean) / sd
 	sev := d.spikeSeverity(z)
-	if st.winSev > 0 && int(sev) < int(st.winSev)+int(d.opts.SpikeEscalation) {
+	if st.winSev > 0 && (sev <= st.winSev || int(sev) < min(int(st.winSev)+int(d.opts.SpikeEscalation), int(d.opts.SpikeMaxSeverity))) {
 		return
 	}
 	st.winSev = max(sev, 1)
