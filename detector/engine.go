@@ -73,10 +73,10 @@ type Engine struct {
 	policy    *containment.Policy
 
 	// per-Observe scratch, so emit needs no closure allocation
-	cur     *models.Event
-	curDet  string
-	curOut  *Output
-	emitFn  Emit
+	cur    *models.Event
+	curDet string
+	curOut *Output
+	emitFn Emit
 }
 
 // New builds an Engine.
