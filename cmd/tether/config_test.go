@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		wantErr bool
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "defaults", check: func(t *testing.T, c Config) {
+			if c.Kafka.EventsTopic != "tether.events" || !c.ClickHouse.Enabled {
+				t.Errorf("defaults not applied: %+v", c.Kafka)
+			}
+		}},
+		{name: "file", file: "kafka:\n  brokers: [k1:9092, k2:9092]\n  group: g\nclickhouse:\n  database: sec\n", check: func(t *testing.T, c Config) {
+			if len(c.Kafka.Brokers) != 2 || c.Kafka.Group != "g" || c.ClickHouse.Database != "sec" || c.Kafka.EventsTopic != "tether.events" {
+				t.Errorf("file not merged over defaults: %+v %+v", c.Kafka, c.ClickHouse)
+			}
+		}},
+		{name: "env overrides file", file: "kafka:\n  group: g\n", env: map[string]string{"TETHER_KAFKA_GROUP": "h", "TETHER_KAFKA_BROKERS": "a:1,b:2"}, check: func(t *testing.T, c Config) {
+			if c.Kafka.Group != "h" || len(c.Kafka.Brokers) != 2 {
+				t.Errorf("env not applied: %+v", c.Kafka)
+			}
+		}},
+		{name: "unknown key", file: "kafka:\n  brokerz: [x]\n", wantErr: true},
+		{name: "same topics", file: "kafka:\n  dead_letter_topic: tether.events\n", wantErr: true},
+		{name: "no sink", env: map[string]string{"TETHER_CLICKHOUSE_ENABLED": "false"}, wantErr: true},
+		{name: "bad bool", env: map[string]string{"TETHER_CLICKHOUSE_ENABLED": "maybe"}, wantErr: true},
+		{name: "bad level", file: "log:\n  level: loud\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = write(tt.file)
+			}
+			c, err := loadConfig(path, func(k string) string { return tt.env[k] })
+			if tt.wantErr {
+				if !errors.Is(err, errConfig) {
+					t.Fatalf("got %v, want errConfig", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
