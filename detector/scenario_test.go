@@ -1,0 +1,352 @@
+package detector_test
+
+// Scenario tests in the spirit of Prometheus' promqltest: each YAML file in
+// testdata/scenarios declares an inventory, a compact event script and the
+// findings and containment commands expected from detector.DefaultOptions.
+//
+// Event script entries (all optional except kind and agent):
+//
+//	kind / kinds       event kind, or kinds cycled over a repeat
+//	agent, session     gen_ai.agent.id, gen_ai.conversation.id (session defaults to "s1")
+//	tool / tools       gen_ai.tool.name, or tools cycled over a repeat's tool calls
+//	                   (a tool_result repeats the latest call's tool)
+//	at                 offset from the scenario start (e.g. 30m)
+//	after              offset from the previous event (default 1s)
+//	repeat, every      generate repeat events spaced by every (default 1s)
+//	jitter             add a deterministic pseudo-random 0..jitter to each spacing
+//	args               tool-call arguments (any YAML, encoded as JSON)
+//	principal, credential, autonomy, destination, resource, data_classes, bytes, content
+//
+// Expectations filter findings (detector, kind, agent, session, min_severity,
+// max_severity; empty fields match anything) and commands (action, agent,
+// session); count asserts an exact number of matches, none: true asserts
+// zero, and otherwise at least one match is required.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/models"
+)
+
+// scenario is one testdata/scenarios/*.yaml file.
+type scenario struct {
+	Description string            `yaml:"description"`
+	Inventory   *models.Inventory `yaml:"inventory"`
+	Events      []eventSpec       `yaml:"events"`
+	Expect      []expectation     `yaml:"expect"`
+	Commands    []expectation     `yaml:"commands"`
+}
+
+type eventSpec struct {
+	Kind        models.Kind     `yaml:"kind"`
+	Kinds       []models.Kind   `yaml:"kinds"`
+	Agent       string          `yaml:"agent"`
+	Session     string          `yaml:"session"`
+	Tool        string          `yaml:"tool"`
+	Tools       []string        `yaml:"tools"`
+	At          *time.Duration  `yaml:"at"`
+	After       *time.Duration  `yaml:"after"`
+	Repeat      int             `yaml:"repeat"`
+	Every       time.Duration   `yaml:"every"`
+	Jitter      time.Duration   `yaml:"jitter"`
+	Args        any             `yaml:"args"`
+	Principal   string          `yaml:"principal"`
+	Credential  string          `yaml:"credential"`
+	Autonomy    models.Autonomy `yaml:"autonomy"`
+	Destination string          `yaml:"destination"`
+	Resource    string          `yaml:"resource"`
+	DataClasses []string        `yaml:"data_classes"`
+	Bytes       int64           `yaml:"bytes"`
+	Content     string          `yaml:"content"`
+}
+
+type expectation struct {
+	Detector    string        `yaml:"detector"`
+	Kind        string        `yaml:"kind"`
+	Action      models.Action `yaml:"action"`
+	Agent       string        `yaml:"agent"`
+	Session     string        `yaml:"session"`
+	MinSeverity *uint8        `yaml:"min_severity"`
+	MaxSeverity *uint8        `yaml:"max_severity"`
+	Count       *int          `yaml:"count"`
+	None        bool          `yaml:"none"`
+}
+
+// scenarioStart is the event time of offset 0.
+var scenarioStart = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func loadScenario(path string) (*scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var sc scenario
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&sc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if sc.Inventory != nil {
+		if err := sc.Inventory.Index(); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if len(sc.Expect)+len(sc.Commands) == 0 {
+		return nil, fmt.Errorf("%s: no expectations", path)
+	}
+	return &sc, nil
+}
+
+// expand turns the event script into validated events.
+func (sc *scenario) expand() ([]*models.Event, error) {
+	var out []*models.Event
+	dec := models.NewDecoder(models.DefaultDecodeOptions())
+	cur := scenarioStart
+	steps := map[string]int{}
+	rnd := uint64(0x9e3779b97f4a7c15)
+	jitter := func(max time.Duration) time.Duration {
+		if max <= 0 {
+			return 0
+		}
+		rnd ^= rnd << 13
+		rnd ^= rnd >> 7
+		rnd ^= rnd << 17
+		return time.Duration(rnd % uint64(max))
+	}
+	for i, s := range sc.Events {
+		n := max(s.Repeat, 1)
+		every := s.Every
+		if every == 0 {
+			every = time.Second
+		}
+		switch {
+		case s.At != nil:
+			cur = scenarioStart.Add(*s.At)
+		case s.After != nil:
+			cur = cur.Add(*s.After)
+		case len(out) > 0:
+			cur = cur.Add(time.Second)
+		}
+		var args json.RawMessage
+		if s.Args != nil {
+			b, err := json.Marshal(s.Args)
+			if err != nil {
+				return nil, fmt.Errorf("event #%d args: %w", i+1, err)
+			}
+			args = b
+		}
+		calls := 0
+		for j := 0; j < n; j++ {
+			if j > 0 {
+				cur = cur.Add(every + jitter(s.Jitter))
+			}
+			ev := &models.Event{
+				SchemaVersion: models.SchemaVersion,
+				ID:            fmt.Sprintf("ev-%05d", len(out)+1),
+				Kind:          s.Kind,
+				Time:          cur,
+				AgentID:       s.Agent,
+				SessionID:     s.Session,
+				ToolName:      s.Tool,
+				Arguments:     args,
+				Principal:     s.Principal,
+				CredentialID:  s.Credential,
+				Autonomy:      s.Autonomy,
+				Destination:   s.Destination,
+				Resource:      s.Resource,
+				DataClasses:   s.DataClasses,
+				Bytes:         s.Bytes,
+				Content:       s.Content,
+			}
+			if len(s.Kinds) > 0 {
+				ev.Kind = s.Kinds[j%len(s.Kinds)]
+			}
+			switch {
+			case ev.Kind != models.KindToolCall && ev.Kind != models.KindToolResult:
+				ev.ToolName = ""
+			case len(s.Tools) == 0:
+			case ev.Kind == models.KindToolCall:
+				ev.ToolName = s.Tools[calls%len(s.Tools)]
+				calls++
+			default: // a tool_result answers the latest call
+				ev.ToolName = s.Tools[max(calls-1, 0)%len(s.Tools)]
+			}
+			if ev.SessionID == "" {
+				ev.SessionID = "s1"
+			}
+			ev.Step = steps[ev.SessionID]
+			steps[ev.SessionID]++
+			if err := dec.Validate(ev, time.Time{}); err != nil {
+				return nil, fmt.Errorf("event #%d (repeat %d): %w", i+1, j, err)
+			}
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+func (x expectation) matchFinding(f *models.Finding) bool {
+	return (x.Detector == "" || x.Detector == f.Detector) &&
+		(x.Kind == "" || x.Kind == f.Kind) &&
+		(x.Agent == "" || x.Agent == f.AgentID) &&
+		(x.Session == "" || x.Session == f.SessionID) &&
+		(x.MinSeverity == nil || f.Severity >= *x.MinSeverity) &&
+		(x.MaxSeverity == nil || f.Severity <= *x.MaxSeverity)
+}
+
+func (x expectation) matchCommand(c *models.ContainmentCommand) bool {
+	return (x.Action == "" || x.Action == c.Action) &&
+		(x.Agent == "" || x.Agent == c.AgentID) &&
+		(x.Session == "" || x.Session == c.SessionID) &&
+		(x.MinSeverity == nil || c.Severity >= *x.MinSeverity) &&
+		(x.MaxSeverity == nil || c.Severity <= *x.MaxSeverity)
+}
+
+func (x expectation) judge(matches int) string {
+	switch {
+	case x.None && matches != 0:
+		return fmt.Sprintf("want none, got %d", matches)
+	case x.Count != nil && matches != *x.Count:
+		return fmt.Sprintf("want exactly %d, got %d", *x.Count, matches)
+	case !x.None && x.Count == nil && matches == 0:
+		return "want at least one, got none"
+	}
+	return ""
+}
+
+// check returns one message per unmet expectation.
+func (sc *scenario) check(out *detector.Output) []string {
+	var errs []string
+	for _, x := range sc.Expect {
+		n := 0
+		for i := range out.Findings {
+			if x.matchFinding(&out.Findings[i]) {
+				n++
+			}
+		}
+		if msg := x.judge(n); msg != "" {
+			errs = append(errs, fmt.Sprintf("finding %+v: %s", x.describe(), msg))
+		}
+	}
+	for _, x := range sc.Commands {
+		n := 0
+		for i := range out.Commands {
+			if x.matchCommand(&out.Commands[i]) {
+				n++
+			}
+		}
+		if msg := x.judge(n); msg != "" {
+			errs = append(errs, fmt.Sprintf("command %+v: %s", x.describe(), msg))
+		}
+	}
+	return errs
+}
+
+func (x expectation) describe() string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("detector", x.Detector)
+	add("kind", x.Kind)
+	add("action", string(x.Action))
+	add("agent", x.Agent)
+	add("session", x.Session)
+	if x.MinSeverity != nil {
+		add("min_severity", fmt.Sprint(*x.MinSeverity))
+	}
+	if x.MaxSeverity != nil {
+		add("max_severity", fmt.Sprint(*x.MaxSeverity))
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+func runScenario(sc *scenario) (*detector.Output, error) {
+	evs, err := sc.expand()
+	if err != nil {
+		return nil, err
+	}
+	opts := detector.DefaultOptions()
+	opts.Inventory = sc.Inventory
+	eng := detector.New(opts)
+	out := &detector.Output{}
+	for _, ev := range evs {
+		eng.Process(ev, out)
+	}
+	return out, nil
+}
+
+func TestScenarios(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "scenarios", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no scenarios in testdata/scenarios")
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".yaml"), func(t *testing.T) {
+			sc, err := loadScenario(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := runScenario(sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := sc.check(out)
+			for _, e := range errs {
+				t.Error(e)
+			}
+			if len(errs) > 0 || testing.Verbose() {
+				for _, f := range out.Findings {
+					t.Logf("finding %s/%s agent=%s session=%s sev=%d: %s", f.Detector, f.Kind, f.AgentID, f.SessionID, f.Severity, f.Explanation)
+				}
+				for _, c := range out.Commands {
+					t.Logf("command %s agent=%s session=%s sev=%d", c.Action, c.AgentID, c.SessionID, c.Severity)
+				}
+			}
+		})
+	}
+}
+
+// TestScenarioHarness checks that the harness itself fails unmet expectations.
+func TestScenarioHarness(t *testing.T) {
+	one, sev := 1, uint8(60)
+	out := &detector.Output{
+		Findings: []models.Finding{{Detector: "baseline", Kind: "new_tool", AgentID: "a", SessionID: "s1", Severity: 55}},
+		Commands: []models.ContainmentCommand{{Action: models.ActionReview, AgentID: "a", SessionID: "s1"}},
+	}
+	tests := []struct {
+		name     string
+		sc       scenario
+		wantErrs int
+	}{
+		{"match", scenario{Expect: []expectation{{Detector: "baseline", Kind: "new_tool", Agent: "a", Count: &one}}}, 0},
+		{"missing", scenario{Expect: []expectation{{Kind: "rate_spike"}}}, 1},
+		{"severity filter", scenario{Expect: []expectation{{Kind: "new_tool", MinSeverity: &sev}}}, 1},
+		{"none violated", scenario{Expect: []expectation{{Agent: "a", None: true}}}, 1},
+		{"none held", scenario{Expect: []expectation{{Agent: "b", None: true}}}, 0},
+		{"command match", scenario{Commands: []expectation{{Action: models.ActionReview, Agent: "a"}}}, 0},
+		{"command missing", scenario{Commands: []expectation{{Action: models.ActionSuspendSession}}}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if errs := tt.sc.check(out); len(errs) != tt.wantErrs {
+				t.Errorf("got %d errors %v, want %d", len(errs), errs, tt.wantErrs)
+			}
+		})
+	}
+}
