@@ -1,0 +1,156 @@
+package containment
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tetherhq/tether/models"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func finding(session string, sev uint8, id string) *models.Finding {
+	return &models.Finding{ID: id, Time: t0, AgentID: "a", SessionID: session, Detector: "d", Kind: "k", Severity: sev, Explanation: "why"}
+}
+
+func TestDecideThresholdsByAutonomy(t *testing.T) {
+	tests := []struct {
+		name       string
+		autonomy   models.Autonomy // of the registered agent; "" = unregistered
+		eventLevel models.Autonomy // self-reported on the event
+		credential string
+		severity   uint8
+		want       models.Action // "" = no command
+		wantTarget models.Autonomy
+	}{
+		{"principal below review", models.AutonomyPrincipal, "", "", 49, "", ""},
+		{"principal review at 50", models.AutonomyPrincipal, "", "", 50, models.ActionReview, ""},
+		{"principal approval at 70, demoted", models.AutonomyPrincipal, "", "", 70, models.ActionRequireApproval, models.AutonomySenior},
+		{"principal suspend at 85", models.AutonomyPrincipal, "", "", 85, models.ActionSuspendSession, models.AutonomySenior},
+		{"principal revoke at 95 with credential", models.AutonomyPrincipal, "", "cred", 95, models.ActionRevokeCredential, models.AutonomySenior},
+		{"principal 95 without credential suspends", models.AutonomyPrincipal, "", "", 95, models.ActionSuspendSession, models.AutonomySenior},
+		{"senior review at 45", models.AutonomySenior, "", "", 45, models.ActionReview, ""},
+		{"senior 44 nothing", models.AutonomySenior, "", "", 44, "", ""},
+		{"junior approval at 60", models.AutonomyJunior, "", "", 60, models.ActionRequireApproval, models.AutonomyIntern},
+		{"intern review at 35", models.AutonomyIntern, "", "", 35, models.ActionReview, ""},
+		{"intern 34 nothing", models.AutonomyIntern, "", "", 34, "", ""},
+		{"intern approval at 55, not demoted below intern", models.AutonomyIntern, "", "", 55, models.ActionRequireApproval, ""},
+		{"intern suspend at 70", models.AutonomyIntern, "", "cred", 70, models.ActionSuspendSession, ""},
+		{"intern revoke at 80", models.AutonomyIntern, "", "cred", 80, models.ActionRevokeCredential, ""},
+		{"unregistered treated as intern", "", "", "", 35, models.ActionReview, ""},
+		{"unregistered uses self-reported level", "", models.AutonomyPrincipal, "", 35, "", ""},
+		{"manifest overrides self-reported level", models.AutonomyIntern, models.AutonomyPrincipal, "", 35, models.ActionReview, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := New(DefaultOptions())
+			var agent *models.AgentSpec
+			if tt.autonomy != "" {
+				agent = &models.AgentSpec{ID: "a", Autonomy: tt.autonomy}
+			}
+			ev := &models.Event{AgentID: "a", SessionID: "s", Autonomy: tt.eventLevel, CredentialID: tt.credential}
+			c, ok := p.Decide(finding("s", tt.severity, "f1"), ev, agent)
+			if tt.want == "" {
+				if ok {
+					t.Fatalf("want no command, got %s", c.Action)
+				}
+				return
+			}
+			if !ok || c.Action != tt.want {
+				t.Fatalf("got %q (ok=%v), want %q", c.Action, ok, tt.want)
+			}
+			if c.TargetAutonomy != tt.wantTarget {
+				t.Errorf("target autonomy %q, want %q", c.TargetAutonomy, tt.wantTarget)
+			}
+			if (c.Action == models.ActionRevokeCredential) != (c.CredentialID != "") {
+				t.Errorf("credential %q on %s", c.CredentialID, c.Action)
+			}
+			if !c.IssuedAt.Equal(t0) || !c.ExpiresAt.Equal(t0.Add(time.Hour)) {
+				t.Errorf("issued %v expires %v, want event time and +1h", c.IssuedAt, c.ExpiresAt)
+			}
+			if len(c.FindingIDs) != 1 || c.FindingIDs[0] != "f1" || c.Reason == "" {
+				t.Errorf("command not explained by its finding: %+v", c)
+			}
+		})
+	}
+}
+
+func TestDecideNoRepeatedWeakerCommands(t *testing.T) {
+	agent := &models.AgentSpec{ID: "a", Autonomy: models.AutonomyPrincipal}
+	ev := &models.Event{AgentID: "a", SessionID: "s"}
+	steps := []struct {
+		session  string
+		severity uint8
+		forget   bool // forget the session before this step
+		want     models.Action
+	}{
+		{"s", 50, false, models.ActionReview},
+		{"s", 55, false, ""}, // same action again
+		{"s", 85, false, models.ActionSuspendSession},
+		{"s", 70, false, ""}, // weaker
+		{"s", 85, false, ""}, // same
+		{"other", 50, false, models.ActionReview},
+		{"s", 50, true, models.ActionReview}, // forgotten (session ended)
+	}
+	p := New(DefaultOptions())
+	for i, st := range steps {
+		if st.forget {
+			p.Forget(st.session)
+		}
+		c, ok := p.Decide(finding(st.session, st.severity, "f"), ev, agent)
+		got := models.Action("")
+		if ok {
+			got = c.Action
+		}
+		if got != st.want {
+			t.Errorf("step %d (session %s, severity %d): got %q, want %q", i, st.session, st.severity, got, st.want)
+		}
+	}
+}
+
+func TestDecideDeterministicIDs(t *testing.T) {
+	ev := &models.Event{AgentID: "a", SessionID: "s", CredentialID: "c"}
+	decide := func(sev uint8, fid string) string {
+		c, ok := New(DefaultOptions()).Decide(finding("s", sev, fid), ev, nil)
+		if !ok {
+			t.Fatalf("no command at severity %d", sev)
+		}
+		return c.ID
+	}
+	a, b := decide(90, "f1"), decide(90, "f1")
+	if a == "" || a != b {
+		t.Errorf("replay ids differ: %q vs %q", a, b)
+	}
+	tests := []struct {
+		name string
+		id   string
+	}{
+		{"other finding", decide(90, "f2")},
+		{"other action", decide(40, "f1")},
+	}
+	for _, tt := range tests {
+		if tt.id == a {
+			t.Errorf("%s: id %q collides", tt.name, tt.id)
+		}
+	}
+}
+
+func TestDecideDisabledThresholdsAndMemoryBound(t *testing.T) {
+	opts := DefaultOptions()
+	opts.ReviewAt = 0
+	opts.MaxSessions = 2
+	p := New(opts)
+	ev := &models.Event{AgentID: "a"}
+	agent := &models.AgentSpec{ID: "a", Autonomy: models.AutonomyPrincipal}
+	if c, ok := p.Decide(finding("s", 60, "f"), ev, agent); ok {
+		t.Errorf("review disabled, got %s", c.Action)
+	}
+	for _, s := range []string{"s1", "s2", "s3"} {
+		if _, ok := p.Decide(finding(s, 75, "f"), ev, agent); !ok {
+			t.Fatalf("session %s: no command", s)
+		}
+	}
+	if len(p.issued) > opts.MaxSessions {
+		t.Errorf("remembers %d sessions, bound is %d", len(p.issued), opts.MaxSessions)
+	}
+}
