@@ -1,0 +1,271 @@
+// Package parquet is the embedded default sink: it writes findings and
+// containment commands as Parquet files in a directory, through Apache
+// Arrow, for ClickHouse's file() table function, DuckDB or pandas to query
+// without any server.
+//
+// # Files
+//
+// Each Write produces at most two files, one per series:
+//
+//	<Dir>/findings-<first event time>-<content hash>.parquet
+//	<Dir>/commands-<first issue time>-<content hash>.parquet
+//
+// (a series with no rows in the batch produces no file). The name is
+// derived from the rows' deterministic IDs, so a batch that is retried
+// after an error rewrites the same file instead of duplicating rows: the
+// writer is idempotent, as sink.Writer requires. When a series has more
+// than Options.MaxRowsPerFile rows it is split into parts ("-p001", …).
+// Files are written to a hidden ".*.tmp" file in Dir, synced, and renamed
+// into place, so a reader globbing "findings-*.parquet" never sees a partial
+// file. Files are never appended to; a long run produces many small files,
+// which the query engines above read as one table through a glob.
+//
+// # Schemas
+//
+// Timestamps are timestamp[ms, UTC] (Parquet TIMESTAMP(MILLIS, UTC)),
+// severity is uint8, evidence and finding ids are list<string>, features
+// are list<struct<name, observed, baseline, spread>>. The Arrow schema is
+// also stored in the file metadata. See FindingsSchema and CommandsSchema.
+package parquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink"
+)
+
+// Series file-name prefixes.
+const (
+	FindingsPrefix = "findings"
+	CommandsPrefix = "commands"
+)
+
+// ErrClosed is returned (wrapped) by Write after Close.
+var ErrClosed = errors.New("parquet sink closed")
+
+// Options configures a Writer.
+type Options struct {
+	// Dir receives the files; it is created if missing.
+	Dir string
+	// Compression is the Parquet column codec.
+	Compression compress.Compression
+	// MaxRowsPerFile splits a series of one batch into several files; 0
+	// means one file per series per Write.
+	MaxRowsPerFile int
+	// Commands enables the commands series.
+	Commands bool
+	// Sync fsyncs each file (and the directory) before Write returns.
+	Sync bool
+	// Allocator is the Arrow memory allocator; nil means the Go allocator.
+	Allocator memory.Allocator
+}
+
+// DefaultOptions writes zstd-compressed findings and commands into
+// out/tether, one file per series per Write, fsynced.
+func DefaultOptions() Options {
+	return Options{
+		Dir:         filepath.Join("out", "tether"),
+		Compression: compress.Codecs.Zstd,
+		Commands:    true,
+		Sync:        true,
+	}
+}
+
+// Writer implements sink.Writer with Parquet files. It is safe for
+// concurrent use.
+type Writer struct {
+	opts Options
+	mem  memory.Allocator
+
+	mu     sync.Mutex
+	closed bool
+	files  []string
+	rows   map[string]int64
+}
+
+var _ sink.Writer = (*Writer)(nil)
+
+// New creates the directory and returns a Writer.
+func New(opts Options) (*Writer, error) {
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("parquet sink: %w: empty Dir", models.ErrInvalid)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("parquet sink: %w: %v", sink.ErrUnavailable, err)
+	}
+	mem := opts.Allocator
+	if mem == nil {
+		mem = memory.NewGoAllocator()
+	}
+	return &Writer{opts: opts, mem: mem, rows: map[string]int64{}}, nil
+}
+
+// Dir returns the output directory.
+func (w *Writer) Dir() string { return w.opts.Dir }
+
+// Files returns the paths written so far, in order, without duplicates.
+func (w *Writer) Files() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.files)
+}
+
+// Rows returns the number of rows written per series prefix (a retried
+// batch counts again).
+func (w *Writer) Rows(prefix string) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rows[prefix]
+}
+
+// Write implements sink.Writer. Events in the batch are not written.
+func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("parquet write: %w", ErrClosed)
+	}
+	for part, rows := range chunks(b.Findings, w.opts.MaxRowsPerFile) {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("parquet write: %w", err)
+		}
+		ids := make([]string, len(rows))
+		for i := range rows {
+			ids[i] = rows[i].ID
+		}
+		name := fileName(FindingsPrefix, rows[0].Time, ids, part)
+		if err := w.writeFile(name, len(rows), FindingsSchema(), func(rb *array.RecordBuilder) { appendFindings(rb, rows) }); err != nil {
+			return err
+		}
+		w.rows[FindingsPrefix] += int64(len(rows))
+	}
+	if !w.opts.Commands {
+		return nil
+	}
+	for part, rows := range chunks(b.Commands, w.opts.MaxRowsPerFile) {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("parquet write: %w", err)
+		}
+		ids := make([]string, len(rows))
+		for i := range rows {
+			ids[i] = rows[i].ID
+		}
+		name := fileName(CommandsPrefix, rows[0].IssuedAt, ids, part)
+		if err := w.writeFile(name, len(rows), CommandsSchema(), func(rb *array.RecordBuilder) { appendCommands(rb, rows) }); err != nil {
+			return err
+		}
+		w.rows[CommandsPrefix] += int64(len(rows))
+	}
+	return nil
+}
+
+// Close stops the writer; later Writes fail with ErrClosed. Files are
+// complete when Write returns, so Close has nothing to flush.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	return nil
+}
+
+// chunks yields (part index, rows) slices of at most max rows (all rows at
+// once when max <= 0); part is 0 when there is a single chunk.
+func chunks[T any](rows []T, max int) func(yield func(int, []T) bool) {
+	return func(yield func(int, []T) bool) {
+		if len(rows) == 0 {
+			return
+		}
+		if max <= 0 || len(rows) <= max {
+			yield(0, rows)
+			return
+		}
+		for part, i := 1, 0; i < len(rows); part, i = part+1, i+max {
+			if !yield(part, rows[i:min(i+max, len(rows))]) {
+				return
+			}
+		}
+	}
+}
+
+func fileName(prefix string, first time.Time, ids []string, part int) string {
+	name := fmt.Sprintf("%s-%s-%s", prefix, first.UTC().Format("20060102T150405.000Z"), models.StableID(ids...)[:16])
+	if part > 0 {
+		name += fmt.Sprintf("-p%03d", part)
+	}
+	return name + ".parquet"
+}
+
+// writeFile builds one record batch with fill and writes it atomically to
+// Dir/name.
+func (w *Writer) writeFile(name string, rows int, schema *arrow.Schema, fill func(*array.RecordBuilder)) (err error) {
+	rb := array.NewRecordBuilder(w.mem, schema)
+	defer rb.Release()
+	rb.Reserve(rows)
+	fill(rb)
+	rec := rb.NewRecordBatch()
+	defer rec.Release()
+
+	tmp, err := os.CreateTemp(w.opts.Dir, "."+name+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("parquet write %s: %w: %v", name, sink.ErrUnavailable, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	codec := w.opts.Compression
+	props := pq.NewWriterProperties(pq.WithCompression(codec), pq.WithAllocator(w.mem), pq.WithCreatedBy("tether"))
+	// Hide tmp's Close from the Parquet writer: the file is synced and
+	// closed here.
+	fw, err := pqarrow.NewFileWriter(schema, struct{ io.Writer }{tmp}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(w.mem)))
+	if err != nil {
+		return fmt.Errorf("parquet write %s: %w", name, err)
+	}
+	if err := fw.Write(rec); err != nil {
+		fw.Close()
+		return fmt.Errorf("parquet write %s: %w", name, err)
+	}
+	if err := fw.Close(); err != nil {
+		return fmt.Errorf("parquet write %s: close: %w", name, err)
+	}
+	if w.opts.Sync {
+		if err := tmp.Sync(); err != nil {
+			return fmt.Errorf("parquet write %s: sync: %w: %v", name, sink.ErrUnavailable, err)
+		}
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("parquet write %s: close: %w: %v", name, sink.ErrUnavailable, err)
+	}
+	final := filepath.Join(w.opts.Dir, name)
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return fmt.Errorf("parquet write %s: rename: %w: %v", name, sink.ErrUnavailable, err)
+	}
+	if w.opts.Sync {
+		if d, err := os.Open(w.opts.Dir); err == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	if !slices.Contains(w.files, final) {
+		w.files = append(w.files, final)
+	}
+	return nil
+}
