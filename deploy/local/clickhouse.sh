@@ -79,8 +79,15 @@ cmd_install() {
 	log "installed: $($(client_cmd) --version 2>/dev/null || true)"
 }
 
-# running reports whether the pid file names a live process.
+# running reports whether the pid file names a live ClickHouse process (a
+# stale pid file may name an unrelated process after a reboot).
 running() {
+	alive || return 1
+	grep -q clickhouse "/proc/$(cat "$PIDFILE")/cmdline" 2>/dev/null
+}
+
+# alive reports whether the pid file names a live process.
+alive() {
 	[[ -f $PIDFILE ]] || return 1
 	local pid
 	pid="$(cat "$PIDFILE" 2>/dev/null)" || return 1
@@ -191,19 +198,13 @@ cmd_start() {
 		rm -f "$PIDFILE"
 		write_config
 		log "starting ClickHouse on 127.0.0.1:$TCP_PORT (HTTP $HTTP_PORT), files in $DIR"
-		# ClickHouse refuses to run as root only when the data folder belongs
-		# to another user; as root with root-owned folders it runs fine.
-		(cd "$DIR" && exec setsid $server --config-file="$DIR/config.xml" --pid-file="$PIDFILE" \
+		# As root with root-owned folders the server runs as root. setsid
+		# detaches it from the caller's terminal; since this script has no job
+		# control, the background job is not a process-group leader, so setsid
+		# execs in place and $! is the server's own pid.
+		(cd "$DIR" && exec setsid $server --config-file="$DIR/config.xml" \
 			</dev/null >>"$STDLOG" 2>&1) &
-		local launcher=$!
-		# The pid file appears once the server has parsed its config.
-		local i
-		for ((i = 0; i < 50; i++)); do
-			[[ -s $PIDFILE ]] && break
-			kill -0 "$launcher" 2>/dev/null || break
-			sleep 0.1
-		done
-		[[ -s $PIDFILE ]] || echo "$launcher" >"$PIDFILE"
+		echo $! >"$PIDFILE"
 	fi
 	local deadline=$((SECONDS + TIMEOUT))
 	while ((SECONDS < deadline)); do
@@ -211,7 +212,7 @@ cmd_start() {
 			log "ready: $($(client_cmd) --host 127.0.0.1 --port "$TCP_PORT" --query 'SELECT version()' 2>/dev/null) (pid $(cat "$PIDFILE"))"
 			return 0
 		fi
-		if ! running; then
+		if ! alive; then
 			log "error: the server exited during start-up"
 			tail_logs
 			rm -f "$PIDFILE"
@@ -219,7 +220,8 @@ cmd_start() {
 		fi
 		sleep 0.5
 	done
-	log "error: the server did not answer a query on 127.0.0.1:$TCP_PORT within ${TIMEOUT}s"
+	log "error: the server did not answer a query on 127.0.0.1:$TCP_PORT within ${TIMEOUT}s" \
+		"(pid $(cat "$PIDFILE" 2>/dev/null) left running: '$0 stop' ends it; TETHER_CLICKHOUSE_TIMEOUT waits longer)"
 	tail_logs
 	exit 1
 }
