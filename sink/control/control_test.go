@@ -1,0 +1,566 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink"
+)
+
+const waitLong = 20 * time.Second
+
+var _ sink.Writer = (*Publisher)(nil)
+
+func testCommands() []models.ContainmentCommand {
+	return []models.ContainmentCommand{
+		command("agent-a", "s1", models.ActionReview, "f1"),
+		command("agent-a", "s1", models.ActionSuspendSession, "f2"),
+		command("agent-b", "s7", models.ActionRevokeCredential, "f3"),
+	}
+}
+
+func sortByID(cs []models.ContainmentCommand) []models.ContainmentCommand {
+	out := slices.Clone(cs)
+	slices.SortFunc(out, func(a, b models.ContainmentCommand) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func TestPublishConsumeRoundTrip(t *testing.T) {
+	const topic = "tether.control"
+	addr := fakeCluster(t, topic)
+	pub := NewPublisher(newClient(t, addr), "")
+	if pub.Topic() != DefaultTopic {
+		t.Fatalf("default topic %q, want %q", pub.Topic(), DefaultTopic)
+	}
+	want := testCommands()
+	ctx := context.Background()
+	if err := pub.Write(ctx, &sink.Batch{Commands: want}); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	col := newCollector()
+	c, stop := startConsumer(t, Brokers(addr), Group("roundtrip"), Handler(col.handle))
+	col.wait(t, len(want), waitLong)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	got := col.got()
+	if !reflect.DeepEqual(sortByID(got), sortByID(want)) {
+		t.Fatalf("round trip mismatch:\n got  %+v\n want %+v", got, want)
+	}
+	// Commands of one agent keep their order (same key, same partition).
+	var a []models.Action
+	for _, cmd := range got {
+		if cmd.AgentID == "agent-a" {
+			a = append(a, cmd.Action)
+		}
+	}
+	if !slices.Equal(a, []models.Action{models.ActionReview, models.ActionSuspendSession}) {
+		t.Fatalf("agent-a commands out of order: %v", a)
+	}
+	if s := c.Stats(); s.Handled != uint64(len(want)) || s.Duplicates != 0 || s.Invalid != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	assertCommitted(t, newClient(t, addr), "roundtrip", topic)
+}
+
+func TestPublisherRecordFormat(t *testing.T) {
+	const topic = "custom.control"
+	addr := fakeCluster(t, topic)
+	pub := NewPublisher(newClient(t, addr), topic)
+	want := testCommands()
+	// A command without an id gets its deterministic id on the wire; the
+	// batch itself is not modified.
+	noID := want[2]
+	noID.ID = ""
+	batch := &sink.Batch{Commands: []models.ContainmentCommand{want[0], want[1], noID}}
+	if err := pub.Write(context.Background(), batch); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if batch.Commands[2].ID != "" {
+		t.Fatalf("Write modified the batch")
+	}
+	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(recs) < len(want) {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records: %v", len(recs), len(want), err)
+		}
+		recs = append(recs, fs.Records()...)
+	}
+	byID := map[string]models.ContainmentCommand{}
+	for _, c := range want {
+		byID[c.ID] = c
+	}
+	for _, r := range recs {
+		id := headerValue(r, HeaderCommandID)
+		exp, ok := byID[id]
+		if !ok {
+			t.Fatalf("record with unknown %s header %q", HeaderCommandID, id)
+		}
+		if string(r.Key) != exp.AgentID {
+			t.Errorf("command %s: key %q, want agent id %q", id, r.Key, exp.AgentID)
+		}
+		if got := headerValue(r, HeaderAction); got != string(exp.Action) {
+			t.Errorf("command %s: %s header %q, want %q", id, HeaderAction, got, exp.Action)
+		}
+		if got := headerValue(r, HeaderContentType); got != "application/json" {
+			t.Errorf("command %s: content type %q", id, got)
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(r.Value, &fields); err != nil {
+			t.Fatalf("command %s: value is not JSON: %v", id, err)
+		}
+		for _, k := range []string{"command_id", "agent_id", "action", "severity", "reason", "finding_ids", "issued_at", "expires_at"} {
+			if _, ok := fields[k]; !ok {
+				t.Errorf("command %s: JSON lacks %q: %s", id, k, r.Value)
+			}
+		}
+		var got models.ContainmentCommand
+		if err := json.Unmarshal(r.Value, &got); err != nil || !reflect.DeepEqual(got, exp) {
+			t.Errorf("command %s: decoded %+v (err %v), want %+v", id, got, err, exp)
+		}
+	}
+}
+
+func TestConsumerDeduplicates(t *testing.T) {
+	cmds := testCommands()
+	tests := []struct {
+		name    string
+		batches [][]models.ContainmentCommand
+		window  int
+		unique  int
+		dups    uint64
+	}{
+		{"replayed batch", [][]models.ContainmentCommand{cmds, cmds}, 16, 3, 3},
+		{"duplicate within a batch", [][]models.ContainmentCommand{{cmds[0], cmds[0], cmds[1]}}, 16, 2, 1},
+		{"three replays", [][]models.ContainmentCommand{cmds[:1], cmds[:1], cmds[:1]}, 16, 1, 2},
+		// One agent's commands share a partition and so arrive in order; a
+		// window of 1 still drops an immediate replay.
+		{"window of one", [][]models.ContainmentCommand{{cmds[0], cmds[0]}}, 1, 1, 1},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := fmt.Sprintf("dedup-%d", i)
+			addr := fakeCluster(t, topic)
+			pub := NewPublisher(newClient(t, addr), topic)
+			total := 0
+			for _, b := range tc.batches {
+				if err := pub.Write(context.Background(), &sink.Batch{Commands: b}); err != nil {
+					t.Fatalf("Write: %v", err)
+				}
+				total += len(b)
+			}
+			col := newCollector()
+			c, stop := startConsumer(t, Brokers(addr), Topic(topic), Group("g"), Handler(col.handle), DedupWindow(tc.window))
+			s := waitStats(t, c, waitLong, func(s Stats) bool { return s.Handled+s.Duplicates == uint64(total) })
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if s.Duplicates != tc.dups || s.Handled != uint64(tc.unique) {
+				t.Fatalf("stats %+v, want %d handled and %d duplicates", s, tc.unique, tc.dups)
+			}
+			seen := map[string]int{}
+			for _, cmd := range col.got() {
+				seen[cmd.ID]++
+			}
+			for id, n := range seen {
+				if n != 1 {
+					t.Errorf("command %s handled %d times", id, n)
+				}
+			}
+			if len(seen) != tc.unique {
+				t.Errorf("handled %d distinct commands, want %d", len(seen), tc.unique)
+			}
+			assertCommitted(t, newClient(t, addr), "g", topic)
+		})
+	}
+}
+
+func TestConsumerRetriesThenCommits(t *testing.T) {
+	const topic = "retry"
+	addr := fakeCluster(t, topic)
+	cmd := command("agent-r", "s", models.ActionSuspendSession, "f")
+	if err := NewPublisher(newClient(t, addr), topic).Write(context.Background(), &sink.Batch{Commands: []models.ContainmentCommand{cmd}}); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	var calls atomic.Int32
+	var mu sync.Mutex
+	var reported []error
+	handler := func(context.Context, models.ContainmentCommand) error {
+		if calls.Add(1) <= 2 {
+			return errors.New("gateway down")
+		}
+		return nil
+	}
+	c, stop := startConsumer(t, Brokers(addr), Topic(topic), Group("g"), Handler(handler),
+		RetryBackoff(time.Millisecond, 5*time.Millisecond),
+		OnError(func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }))
+	s := waitStats(t, c, waitLong, func(s Stats) bool { return s.Handled == 1 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if s.Retries != 2 || calls.Load() != 3 {
+		t.Fatalf("stats %+v after %d calls, want 2 retries and 3 calls", s, calls.Load())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 2 {
+		t.Fatalf("OnError got %d errors, want 2: %v", len(reported), reported)
+	}
+	for _, err := range reported {
+		if msg := err.Error(); !containsAll(msg, cmd.ID, "agent-r", "topic \"retry\"", "offset 0", "gateway down") {
+			t.Errorf("error lacks context: %s", msg)
+		}
+	}
+	assertCommitted(t, newClient(t, addr), "g", topic)
+}
+
+func TestConsumerSkips(t *testing.T) {
+	now := time.Date(2026, 2, 2, 10, 30, 0, 0, time.UTC)
+	expired := command("agent-x", "s", models.ActionReview, "old")
+	expired.ExpiresAt = now.Add(-time.Minute)
+	valid := command("agent-x", "s", models.ActionReview, "new")
+	skipMe := command("agent-x", "s", models.ActionRevokeCredential, "skip")
+	noAgent, _ := json.Marshal(models.ContainmentCommand{ID: "x1", Action: models.ActionReview})
+	noAction, _ := json.Marshal(models.ContainmentCommand{ID: "x2", AgentID: "a"})
+	headerOnly := command("agent-h", "s", models.ActionReview, "h")
+	headerOnlyValue, _ := json.Marshal(struct {
+		AgentID string        `json:"agent_id"`
+		Action  models.Action `json:"action"`
+	}{headerOnly.AgentID, headerOnly.Action})
+
+	tests := []struct {
+		name    string
+		records []*kgo.Record
+		opts    []Opt
+		handled []string // command ids given to the handler
+		stats   Stats
+	}{
+		{
+			name: "invalid records",
+			records: []*kgo.Record{
+				{Value: []byte("not json")},
+				{Value: noAgent},
+				{Value: noAction},
+				{Value: []byte(`{"agent_id":"a","action":"review"}`)}, // no id anywhere
+				mustRecord(t, valid),
+			},
+			handled: []string{valid.ID},
+			stats:   Stats{Handled: 1, Invalid: 4},
+		},
+		{
+			name:    "id from header",
+			records: []*kgo.Record{{Key: []byte("agent-h"), Value: headerOnlyValue, Headers: []kgo.RecordHeader{{Key: HeaderCommandID, Value: []byte(headerOnly.ID)}}}},
+			handled: []string{headerOnly.ID},
+			stats:   Stats{Handled: 1},
+		},
+		{
+			name:    "expired with SkipExpired",
+			records: []*kgo.Record{mustRecord(t, expired), mustRecord(t, valid)},
+			opts:    []Opt{SkipExpired(), withClock(func() time.Time { return now })},
+			handled: []string{valid.ID},
+			stats:   Stats{Handled: 1, Expired: 1},
+		},
+		{
+			name:    "expired without SkipExpired",
+			records: []*kgo.Record{mustRecord(t, expired)},
+			opts:    []Opt{withClock(func() time.Time { return now })},
+			handled: []string{expired.ID},
+			stats:   Stats{Handled: 1},
+		},
+		{
+			name:    "handler ErrSkip",
+			records: []*kgo.Record{mustRecord(t, skipMe), mustRecord(t, skipMe), mustRecord(t, valid)},
+			handled: []string{skipMe.ID, valid.ID},
+			stats:   Stats{Handled: 1, Skipped: 1, Duplicates: 1},
+		},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := fmt.Sprintf("skips-%d", i)
+			addr := fakeCluster(t, topic)
+			for _, r := range tc.records {
+				r.Partition = 0
+			}
+			// One partition keeps the records in the order listed.
+			prod := newClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			if err := prod.ProduceSync(context.Background(), tc.records...).FirstErr(); err != nil {
+				t.Fatalf("produce: %v", err)
+			}
+			var mu sync.Mutex
+			var ids []string
+			var errs []error
+			handler := func(_ context.Context, cmd models.ContainmentCommand) error {
+				mu.Lock()
+				defer mu.Unlock()
+				ids = append(ids, cmd.ID)
+				if cmd.ID == skipMe.ID {
+					return fmt.Errorf("unknown credential: %w", ErrSkip)
+				}
+				return nil
+			}
+			opts := append([]Opt{Brokers(addr), Topic(topic), Group("g"), Handler(handler),
+				OnError(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() })}, tc.opts...)
+			c, stop := startConsumer(t, opts...)
+			want := tc.stats
+			s := waitStats(t, c, waitLong, func(s Stats) bool {
+				return s.Handled+s.Invalid+s.Expired+s.Skipped+s.Duplicates == uint64(len(tc.records))
+			})
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if s != want {
+				t.Fatalf("stats %+v, want %+v", s, want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(ids, tc.handled) {
+				t.Fatalf("handler saw %v, want %v", ids, tc.handled)
+			}
+			invalid := 0
+			for _, err := range errs {
+				if errors.Is(err, ErrInvalidCommand) {
+					invalid++
+					if !containsAll(err.Error(), "topic \""+topic+"\"", "partition 0", "offset ") {
+						t.Errorf("invalid-record error lacks context: %v", err)
+					}
+				}
+			}
+			if uint64(invalid) != want.Invalid {
+				t.Errorf("OnError reported %d invalid records, want %d: %v", invalid, want.Invalid, errs)
+			}
+			assertCommitted(t, newClient(t, addr), "g", topic)
+		})
+	}
+}
+
+func mustRecord(t *testing.T, c models.ContainmentCommand) *kgo.Record {
+	t.Helper()
+	r, err := NewPublisher(nil, "").record(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Topic = ""
+	return r
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestNewConsumerConfig(t *testing.T) {
+	h := Handler(func(context.Context, models.ContainmentCommand) error { return nil })
+	tests := []struct {
+		name string
+		opts []Opt
+		ok   bool
+	}{
+		{"complete", []Opt{Brokers("127.0.0.1:1"), Group("g"), h}, true},
+		{"custom topic and options", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, Topic("t"), DedupWindow(1), MaxPollRecords(1), RetryBackoff(time.Millisecond, time.Millisecond), SkipExpired(), OnError(nil)}, true},
+		{"no brokers", []Opt{Group("g"), h}, false},
+		{"no group", []Opt{Brokers("127.0.0.1:1"), h}, false},
+		{"no handler", []Opt{Brokers("127.0.0.1:1"), Group("g")}, false},
+		{"empty topic", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, Topic("")}, false},
+		{"zero dedup window", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, DedupWindow(0)}, false},
+		{"backoff max below min", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, RetryBackoff(time.Second, time.Millisecond)}, false},
+		{"zero poll", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, MaxPollRecords(0)}, false},
+		{"bad kafka option", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, KafkaOpts(kgo.RequiredAcks(kgo.LeaderAck()))}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewConsumer(tc.opts...)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("NewConsumer: %v", err)
+				}
+				c.Close()
+				c.Close() // idempotent
+				if err := c.Run(context.Background()); !errors.Is(err, ErrClosed) {
+					t.Fatalf("Run after Close = %v, want ErrClosed", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("NewConsumer error = %v, want ErrConfig", err)
+			}
+		})
+	}
+}
+
+func TestRunOnce(t *testing.T) {
+	addr := fakeCluster(t, DefaultTopic)
+	c, err := NewConsumer(Brokers(addr), Group("g"), Handler(func(context.Context, models.ContainmentCommand) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+	if err := c.Run(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Run = %v, want ErrClosed", err)
+	}
+}
+
+func TestPublisherEmptyBatch(t *testing.T) {
+	// No client is touched for a batch without commands.
+	p := NewPublisher(nil, "")
+	for _, b := range []*sink.Batch{nil, {}, {Findings: []models.Finding{{ID: "f"}}}} {
+		if err := p.Write(context.Background(), b); err != nil {
+			t.Fatalf("Write(%+v) = %v", b, err)
+		}
+	}
+}
+
+func TestPublisherUnavailable(t *testing.T) {
+	// A port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cl := newClient(t, addr, kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }))
+	batch := &sink.Batch{Commands: testCommands()[:1]}
+
+	tests := []struct {
+		name        string
+		timeout     time.Duration
+		cancel      bool
+		unavailable bool
+		is          error
+	}{
+		{"broker down", 300 * time.Millisecond, false, true, context.DeadlineExceeded},
+		{"caller cancelled", time.Minute, true, false, context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewPublisher(cl, "")
+			p.Timeout = tc.timeout
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				time.AfterFunc(100*time.Millisecond, cancel)
+			}
+			err := p.Write(ctx, batch)
+			if err == nil {
+				t.Fatal("Write succeeded without a broker")
+			}
+			if got := errors.Is(err, sink.ErrUnavailable); got != tc.unavailable {
+				t.Fatalf("errors.Is(%v, sink.ErrUnavailable) = %v, want %v", err, got, tc.unavailable)
+			}
+			if !errors.Is(err, tc.is) {
+				t.Fatalf("error %v does not wrap %v", err, tc.is)
+			}
+			c := batch.Commands[0]
+			if !containsAll(err.Error(), c.ID, c.AgentID, DefaultTopic) {
+				t.Fatalf("error lacks context: %v", err)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	live := context.Background()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name        string
+		ctx         context.Context
+		err         error
+		unavailable bool
+		rejected    bool
+	}{
+		{"not leader", live, kerr.NotLeaderForPartition, true, false},
+		{"timeout", live, kgo.ErrRecordTimeout, true, false},
+		{"client closed", live, kgo.ErrClientClosed, true, false},
+		{"deadline", live, context.DeadlineExceeded, true, false},
+		{"too large", live, fmt.Errorf("%w (uncompressed_bytes=9)", kerr.MessageTooLarge), false, true},
+		{"not authorised", live, kerr.TopicAuthorizationFailed, false, true},
+		{"caller cancelled", done, context.Canceled, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := classify(tc.ctx, "publish", tc.err)
+			if errors.Is(err, sink.ErrUnavailable) != tc.unavailable || errors.Is(err, ErrRejected) != tc.rejected {
+				t.Fatalf("classify(%v) = %v: unavailable %v rejected %v, want %v %v", tc.err, err,
+					errors.Is(err, sink.ErrUnavailable), errors.Is(err, ErrRejected), tc.unavailable, tc.rejected)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("classify(%v) = %v does not wrap the cause", tc.err, err)
+			}
+		})
+	}
+}
+
+func TestIDWindow(t *testing.T) {
+	tests := []struct {
+		name   string
+		size   int
+		add    []string
+		has    []string
+		hasNot []string
+	}{
+		{"empty", 2, nil, nil, []string{"a"}},
+		{"within capacity", 3, []string{"a", "b", "c"}, []string{"a", "b", "c"}, []string{"d"}},
+		{"oldest evicted", 2, []string{"a", "b", "c"}, []string{"b", "c"}, []string{"a"}},
+		{"re-add does not evict", 2, []string{"a", "b", "b", "b"}, []string{"a", "b"}, nil},
+		{"wraps repeatedly", 1, []string{"a", "b", "c", "d"}, []string{"d"}, []string{"a", "b", "c"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newIDWindow(tc.size)
+			for _, id := range tc.add {
+				w.add(id)
+			}
+			for _, id := range tc.has {
+				if !w.has(id) {
+					t.Errorf("window lost %q", id)
+				}
+			}
+			for _, id := range tc.hasNot {
+				if w.has(id) {
+					t.Errorf("window still has %q", id)
+				}
+			}
+			if len(w.ids) > tc.size {
+				t.Errorf("window holds %d ids, capacity %d", len(w.ids), tc.size)
+			}
+		})
+	}
+}

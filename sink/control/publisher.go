@@ -1,0 +1,188 @@
+// Package control carries Tether's containment commands over the Kafka
+// control topic.
+//
+// The daemon side is Publisher, a sink.Writer that publishes each batch's
+// models.ContainmentCommand values as JSON records keyed by agent id, with
+// the command id in the "tether-command-id" header. The consumer side is
+// Consumer, a small library for automated containment consumers (an IAM
+// revoker, a session gateway, an approval queue): it decodes commands,
+// drops replays by command id, calls a handler, and commits offsets only
+// after the handler succeeded.
+//
+// Delivery is at least once: a batch that the daemon retries, or a consumer
+// that restarts before committing, sees a command again. Command ids are
+// deterministic, so consumers de-duplicate (Consumer does so within a
+// bounded window) and handlers should be idempotent per command id.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink"
+)
+
+// DefaultTopic is the control topic used when none is configured.
+const DefaultTopic = "tether.control"
+
+// Record headers set on every command record.
+const (
+	// HeaderCommandID carries models.ContainmentCommand.ID, so consumers can
+	// de-duplicate without decoding the value.
+	HeaderCommandID = "tether-command-id"
+	// HeaderAction carries the command's action (e.g. "suspend_session"), so
+	// consumers can filter without decoding the value.
+	HeaderAction = "tether-action"
+	// HeaderContentType is "application/json".
+	HeaderContentType = "content-type"
+)
+
+// DefaultPublishTimeout bounds one Publisher.Write when the broker does not
+// answer and the caller's context has no earlier deadline.
+const DefaultPublishTimeout = 30 * time.Second
+
+// ErrRejected is wrapped when the broker permanently refuses a command record
+// (too large, invalid, not authorised): retrying the same batch will not help.
+// Transient failures wrap sink.ErrUnavailable instead.
+var ErrRejected = errors.New("control command rejected by broker")
+
+// Publisher publishes containment commands to the control topic. It
+// implements sink.Writer. It does not own its client: the daemon shares one
+// kgo.Client between ingest and publishing and closes it itself, so Publisher
+// deliberately has no Close method.
+//
+// Records are produced synchronously with the client's producer settings;
+// franz-go's defaults (acks=all, idempotent producer) are what the control
+// topic needs, so callers should keep them.
+type Publisher struct {
+	client *kgo.Client
+	topic  string
+	// Timeout bounds one Write; zero means DefaultPublishTimeout, negative
+	// means only the caller's context bounds it.
+	Timeout time.Duration
+}
+
+// NewPublisher returns a Publisher writing to topic (DefaultTopic when empty)
+// through client.
+func NewPublisher(client *kgo.Client, topic string) *Publisher {
+	if topic == "" {
+		topic = DefaultTopic
+	}
+	return &Publisher{client: client, topic: topic}
+}
+
+// Topic returns the control topic the Publisher writes to.
+func (p *Publisher) Topic() string { return p.topic }
+
+// Write publishes b.Commands, in order, and returns once every record is
+// acknowledged by the broker. Events and findings in b are ignored. A batch
+// without commands is a no-op. On failure the error wraps sink.ErrUnavailable
+// (broker unreachable or not accepting writes; retry later), ErrRejected
+// (permanent refusal), or the context's error when ctx was cancelled; some
+// commands of the batch may already be published, which is harmless because
+// consumers de-duplicate by command id.
+func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
+	if b == nil || len(b.Commands) == 0 {
+		return nil
+	}
+	recs := make([]*kgo.Record, 0, len(b.Commands))
+	for i := range b.Commands {
+		r, err := p.record(b.Commands[i])
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+	}
+	pctx := ctx
+	if t := p.timeout(); t > 0 {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	results := p.client.ProduceSync(pctx, recs...)
+	for _, res := range results {
+		if res.Err == nil {
+			continue
+		}
+		r := res.Record
+		where := fmt.Sprintf("publish command %s (agent %s, action %s) to topic %q", headerValue(r, HeaderCommandID), string(r.Key), headerValue(r, HeaderAction), p.topic)
+		if len(results) > 1 {
+			where += fmt.Sprintf(" (batch of %d)", len(results))
+		}
+		return classify(ctx, where, res.Err)
+	}
+	return nil
+}
+
+func (p *Publisher) timeout() time.Duration {
+	if p.Timeout == 0 {
+		return DefaultPublishTimeout
+	}
+	return p.Timeout
+}
+
+// record encodes one command. A command without an ID gets its deterministic
+// ID (on a copy; the batch is not modified).
+func (p *Publisher) record(c models.ContainmentCommand) (*kgo.Record, error) {
+	if c.ID == "" {
+		c.SetID()
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("control: encode command %s (agent %s): %w", c.ID, c.AgentID, err)
+	}
+	return &kgo.Record{
+		Topic: p.topic,
+		Key:   []byte(c.AgentID),
+		Value: v,
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderCommandID, Value: []byte(c.ID)},
+			{Key: HeaderAction, Value: []byte(c.Action)},
+			{Key: HeaderContentType, Value: []byte("application/json")},
+		},
+	}, nil
+}
+
+// classify wraps a produce error with the sentinel that tells the caller
+// what to do about it.
+func classify(ctx context.Context, where string, err error) error {
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		// The caller is shutting down; the broker may be fine.
+		return fmt.Errorf("control: %s: %w", where, err)
+	case permanent(err):
+		return fmt.Errorf("control: %s: %w: %w", where, ErrRejected, err)
+	default:
+		return fmt.Errorf("control: %s: %w: %w", where, sink.ErrUnavailable, err)
+	}
+}
+
+// permanent reports whether a produce error will recur for the same record.
+func permanent(err error) bool {
+	for _, e := range []error{
+		kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord,
+		kerr.InvalidTopicException, kerr.TopicAuthorizationFailed,
+		kerr.ClusterAuthorizationFailed, kerr.SaslAuthenticationFailed,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func headerValue(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
