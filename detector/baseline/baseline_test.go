@@ -148,6 +148,19 @@ func TestRateIdleWindowsIgnored(t *testing.T) {
 	}
 }
 
+func TestRateLateEventsAfterSkew(t *testing.T) {
+	d := New(DefaultOptions())
+	var c collector
+	at := steady(d, &c, "a", 0, 30, 40)
+	// One event stamped 5 minutes ahead, then ordinary traffic at the
+	// usual pace for those 5 minutes and beyond.
+	d.Observe(ev("a", "s1", models.KindReasoning, "", at+5*time.Minute), nil, c.emit)
+	steady(d, &c, "a", at, 15, 40)
+	if got := c.kinds()[KindRateSpike]; got != 0 {
+		t.Fatalf("clock-skewed event faked %d spikes: %+v", got, c)
+	}
+}
+
 func TestNewTool(t *testing.T) {
 	inv := &models.Inventory{Agents: []models.AgentSpec{{ID: "reg", Owner: "o", Purpose: "p", Autonomy: "junior", Tools: []models.ToolSpec{
 		{Name: "read"}, {Name: "search", Labels: []models.Label{models.LabelUntrustedContent}},

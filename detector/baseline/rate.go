@@ -57,8 +57,13 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 		// do not look anomalous at every session start.
 		d.closeWindow(st)
 		st.win, st.winCount, st.winSev = w, 0, 0
+	case w < st.win:
+		// A late event (its window already closed) is not counted: adding
+		// it to the current window would, after one event stamped a few
+		// minutes ahead, pile several windows' worth of ordinary events
+		// into one and fake a spike. Dropping it can only under-count.
+		return
 	}
-	// Late events (w < st.win) count towards the current window.
 	st.winCount++
 
 	if int(st.rate.N) < d.opts.MinWindows || st.baseEvents < d.opts.MinEvents {
