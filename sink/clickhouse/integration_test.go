@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -516,4 +518,59 @@ func TestIntegrationUnavailable(t *testing.T) {
 			t.Fatalf("second Close = %v", err)
 		}
 	})
+}
+
+// readmeQueries returns the ```sql blocks of README.md.
+func readmeQueries(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qs []string
+	parts := strings.Split(string(b), "```sql\n")
+	for _, p := range parts[1:] {
+		q, _, ok := strings.Cut(p, "```")
+		if !ok {
+			t.Fatalf("unterminated sql block: %.60q", p)
+		}
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+// TestIntegrationReadmeQueries runs every example query of README.md on a
+// sample batch: each must succeed on the test server and return rows.
+func TestIntegrationReadmeQueries(t *testing.T) {
+	qs := readmeQueries(t)
+	if len(qs) < 4 {
+		t.Fatalf("README.md has %d sql examples, want at least 4", len(qs))
+	}
+	o := testOptions(t)
+	w := openT(t, o)
+	ctx := context.Background()
+	if err := w.Write(ctx, sample(time.Now().UTC().Add(-time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range qs {
+		first, _, _ := strings.Cut(strings.TrimSpace(q), "\n")
+		t.Run(fmt.Sprintf("%d %s", i+1, first), func(t *testing.T) {
+			rows, err := w.Conn().Query(ctx, strings.ReplaceAll(q, "tether.", o.Database+"."))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, q)
+			}
+			defer rows.Close()
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				t.Errorf("no rows from\n%s", q)
+			}
+			t.Logf("%d rows", n)
+		})
+	}
 }
