@@ -54,7 +54,7 @@ type Options struct {
 	CredentialTTL time.Duration
 }
 
-// DefaultOptions returns a fleet of 24 agents, 3 of them rogue after 6
+// DefaultOptions returns a fleet of 24 agents, 3 of them rogue after 10
 // warm-up sessions, starting now.
 func DefaultOptions() Options {
 	return Options{
@@ -62,7 +62,7 @@ func DefaultOptions() Options {
 		Rogue:          3,
 		Seed:           1,
 		Start:          time.Now().UTC().Truncate(time.Millisecond),
-		WarmupSessions: 6,
+		WarmupSessions: 10,
 		MeanIdle:       40 * time.Second,
 		MaxLoops:       3,
 		SpawnRate:      0.12,
