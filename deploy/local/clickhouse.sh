@@ -62,7 +62,8 @@ cmd_install() {
 	fi
 	log "installing clickhouse-server and clickhouse-client from the Debian archive"
 	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -q
+	# apt output goes to stderr: callers may capture stdout (services.sh up).
+	$sudo apt-get update -q >&2
 	# The package's postinst may try to start the system service; policy-rc.d
 	# forbids that (we run our own instance, and there is no init in CI).
 	local policy=/usr/sbin/policy-rc.d created_policy=""
@@ -72,7 +73,7 @@ cmd_install() {
 		created_policy=1
 	fi
 	local rc=0
-	$sudo apt-get install -y -q --no-install-recommends clickhouse-server clickhouse-client || rc=$?
+	$sudo apt-get install -y -q --no-install-recommends clickhouse-server clickhouse-client >&2 || rc=$?
 	[[ -n $created_policy ]] && $sudo rm -f "$policy"
 	[[ $rc -eq 0 ]] || die "apt-get install failed (exit $rc)"
 	[[ -n "$(server_cmd)" ]] || die "installed, but no clickhouse-server binary on PATH"
