@@ -1,6 +1,137 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
-// runDaemon is being written; see the issue tracker.
-func runDaemon(args []string) error { return errors.New("run: not built yet") }
+	"github.com/rs/zerolog"
+
+	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/ingest"
+	"github.com/tetherhq/tether/models"
+)
+
+// runDaemon is `tether run`: consume events, detect, write findings and
+// publish containment commands until SIGTERM/SIGINT.
+func runDaemon(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "YAML configuration file (defaults and TETHER_* environment overrides apply)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log.Level)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, cfg, log)
+}
+
+func newLogger(level string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Str("service", "tether").Logger()
+}
+
+// serve runs the daemon until ctx ends.
+func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	var inv *models.Inventory
+	if cfg.Inventory.File != "" {
+		var err error
+		if inv, err = models.LoadInventoryFile(cfg.Inventory.File); err != nil {
+			return err
+		}
+		log.Info().Str("file", cfg.Inventory.File).Int("agents", len(inv.Agents)).Msg("inventory loaded")
+	} else {
+		log.Warn().Msg("no inventory configured: every agent will be reported as unregistered")
+	}
+
+	opts := ingest.DefaultOptions()
+	opts.Brokers = cfg.Kafka.Brokers
+	opts.Group = cfg.Kafka.Group
+	opts.Topic = cfg.Kafka.EventsTopic
+	opts.DeadLetterTopic = cfg.Kafka.DeadLetterTopic
+	opts.MaxPollRecords = cfg.Kafka.MaxPollRecords
+	opts.Decode = models.DecodeOptions{MaxBytes: cfg.Decode.MaxRecordBytes, MaxFutureSkew: cfg.Decode.MaxFutureSkew, MaxPastSkew: cfg.Decode.MaxPastSkew}
+	opts.Detector = detector.DefaultOptions()
+	opts.Detector.Inventory = inv
+	opts.ShutdownFlushTimeout = cfg.ShutdownTimeout
+	opts.Logger = log
+
+	out := &lateWriter{}
+	cons, err := ingest.New(opts, out)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	sinks, err := buildSinks(ctx, cfg, cons, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := sinks.CloseAll(); err != nil {
+			log.Error().Err(err).Msg("closing sinks")
+		}
+	}()
+	out.w = sinks
+
+	if cfg.HTTP.Listen != "" {
+		srv, err := startHTTP(cfg.HTTP.Listen, cons.Metrics(), log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
+	err = cons.Run(ctx)
+	st := cons.Stats()
+	log.Info().Int64("consumed", st.Consumed).Int64("dead_lettered", st.DeadLettered).Int64("findings", st.Findings).
+		Int64("commands", st.Commands).Msg("daemon stopped")
+	return err
+}
+
+// startHTTP serves /metrics (Prometheus text), /healthz (liveness) and
+// /readyz (consumer running and sink healthy).
+func startHTTP(addr string, m *ingest.Metrics, log zerolog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		m.WritePrometheus(w)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !m.Ready() {
+			http.Error(w, "not ready: consumer not running or sink unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http server")
+		}
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	return srv, nil
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tetherhq/tether/ingest"
+	"github.com/tetherhq/tether/sink"
+	"github.com/tetherhq/tether/sink/clickhouse"
+	"github.com/tetherhq/tether/sink/control"
+	"github.com/tetherhq/tether/sink/parquet"
+)
+
+// lateWriter forwards to a writer set after the consumer is built (the
+// control-topic publisher shares the consumer's Kafka client).
+type lateWriter struct{ w sink.Writer }
+
+func (l *lateWriter) Write(ctx context.Context, b *sink.Batch) error { return l.w.Write(ctx, b) }
+
+// buildSinks opens the configured sinks in write order: the analysts'
+// stores first (ClickHouse, Parquet), the control topic last, so that a
+// command is never published for a finding that was not stored.
+func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zerolog.Logger) (sink.Multi, error) {
+	var m sink.Multi
+	if cfg.ClickHouse.Enabled {
+		o := clickhouse.DefaultOptions()
+		o.Addr = cfg.ClickHouse.Addr
+		o.Database = cfg.ClickHouse.Database
+		o.Username = cfg.ClickHouse.Username
+		o.Password = cfg.ClickHouse.Password
+		o.RetentionDays = cfg.ClickHouse.RetentionDays
+		o.EventRetentionDays = cfg.ClickHouse.EventRetentionDays
+		w, err := clickhouse.Open(ctx, o, log)
+		if err != nil {
+			return nil, err
+		}
+		m = append(m, w)
+	}
+	if cfg.Parquet.Dir != "" {
+		o := parquet.DefaultOptions()
+		o.Dir = cfg.Parquet.Dir
+		w, err := parquet.New(o)
+		if err != nil {
+			_ = m.CloseAll()
+			return nil, err
+		}
+		m = append(m, w)
+	}
+	m = append(m, control.NewPublisher(cons.Client(), cfg.Kafka.ControlTopic))
+	return m, nil
+}
