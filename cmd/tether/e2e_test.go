@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tetherhq/tether/deploy/testenv"
+	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink/clickhouse"
+	"github.com/tetherhq/tether/sink/control"
+)
+
+// TestDaemonEndToEnd runs the daemon against the real Kafka broker and
+// ClickHouse server: events in, finding rows and control-topic commands
+// out, bad records dead-lettered; then a restart mid-stream and a full
+// replay by a second group must leave no duplicate finding rows.
+func TestDaemonEndToEnd(t *testing.T) {
+	broker := testenv.Kafka(t)
+	chAddr := testenv.ClickHouse(t)
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	cfg := defaultConfig()
+	cfg.Kafka.Brokers = []string{broker}
+	cfg.Kafka.Group = "e2e-" + suffix
+	cfg.Kafka.EventsTopic = "e2e.events." + suffix
+	cfg.Kafka.DeadLetterTopic = "e2e.dlq." + suffix
+	cfg.Kafka.ControlTopic = "e2e.control." + suffix
+	cfg.ClickHouse.Addr = chAddr
+	cfg.ClickHouse.Database = "tether_e2e_" + suffix
+	cfg.Inventory.File = "../../testdata/inventory.example.yaml"
+	cfg.HTTP.Listen = ""
+	cfg.ShutdownTimeout = 10 * time.Second
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopics(ctx, 3, 1, nil, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic); err != nil {
+		t.Fatal(err)
+	}
+
+	base := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	mk := func(id, agent, session string, step int, kind models.Kind, tool string) *kgo.Record {
+		ev := models.Event{SchemaVersion: 1, ID: id, Kind: kind, Time: base.Add(time.Duration(step) * time.Second),
+			AgentID: agent, SessionID: session, ToolName: tool, Step: step, Principal: "alice@example.com"}
+		if tool != "" {
+			ev.Arguments = json.RawMessage(`{"q":"x"}`)
+		}
+		b, _ := json.Marshal(ev)
+		return &kgo.Record{Topic: cfg.Kafka.EventsTopic, Key: ev.Key(), Value: b}
+	}
+	first := []*kgo.Record{
+		mk("ev-1", "support-bot", "s-1", 0, models.KindSessionStart, ""),
+		mk("ev-2", "support-bot", "s-1", 1, models.KindToolCall, "crm.lookup"),
+		mk("ev-3", "support-bot", "s-1", 2, models.KindToolCall, "shell.exec"), // outside its manifest
+		mk("ev-4", "shadow-agent", "s-2", 0, models.KindSessionStart, ""),     // not in the inventory
+		{Topic: cfg.Kafka.EventsTopic, Key: []byte("x"), Value: []byte(`{"schema_version":1,`)},
+	}
+	second := []*kgo.Record{
+		mk("ev-5", "finance-reporter", "s-3", 0, models.KindToolCall, "ledger.read"),
+		mk("ev-6", "finance-reporter", "s-3", 1, models.KindToolCall, "email.send"), // outside its manifest
+		{Topic: cfg.Kafka.EventsTopic, Key: []byte("y"), Value: []byte(`{"schema_version":7,"event_id":"z"}`)},
+	}
+
+	chOpts := clickhouse.DefaultOptions()
+	chOpts.Addr, chOpts.Database = chAddr, cfg.ClickHouse.Database
+	query := func(q string) uint64 {
+		t.Helper()
+		w, err := clickhouse.Open(ctx, chOpts, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		var n uint64
+		if err := w.Conn().QueryRow(ctx, q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	run := func(cfg Config, until func() bool) {
+		t.Helper()
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- serve(rctx, cfg, zerolog.Nop()) }()
+		deadline := time.Now().Add(60 * time.Second)
+		for !until() && time.Now().Before(deadline) {
+			time.Sleep(250 * time.Millisecond)
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+		if !until() {
+			t.Fatal("daemon did not produce the expected output in time")
+		}
+	}
+	t.Cleanup(func() {
+		w, err := clickhouse.Open(context.Background(), chOpts, zerolog.Nop())
+		if err == nil {
+			_ = w.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.ClickHouse.Database)
+			w.Close()
+		}
+	})
+	findings := func() uint64 {
+		return query("SELECT count() FROM " + cfg.ClickHouse.Database + ".findings FINAL")
+	}
+
+	if err := cl.ProduceSync(ctx, first...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// unregistered shadow-agent + support-bot's off-manifest tool
+	run(cfg, func() bool { return tableExists(ctx, chOpts, "findings") && findings() >= 2 })
+	afterFirst := findings()
+
+	if err := cl.ProduceSync(ctx, second...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	run(cfg, func() bool { return findings() >= afterFirst+1 })
+	total := findings()
+
+	if n := query("SELECT count() FROM " + cfg.ClickHouse.Database + ".events FINAL"); n != 6 {
+		t.Errorf("events audit table holds %d events, want 6", n)
+	}
+	kinds := query("SELECT uniqExact(kind) FROM " + cfg.ClickHouse.Database + ".findings FINAL WHERE kind IN ('unregistered_agent','tool_outside_manifest')")
+	if kinds != 2 {
+		t.Errorf("want unregistered_agent and tool_outside_manifest findings, got %d kinds", kinds)
+	}
+
+	// A second group replays the whole topic: same ids, no new rows.
+	replay := cfg
+	replay.Kafka.Group = cfg.Kafka.Group + "-replay"
+	replay.Kafka.DeadLetterTopic = cfg.Kafka.DeadLetterTopic + "-replay"
+	var replayed bool
+	run(replay, func() bool {
+		if !replayed {
+			replayed = query("SELECT count() FROM "+cfg.ClickHouse.Database+".findings") > total
+		}
+		return replayed
+	})
+	if got := findings(); got != total {
+		t.Errorf("after replay %d findings under FINAL, want %d (duplicates)", got, total)
+	}
+	if u := query("SELECT uniqExact(finding_id) FROM " + cfg.ClickHouse.Database + ".findings"); u != total {
+		t.Errorf("%d distinct finding ids, want %d", u, total)
+	}
+
+	// Commands reached the control topic, and the containment consumer
+	// library sees each command id once despite the replay.
+	seen := map[string]int{}
+	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+	defer ccancel()
+	cons, err := control.NewConsumer(control.Brokers(broker), control.Topic(cfg.Kafka.ControlTopic), control.Group("e2e-control-"+suffix),
+		control.Handler(func(_ context.Context, c models.ContainmentCommand) error {
+			seen[c.ID]++
+			if len(seen) >= 2 {
+				ccancel()
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = cons.Run(cctx)
+	cons.Close()
+	if len(seen) < 2 {
+		t.Fatalf("containment consumer saw %d distinct commands, want >= 2", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("command %s handled %d times", id, n)
+		}
+	}
+
+	// Both bad records were dead-lettered with a reason.
+	dl := readTopic(t, broker, cfg.Kafka.DeadLetterTopic, 2)
+	for _, r := range dl {
+		var reason string
+		for _, h := range r.Headers {
+			if h.Key == "tether-dlq-reason" {
+				reason = string(h.Value)
+			}
+		}
+		if reason == "" {
+			t.Errorf("dead letter %q has no reason", r.Value)
+		}
+	}
+	if len(dl) != 2 {
+		t.Errorf("%d dead letters, want 2", len(dl))
+	}
+}
+
+func tableExists(ctx context.Context, o clickhouse.Options, table string) bool {
+	w, err := clickhouse.Open(ctx, o, zerolog.Nop())
+	if err != nil {
+		return false
+	}
+	defer w.Close()
+	var n uint64
+	if err := w.Conn().QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", o.Database, table).Scan(&n); err != nil {
+		return false
+	}
+	return n == 1
+}
+
+func readTopic(t *testing.T, broker, topic string, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}
