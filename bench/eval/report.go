@@ -29,7 +29,7 @@ func (r *Report) WriteJSONFile(path string) error {
 // WriteTable prints a readable summary: the headline under both labels,
 // then one row per group value of every breakdown dimension.
 func (r *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "alert threshold: severity >= %d; score: max finding severity per session\n\n", r.AlertThreshold)
 	fmt.Fprint(tw, "label\tpositives\tnegatives\tAUROC\trecall@1pctFPR\trecall@5pctFPR\trecall@thr\tFPR@thr\t\n")
 	for _, name := range []string{"hijacked", "attacked"} {
@@ -56,7 +56,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	s := r.Replay
-	fmt.Fprintf(tw, "\nreplay: %d events (%d in labelled sessions), %d findings (%d after their session ended, not scored), %d commands, %.1fs, %.0f events/s\n",
+	fmt.Fprintf(tw, "\nreplay: %d events (%d in labelled sessions), %d findings (%d after their session ended, not scored), %d commands, replay %.2fs, %.0f events/s\n",
 		s.Events, s.LabelledEvents, s.Findings, s.LateFindings, s.Commands, s.ElapsedSeconds, s.EventsPerSecond)
 	if s.UnlabelledSessions > 0 || s.LabelsWithoutEvents > 0 {
 		fmt.Fprintf(tw, "warning: %d sessions without labels, %d labels without events\n", s.UnlabelledSessions, s.LabelsWithoutEvents)
