@@ -8,7 +8,7 @@
 // DialectLegacy for older servers such as Debian bookworm's 18.16 (DateTime,
 // String, no TTL). All three tables are ReplacingMergeTree keyed by their
 // deterministic ids, so a batch written twice collapses to one row per id
-// once merged: analysts query with FINAL (see README.md).
+// once merged: analysts query with FINAL (see the top-level README.md).
 package clickhouse
 
 import (

@@ -520,10 +520,10 @@ func TestIntegrationUnavailable(t *testing.T) {
 	})
 }
 
-// readmeQueries returns the ```sql blocks of README.md.
+// readmeQueries returns the ```sql blocks of the top-level README.md.
 func readmeQueries(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
