@@ -63,7 +63,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		mk("ev-1", "support-bot", "s-1", 0, models.KindSessionStart, ""),
 		mk("ev-2", "support-bot", "s-1", 1, models.KindToolCall, "crm.lookup"),
 		mk("ev-3", "support-bot", "s-1", 2, models.KindToolCall, "shell.exec"), // outside its manifest
-		mk("ev-4", "shadow-agent", "s-2", 0, models.KindSessionStart, ""),     // not in the inventory
+		mk("ev-4", "shadow-agent", "s-2", 0, models.KindSessionStart, ""),      // not in the inventory
 		{Topic: cfg.Kafka.EventsTopic, Key: []byte("x"), Value: []byte(`{"schema_version":1,`)},
 	}
 	second := []*kgo.Record{
