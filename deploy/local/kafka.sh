@@ -145,6 +145,7 @@ log.segment.bytes=67108864
 EOF
 	cat >"$conf/log4j2.properties" <<EOF
 status = warn
+shutdownHook = disable
 appender.file.type = RollingFile
 appender.file.name = file
 appender.file.fileName = $logs/server.log
@@ -169,11 +170,15 @@ jvm_common() {
 	echo "-Dlog4j2.configurationFile=$conf/log4j2.properties -Dkafka.logs.dir=$logs -Djava.awt.headless=true"
 }
 
+# pid_alive reports whether the pid file names a live Kafka broker started
+# from this cache folder (not just any process that reused the pid).
 pid_alive() {
 	[[ -f "$pidfile" ]] || return 1
 	local pid
 	pid="$(cat "$pidfile" 2>/dev/null || true)"
-	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+	[[ -r "/proc/$pid/cmdline" ]] || return 0
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "kafka.Kafka $conf/server.properties"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -205,12 +210,23 @@ format_storage() {
 }
 
 cmd_start() {
-	if pid_alive && port_open "$port"; then
-		log "already running (pid $(cat "$pidfile")) on $addr"
-		echo "$addr"
-		return 0
+	if pid_alive; then
+		mkdir -p "$logs"
+		if port_open "$port"; then
+			log "already running (pid $(cat "$pidfile")) on $addr"
+			echo "$addr"
+			return 0
+		fi
+		log "pid $(cat "$pidfile") is starting; waiting for it"
+		if probe "$timeout" >/dev/null; then
+			log "already running (pid $(cat "$pidfile")) on $addr"
+			echo "$addr"
+			return 0
+		fi
+		die "pid $(cat "$pidfile") runs but $addr does not serve metadata; run $0 stop and retry (logs in $logs)"
 	fi
-	if ! pid_alive && port_open "$port"; then
+	rm -f "$pidfile"
+	if port_open "$port"; then
 		cmd_install
 		mkdir -p "$logs"
 		if probe 10 >/dev/null; then
