@@ -345,8 +345,11 @@ func TestIntegrationWriteTwiceNoDuplicates(t *testing.T) {
 			t.Fatalf("Write #%d: %v", i+1, err)
 		}
 	}
-	// A second writer (a restarted daemon replaying the batch) too.
-	w2 := openT(t, o)
+	// A second writer (a restarted daemon replaying the batch), this one
+	// without LZ4 compression, so that both block encodings are exercised.
+	o2 := o
+	o2.Compress = false
+	w2 := openT(t, o2)
 	if err := w2.Write(ctx, b); err != nil {
 		t.Fatalf("Write from a second writer: %v", err)
 	}
