@@ -5,8 +5,11 @@
 //   - rate_spike: the agent emits far more events in one event-time window
 //     than its exponentially weighted baseline of events per active window;
 //   - new_tool: after warm-up, the agent calls a tool it has never called
-//     before (more severe when the manifest labels the tool destructive or a
-//     public sink, or when the agent has no manifest);
+//     before. A tool its manifest declares stays below models.AlertThreshold
+//     (30–45 by labels and surprise): granted on purpose, its first use is a
+//     deviation to record and to combine with others in the session, not an
+//     alert on its own. An agent without a manifest keeps the higher scale
+//     (55–70);
 //   - tool_outside_manifest: a registered agent calls a tool its inventory
 //     manifest does not declare. The manifest is a declaration, so this is
 //     reported without warm-up, once per agent, tool and session.

@@ -13,15 +13,25 @@ import (
 // and old habits slowly fade.
 const maxToolCalls = 1 << 30
 
-// Severities of new_tool by what the manifest says about the tool; up to
-// newToolSurpriseBonus points are added for a surprising call.
+// Severities of new_tool by what the manifest says about the tool, plus a
+// bonus for a surprising call.
+//
+// A tool the manifest declares was granted on purpose: its first use is a
+// deviation from the agent's own history worth recording (and worth adding
+// to other deviations of the same session), but not an alert on its own, so
+// declared first uses stay below models.AlertThreshold whatever their
+// labels and surprise (at most newToolDeclaredMax). An agent without a
+// manifest has nothing vouching for the tool and keeps the higher scale.
 const (
-	newToolPlain          = 35 // declared, no risky label
-	newToolSensitive      = 45 // declared private_data or untrusted_content
-	newToolRisky          = 60 // declared destructive or public_sink
-	newToolNoManifest     = 55 // the agent has no manifest (unregistered)
-	newToolSurpriseBonus  = 15
-	newToolSurpriseOffset = 3 // nats of surprise below which no bonus is added
+	newToolPlain                = 30 // declared, no risky label
+	newToolSensitive            = 35 // declared private_data or untrusted_content
+	newToolRisky                = 40 // declared destructive or public_sink
+	newToolDeclaredBonus        = 5  // surprise bonus cap for declared tools
+	newToolDeclaredMax          = models.AlertThreshold - 5
+	newToolNoManifest           = 55 // the agent has no manifest (unregistered)
+	newToolNoManifestBonus      = 15 // surprise bonus cap without a manifest
+	newToolSurpriseOffset       = 3  // nats of surprise below which no bonus is added
+	newToolSurprisePointsPerNat = 5
 )
 
 // findTool returns the index of name in st.tools, or -1.
@@ -127,17 +137,22 @@ func (d *Detector) observeTool(st *agentState, ev *models.Event, agent *models.A
 func (d *Detector) newToolFinding(st *agentState, ev *models.Event, agent *models.AgentSpec, spec *models.ToolSpec) models.Finding {
 	s := st.surprise(0)
 	h := st.entropy()
-	base, why := newToolPlain, "declared in its manifest"
+	base, bonusCap, why := newToolPlain, newToolDeclaredBonus, "declared in its manifest"
 	switch {
 	case agent == nil:
-		base, why = newToolNoManifest, "the agent has no manifest"
+		base, bonusCap, why = newToolNoManifest, newToolNoManifestBonus, "the agent has no manifest"
 	case spec.Has(models.LabelDestructive) || spec.Has(models.LabelPublicSink):
 		base, why = newToolRisky, fmt.Sprintf("declared with labels %v", spec.Labels)
 	case spec.Has(models.LabelPrivateData) || spec.Has(models.LabelUntrustedContent):
 		base, why = newToolSensitive, fmt.Sprintf("declared with labels %v", spec.Labels)
 	}
-	bonus := min(max((s-newToolSurpriseOffset)*5, 0), newToolSurpriseBonus)
+	bonus := min(max((s-newToolSurpriseOffset)*newToolSurprisePointsPerNat, 0), float64(bonusCap))
 	sev := uint8(math.Round(float64(base) + bonus))
+	if agent != nil {
+		// Declared: a deviation to record, never an alert on its own.
+		sev = min(sev, newToolDeclaredMax)
+		why += "; declared tools are not alerted on their own"
+	}
 	return models.Finding{
 		Kind:       KindNewTool,
 		Severity:   sev,
