@@ -33,11 +33,16 @@ var (
 
 // Defaults of the consumer options.
 const (
-	DefaultDedupWindow     = 65536
+	// DefaultDedupWindow is how many handled command ids are remembered.
+	DefaultDedupWindow = 65536
+	// DefaultMinRetryBackoff is the first wait before retrying a handler.
 	DefaultMinRetryBackoff = 200 * time.Millisecond
+	// DefaultMaxRetryBackoff caps the doubling wait between handler retries.
 	DefaultMaxRetryBackoff = 10 * time.Second
-	DefaultMaxPollRecords  = 500
-	commitTimeout          = 10 * time.Second
+	// DefaultMaxPollRecords bounds the records handled between two commits.
+	DefaultMaxPollRecords = 500
+
+	commitTimeout = 10 * time.Second
 )
 
 // HandlerFunc acts on one containment command. It is called once per
