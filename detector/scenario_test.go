@@ -16,6 +16,8 @@ package detector_test
 //	jitter             add a deterministic pseudo-random 0..jitter to each spacing
 //	args               tool-call arguments (any YAML, encoded as JSON)
 //	principal, credential, autonomy, destination, resource, data_classes, bytes, content
+//	credential_expires     tether.credential.expires_at, as an offset from the scenario start
+//	principal_session_end  tether.principal.session_end, as an offset from the scenario start
 //
 // Expectations filter findings (detector, kind, agent, session, min_severity,
 // max_severity; empty fields match anything) and commands (action, agent,
@@ -68,6 +70,9 @@ type eventSpec struct {
 	DataClasses []string        `yaml:"data_classes"`
 	Bytes       int64           `yaml:"bytes"`
 	Content     string          `yaml:"content"`
+	// CredentialExpires and PrincipalSessionEnd are offsets from scenarioStart.
+	CredentialExpires   *time.Duration `yaml:"credential_expires"`
+	PrincipalSessionEnd *time.Duration `yaml:"principal_session_end"`
 }
 
 type expectation struct {
@@ -167,6 +172,14 @@ func (sc *scenario) expand() ([]*models.Event, error) {
 				DataClasses:   s.DataClasses,
 				Bytes:         s.Bytes,
 				Content:       s.Content,
+			}
+			if s.CredentialExpires != nil {
+				t := scenarioStart.Add(*s.CredentialExpires)
+				ev.CredentialExpiry = &t
+			}
+			if s.PrincipalSessionEnd != nil {
+				t := scenarioStart.Add(*s.PrincipalSessionEnd)
+				ev.PrincipalSessionEnd = &t
 			}
 			if len(s.Kinds) > 0 {
 				ev.Kind = s.Kinds[j%len(s.Kinds)]

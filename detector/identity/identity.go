@@ -1,10 +1,24 @@
 // Package identity answers the Agentic Trust Framework's first question,
-// "Who are you?", from the event stream: agents that act without being
-// registered in the inventory.
+// "Who are you?", from the event stream:
+//
+//   - unregistered_agent: an agent acts without being registered in the
+//     inventory (once per agent per tracking window);
+//   - expired_credential: an agent acts after the credential it presents
+//     (tether.credential.expires_at) has expired;
+//   - principal_session_ended: an agent acts after the session of the human
+//     who authorised it (tether.principal.session_end) has ended.
+//
+// The last two are the Zero Trust failure "time-bound access becomes
+// persistent authority": an agent that outlives the grant it was given.
+// Each is reported once per agent session, and once more if, under the same
+// lapsed grant, the session goes on to call a tool its manifest labels
+// public_sink or destructive (a stronger finding). All times are event
+// times.
 package identity
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/tetherhq/tether/models"
 )
@@ -14,7 +28,13 @@ const Name = "identity"
 
 // Finding kinds.
 const (
+	// KindUnregistered: the agent is not in the inventory.
 	KindUnregistered = "unregistered_agent"
+	// KindExpiredCredential: the event happened after the credential's expiry.
+	KindExpiredCredential = "expired_credential"
+	// KindPrincipalSessionEnded: the event happened after the authorising
+	// human's session ended.
+	KindPrincipalSessionEnded = "principal_session_ended"
 )
 
 // Options configures the identity detector.
@@ -23,30 +43,92 @@ type Options struct {
 	// of random agent ids cannot grow memory without limit. When full, the set
 	// is cleared and agents are reported again.
 	MaxTracked int
+	// MaxSessions bounds the sessions remembered as already reported for a
+	// lapsed credential or principal session. Entries are dropped at
+	// session_end; when full, the set is cleared (sessions may be reported
+	// again).
+	MaxSessions int
+	// ExpiredSeverity is the severity of expired_credential; a tool call to
+	// a public_sink or destructive tool under an expired credential gets
+	// ExpiredRiskySeverity.
+	ExpiredSeverity, ExpiredRiskySeverity uint8
+	// PrincipalEndedSeverity is the severity of principal_session_ended; a
+	// tool call to a public_sink or destructive tool after the principal
+	// left gets PrincipalEndedRiskySeverity.
+	PrincipalEndedSeverity, PrincipalEndedRiskySeverity uint8
 }
 
-// DefaultOptions returns the production settings.
-func DefaultOptions() Options { return Options{MaxTracked: 100_000} }
+// DefaultOptions returns the production settings: 100 000 unregistered
+// agents and sessions tracked; an expired credential at 60 (75 for a
+// risky tool call), a departed principal at 50 (60 for a risky tool call).
+func DefaultOptions() Options {
+	return Options{
+		MaxTracked:                  100_000,
+		MaxSessions:                 100_000,
+		ExpiredSeverity:             60,
+		ExpiredRiskySeverity:        75,
+		PrincipalEndedSeverity:      models.SeverityMedium,
+		PrincipalEndedRiskySeverity: 60,
+	}
+}
 
-// Detector reports each unregistered agent once (per tracking window).
+// Bits of a session's reported set.
+const (
+	reportedExpired uint8 = 1 << iota
+	reportedExpiredRisky
+	reportedPrincipal
+	reportedPrincipalRisky
+)
+
+// Detector reports unregistered agents and agents acting on lapsed grants.
 type Detector struct {
-	opts Options
-	seen map[string]struct{}
+	opts     Options
+	seen     map[string]struct{}
+	reported map[string]uint8 // session -> reported bits
 }
 
-// New returns a Detector.
+// New returns a Detector. Zero limits and severities fall back to defaults.
 func New(opts Options) *Detector {
-	return &Detector{opts: opts, seen: make(map[string]struct{})}
+	def := DefaultOptions()
+	if opts.MaxTracked <= 0 {
+		opts.MaxTracked = def.MaxTracked
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = def.MaxSessions
+	}
+	if opts.ExpiredSeverity == 0 {
+		opts.ExpiredSeverity = def.ExpiredSeverity
+	}
+	if opts.ExpiredRiskySeverity == 0 {
+		opts.ExpiredRiskySeverity = def.ExpiredRiskySeverity
+	}
+	if opts.PrincipalEndedSeverity == 0 {
+		opts.PrincipalEndedSeverity = def.PrincipalEndedSeverity
+	}
+	if opts.PrincipalEndedRiskySeverity == 0 {
+		opts.PrincipalEndedRiskySeverity = def.PrincipalEndedRiskySeverity
+	}
+	return &Detector{opts: opts, seen: make(map[string]struct{}), reported: make(map[string]uint8)}
 }
 
 // Name implements detector.Detector.
 func (d *Detector) Name() string { return Name }
 
+// TrackedSessions returns the number of sessions remembered as reported.
+func (d *Detector) TrackedSessions() int { return len(d.reported) }
+
 // Observe implements detector.Detector.
 func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
-	if agent != nil {
-		return
+	if agent == nil {
+		d.observeUnregistered(ev, emit)
 	}
+	d.observeLapsed(ev, agent, emit)
+	if ev.Kind == models.KindSessionEnd {
+		delete(d.reported, ev.SessionID)
+	}
+}
+
+func (d *Detector) observeUnregistered(ev *models.Event, emit func(models.Finding)) {
 	if _, ok := d.seen[ev.AgentID]; ok {
 		return
 	}
@@ -61,4 +143,87 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 		Explanation: fmt.Sprintf("agent %q is not in the inventory: it has no declared owner, purpose or capability manifest (first seen on %s event %s, principal %q)",
 			ev.AgentID, ev.Kind, ev.ID, ev.Principal),
 	})
+}
+
+// riskyCall describes ev when it is a tool call to a tool the agent's
+// manifest labels public_sink or destructive, and returns "" otherwise.
+func riskyCall(ev *models.Event, agent *models.AgentSpec) string {
+	if ev.Kind != models.KindToolCall || agent == nil {
+		return ""
+	}
+	spec := agent.Tool(ev.ToolName)
+	if spec == nil || !(spec.Has(models.LabelPublicSink) || spec.Has(models.LabelDestructive)) {
+		return ""
+	}
+	return fmt.Sprintf("; the event is a call of tool %q, labelled %v", ev.ToolName, spec.Labels)
+}
+
+// observeLapsed reports events that happen after the credential expired or
+// after the principal's session ended.
+func (d *Detector) observeLapsed(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
+	expired := ev.CredentialExpiry != nil && !ev.CredentialExpiry.IsZero() && ev.Time.After(*ev.CredentialExpiry)
+	departed := ev.PrincipalSessionEnd != nil && !ev.PrincipalSessionEnd.IsZero() && ev.Time.After(*ev.PrincipalSessionEnd)
+	if !expired && !departed {
+		return
+	}
+	risky := riskyCall(ev, agent)
+	bits, known := d.reported[ev.SessionID]
+	var add uint8
+	if expired {
+		bit, sev := reportedExpired, d.opts.ExpiredSeverity
+		if risky != "" {
+			bit, sev = reportedExpiredRisky, d.opts.ExpiredRiskySeverity
+		}
+		if bits&bit == 0 { // a risky call is reported even after a plain report
+			add |= bit | reportedExpired
+			gap := ev.Time.Sub(*ev.CredentialExpiry)
+			emit(models.Finding{
+				Kind:       KindExpiredCredential,
+				Severity:   sev,
+				Confidence: 1,
+				Explanation: fmt.Sprintf("agent %q acted (%s event %s at %s) under credential %q, which expired at %s, %s earlier; a time-bound grant is being used as persistent authority (principal %q)%s",
+					ev.AgentID, ev.Kind, ev.ID, stamp(ev.Time), ev.CredentialID, stamp(*ev.CredentialExpiry), roundGap(gap), ev.Principal, risky),
+				Features: []models.Feature{{Name: "seconds_past_credential_expiry", Observed: gap.Seconds(), Baseline: 0}},
+			})
+		}
+	}
+	if departed {
+		bit, sev := reportedPrincipal, d.opts.PrincipalEndedSeverity
+		if risky != "" {
+			bit, sev = reportedPrincipalRisky, d.opts.PrincipalEndedRiskySeverity
+		}
+		if bits&bit == 0 {
+			add |= bit | reportedPrincipal
+			gap := ev.Time.Sub(*ev.PrincipalSessionEnd)
+			emit(models.Finding{
+				Kind:       KindPrincipalSessionEnded,
+				Severity:   sev,
+				Confidence: 1,
+				Explanation: fmt.Sprintf("agent %q acted (%s event %s at %s) on behalf of %q, whose session ended at %s, %s earlier; nobody who authorised it is present any more%s",
+					ev.AgentID, ev.Kind, ev.ID, stamp(ev.Time), ev.Principal, stamp(*ev.PrincipalSessionEnd), roundGap(gap), risky),
+				Features: []models.Feature{{Name: "seconds_past_principal_session_end", Observed: gap.Seconds(), Baseline: 0}},
+			})
+		}
+	}
+	if add == 0 || ev.Kind == models.KindSessionEnd {
+		return
+	}
+	if !known && len(d.reported) >= d.opts.MaxSessions {
+		clear(d.reported)
+		bits = 0
+	}
+	d.reported[ev.SessionID] = bits | add
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// roundGap renders a gap at a readable precision.
+func roundGap(d time.Duration) string {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.String()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetherhq/tether/models"
 )
@@ -57,3 +58,121 @@ func TestName(t *testing.T) {
 		t.Errorf("Name() = %q, want %q", got, Name)
 	}
 }
+
+func TestLapsedGrants(t *testing.T) {
+	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	spec := &models.AgentSpec{ID: "bot", Tools: []models.ToolSpec{
+		{Name: "read"}, {Name: "send", Labels: []models.Label{models.LabelPublicSink}}, {Name: "drop", Labels: []models.Label{models.LabelDestructive}},
+	}}
+	type step struct {
+		at      time.Duration // event time relative to base
+		kind    models.Kind
+		tool    string
+		session string
+	}
+	type want struct {
+		kind string
+		sev  uint8
+	}
+	credExp := base.Add(-10 * time.Minute)
+	princEnd := base.Add(-20 * time.Minute)
+	tests := []struct {
+		name        string
+		cred, princ *time.Time
+		steps       []step
+		want        []want
+	}{
+		{"valid grants: nothing", ptr(base.Add(time.Hour)), ptr(base.Add(8 * time.Hour)),
+			[]step{{0, models.KindSessionStart, "", "s"}, {time.Second, models.KindToolCall, "send", "s"}}, nil},
+		{"event exactly at expiry is still valid", ptr(base), nil,
+			[]step{{0, models.KindToolCall, "read", "s"}}, nil},
+		{"no expiry given: nothing", nil, nil,
+			[]step{{0, models.KindToolCall, "drop", "s"}}, nil},
+		{"expired credential once per session", &credExp, nil,
+			[]step{{0, models.KindSessionStart, "", "s"}, {time.Second, models.KindReasoning, "", "s"}, {2 * time.Second, models.KindToolCall, "read", "s"}},
+			[]want{{KindExpiredCredential, 60}}},
+		{"risky call under expired credential escalates once", &credExp, nil,
+			[]step{{0, models.KindSessionStart, "", "s"}, {time.Second, models.KindToolCall, "send", "s"}, {2 * time.Second, models.KindToolCall, "drop", "s"}, {3 * time.Second, models.KindReasoning, "", "s"}},
+			[]want{{KindExpiredCredential, 60}, {KindExpiredCredential, 75}}},
+		{"risky call first reports only the strong finding", &credExp, nil,
+			[]step{{0, models.KindToolCall, "drop", "s"}, {time.Second, models.KindReasoning, "", "s"}},
+			[]want{{KindExpiredCredential, 75}}},
+		{"principal gone and credential expired", &credExp, &princEnd,
+			[]step{{0, models.KindSessionStart, "", "s"}, {time.Second, models.KindReasoning, "", "s"}},
+			[]want{{KindExpiredCredential, 60}, {KindPrincipalSessionEnded, 50}}},
+		{"each session reported", nil, &princEnd,
+			[]step{{0, models.KindReasoning, "", "s1"}, {time.Second, models.KindReasoning, "", "s2"}, {2 * time.Second, models.KindReasoning, "", "s1"}},
+			[]want{{KindPrincipalSessionEnded, 50}, {KindPrincipalSessionEnded, 50}}},
+		{"session end forgets the session", nil, &princEnd,
+			[]step{{0, models.KindReasoning, "", "s"}, {time.Second, models.KindSessionEnd, "", "s"}, {2 * time.Second, models.KindSessionStart, "", "s"}},
+			[]want{{KindPrincipalSessionEnded, 50}, {KindPrincipalSessionEnded, 50}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := New(DefaultOptions())
+			var got []models.Finding
+			for i, s := range tt.steps {
+				ev := &models.Event{ID: fmt.Sprint("e", i), Kind: s.kind, Time: base.Add(s.at), AgentID: "bot", SessionID: s.session,
+					ToolName: s.tool, Principal: "alice", CredentialID: "cred-1", CredentialExpiry: tt.cred, PrincipalSessionEnd: tt.princ}
+				d.Observe(ev, spec, func(f models.Finding) { got = append(got, f) })
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d findings %+v, want %v", len(got), got, tt.want)
+			}
+			for i, f := range got {
+				if f.Kind != tt.want[i].kind || f.Severity != tt.want[i].sev || f.Confidence != 1 {
+					t.Errorf("finding %d = %s sev %d, want %s sev %d", i, f.Kind, f.Severity, tt.want[i].kind, tt.want[i].sev)
+				}
+				if len(f.Features) != 1 || f.Features[0].Observed <= 0 {
+					t.Errorf("finding %d features %+v, want a positive gap", i, f.Features)
+				}
+				if !strings.Contains(f.Explanation, "earlier") || !strings.Contains(f.Explanation, "alice") {
+					t.Errorf("explanation lacks the gap or principal: %s", f.Explanation)
+				}
+			}
+			if d.TrackedSessions() > 2 {
+				t.Errorf("%d sessions tracked", d.TrackedSessions())
+			}
+		})
+	}
+}
+
+func TestLapsedExplanation(t *testing.T) {
+	exp := time.Date(2026, 5, 1, 11, 50, 0, 0, time.UTC)
+	ev := &models.Event{ID: "e1", Kind: models.KindReasoning, Time: exp.Add(10*time.Minute + 5*time.Second), AgentID: "bot", SessionID: "s",
+		Principal: "alice", CredentialID: "cred-9", CredentialExpiry: &exp}
+	var got []models.Finding
+	New(DefaultOptions()).Observe(ev, &models.AgentSpec{ID: "bot"}, func(f models.Finding) { got = append(got, f) })
+	if len(got) != 1 {
+		t.Fatalf("got %+v", got)
+	}
+	for _, want := range []string{"cred-9", "2026-05-01T11:50:00Z", "2026-05-01T12:00:05Z", "10m5s earlier"} {
+		if !strings.Contains(got[0].Explanation, want) {
+			t.Errorf("explanation lacks %q: %s", want, got[0].Explanation)
+		}
+	}
+	if got[0].Features[0].Observed != 605 {
+		t.Errorf("gap feature %v, want 605 s", got[0].Features[0].Observed)
+	}
+}
+
+func TestLapsedSessionsBounded(t *testing.T) {
+	exp := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	opts := DefaultOptions()
+	opts.MaxSessions = 3
+	d := New(opts)
+	n := 0
+	for i := 0; i < 10; i++ {
+		ev := &models.Event{ID: fmt.Sprint("e", i), Kind: models.KindReasoning, Time: exp.Add(time.Hour), AgentID: "bot",
+			SessionID: fmt.Sprint("s", i), CredentialExpiry: &exp}
+		d.Observe(ev, &models.AgentSpec{ID: "bot"}, func(models.Finding) { n++ })
+		if d.TrackedSessions() > 3 {
+			t.Fatalf("tracked %d sessions, cap 3", d.TrackedSessions())
+		}
+	}
+	if n != 10 {
+		t.Errorf("%d findings for 10 sessions", n)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
