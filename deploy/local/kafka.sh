@@ -58,6 +58,21 @@ java_bin() {
 
 classpath() { echo "$libs/*"; }
 
+# ensure_tools installs Java 17 and Maven from Debian's packages when they are
+# missing and we are root (a fresh CI machine); otherwise it says what to do.
+ensure_tools() {
+	local missing=()
+	command -v mvn >/dev/null 2>&1 || missing+=(maven)
+	if ! command -v java >/dev/null 2>&1 && ! compgen -G '/usr/lib/jvm/java-17*/bin/java' >/dev/null; then
+		missing+=(openjdk-17-jdk-headless)
+	fi
+	((${#missing[@]} == 0)) && return 0
+	[[ $(id -u) -eq 0 ]] || die "missing ${missing[*]}; install them (apt-get install ${missing[*]})"
+	log "installing ${missing[*]} from the Debian archive"
+	DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}
+
 installed() { [[ -f "$libs/.complete-$version" ]]; }
 
 cmd_install() {
@@ -65,7 +80,7 @@ cmd_install() {
 		log "Kafka $version already installed in $libs"
 		return 0
 	fi
-	command -v mvn >/dev/null 2>&1 || die "mvn not found; install Maven (apt-get install maven)"
+	ensure_tools
 	mkdir -p "$dir"
 	local pom="$dir/pom.xml"
 	# The broker (kafka_2.13, which also holds kafka.tools.StorageTool) pulls in
