@@ -4,14 +4,17 @@
 // lineage lives on one partition because records are keyed by root agent
 // id). It is driven by exactly one goroutine, in partition order, and is not
 // safe for concurrent use. Detectors live in sub-packages by concern
-// (identity, baseline, …); the containment policy that turns findings into
-// commands lives in detector/containment.
+// (identity, baseline, …); detector/session compounds the findings of one
+// session into a compound_deviation finding when several small deviations
+// add up; the containment policy that turns findings into commands lives in
+// detector/containment.
 package detector
 
 import (
 	"github.com/tetherhq/tether/detector/baseline"
 	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/detector/identity"
+	"github.com/tetherhq/tether/detector/session"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -51,6 +54,8 @@ type Options struct {
 	Inventory *models.Inventory
 	// Detectors build the detectors, run in order on every event.
 	Detectors []Factory
+	// Session compounds the findings of one session (zero: disabled).
+	Session session.Options
 	// Containment decides commands from findings.
 	Containment containment.Options
 }
@@ -62,6 +67,7 @@ func DefaultOptions() Options {
 			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return baseline.New(baseline.DefaultOptions()) },
 		},
+		Session:     session.DefaultOptions(),
 		Containment: containment.DefaultOptions(),
 	}
 }
@@ -70,6 +76,7 @@ func DefaultOptions() Options {
 type Engine struct {
 	inv       *models.Inventory
 	detectors []Detector
+	sessions  *session.Tracker
 	policy    *containment.Policy
 
 	// per-Observe scratch, so emit needs no closure allocation
@@ -81,7 +88,7 @@ type Engine struct {
 
 // New builds an Engine.
 func New(opts Options) *Engine {
-	e := &Engine{inv: opts.Inventory, policy: containment.New(opts.Containment)}
+	e := &Engine{inv: opts.Inventory, sessions: session.New(opts.Session), policy: containment.New(opts.Containment)}
 	for _, f := range opts.Detectors {
 		e.detectors = append(e.detectors, f(opts.Inventory))
 	}
@@ -90,7 +97,11 @@ func New(opts Options) *Engine {
 }
 
 // Process runs every detector on ev and appends findings and commands to
-// out. ev must already be validated (models.Decoder).
+// out. ev must already be validated (models.Decoder). Every finding is then
+// folded into its session's compounding state, and a compound_deviation
+// finding (detector "session") is emitted through the same path when the
+// session's combined score crosses the alert threshold; the containment
+// policy sees it like any other finding.
 func (e *Engine) Process(ev *models.Event, out *Output) {
 	agent := e.inv.Agent(ev.AgentID)
 	e.cur, e.curOut = ev, out
@@ -99,6 +110,9 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 		e.curDet = d.Name()
 		d.Observe(ev, agent, e.emitFn)
 	}
+	if e.sessions != nil {
+		e.compound(start)
+	}
 	for i := start; i < len(out.Findings); i++ {
 		if c, ok := e.policy.Decide(&out.Findings[i], ev, agent); ok {
 			out.Commands = append(out.Commands, c)
@@ -106,8 +120,39 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 	}
 	if ev.Kind == models.KindSessionEnd {
 		e.policy.Forget(ev.SessionID)
+		e.sessions.End(ev.SessionID)
 	}
 	e.cur, e.curOut = nil, nil
+}
+
+// compound folds the findings appended since start into their sessions'
+// compounding state and emits at most one compound_deviation per session
+// touched by the event (Compound only fires on new evidence: once emitted,
+// a compound raises the session's maximum to its own score).
+func (e *Engine) compound(start int) {
+	end := len(e.curOut.Findings)
+	for i := start; i < end; i++ {
+		e.sessions.Fold(&e.curOut.Findings[i])
+	}
+	e.curDet = session.Name
+	for i := start; i < end; i++ {
+		sid, agent := e.curOut.Findings[i].SessionID, e.curOut.Findings[i].AgentID
+		dup := false
+		for j := start; j < i; j++ {
+			if e.curOut.Findings[j].SessionID == sid {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		if c, ok := e.sessions.Compound(sid); ok {
+			c.AgentID, c.SessionID = agent, sid
+			e.emit(c)
+			e.sessions.Fold(&e.curOut.Findings[len(e.curOut.Findings)-1])
+		}
+	}
 }
 
 func (e *Engine) emit(f models.Finding) {

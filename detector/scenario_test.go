@@ -19,6 +19,10 @@ package detector_test
 //	credential_expires     tether.credential.expires_at, as an offset from the scenario start
 //	principal_session_end  tether.principal.session_end, as an offset from the scenario start
 //
+// A scenario may set identity severities (identity: {expired, expired_risky,
+// principal_ended, principal_ended_risky}) to exercise other calibrations,
+// e.g. to make two deviations each sub-threshold.
+//
 // Expectations filter findings (detector, kind, agent, session, min_severity,
 // max_severity; empty fields match anything) and commands (action, agent,
 // session); count asserts an exact number of matches, none: true asserts
@@ -26,6 +30,7 @@ package detector_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -37,6 +42,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/detector/identity"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -44,9 +50,19 @@ import (
 type scenario struct {
 	Description string            `yaml:"description"`
 	Inventory   *models.Inventory `yaml:"inventory"`
+	Identity    *identitySeverity `yaml:"identity"`
 	Events      []eventSpec       `yaml:"events"`
 	Expect      []expectation     `yaml:"expect"`
 	Commands    []expectation     `yaml:"commands"`
+}
+
+// identitySeverity overrides the identity detector's severities (0 keeps
+// the default).
+type identitySeverity struct {
+	Expired             uint8 `yaml:"expired"`
+	ExpiredRisky        uint8 `yaml:"expired_risky"`
+	PrincipalEnded      uint8 `yaml:"principal_ended"`
+	PrincipalEndedRisky uint8 `yaml:"principal_ended_risky"`
 }
 
 type eventSpec struct {
@@ -293,6 +309,23 @@ func runScenario(sc *scenario) (*detector.Output, error) {
 	}
 	opts := detector.DefaultOptions()
 	opts.Inventory = sc.Inventory
+	if o := sc.Identity; o != nil {
+		io := identity.DefaultOptions()
+		io.ExpiredSeverity = cmp.Or(o.Expired, io.ExpiredSeverity)
+		io.ExpiredRiskySeverity = cmp.Or(o.ExpiredRisky, io.ExpiredRiskySeverity)
+		io.PrincipalEndedSeverity = cmp.Or(o.PrincipalEnded, io.PrincipalEndedSeverity)
+		io.PrincipalEndedRiskySeverity = cmp.Or(o.PrincipalEndedRisky, io.PrincipalEndedRiskySeverity)
+		replaced := false
+		for i, f := range opts.Detectors {
+			if f(nil).Name() == identity.Name {
+				opts.Detectors[i] = func(*models.Inventory) detector.Detector { return identity.New(io) }
+				replaced = true
+			}
+		}
+		if !replaced {
+			return nil, fmt.Errorf("no identity detector in the default set")
+		}
+	}
 	eng := detector.New(opts)
 	out := &detector.Output{}
 	for _, ev := range evs {
