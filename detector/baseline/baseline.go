@@ -67,7 +67,7 @@ type Options struct {
 	SpikeMaxSeverity uint8
 	// SpikeEscalation is how many severity points a spike must grow within
 	// the same window before it is reported again (reaching SpikeMaxSeverity
-	// always counts).
+	// or first reaching models.AlertThreshold always counts).
 	SpikeEscalation uint8
 	// MinToolCalls is how many tool calls an agent must have made before a
 	// never-seen tool is reported as new_tool.
@@ -85,8 +85,13 @@ type Options struct {
 // DefaultOptions returns the production settings: one-minute windows, a
 // baseline of at least 8 active windows and 50 events with a smoothing
 // factor of 0.1 (an effective memory of about 10 active windows), spikes at
-// z ≥ 4 that also at least double the mean and hold at least 20 events;
-// new tools reported after 20 tool calls; 100 000 agents of up to 64 tools.
+// z ≥ 4 that also at least double the mean and hold at least 20 events,
+// at severity 40 rising to 90 at z = 16 (a marginal spike, z below about
+// 5.3, is a deviation recorded below models.AlertThreshold: a benign agent
+// with a busy minute and a young baseline of 8 windows reaches z = 4, so a
+// marginal spike alerts only together with another deviation of its
+// session); new tools reported after 20 tool calls; 100 000 agents of up to
+// 64 tools.
 func DefaultOptions() Options {
 	return Options{
 		Window:                  time.Minute,
@@ -96,7 +101,7 @@ func DefaultOptions() Options {
 		SpikeZ:                  4,
 		SpikeMinRatio:           2,
 		SpikeMinEvents:          20,
-		SpikeSeverity:           models.SeverityMedium,
+		SpikeSeverity:           models.SeverityLow + 10,
 		SpikeMaxSeverity:        models.SeverityCritical,
 		SpikeEscalation:         20,
 		MinToolCalls:            20,

@@ -72,7 +72,7 @@ func TestSpikeSeverity(t *testing.T) {
 		z    float64
 		want uint8
 	}{
-		{4, 50}, {8, 70}, {16, 90}, {100, 90}, {2, 50},
+		{4, 40}, {8, 65}, {16, 90}, {100, 90}, {2, 40}, {5.3, 50},
 	}
 	for _, tt := range tests {
 		if got := d.spikeSeverity(tt.z); got != tt.want {
@@ -103,8 +103,9 @@ func TestRateSpike(t *testing.T) {
 	}{
 		{"no spike after warm-up", 20, 12, 0, 0},
 		{"spike during warm-up suppressed", 3, 200, 0, 0},
-		{"moderate spike", 20, 30, 1, 50},
-		{"large spike escalates", 20, 400, 3, 90},
+		{"moderate spike: reported, then again on reaching the alert threshold", 20, 30, 2, 50},
+		{"marginal spike recorded below the alert threshold", 20, 24, 1, 40},
+		{"large spike escalates", 20, 400, 4, 90},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -76,7 +76,10 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	mean, sd := st.rate.Mean, spread(&st.rate)
 	z := (count - mean) / sd
 	sev := d.spikeSeverity(z)
-	if st.winSev > 0 && (sev <= st.winSev || int(sev) < min(int(st.winSev)+int(d.opts.SpikeEscalation), int(d.opts.SpikeMaxSeverity))) {
+	// Report again when the severity escalates by SpikeEscalation (or hits
+	// the cap), or when it first reaches the alert threshold.
+	crossed := st.winSev < models.AlertThreshold && sev >= models.AlertThreshold
+	if st.winSev > 0 && !crossed && (sev <= st.winSev || int(sev) < min(int(st.winSev)+int(d.opts.SpikeEscalation), int(d.opts.SpikeMaxSeverity))) {
 		return
 	}
 	st.winSev = max(sev, 1)
