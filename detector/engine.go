@@ -13,6 +13,7 @@ package detector
 import (
 	"github.com/tetherhq/tether/detector/baseline"
 	"github.com/tetherhq/tether/detector/containment"
+	"github.com/tetherhq/tether/detector/flow"
 	"github.com/tetherhq/tether/detector/identity"
 	"github.com/tetherhq/tether/detector/session"
 	"github.com/tetherhq/tether/models"
@@ -66,6 +67,7 @@ func DefaultOptions() Options {
 		Detectors: []Factory{
 			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return baseline.New(baseline.DefaultOptions()) },
+			func(inv *models.Inventory) Detector { return flow.New(flow.DefaultOptions()) },
 		},
 		Session:     session.DefaultOptions(),
 		Containment: containment.DefaultOptions(),

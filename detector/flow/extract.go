@@ -1,0 +1,350 @@
+package flow
+
+import (
+	"strings"
+)
+
+// Class is the shape of an extracted value.
+type Class uint8
+
+// Value classes. Every class except ClassFile is recipient-like: it can name
+// where data goes or whom money reaches.
+const (
+	// ClassEmail: local@domain.tld, lower-cased.
+	ClassEmail Class = iota + 1
+	// ClassURL: a token containing "://", lower-cased, without scheme,
+	// leading "www." and trailing "/".
+	ClassURL
+	// ClassHost: a dotted name whose last label is alphabetic (example.com,
+	// or the host of a URL), lower-cased, without leading "www.".
+	ClassHost
+	// ClassNumber: a phone- or account-number-like token of digits and the
+	// separators - + . (at least MinDigits digits); normalised to its digits.
+	// Dates and decimal amounts are not numbers.
+	ClassNumber
+	// ClassID: an alphanumeric token (letters, digits, - and _) of at least
+	// MinIDLen characters with at least one letter and two digits: IBANs,
+	// account, record and file ids. A single digit makes a name with a
+	// counter ("Channel_1", "version2"), not a distinctive value. Lower-cased.
+	ClassID
+	// ClassFile: a file name or path ending in a common document extension.
+	ClassFile
+)
+
+// String names the class for explanations.
+func (c Class) String() string {
+	switch c {
+	case ClassEmail:
+		return "email"
+	case ClassURL:
+		return "url"
+	case ClassHost:
+		return "host"
+	case ClassNumber:
+		return "number"
+	case ClassID:
+		return "account/id"
+	case ClassFile:
+		return "file"
+	}
+	return "value"
+}
+
+// RecipientLike reports whether values of the class can name a destination.
+func (c Class) RecipientLike() bool { return c != ClassFile && c != 0 }
+
+// Extraction limits. Values shorter than MinValueLen (after normalisation)
+// are too common to carry a flow and are ignored.
+const (
+	MinValueLen = 6
+	MinIDLen    = 8
+	MinDigits   = 7
+	maxDigits   = 34 // IBANs are at most 34 characters
+)
+
+// fileExts are extensions that make a dotted token a file name, not a host.
+var fileExts = map[string]bool{
+	"txt": true, "pdf": true, "doc": true, "docx": true, "xls": true, "xlsx": true, "csv": true,
+	"json": true, "yaml": true, "yml": true, "md": true, "png": true, "jpg": true, "jpeg": true,
+	"gif": true, "zip": true, "log": true, "html": true, "htm": true, "xml": true, "py": true,
+	"go": true, "js": true, "ts": true, "sh": true, "ppt": true, "pptx": true, "eml": true, "ics": true,
+}
+
+// isDelim reports whether b separates tokens: whitespace, quotes, brackets
+// and list punctuation. '.', ':', '/', '@', '-', '_', '+' stay inside tokens
+// so that e-mail addresses, URLs and numbers survive.
+func isDelim(b byte) bool {
+	switch b {
+	case ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', '<', '>', '(', ')', '[', ']', '{', '}', ',', ';', '|', '*', '\\':
+		return true
+	}
+	return false
+}
+
+// Extract calls fn, in order of appearance, for each distinctive value in
+// s: e-mail addresses, URLs (and their hosts), host names, phone/account
+// numbers, alphanumeric ids and file names, normalised as their Class says.
+// Values longer than maxLen bytes are skipped (maxLen <= 0: no limit).
+// Plain words, short tokens, dates, times and decimal amounts are ignored;
+// so are multi-word names (a deliberate simplification: single tokens carry
+// the destinations that matter). The cost is O(len(s)); the string passed to
+// fn may alias s and must be cloned to be kept.
+func Extract(s string, maxLen int, fn func(v string, c Class)) {
+	i := 0
+	for i < len(s) {
+		for i < len(s) && isDelim(s[i]) {
+			i++
+		}
+		j := i
+		for j < len(s) && !isDelim(s[j]) {
+			j++
+		}
+		if j > i {
+			classify(s[i:j], maxLen, fn)
+		}
+		i = j
+	}
+}
+
+// trimPunct strips sentence punctuation around a token.
+func trimPunct(t string) string {
+	for len(t) > 0 && strings.IndexByte(".:=#!?", t[len(t)-1]) >= 0 {
+		t = t[:len(t)-1]
+	}
+	for len(t) > 0 && strings.IndexByte(".:=#@", t[0]) >= 0 {
+		t = t[1:]
+	}
+	return t
+}
+
+func classify(t string, maxLen int, fn func(string, Class)) {
+	t = trimPunct(t)
+	if len(t) < MinValueLen || (maxLen > 0 && len(t) > maxLen) {
+		return
+	}
+	// key=value and key:value fragments (YAML, query strings, mailto:) keep
+	// the value; hh:mm times are not split.
+	if k := strings.IndexAny(t, ":="); k > 0 && !strings.Contains(t, "://") && !isDigits(t[:k]) && strings.IndexByte(t[:k], '@') < 0 {
+		classify(t[k+1:], maxLen, fn)
+		return
+	}
+	if k := strings.Index(t, "://"); k > 0 {
+		u := lower(t[k+3:])
+		u = strings.TrimPrefix(u, "www.")
+		u = strings.TrimRight(u, "/")
+		if len(u) < MinValueLen {
+			return
+		}
+		host := u
+		if e := strings.IndexAny(host, "/?#"); e >= 0 {
+			host = host[:e]
+		}
+		if e := strings.LastIndexByte(host, '@'); e >= 0 {
+			host = host[e+1:]
+		}
+		if e := strings.IndexByte(host, ':'); e >= 0 {
+			host = host[:e]
+		}
+		fn(u, ClassURL)
+		if host != u && len(host) >= MinValueLen && isHost(host) {
+			fn(host, ClassHost)
+		}
+		return
+	}
+	if at := strings.IndexByte(t, '@'); at > 0 {
+		dom := t[at+1:]
+		if strings.IndexByte(dom, '@') < 0 && isHost(dom) && isLocalPart(t[:at]) {
+			fn(lower(t), ClassEmail)
+		}
+		return
+	}
+	if !isASCII(t) {
+		return
+	}
+	if strings.IndexByte(t, '/') >= 0 {
+		if ext := extOf(t); fileExts[ext] {
+			fn(lower(t), ClassFile)
+		}
+		return
+	}
+	if strings.IndexByte(t, '.') >= 0 {
+		if ext := extOf(t); fileExts[ext] {
+			fn(lower(t), ClassFile)
+			return
+		}
+		if isHost(t) {
+			fn(strings.TrimPrefix(lower(t), "www."), ClassHost)
+			return
+		}
+	}
+	if n, ok := numberDigits(t); ok {
+		if n >= MinDigits && n <= maxDigits && !isDate(t) {
+			fn(digitsOnly(t, n), ClassNumber)
+		}
+		return
+	}
+	if len(t) >= MinIDLen && isID(t) && !isDate(t) {
+		fn(lower(t), ClassID)
+	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+func isAlpha(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// lower lower-cases ASCII without allocating when s has no upper case.
+func lower(s string) string { return strings.ToLower(s) }
+
+func extOf(t string) string {
+	k := strings.LastIndexByte(t, '.')
+	if k < 0 || k == len(t)-1 {
+		return ""
+	}
+	e := t[k+1:]
+	if len(e) > 5 {
+		return ""
+	}
+	return lower(e)
+}
+
+// isHost: at least two non-empty labels of letters, digits and '-', the last
+// alphabetic and 2–24 letters long.
+func isHost(h string) bool {
+	if len(h) < 4 || h[0] == '.' || h[len(h)-1] == '.' {
+		return false
+	}
+	dots := 0
+	last := -1
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c == '.':
+			if i == last+1 {
+				return false
+			}
+			dots++
+			last = i
+		case isAlpha(c) || isDigit(c) || c == '-':
+		default:
+			return false
+		}
+	}
+	tld := h[last+1:]
+	if dots == 0 || len(tld) < 2 || len(tld) > 24 {
+		return false
+	}
+	for i := 0; i < len(tld); i++ {
+		if !isAlpha(tld[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLocalPart(l string) bool {
+	if len(l) == 0 || len(l) > 64 {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(isAlpha(c) || isDigit(c) || strings.IndexByte(".-_+%", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// numberDigits reports whether t consists of digits and the separators
+// - + . / only, and how many digits it has. A single '.' is a decimal point
+// (an amount, not a number).
+func numberDigits(t string) (int, bool) {
+	n, dots := 0, 0
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case isDigit(c):
+			n++
+		case c == '.':
+			dots++
+		case c == '-' || c == '+' || c == '/':
+		default:
+			return 0, false
+		}
+	}
+	if dots == 1 {
+		return 0, true
+	}
+	return n, true
+}
+
+func digitsOnly(t string, n int) string {
+	if n == len(t) {
+		return t
+	}
+	b := make([]byte, 0, n)
+	for i := 0; i < len(t); i++ {
+		if isDigit(t[i]) {
+			b = append(b, t[i])
+		}
+	}
+	return string(b)
+}
+
+// isDate matches three digit groups of at most 4 digits separated by - / or
+// . at the start of t: dates, also as the prefix of a timestamp.
+func isDate(t string) bool {
+	groups, digits := 0, 0
+	for i := 0; i <= len(t); i++ {
+		if i < len(t) && isDigit(t[i]) {
+			digits++
+			continue
+		}
+		if digits == 0 || digits > 4 {
+			return false
+		}
+		groups++
+		digits = 0
+		if groups == 3 {
+			return true
+		}
+		if i == len(t) || (t[i] != '-' && t[i] != '/' && t[i] != '.') {
+			return false
+		}
+	}
+	return false
+}
+
+func isID(t string) bool {
+	letters, digits := 0, 0
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case isAlpha(c):
+			letters++
+		case isDigit(c):
+			digits++
+		case c == '-' || c == '_':
+		default:
+			return false
+		}
+	}
+	return letters > 0 && digits >= 2
+}

@@ -1,0 +1,563 @@
+// Package flow tracks run-time data flow ("taint") inside agent sessions and
+// reports values that travel from a dangerous source into a dangerous sink:
+//
+//   - untrusted_to_sink: a value first seen in the result of a tool labelled
+//     untrusted_content (text an outsider can write) is passed to a tool
+//     labelled public_sink or destructive, and the user never supplied it.
+//     This is the path of an injection-driven sink call (severity 75, 85 when
+//     the sink is destructive).
+//   - private_to_sink: a value from the result of a private_data tool is
+//     passed to a public_sink tool (exfiltration, severity 60), unless the
+//     agent's manifest declares the flow "private_data->public_sink" in
+//     DesignedFlows; a designed flow is recorded as an informational finding
+//     (severity 10, "designed=true").
+//   - unexplained_destination: a recipient-like value (e-mail, URL, host,
+//     number, account id) in a sink or destructive call that appears neither
+//     in the user's messages nor in any tool result of the session (severity
+//     40: below models.AlertThreshold on its own). It needs user or system
+//     input to have been seen in the session (or an ancestor): without the
+//     request there is no basis to call a destination unexplained.
+//
+// Values are the distinctive tokens Extract finds (see Class). A session's
+// trusted values are those in its user and system messages and its initial
+// request (session_start content); a value the user supplied is accounted
+// for and never tainted. Judgement needs capability labels: events of
+// unregistered agents, and calls of tools without sink or destructive
+// labels, are not judged.
+//
+// Delegation: an agent_spawn links the child session to the parent session.
+// A child sees its ancestors' trusted and tainted values, and values the
+// child reads are also recorded in its ancestors, so a path split across a
+// parent and a sub-agent is found. A child's own user/system messages are
+// written by its parent agent, so they are not trusted.
+//
+// Memory is bounded: per session at most MaxValues observed values and
+// MaxTrusted trusted values (oldest evicted first), each at most
+// MaxValueLen bytes; at most MaxSessions sessions (least recently active
+// evicted first; a session is dropped at session_end). With the defaults a
+// session holds at most (512+256) values of ≤ 96 bytes plus about 120 bytes
+// of map and bookkeeping overhead each: ≤ 170 KiB, typically a few KiB.
+package flow
+
+import (
+	"container/list"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tetherhq/tether/models"
+)
+
+// Name is the detector name recorded on findings.
+const Name = "flow"
+
+// Finding kinds.
+const (
+	KindUntrustedToSink        = "untrusted_to_sink"
+	KindPrivateToSink          = "private_to_sink"
+	KindUnexplainedDestination = "unexplained_destination"
+)
+
+// Designed flow names matched against models.AgentSpec.DesignedFlows.
+const (
+	FlowPrivateToSink        = "private_data->public_sink"
+	FlowUntrustedToSink      = "untrusted_content->public_sink"
+	FlowUntrustedDestructive = "untrusted_content->destructive"
+)
+
+// Options configures the flow detector.
+type Options struct {
+	// MaxSessions bounds the sessions tracked; the least recently active is
+	// evicted when a new one starts.
+	MaxSessions int
+	// MaxValues bounds the values observed in tool results per session
+	// (oldest first out).
+	MaxValues int
+	// MaxTrusted bounds the trusted values per session (oldest first out).
+	MaxTrusted int
+	// MaxValueLen is the longest value kept, in bytes; longer tokens are
+	// ignored.
+	MaxValueLen int
+	// MaxScanBytes bounds how much of one result, message or argument string
+	// is scanned.
+	MaxScanBytes int
+	// MaxDepth bounds how many ancestor sessions are consulted and updated.
+	MaxDepth int
+	// Severities of the finding kinds. Untrusted-to-sink is the injection
+	// path, the strongest evidence (above SeverityHigh); destructive sinks
+	// add DestructiveBonus because their harm cannot be undone.
+	// Private-to-sink is above the alert threshold because exfiltration needs
+	// no injection to hurt, but below untrusted because private data often
+	// flows to sinks on purpose. Unexplained destinations are weak evidence
+	// (agents also compose addresses themselves), below the threshold.
+	SeverityUntrusted   uint8
+	DestructiveBonus    uint8
+	SeverityPrivate     uint8
+	SeverityDesigned    uint8
+	SeverityUnexplained uint8
+}
+
+// DefaultOptions returns the production settings.
+func DefaultOptions() Options {
+	return Options{
+		MaxSessions:         4096,
+		MaxValues:           512,
+		MaxTrusted:          256,
+		MaxValueLen:         96,
+		MaxScanBytes:        256 << 10,
+		MaxDepth:            4,
+		SeverityUntrusted:   75,
+		DestructiveBonus:    10,
+		SeverityPrivate:     60,
+		SeverityDesigned:    models.SeverityInfo,
+		SeverityUnexplained: 40,
+	}
+}
+
+// origin flags of an observed value.
+const (
+	fromUntrusted uint8 = 1 << iota
+	fromPrivate
+)
+
+// source is the tool_result a value was read from.
+type source struct{ event, tool string }
+
+// entry is one observed value.
+type entry struct {
+	flags     uint8
+	class     Class
+	untrusted source // first untrusted_content result carrying the value
+	private   source // first private_data result carrying the value
+	seen      source // first result of any tool carrying the value
+}
+
+// valueSet is a FIFO-bounded map of values.
+type valueSet[T any] struct {
+	m    map[string]T
+	ring []string
+	next int
+	max  int
+}
+
+func (s *valueSet[T]) get(k string) (T, bool) {
+	v, ok := s.m[k]
+	return v, ok
+}
+
+// put stores v under k, evicting the oldest key when full. k must not alias
+// a larger buffer (the caller clones it when new).
+func (s *valueSet[T]) put(k string, v T) {
+	if _, ok := s.m[k]; ok {
+		s.m[k] = v
+		return
+	}
+	if s.max <= 0 {
+		return
+	}
+	if s.m == nil {
+		s.m = make(map[string]T)
+	}
+	k = strings.Clone(k)
+	if len(s.ring) < s.max {
+		s.ring = append(s.ring, k)
+	} else {
+		delete(s.m, s.ring[s.next])
+		s.ring[s.next] = k
+		s.next = (s.next + 1) % s.max
+	}
+	s.m[k] = v
+}
+
+func (s *valueSet[T]) len() int { return len(s.m) }
+
+// session is one tracked session's state.
+type session struct {
+	id      string
+	parent  string
+	child   bool // linked to a parent: its messages are not the user's
+	context bool // user or system input was seen (a basis for "unexplained")
+	elem    *list.Element
+	values  valueSet[entry]
+	trusted valueSet[struct{}]
+}
+
+// Detector tracks data flow per session. It is not safe for concurrent use
+// (one engine goroutine drives it).
+type Detector struct {
+	opts     Options
+	sessions map[string]*session
+	lru      list.List // of *session, most recently active at the front
+
+	// scratch for judging one call
+	hits []hit
+}
+
+// hit is one tainted or unexplained value found in a sink call's arguments.
+type hit struct {
+	kind  string
+	arg   string
+	value string
+	class Class
+	src   source
+}
+
+// New returns a Detector.
+func New(opts Options) *Detector {
+	d := &Detector{opts: opts, sessions: make(map[string]*session)}
+	d.lru.Init()
+	return d
+}
+
+// Name implements detector.Detector.
+func (d *Detector) Name() string { return Name }
+
+// Sessions returns how many sessions are tracked.
+func (d *Detector) Sessions() int { return len(d.sessions) }
+
+// SessionValues returns how many observed and trusted values session id
+// holds (0, 0 when it is not tracked).
+func (d *Detector) SessionValues(id string) (observed, trusted int) {
+	if s := d.sessions[id]; s != nil {
+		return s.values.len(), s.trusted.len()
+	}
+	return 0, 0
+}
+
+func (d *Detector) session(id string) *session {
+	if s := d.sessions[id]; s != nil {
+		d.lru.MoveToFront(s.elem)
+		return s
+	}
+	for d.opts.MaxSessions > 0 && len(d.sessions) >= d.opts.MaxSessions {
+		old := d.lru.Back().Value.(*session)
+		d.drop(old.id)
+	}
+	s := &session{id: id}
+	s.values.max = d.opts.MaxValues
+	s.trusted.max = d.opts.MaxTrusted
+	s.elem = d.lru.PushFront(s)
+	d.sessions[id] = s
+	return s
+}
+
+func (d *Detector) drop(id string) {
+	if s := d.sessions[id]; s != nil {
+		d.lru.Remove(s.elem)
+		delete(d.sessions, id)
+	}
+}
+
+// chain calls fn for s and its tracked ancestors, nearest first, until fn
+// returns false.
+func (d *Detector) chain(s *session, fn func(*session) bool) {
+	for i := 0; s != nil && i <= d.opts.MaxDepth; i++ {
+		if !fn(s) {
+			return
+		}
+		if s.parent == "" || s.parent == s.id {
+			return
+		}
+		s = d.sessions[s.parent]
+	}
+}
+
+func (d *Detector) scan(text string, fn func(string, Class)) {
+	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
+		text = text[:d.opts.MaxScanBytes]
+	}
+	Extract(text, d.opts.MaxValueLen, fn)
+}
+
+// Observe implements detector.Detector.
+func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
+	switch ev.Kind {
+	case models.KindSessionEnd:
+		d.drop(ev.SessionID)
+		return
+	case models.KindAgentSpawn:
+		if ev.ChildSessionID != "" && ev.ChildSessionID != ev.SessionID {
+			d.session(ev.SessionID)
+			c := d.session(ev.ChildSessionID)
+			c.parent, c.child = ev.SessionID, true
+		}
+		return
+	}
+	if agent == nil {
+		return
+	}
+	s := d.session(ev.SessionID)
+	if ev.ParentSessionID != "" && s.parent == "" && ev.ParentSessionID != ev.SessionID {
+		s.parent, s.child = ev.ParentSessionID, true
+	}
+	switch ev.Kind {
+	case models.KindSessionStart:
+		d.trust(s, ev.Content)
+	case models.KindMessage:
+		// message events are user or system input by definition; an empty
+		// role is read as such.
+		if ev.Role == models.RoleUser || ev.Role == models.RoleSystem || ev.Role == "" {
+			d.trust(s, ev.Content)
+		}
+	case models.KindToolResult:
+		d.observeResult(s, ev, agent)
+	case models.KindToolCall:
+		d.judgeCall(s, ev, agent, emit)
+	}
+}
+
+// trust records the values of user-supplied text in a root session. A child
+// session's messages come from its parent agent and are not trusted.
+func (d *Detector) trust(s *session, text string) {
+	if s.child || text == "" {
+		return
+	}
+	s.context = true
+	d.scan(text, func(v string, _ Class) { s.trusted.put(v, struct{}{}) })
+}
+
+func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.AgentSpec) {
+	text := ev.Result
+	if text == "" {
+		text = ev.Content // runtimes that record result text as content
+	}
+	if text == "" {
+		return
+	}
+	var flags uint8
+	if t := agent.Tool(ev.ToolName); t != nil {
+		if t.Has(models.LabelUntrustedContent) {
+			flags |= fromUntrusted
+		}
+		if t.Has(models.LabelPrivateData) {
+			flags |= fromPrivate
+		}
+	}
+	src := source{event: ev.ID, tool: ev.ToolName}
+	d.scan(text, func(v string, c Class) {
+		d.chain(s, func(a *session) bool {
+			e, ok := a.values.get(v)
+			if !ok {
+				e = entry{class: c, seen: src}
+			}
+			if flags&fromUntrusted != 0 && e.flags&fromUntrusted == 0 {
+				e.untrusted = src
+			}
+			if flags&fromPrivate != 0 && e.flags&fromPrivate == 0 {
+				e.private = src
+			}
+			e.flags |= flags
+			a.values.put(v, e)
+			return true
+		})
+	})
+}
+
+// lookup merges what s and its ancestors know about v.
+func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
+	d.chain(s, func(a *session) bool {
+		if _, ok := a.trusted.get(v); ok {
+			trusted = true
+			return false
+		}
+		if x, ok := a.values.get(v); ok {
+			if !seen {
+				e.seen, e.class = x.seen, x.class
+			}
+			seen = true
+			if x.flags&fromUntrusted != 0 && e.flags&fromUntrusted == 0 {
+				e.untrusted = x.untrusted
+			}
+			if x.flags&fromPrivate != 0 && e.flags&fromPrivate == 0 {
+				e.private = x.private
+			}
+			e.flags |= x.flags
+		}
+		return true
+	})
+	return e, seen, trusted
+}
+
+func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
+	tool := agent.Tool(ev.ToolName)
+	if tool == nil || len(ev.Arguments) == 0 {
+		return
+	}
+	sink, destructive := tool.Has(models.LabelPublicSink), tool.Has(models.LabelDestructive)
+	if !sink && !destructive {
+		return
+	}
+	dec := json.NewDecoder(strings.NewReader(string(ev.Arguments)))
+	dec.UseNumber()
+	var args any
+	if err := dec.Decode(&args); err != nil {
+		return
+	}
+	d.hits = d.hits[:0]
+	context := false
+	d.chain(s, func(a *session) bool { context = context || a.context; return !context })
+	seenVal := map[string]bool{}
+	walk(args, "", func(path, text string) {
+		d.scan(text, func(v string, c Class) {
+			if seenVal[v] {
+				return
+			}
+			e, seen, trusted := d.lookup(s, v)
+			if trusted {
+				return
+			}
+			seenVal[v] = true
+			switch {
+			case e.flags&fromUntrusted != 0:
+				d.hits = append(d.hits, hit{KindUntrustedToSink, path, strings.Clone(v), c, e.untrusted})
+			case e.flags&fromPrivate != 0 && sink:
+				d.hits = append(d.hits, hit{KindPrivateToSink, path, strings.Clone(v), c, e.private})
+			case !seen && context && c.RecipientLike():
+				d.hits = append(d.hits, hit{KindUnexplainedDestination, path, strings.Clone(v), c, source{}})
+			}
+		})
+	})
+	if len(d.hits) == 0 {
+		return
+	}
+	labels := labelNames(tool)
+	for _, kind := range []string{KindUntrustedToSink, KindPrivateToSink, KindUnexplainedDestination} {
+		var hs []hit
+		for _, h := range d.hits {
+			if h.kind == kind {
+				hs = append(hs, h)
+			}
+		}
+		if len(hs) == 0 {
+			continue
+		}
+		emit(d.finding(kind, hs, ev, agent, destructive, labels))
+	}
+}
+
+func labelNames(t *models.ToolSpec) string {
+	var parts []string
+	for _, l := range t.Labels {
+		if l == models.LabelPublicSink || l == models.LabelDestructive {
+			parts = append(parts, string(l))
+		}
+	}
+	return strings.Join(parts, "+")
+}
+
+// maxListed bounds the values named in one explanation and the sources in
+// its evidence.
+const maxListed = 3
+
+func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *models.AgentSpec, destructive bool, labels string) models.Finding {
+	var (
+		sev        uint8
+		conf       float64
+		designed   bool
+		srcLabel   string
+		evidence   []string
+		listed     []string
+		designedAs string
+	)
+	switch kind {
+	case KindUntrustedToSink:
+		sev, conf, srcLabel = d.opts.SeverityUntrusted, 0.8, string(models.LabelUntrustedContent)
+		if destructive {
+			sev += d.opts.DestructiveBonus
+		}
+		designedAs = FlowUntrustedToSink
+		if destructive && !slices.Contains(agent.DesignedFlows, FlowUntrustedToSink) {
+			designedAs = FlowUntrustedDestructive
+		}
+	case KindPrivateToSink:
+		sev, conf, srcLabel = d.opts.SeverityPrivate, 0.6, string(models.LabelPrivateData)
+		designedAs = FlowPrivateToSink
+	default:
+		sev, conf = d.opts.SeverityUnexplained, 0.4
+	}
+	if designedAs != "" && slices.Contains(agent.DesignedFlows, designedAs) {
+		designed, sev, conf = true, d.opts.SeverityDesigned, 0.9
+	}
+	for i, h := range hs {
+		if h.src.event != "" && !slices.Contains(evidence, h.src.event) && len(evidence) < maxListed {
+			evidence = append(evidence, h.src.event)
+		}
+		if i < maxListed {
+			if h.src.event != "" {
+				listed = append(listed, fmt.Sprintf("%s %q in argument %q, from %s result %s", h.class, Redact(h.value, h.class), h.arg, h.src.tool, h.src.event))
+			} else {
+				listed = append(listed, fmt.Sprintf("%s %q in argument %q", h.class, Redact(h.value, h.class), h.arg))
+			}
+		}
+	}
+	if len(hs) > maxListed {
+		listed = append(listed, fmt.Sprintf("and %d more", len(hs)-maxListed))
+	}
+	evidence = append(evidence, ev.ID)
+	var expl string
+	switch kind {
+	case KindUnexplainedDestination:
+		expl = fmt.Sprintf("%s call %s (%s) names a destination found in no user message and no tool result of the session: %s",
+			ev.ToolName, ev.ID, labels, strings.Join(listed, "; "))
+	default:
+		expl = fmt.Sprintf("%s data reaches %s call %s (%s) without the user supplying it: %s",
+			srcLabel, ev.ToolName, ev.ID, labels, strings.Join(listed, "; "))
+		if designed {
+			expl += fmt.Sprintf("; designed=true (%s is a declared flow)", designedAs)
+		}
+	}
+	return models.Finding{
+		Kind:        kind,
+		Severity:    sev,
+		Confidence:  conf,
+		Explanation: expl,
+		EvidenceIDs: evidence,
+		Features:    []models.Feature{{Name: "flow_values", Observed: float64(len(hs))}},
+	}
+}
+
+// walk calls fn for every string (and number) in a decoded JSON value with
+// its dotted key path, object keys in sorted order.
+func walk(v any, path string, fn func(path, text string)) {
+	switch x := v.(type) {
+	case string:
+		fn(path, x)
+	case json.Number:
+		fn(path, string(x))
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys) // deterministic explanations and evidence order
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			walk(x[k], p, fn)
+		}
+	case []any:
+		for _, e := range x {
+			walk(e, path, fn)
+		}
+	}
+}
+
+// Redact hides the middle of values that identify a person or an account
+// (e-mail addresses, numbers, ids): the first 3 and last 2 characters stay.
+// Hosts, URLs and file names are kept (truncated to 64 bytes).
+func Redact(v string, c Class) string {
+	switch c {
+	case ClassEmail, ClassNumber, ClassID:
+		if len(v) <= 6 {
+			return strings.Repeat("*", len(v))
+		}
+		return v[:3] + "…" + v[len(v)-2:]
+	}
+	if len(v) > 64 {
+		return v[:61] + "…"
+	}
+	return v
+}
