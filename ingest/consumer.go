@@ -291,7 +291,7 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 	if err := c.durable(ctx, b, c.dlq); err != nil {
 		return err
 	}
-	cctx, cancel := c.flushContext(ctx)
+	cctx, cancel := c.detached(ctx)
 	defer cancel()
 	if err := c.cl.CommitUncommittedOffsets(cctx); err != nil {
 		// The batch is durable; a failed commit only means redelivery, and
@@ -332,13 +332,13 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 }
 
 // durable writes the dead letters and the batch, retrying with backoff
-// until both succeed or ctx ends (after one last attempt bounded by
-// ShutdownFlushTimeout).
+// until both succeed or ctx ends. Each attempt is bounded by
+// ShutdownFlushTimeout and not cancelled by ctx.
 func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq []*kgo.Record) error {
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
 	for attempt := 1; ; attempt++ {
-		wctx, cancel := c.flushContext(ctx)
+		wctx, cancel := c.detached(ctx)
 		err := func() error {
 			if !dlqDone {
 				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {
@@ -376,11 +376,10 @@ func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq []*kgo.Record
 	}
 }
 
-// flushContext returns ctx while it is live, and a fresh bounded context
-// once it is done, so that a graceful shutdown can still flush and commit.
-func (c *Consumer) flushContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return context.WithCancel(ctx)
-	}
+// detached returns a context that a shutdown does not cancel, bounded by
+// ShutdownFlushTimeout: an attempt to make a batch durable, or to commit
+// it, is never cut off half-way by SIGTERM. Between failed attempts the
+// retry loop still watches the caller's ctx.
+func (c *Consumer) detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), c.opts.ShutdownFlushTimeout)
 }
