@@ -12,7 +12,11 @@
 //     (55–70);
 //   - tool_outside_manifest: a registered agent calls a tool its inventory
 //     manifest does not declare. The manifest is a declaration, so this is
-//     reported without warm-up, once per agent, tool and session.
+//     reported without warm-up, once per agent, tool and session;
+//   - model_change (informational, severity 10): after warm-up the agent
+//     reports a new gen_ai.request.model or gen_ai.agent.version. A new
+//     model is a new behaviour profile, so the agent's rate and tool
+//     baselines are discarded and warm up again (see observeProfile).
 //
 // All time comes from the events (ev.Time), never from the wall clock, so a
 // replay at any speed yields the same findings. State is bounded: at most
@@ -35,6 +39,7 @@ const (
 	KindRateSpike           = "rate_spike"
 	KindNewTool             = "new_tool"
 	KindToolOutsideManifest = "tool_outside_manifest"
+	KindModelChange         = "model_change"
 )
 
 // Options configures the baseline detector.
@@ -80,6 +85,9 @@ type Options struct {
 	// MaxToolsPerAgent bounds each agent's tool table; the least used tool
 	// is evicted (and would be new again when next called).
 	MaxToolsPerAgent int
+	// DisableModelChange turns off re-baselining on a model or agent
+	// version change (and the model_change finding).
+	DisableModelChange bool
 }
 
 // DefaultOptions returns the production settings: one-minute windows, a
@@ -139,6 +147,7 @@ type agentState struct {
 	started    bool
 	toolCalls  int
 	tools      []toolStat
+	prof       profile // models and version the baselines describe
 }
 
 // toolStat counts one tool's calls by one agent.
@@ -183,6 +192,7 @@ func (d *Detector) Tracked() int { return len(d.agents) }
 // Observe implements detector.Detector.
 func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
 	st := d.state(ev.AgentID)
+	d.observeProfile(st, ev, emit)
 	d.observeRate(st, ev, emit)
 	if ev.Kind == models.KindToolCall && ev.ToolName != "" {
 		d.observeTool(st, ev, agent, emit)
