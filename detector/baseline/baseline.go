@@ -70,6 +70,11 @@ type Options struct {
 	SpikeSeverity uint8
 	// SpikeMaxSeverity caps the severity of a spike.
 	SpikeMaxSeverity uint8
+	// MatureWindows is the baseline age, in completed active windows, at
+	// which a spike's severity is no longer discounted. A younger baseline
+	// of n windows keeps only the fraction n/MatureWindows of the severity
+	// above SpikeSeverity (see spikeSeverity). 0 or less: no discount.
+	MatureWindows int
 	// SpikeEscalation is how many severity points a spike must grow within
 	// the same window before it is reported again (reaching SpikeMaxSeverity
 	// or first reaching models.AlertThreshold always counts).
@@ -98,8 +103,11 @@ type Options struct {
 // 5.3, is a deviation recorded below models.AlertThreshold: a benign agent
 // with a busy minute and a young baseline of 8 windows reaches z = 4, so a
 // marginal spike alerts only together with another deviation of its
-// session); new tools reported after 20 tool calls; 100 000 agents of up to
-// 64 tools.
+// session); a baseline younger than 32 active windows has the part of the
+// severity above 40 scaled by windows/32, so a benign burst against a young
+// baseline of 8 windows stays below the alert threshold unless it is
+// extreme (z ≥ 16 reaches 52); new tools reported after 20 tool calls;
+// 100 000 agents of up to 64 tools.
 func DefaultOptions() Options {
 	return Options{
 		Window:                  time.Minute,
@@ -112,6 +120,7 @@ func DefaultOptions() Options {
 		SpikeSeverity:           models.SeverityLow + 10,
 		SpikeMaxSeverity:        models.SeverityCritical,
 		SpikeEscalation:         20,
+		MatureWindows:           32,
 		MinToolCalls:            20,
 		OutsideManifestSeverity: models.SeverityHigh,
 		MaxAgents:               100_000,

@@ -69,14 +69,18 @@ func TestEWStatsMatchesGonum(t *testing.T) {
 func TestSpikeSeverity(t *testing.T) {
 	d := New(DefaultOptions())
 	tests := []struct {
-		z    float64
-		want uint8
+		z       float64
+		windows int
+		want    uint8
 	}{
-		{4, 40}, {8, 65}, {16, 90}, {100, 90}, {2, 40}, {5.3, 50},
+		{4, 32, 40}, {8, 32, 65}, {16, 32, 90}, {100, 32, 90}, {2, 32, 40}, {5.3, 32, 50},
+		{16, 100, 90},
+		// Young baselines keep windows/32 of the severity above 40.
+		{16, 16, 65}, {16, 8, 53}, {5.3, 8, 43}, {8, 8, 46}, {4, 8, 40}, {2, 8, 40},
 	}
 	for _, tt := range tests {
-		if got := d.spikeSeverity(tt.z); got != tt.want {
-			t.Errorf("spikeSeverity(%v) = %d, want %d", tt.z, got, tt.want)
+		if got := d.spikeSeverity(tt.z, tt.windows); got != tt.want {
+			t.Errorf("spikeSeverity(%v, %d windows) = %d, want %d", tt.z, tt.windows, got, tt.want)
 		}
 	}
 }
@@ -99,13 +103,16 @@ func TestRateSpike(t *testing.T) {
 		minutes   int // of steady baseline at 10 events/min
 		burst     int // events in the following minute
 		wantSpike int
-		minSev    uint8
+		minSev    uint8 // of the last spike
+		maxSev    uint8 // of the last spike (0: the minimum alone)
 	}{
-		{"no spike after warm-up", 20, 12, 0, 0},
-		{"spike during warm-up suppressed", 3, 200, 0, 0},
-		{"moderate spike: reported, then again on reaching the alert threshold", 20, 30, 2, 50},
-		{"marginal spike recorded below the alert threshold", 20, 24, 1, 40},
-		{"large spike escalates", 20, 400, 4, 90},
+		{"no spike after warm-up", 40, 12, 0, 0, 0},
+		{"spike during warm-up suppressed", 3, 200, 0, 0, 0},
+		{"moderate spike: reported, then again on reaching the alert threshold", 40, 30, 2, 50, 0},
+		{"marginal spike recorded below the alert threshold", 40, 24, 1, 40, 49},
+		{"large spike escalates", 40, 400, 4, 90, 0},
+		{"young baseline: moderate spike stays below the alert threshold", 10, 30, 1, 40, 49},
+		{"young baseline: large spike alerts, discounted", 10, 400, 2, 50, 60},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,8 +129,8 @@ func TestRateSpike(t *testing.T) {
 				return
 			}
 			last := c[len(c)-1]
-			if last.Severity < tt.minSev {
-				t.Errorf("severity %d < %d", last.Severity, tt.minSev)
+			if last.Severity < tt.minSev || (tt.maxSev > 0 && last.Severity > tt.maxSev) {
+				t.Errorf("severity %d outside [%d, %d]: %s", last.Severity, tt.minSev, tt.maxSev, last.Explanation)
 			}
 			if len(last.Features) == 0 || last.Features[0].Name != "events_per_window" || last.Features[0].Baseline < 9 || last.Features[0].Baseline > 11 {
 				t.Errorf("features = %+v, want events_per_window with baseline ≈ 10", last.Features)

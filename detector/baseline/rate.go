@@ -75,7 +75,7 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	}
 	mean, sd := st.rate.Mean, spread(&st.rate)
 	z := (count - mean) / sd
-	sev := d.spikeSeverity(z)
+	sev := d.spikeSeverity(z, int(st.rate.N))
 	// Report again when the severity escalates by SpikeEscalation (or hits
 	// the cap), or when it first reaches the alert threshold.
 	crossed := st.winSev < models.AlertThreshold && sev >= models.AlertThreshold
@@ -85,12 +85,16 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	st.winSev = max(sev, 1)
 	n := float64(st.rate.N)
 	p := distuv.UnitNormal.Survival(z)
+	young := ""
+	if int(st.rate.N) < d.opts.MatureWindows {
+		young = fmt.Sprintf("; the baseline is young (%d of %d windows), so the severity is discounted", st.rate.N, d.opts.MatureWindows)
+	}
 	emit(models.Finding{
 		Kind:       KindRateSpike,
 		Severity:   sev,
 		Confidence: n / (n + float64(d.opts.MinWindows)),
-		Explanation: fmt.Sprintf("agent %q emitted %d events in the %s window starting %s; its baseline is %.1f ± %.1f events per active window over %d windows (z = %.1f, one-sided normal p ≈ %.1e). A burst like this is typical of a runaway loop, scripted misuse or bulk collection",
-			ev.AgentID, st.winCount, d.opts.Window, windowStart(w, d.opts.Window).Format("2006-01-02T15:04:05Z07:00"), mean, sd, st.rate.N, z, p),
+		Explanation: fmt.Sprintf("agent %q emitted %d events in the %s window starting %s; its baseline is %.1f ± %.1f events per active window over %d windows (z = %.1f, one-sided normal p ≈ %.1e). A burst like this is typical of a runaway loop, scripted misuse or bulk collection%s",
+			ev.AgentID, st.winCount, d.opts.Window, windowStart(w, d.opts.Window).Format("2006-01-02T15:04:05Z07:00"), mean, sd, st.rate.N, z, p, young),
 		Features: []models.Feature{
 			{Name: "events_per_window", Observed: count, Baseline: mean, Spread: sd},
 			{Name: "rate_z", Observed: z, Baseline: d.opts.SpikeZ},
@@ -101,12 +105,27 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 
 // spikeSeverity maps a z-score onto the severity scale: SpikeSeverity at
 // SpikeZ, rising linearly in log2(z/SpikeZ) to SpikeMaxSeverity at 4·SpikeZ.
-func (d *Detector) spikeSeverity(z float64) uint8 {
+//
+// Young-baseline caution: a baseline of windows < MatureWindows completed
+// active windows estimates the agent's mean and spread poorly (a benign
+// busy minute against 8 windows easily reaches z = 5), so only the fraction
+// windows/MatureWindows of the severity above SpikeSeverity is kept:
+//
+//	severity = SpikeSeverity + (raw − SpikeSeverity) · min(1, windows/MatureWindows)
+//
+// A spike is still recorded at SpikeSeverity (and compounds with other
+// deviations of its session); it reaches the alert threshold on its own only
+// once the baseline is mature enough for its z-score to mean something, or
+// when the burst is extreme.
+func (d *Detector) spikeSeverity(z float64, windows int) uint8 {
 	lo, hi := float64(d.opts.SpikeSeverity), float64(d.opts.SpikeMaxSeverity)
 	if hi < lo {
 		hi = lo
 	}
 	f := math.Log2(z/d.opts.SpikeZ) / 2
 	f = min(max(f, 0), 1)
+	if d.opts.MatureWindows > 0 {
+		f *= min(float64(windows)/float64(d.opts.MatureWindows), 1)
+	}
 	return uint8(math.Round(lo + (hi-lo)*f))
 }
