@@ -3,6 +3,7 @@
 package bench_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -53,6 +54,48 @@ func BenchmarkFleetPipeline(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(float64(findings)/float64(b.N)*1e6, "findings/Mevent")
+		})
+	}
+}
+
+// BenchmarkRecordPath measures the consumer's per-record hot path without
+// the broker: decode and validate the record bytes (models.Decoder), then
+// run every default detector (detector.Engine). Records are fleet events
+// marshalled up front; sub-benchmarks by fleet size.
+func BenchmarkRecordPath(b *testing.B) {
+	const n = 16384
+	for _, agents := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
+			fl := fleet.New(fleet.Options{Agents: agents, Rogue: max(1, agents/10), Seed: 2,
+				Start: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)})
+			opts := detector.DefaultOptions()
+			opts.Inventory = fl.Inventory()
+			eng := detector.New(opts)
+			dec := models.NewDecoder(models.DefaultDecodeOptions())
+			recs := make([][]byte, n)
+			var bytes int
+			for i := range recs {
+				r, err := json.Marshal(fl.Next())
+				if err != nil {
+					b.Fatal(err)
+				}
+				recs[i] = r
+				bytes += len(r)
+			}
+			var out detector.Output
+			i := 0
+			b.ReportAllocs()
+			b.SetBytes(int64(bytes / n))
+			for b.Loop() {
+				ev, err := dec.Decode(recs[i%n], time.Time{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				eng.Process(ev, &out)
+				out.Reset()
+				i++
+			}
+			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
 }
