@@ -12,6 +12,7 @@ package detector
 
 import (
 	"github.com/tetherhq/tether/detector/baseline"
+	"github.com/tetherhq/tether/detector/capability"
 	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/detector/flow"
 	"github.com/tetherhq/tether/detector/identity"
@@ -63,13 +64,16 @@ type Options struct {
 
 // DefaultOptions returns the production detector set and policy.
 func DefaultOptions() Options {
+	so := session.DefaultOptions()
+	so.ExcludeDetectors = []string{capability.Name} // posture, not session evidence
 	return Options{
 		Detectors: []Factory{
 			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return baseline.New(baseline.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return flow.New(flow.DefaultOptions()) },
+			func(inv *models.Inventory) Detector { return capability.New(inv, capability.DefaultOptions()) },
 		},
-		Session:     session.DefaultOptions(),
+		Session:     so,
 		Containment: containment.DefaultOptions(),
 	}
 }

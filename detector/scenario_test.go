@@ -16,6 +16,11 @@ package detector_test
 //	jitter             add a deterministic pseudo-random 0..jitter to each spacing
 //	args               tool-call arguments (any YAML, encoded as JSON)
 //	principal, credential, autonomy, destination, resource, data_classes, bytes, content
+//	result             tool_result text (gen_ai.tool.call.result)
+//	role               tether.role of a message or step (user, system, assistant, tool)
+//	child_agent, child_session     the sub-agent an agent_spawn creates
+//	parent_agent, parent_session   the spawning agent and session of a sub-agent's event
+//	root_agent         top of the delegation lineage (defaults to agent)
 //	credential_expires     tether.credential.expires_at, as an offset from the scenario start
 //	principal_session_end  tether.principal.session_end, as an offset from the scenario start
 //
@@ -26,7 +31,10 @@ package detector_test
 // Expectations filter findings (detector, kind, agent, session, min_severity,
 // max_severity; empty fields match anything) and commands (action, agent,
 // session); count asserts an exact number of matches, none: true asserts
-// zero, and otherwise at least one match is required.
+// zero, and otherwise at least one match is required. Posture findings
+// (detector capability) describe the inventory rather than the events, so
+// they match only expectations that name their detector: scenarios about
+// run-time behaviour ("no finding in this session") keep their meaning.
 
 import (
 	"bytes"
@@ -35,6 +43,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +51,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/detector/capability"
 	"github.com/tetherhq/tether/detector/identity"
 	"github.com/tetherhq/tether/models"
 )
@@ -86,6 +96,13 @@ type eventSpec struct {
 	DataClasses []string        `yaml:"data_classes"`
 	Bytes       int64           `yaml:"bytes"`
 	Content     string          `yaml:"content"`
+	Result      string          `yaml:"result"`
+	Role        string          `yaml:"role"`
+	ChildAgent  string          `yaml:"child_agent"`
+	ChildSess   string          `yaml:"child_session"`
+	ParentAgent string          `yaml:"parent_agent"`
+	ParentSess  string          `yaml:"parent_session"`
+	RootAgent   string          `yaml:"root_agent"`
 	// CredentialExpires and PrincipalSessionEnd are offsets from scenarioStart.
 	CredentialExpires   *time.Duration `yaml:"credential_expires"`
 	PrincipalSessionEnd *time.Duration `yaml:"principal_session_end"`
@@ -172,22 +189,29 @@ func (sc *scenario) expand() ([]*models.Event, error) {
 				cur = cur.Add(every + jitter(s.Jitter))
 			}
 			ev := &models.Event{
-				SchemaVersion: models.SchemaVersion,
-				ID:            fmt.Sprintf("ev-%05d", len(out)+1),
-				Kind:          s.Kind,
-				Time:          cur,
-				AgentID:       s.Agent,
-				SessionID:     s.Session,
-				ToolName:      s.Tool,
-				Arguments:     args,
-				Principal:     s.Principal,
-				CredentialID:  s.Credential,
-				Autonomy:      s.Autonomy,
-				Destination:   s.Destination,
-				Resource:      s.Resource,
-				DataClasses:   s.DataClasses,
-				Bytes:         s.Bytes,
-				Content:       s.Content,
+				SchemaVersion:   models.SchemaVersion,
+				ID:              fmt.Sprintf("ev-%05d", len(out)+1),
+				Kind:            s.Kind,
+				Time:            cur,
+				AgentID:         s.Agent,
+				SessionID:       s.Session,
+				ToolName:        s.Tool,
+				Arguments:       args,
+				Principal:       s.Principal,
+				CredentialID:    s.Credential,
+				Autonomy:        s.Autonomy,
+				Destination:     s.Destination,
+				Resource:        s.Resource,
+				DataClasses:     s.DataClasses,
+				Bytes:           s.Bytes,
+				Content:         s.Content,
+				Result:          s.Result,
+				Role:            s.Role,
+				ChildAgentID:    s.ChildAgent,
+				ChildSessionID:  s.ChildSess,
+				ParentAgentID:   s.ParentAgent,
+				ParentSessionID: s.ParentSess,
+				RootAgentID:     s.RootAgent,
 			}
 			if s.CredentialExpires != nil {
 				t := scenarioStart.Add(*s.CredentialExpires)
@@ -224,7 +248,13 @@ func (sc *scenario) expand() ([]*models.Event, error) {
 	return out, nil
 }
 
+// postureDetectors match only expectations that name them.
+var postureDetectors = []string{capability.Name}
+
 func (x expectation) matchFinding(f *models.Finding) bool {
+	if x.Detector == "" && slices.Contains(postureDetectors, f.Detector) {
+		return false
+	}
 	return (x.Detector == "" || x.Detector == f.Detector) &&
 		(x.Kind == "" || x.Kind == f.Kind) &&
 		(x.Agent == "" || x.Agent == f.AgentID) &&
@@ -372,7 +402,10 @@ func TestScenarios(t *testing.T) {
 func TestScenarioHarness(t *testing.T) {
 	one, sev := 1, uint8(60)
 	out := &detector.Output{
-		Findings: []models.Finding{{Detector: "baseline", Kind: "new_tool", AgentID: "a", SessionID: "s1", Severity: 55}},
+		Findings: []models.Finding{
+			{Detector: "baseline", Kind: "new_tool", AgentID: "a", SessionID: "s1", Severity: 55},
+			{Detector: capability.Name, Kind: capability.KindToxicPath, AgentID: "a", SessionID: "s1", Severity: 20},
+		},
 		Commands: []models.ContainmentCommand{{Action: models.ActionReview, AgentID: "a", SessionID: "s1"}},
 	}
 	tests := []struct {
@@ -385,6 +418,8 @@ func TestScenarioHarness(t *testing.T) {
 		{"severity filter", scenario{Expect: []expectation{{Kind: "new_tool", MinSeverity: &sev}}}, 1},
 		{"none violated", scenario{Expect: []expectation{{Agent: "a", None: true}}}, 1},
 		{"none held", scenario{Expect: []expectation{{Agent: "b", None: true}}}, 0},
+		{"posture matched by detector name", scenario{Expect: []expectation{{Detector: capability.Name, Count: &one}}}, 0},
+		{"posture not matched without detector name", scenario{Expect: []expectation{{Kind: capability.KindToxicPath}}}, 1},
 		{"command match", scenario{Commands: []expectation{{Action: models.ActionReview, Agent: "a"}}}, 0},
 		{"command missing", scenario{Commands: []expectation{{Action: models.ActionSuspendSession}}}, 1},
 	}

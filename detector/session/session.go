@@ -56,6 +56,10 @@ type Options struct {
 	// MaxKinds bounds the kinds kept per session; when full, a new kind
 	// replaces the weakest kept if it is stronger.
 	MaxKinds int
+	// ExcludeDetectors names detectors whose findings are not compounded
+	// (ignored by Fold): posture findings, for example, describe what an
+	// agent could do, not evidence of what a session did.
+	ExcludeDetectors []string
 }
 
 // DefaultOptions compounds from two distinct kinds, alerts at
@@ -125,9 +129,10 @@ func (t *Tracker) Tracked() int {
 
 // Fold adds finding f (with its ID, detector and session filled) to its
 // session and reports whether the session's per-kind maxima changed.
-// Compound findings (detector Name) only raise the session's maximum.
+// Compound findings (detector Name) only raise the session's maximum;
+// findings of Options.ExcludeDetectors are ignored.
 func (t *Tracker) Fold(f *models.Finding) bool {
-	if t == nil || f.SessionID == "" {
+	if t == nil || f.SessionID == "" || slices.Contains(t.opts.ExcludeDetectors, f.Detector) {
 		return false
 	}
 	st := t.sessions[f.SessionID]

@@ -83,6 +83,9 @@ func TestCompound(t *testing.T) {
 			{f: fin("s1", "baseline", "new_tool", 45, "e1")},
 			{f: fin("s2", "baseline", "new_tool", 45, "e2")},
 			{f: fin("s1", "flow", "bulk", 45, "e3")}}},
+		{"excluded detector is not compounded", Options{MinKinds: 2, ExcludeDetectors: []string{"posture"}}, []step{
+			{f: fin("s", "posture", "toxic_path", 45, "e1")},
+			{f: fin("s", "flow", "bulk", 45, "e2")}}},
 		{"kind table full: a stronger kind replaces the weakest", Options{MinKinds: 2, MaxKinds: 2}, []step{
 			{f: fin("s", "d", "a", 10, "e1")},
 			{f: fin("s", "d", "b", 20, "e2")},
