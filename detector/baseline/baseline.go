@@ -16,7 +16,10 @@
 //   - model_change (informational, severity 10): after warm-up the agent
 //     reports a new gen_ai.request.model or gen_ai.agent.version. A new
 //     model is a new behaviour profile, so the agent's rate and tool
-//     baselines are discarded and warm up again (see observeProfile).
+//     baselines are discarded and warm up again (see observeProfile);
+//   - new_destination (severity 35, off by default: Options.NewDestination):
+//     after warm-up the agent sends to a host or mail domain its bounded
+//     first-seen sketch has not seen (see observeDestinations).
 //
 // All time comes from the events (ev.Time), never from the wall clock, so a
 // replay at any speed yields the same findings. State is bounded: at most
@@ -40,6 +43,7 @@ const (
 	KindNewTool             = "new_tool"
 	KindToolOutsideManifest = "tool_outside_manifest"
 	KindModelChange         = "model_change"
+	KindNewDestination      = "new_destination"
 )
 
 // Options configures the baseline detector.
@@ -90,6 +94,15 @@ type Options struct {
 	// MaxToolsPerAgent bounds each agent's tool table; the least used tool
 	// is evicted (and would be new again when next called).
 	MaxToolsPerAgent int
+	// NewDestination enables new_destination (see observeDestinations). It
+	// is off by default: on the AgentDojo replay it raised hijacked AUROC
+	// (0.736 → 0.742) and recall at the threshold (0.579 → 0.591) but also
+	// the false-positive rate at the threshold (0.091 → 0.105), through
+	// compounding with other sub-threshold deviations of benign sessions.
+	NewDestination bool
+	// MaxDestinationsPerAgent bounds each agent's destination sketch; the
+	// oldest destination is forgotten first.
+	MaxDestinationsPerAgent int
 	// DisableModelChange turns off re-baselining on a model or agent
 	// version change (and the model_change finding).
 	DisableModelChange bool
@@ -125,6 +138,8 @@ func DefaultOptions() Options {
 		OutsideManifestSeverity: models.SeverityHigh,
 		MaxAgents:               100_000,
 		MaxToolsPerAgent:        64,
+		NewDestination:          false,
+		MaxDestinationsPerAgent: 256,
 	}
 }
 
@@ -156,7 +171,8 @@ type agentState struct {
 	started    bool
 	toolCalls  int
 	tools      []toolStat
-	prof       profile // models and version the baselines describe
+	prof       profile    // models and version the baselines describe
+	dests      destSketch // destinations sent to (new_destination)
 }
 
 // toolStat counts one tool's calls by one agent.
@@ -186,6 +202,9 @@ func New(opts Options) *Detector {
 	if opts.MaxToolsPerAgent <= 0 {
 		opts.MaxToolsPerAgent = def.MaxToolsPerAgent
 	}
+	if opts.MaxDestinationsPerAgent <= 0 {
+		opts.MaxDestinationsPerAgent = def.MaxDestinationsPerAgent
+	}
 	if opts.MinWindows < 1 {
 		opts.MinWindows = 1
 	}
@@ -205,6 +224,9 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 	d.observeRate(st, ev, emit)
 	if ev.Kind == models.KindToolCall && ev.ToolName != "" {
 		d.observeTool(st, ev, agent, emit)
+	}
+	if d.opts.NewDestination {
+		d.observeDestinations(st, ev, emit)
 	}
 }
 
