@@ -24,6 +24,11 @@ type Options struct {
 	// Threshold is the alert severity; DefaultOptions sets
 	// models.AlertThreshold and it is not meant to be tuned per dataset.
 	Threshold uint8
+	// MinScoreSeverity: findings below it are informational (posture,
+	// model changes, "unknown" semantic scores) and are counted but do not
+	// score a session. DefaultOptions sets models.SeverityLow (30), the top
+	// of the info band.
+	MinScoreSeverity uint8
 	// Progress receives a progress line every ProgressEvery; nil is silent.
 	Progress io.Writer
 	// ProgressEvery is the interval between progress lines.
@@ -33,7 +38,7 @@ type Options struct {
 // DefaultOptions returns the production detector set (no inventory) and the
 // documented alert threshold.
 func DefaultOptions() Options {
-	return Options{Detector: detector.DefaultOptions(), Threshold: models.AlertThreshold, ProgressEvery: time.Second}
+	return Options{Detector: detector.DefaultOptions(), Threshold: models.AlertThreshold, MinScoreSeverity: models.SeverityLow, ProgressEvery: time.Second}
 }
 
 // SessionResult is the outcome of one labelled session.
@@ -211,6 +216,9 @@ func Run(events []*models.Event, labels []SessionLabel, opts Options) (*Report, 
 				kinds[name] = map[string]bool{}
 			}
 			kinds[name][f.SessionID] = true
+			if f.Severity < opts.MinScoreSeverity {
+				continue // informational: counted, not scored
+			}
 			if f.Severity > r.MaxSeverity || r.TopFinding == "" {
 				r.TopFinding, r.TopExplanation = name, f.Explanation
 				r.MaxSeverity = max(r.MaxSeverity, f.Severity)
