@@ -16,6 +16,7 @@ import (
 	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/detector/flow"
 	"github.com/tetherhq/tether/detector/identity"
+	"github.com/tetherhq/tether/detector/profile"
 	"github.com/tetherhq/tether/detector/session"
 	"github.com/tetherhq/tether/models"
 )
@@ -66,12 +67,14 @@ type Options struct {
 func DefaultOptions() Options {
 	so := session.DefaultOptions()
 	so.ExcludeDetectors = []string{capability.Name} // posture, not session evidence
+	so.ExcludeDetectors = append(so.ExcludeDetectors, profile.Name) // informational profile deviations
 	return Options{
 		Detectors: []Factory{
 			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return baseline.New(baseline.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return flow.New(flow.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return capability.New(inv, capability.DefaultOptions()) },
+			func(inv *models.Inventory) Detector { return profile.New(profile.DefaultOptions()) },
 		},
 		Session:     so,
 		Containment: containment.DefaultOptions(),
