@@ -90,6 +90,11 @@ func isDelim(b byte) bool {
 // the destinations that matter). The cost is O(len(s)); the string passed to
 // fn may alias s and must be cloned to be kept.
 func Extract(s string, maxLen int, fn func(v string, c Class)) {
+	extractAt(s, maxLen, func(v string, c Class, _ int) { fn(v, c) })
+}
+
+// extractAt is Extract that also passes the byte offset of the value's token.
+func extractAt(s string, maxLen int, fn func(v string, c Class, at int)) {
 	i := 0
 	for i < len(s) {
 		for i < len(s) && isDelim(s[i]) {
@@ -100,7 +105,8 @@ func Extract(s string, maxLen int, fn func(v string, c Class)) {
 			j++
 		}
 		if j > i {
-			classify(s[i:j], maxLen, fn)
+			at := i
+			classify(s[i:j], maxLen, func(v string, c Class) { fn(v, c, at) })
 		}
 		i = j
 	}

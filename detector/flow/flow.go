@@ -4,13 +4,25 @@
 //   - untrusted_to_sink: a value first seen in the result of a tool labelled
 //     untrusted_content (text an outsider can write) is passed to a tool
 //     labelled public_sink or destructive, and the user never supplied it.
-//     This is the path of an injection-driven sink call (severity 75, 85 when
-//     the sink is destructive).
+//     This is the path of an injection-driven sink call. Its severity depends
+//     on the source (destructive sinks add 10 except in the directed case):
+//     80 when instruction cues surround the value in the source text
+//     (instruct.go: text addressing an AI, directives, role claims,
+//     imperatives; at least two kinds within ~one paragraph), because a
+//     value delivered together with commands to the agent is the signature
+//     of a prompt injection; otherwise 45 when the source is user-directed
+//     (the tool call that fetched it carried a trusted value: the user named
+//     the page, file or channel, so reading a value from it and acting on it
+//     is what was asked); otherwise 65 (an outsider's value the user neither
+//     supplied nor pointed to, still above the alert threshold).
 //   - private_to_sink: a value from the result of a private_data tool is
 //     passed to a public_sink tool (exfiltration, severity 60), unless the
 //     agent's manifest declares the flow "private_data->public_sink" in
 //     DesignedFlows; a designed flow is recorded as an informational finding
-//     (severity 10, "designed=true").
+//     (severity 10, "designed=true"). When the sink call's destination is a
+//     trusted value (a recipient-like value of the call — address, account,
+//     URL, number — that the user supplied), the user chose where the data
+//     goes and the severity is 40, below the alert threshold.
 //   - unexplained_destination: a recipient-like value (e-mail, URL, host,
 //     number, account id) in a sink or destructive call that appears neither
 //     in the user's messages nor in any tool result of the session (severity
@@ -96,6 +108,20 @@ type Options struct {
 	SeverityPrivate     uint8
 	SeverityDesigned    uint8
 	SeverityUnexplained uint8
+	// SeverityInstructed replaces SeverityUntrusted when instruction cues
+	// surround the value in its untrusted source (see instruct.go).
+	SeverityInstructed uint8
+	// SeverityDirected replaces SeverityUntrusted (no destructive bonus)
+	// when every untrusted source of the value was fetched by a call whose
+	// arguments carried a trusted value, and no instruction cues surround
+	// it: the user pointed the agent at that source.
+	SeverityDirected uint8
+	// SeverityPrivateToTrusted replaces SeverityPrivate when the sink
+	// call's destination is a value the user supplied.
+	SeverityPrivateToTrusted uint8
+	// MaxTrustedText bounds the user/system text kept per session (bytes)
+	// to decide whether a call's arguments name something the user named.
+	MaxTrustedText int
 }
 
 // DefaultOptions returns the production settings.
@@ -107,11 +133,20 @@ func DefaultOptions() Options {
 		MaxValueLen:         96,
 		MaxScanBytes:        256 << 10,
 		MaxDepth:            4,
-		SeverityUntrusted:   75,
 		DestructiveBonus:    10,
 		SeverityPrivate:     60,
 		SeverityDesigned:    models.SeverityInfo,
 		SeverityUnexplained: 40,
+		// Set once, with the reasons in the package comment: instruction
+		// cues are the generic mark of an injection (80, above the old 75);
+		// an un-cued, undirected flow stays above the threshold (65); a
+		// user-directed source or a user-named destination explains the
+		// flow and stays below it (45, 40).
+		SeverityUntrusted:        65,
+		SeverityInstructed:       80,
+		SeverityDirected:         45,
+		SeverityPrivateToTrusted: 40,
+		MaxTrustedText:           8 << 10,
 	}
 }
 
@@ -131,6 +166,10 @@ type entry struct {
 	untrusted source // first untrusted_content result carrying the value
 	private   source // first private_data result carrying the value
 	seen      source // first result of any tool carrying the value
+	// instructed: some untrusted occurrence had instruction cues nearby.
+	// undirected: some untrusted occurrence came from a call that named no
+	// trusted value.
+	instructed, undirected bool
 }
 
 // valueSet is a FIFO-bounded map of values.
@@ -181,7 +220,16 @@ type session struct {
 	elem    *list.Element
 	values  valueSet[entry]
 	trusted valueSet[struct{}]
+	// text is the lower-cased user/system text (bounded by MaxTrustedText).
+	text string
+	// directed records, per pending tool call (by call id, else by tool
+	// name), whether its arguments named a trusted value; at most
+	// maxPending entries.
+	directed map[string]bool
 }
+
+// maxPending bounds the pending tool calls remembered per session.
+const maxPending = 64
 
 // Detector tracks data flow per session. It is not safe for concurrent use
 // (one engine goroutine drives it).
@@ -192,15 +240,17 @@ type Detector struct {
 
 	// scratch for judging one call
 	hits []hit
+	cues []cue
 }
 
 // hit is one tainted or unexplained value found in a sink call's arguments.
 type hit struct {
-	kind  string
-	arg   string
-	value string
-	class Class
-	src   source
+	kind                   string
+	arg                    string
+	value                  string
+	class                  Class
+	src                    source
+	instructed, undirected bool
 }
 
 // New returns a Detector.
@@ -303,6 +353,7 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 	case models.KindToolResult:
 		d.observeResult(s, ev, agent)
 	case models.KindToolCall:
+		d.noteCall(s, ev)
 		d.judgeCall(s, ev, agent, emit)
 	}
 }
@@ -315,6 +366,12 @@ func (d *Detector) trust(s *session, text string) {
 	}
 	s.context = true
 	d.scan(text, func(v string, _ Class) { s.trusted.put(v, struct{}{}) })
+	if room := d.opts.MaxTrustedText - len(s.text); room > 0 {
+		if len(text) > room {
+			text = text[:room]
+		}
+		s.text += "\n" + strings.ToLower(text)
+	}
 }
 
 func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.AgentSpec) {
@@ -335,14 +392,29 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		}
 	}
 	src := source{event: ev.ID, tool: ev.ToolName}
-	d.scan(text, func(v string, c Class) {
+	var directed bool
+	if flags&fromUntrusted != 0 {
+		key := pendingKey(ev)
+		directed = s.directed[key]
+		delete(s.directed, key)
+		d.cues = instructionCues(text, d.cues)
+	}
+	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
+		text = text[:d.opts.MaxScanBytes]
+	}
+	extractAt(text, d.opts.MaxValueLen, func(v string, c Class, at int) {
+		instructed := flags&fromUntrusted != 0 && catCount(cuesNear(d.cues, at)) >= InstructMin
 		d.chain(s, func(a *session) bool {
 			e, ok := a.values.get(v)
 			if !ok {
 				e = entry{class: c, seen: src}
 			}
-			if flags&fromUntrusted != 0 && e.flags&fromUntrusted == 0 {
-				e.untrusted = src
+			if flags&fromUntrusted != 0 {
+				if e.flags&fromUntrusted == 0 {
+					e.untrusted = src
+				}
+				e.instructed = e.instructed || instructed
+				e.undirected = e.undirected || !directed
 			}
 			if flags&fromPrivate != 0 && e.flags&fromPrivate == 0 {
 				e.private = src
@@ -372,6 +444,8 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 			if x.flags&fromPrivate != 0 && e.flags&fromPrivate == 0 {
 				e.private = x.private
 			}
+			e.instructed = e.instructed || x.instructed
+			e.undirected = e.undirected || x.undirected
 			e.flags |= x.flags
 		}
 		return true
@@ -398,6 +472,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	context := false
 	d.chain(s, func(a *session) bool { context = context || a.context; return !context })
 	seenVal := map[string]bool{}
+	trustedDest := false
 	walk(args, "", func(path, text string) {
 		d.scan(text, func(v string, c Class) {
 			if seenVal[v] {
@@ -405,16 +480,17 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 			}
 			e, seen, trusted := d.lookup(s, v)
 			if trusted {
+				trustedDest = trustedDest || c.RecipientLike()
 				return
 			}
 			seenVal[v] = true
 			switch {
 			case e.flags&fromUntrusted != 0:
-				d.hits = append(d.hits, hit{KindUntrustedToSink, path, strings.Clone(v), c, e.untrusted})
+				d.hits = append(d.hits, hit{KindUntrustedToSink, path, strings.Clone(v), c, e.untrusted, e.instructed, e.undirected})
 			case e.flags&fromPrivate != 0 && sink:
-				d.hits = append(d.hits, hit{KindPrivateToSink, path, strings.Clone(v), c, e.private})
+				d.hits = append(d.hits, hit{KindPrivateToSink, path, strings.Clone(v), c, e.private, false, false})
 			case !seen && context && c.RecipientLike():
-				d.hits = append(d.hits, hit{KindUnexplainedDestination, path, strings.Clone(v), c, source{}})
+				d.hits = append(d.hits, hit{KindUnexplainedDestination, path, strings.Clone(v), c, source{}, false, false})
 			}
 		})
 	})
@@ -432,7 +508,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 		if len(hs) == 0 {
 			continue
 		}
-		emit(d.finding(kind, hs, ev, agent, destructive, labels))
+		emit(d.finding(kind, hs, ev, agent, destructive, trustedDest, labels))
 	}
 }
 
@@ -450,7 +526,7 @@ func labelNames(t *models.ToolSpec) string {
 // its evidence.
 const maxListed = 3
 
-func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *models.AgentSpec, destructive bool, labels string) models.Finding {
+func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *models.AgentSpec, destructive, trustedDest bool, labels string) models.Finding {
 	var (
 		sev        uint8
 		conf       float64
@@ -459,10 +535,25 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 		evidence   []string
 		listed     []string
 		designedAs string
+		note       string
 	)
 	switch kind {
 	case KindUntrustedToSink:
-		sev, conf, srcLabel = d.opts.SeverityUntrusted, 0.8, string(models.LabelUntrustedContent)
+		instructed, undirected := false, false
+		for _, h := range hs {
+			instructed = instructed || h.instructed
+			undirected = undirected || h.undirected
+		}
+		srcLabel = string(models.LabelUntrustedContent)
+		switch {
+		case instructed:
+			sev, conf, note = d.opts.SeverityInstructed, 0.85, "; instruction cues surround the value in its source"
+		case !undirected:
+			sev, conf, note = d.opts.SeverityDirected, 0.5, "; the user directed the agent to the source (its call named a user-supplied value)"
+			destructive = false // the directed severity is a cap
+		default:
+			sev, conf = d.opts.SeverityUntrusted, 0.7
+		}
 		if destructive {
 			sev += d.opts.DestructiveBonus
 		}
@@ -472,6 +563,9 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 		}
 	case KindPrivateToSink:
 		sev, conf, srcLabel = d.opts.SeverityPrivate, 0.6, string(models.LabelPrivateData)
+		if trustedDest {
+			sev, conf, note = d.opts.SeverityPrivateToTrusted, 0.4, "; the call's destination is a value the user supplied"
+		}
 		designedAs = FlowPrivateToSink
 	default:
 		sev, conf = d.opts.SeverityUnexplained, 0.4
@@ -503,6 +597,7 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 	default:
 		expl = fmt.Sprintf("%s data reaches %s call %s (%s) without the user supplying it: %s",
 			srcLabel, ev.ToolName, ev.ID, labels, strings.Join(listed, "; "))
+		expl += note
 		if designed {
 			expl += fmt.Sprintf("; designed=true (%s is a declared flow)", designedAs)
 		}
@@ -561,3 +656,84 @@ func Redact(v string, c Class) string {
 	}
 	return v
 }
+
+// pendingKey identifies a tool call and its result: the call id when the
+// runtime records one, else the tool name (the latest call of that tool).
+func pendingKey(ev *models.Event) string {
+	if ev.ToolCallID != "" {
+		return "id:" + ev.ToolCallID
+	}
+	return "tool:" + ev.ToolName
+}
+
+// noteCall records whether a tool call's arguments name something the user
+// named: a trusted extracted value, or a whole short argument string (a
+// page, file, channel or person name) found at word boundaries in the
+// user's text. Its result is then "user-directed".
+func (d *Detector) noteCall(s *session, ev *models.Event) {
+	key := pendingKey(ev)
+	if s.directed != nil {
+		delete(s.directed, key)
+	}
+	if len(ev.Arguments) == 0 {
+		return
+	}
+	var text string
+	d.chain(s, func(a *session) bool {
+		if a.text != "" {
+			text = a.text
+			return false
+		}
+		return true
+	})
+	if text == "" {
+		return
+	}
+	dec := json.NewDecoder(strings.NewReader(string(ev.Arguments)))
+	dec.UseNumber()
+	var args any
+	if err := dec.Decode(&args); err != nil {
+		return
+	}
+	directed := false
+	walk(args, "", func(_, v string) {
+		if directed {
+			return
+		}
+		if len(v) >= 4 && len(v) <= 64 && !isDigits(v) && containsWord(text, strings.ToLower(v)) {
+			directed = true
+			return
+		}
+		d.scan(v, func(x string, _ Class) {
+			if !directed {
+				_, _, directed = d.lookup(s, x)
+			}
+		})
+	})
+	if !directed {
+		return
+	}
+	if s.directed == nil || len(s.directed) >= maxPending {
+		s.directed = make(map[string]bool)
+	}
+	s.directed[key] = true
+}
+
+// containsWord reports whether w occurs in text with no letter or digit
+// immediately before or after it.
+func containsWord(text, w string) bool {
+	for off := 0; ; {
+		i := strings.Index(text[off:], w)
+		if i < 0 {
+			return false
+		}
+		i += off
+		j := i + len(w)
+		if (i == 0 || !isWordChar(text[i-1])) && (j == len(text) || !isWordChar(text[j])) {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+func isWordChar(b byte) bool { return isAlpha(b) || isDigit(b) }
