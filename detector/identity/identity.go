@@ -12,8 +12,37 @@
 // persistent authority": an agent that outlives the grant it was given.
 // Each is reported once per agent session, and once more if, under the same
 // lapsed grant, the session goes on to call a tool its manifest labels
-// public_sink or destructive (a stronger finding). All times are event
-// times.
+// public_sink or destructive (a stronger finding).
+//
+// Identity attribution and session-scoped authority:
+//
+//   - shared_credential (60): one credential (tether.credential.id) is
+//     presented by agents of two or more distinct delegation lineages within
+//     SharedWindow (24 h). A sub-agent that inherits its parent's credential
+//     (tether.parent_agent.id set, a root agent id other than its own, named
+//     as child_agent of an agent_spawn under the credential, or first seen
+//     within DelegationWindow of an unnamed agent_spawn under it) belongs to
+//     its parent's lineage and does not count. Reported once per joining
+//     agent while it stays in the window.
+//   - human_identity (45): an agent acts under a human's identity: its id or
+//     its credential id equals the principal, or its id is an email address
+//     while the inventory registers it as an agent or it calls a tool. Once
+//     per session.
+//   - missing_identity (30, informational): the agent id equals the session
+//     id, i.e. the runtime mints a per-run name instead of giving the agent a
+//     persistent identity. Once per session.
+//   - session_age_exceeded (50): a session still calls tools more than
+//     MaxSessionAge (8 h) after its session_start (or first event) without
+//     re-validation; a repeated session_start, or a credential expiry later
+//     than the one seen before, re-validates. Once per session.
+//
+// Memory: unregistered agents (MaxTracked ids) and lapsed-grant sessions
+// (MaxSessions, one byte each plus the id) are cleared when full; the
+// attribution state is LRU-bounded: at most MaxSessions sessions of about
+// 100 bytes plus the session id (dropped at session_end), and at most
+// MaxCredentials credentials of about 260 bytes plus the credential id
+// (each remembers at most 4 agents, whose id strings it shares with the
+// events). All times are event times.
 package identity
 
 import (
@@ -56,11 +85,41 @@ type Options struct {
 	// tool call to a public_sink or destructive tool after the principal
 	// left gets PrincipalEndedRiskySeverity.
 	PrincipalEndedSeverity, PrincipalEndedRiskySeverity uint8
+
+	// MaxCredentials bounds the credentials remembered for
+	// shared_credential (least recently used evicted).
+	MaxCredentials int
+	// SharedWindow is how long (event time) an agent's use of a credential
+	// is remembered; negative disables shared_credential.
+	SharedWindow time.Duration
+	// DelegationWindow is how soon after an agent_spawn that names no child
+	// a new agent presenting the spawner's credential is taken as the child.
+	DelegationWindow time.Duration
+	// MaxSessionAge is how long a session may keep calling tools without
+	// re-validation; negative disables session_age_exceeded.
+	MaxSessionAge time.Duration
+	// SharedSeverity, HumanSeverity, MissingSeverity and SessionAgeSeverity
+	// are the severities of shared_credential, human_identity,
+	// missing_identity and session_age_exceeded.
+	SharedSeverity, HumanSeverity, MissingSeverity, SessionAgeSeverity uint8
 }
 
 // DefaultOptions returns the production settings: 100 000 unregistered
 // agents and sessions tracked; an expired credential at 60 (75 for a
 // risky tool call), a departed principal at 50 (60 for a risky tool call).
+//
+// Attribution (set once, not tuned on any dataset): 50 000 credentials over
+// a 24 h window (a working day plus overnight batch runs), 5 min for an
+// unnamed spawn's child to appear. A shared credential is 60: alone it
+// warrants review, since no action under it can be attributed, but it says
+// nothing about the session's behaviour, so it stays below approval (70).
+// Human identity is 45: common in early deployments (an agent running on
+// its user's token), so alone it does not alert, but with any other
+// deviation of 30 or more the session compounds past the threshold.
+// Missing identity is 30 (low band): a hygiene signal that only counts
+// alongside others. Session age is 8 h (a working day) and 50: a session
+// outliving a working day unvalidated is persistent authority, worth a
+// review on its own.
 func DefaultOptions() Options {
 	return Options{
 		MaxTracked:                  100_000,
@@ -69,6 +128,14 @@ func DefaultOptions() Options {
 		ExpiredRiskySeverity:        75,
 		PrincipalEndedSeverity:      models.SeverityMedium,
 		PrincipalEndedRiskySeverity: 60,
+		MaxCredentials:              50_000,
+		SharedWindow:                24 * time.Hour,
+		DelegationWindow:            5 * time.Minute,
+		MaxSessionAge:               8 * time.Hour,
+		SharedSeverity:              60,
+		HumanSeverity:               45,
+		MissingSeverity:             models.SeverityLow,
+		SessionAgeSeverity:          models.SeverityMedium,
 	}
 }
 
@@ -85,11 +152,35 @@ type Detector struct {
 	opts     Options
 	seen     map[string]struct{}
 	reported map[string]uint8 // session -> reported bits
+	sess     *lru[sessState]
+	creds    *lru[credState]
 }
 
-// New returns a Detector. Zero limits and severities fall back to defaults.
+// New returns a Detector. Zero limits, windows and severities fall back to
+// defaults.
 func New(opts Options) *Detector {
 	def := DefaultOptions()
+	fill := func(v *uint8, d uint8) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	fill(&opts.SharedSeverity, def.SharedSeverity)
+	fill(&opts.HumanSeverity, def.HumanSeverity)
+	fill(&opts.MissingSeverity, def.MissingSeverity)
+	fill(&opts.SessionAgeSeverity, def.SessionAgeSeverity)
+	if opts.MaxCredentials <= 0 {
+		opts.MaxCredentials = def.MaxCredentials
+	}
+	if opts.SharedWindow == 0 {
+		opts.SharedWindow = def.SharedWindow
+	}
+	if opts.DelegationWindow <= 0 {
+		opts.DelegationWindow = def.DelegationWindow
+	}
+	if opts.MaxSessionAge == 0 {
+		opts.MaxSessionAge = def.MaxSessionAge
+	}
 	if opts.MaxTracked <= 0 {
 		opts.MaxTracked = def.MaxTracked
 	}
@@ -108,7 +199,8 @@ func New(opts Options) *Detector {
 	if opts.PrincipalEndedRiskySeverity == 0 {
 		opts.PrincipalEndedRiskySeverity = def.PrincipalEndedRiskySeverity
 	}
-	return &Detector{opts: opts, seen: make(map[string]struct{}), reported: make(map[string]uint8)}
+	return &Detector{opts: opts, seen: make(map[string]struct{}), reported: make(map[string]uint8),
+		sess: newLRU[sessState](opts.MaxSessions), creds: newLRU[credState](opts.MaxCredentials)}
 }
 
 // Name implements detector.Detector.
@@ -117,12 +209,19 @@ func (d *Detector) Name() string { return Name }
 // TrackedSessions returns the number of sessions remembered as reported.
 func (d *Detector) TrackedSessions() int { return len(d.reported) }
 
+// TrackedAttribution returns the number of sessions and credentials held
+// by the attribution checks.
+func (d *Detector) TrackedAttribution() (sessions, credentials int) {
+	return d.sess.len(), d.creds.len()
+}
+
 // Observe implements detector.Detector.
 func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
 	if agent == nil {
 		d.observeUnregistered(ev, emit)
 	}
 	d.observeLapsed(ev, agent, emit)
+	d.observeAttribution(ev, agent, emit)
 	if ev.Kind == models.KindSessionEnd {
 		delete(d.reported, ev.SessionID)
 	}
