@@ -21,10 +21,21 @@
 //     after warm-up the agent sends to a host or mail domain its bounded
 //     first-seen sketch has not seen (see observeDestinations).
 //
+// Cold start (peer.go): until an agent has 7 days or 1,000 events of
+// history (Options.OwnMatureAge, Options.OwnMatureOps, the Agentic Trust
+// Framework's defaults) it is in warm-up and is also judged against its
+// peer group (models.AgentSpec.PeerGroup): a shared tool table and a
+// per-agent window-rate baseline fed by every member. A tool no peer has
+// called is new even before the agent's own table is warm; a tool its
+// peers use commonly is not new; a burst is judged against the peer rate
+// while the agent's own rate baseline is young.
+//
 // All time comes from the events (ev.Time), never from the wall clock, so a
 // replay at any speed yields the same findings. State is bounded: at most
 // Options.MaxAgents agents (least recently active evicted first) and
-// Options.MaxToolsPerAgent tools per agent (least used evicted first).
+// Options.MaxToolsPerAgent tools per agent (least used evicted first), and
+// at most Options.MaxPeerGroups peer groups of Options.MaxToolsPerGroup
+// tools (about 8 KB per group at the cap plus tool names).
 package baseline
 
 import (
@@ -106,6 +117,40 @@ type Options struct {
 	// DisableModelChange turns off re-baselining on a model or agent
 	// version change (and the model_change finding).
 	DisableModelChange bool
+
+	// OwnMatureAge and OwnMatureOps end an agent's warm-up (the Agentic
+	// Trust Framework's cold start): once its current baseline has lasted
+	// OwnMatureAge of event time OR holds OwnMatureOps events, the agent is
+	// judged on its own baseline alone; before, its peer group also judges
+	// it (see peer.go). 0 disables the respective criterion; both 0: an
+	// agent never leaves warm-up.
+	OwnMatureAge time.Duration
+	OwnMatureOps int
+	// DisablePeerGroups turns off peer-group baselines.
+	DisablePeerGroups bool
+	// PeerMinPeers is how many other tracked agents a peer group needs
+	// before it may judge a member.
+	PeerMinPeers int
+	// PeerMinToolCalls is how many tool calls a peer group's table must
+	// hold before it may judge a member's tools.
+	PeerMinToolCalls int
+	// PeerMinWindows is how many member windows a peer group's rate
+	// baseline must hold before it may judge a member's rate.
+	PeerMinWindows int
+	// PeerAlpha is the smoothing factor of the peer rate baseline (one
+	// observation per member window).
+	PeerAlpha float64
+	// PeerPrior (α) is the weight, in tool calls, of the peer tool shares
+	// in an agent's tool surprise: p = (own + α·peer_share) / (n + α).
+	PeerPrior float64
+	// PeerCommonShare is the peer share at or above which a tool is common
+	// in the group, and so not new for an agent in warm-up.
+	PeerCommonShare float64
+	// MaxPeerGroups bounds the tracked peer groups (least recently active
+	// evicted first); MaxToolsPerGroup bounds each group's tool table
+	// (least used evicted first).
+	MaxPeerGroups    int
+	MaxToolsPerGroup int
 }
 
 // DefaultOptions returns the production settings: one-minute windows, a
@@ -121,6 +166,15 @@ type Options struct {
 // baseline of 8 windows stays below the alert threshold unless it is
 // extreme (z ≥ 16 reaches 52); new tools reported after 20 tool calls;
 // 100 000 agents of up to 64 tools.
+//
+// Cold start follows the Agentic Trust Framework's defaults: an agent is in
+// warm-up until 7 days or 1,000 events of history, and is meanwhile also
+// judged against its peer group once the group has at least 2 other agents,
+// 200 tool calls (for tools) and 32 member windows (for rates). Peer shares
+// weigh as much as 20 of the agent's own calls; a tool with a peer share of
+// at least 2% is common; the peer rate baseline has a smoothing factor of
+// 0.02 (a memory of about 50 member windows); 1,024 groups of up to 256
+// tools.
 func DefaultOptions() Options {
 	return Options{
 		Window:                  time.Minute,
@@ -140,6 +194,16 @@ func DefaultOptions() Options {
 		MaxToolsPerAgent:        64,
 		NewDestination:          false,
 		MaxDestinationsPerAgent: 256,
+		OwnMatureAge:            7 * 24 * time.Hour,
+		OwnMatureOps:            1000,
+		PeerMinPeers:            2,
+		PeerMinToolCalls:        200,
+		PeerMinWindows:          32,
+		PeerAlpha:               0.02,
+		PeerPrior:               20,
+		PeerCommonShare:         0.02,
+		MaxPeerGroups:           1024,
+		MaxToolsPerGroup:        256,
 	}
 }
 
@@ -156,6 +220,9 @@ type Detector struct {
 	// LRU list of agents by event time of last activity; head is newest.
 	head, tail *agentState
 	seed       maphash.Seed
+	// Peer groups, with their LRU list by activity; ghead is newest.
+	groups       map[string]*peerGroup
+	ghead, gtail *peerGroup
 }
 
 // agentState is one agent's baseline.
@@ -173,6 +240,9 @@ type agentState struct {
 	tools      []toolStat
 	prof       profile    // models and version the baselines describe
 	dests      destSketch // destinations sent to (new_destination)
+	grp        *peerGroup // peer group (nil: none)
+	ops        int        // events since the baselines (re)started
+	firstNs    int64      // event time of the first of them (unix ns)
 }
 
 // toolStat counts one tool's calls by one agent.
@@ -208,7 +278,25 @@ func New(opts Options) *Detector {
 	if opts.MinWindows < 1 {
 		opts.MinWindows = 1
 	}
-	return &Detector{opts: opts, agents: make(map[string]*agentState), seed: maphash.MakeSeed()}
+	if opts.PeerAlpha <= 0 || opts.PeerAlpha > 1 {
+		opts.PeerAlpha = def.PeerAlpha
+	}
+	if opts.PeerPrior < 0 {
+		opts.PeerPrior = 0
+	}
+	if opts.MaxPeerGroups <= 0 {
+		opts.MaxPeerGroups = def.MaxPeerGroups
+	}
+	if opts.MaxToolsPerGroup <= 0 {
+		opts.MaxToolsPerGroup = def.MaxToolsPerGroup
+	}
+	if opts.PeerMinWindows < 1 {
+		opts.PeerMinWindows = 1
+	}
+	if opts.PeerMinPeers < 1 {
+		opts.PeerMinPeers = 1
+	}
+	return &Detector{opts: opts, agents: make(map[string]*agentState), seed: maphash.MakeSeed(), groups: make(map[string]*peerGroup)}
 }
 
 // Name implements detector.Detector.
@@ -217,10 +305,18 @@ func (d *Detector) Name() string { return Name }
 // Tracked returns the number of agents currently tracked.
 func (d *Detector) Tracked() int { return len(d.agents) }
 
+// Groups returns the number of peer groups currently tracked.
+func (d *Detector) Groups() int { return len(d.groups) }
+
 // Observe implements detector.Detector.
 func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
 	st := d.state(ev.AgentID)
+	d.joinGroup(st, agent)
 	d.observeProfile(st, ev, emit)
+	if st.ops == 0 {
+		st.firstNs = ev.Time.UnixNano()
+	}
+	st.ops++
 	d.observeRate(st, ev, emit)
 	if ev.Kind == models.KindToolCall && ev.ToolName != "" {
 		d.observeTool(st, ev, agent, emit)
@@ -244,6 +340,7 @@ func (d *Detector) state(id string) *agentState {
 	for len(d.agents) >= d.opts.MaxAgents && d.tail != nil {
 		old := d.tail
 		d.unlink(old)
+		d.leaveGroup(old)
 		delete(d.agents, old.id)
 	}
 	st = &agentState{id: id}

@@ -144,6 +144,7 @@ func (d *Detector) resetBaselines(st *agentState) {
 	st.rate = EWStats{}
 	st.win, st.winCount, st.winSev, st.baseEvents, st.started = 0, 0, 0, 0, false
 	st.toolCalls = 0
+	st.ops, st.firstNs = 0, 0
 	clear(st.tools)
 	st.tools = st.tools[:0]
 }

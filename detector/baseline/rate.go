@@ -42,6 +42,12 @@ func (d *Detector) closeWindow(st *agentState) {
 	}
 	st.rate.Add(x, d.opts.Alpha)
 	st.baseEvents += st.winCount
+	if g := st.grp; g != nil {
+		// The peer baseline is a per-agent window rate: one observation
+		// per member window, clipped like the member's own.
+		g.rate.Add(x, d.opts.PeerAlpha)
+		g.baseEvents += st.winCount
+	}
 }
 
 // observeRate counts ev in its window and reports a spike when the count
@@ -66,16 +72,34 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	}
 	st.winCount++
 
-	if int(st.rate.N) < d.opts.MinWindows || st.baseEvents < d.opts.MinEvents {
+	ownReady := int(st.rate.N) >= d.opts.MinWindows && st.baseEvents >= d.opts.MinEvents
+	g := st.grp
+	// While the agent's own rate baseline is young and the agent is in
+	// warm-up, its peer group's per-agent window rate judges too.
+	peerReady := g != nil && int(st.rate.N) < d.opts.MatureWindows && d.peerRateMature(g) && !d.ownMature(st, ev.Time)
+	if !ownReady && !peerReady {
 		return
 	}
 	count := float64(st.winCount)
-	if count < d.spikeThreshold(&st.rate) {
+	var sev uint8
+	ref, z, usedPeer := &st.rate, 0.0, false
+	if ownReady {
+		// Once the agent has its own history, a window ordinary for it is
+		// not a spike whatever its peers do.
+		if count < d.spikeThreshold(&st.rate) {
+			return
+		}
+		z = (count - st.rate.Mean) / spread(&st.rate)
+		sev = d.spikeSeverity(z, int(st.rate.N))
+	}
+	if peerReady && count >= d.spikeThreshold(&g.rate) {
+		pz := (count - g.rate.Mean) / spread(&g.rate)
+		if ps := d.spikeSeverity(pz, int(g.rate.N)); !ownReady || ps > sev {
+			sev, ref, z, usedPeer = ps, &g.rate, pz, true
+		}
+	} else if !ownReady {
 		return
 	}
-	mean, sd := st.rate.Mean, spread(&st.rate)
-	z := (count - mean) / sd
-	sev := d.spikeSeverity(z, int(st.rate.N))
 	// Report again when the severity escalates by SpikeEscalation (or hits
 	// the cap), or when it first reaches the alert threshold.
 	crossed := st.winSev < models.AlertThreshold && sev >= models.AlertThreshold
@@ -83,18 +107,26 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 		return
 	}
 	st.winSev = max(sev, 1)
-	n := float64(st.rate.N)
+	mean, sd := ref.Mean, spread(ref)
+	n := float64(ref.N)
 	p := distuv.UnitNormal.Survival(z)
-	young := ""
-	if int(st.rate.N) < d.opts.MatureWindows {
-		young = fmt.Sprintf("; the baseline is young (%d of %d windows), so the severity is discounted", st.rate.N, d.opts.MatureWindows)
+	var against string
+	if usedPeer {
+		against = fmt.Sprintf("its own baseline is in warm-up (%d windows, %d events), so it is judged against its peer group %q (%d other agents), whose per-agent baseline is %.1f ± %.1f events per active window over %d member windows",
+			st.rate.N, st.ops, g.name, g.members-1, mean, sd, ref.N)
+	} else {
+		young := ""
+		if int(st.rate.N) < d.opts.MatureWindows {
+			young = fmt.Sprintf("; the baseline is young (%d of %d windows), so the severity is discounted", st.rate.N, d.opts.MatureWindows)
+		}
+		against = fmt.Sprintf("its baseline is %.1f ± %.1f events per active window over %d windows%s", mean, sd, st.rate.N, young)
 	}
 	emit(models.Finding{
 		Kind:       KindRateSpike,
 		Severity:   sev,
 		Confidence: n / (n + float64(d.opts.MinWindows)),
-		Explanation: fmt.Sprintf("agent %q emitted %d events in the %s window starting %s; its baseline is %.1f ± %.1f events per active window over %d windows (z = %.1f, one-sided normal p ≈ %.1e). A burst like this is typical of a runaway loop, scripted misuse or bulk collection%s",
-			ev.AgentID, st.winCount, d.opts.Window, windowStart(w, d.opts.Window).Format("2006-01-02T15:04:05Z07:00"), mean, sd, st.rate.N, z, p, young),
+		Explanation: fmt.Sprintf("agent %q emitted %d events in the %s window starting %s; %s (z = %.1f, one-sided normal p ≈ %.1e). A burst like this is typical of a runaway loop, scripted misuse or bulk collection",
+			ev.AgentID, st.winCount, d.opts.Window, windowStart(w, d.opts.Window).Format("2006-01-02T15:04:05Z07:00"), against, z, p),
 		Features: []models.Feature{
 			{Name: "events_per_window", Observed: count, Baseline: mean, Spread: sd},
 			{Name: "rate_z", Observed: z, Baseline: d.opts.SpikeZ},

@@ -92,11 +92,36 @@ func (d *Detector) observeTool(st *agentState, ev *models.Event, agent *models.A
 	}
 	isNew := idx < 0
 	warm := st.toolCalls >= d.opts.MinToolCalls
+	g := st.grp
+	// In warm-up with a mature peer group, the group judges too.
+	byPeers := g != nil && d.peerToolsMature(g) && !d.ownMature(st, ev.Time)
+	report, unknownToPeers := false, false
+	if isNew && !(agent != nil && spec == nil) {
+		switch {
+		case byPeers:
+			pc := g.count(name)
+			switch {
+			case pc == 0:
+				// Neither the agent nor any peer has called it.
+				report, unknownToPeers = true, true
+			case warm:
+				// New to the agent: reported unless its peers use it commonly.
+				report = float64(pc)/float64(g.toolCalls) < d.opts.PeerCommonShare
+			}
+		default:
+			report = warm
+		}
+	}
 	var newTool *models.Finding
-	if isNew && warm && !(agent != nil && spec == nil) {
-		// Judged against the distribution before this call.
-		f := d.newToolFinding(st, ev, agent, spec)
+	if report {
+		// Judged against the distributions before this call.
+		f := d.newToolFinding(st, ev, agent, spec, unknownToPeers)
 		newTool = &f
+	}
+	if g != nil && !(agent != nil && spec == nil) {
+		// A call outside the caller's manifest does not vouch for the tool
+		// in its group.
+		g.addCall(name, d.opts.MaxToolsPerGroup)
 	}
 	if isNew {
 		idx = st.addTool(name, d.opts.MaxToolsPerAgent)
@@ -134,9 +159,29 @@ func (d *Detector) observeTool(st *agentState, ev *models.Event, agent *models.A
 
 // newToolFinding builds the new_tool finding for a first call of ev's tool,
 // from the tool table before the call is counted.
-func (d *Detector) newToolFinding(st *agentState, ev *models.Event, agent *models.AgentSpec, spec *models.ToolSpec) models.Finding {
+//
+// With a mature peer group the surprise uses the peer shares as a prior
+// (priorSurprise) and the typical surprise is the group's entropy while the
+// agent's own table is still warming up. unknownToPeers: no peer has called
+// the tool and the finding is the peer group's judgement.
+func (d *Detector) newToolFinding(st *agentState, ev *models.Event, agent *models.AgentSpec, spec *models.ToolSpec, unknownToPeers bool) models.Finding {
 	s := st.surprise(0)
 	h := st.entropy()
+	peer := ""
+	peerShare := 0.0
+	if g := st.grp; g != nil && d.peerToolsMature(g) {
+		s = d.priorSurprise(st, g, ev.ToolName, 0)
+		if st.toolCalls < d.opts.MinToolCalls {
+			h = g.entropy()
+		}
+		peerShare = float64(g.count(ev.ToolName)) / float64(g.toolCalls)
+		if unknownToPeers {
+			peer = fmt.Sprintf("; judged against its peer group %q (%d other agents, %d tool calls) because its own baseline is in warm-up: no peer has called it either",
+				g.name, g.members-1, g.toolCalls)
+		} else {
+			peer = fmt.Sprintf("; its peer group %q calls it in %.1f%% of %d tool calls", g.name, 100*peerShare, g.toolCalls)
+		}
+	}
 	base, bonusCap, why := newToolPlain, newToolDeclaredBonus, "declared in its manifest"
 	switch {
 	case agent == nil:
@@ -157,12 +202,13 @@ func (d *Detector) newToolFinding(st *agentState, ev *models.Event, agent *model
 		Kind:       KindNewTool,
 		Severity:   sev,
 		Confidence: 1 - math.Exp(-s), // 1 - p(tool)
-		Explanation: fmt.Sprintf("agent %q called tool %q for the first time after %d tool calls over %d distinct tools (%s); surprise −log p = %.2f nats against a typical %.2f",
-			ev.AgentID, ev.ToolName, st.toolCalls, len(st.tools), why, s, h),
+		Explanation: fmt.Sprintf("agent %q called tool %q for the first time after %d tool calls over %d distinct tools (%s); surprise −log p = %.2f nats against a typical %.2f%s",
+			ev.AgentID, ev.ToolName, st.toolCalls, len(st.tools), why, s, h, peer),
 		Features: []models.Feature{
 			{Name: "tool_surprise_nats", Observed: s, Baseline: h},
 			{Name: "tool_calls", Observed: float64(st.toolCalls), Baseline: float64(d.opts.MinToolCalls)},
 			{Name: "distinct_tools", Observed: float64(len(st.tools))},
+			{Name: "peer_tool_share", Observed: peerShare},
 		},
 	}
 }
