@@ -17,6 +17,7 @@ import (
 	"github.com/tetherhq/tether/detector/flow"
 	"github.com/tetherhq/tether/detector/identity"
 	"github.com/tetherhq/tether/detector/profile"
+	"github.com/tetherhq/tether/detector/semantic"
 	"github.com/tetherhq/tether/detector/session"
 	"github.com/tetherhq/tether/models"
 )
@@ -68,6 +69,8 @@ func DefaultOptions() Options {
 	so := session.DefaultOptions()
 	so.ExcludeDetectors = []string{capability.Name} // posture, not session evidence
 	so.ExcludeDetectors = append(so.ExcludeDetectors, profile.Name) // informational profile deviations
+	// semantic: lexical judgements are informational, not compounded
+	so.ExcludeDetectors = append(so.ExcludeDetectors, semantic.Name)
 	return Options{
 		Detectors: []Factory{
 			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
@@ -75,6 +78,7 @@ func DefaultOptions() Options {
 			func(inv *models.Inventory) Detector { return flow.New(flow.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return capability.New(inv, capability.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return profile.New(profile.DefaultOptions()) },
+			func(inv *models.Inventory) Detector { return semantic.New(semantic.DefaultOptions()) },
 		},
 		Session:     so,
 		Containment: containment.DefaultOptions(),

@@ -53,6 +53,7 @@ import (
 	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/detector/capability"
 	"github.com/tetherhq/tether/detector/identity"
+	"github.com/tetherhq/tether/detector/semantic"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -248,8 +249,11 @@ func (sc *scenario) expand() ([]*models.Event, error) {
 	return out, nil
 }
 
-// postureDetectors match only expectations that name them.
-var postureDetectors = []string{capability.Name}
+// postureDetectors match only expectations that name them. The semantic
+// detector's lexical judgements are informational (excluded from session
+// compounding), so like posture they do not count against "no finding"
+// expectations about other behaviour.
+var postureDetectors = []string{capability.Name, semantic.Name}
 
 func (x expectation) matchFinding(f *models.Finding) bool {
 	if x.Detector == "" && slices.Contains(postureDetectors, f.Detector) {

@@ -1,0 +1,227 @@
+package semantic
+
+import (
+	"math"
+	"slices"
+)
+
+// Term is one hashed feature of a text: its bucket and term frequency.
+type Term struct {
+	Bucket uint32
+	TF     float32
+}
+
+// Vector is a sparse hashed term-frequency vector, sorted by bucket. IDF
+// weights are applied at comparison time (Vectoriser.Cosine), so a stored
+// vector stays valid while document frequencies keep being learned.
+type Vector []Term
+
+// Tokens is the number of tokens that went into v (the sum of its TFs).
+func (v Vector) Tokens() int {
+	n := float32(0)
+	for _, t := range v {
+		n += t.TF
+	}
+	return int(n)
+}
+
+// Vectoriser hashes text into Dims buckets and learns inverse document
+// frequencies online over the texts it is given. Memory is fixed: 4 bytes
+// per bucket (16 KiB at the default 2^12 dims) plus a scratch buffer.
+type Vectoriser struct {
+	mask    uint32
+	df      []uint32 // documents containing each bucket
+	docs    uint32   // documents seen
+	maxDocs uint32   // when reached, df and docs are halved (recency)
+	maxTerm int      // distinct buckets kept per vector
+	scratch map[uint32]float32
+}
+
+// NewVectoriser returns a Vectoriser of 2^bits buckets that keeps at most
+// maxTerms distinct buckets per vector and halves its document frequencies
+// every maxDocs documents.
+func NewVectoriser(bits, maxTerms int, maxDocs uint32) *Vectoriser {
+	bits = min(max(bits, 4), 20)
+	return &Vectoriser{
+		mask:    uint32(1)<<bits - 1,
+		df:      make([]uint32, 1<<bits),
+		maxDocs: max(maxDocs, 16),
+		maxTerm: max(maxTerms, 8),
+		scratch: make(map[uint32]float32, 64),
+	}
+}
+
+// Docs is the number of documents the IDF weights are learned from.
+func (z *Vectoriser) Docs() uint32 { return z.docs }
+
+// Vectorise turns text into a sparse TF vector, appending to dst[:0]. When
+// learn is true the text counts as one document for the IDF weights. Cost
+// is O(len(text)); at most maxTerms buckets are kept (the first seen).
+func (z *Vectoriser) Vectorise(dst Vector, text string, learn bool) Vector {
+	clear(z.scratch)
+	forEachToken(text, func(tok []byte) {
+		b := hash(tok) & z.mask
+		if _, ok := z.scratch[b]; ok || len(z.scratch) < z.maxTerm {
+			z.scratch[b]++
+		}
+	})
+	dst = dst[:0]
+	for b, tf := range z.scratch {
+		dst = append(dst, Term{Bucket: b, TF: tf})
+	}
+	slices.SortFunc(dst, func(a, b Term) int { return int(a.Bucket) - int(b.Bucket) })
+	if learn && len(dst) > 0 {
+		z.learn(dst)
+	}
+	return dst
+}
+
+// Learn counts v as one more document for the IDF weights.
+func (z *Vectoriser) learn(v Vector) {
+	if z.docs >= z.maxDocs {
+		for i := range z.df {
+			z.df[i] /= 2
+		}
+		z.docs /= 2
+	}
+	z.docs++
+	for _, t := range v {
+		z.df[t.Bucket]++
+	}
+}
+
+// IDF is the smoothed inverse document frequency of a bucket,
+// ln((1+N)/(1+df)) + 1: 1 for a bucket in every document, larger for rare ones.
+func (z *Vectoriser) IDF(bucket uint32) float64 {
+	return math.Log(float64(1+z.docs)/float64(1+z.df[bucket&z.mask])) + 1
+}
+
+// Cosine is the cosine similarity of a and b under the current TF-IDF
+// weights (sublinear TF: 1+ln tf), in [0, 1]; 0 when either is empty.
+// Cost is O(len(a)+len(b)).
+func (z *Vectoriser) Cosine(a, b Vector) float64 {
+	if len(a) == 0 || len(b) == 0 {
+		return 0
+	}
+	var dot, na, nb float64
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j >= len(b) || (i < len(a) && a[i].Bucket < b[j].Bucket):
+			w := z.weight(a[i])
+			na += w * w
+			i++
+		case i >= len(a) || b[j].Bucket < a[i].Bucket:
+			w := z.weight(b[j])
+			nb += w * w
+			j++
+		default:
+			wa, wb := z.weight(a[i]), z.weight(b[j])
+			dot += wa * wb
+			na += wa * wa
+			nb += wb * wb
+			i++
+			j++
+		}
+	}
+	if na == 0 || nb == 0 {
+		return 0
+	}
+	return min(dot/math.Sqrt(na*nb), 1)
+}
+
+func (z *Vectoriser) weight(t Term) float64 {
+	return (1 + math.Log(float64(t.TF))) * z.IDF(t.Bucket)
+}
+
+// hash is 32-bit FNV-1a.
+func hash(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
+}
+
+// maxTokenLen bounds a token; longer alphanumeric runs are truncated.
+const maxTokenLen = 32
+
+// forEachToken calls fn for each lower-cased, lightly stemmed ASCII
+// alphanumeric token of at least 3 bytes that is not a stop word. Bytes
+// outside [A-Za-z0-9] separate tokens. The slice passed to fn is reused.
+func forEachToken(text string, fn func([]byte)) {
+	var buf [maxTokenLen]byte
+	n := 0
+	flush := func() {
+		if n >= 3 {
+			tok := buf[:min(n, maxTokenLen)]
+			if !isStop(tok) {
+				fn(stem(tok))
+			}
+		}
+		n = 0
+	}
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		default:
+			flush()
+			continue
+		}
+		if n < maxTokenLen {
+			buf[n] = c
+		}
+		n++
+	}
+	flush()
+}
+
+// stem strips one common English inflection (-ing, -ed, -ies→y, -es after
+// a sibilant, -s but not -ss) and then a final -e, keeping at least 3
+// bytes, so "delete"/"deletes"/"deleted"/"deleting" and "invoice"/"invoices"
+// share a stem. It is deliberately crude: it only has to map a word and its
+// inflections to the same bucket more often than not.
+func stem(t []byte) []byte {
+	has := func(suf string) bool { return len(t)-len(suf) >= 3 && string(t[len(t)-len(suf):]) == suf }
+	switch {
+	case has("ing"):
+		t = t[:len(t)-3]
+	case has("ies"):
+		t[len(t)-3] = 'y'
+		t = t[:len(t)-2]
+	case has("ed"):
+		t = t[:len(t)-2]
+	case has("sses"), has("xes"), has("ches"), has("shes"), has("zes"):
+		t = t[:len(t)-2]
+	case has("s") && t[len(t)-2] != 's':
+		t = t[:len(t)-1]
+	}
+	if has("e") {
+		t = t[:len(t)-1]
+	}
+	return t
+}
+
+// stopWords are function words that carry no topic.
+var stopWords = map[string]struct{}{}
+
+func init() {
+	for _, w := range []string{"the", "and", "for", "you", "your", "are", "was", "were", "this", "that", "with", "from",
+		"have", "has", "had", "not", "but", "all", "any", "can", "will", "would", "should", "could", "there", "their",
+		"them", "they", "then", "than", "what", "which", "who", "whom", "when", "where", "how", "why", "into", "onto",
+		"about", "also", "some", "such", "only", "own", "same", "very", "just", "our", "out", "its", "his", "her",
+		"she", "him", "been", "being", "does", "did", "done", "please", "thanks", "thank", "here", "let", "may", "might", "must",
+		"user", "users", "use", "need", "want", "make", "get", "now", "one", "these", "those", "each", "other", "over", "under",
+		"again", "more", "most", "less", "yes", "via", "per", "true", "false", "null", "none"} {
+		stopWords[w] = struct{}{}
+	}
+}
+
+func isStop(t []byte) bool {
+	_, ok := stopWords[string(t)] // no allocation: map lookup with converted key
+	return ok
+}
