@@ -67,7 +67,7 @@ type Options struct {
 // DefaultOptions returns the production detector set and policy.
 func DefaultOptions() Options {
 	so := session.DefaultOptions()
-	so.ExcludeDetectors = []string{capability.Name} // posture, not session evidence
+	so.ExcludeDetectors = []string{capability.Name}                 // posture, not session evidence
 	so.ExcludeDetectors = append(so.ExcludeDetectors, profile.Name) // informational profile deviations
 	// semantic: lexical judgements are informational, not compounded
 	so.ExcludeDetectors = append(so.ExcludeDetectors, semantic.Name)

@@ -303,6 +303,7 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 	}
 	c.m.batches.Add(1)
 	c.m.observeBatch(time.Since(start), len(b.Events)+len(c.dlq))
+	c.m.durable.Add(int64(len(b.Events) + len(c.dlq)))
 	c.m.findings.Add(int64(len(b.Findings)))
 	c.m.commands.Add(int64(len(b.Commands)))
 	for i := range b.Findings {

@@ -16,6 +16,7 @@ import (
 // exposition format for the daemon's /metrics endpoint.
 type Metrics struct {
 	consumed, deadLettered, findings, commands atomic.Int64
+	durable                                    atomic.Int64
 	batches, commits, commitErrors             atomic.Int64
 	sinkErrors, fetchErrors                    atomic.Int64
 	assigned                                   atomic.Int64
@@ -39,6 +40,10 @@ func NewMetrics() *Metrics {
 // Stats is a snapshot of the consumer's counters.
 type Stats struct {
 	Consumed, DeadLettered, Findings, Commands int64
+	// Durable counts records whose batch was made durable (events written
+	// to the sinks or dead-lettered); it trails Consumed while a batch is
+	// in flight.
+	Durable                                    int64
 	Batches, Commits, CommitErrors, SinkErrors int64
 	// DeadLetterByClass counts dead letters by models.ReasonClass.
 	DeadLetterByClass map[string]int64
@@ -56,7 +61,7 @@ type Stats struct {
 // Snapshot returns the current counters.
 func (m *Metrics) Snapshot() Stats {
 	s := Stats{
-		Consumed: m.consumed.Load(), DeadLettered: m.deadLettered.Load(),
+		Consumed: m.consumed.Load(), DeadLettered: m.deadLettered.Load(), Durable: m.durable.Load(),
 		Findings: m.findings.Load(), Commands: m.commands.Load(),
 		Batches: m.batches.Load(), Commits: m.commits.Load(), CommitErrors: m.commitErrors.Load(),
 		SinkErrors: m.sinkErrors.Load(), SinkHealthy: m.sinkHealthy.Load(),

@@ -305,12 +305,12 @@ produce:
 		prodErr = cmp.Or(prodErr, err)
 	}
 	drainBy := time.Now().Add(cfg.DrainTimeout)
-	for cons.Stats().Consumed < rep.Produced+rep.Bad && time.Now().Before(drainBy) && ctx.Err() == nil {
+	for cons.Stats().Durable < rep.Produced+rep.Bad && time.Now().Before(drainBy) && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 		live.maybePrint(time.Now(), rep.Produced, cons.Stats(), obs)
 	}
 	// Give the enforcer a moment to read the last commands.
-	for ctrl.Stats().Handled < uint64(obs.commandCount()) && time.Now().Before(drainBy) && ctx.Err() == nil {
+	for ctrl.Stats().Handled < uint64(cons.Stats().Commands) && time.Now().Before(drainBy) && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
 	cancelRun()
