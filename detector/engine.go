@@ -11,6 +11,10 @@
 package detector
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
 	"github.com/tetherhq/tether/detector/baseline"
 	"github.com/tetherhq/tether/detector/capability"
 	"github.com/tetherhq/tether/detector/containment"
@@ -189,4 +193,123 @@ func (e *Engine) emit(f models.Finding) {
 	}
 	f.SetID()
 	e.curOut.Findings = append(e.curOut.Findings, f)
+}
+
+// Stateful is implemented by detectors whose state can be checkpointed
+// (issue 4: engine state is checkpointed to a compacted changelog topic).
+//
+// MarshalState must be deterministic: the same state always encodes to the
+// same bytes, and MarshalState after UnmarshalState(MarshalState()) returns
+// the same bytes. UnmarshalState replaces the detector's whole state; it
+// validates its input (format, sizes within the detector's configured caps)
+// and returns an error, never panics, on bad input. After an error the
+// detector's state is unspecified and the detector should be discarded.
+type Stateful interface {
+	MarshalState() ([]byte, error)
+	UnmarshalState([]byte) error
+}
+
+// ErrState wraps every error of Engine.Snapshot and Engine.Restore.
+var ErrState = errors.New("detector: engine state")
+
+// StateVersion is the version of the envelope written by Engine.Snapshot.
+const StateVersion = 1
+
+// envelope is the snapshot format: a JSON object whose detector map is
+// keyed by detector name (encoding/json sorts map keys, so the encoding is
+// deterministic); each value is the detector's own state, base64-encoded.
+type envelope struct {
+	Version     int               `json:"version"`
+	Detectors   map[string][]byte `json:"detectors"`
+	Session     []byte            `json:"session,omitempty"`
+	Containment []byte            `json:"containment"`
+}
+
+// maxStateBytes bounds the snapshot Restore accepts (1 GiB).
+const maxStateBytes = 1 << 30
+
+// Snapshot encodes the state of every detector, the session compounder and
+// the containment policy into one versioned, deterministic envelope: the
+// same state always gives the same bytes. It fails, naming the detector,
+// when a detector does not implement Stateful.
+func (e *Engine) Snapshot() ([]byte, error) {
+	env := envelope{Version: StateVersion, Detectors: make(map[string][]byte, len(e.detectors))}
+	for _, d := range e.detectors {
+		name := d.Name()
+		s, ok := d.(Stateful)
+		if !ok {
+			return nil, fmt.Errorf("%w: detector %q does not implement Stateful", ErrState, name)
+		}
+		if _, dup := env.Detectors[name]; dup {
+			return nil, fmt.Errorf("%w: two detectors are named %q", ErrState, name)
+		}
+		b, err := s.MarshalState()
+		if err != nil {
+			return nil, fmt.Errorf("%w: detector %q: %w", ErrState, name, err)
+		}
+		env.Detectors[name] = b
+	}
+	if e.sessions != nil {
+		b, err := e.sessions.MarshalState()
+		if err != nil {
+			return nil, fmt.Errorf("%w: session: %w", ErrState, err)
+		}
+		env.Session = b
+	}
+	b, err := e.policy.MarshalState()
+	if err != nil {
+		return nil, fmt.Errorf("%w: containment: %w", ErrState, err)
+	}
+	env.Containment = b
+	out, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrState, err)
+	}
+	return out, nil
+}
+
+// Restore replaces the engine's state with a Snapshot taken from an engine
+// built with the same options. The snapshot must name exactly this
+// engine's detectors. Errors wrap ErrState; after an error the engine's
+// state is unspecified and the engine should be discarded (build a fresh
+// one with New).
+func (e *Engine) Restore(b []byte) error {
+	if len(b) > maxStateBytes {
+		return fmt.Errorf("%w: snapshot of %d bytes exceeds %d", ErrState, len(b), maxStateBytes)
+	}
+	var env envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	if env.Version != StateVersion {
+		return fmt.Errorf("%w: version %d, want %d", ErrState, env.Version, StateVersion)
+	}
+	if len(env.Detectors) != len(e.detectors) {
+		return fmt.Errorf("%w: snapshot holds %d detectors, engine runs %d", ErrState, len(env.Detectors), len(e.detectors))
+	}
+	for _, d := range e.detectors {
+		name := d.Name()
+		s, ok := d.(Stateful)
+		if !ok {
+			return fmt.Errorf("%w: detector %q does not implement Stateful", ErrState, name)
+		}
+		db, ok := env.Detectors[name]
+		if !ok {
+			return fmt.Errorf("%w: snapshot has no state for detector %q", ErrState, name)
+		}
+		if err := s.UnmarshalState(db); err != nil {
+			return fmt.Errorf("%w: detector %q: %w", ErrState, name, err)
+		}
+	}
+	if e.sessions == nil {
+		if env.Session != nil {
+			return fmt.Errorf("%w: snapshot has session state, engine has compounding disabled", ErrState)
+		}
+	} else if err := e.sessions.UnmarshalState(env.Session); err != nil {
+		return fmt.Errorf("%w: session: %w", ErrState, err)
+	}
+	if err := e.policy.UnmarshalState(env.Containment); err != nil {
+		return fmt.Errorf("%w: containment: %w", ErrState, err)
+	}
+	return nil
 }
