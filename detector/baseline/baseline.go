@@ -39,7 +39,7 @@
 package baseline
 
 import (
-	"hash/maphash"
+	"math/rand/v2"
 	"time"
 
 	"github.com/tetherhq/tether/models"
@@ -219,7 +219,9 @@ type Detector struct {
 	agents map[string]*agentState
 	// LRU list of agents by event time of last activity; head is newest.
 	head, tail *agentState
-	seed       maphash.Seed
+	// seed keys the session and destination hashes (keyedHash); it is
+	// random per detector and part of its serialized state.
+	seed uint64
 	// Peer groups, with their LRU list by activity; ghead is newest.
 	groups       map[string]*peerGroup
 	ghead, gtail *peerGroup
@@ -296,7 +298,7 @@ func New(opts Options) *Detector {
 	if opts.PeerMinPeers < 1 {
 		opts.PeerMinPeers = 1
 	}
-	return &Detector{opts: opts, agents: make(map[string]*agentState), seed: maphash.MakeSeed(), groups: make(map[string]*peerGroup)}
+	return &Detector{opts: opts, agents: make(map[string]*agentState), seed: rand.Uint64(), groups: make(map[string]*peerGroup)}
 }
 
 // Name implements detector.Detector.
@@ -376,7 +378,7 @@ func (d *Detector) pushFront(st *agentState) {
 
 // sessionHash maps a session id to a non-zero 64-bit value.
 func (d *Detector) sessionHash(s string) uint64 {
-	h := maphash.String(d.seed, s)
+	h := keyedHash(d.seed, s)
 	if h == 0 {
 		h = 1
 	}

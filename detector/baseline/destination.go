@@ -2,7 +2,6 @@ package baseline
 
 import (
 	"fmt"
-	"hash/maphash"
 	"strings"
 
 	"github.com/tetherhq/tether/detector/flow"
@@ -113,7 +112,7 @@ func (d *Detector) observeDestinations(st *agentState, ev *models.Event, emit fu
 		if dst == "" {
 			return
 		}
-		h := maphash.String(d.seed, dst)
+		h := keyedHash(d.seed, dst)
 		for _, x := range seen[:nseen] {
 			if x == h {
 				return
