@@ -1,0 +1,39 @@
+package semantic
+
+import (
+	"testing"
+
+	"github.com/tetherhq/tether/detector/internal/statetest"
+	"github.com/tetherhq/tether/models"
+)
+
+func TestStateRoundTrip(t *testing.T) {
+	for _, sessions := range []int{DefaultOptions().MaxSessions, 64} { // 64: the ring wraps
+		o := DefaultOptions()
+		o.MaxSessions = sessions
+		statetest.RoundTrip(t, statetest.Fleet(200), 30_000, 30_000, func(*models.Inventory) statetest.Detector { return New(o) })
+	}
+}
+
+func TestStateRejects(t *testing.T) {
+	good, err := New(DefaultOptions()).MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := New(DefaultOptions()).UnmarshalState(good); err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.DimBits = 10
+	if err := New(o).UnmarshalState(good); err == nil {
+		t.Error("accepted a document-frequency table of another dimension")
+	}
+	for _, bad := range []string{
+		`{"df":[],"next":0}`,
+		`{"df":[],"next":-1}`,
+	} {
+		if err := New(DefaultOptions()).UnmarshalState([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}
