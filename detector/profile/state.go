@@ -1,0 +1,166 @@
+package profile
+
+import (
+	"container/list"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// errState marks invalid state given to UnmarshalState.
+var errState = errors.New("profile: invalid state")
+
+// stateJSON is the serialized Detector. Agents and sessions are listed from
+// most to least recently active, so their LRU eviction order is kept
+// exactly; an agent's transition counts are sorted by key and its history
+// ring is written slot by slot.
+type stateJSON struct {
+	Agents   []agentJSON   `json:"agents"`
+	Sessions []sessionJSON `json:"sessions"`
+}
+
+type agentJSON struct {
+	ID        string               `json:"id"`
+	Names     []string             `json:"names"`
+	Trans     [][2]uint32          `json:"trans,omitempty"` // (from<<8|to, count)
+	RowTotal  []uint32             `json:"rows"`
+	Completed int                  `json:"completed,omitempty"`
+	Surprise  ewStats              `json:"surprise"`
+	Feats     [Dims]ewStats        `json:"feats"`
+	Ring      []float64            `json:"ring,omitempty"`
+	RingN     int                  `json:"ringN,omitempty"`
+	RingAt    int                  `json:"ringAt,omitempty"`
+	Mean      [Dims]float64        `json:"mean"`
+	Inv       [Dims * Dims]float64 `json:"inv"`
+	InvOK     bool                 `json:"invOK,omitempty"`
+}
+
+type rareJSON struct {
+	From uint8   `json:"f"`
+	To   uint8   `json:"t"`
+	P    float64 `json:"p"`
+	EvID string  `json:"e,omitempty"`
+}
+
+type sessionJSON struct {
+	Agent    string      `json:"agent"`
+	Session  string      `json:"session"`
+	Prev     uint8       `json:"prev,omitempty"`
+	Events   int32       `json:"events,omitempty"`
+	Calls    int32       `json:"calls,omitempty"`
+	Errors   int32       `json:"errors,omitempty"`
+	Reason   int32       `json:"reason,omitempty"`
+	NTrans   int32       `json:"nTrans,omitempty"`
+	Bytes    int64       `json:"bytes,omitempty"`
+	ToolMask uint64      `json:"mask,omitempty"`
+	SumSurp  float64     `json:"sumSurp,omitempty"`
+	MaxSurp  float64     `json:"maxSurp,omitempty"`
+	Rare     [3]rareJSON `json:"rare"`
+	LastID   string      `json:"last,omitempty"`
+}
+
+// MarshalState encodes the detector's state deterministically as JSON.
+func (d *Detector) MarshalState() ([]byte, error) {
+	st := stateJSON{Agents: make([]agentJSON, 0, len(d.agents)), Sessions: make([]sessionJSON, 0, len(d.sessions))}
+	for e := d.agentLRU.Front(); e != nil; e = e.Next() {
+		a := e.Value.(*agentState)
+		aj := agentJSON{ID: a.id, Names: a.names, RowTotal: a.rowTotal, Completed: a.completed, Surprise: a.surprise, Feats: a.feats,
+			Ring: a.ring, RingN: a.ringN, RingAt: a.ringAt, Mean: a.mean, Inv: a.inv, InvOK: a.invOK}
+		for k, c := range a.trans {
+			aj.Trans = append(aj.Trans, [2]uint32{uint32(k), c})
+		}
+		slices.SortFunc(aj.Trans, func(x, y [2]uint32) int { return int(x[0]) - int(y[0]) })
+		st.Agents = append(st.Agents, aj)
+	}
+	for e := d.sessLRU.Front(); e != nil; e = e.Next() {
+		s := e.Value.(*sessState)
+		sj := sessionJSON{Agent: s.key.agent, Session: s.key.session, Prev: s.prev, Events: s.events, Calls: s.calls, Errors: s.errors,
+			Reason: s.reason, NTrans: s.nTrans, Bytes: s.bytes, ToolMask: s.toolMask, SumSurp: s.sumSurp, MaxSurp: s.maxSurp, LastID: s.lastID}
+		for i, r := range s.rare {
+			sj.Rare[i] = rareJSON{r.from, r.to, r.p, r.evID}
+		}
+		st.Sessions = append(st.Sessions, sj)
+	}
+	return json.Marshal(st)
+}
+
+// UnmarshalState replaces the detector's state with one encoded by
+// MarshalState. It rejects malformed input, duplicates, tool-state indexes
+// out of range, history rings of another size and tables beyond MaxAgents,
+// MaxSessions and MaxToolsPerAgent.
+func (d *Detector) UnmarshalState(b []byte) error {
+	var st stateJSON
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("%w: %w", errState, err)
+	}
+	if d.opts.MaxAgents > 0 && len(st.Agents) > d.opts.MaxAgents {
+		return fmt.Errorf("%w: %d agents exceed MaxAgents %d", errState, len(st.Agents), d.opts.MaxAgents)
+	}
+	if d.opts.MaxSessions > 0 && len(st.Sessions) > d.opts.MaxSessions {
+		return fmt.Errorf("%w: %d sessions exceed MaxSessions %d", errState, len(st.Sessions), d.opts.MaxSessions)
+	}
+	agents, agentLRU := map[string]*agentState{}, list.New()
+	for _, aj := range st.Agents {
+		if _, dup := agents[aj.ID]; dup {
+			return fmt.Errorf("%w: duplicate agent %q", errState, aj.ID)
+		}
+		n := len(aj.Names)
+		switch {
+		case n < 1 || n > d.opts.MaxToolsPerAgent || aj.Names[0] != "START":
+			return fmt.Errorf("%w: agent %q has %d tool states (at most %d, START first)", errState, aj.ID, n, d.opts.MaxToolsPerAgent)
+		case len(aj.RowTotal) != n:
+			return fmt.Errorf("%w: agent %q has %d row totals for %d states", errState, aj.ID, len(aj.RowTotal), n)
+		case aj.Ring != nil && len(aj.Ring) != d.opts.History*Dims, aj.Ring == nil && (aj.RingN != 0 || aj.RingAt != 0):
+			return fmt.Errorf("%w: agent %q has a history ring of %d values, want %d", errState, aj.ID, len(aj.Ring), d.opts.History*Dims)
+		case aj.RingN < 0 || aj.RingN > d.opts.History || aj.RingAt < 0 || aj.RingAt >= d.opts.History:
+			return fmt.Errorf("%w: agent %q history ring at %d with %d rows", errState, aj.ID, aj.RingAt, aj.RingN)
+		}
+		a := &agentState{id: aj.ID, tools: make(map[string]uint8, n-1), names: aj.Names, trans: make(map[uint16]uint32, len(aj.Trans)),
+			rowTotal: aj.RowTotal, completed: aj.Completed, surprise: aj.Surprise, feats: aj.Feats, ring: aj.Ring, ringN: aj.RingN,
+			ringAt: aj.RingAt, mean: aj.Mean, inv: aj.Inv, invOK: aj.InvOK}
+		for i, name := range aj.Names[1:] {
+			if _, dup := a.tools[name]; dup {
+				return fmt.Errorf("%w: agent %q lists tool %q twice", errState, aj.ID, name)
+			}
+			a.tools[name] = uint8(i + 1)
+		}
+		for i, t := range aj.Trans {
+			if i > 0 && t[0] <= aj.Trans[i-1][0] || t[0]>>8 >= uint32(n) || t[0]&0xff >= uint32(n) {
+				return fmt.Errorf("%w: agent %q transition key %d out of order or range", errState, aj.ID, t[0])
+			}
+			a.trans[uint16(t[0])] = t[1]
+		}
+		a.elem = agentLRU.PushBack(a)
+		agents[a.id] = a
+	}
+	sessions, sessLRU := map[sessKey]*sessState{}, list.New()
+	for _, sj := range st.Sessions {
+		k := sessKey{sj.Agent, sj.Session}
+		if _, dup := sessions[k]; dup {
+			return fmt.Errorf("%w: duplicate session %q of %q", errState, sj.Session, sj.Agent)
+		}
+		// States index the agent's table; a session whose agent was
+		// evicted can only be checked against the cap.
+		states := d.opts.MaxToolsPerAgent
+		if a := agents[sj.Agent]; a != nil {
+			states = len(a.names)
+		}
+		ok := int(sj.Prev) < states
+		for _, r := range sj.Rare {
+			ok = ok && int(r.From) < states && int(r.To) < states
+		}
+		if !ok {
+			return fmt.Errorf("%w: session %q of %q refers to a tool state out of range", errState, sj.Session, sj.Agent)
+		}
+		s := &sessState{key: k, prev: sj.Prev, events: sj.Events, calls: sj.Calls, errors: sj.Errors, reason: sj.Reason, nTrans: sj.NTrans,
+			bytes: sj.Bytes, toolMask: sj.ToolMask, sumSurp: sj.SumSurp, maxSurp: sj.MaxSurp, lastID: sj.LastID}
+		for i, r := range sj.Rare {
+			s.rare[i] = rareTransition{from: r.From, to: r.To, p: r.P, evID: r.EvID}
+		}
+		s.elem = sessLRU.PushBack(s)
+		sessions[k] = s
+	}
+	d.agents, d.agentLRU, d.sessions, d.sessLRU = agents, agentLRU, sessions, sessLRU
+	return nil
+}
