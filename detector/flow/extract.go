@@ -2,6 +2,7 @@ package flow
 
 import (
 	"strings"
+	"unsafe"
 )
 
 // Class is the shape of an extracted value.
@@ -62,14 +63,6 @@ const (
 	maxDigits   = 34 // IBANs are at most 34 characters
 )
 
-// fileExts are extensions that make a dotted token a file name, not a host.
-var fileExts = map[string]bool{
-	"txt": true, "pdf": true, "doc": true, "docx": true, "xls": true, "xlsx": true, "csv": true,
-	"json": true, "yaml": true, "yml": true, "md": true, "png": true, "jpg": true, "jpeg": true,
-	"gif": true, "zip": true, "log": true, "html": true, "htm": true, "xml": true, "py": true,
-	"go": true, "js": true, "ts": true, "sh": true, "ppt": true, "pptx": true, "eml": true, "ics": true,
-}
-
 // isDelim reports whether b separates tokens: whitespace, quotes, brackets
 // and list punctuation. '.', ':', '/', '@', '-', '_', '+' stay inside tokens
 // so that e-mail addresses, URLs and numbers survive.
@@ -90,11 +83,23 @@ func isDelim(b byte) bool {
 // the destinations that matter). The cost is O(len(s)); the string passed to
 // fn may alias s and must be cloned to be kept.
 func Extract(s string, maxLen int, fn func(v string, c Class)) {
-	extractAt(s, maxLen, func(v string, c Class, _ int) { fn(v, c) })
+	// A private arena: its bytes are never overwritten, so the values stay
+	// valid (as Extract always allowed) even if a caller keeps them.
+	x := extractor{maxLen: maxLen}
+	x.run(s, func(v string, c Class, _ int) { fn(v, c) })
 }
 
-// extractAt is Extract that also passes the byte offset of the value's token.
-func extractAt(s string, maxLen int, fn func(v string, c Class, at int)) {
+// extractor extracts values, normalising (lower-casing, keeping digits)
+// into buf instead of allocating. buf is append-only while the values it
+// backs are in use: a value is valid until buf is reset (the Detector resets
+// it at the start of every event).
+type extractor struct {
+	maxLen int
+	buf    []byte
+}
+
+// run calls fn for each value of s with the byte offset of its token.
+func (x *extractor) run(s string, fn func(v string, c Class, at int)) {
 	i := 0
 	for i < len(s) {
 		for i < len(s) && isDelim(s[i]) {
@@ -105,37 +110,93 @@ func extractAt(s string, maxLen int, fn func(v string, c Class, at int)) {
 			j++
 		}
 		if j > i {
-			at := i
-			classify(s[i:j], maxLen, func(v string, c Class) { fn(v, c, at) })
+			x.classify(s[i:j], i, fn)
 		}
 		i = j
 	}
 }
 
+// str returns buf[from:] as a string aliasing buf (see extractor).
+func (x *extractor) str(from int) string {
+	if from == len(x.buf) {
+		return ""
+	}
+	return unsafe.String(&x.buf[from], len(x.buf)-from)
+}
+
+// lower lower-cases s as strings.ToLower does: s itself when it has no
+// upper case, ASCII folded into buf, other text through strings.ToLower.
+func (x *extractor) lower(s string) string {
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return strings.ToLower(s)
+		}
+		upper = upper || ('A' <= c && c <= 'Z')
+	}
+	if !upper {
+		return s
+	}
+	from := len(x.buf)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		x.buf = append(x.buf, c)
+	}
+	return x.str(from)
+}
+
 // trimPunct strips sentence punctuation around a token.
 func trimPunct(t string) string {
-	for len(t) > 0 && strings.IndexByte(".:=#!?", t[len(t)-1]) >= 0 {
-		t = t[:len(t)-1]
+	for len(t) > 0 {
+		switch t[len(t)-1] {
+		case '.', ':', '=', '#', '!', '?':
+			t = t[:len(t)-1]
+			continue
+		}
+		break
 	}
-	for len(t) > 0 && strings.IndexByte(".:=#@", t[0]) >= 0 {
-		t = t[1:]
+	for len(t) > 0 {
+		switch t[0] {
+		case '.', ':', '=', '#', '@':
+			t = t[1:]
+			continue
+		}
+		break
 	}
 	return t
 }
 
-func classify(t string, maxLen int, fn func(string, Class)) {
-	t = trimPunct(t)
-	if len(t) < MinValueLen || (maxLen > 0 && len(t) > maxLen) {
-		return
+// keyValueSplit returns the index of the first ':' or '='.
+func keyValueSplit(t string) int {
+	for i := 0; i < len(t); i++ {
+		if t[i] == ':' || t[i] == '=' {
+			return i
+		}
 	}
-	// key=value and key:value fragments (YAML, query strings, mailto:) keep
-	// the value; hh:mm times are not split.
-	if k := strings.IndexAny(t, ":="); k > 0 && !strings.Contains(t, "://") && !isDigits(t[:k]) && strings.IndexByte(t[:k], '@') < 0 {
-		classify(t[k+1:], maxLen, fn)
-		return
+	return -1
+}
+
+func (x *extractor) classify(t string, at int, fn func(string, Class, int)) {
+	maxLen := x.maxLen
+	for {
+		t = trimPunct(t)
+		if len(t) < MinValueLen || (maxLen > 0 && len(t) > maxLen) {
+			return
+		}
+		// key=value and key:value fragments (YAML, query strings, mailto:)
+		// keep the value; hh:mm times are not split.
+		if k := keyValueSplit(t); k > 0 && !strings.Contains(t, "://") && !isDigits(t[:k]) && strings.IndexByte(t[:k], '@') < 0 {
+			t = t[k+1:]
+			continue
+		}
+		break
 	}
 	if k := strings.Index(t, "://"); k > 0 {
-		u := lower(t[k+3:])
+		u := x.lower(t[k+3:])
 		u = strings.TrimPrefix(u, "www.")
 		u = strings.TrimRight(u, "/")
 		if len(u) < MinValueLen {
@@ -151,16 +212,16 @@ func classify(t string, maxLen int, fn func(string, Class)) {
 		if e := strings.IndexByte(host, ':'); e >= 0 {
 			host = host[:e]
 		}
-		fn(u, ClassURL)
+		fn(u, ClassURL, at)
 		if host != u && len(host) >= MinValueLen && isHost(host) {
-			fn(host, ClassHost)
+			fn(host, ClassHost, at)
 		}
 		return
 	}
-	if at := strings.IndexByte(t, '@'); at > 0 {
-		dom := t[at+1:]
-		if strings.IndexByte(dom, '@') < 0 && isHost(dom) && isLocalPart(t[:at]) {
-			fn(lower(t), ClassEmail)
+	if a := strings.IndexByte(t, '@'); a > 0 {
+		dom := t[a+1:]
+		if strings.IndexByte(dom, '@') < 0 && isHost(dom) && isLocalPart(t[:a]) {
+			fn(x.lower(t), ClassEmail, at)
 		}
 		return
 	}
@@ -168,29 +229,29 @@ func classify(t string, maxLen int, fn func(string, Class)) {
 		return
 	}
 	if strings.IndexByte(t, '/') >= 0 {
-		if ext := extOf(t); fileExts[ext] {
-			fn(lower(t), ClassFile)
+		if isFileExt(extOf(t)) {
+			fn(x.lower(t), ClassFile, at)
 		}
 		return
 	}
 	if strings.IndexByte(t, '.') >= 0 {
-		if ext := extOf(t); fileExts[ext] {
-			fn(lower(t), ClassFile)
+		if isFileExt(extOf(t)) {
+			fn(x.lower(t), ClassFile, at)
 			return
 		}
 		if isHost(t) {
-			fn(strings.TrimPrefix(lower(t), "www."), ClassHost)
+			fn(strings.TrimPrefix(x.lower(t), "www."), ClassHost, at)
 			return
 		}
 	}
 	if n, ok := numberDigits(t); ok {
 		if n >= MinDigits && n <= maxDigits && !isDate(t) {
-			fn(digitsOnly(t, n), ClassNumber)
+			fn(x.digitsOnly(t, n), ClassNumber, at)
 		}
 		return
 	}
 	if len(t) >= MinIDLen && isID(t) && !isDate(t) {
-		fn(lower(t), ClassID)
+		fn(x.lower(t), ClassID, at)
 	}
 }
 
@@ -216,9 +277,7 @@ func isAlpha(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
-// lower lower-cases ASCII without allocating when s has no upper case.
-func lower(s string) string { return strings.ToLower(s) }
-
+// extOf returns the extension of t (at most 5 bytes, not lower-cased).
 func extOf(t string) string {
 	k := strings.LastIndexByte(t, '.')
 	if k < 0 || k == len(t)-1 {
@@ -228,7 +287,31 @@ func extOf(t string) string {
 	if len(e) > 5 {
 		return ""
 	}
-	return lower(e)
+	return e
+}
+
+// isFileExt reports whether e, ASCII case-folded, is a common document
+// extension: it makes a dotted token a file name, not a host.
+func isFileExt(e string) bool {
+	var b [5]byte
+	if len(e) == 0 || len(e) > len(b) {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		c := e[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	switch string(b[:len(e)]) {
+	case "txt", "pdf", "doc", "docx", "xls", "xlsx", "csv",
+		"json", "yaml", "yml", "md", "png", "jpg", "jpeg",
+		"gif", "zip", "log", "html", "htm", "xml", "py",
+		"go", "js", "ts", "sh", "ppt", "pptx", "eml", "ics":
+		return true
+	}
+	return false
 }
 
 // isHost: at least two non-empty labels of letters, digits and '-', the last
@@ -271,7 +354,7 @@ func isLocalPart(l string) bool {
 	}
 	for i := 0; i < len(l); i++ {
 		c := l[i]
-		if !(isAlpha(c) || isDigit(c) || strings.IndexByte(".-_+%", c) >= 0) {
+		if !(isAlpha(c) || isDigit(c) || c == '.' || c == '-' || c == '_' || c == '+' || c == '%') {
 			return false
 		}
 	}
@@ -301,17 +384,17 @@ func numberDigits(t string) (int, bool) {
 	return n, true
 }
 
-func digitsOnly(t string, n int) string {
+func (x *extractor) digitsOnly(t string, n int) string {
 	if n == len(t) {
 		return t
 	}
-	b := make([]byte, 0, n)
+	from := len(x.buf)
 	for i := 0; i < len(t); i++ {
 		if isDigit(t[i]) {
-			b = append(b, t[i])
+			x.buf = append(x.buf, t[i])
 		}
 	}
-	return string(b)
+	return x.str(from)
 }
 
 // isDate matches three digit groups of at most 4 digits separated by - / or

@@ -52,10 +52,10 @@
 package flow
 
 import (
+	"bytes"
 	"container/list"
-	"encoding/json"
-	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tetherhq/tether/models"
@@ -172,41 +172,50 @@ type entry struct {
 	instructed, undirected bool
 }
 
-// valueSet is a FIFO-bounded map of values.
+// valueSet is a FIFO-bounded map of values. keys is the insertion ring
+// (next is the oldest slot once it is full) and vals runs parallel to it;
+// the map gives a key's slot, so updating a value never touches the stored
+// key (callers pass keys that alias scratch memory).
 type valueSet[T any] struct {
-	m    map[string]T
-	ring []string
+	m    map[string]int32
+	keys []string
+	vals []T
 	next int
 	max  int
 }
 
 func (s *valueSet[T]) get(k string) (T, bool) {
-	v, ok := s.m[k]
-	return v, ok
+	if i, ok := s.m[k]; ok {
+		return s.vals[i], true
+	}
+	var z T
+	return z, false
 }
 
-// put stores v under k, evicting the oldest key when full. k must not alias
-// a larger buffer (the caller clones it when new).
+// put stores v under k, evicting the oldest key when full. k may alias
+// scratch memory: it is cloned when new.
 func (s *valueSet[T]) put(k string, v T) {
-	if _, ok := s.m[k]; ok {
-		s.m[k] = v
+	if i, ok := s.m[k]; ok {
+		s.vals[i] = v
 		return
 	}
 	if s.max <= 0 {
 		return
 	}
 	if s.m == nil {
-		s.m = make(map[string]T)
+		s.m = make(map[string]int32)
 	}
 	k = strings.Clone(k)
-	if len(s.ring) < s.max {
-		s.ring = append(s.ring, k)
+	if len(s.keys) < s.max {
+		s.m[k] = int32(len(s.keys))
+		s.keys = append(s.keys, k)
+		s.vals = append(s.vals, v)
 	} else {
-		delete(s.m, s.ring[s.next])
-		s.ring[s.next] = k
+		delete(s.m, s.keys[s.next])
+		s.keys[s.next], s.vals[s.next] = k, v
+		s.m[k] = int32(s.next)
 		s.next = (s.next + 1) % s.max
 	}
-	s.m[k] = v
 }
 
 func (s *valueSet[T]) len() int { return len(s.m) }
@@ -221,11 +230,26 @@ type session struct {
 	values  valueSet[entry]
 	trusted valueSet[struct{}]
 	// text is the lower-cased user/system text (bounded by MaxTrustedText).
-	text string
+	text []byte
 	// directed records, per pending tool call (by call id, else by tool
 	// name), whether its arguments named a trusted value; at most
 	// maxPending entries.
-	directed map[string]bool
+	directed map[pendingKey]bool
+}
+
+// pendingKey identifies a tool call and its result: the call id when the
+// runtime records one (byID), else the tool name (the latest call of that
+// tool).
+type pendingKey struct {
+	byID bool
+	name string
+}
+
+func pendingKeyOf(ev *models.Event) pendingKey {
+	if ev.ToolCallID != "" {
+		return pendingKey{true, ev.ToolCallID}
+	}
+	return pendingKey{false, ev.ToolName}
 }
 
 // maxPending bounds the pending tool calls remembered per session.
@@ -238,9 +262,20 @@ type Detector struct {
 	sessions map[string]*session
 	lru      list.List // of *session, most recently active at the front
 
-	// scratch for judging one call
-	hits []hit
-	cues []cue
+	// Per-event scratch, reused (one goroutine drives the detector). ext's
+	// arena backs the values extracted and the arguments decoded during one
+	// event and is reset when the next begins; nothing that aliases it is
+	// kept (valueSet clones new keys, findings copy what they name).
+	ext      extractor
+	parser   argParser
+	leaves   []leaf // the current event's argument leaves
+	parsed   bool   // leaves/argsOK hold the current event's arguments
+	argsOK   bool
+	hits     []hit
+	hs       []hit
+	expl     []byte
+	cues     []cue
+	seenVals map[string]struct{}
 }
 
 // hit is one tainted or unexplained value found in a sink call's arguments.
@@ -255,7 +290,9 @@ type hit struct {
 
 // New returns a Detector.
 func New(opts Options) *Detector {
-	d := &Detector{opts: opts, sessions: make(map[string]*session)}
+	d := &Detector{opts: opts, sessions: make(map[string]*session), seenVals: make(map[string]struct{})}
+	d.ext.maxLen = opts.MaxValueLen
+	d.parser.x = &d.ext
 	d.lru.Init()
 	return d
 }
@@ -317,11 +354,29 @@ func (d *Detector) scan(text string, fn func(string, Class)) {
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
 		text = text[:d.opts.MaxScanBytes]
 	}
-	Extract(text, d.opts.MaxValueLen, fn)
+	d.ext.run(text, func(v string, c Class, _ int) { fn(v, c) })
 }
+
+// args returns the leaves of the current event's arguments, parsed once per
+// event; ok is false when they are not valid JSON.
+func (d *Detector) args(ev *models.Event) (_ []leaf, ok bool) {
+	if !d.parsed {
+		d.parsed = true
+		d.leaves, d.argsOK = d.parser.parseArgs(ev.Arguments, d.leaves[:0])
+	}
+	return d.leaves, d.argsOK
+}
+
+// maxArena is the arena capacity kept between events.
+const maxArena = 1 << 20
 
 // Observe implements detector.Detector.
 func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
+	if cap(d.ext.buf) > maxArena {
+		d.ext.buf = nil
+	}
+	d.ext.buf = d.ext.buf[:0]
+	d.parsed = false
 	switch ev.Kind {
 	case models.KindSessionEnd:
 		d.drop(ev.SessionID)
@@ -370,7 +425,8 @@ func (d *Detector) trust(s *session, text string) {
 		if len(text) > room {
 			text = text[:room]
 		}
-		s.text += "\n" + strings.ToLower(text)
+		s.text = append(s.text, '\n')
+		s.text = appendLower(s.text, text)
 	}
 }
 
@@ -394,7 +450,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	src := source{event: ev.ID, tool: ev.ToolName}
 	var directed bool
 	if flags&fromUntrusted != 0 {
-		key := pendingKey(ev)
+		key := pendingKeyOf(ev)
 		directed = s.directed[key]
 		delete(s.directed, key)
 		d.cues = instructionCues(text, d.cues)
@@ -402,7 +458,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
 		text = text[:d.opts.MaxScanBytes]
 	}
-	extractAt(text, d.opts.MaxValueLen, func(v string, c Class, at int) {
+	d.ext.run(text, func(v string, c Class, at int) {
 		instructed := flags&fromUntrusted != 0 && catCount(cuesNear(d.cues, at)) >= InstructMin
 		d.chain(s, func(a *session) bool {
 			e, ok := a.values.get(v)
@@ -462,20 +518,21 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	if !sink && !destructive {
 		return
 	}
-	dec := json.NewDecoder(strings.NewReader(string(ev.Arguments)))
-	dec.UseNumber()
-	var args any
-	if err := dec.Decode(&args); err != nil {
+	leaves, ok := d.args(ev)
+	if !ok {
 		return
 	}
 	d.hits = d.hits[:0]
 	context := false
 	d.chain(s, func(a *session) bool { context = context || a.context; return !context })
-	seenVal := map[string]bool{}
+	// seenVals holds the non-trusted values already judged in this call;
+	// its keys alias the arena and it is cleared before the call returns.
+	seenVal := d.seenVals
 	trustedDest := false
-	walk(args, "", func(path, text string) {
-		d.scan(text, func(v string, c Class) {
-			if seenVal[v] {
+	for _, l := range leaves {
+		path := l.path
+		d.scan(l.text, func(v string, c Class) {
+			if _, dup := seenVal[v]; dup {
 				return
 			}
 			e, seen, trusted := d.lookup(s, v)
@@ -483,32 +540,33 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 				trustedDest = trustedDest || c.RecipientLike()
 				return
 			}
-			seenVal[v] = true
+			seenVal[v] = struct{}{}
 			switch {
 			case e.flags&fromUntrusted != 0:
-				d.hits = append(d.hits, hit{KindUntrustedToSink, path, strings.Clone(v), c, e.untrusted, e.instructed, e.undirected})
+				d.hits = append(d.hits, hit{KindUntrustedToSink, path, v, c, e.untrusted, e.instructed, e.undirected})
 			case e.flags&fromPrivate != 0 && sink:
-				d.hits = append(d.hits, hit{KindPrivateToSink, path, strings.Clone(v), c, e.private, false, false})
+				d.hits = append(d.hits, hit{KindPrivateToSink, path, v, c, e.private, false, false})
 			case !seen && context && c.RecipientLike():
-				d.hits = append(d.hits, hit{KindUnexplainedDestination, path, strings.Clone(v), c, source{}, false, false})
+				d.hits = append(d.hits, hit{KindUnexplainedDestination, path, v, c, source{}, false, false})
 			}
 		})
-	})
+	}
+	clear(seenVal)
 	if len(d.hits) == 0 {
 		return
 	}
 	labels := labelNames(tool)
-	for _, kind := range []string{KindUntrustedToSink, KindPrivateToSink, KindUnexplainedDestination} {
-		var hs []hit
+	for _, kind := range [...]string{KindUntrustedToSink, KindPrivateToSink, KindUnexplainedDestination} {
+		d.hs = d.hs[:0]
 		for _, h := range d.hits {
 			if h.kind == kind {
-				hs = append(hs, h)
+				d.hs = append(d.hs, h)
 			}
 		}
-		if len(hs) == 0 {
+		if len(d.hs) == 0 {
 			continue
 		}
-		emit(d.finding(kind, hs, ev, agent, destructive, trustedDest, labels))
+		emit(d.finding(kind, d.hs, ev, agent, destructive, trustedDest, labels))
 	}
 }
 
@@ -533,7 +591,6 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 		designed   bool
 		srcLabel   string
 		evidence   []string
-		listed     []string
 		designedAs string
 		note       string
 	)
@@ -573,35 +630,44 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 	if designedAs != "" && slices.Contains(agent.DesignedFlows, designedAs) {
 		designed, sev, conf = true, d.opts.SeverityDesigned, 0.9
 	}
-	for i, h := range hs {
+	// The explanation is appended into one scratch buffer, byte for byte
+	// what the fmt verbs it replaces (%s, %q, %d) produce.
+	evidence = make([]string, 0, min(len(hs), maxListed)+1)
+	for _, h := range hs {
 		if h.src.event != "" && !slices.Contains(evidence, h.src.event) && len(evidence) < maxListed {
 			evidence = append(evidence, h.src.event)
 		}
-		if i < maxListed {
-			if h.src.event != "" {
-				listed = append(listed, fmt.Sprintf("%s %q in argument %q, from %s result %s", h.class, Redact(h.value, h.class), h.arg, h.src.tool, h.src.event))
-			} else {
-				listed = append(listed, fmt.Sprintf("%s %q in argument %q", h.class, Redact(h.value, h.class), h.arg))
-			}
-		}
-	}
-	if len(hs) > maxListed {
-		listed = append(listed, fmt.Sprintf("and %d more", len(hs)-maxListed))
 	}
 	evidence = append(evidence, ev.ID)
-	var expl string
+	b := d.expl[:0]
 	switch kind {
 	case KindUnexplainedDestination:
-		expl = fmt.Sprintf("%s call %s (%s) names a destination found in no user message and no tool result of the session: %s",
-			ev.ToolName, ev.ID, labels, strings.Join(listed, "; "))
+		b = append(b, ev.ToolName...)
+		b = append(b, " call "...)
+		b = append(b, ev.ID...)
+		b = append(b, " ("...)
+		b = append(b, labels...)
+		b = append(b, ") names a destination found in no user message and no tool result of the session: "...)
+		b = appendListed(b, hs)
 	default:
-		expl = fmt.Sprintf("%s data reaches %s call %s (%s) without the user supplying it: %s",
-			srcLabel, ev.ToolName, ev.ID, labels, strings.Join(listed, "; "))
-		expl += note
+		b = append(b, srcLabel...)
+		b = append(b, " data reaches "...)
+		b = append(b, ev.ToolName...)
+		b = append(b, " call "...)
+		b = append(b, ev.ID...)
+		b = append(b, " ("...)
+		b = append(b, labels...)
+		b = append(b, ") without the user supplying it: "...)
+		b = appendListed(b, hs)
+		b = append(b, note...)
 		if designed {
-			expl += fmt.Sprintf("; designed=true (%s is a declared flow)", designedAs)
+			b = append(b, "; designed=true ("...)
+			b = append(b, designedAs...)
+			b = append(b, " is a declared flow)"...)
 		}
 	}
+	d.expl = b
+	expl := string(b)
 	return models.Finding{
 		Kind:        kind,
 		Severity:    sev,
@@ -612,32 +678,34 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 	}
 }
 
-// walk calls fn for every string (and number) in a decoded JSON value with
-// its dotted key path, object keys in sorted order.
-func walk(v any, path string, fn func(path, text string)) {
-	switch x := v.(type) {
-	case string:
-		fn(path, x)
-	case json.Number:
-		fn(path, string(x))
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+// appendListed appends the values of hs as the explanation lists them:
+// at most maxListed, "; "-separated, then how many more there are.
+func appendListed(b []byte, hs []hit) []byte {
+	for i, h := range hs {
+		if i >= maxListed {
+			break
 		}
-		slices.Sort(keys) // deterministic explanations and evidence order
-		for _, k := range keys {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			walk(x[k], p, fn)
+		if i > 0 {
+			b = append(b, "; "...)
 		}
-	case []any:
-		for _, e := range x {
-			walk(e, path, fn)
+		b = append(b, h.class.String()...)
+		b = append(b, ' ')
+		b = strconv.AppendQuote(b, Redact(h.value, h.class))
+		b = append(b, " in argument "...)
+		b = strconv.AppendQuote(b, h.arg)
+		if h.src.event != "" {
+			b = append(b, ", from "...)
+			b = append(b, h.src.tool...)
+			b = append(b, " result "...)
+			b = append(b, h.src.event...)
 		}
 	}
+	if len(hs) > maxListed {
+		b = append(b, "; and "...)
+		b = strconv.AppendInt(b, int64(len(hs)-maxListed), 10)
+		b = append(b, " more"...)
+	}
+	return b
 }
 
 // Redact hides the middle of values that identify a person or an account
@@ -657,73 +725,98 @@ func Redact(v string, c Class) string {
 	return v
 }
 
-// pendingKey identifies a tool call and its result: the call id when the
-// runtime records one, else the tool name (the latest call of that tool).
-func pendingKey(ev *models.Event) string {
-	if ev.ToolCallID != "" {
-		return "id:" + ev.ToolCallID
-	}
-	return "tool:" + ev.ToolName
-}
-
 // noteCall records whether a tool call's arguments name something the user
 // named: a trusted extracted value, or a whole short argument string (a
 // page, file, channel or person name) found at word boundaries in the
 // user's text. Its result is then "user-directed".
 func (d *Detector) noteCall(s *session, ev *models.Event) {
-	key := pendingKey(ev)
+	key := pendingKeyOf(ev)
 	if s.directed != nil {
 		delete(s.directed, key)
 	}
 	if len(ev.Arguments) == 0 {
 		return
 	}
-	var text string
+	var text []byte
 	d.chain(s, func(a *session) bool {
-		if a.text != "" {
+		if len(a.text) > 0 {
 			text = a.text
 			return false
 		}
 		return true
 	})
-	if text == "" {
+	if len(text) == 0 {
 		return
 	}
-	dec := json.NewDecoder(strings.NewReader(string(ev.Arguments)))
-	dec.UseNumber()
-	var args any
-	if err := dec.Decode(&args); err != nil {
+	leaves, ok := d.args(ev)
+	if !ok {
 		return
 	}
 	directed := false
-	walk(args, "", func(_, v string) {
-		if directed {
-			return
-		}
-		if len(v) >= 4 && len(v) <= 64 && !isDigits(v) && containsWord(text, strings.ToLower(v)) {
+	for _, l := range leaves {
+		v := l.text
+		if len(v) >= 4 && len(v) <= 64 && !isDigits(v) && containsWordFold(text, v) {
 			directed = true
-			return
+			break
 		}
 		d.scan(v, func(x string, _ Class) {
 			if !directed {
 				_, _, directed = d.lookup(s, x)
 			}
 		})
-	})
+		if directed {
+			break
+		}
+	}
 	if !directed {
 		return
 	}
 	if s.directed == nil || len(s.directed) >= maxPending {
-		s.directed = make(map[string]bool)
+		s.directed = make(map[pendingKey]bool)
 	}
+	key.name = strings.Clone(key.name)
 	s.directed[key] = true
+}
+
+// appendLower appends s lower-cased as strings.ToLower does, folding ASCII
+// in place without a temporary copy.
+func appendLower(b []byte, s string) []byte {
+	if !isASCII(s) {
+		return append(b, strings.ToLower(s)...)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// containsWordFold reports whether strings.ToLower(w) (len(w) <= 64) occurs
+// in the lower-cased text at word boundaries; ASCII w is folded on the stack.
+func containsWordFold(text []byte, w string) bool {
+	var buf [64]byte
+	if len(w) > len(buf) || !isASCII(w) {
+		return containsWord(text, []byte(strings.ToLower(w)))
+	}
+	b := buf[:len(w)]
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return containsWord(text, b)
 }
 
 // containsWord reports whether w occurs in text with no letter or digit
 // immediately before or after it.
-func containsWord(text, w string) bool {
+func containsWord(text, w []byte) bool {
 	for off := 0; ; {
-		i := strings.Index(text[off:], w)
+		i := bytes.Index(text[off:], w)
 		if i < 0 {
 			return false
 		}

@@ -1,7 +1,5 @@
 package flow
 
-import "strings"
-
 // Instruction-likeness of untrusted text.
 //
 // A prompt injection has to instruct the agent: the value an attacker wants
@@ -59,67 +57,171 @@ type cue struct {
 	cat cueCat
 }
 
-var addresseeWords = map[string]bool{
-	"assistant": true, "assistants": true, "ai": true, "llm": true, "chatbot": true,
-}
+// Word ids of the words the phrases and clause openers use (0: none), so
+// the scan keeps its last words as small integers.
+const (
+	wNone uint8 = iota
+	wLanguage
+	wModel
+	wBefore
+	wYou
+	wAfter
+	wMust
+	wNeed
+	wHave
+	wTo
+	wShould
+	wMake
+	wSure
+	wNot
+	wTell
+	wMention
+	wInform
+	wDont
+	wWithout
+	wTelling
+	wFrom
+	wThe
+	wUser
+	wYour
+	wOn
+	wBehalf
+	wOf
+	wSystem
+	wMessage
+	wPrompt
+	wAdministrator
+	wPlease
+	wThen
+	wKindly
+)
 
-// directiveWords are single-word directive cues.
-var directiveWords = map[string]bool{
-	"ignore": true, "disregard": true, "instead": true, "instruction": true, "instructions": true,
-}
-
-var imperativeVerbs = map[string]bool{
-	"send": true, "transfer": true, "forward": true, "pay": true, "delete": true, "remove": true,
-	"invite": true, "email": true, "share": true, "post": true, "publish": true, "visit": true,
-	"download": true, "upload": true, "add": true, "change": true, "update": true, "reply": true,
-	"click": true, "call": true, "create": true, "schedule": true, "book": true, "grant": true,
-	"give": true, "open": true, "go": true, "make": true,
-}
-
-// phrases are multi-word cues, matched against the last words seen.
-var phrases = []struct {
-	words []string
+// phrases are multi-word cues, matched against the last words seen: the
+// words of a phrase in order (unused trailing entries are wNone).
+var phrases = [...]struct {
+	words [3]uint8
+	n     int
 	cat   cueCat
 }{
-	{[]string{"language", "model"}, cueAddressee},
-	{[]string{"before", "you"}, cueDirective},
-	{[]string{"after", "you"}, cueDirective},
-	{[]string{"you", "must"}, cueDirective},
-	{[]string{"you", "need"}, cueDirective},
-	{[]string{"you", "have", "to"}, cueDirective},
-	{[]string{"you", "should"}, cueDirective},
-	{[]string{"make", "sure"}, cueDirective},
-	{[]string{"not", "tell"}, cueDirective},
-	{[]string{"not", "mention"}, cueDirective},
-	{[]string{"not", "inform"}, cueDirective},
-	{[]string{"don't", "tell"}, cueDirective},
-	{[]string{"don't", "mention"}, cueDirective},
-	{[]string{"without", "telling"}, cueDirective},
-	{[]string{"from", "the", "user"}, cueRole},
-	{[]string{"from", "your", "user"}, cueRole},
-	{[]string{"on", "behalf", "of"}, cueRole},
-	{[]string{"system", "message"}, cueRole},
-	{[]string{"system", "prompt"}, cueRole},
-	{[]string{"system", "administrator"}, cueRole},
+	{[3]uint8{wLanguage, wModel}, 2, cueAddressee},
+	{[3]uint8{wBefore, wYou}, 2, cueDirective},
+	{[3]uint8{wAfter, wYou}, 2, cueDirective},
+	{[3]uint8{wYou, wMust}, 2, cueDirective},
+	{[3]uint8{wYou, wNeed}, 2, cueDirective},
+	{[3]uint8{wYou, wHave, wTo}, 3, cueDirective},
+	{[3]uint8{wYou, wShould}, 2, cueDirective},
+	{[3]uint8{wMake, wSure}, 2, cueDirective},
+	{[3]uint8{wNot, wTell}, 2, cueDirective},
+	{[3]uint8{wNot, wMention}, 2, cueDirective},
+	{[3]uint8{wNot, wInform}, 2, cueDirective},
+	{[3]uint8{wDont, wTell}, 2, cueDirective},
+	{[3]uint8{wDont, wMention}, 2, cueDirective},
+	{[3]uint8{wWithout, wTelling}, 2, cueDirective},
+	{[3]uint8{wFrom, wThe, wUser}, 3, cueRole},
+	{[3]uint8{wFrom, wYour, wUser}, 3, cueRole},
+	{[3]uint8{wOn, wBehalf, wOf}, 3, cueRole},
+	{[3]uint8{wSystem, wMessage}, 2, cueRole},
+	{[3]uint8{wSystem, wPrompt}, 2, cueRole},
+	{[3]uint8{wSystem, wAdministrator}, 2, cueRole},
 }
 
-// clauseOpeners precede an imperative verb.
-var clauseOpeners = map[string]bool{"please": true, "then": true, "kindly": true}
+// word properties returned by lookupWord.
+const (
+	wfAddressee  uint8 = 1 << iota // addresses an AI
+	wfDirective                    // single-word directive
+	wfImperative                   // imperative action verb
+	wfOpener                       // clause opener: precedes an imperative
+)
 
-// phraseWords interns the words the phrases and clause openers use, so the
-// scan keeps its last words without allocating.
-var phraseWords = func() map[string]string {
-	m := map[string]string{}
-	for _, p := range phrases {
-		for _, w := range p.words {
-			m[w] = w
-		}
+// lookupWord classifies a lower-cased word: its flags and its phrase word
+// id. One switch (compiled to a binary search) replaces several map lookups.
+func lookupWord(w []byte) (flags, id uint8) {
+	if len(w) < 2 || len(w) > 13 { // the longest word is "administrator"
+		return 0, wNone
 	}
-	for w := range clauseOpeners {
-		m[w] = w
+	switch string(w) {
+	// addressee words
+	case "assistant", "assistants", "ai", "llm", "chatbot":
+		return wfAddressee, wNone
+	// directive words
+	case "ignore", "disregard", "instead", "instruction", "instructions":
+		return wfDirective, wNone
+	// imperative verbs ("make" is also a phrase word)
+	case "send", "transfer", "forward", "pay", "delete", "remove",
+		"invite", "email", "share", "post", "publish", "visit",
+		"download", "upload", "add", "change", "update", "reply",
+		"click", "call", "create", "schedule", "book", "grant",
+		"give", "open", "go":
+		return wfImperative, wNone
+	case "make":
+		return wfImperative, wMake
+	case "please":
+		return wfOpener, wPlease
+	case "then":
+		return wfOpener, wThen
+	case "kindly":
+		return wfOpener, wKindly
+	case "language":
+		return 0, wLanguage
+	case "model":
+		return 0, wModel
+	case "before":
+		return 0, wBefore
+	case "you":
+		return 0, wYou
+	case "after":
+		return 0, wAfter
+	case "must":
+		return 0, wMust
+	case "need":
+		return 0, wNeed
+	case "have":
+		return 0, wHave
+	case "to":
+		return 0, wTo
+	case "should":
+		return 0, wShould
+	case "sure":
+		return 0, wSure
+	case "not":
+		return 0, wNot
+	case "tell":
+		return 0, wTell
+	case "mention":
+		return 0, wMention
+	case "inform":
+		return 0, wInform
+	case "don't":
+		return 0, wDont
+	case "without":
+		return 0, wWithout
+	case "telling":
+		return 0, wTelling
+	case "from":
+		return 0, wFrom
+	case "the":
+		return 0, wThe
+	case "user":
+		return 0, wUser
+	case "your":
+		return 0, wYour
+	case "on":
+		return 0, wOn
+	case "behalf":
+		return 0, wBehalf
+	case "of":
+		return 0, wOf
+	case "system":
+		return 0, wSystem
+	case "message":
+		return 0, wMessage
+	case "prompt":
+		return 0, wPrompt
+	case "administrator":
+		return 0, wAdministrator
 	}
-	return m
-}()
+	return 0, wNone
+}
 
 func isWordByte(b byte) bool { return isAlpha(b) || b == '\'' }
 
@@ -127,17 +229,17 @@ func isWordByte(b byte) bool { return isAlpha(b) || b == '\'' }
 // in order. buf is reused when it has capacity.
 func instructionCues(text string, buf []cue) []cue {
 	cues := buf[:0]
-	var last [3]string // last words, most recent at index 0
+	var last [3]uint8 // ids of the last words, most recent at index 0
 	var word [24]byte
 	boundary := true // a sentence or clause boundary precedes the next word
 	i := 0
 	for i < len(text) && len(cues) < maxCues {
 		b := text[i]
 		if !isWordByte(b) {
-			switch {
-			case strings.IndexByte(".!?:;,\n", b) >= 0:
+			switch b {
+			case '.', '!', '?', ':', ';', ',', '\n':
 				boundary = true
-			case isDigit(b):
+			case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 				boundary = false
 			}
 			i++
@@ -147,40 +249,36 @@ func instructionCues(text string, buf []cue) []cue {
 		n := 0
 		for i < len(text) && isWordByte(text[i]) {
 			if n < len(word) {
-				word[n] = text[i] | 0x20
-				if text[i] == '\'' {
-					word[n] = '\''
-				}
+				word[n] = text[i] | 0x20 // '\'' | 0x20 == '\''
 			}
 			n++
 			i++
 		}
 		if n > len(word) {
-			last = [3]string{"", last[0], last[1]}
+			last = [3]uint8{wNone, last[0], last[1]}
 			boundary = false
 			continue
 		}
-		wb := word[:n]
+		flags, w := lookupWord(word[:n])
 		var cat cueCat
-		if addresseeWords[string(wb)] {
+		if flags&wfAddressee != 0 {
 			cat |= cueAddressee
 		}
-		if directiveWords[string(wb)] {
+		if flags&wfDirective != 0 {
 			cat |= cueDirective
 		}
-		if imperativeVerbs[string(wb)] && (boundary || clauseOpeners[last[0]]) {
+		if flags&wfImperative != 0 && (boundary || last[0] == wPlease || last[0] == wThen || last[0] == wKindly) {
 			cat |= cueImperative
 		}
-		w := phraseWords[string(wb)] // interned, "" when no phrase uses it
-		if w != "" {
-			for _, p := range phrases {
-				k := len(p.words)
-				if p.words[k-1] != w {
+		if w != wNone {
+			for k := range phrases {
+				p := &phrases[k]
+				if p.words[p.n-1] != w {
 					continue
 				}
 				ok := true
-				for j := 0; j < k-1; j++ {
-					if last[k-2-j] != p.words[j] {
+				for j := 0; j < p.n-1; j++ {
+					if last[p.n-2-j] != p.words[j] {
 						ok = false
 						break
 					}
@@ -193,7 +291,7 @@ func instructionCues(text string, buf []cue) []cue {
 		if cat != 0 {
 			cues = append(cues, cue{start, cat})
 		}
-		last = [3]string{w, last[0], last[1]}
+		last = [3]uint8{w, last[0], last[1]}
 		boundary = false
 	}
 	return cues
