@@ -199,7 +199,15 @@ type sessState struct {
 	maxSurp  float64
 	rare     [3]rareTransition
 	lastID   string
+	// owner is the agent state the session's tool-state indexes (prev,
+	// rare) refer to. When the agent is evicted while the session is in
+	// flight and then tracked afresh, the indexes are stale and are reset.
+	owner *agentState
 }
+
+// evictedOwner is the owner of sessions restored from a snapshot whose
+// agent state had already been replaced (see sessState.owner).
+var evictedOwner = &agentState{}
 
 type sessKey struct{ agent, session string }
 
@@ -240,6 +248,14 @@ func (d *Detector) Name() string { return Name }
 func (d *Detector) Observe(ev *models.Event, _ *models.AgentSpec, emit func(models.Finding)) {
 	a := d.agent(ev.AgentID)
 	s := d.session(ev.AgentID, ev.SessionID)
+	if s.owner != a {
+		if s.owner != nil {
+			// The agent was evicted and re-created mid-session: the
+			// session's tool-state indexes belong to the old table.
+			s.prev, s.rare = startState, [3]rareTransition{}
+		}
+		s.owner = a
+	}
 	s.events++
 	s.lastID = ev.ID
 	s.bytes += ev.Bytes + int64(len(ev.Arguments)) + int64(len(ev.Result))

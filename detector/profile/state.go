@@ -58,6 +58,9 @@ type sessionJSON struct {
 	MaxSurp  float64     `json:"maxSurp,omitempty"`
 	Rare     [3]rareJSON `json:"rare"`
 	LastID   string      `json:"last,omitempty"`
+	// Stale marks a session whose agent was evicted (and possibly tracked
+	// afresh) since the session's tool-state indexes were recorded.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // MarshalState encodes the detector's state deterministically as JSON.
@@ -76,7 +79,8 @@ func (d *Detector) MarshalState() ([]byte, error) {
 	for e := d.sessLRU.Front(); e != nil; e = e.Next() {
 		s := e.Value.(*sessState)
 		sj := sessionJSON{Agent: s.key.agent, Session: s.key.session, Prev: s.prev, Events: s.events, Calls: s.calls, Errors: s.errors,
-			Reason: s.reason, NTrans: s.nTrans, Bytes: s.bytes, ToolMask: s.toolMask, SumSurp: s.sumSurp, MaxSurp: s.maxSurp, LastID: s.lastID}
+			Reason: s.reason, NTrans: s.nTrans, Bytes: s.bytes, ToolMask: s.toolMask, SumSurp: s.sumSurp, MaxSurp: s.maxSurp, LastID: s.lastID,
+			Stale: s.owner != nil && s.owner != d.agents[s.key.agent]}
 		for i, r := range s.rare {
 			sj.Rare[i] = rareJSON{r.from, r.to, r.p, r.evID}
 		}
@@ -140,21 +144,25 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		if _, dup := sessions[k]; dup {
 			return fmt.Errorf("%w: duplicate session %q of %q", errState, sj.Session, sj.Agent)
 		}
-		// States index the agent's table; a session whose agent was
-		// evicted can only be checked against the cap.
-		states := d.opts.MaxToolsPerAgent
-		if a := agents[sj.Agent]; a != nil {
-			states = len(a.names)
-		}
-		ok := int(sj.Prev) < states
-		for _, r := range sj.Rare {
-			ok = ok && int(r.From) < states && int(r.To) < states
-		}
-		if !ok {
-			return fmt.Errorf("%w: session %q of %q refers to a tool state out of range", errState, sj.Session, sj.Agent)
+		// A current session's states index its agent's table; a stale one's
+		// are reset on its next event.
+		a := agents[sj.Agent]
+		owner := evictedOwner
+		if !sj.Stale {
+			if a == nil {
+				return fmt.Errorf("%w: session %q of %q has no agent state", errState, sj.Session, sj.Agent)
+			}
+			ok := int(sj.Prev) < len(a.names)
+			for _, r := range sj.Rare {
+				ok = ok && int(r.From) < len(a.names) && int(r.To) < len(a.names)
+			}
+			if !ok {
+				return fmt.Errorf("%w: session %q of %q refers to a tool state out of range", errState, sj.Session, sj.Agent)
+			}
+			owner = a
 		}
 		s := &sessState{key: k, prev: sj.Prev, events: sj.Events, calls: sj.Calls, errors: sj.Errors, reason: sj.Reason, nTrans: sj.NTrans,
-			bytes: sj.Bytes, toolMask: sj.ToolMask, sumSurp: sj.SumSurp, maxSurp: sj.MaxSurp, lastID: sj.LastID}
+			bytes: sj.Bytes, toolMask: sj.ToolMask, sumSurp: sj.SumSurp, maxSurp: sj.MaxSurp, lastID: sj.LastID, owner: owner}
 		for i, r := range sj.Rare {
 			s.rare[i] = rareTransition{from: r.From, to: r.To, p: r.P, evID: r.EvID}
 		}
