@@ -1,0 +1,315 @@
+package flow
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ErrState wraps every error UnmarshalState returns.
+var ErrState = errors.New("flow: invalid state")
+
+// StateVersion is the version of the MarshalState encoding.
+const StateVersion = 1
+
+// stateMagic opens the encoding.
+const stateMagic = "TFLW"
+
+// State encoding (version 1). Binary, not JSON: values, ids and the user's
+// text may hold invalid UTF-8, which JSON would rewrite. An integer is an
+// unsigned varint (u), a string is u(length) + bytes (s), a flag set one
+// byte (b):
+//
+//	"TFLW" b(version) u(sessions)
+//	per session, most recently active first (the LRU order):
+//	  s(id) s(parent) b(1 child | 2 context) s(text)
+//	  u(values), oldest first (the eviction order):
+//	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected) b(class)
+//	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
+//	  u(trusted), oldest first: s(value)
+//	  u(pending calls), sorted by (by id, name): b(1 by call id) s(name)
+//
+// The same state always encodes to the same bytes. Per session the state
+// takes about 12 bytes plus its id, parent and text (≤ MaxTrustedText), and
+// per observed value its length plus ~2 × (len(event id) + len(tool)) + 9
+// bytes (typically ~60 bytes), per trusted value its length + 1: with the
+// defaults at most ~8 KiB + 512 × ~140 B + 256 × 97 B ≈ 100 KiB per session,
+// typically 1–5 KiB.
+
+const (
+	stChild   = 1
+	stContext = 2
+
+	svUntrusted  = 1
+	svPrivate    = 2
+	svInstructed = 4
+	svUndirected = 8
+)
+
+// MarshalState encodes the detector's state deterministically (see the
+// encoding above). It implements detector.Stateful.
+func (d *Detector) MarshalState() ([]byte, error) {
+	b := append([]byte(stateMagic), StateVersion)
+	b = binary.AppendUvarint(b, uint64(len(d.sessions)))
+	for el := d.lru.Front(); el != nil; el = el.Next() {
+		s := el.Value.(*session)
+		b = appendStr(b, s.id)
+		b = appendStr(b, s.parent)
+		var fl byte
+		if s.child {
+			fl |= stChild
+		}
+		if s.context {
+			fl |= stContext
+		}
+		b = append(b, fl)
+		b = appendStr(b, string(s.text))
+		b = binary.AppendUvarint(b, uint64(len(s.values.keys)))
+		for _, i := range ringOrder(len(s.values.keys), s.values.next) {
+			k, e := s.values.keys[i], s.values.vals[i]
+			b = appendStr(b, k)
+			fl := e.flags & (fromUntrusted | fromPrivate)
+			if e.instructed {
+				fl |= svInstructed
+			}
+			if e.undirected {
+				fl |= svUndirected
+			}
+			b = append(b, fl, byte(e.class))
+			for _, src := range [...]source{e.untrusted, e.private, e.seen} {
+				b = appendStr(b, src.event)
+				b = appendStr(b, src.tool)
+			}
+		}
+		b = binary.AppendUvarint(b, uint64(len(s.trusted.keys)))
+		for _, i := range ringOrder(len(s.trusted.keys), s.trusted.next) {
+			b = appendStr(b, s.trusted.keys[i])
+		}
+		keys := make([]pendingKey, 0, len(s.directed))
+		for k, v := range s.directed {
+			if v {
+				keys = append(keys, k)
+			}
+		}
+		slices.SortFunc(keys, func(x, y pendingKey) int {
+			if x.byID != y.byID {
+				if x.byID {
+					return 1
+				}
+				return -1
+			}
+			return strings.Compare(x.name, y.name)
+		})
+		b = binary.AppendUvarint(b, uint64(len(keys)))
+		for _, k := range keys {
+			var by byte
+			if k.byID {
+				by = 1
+			}
+			b = append(b, by)
+			b = appendStr(b, k.name)
+		}
+	}
+	return b, nil
+}
+
+// ringOrder lists the slots of a FIFO ring of n keys, oldest first.
+func ringOrder(n, next int) []int {
+	out := make([]int, 0, n)
+	for i := range n {
+		out = append(out, (next+i)%n)
+	}
+	return out
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// stateReader decodes with bounds checks; the first error sticks.
+type stateReader struct {
+	b   []byte
+	err error
+}
+
+func (r *stateReader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: "+format, append([]any{ErrState}, args...)...)
+	}
+}
+
+func (r *stateReader) uvarint(max int, what string) int {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
+		r.fail("truncated or non-canonical %s", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	if v > uint64(max) {
+		r.fail("%s %d exceeds its cap %d", what, v, max)
+		return 0
+	}
+	return int(v)
+}
+
+func (r *stateReader) byte(what string) byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) == 0 {
+		r.fail("truncated %s", what)
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *stateReader) str(max int, what string) string {
+	n := r.uvarint(max, what+" length")
+	if r.err != nil {
+		return ""
+	}
+	if n > len(r.b) {
+		r.fail("truncated %s", what)
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+// String caps of a restored state. Ids, tool names and event ids have no
+// configured cap; valueLimit and textLimit allow for strings.ToLower
+// growing non-ASCII text (at most 3 bytes per input byte).
+const maxIDLen = 1 << 16
+
+// UnmarshalState replaces the detector's state with one encoded by
+// MarshalState. It validates the encoding (magic, version, sizes within the
+// detector's Options: MaxSessions, MaxValues, MaxTrusted, MaxValueLen,
+// MaxTrustedText and the pending-call bound; classes, flags, duplicates,
+// trailing bytes) and returns an error wrapping ErrState, never panics, on
+// bad input; the detector's state is then unchanged. It implements
+// detector.Stateful.
+func (d *Detector) UnmarshalState(data []byte) error {
+	if len(data) < len(stateMagic)+1 || string(data[:len(stateMagic)]) != stateMagic {
+		return fmt.Errorf("%w: not a flow state", ErrState)
+	}
+	if v := data[len(stateMagic)]; v != StateVersion {
+		return fmt.Errorf("%w: unsupported version %d", ErrState, v)
+	}
+	r := &stateReader{b: data[len(stateMagic)+1:]}
+	maxSessions := d.opts.MaxSessions
+	if maxSessions <= 0 {
+		maxSessions = len(data) // unbounded: every session takes bytes
+	}
+	valueLimit := 3 * d.opts.MaxValueLen
+	if d.opts.MaxValueLen <= 0 {
+		valueLimit = len(data)
+	}
+	textLimit := 3*max(d.opts.MaxTrustedText, 0) + 1
+	n := r.uvarint(maxSessions, "sessions")
+	var order []*session
+	sessions := make(map[string]*session, min(n, 1024))
+	for range n {
+		if r.err != nil {
+			break
+		}
+		s := &session{}
+		s.id = r.str(maxIDLen, "session id")
+		s.parent = r.str(maxIDLen, "parent id")
+		fl := r.byte("session flags")
+		if fl&^(stChild|stContext) != 0 {
+			r.fail("session %q: bad flags %#x", s.id, fl)
+		}
+		s.child, s.context = fl&stChild != 0, fl&stContext != 0
+		if t := r.str(textLimit, "user text"); t != "" {
+			s.text = []byte(t)
+		}
+		s.values.max, s.trusted.max = d.opts.MaxValues, d.opts.MaxTrusted
+		nv := r.uvarint(max(d.opts.MaxValues, 0), "values")
+		for range nv {
+			if r.err != nil {
+				break
+			}
+			k := r.str(valueLimit, "value")
+			fl := r.byte("value flags")
+			c := Class(r.byte("value class"))
+			var e entry
+			e.untrusted = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
+			e.private = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
+			e.seen = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
+			if r.err != nil {
+				break
+			}
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected) != 0 || c < ClassEmail || c > ClassFile {
+				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
+				break
+			}
+			if _, dup := s.values.m[k]; dup || len(k) == 0 {
+				r.fail("session %q: empty or duplicate value %q", s.id, k)
+				break
+			}
+			e.flags = fl & (fromUntrusted | fromPrivate)
+			e.class, e.instructed, e.undirected = c, fl&svInstructed != 0, fl&svUndirected != 0
+			s.values.put(k, e)
+		}
+		nt := r.uvarint(max(d.opts.MaxTrusted, 0), "trusted values")
+		for range nt {
+			k := r.str(valueLimit, "trusted value")
+			if r.err != nil {
+				break
+			}
+			if _, dup := s.trusted.m[k]; dup || len(k) == 0 {
+				r.fail("session %q: empty or duplicate trusted value %q", s.id, k)
+				break
+			}
+			s.trusted.put(k, struct{}{})
+		}
+		np := r.uvarint(maxPending, "pending calls")
+		var prev *pendingKey
+		for range np {
+			by := r.byte("pending key kind")
+			k := pendingKey{by == 1, r.str(maxIDLen, "pending key")}
+			if r.err != nil {
+				break
+			}
+			if by > 1 || (prev != nil && (prev.byID == k.byID && prev.name >= k.name || prev.byID && !k.byID)) {
+				r.fail("session %q: bad or unsorted pending call %q", s.id, k.name)
+				break
+			}
+			if s.directed == nil {
+				s.directed = make(map[pendingKey]bool)
+			}
+			s.directed[k] = true
+			prev = &k
+		}
+		if r.err != nil {
+			break
+		}
+		if _, dup := sessions[s.id]; dup {
+			r.fail("duplicate session %q", s.id)
+			break
+		}
+		sessions[s.id] = s
+		order = append(order, s)
+	}
+	if r.err == nil && len(r.b) > 0 {
+		r.fail("%d trailing bytes", len(r.b))
+	}
+	if r.err != nil {
+		return r.err
+	}
+	d.sessions = sessions
+	d.lru.Init()
+	for _, s := range order {
+		s.elem = d.lru.PushBack(s)
+	}
+	return nil
+}
