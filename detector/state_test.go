@@ -14,7 +14,7 @@ import (
 )
 
 // statefulOptions returns the default options over inv, leaving out any
-// detector that does not implement detector.Stateful (reported by name).
+// detector that does not implement detector.Stateful (returned by name).
 func statefulOptions(inv *models.Inventory) (detector.Options, []string) {
 	o := detector.DefaultOptions()
 	o.Inventory = inv
@@ -32,7 +32,8 @@ func statefulOptions(inv *models.Inventory) (detector.Options, []string) {
 	return o, dropped
 }
 
-// TestSnapshotRestoreScoresIdentically runs the default engine over fleet
+// TestSnapshotRestoreScoresIdentically runs the full default engine (every
+// default detector must be Stateful) over fleet
 // traffic, snapshots it, restores the snapshot into a fresh engine built
 // with the same options and requires both to produce the same findings and
 // commands on the following events and to end in byte-identical states.
@@ -41,7 +42,7 @@ func TestSnapshotRestoreScoresIdentically(t *testing.T) {
 	f := statetest.Fleet(200)
 	opts, dropped := statefulOptions(f.Inventory())
 	if len(dropped) > 0 {
-		t.Logf("detectors without Stateful left out: %v", dropped)
+		t.Fatalf("default detectors without Stateful: %v", dropped)
 	}
 	orig := detector.New(opts)
 	agents := map[string]bool{}
