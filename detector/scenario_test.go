@@ -104,6 +104,8 @@ type eventSpec struct {
 	ParentAgent string          `yaml:"parent_agent"`
 	ParentSess  string          `yaml:"parent_session"`
 	RootAgent   string          `yaml:"root_agent"`
+	Model       string          `yaml:"model"`
+	Version     string          `yaml:"agent_version"`
 	// CredentialExpires and PrincipalSessionEnd are offsets from scenarioStart.
 	CredentialExpires   *time.Duration `yaml:"credential_expires"`
 	PrincipalSessionEnd *time.Duration `yaml:"principal_session_end"`
@@ -213,6 +215,8 @@ func (sc *scenario) expand() ([]*models.Event, error) {
 				ParentAgentID:   s.ParentAgent,
 				ParentSessionID: s.ParentSess,
 				RootAgentID:     s.RootAgent,
+				Model:           s.Model,
+				AgentVersion:    s.Version,
 			}
 			if s.CredentialExpires != nil {
 				t := scenarioStart.Add(*s.CredentialExpires)
