@@ -47,6 +47,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/tetherhq/tether/detector/internal/ewstats"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -166,8 +167,8 @@ type agentState struct {
 	rowTotal []uint32
 
 	completed int
-	surprise  ewStats // of past sessions' mean surprise
-	feats     [Dims]ewStats
+	surprise  ewstats.Stats // of past sessions' mean surprise
+	feats     [Dims]ewstats.Stats
 
 	ring   []float64 // History×Dims, row-major
 	ringN  int       // rows filled
@@ -563,24 +564,3 @@ func (d *Detector) push(a *agentState) {
 	}
 	a.invOK = true
 }
-
-// ewStats is an exponentially weighted running mean and population variance
-// (West's incremental algorithm, 24 bytes); until 1/N falls below alpha it
-// weighs every observation equally.
-type ewStats struct {
-	Mean, Var float64
-	N         int32
-}
-
-func (s *ewStats) Add(x, alpha float64) {
-	if s.N < math.MaxInt32 {
-		s.N++
-	}
-	a := max(alpha, 1/float64(s.N))
-	d := x - s.Mean
-	inc := a * d
-	s.Mean += inc
-	s.Var = (1 - a) * (s.Var + d*inc)
-}
-
-func (s *ewStats) StdDev() float64 { return math.Sqrt(s.Var) }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/tetherhq/tether/detector/internal/ewstats"
 )
 
 // errState marks invalid state given to UnmarshalState.
@@ -26,8 +28,8 @@ type agentJSON struct {
 	Trans     [][2]uint32          `json:"trans,omitempty"` // (from<<8|to, count)
 	RowTotal  []uint32             `json:"rows"`
 	Completed int                  `json:"completed,omitempty"`
-	Surprise  ewStats              `json:"surprise"`
-	Feats     [Dims]ewStats        `json:"feats"`
+	Surprise  ewstats.Stats        `json:"surprise"`
+	Feats     [Dims]ewstats.Stats  `json:"feats"`
 	Ring      []float64            `json:"ring,omitempty"`
 	RingN     int                  `json:"ringN,omitempty"`
 	RingAt    int                  `json:"ringAt,omitempty"`
