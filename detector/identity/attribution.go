@@ -108,7 +108,7 @@ func (d *Detector) observeAttribution(ev *models.Event, agent *models.AgentSpec,
 		d.observeCredential(ev, emit)
 	}
 	if ev.Kind == models.KindSessionEnd {
-		d.sess.del(ev.SessionID)
+		d.sess.Delete(ev.SessionID)
 		return
 	}
 	now := ev.Time.UnixMilli()
@@ -116,7 +116,7 @@ func (d *Detector) observeAttribution(ev *models.Event, agent *models.AgentSpec,
 	if ev.CredentialExpiry != nil && !ev.CredentialExpiry.IsZero() {
 		exp = ev.CredentialExpiry.UnixMilli()
 	}
-	s, created := d.sess.put(ev.SessionID)
+	s, created := d.sess.Put(ev.SessionID)
 	switch {
 	case created, ev.Kind == models.KindSessionStart:
 		// A (new) session_start is re-validation: the runtime started the
@@ -207,7 +207,7 @@ func looksLikeEmail(s string) bool {
 // agent whose lineage differs from another member's within SharedWindow.
 func (d *Detector) observeCredential(ev *models.Event, emit func(models.Finding)) {
 	now := ev.Time.UnixMilli()
-	c, _ := d.creds.put(ev.CredentialID)
+	c, _ := d.creds.Put(ev.CredentialID)
 	c.prune(now - d.opts.SharedWindow.Milliseconds())
 	if i := c.find(ev.AgentID); i >= 0 {
 		c.members[i].last = max(c.members[i].last, now)

@@ -250,7 +250,7 @@ func TestAttributionBounded(t *testing.T) {
 		}
 	}
 	// A credential with many agents keeps at most maxCredentialAgents.
-	c, _ := d.creds.put("many")
+	c, _ := d.creds.Put("many")
 	for i := 0; i < 10; i++ {
 		c.add(credMember{agent: fmt.Sprint("x", i), lineage: fmt.Sprint("x", i), last: int64(i)})
 	}
@@ -258,26 +258,6 @@ func TestAttributionBounded(t *testing.T) {
 		t.Errorf("members %+v", c.members)
 	}
 }
-
-func TestLRU(t *testing.T) {
-	l := newLRU[int](2)
-	*must(l.put("a")) = 1
-	*must(l.put("b")) = 2
-	l.get("a")            // b is now least recent
-	*must(l.put("c")) = 3 // evicts b
-	if l.get("b") != nil || *l.get("a") != 1 || *l.get("c") != 3 || l.len() != 2 {
-		t.Fatalf("lru state wrong")
-	}
-	l.del("a")
-	if l.len() != 1 || l.get("a") != nil {
-		t.Fatalf("delete failed")
-	}
-	if v, created := l.put("d"); !created || *v != 0 {
-		t.Fatalf("reused node not zeroed")
-	}
-}
-
-func must(v *int, _ bool) *int { return v }
 
 func BenchmarkObserveAttribution(b *testing.B) {
 	d := New(DefaultOptions())

@@ -49,6 +49,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -152,8 +153,8 @@ type Detector struct {
 	opts     Options
 	seen     map[string]struct{}
 	reported map[string]uint8 // session -> reported bits
-	sess     *lru[sessState]
-	creds    *lru[credState]
+	sess     *lru.LRU[sessState]
+	creds    *lru.LRU[credState]
 }
 
 // New returns a Detector. Zero limits, windows and severities fall back to
@@ -200,7 +201,7 @@ func New(opts Options) *Detector {
 		opts.PrincipalEndedRiskySeverity = def.PrincipalEndedRiskySeverity
 	}
 	return &Detector{opts: opts, seen: make(map[string]struct{}), reported: make(map[string]uint8),
-		sess: newLRU[sessState](opts.MaxSessions), creds: newLRU[credState](opts.MaxCredentials)}
+		sess: lru.New[sessState](opts.MaxSessions), creds: lru.New[credState](opts.MaxCredentials)}
 }
 
 // Name implements detector.Detector.
@@ -212,7 +213,7 @@ func (d *Detector) TrackedSessions() int { return len(d.reported) }
 // TrackedAttribution returns the number of sessions and credentials held
 // by the attribution checks.
 func (d *Detector) TrackedAttribution() (sessions, credentials int) {
-	return d.sess.len(), d.creds.len()
+	return d.sess.Len(), d.creds.Len()
 }
 
 // Observe implements detector.Detector.

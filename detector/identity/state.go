@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tetherhq/tether/detector/internal/lru"
 )
 
 // errState marks invalid state given to UnmarshalState.
@@ -49,7 +51,7 @@ type memberJSON struct {
 // MarshalState encodes the detector's state deterministically as JSON.
 func (d *Detector) MarshalState() ([]byte, error) {
 	st := stateJSON{Seen: make([]string, 0, len(d.seen)), Reported: make([]reportedJSON, 0, len(d.reported)),
-		Sessions: make([]sessJSON, 0, d.sess.len()), Creds: make([]credJSON, 0, d.creds.len())}
+		Sessions: make([]sessJSON, 0, d.sess.Len()), Creds: make([]credJSON, 0, d.creds.Len())}
 	for id := range d.seen {
 		st.Seen = append(st.Seen, id)
 	}
@@ -58,12 +60,12 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		st.Reported = append(st.Reported, reportedJSON{id, b})
 	}
 	slices.SortFunc(st.Reported, func(a, b reportedJSON) int { return strings.Compare(a.Session, b.Session) })
-	for n := d.sess.head; n != nil; n = n.next {
-		st.Sessions = append(st.Sessions, sessJSON{n.key, n.val.start, n.val.credExp, n.val.bits})
+	for id, s := range d.sess.All() {
+		st.Sessions = append(st.Sessions, sessJSON{id, s.start, s.credExp, s.bits})
 	}
-	for n := d.creds.head; n != nil; n = n.next {
-		c := credJSON{ID: n.key, SpawnLineage: n.val.spawnLineage, SpawnAt: n.val.spawnAt}
-		for _, m := range n.val.members[:n.val.n] {
+	for id, v := range d.creds.All() {
+		c := credJSON{ID: id, SpawnLineage: v.spawnLineage, SpawnAt: v.spawnAt}
+		for _, m := range v.members[:v.n] {
 			c.Members = append(c.Members, memberJSON{m.agent, m.lineage, m.last})
 		}
 		st.Creds = append(st.Creds, c)
@@ -102,22 +104,22 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		}
 		reported[r.Session] = r.Bits
 	}
-	sess := newLRU[sessState](d.opts.MaxSessions)
+	sess := lru.New[sessState](d.opts.MaxSessions)
 	for i := len(st.Sessions) - 1; i >= 0; i-- {
 		s := st.Sessions[i]
-		v, created := sess.put(s.ID)
+		v, created := sess.Put(s.ID)
 		if !created {
 			return fmt.Errorf("%w: duplicate session %q", errState, s.ID)
 		}
 		*v = sessState{start: s.Start, credExp: s.CredExp, bits: s.Bits}
 	}
-	creds := newLRU[credState](d.opts.MaxCredentials)
+	creds := lru.New[credState](d.opts.MaxCredentials)
 	for i := len(st.Creds) - 1; i >= 0; i-- {
 		c := st.Creds[i]
 		if len(c.Members) > maxCredentialAgents {
 			return fmt.Errorf("%w: credential %q has %d members, at most %d", errState, c.ID, len(c.Members), maxCredentialAgents)
 		}
-		v, created := creds.put(c.ID)
+		v, created := creds.Put(c.ID)
 		if !created {
 			return fmt.Errorf("%w: duplicate credential %q", errState, c.ID)
 		}
