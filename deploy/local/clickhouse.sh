@@ -31,6 +31,8 @@ STDLOG="$DIR/log/stdout.log"
 
 log() { echo "clickhouse.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # server_cmd prints the command that runs the server, or nothing.
 server_cmd() {
@@ -88,12 +90,7 @@ running() {
 }
 
 # alive reports whether the pid file names a live process.
-alive() {
-	[[ -f $PIDFILE ]] || return 1
-	local pid
-	pid="$(cat "$PIDFILE" 2>/dev/null)" || return 1
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
-}
+alive() { pidfile_alive "$PIDFILE"; }
 
 # answers reports whether the server answers a query on the native port.
 answers() {
@@ -233,20 +230,7 @@ cmd_stop() {
 		log "not running"
 		return 0
 	fi
-	local pid i
-	pid="$(cat "$PIDFILE")"
-	log "stopping pid $pid"
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "still alive after 30s; sending SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -f "$PIDFILE"
-	log "stopped"
+	stop_pidfile "$PIDFILE" 300 0.1
 }
 
 cmd_status() {

@@ -39,6 +39,8 @@ addr="127.0.0.1:$port"
 
 log() { echo "kafka: $*" >&2; }
 die() { echo "kafka: error: $*" >&2; exit 1; }
+# shellcheck source=deploy/local/lib.sh
+source "$here/lib.sh"
 
 java_bin() {
 	if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
@@ -188,15 +190,12 @@ jvm_common() {
 # pid_alive reports whether the pid file names a live Kafka broker started
 # from this cache folder (not just any process that reused the pid).
 pid_alive() {
-	[[ -f "$pidfile" ]] || return 1
+	pidfile_alive "$pidfile" || return 1
 	local pid
-	pid="$(cat "$pidfile" 2>/dev/null || true)"
-	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+	pid="$(cat "$pidfile")"
 	[[ -r "/proc/$pid/cmdline" ]] || return 0
 	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "kafka.Kafka $conf/server.properties"
 }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # probe waits up to $1 seconds for the broker to serve metadata with at least
 # one live broker, using kafka-clients' Admin API (KafkaProbe.java).
@@ -305,20 +304,7 @@ cmd_stop() {
 		log "not running"
 		return 0
 	fi
-	local pid i
-	pid="$(cat "$pidfile")"
-	log "stopping (pid $pid)"
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 120; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.5
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "did not stop within 60s; killing"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -f "$pidfile"
-	log "stopped"
+	stop_pidfile "$pidfile" 120 0.5
 }
 
 cmd_status() {
