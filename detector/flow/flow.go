@@ -16,13 +16,35 @@
 //     is what was asked); otherwise 65 (an outsider's value the user neither
 //     supplied nor pointed to, still above the alert threshold).
 //   - private_to_sink: a value from the result of a private_data tool is
-//     passed to a public_sink tool (exfiltration, severity 60), unless the
-//     agent's manifest declares the flow "private_data->public_sink" in
-//     DesignedFlows; a designed flow is recorded as an informational finding
-//     (severity 10, "designed=true"). When the sink call's destination is a
-//     trusted value (a recipient-like value of the call — address, account,
-//     URL, number — that the user supplied), the user chose where the data
-//     goes and the severity is 40, below the alert threshold.
+//     passed to a public_sink tool, unless the agent's manifest declares the
+//     flow "private_data->public_sink" in DesignedFlows; a designed flow is
+//     recorded as an informational finding (severity 10, "designed=true").
+//     The severity depends on the value's position in the call:
+//       - PAYLOAD (the private value is carried by the call: in a body, a
+//         subject, a list of fields): exfiltration, severity 60.
+//       - DESTINATION (the private value is itself where the data or money
+//         goes): an argument string that consists of that one value alone
+//         and whose class is an address — an e-mail address, a URL or host,
+//         a phone/account number, or an IBAN-shaped account id (two letters,
+//         two digits, 11–30 more letters or digits). Classified by the
+//         value's shape, never by the argument's name. A user asking the
+//         agent to pay or reply to someone found in the user's own records
+//         makes exactly this flow, so it is not exfiltration by itself:
+//         severity 40 (below the alert threshold) when every private source
+//         of the value was user-directed (its call named a user-supplied
+//         value, as for untrusted sources) and no instruction cues surround
+//         it; 75 when instruction cues surround the value in a private
+//         source (outsider-written text — a transaction subject, a shared
+//         file, a received e-mail — sits inside private stores too, so
+//         instruct.go scans private_data results as well: an address planted
+//         there next to commands is the signature of an injection steering a
+//         payment or a mail); otherwise 55 (not user-directed, no cues).
+//       A call with several private values takes the highest of these.
+//     When the sink call's destination is a trusted value (a recipient-like
+//     value of the call — address, account, URL, number — that the user
+//     supplied), the user chose where the data goes and the severity is 40,
+//     below the alert threshold, unless an instructed private destination
+//     (75) is also present.
 //   - unexplained_destination: a recipient-like value (e-mail, URL, host,
 //     number, account id) in a sink or destructive call that appears neither
 //     in the user's messages nor in any tool result of the session (severity
@@ -119,6 +141,13 @@ type Options struct {
 	// SeverityPrivateToTrusted replaces SeverityPrivate when the sink
 	// call's destination is a value the user supplied.
 	SeverityPrivateToTrusted uint8
+	// Severities of a private value that is the sink call's destination
+	// (see the package comment), replacing SeverityPrivate (payload):
+	// from user-directed sources without instruction cues, from a source
+	// with instruction cues near the value, and otherwise.
+	SeverityPrivateDestDirected   uint8
+	SeverityPrivateDestInstructed uint8
+	SeverityPrivateDest           uint8
 	// MaxTrustedText bounds the user/system text kept per session (bytes)
 	// to decide whether a call's arguments name something the user named.
 	MaxTrustedText int
@@ -146,7 +175,13 @@ func DefaultOptions() Options {
 		SeverityInstructed:       80,
 		SeverityDirected:         45,
 		SeverityPrivateToTrusted: 40,
-		MaxTrustedText:           8 << 10,
+		// A private value as the call's destination: the user acting on
+		// their own records (40, below the threshold), an address planted
+		// next to instructions (75), neither (55, just below it).
+		SeverityPrivateDestDirected:   40,
+		SeverityPrivateDestInstructed: 75,
+		SeverityPrivateDest:           55,
+		MaxTrustedText:                8 << 10,
 	}
 }
 
@@ -166,10 +201,11 @@ type entry struct {
 	untrusted source // first untrusted_content result carrying the value
 	private   source // first private_data result carrying the value
 	seen      source // first result of any tool carrying the value
-	// instructed: some untrusted occurrence had instruction cues nearby.
-	// undirected: some untrusted occurrence came from a call that named no
-	// trusted value.
-	instructed, undirected bool
+	// instructed: some untrusted or private occurrence had instruction cues
+	// nearby. undirected: some untrusted occurrence came from a call that
+	// named no trusted value; privUndirected: the same for a private
+	// occurrence.
+	instructed, undirected, privUndirected bool
 }
 
 // valueSet is a FIFO-bounded map of values. keys is the insertion ring
@@ -286,6 +322,9 @@ type hit struct {
 	class                  Class
 	src                    source
 	instructed, undirected bool
+	// dest: the value is the call's destination (a whole argument string of
+	// an address class), not a payload it carries.
+	dest bool
 }
 
 // New returns a Detector.
@@ -449,7 +488,9 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	}
 	src := source{event: ev.ID, tool: ev.ToolName}
 	var directed bool
-	if flags&fromUntrusted != 0 {
+	if flags != 0 {
+		// untrusted and private results alike: outsider-written text also
+		// sits in private stores (a transaction subject, a shared file).
 		key := pendingKeyOf(ev)
 		directed = s.directed[key]
 		delete(s.directed, key)
@@ -459,7 +500,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		text = text[:d.opts.MaxScanBytes]
 	}
 	d.ext.run(text, func(v string, c Class, at int) {
-		instructed := flags&fromUntrusted != 0 && catCount(cuesNear(d.cues, at)) >= InstructMin
+		instructed := flags != 0 && catCount(cuesNear(d.cues, at)) >= InstructMin
 		d.chain(s, func(a *session) bool {
 			e, ok := a.values.get(v)
 			if !ok {
@@ -472,8 +513,12 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				e.instructed = e.instructed || instructed
 				e.undirected = e.undirected || !directed
 			}
-			if flags&fromPrivate != 0 && e.flags&fromPrivate == 0 {
-				e.private = src
+			if flags&fromPrivate != 0 {
+				if e.flags&fromPrivate == 0 {
+					e.private = src
+				}
+				e.instructed = e.instructed || instructed
+				e.privUndirected = e.privUndirected || !directed
 			}
 			e.flags |= flags
 			a.values.put(v, e)
@@ -502,6 +547,7 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 			}
 			e.instructed = e.instructed || x.instructed
 			e.undirected = e.undirected || x.undirected
+			e.privUndirected = e.privUndirected || x.privUndirected
 			e.flags |= x.flags
 		}
 		return true
@@ -531,6 +577,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	trustedDest := false
 	for _, l := range leaves {
 		path := l.path
+		whole := isSingleToken(l.text)
 		d.scan(l.text, func(v string, c Class) {
 			if _, dup := seenVal[v]; dup {
 				return
@@ -543,11 +590,11 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 			seenVal[v] = struct{}{}
 			switch {
 			case e.flags&fromUntrusted != 0:
-				d.hits = append(d.hits, hit{KindUntrustedToSink, path, v, c, e.untrusted, e.instructed, e.undirected})
+				d.hits = append(d.hits, hit{KindUntrustedToSink, path, v, c, e.untrusted, e.instructed, e.undirected, false})
 			case e.flags&fromPrivate != 0 && sink:
-				d.hits = append(d.hits, hit{KindPrivateToSink, path, v, c, e.private, false, false})
+				d.hits = append(d.hits, hit{KindPrivateToSink, path, v, c, e.private, e.instructed, e.privUndirected, whole && isAddress(v, c)})
 			case !seen && context && c.RecipientLike():
-				d.hits = append(d.hits, hit{KindUnexplainedDestination, path, v, c, source{}, false, false})
+				d.hits = append(d.hits, hit{KindUnexplainedDestination, path, v, c, source{}, false, false, false})
 			}
 		})
 	}
@@ -619,8 +666,9 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 			designedAs = FlowUntrustedDestructive
 		}
 	case KindPrivateToSink:
-		sev, conf, srcLabel = d.opts.SeverityPrivate, 0.6, string(models.LabelPrivateData)
-		if trustedDest {
+		srcLabel = string(models.LabelPrivateData)
+		sev, conf, note = d.privateSeverity(hs)
+		if trustedDest && sev < d.opts.SeverityPrivateDestInstructed {
 			sev, conf, note = d.opts.SeverityPrivateToTrusted, 0.4, "; the call's destination is a value the user supplied"
 		}
 		designedAs = FlowPrivateToSink
@@ -676,6 +724,72 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 		EvidenceIDs: evidence,
 		Features:    []models.Feature{{Name: "flow_values", Observed: float64(len(hs))}},
 	}
+}
+
+// privateSeverity grades a private_to_sink finding by the position and
+// sources of its values (see the package comment): the highest of payload
+// (SeverityPrivate), instructed destination, undirected destination and
+// user-directed destination.
+func (d *Detector) privateSeverity(hs []hit) (sev uint8, conf float64, note string) {
+	first := true
+	for _, h := range hs {
+		var s uint8
+		var c float64
+		var n string
+		switch {
+		case !h.dest:
+			s, c, n = d.opts.SeverityPrivate, 0.6, ""
+		case h.instructed:
+			s, c, n = d.opts.SeverityPrivateDestInstructed, 0.8, "; the destination is a private value surrounded by instruction cues in its source"
+		case h.undirected:
+			s, c, n = d.opts.SeverityPrivateDest, 0.5, "; the destination is a private value"
+		default:
+			s, c, n = d.opts.SeverityPrivateDestDirected, 0.4, "; the destination is a private value from a source the user directed the agent to"
+		}
+		if first || s > sev {
+			sev, conf, note, first = s, c, n, false
+		}
+	}
+	return sev, conf, note
+}
+
+// isSingleToken reports whether s, trimmed of surrounding white space, holds
+// no white space: an argument string that is one value alone.
+func isSingleToken(s string) bool {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+			return false
+		}
+	}
+	return true
+}
+
+// isAddress reports whether value v of class c is an address data or money
+// can be sent to: an e-mail address, a URL or host, a phone/account number,
+// or an IBAN-shaped id (ISO 13616: two letters, two check digits, 11–30
+// letters or digits; v is lower-cased). Other ids (record, file, order ids)
+// are what a call carries, not where it goes.
+func isAddress(v string, c Class) bool {
+	switch c {
+	case ClassEmail, ClassURL, ClassHost, ClassNumber:
+		return true
+	case ClassID:
+		if len(v) < 15 || len(v) > 34 || !isAlpha(v[0]) || !isAlpha(v[1]) || !isDigit(v[2]) || !isDigit(v[3]) {
+			return false
+		}
+		for i := 4; i < len(v); i++ {
+			if !isAlpha(v[i]) && !isDigit(v[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // appendListed appends the values of hs as the explanation lists them:

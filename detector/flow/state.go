@@ -12,12 +12,12 @@ import (
 var ErrState = errors.New("flow: invalid state")
 
 // StateVersion is the version of the MarshalState encoding.
-const StateVersion = 1
+const StateVersion = 2
 
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 1). Binary, not JSON: values, ids and the user's
+// State encoding (version 2; version 1 lacked flag 16). Binary, not JSON: values, ids and the user's
 // text may hold invalid UTF-8, which JSON would rewrite. An integer is an
 // unsigned varint (u), a string is u(length) + bytes (s), a flag set one
 // byte (b):
@@ -26,7 +26,7 @@ const stateMagic = "TFLW"
 //	per session, most recently active first (the LRU order):
 //	  s(id) s(parent) b(1 child | 2 context) s(text)
 //	  u(values), oldest first (the eviction order):
-//	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected) b(class)
+//	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected) b(class)
 //	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
 //	  u(trusted), oldest first: s(value)
 //	  u(pending calls), sorted by (by id, name): b(1 by call id) s(name)
@@ -46,6 +46,9 @@ const (
 	svPrivate    = 2
 	svInstructed = 4
 	svUndirected = 8
+	// svPrivUndirected: some private occurrence came from a call that named
+	// no trusted value (new in version 2).
+	svPrivUndirected = 16
 )
 
 // MarshalState encodes the detector's state deterministically (see the
@@ -76,6 +79,9 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			}
 			if e.undirected {
 				fl |= svUndirected
+			}
+			if e.privUndirected {
+				fl |= svPrivUndirected
 			}
 			b = append(b, fl, byte(e.class))
 			for _, src := range [...]source{e.untrusted, e.private, e.seen} {
@@ -248,7 +254,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if r.err != nil {
 				break
 			}
-			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected) != 0 || c < ClassEmail || c > ClassFile {
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected) != 0 || c < ClassEmail || c > ClassFile {
 				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
 				break
 			}
@@ -257,7 +263,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 				break
 			}
 			e.flags = fl & (fromUntrusted | fromPrivate)
-			e.class, e.instructed, e.undirected = c, fl&svInstructed != 0, fl&svUndirected != 0
+			e.class, e.instructed, e.undirected, e.privUndirected = c, fl&svInstructed != 0, fl&svUndirected != 0, fl&svPrivUndirected != 0
 			s.values.put(k, e)
 		}
 		nt := r.uvarint(max(d.opts.MaxTrusted, 0), "trusted values")

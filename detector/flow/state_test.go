@@ -105,10 +105,10 @@ func TestUnmarshalStateRejects(t *testing.T) {
 	cases := map[string][]byte{
 		"empty":     nil,
 		"magic":     []byte("XXXX\x01\x00"),
-		"version":   append([]byte("TFLW\x02"), good[5:]...),
+		"version":   append([]byte("TFLW\x01"), good[5:]...), // version 1: no longer read
 		"truncated": good[:len(good)/2],
 		"trailing":  append(append([]byte{}, good...), 0),
-		"huge":      []byte("TFLW\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),
+		"huge":      []byte("TFLW\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),
 	}
 	for name, b := range cases {
 		if err := flow.New(smallOpts()).UnmarshalState(b); !errors.Is(err, flow.ErrState) {
