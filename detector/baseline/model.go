@@ -40,11 +40,15 @@ func (p *profile) hasModel(m string) bool {
 
 // clip returns a copy of s of at most maxProfileString bytes, so stored
 // strings neither pin the decoder's buffers nor grow without bound.
-func clip(s string) string {
+func clip(s string) string { return strings.Clone(truncate(s)) }
+
+// truncate returns the first maxProfileString bytes of s without copying:
+// the key under which clip stores s, for look-ups that must not allocate.
+func truncate(s string) string {
 	if len(s) > maxProfileString {
-		s = s[:maxProfileString]
+		return s[:maxProfileString]
 	}
-	return strings.Clone(s)
+	return s
 }
 
 // warm reports whether the agent's baselines have passed warm-up: the rate

@@ -57,6 +57,7 @@ type peerGroup struct {
 
 // findTool returns the index of name in g.tools, or -1.
 func (g *peerGroup) findTool(name string) int {
+	name = truncate(name) // tools are stored clipped
 	for i := range g.tools {
 		if g.tools[i].name == name {
 			return i
@@ -138,7 +139,7 @@ func peerGroupName(agent *models.AgentSpec) string {
 // the LRU head and returns it; nil when the agent has no group or peer
 // baselines are disabled.
 func (d *Detector) joinGroup(st *agentState, agent *models.AgentSpec) *peerGroup {
-	name := peerGroupName(agent)
+	name := truncate(peerGroupName(agent)) // groups are stored clipped
 	if name == "" || d.opts.DisablePeerGroups {
 		d.leaveGroup(st)
 		return nil

@@ -170,3 +170,26 @@ func TestPeerGroupBounds(t *testing.T) {
 		t.Errorf("unregistered agent joined group %q", st.grp.name)
 	}
 }
+
+// TestPeerGroupLongNames: a group or tool name longer than the stored limit
+// is found again under its clipped key instead of creating a new group or
+// tool entry on every event.
+func TestPeerGroupLongNames(t *testing.T) {
+	d := New(DefaultOptions())
+	long := strings.Repeat("g", 3*maxProfileString)
+	tool := strings.Repeat("t", 3*maxProfileString)
+	for i := range 5 {
+		agent := &models.AgentSpec{ID: fmt.Sprintf("a%d", i), PeerGroup: long}
+		st := &agentState{}
+		g := d.joinGroup(st, agent)
+		g.addCall(tool, 256)
+	}
+	if len(d.groups) != 1 {
+		t.Fatalf("%d peer groups for one long name, want 1", len(d.groups))
+	}
+	for _, g := range d.groups {
+		if len(g.tools) != 1 || g.count(tool) != 5 || g.members != 5 {
+			t.Fatalf("group has %d tools, count %d, members %d; want 1 tool counted 5 times by 5 members", len(g.tools), g.count(tool), g.members)
+		}
+	}
+}
