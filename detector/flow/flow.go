@@ -20,26 +20,26 @@
 //     flow "private_data->public_sink" in DesignedFlows; a designed flow is
 //     recorded as an informational finding (severity 10, "designed=true").
 //     The severity depends on the value's position in the call:
-//       - PAYLOAD (the private value is carried by the call: in a body, a
-//         subject, a list of fields): exfiltration, severity 60.
-//       - DESTINATION (the private value is itself where the data or money
-//         goes): an argument string that consists of that one value alone
-//         and whose class is an address — an e-mail address, a URL or host,
-//         a phone/account number, or an IBAN-shaped account id (two letters,
-//         two digits, 11–30 more letters or digits). Classified by the
-//         value's shape, never by the argument's name. A user asking the
-//         agent to pay or reply to someone found in the user's own records
-//         makes exactly this flow, so it is not exfiltration by itself:
-//         severity 40 (below the alert threshold) when every private source
-//         of the value was user-directed (its call named a user-supplied
-//         value, as for untrusted sources) and no instruction cues surround
-//         it; 75 when instruction cues surround the value in a private
-//         source (outsider-written text — a transaction subject, a shared
-//         file, a received e-mail — sits inside private stores too, so
-//         instruct.go scans private_data results as well: an address planted
-//         there next to commands is the signature of an injection steering a
-//         payment or a mail); otherwise 55 (not user-directed, no cues).
-//       A call with several private values takes the highest of these.
+//   - PAYLOAD (the private value is carried by the call: in a body, a
+//     subject, a list of fields): exfiltration, severity 60.
+//   - DESTINATION (the private value is itself where the data or money
+//     goes): an argument string that consists of that one value alone
+//     and whose class is an address — an e-mail address, a URL or host,
+//     a phone/account number, or an IBAN-shaped account id (two letters,
+//     two digits, 11–30 more letters or digits). Classified by the
+//     value's shape, never by the argument's name. A user asking the
+//     agent to pay or reply to someone found in the user's own records
+//     makes exactly this flow, so it is not exfiltration by itself:
+//     severity 40 (below the alert threshold) when every private source
+//     of the value was user-directed (its call named a user-supplied
+//     value, as for untrusted sources) and no instruction cues surround
+//     it; 75 when instruction cues surround the value in a private
+//     source (outsider-written text — a transaction subject, a shared
+//     file, a received e-mail — sits inside private stores too, so
+//     instruct.go scans private_data results as well: an address planted
+//     there next to commands is the signature of an injection steering a
+//     payment or a mail); otherwise 55 (not user-directed, no cues).
+//     A call with several private values takes the highest of these.
 //     When the sink call's destination is a trusted value (a recipient-like
 //     value of the call — address, account, URL, number — that the user
 //     supplied), the user chose where the data goes and the severity is 40,
