@@ -11,7 +11,7 @@ AGENTDOJO ?= ../shared/datasets/agentdojo
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: build test test-short services-up services-down services-status demo eval bench fuzz vet fmt
+.PHONY: build test test-short services-up services-down services-status demo eval bench fuzz vet lint fmt
 
 ## build: compile the tether binary into bin/tether
 build:
@@ -68,6 +68,10 @@ fuzz:
 ## vet: go vet
 vet:
 	$(GO) vet ./...
+
+## lint: go vet and staticcheck (fetched through the Go module proxy, pinned)
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 ## fmt: gofmt -s every package in place
 fmt:

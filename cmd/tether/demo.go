@@ -411,12 +411,6 @@ func (o *demoObserver) Write(_ context.Context, b *sink.Batch) error {
 	return nil
 }
 
-func (o *demoObserver) commandCount() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.commands)
-}
-
 // summary returns commands by action and the flagged root agents.
 func (o *demoObserver) summary() (map[models.Action]int, []string) {
 	o.mu.Lock()

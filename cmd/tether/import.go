@@ -14,7 +14,7 @@ import (
 // Only the agentdojo source exists.
 func runImport(args []string) error {
 	if len(args) == 0 || args[0] != "agentdojo" {
-		return errors.New("usage: tether import agentdojo --out DIR PATH...")
+		return errors.New("usage: tether import agentdojo --out DIR PATH [PATH ...]")
 	}
 	fs := flag.NewFlagSet("import agentdojo", flag.ContinueOnError)
 	out := fs.String("out", "", "output directory for events.jsonl, labels.jsonl and inventory.yaml")
