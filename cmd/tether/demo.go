@@ -214,7 +214,7 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 	iopts.MaxPollRecords = 2000
 	iopts.Logger = cfg.Logger
 	obs := newDemoObserver()
-	late := &demoLateWriter{}
+	late := &lateWriter{}
 	cons, err := ingest.New(iopts, late, kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
 		return nil, err
@@ -376,11 +376,6 @@ func badRecord(i int, like *models.Event) *kgo.Record {
 	return r
 }
 
-// demoLateWriter lets the sinks be built after the consumer, whose Kafka
-// client the control publisher shares.
-type demoLateWriter struct{ w sink.Writer }
-
-func (l *demoLateWriter) Write(ctx context.Context, b *sink.Batch) error { return l.w.Write(ctx, b) }
 
 // demoObserver is the last sink: it keeps the findings and commands that
 // became durable, de-duplicated by id, for the live summary and the report.

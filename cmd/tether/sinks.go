@@ -16,6 +16,7 @@ import (
 // control-topic publisher shares the consumer's Kafka client).
 type lateWriter struct{ w sink.Writer }
 
+// Write implements sink.Writer.
 func (l *lateWriter) Write(ctx context.Context, b *sink.Batch) error { return l.w.Write(ctx, b) }
 
 // buildSinks opens the configured sinks in write order: the analysts'
