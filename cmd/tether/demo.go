@@ -376,7 +376,6 @@ func badRecord(i int, like *models.Event) *kgo.Record {
 	return r
 }
 
-
 // demoObserver is the last sink: it keeps the findings and commands that
 // became durable, de-duplicated by id, for the live summary and the report.
 type demoObserver struct {
