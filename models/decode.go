@@ -68,7 +68,9 @@ func (d *Decoder) Decode(b []byte, ref time.Time) (*Event, error) {
 	if err := json.Unmarshal(b, &ev); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if err := d.Validate(&ev, ref); err != nil {
+	// json.Unmarshal has already checked the whole record, arguments
+	// included: skip the second scan.
+	if err := d.validate(&ev, ref, false); err != nil {
 		return nil, err
 	}
 	return &ev, nil
@@ -77,7 +79,9 @@ func (d *Decoder) Decode(b []byte, ref time.Time) (*Event, error) {
 // Validate checks an event's required fields and value domains and fills
 // derived fields (Operation, RootAgentID). It is called by Decode and may be
 // called on events built in code.
-func (d *Decoder) Validate(ev *Event, ref time.Time) error {
+func (d *Decoder) Validate(ev *Event, ref time.Time) error { return d.validate(ev, ref, true) }
+
+func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
 	if ev.SchemaVersion != SchemaVersion {
 		return fmt.Errorf("%w: schema_version %d (this build reads %d)", ErrUnsupportedVersion, ev.SchemaVersion, SchemaVersion)
 	}
@@ -104,7 +108,7 @@ func (d *Decoder) Validate(ev *Event, ref time.Time) error {
 	if _, err := ParseAutonomy(string(ev.Autonomy)); err != nil {
 		return fmt.Errorf("event %s: %w", ev.ID, err)
 	}
-	if len(ev.Arguments) > 0 && !json.Valid(ev.Arguments) {
+	if checkArgs && len(ev.Arguments) > 0 && !json.Valid(ev.Arguments) {
 		return fmt.Errorf("%w: gen_ai.tool.call.arguments is not valid JSON (event %s)", ErrMalformed, ev.ID)
 	}
 	if !ref.IsZero() {
