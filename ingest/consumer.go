@@ -8,7 +8,9 @@
 // the sink, and only after the sink and the dead-letter topic have accepted
 // them are the batch's offsets committed (at-least-once). While the sink is
 // unavailable the consumer retries with backoff and does not poll or commit:
-// backpressure, never loss. See DESIGN.md for rebalance semantics.
+// backpressure, never loss. Each partition's detector state is
+// checkpointed to a compacted state topic and restored by the partition's
+// next owner (checkpoint.go). See DESIGN.md for rebalance semantics.
 package ingest
 
 import (
@@ -56,13 +58,26 @@ type Options struct {
 	RetryBackoff, MaxRetryBackoff time.Duration
 	// ShutdownFlushTimeout bounds the last flush after the context ends.
 	ShutdownFlushTimeout time.Duration
+	// StateTopic is the compacted changelog topic that receives detector
+	// checkpoints (see checkpoint.go); empty disables checkpointing.
+	StateTopic string
+	// CheckpointEvery is the wall time between two checkpoints of one
+	// partition.
+	CheckpointEvery time.Duration
+	// CheckpointMaxBytes bounds one partition's snapshot; larger snapshots
+	// are skipped with a warning (tether_checkpoints_skipped_total).
+	CheckpointMaxBytes int
+	// RestoreTimeout bounds reading the state topic on assignment (and
+	// creating it at start-up); on timeout the partitions start cold.
+	RestoreTimeout time.Duration
 	// Logger receives structured logs.
 	Logger zerolog.Logger
 }
 
 // DefaultOptions returns the daemon's defaults: topic "tether.events",
 // dead letters to "tether.events.dlq", group "tether", 5,000 records per
-// batch, backoff 200ms doubling to 10s.
+// batch, backoff 200ms doubling to 10s, checkpoints to "tether.state"
+// every minute per partition, at most 8 MiB each.
 func DefaultOptions() Options {
 	return Options{
 		Brokers:              []string{"127.0.0.1:9092"},
@@ -75,6 +90,10 @@ func DefaultOptions() Options {
 		RetryBackoff:         200 * time.Millisecond,
 		MaxRetryBackoff:      10 * time.Second,
 		ShutdownFlushTimeout: 30 * time.Second,
+		StateTopic:           "tether.state",
+		CheckpointEvery:      time.Minute,
+		CheckpointMaxBytes:   8 << 20,
+		RestoreTimeout:       20 * time.Second,
 		Logger:               zerolog.Nop(),
 	}
 }
@@ -93,6 +112,15 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: dead-letter topic %q is the events topic", ErrConfig, o.Topic)
 	case o.MaxPollRecords <= 0:
 		return fmt.Errorf("%w: max poll records %d", ErrConfig, o.MaxPollRecords)
+	case o.StateTopic != "" && (o.StateTopic == o.Topic || o.StateTopic == o.DeadLetterTopic):
+		return fmt.Errorf("%w: state topic %q is the events or dead-letter topic", ErrConfig, o.StateTopic)
+	case o.StateTopic != "" && (o.CheckpointMaxBytes <= 0 || o.CheckpointMaxBytes > 1<<30):
+		return fmt.Errorf("%w: checkpoint max bytes %d (want 1..1 GiB)", ErrConfig, o.CheckpointMaxBytes)
+	case o.CheckpointEvery < 0:
+		return fmt.Errorf("%w: negative checkpoint interval %s", ErrConfig, o.CheckpointEvery)
+	}
+	if o.RestoreTimeout <= 0 {
+		o.RestoreTimeout = 20 * time.Second
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = 200 * time.Millisecond
@@ -108,12 +136,14 @@ func (o *Options) validate() error {
 
 // Consumer reads events, runs the detectors and writes their output.
 type Consumer struct {
-	opts Options
-	cl   *kgo.Client
-	w    sink.Writer
-	dec  *models.Decoder
-	log  zerolog.Logger
-	m    *Metrics
+	opts  Options
+	cl    *kgo.Client
+	prod  *kgo.Client // checkpoint producer (zstd, large batches); nil when disabled
+	extra []kgo.Opt
+	w     sink.Writer
+	dec   *models.Decoder
+	log   zerolog.Logger
+	m     *Metrics
 
 	mu      sync.Mutex
 	engines map[int32]*partitionState
@@ -121,6 +151,11 @@ type Consumer struct {
 	// reused between batches (only the Run goroutine touches them)
 	batch sink.Batch
 	dlq   []*kgo.Record
+	ckpts []*kgo.Record
+
+	// noFinalCheckpoint (tests) skips the checkpoint on revocation, as if
+	// the process had been killed.
+	noFinalCheckpoint bool
 }
 
 // partitionState is owned by one goroutine at a time: the one processing
@@ -130,6 +165,17 @@ type partitionState struct {
 	out    detector.Output
 	events []*models.Event
 	dlq    []*kgo.Record
+
+	ckpt           *kgo.Record // this batch's checkpoint, produced once the batch is in the sinks
+	lastCheckpoint time.Time   // when a checkpoint was last produced (or restored)
+	restoredAt     int64       // restored checkpoint's offset, until the first batch; -1: none
+	next           int64       // offset after the last durable record; -1: none yet
+	dirty          bool        // durable records since the last checkpoint
+	broken         bool        // a batch failed after processing: state is ahead of the sinks
+}
+
+func (c *Consumer) newState() *partitionState {
+	return &partitionState{engine: detector.New(c.opts.Detector), restoredAt: -1, next: -1}
 }
 
 // New creates a Consumer and its Kafka client. extra options are appended
@@ -149,6 +195,7 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		log:     opts.Logger,
 		m:       NewMetrics(),
 		engines: make(map[int32]*partitionState),
+		extra:   extra,
 	}
 	kopts := append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
@@ -160,10 +207,26 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		kgo.AllowAutoTopicCreation(),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
-		kgo.OnPartitionsLost(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
 	}, extra...)
+	if opts.StateTopic != "" {
+		popts := append([]kgo.Opt{
+			kgo.SeedBrokers(opts.Brokers...),
+			kgo.ProducerBatchCompression(kgo.ZstdCompression()),
+			kgo.ProducerBatchMaxBytes(int32(opts.CheckpointMaxBytes + checkpointOverhead)),
+			kgo.MaxBufferedBytes(4 * (opts.CheckpointMaxBytes + checkpointOverhead)),
+		}, extra...)
+		prod, err := kgo.NewClient(popts...)
+		if err != nil {
+			return nil, fmt.Errorf("kafka checkpoint producer: %w", err)
+		}
+		c.prod = prod
+	}
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
+		if c.prod != nil {
+			c.prod.Close()
+		}
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	c.cl = cl
@@ -180,36 +243,79 @@ func (c *Consumer) Metrics() *Metrics { return c.m }
 // Stats returns a snapshot of the counters.
 func (c *Consumer) Stats() Stats { return c.m.Snapshot() }
 
-// Close leaves the group and closes the client. Call it after Run returns.
-func (c *Consumer) Close() { c.cl.Close() }
+// Close leaves the group (checkpointing the partitions it gives up) and
+// closes the clients. Call it after Run returns.
+func (c *Consumer) Close() {
+	c.cl.Close()
+	if c.prod != nil {
+		c.prod.Close()
+	}
+}
 
-func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+// assigned creates the engines of newly assigned partitions and, when
+// checkpointing, restores them from their latest checkpoints. Rebalances
+// are blocked while a batch is in flight, so no engine is in use here.
+func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	fresh := map[int32]*partitionState{}
 	for _, ps := range m {
 		for _, p := range ps {
 			if _, ok := c.engines[p]; !ok {
-				c.engines[p] = &partitionState{engine: detector.New(c.opts.Detector)}
+				st := c.newState()
+				c.engines[p] = st
+				fresh[p] = st
 			}
 		}
 	}
 	c.m.assigned.Store(int64(len(c.engines)))
+	c.mu.Unlock()
 	c.log.Info().Interface("partitions", m).Msg("partitions assigned")
+	if c.checkpointing() && len(fresh) > 0 {
+		c.restore(ctx, fresh)
+	}
 }
 
-// revoked drops the detector state of partitions this member no longer
-// owns. Because rebalances are blocked while a batch is in flight and every
-// batch is committed before the next poll, nothing is pending here.
+// revoked checkpoints and drops the detector state of partitions this
+// member gives up. Because rebalances are blocked while a batch is in
+// flight and every batch is committed before the next poll, nothing is
+// pending here: the final checkpoint is at the committed offset.
 func (c *Consumer) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.drop(m, !c.noFinalCheckpoint)
+}
+
+// lost drops the state of partitions this member lost without a clean
+// revocation: another member may already own them, so no checkpoint.
+func (c *Consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.drop(m, false)
+}
+
+func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var recs []*kgo.Record
 	for _, ps := range m {
 		for _, p := range ps {
+			st, ok := c.engines[p]
+			if !ok {
+				continue
+			}
+			if checkpoint && c.checkpointing() && st.dirty && !st.broken && st.next >= 0 {
+				if r := c.snapshotRecord(st, p, st.next); r != nil {
+					recs = append(recs, r)
+				}
+			}
 			delete(c.engines, p)
 		}
 	}
 	c.m.assigned.Store(int64(len(c.engines)))
-	c.log.Info().Interface("partitions", m).Msg("partitions revoked")
+	c.mu.Unlock()
+	if len(recs) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.ShutdownFlushTimeout)
+		if err := c.produceCheckpoints(ctx, recs); err != nil {
+			c.log.Error().Err(err).Msg("final checkpoint of revoked partitions failed; the next owner resumes from an older one")
+		}
+		cancel()
+	}
+	c.log.Info().Interface("partitions", m).Int("checkpoints", len(recs)).Msg("partitions revoked")
 }
 
 func (c *Consumer) state(p int32) *partitionState {
@@ -217,7 +323,7 @@ func (c *Consumer) state(p int32) *partitionState {
 	defer c.mu.Unlock()
 	st, ok := c.engines[p]
 	if !ok { // records fetched before the assignment callback ran
-		st = &partitionState{engine: detector.New(c.opts.Detector)}
+		st = c.newState()
 		c.engines[p] = st
 	}
 	return st
@@ -228,6 +334,11 @@ func (c *Consumer) state(p int32) *partitionState {
 // batch could not be written before ShutdownFlushTimeout.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info().Strs("brokers", c.opts.Brokers).Str("topic", c.opts.Topic).Str("group", c.opts.Group).Msg("consumer started")
+	if c.checkpointing() {
+		if err := c.ensureStateTopic(ctx); err != nil {
+			return err
+		}
+	}
 	c.m.running.Store(true)
 	defer c.m.running.Store(false)
 	for {
@@ -266,11 +377,40 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 			parts = append(parts, p)
 		}
 	})
-	states := make([]*partitionState, len(parts))
+	states := make([]*partitionState, 0, len(parts))
+	var seeks map[int32]kgo.EpochOffset
 	var wg sync.WaitGroup
-	for i, p := range parts {
+	for _, p := range parts {
 		st := c.state(p.Partition)
-		states[i] = st
+		if st.restoredAt >= 0 {
+			// The first batch of a partition restored from a checkpoint.
+			at, first := st.restoredAt, p.Records[0].Offset
+			st.restoredAt = -1
+			if at < first {
+				// The committed position is past the checkpoint: replay
+				// the records in between into the restored state.
+				if seeks == nil {
+					seeks = map[int32]kgo.EpochOffset{}
+				}
+				seeks[p.Partition] = kgo.EpochOffset{Epoch: -1, Offset: at}
+				c.m.replayed.Add(first - at)
+				c.log.Info().Str("topic", p.Topic).Int32("partition", p.Partition).Int64("committed", first).
+					Int64("checkpoint", at).Msg("seeking back to the checkpoint to replay records into the restored state")
+				continue
+			}
+			// The checkpoint is past the committed position (the commit
+			// failed after the checkpoint was written): the records
+			// before it are already in the state and in the sinks.
+			k := 0
+			for k < len(p.Records) && p.Records[k].Offset < at {
+				k++
+			}
+			p.Records = p.Records[k:]
+			if len(p.Records) == 0 {
+				continue
+			}
+		}
+		states = append(states, st)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -281,15 +421,32 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 
 	b := &c.batch
 	b.Events, b.Findings, b.Commands = b.Events[:0], b.Findings[:0], b.Commands[:0]
-	c.dlq = c.dlq[:0]
+	c.dlq, c.ckpts = c.dlq[:0], c.ckpts[:0]
 	for _, st := range states {
 		b.Events = append(b.Events, st.events...)
 		b.Findings = append(b.Findings, st.out.Findings...)
 		b.Commands = append(b.Commands, st.out.Commands...)
 		c.dlq = append(c.dlq, st.dlq...)
+		if st.ckpt != nil {
+			c.ckpts = append(c.ckpts, st.ckpt)
+		}
 	}
-	if err := c.durable(ctx, b, c.dlq); err != nil {
+	if err := c.durable(ctx, b, c.dlq, c.ckpts); err != nil {
+		for _, st := range states {
+			st.broken = true
+		}
 		return err
+	}
+	now := time.Now()
+	for _, st := range states {
+		st.dirty = st.ckpt == nil
+		if st.ckpt != nil {
+			st.lastCheckpoint = now
+			st.ckpt = nil
+		}
+	}
+	if len(seeks) > 0 {
+		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seeks})
 	}
 	cctx, cancel := c.detached(ctx)
 	defer cancel()
@@ -329,15 +486,20 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 	}
 	if n := len(p.Records); n > 0 {
 		c.m.setLag(p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+		st.next = p.Records[n-1].Offset + 1
+		c.maybeSnapshot(st, p.Partition, st.next)
 	}
 }
 
-// durable writes the dead letters and the batch, retrying with backoff
-// until both succeed or ctx ends. Each attempt is bounded by
-// ShutdownFlushTimeout and not cancelled by ctx.
-func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq []*kgo.Record) error {
+// durable writes the dead letters, the batch and then the checkpoints,
+// retrying with backoff until all succeed or ctx ends. Each attempt is
+// bounded by ShutdownFlushTimeout and not cancelled by ctx. Checkpoints go
+// last so that a checkpoint never covers records whose output is not in
+// the sinks.
+func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq, ckpts []*kgo.Record) error {
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
+	sinkDone := b.Empty()
 	for attempt := 1; ; attempt++ {
 		wctx, cancel := c.detached(ctx)
 		err := func() error {
@@ -348,10 +510,13 @@ func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq []*kgo.Record
 				dlqDone = true
 				c.m.deadLettered.Add(int64(len(dlq)))
 			}
-			if b.Empty() {
-				return nil
+			if !sinkDone {
+				if err := c.w.Write(wctx, b); err != nil {
+					return err
+				}
+				sinkDone = true
 			}
-			return c.w.Write(wctx, b)
+			return c.produceCheckpoints(wctx, ckpts)
 		}()
 		cancel()
 		if err == nil {

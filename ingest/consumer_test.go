@@ -25,6 +25,7 @@ type memSink struct {
 	fail     bool
 	writes   int
 	events   map[string]int // event id -> times written
+	order    []string       // event ids in write order
 	findings map[string]models.Finding
 	commands map[string]models.ContainmentCommand
 }
@@ -42,6 +43,7 @@ func (s *memSink) Write(_ context.Context, b *sink.Batch) error {
 	}
 	for _, e := range b.Events {
 		s.events[e.ID]++
+		s.order = append(s.order, e.ID)
 	}
 	for _, f := range b.Findings {
 		s.findings[f.ID] = f

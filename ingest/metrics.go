@@ -24,6 +24,9 @@ type Metrics struct {
 	lastBatchNanos, lastBatchRecords           atomic.Int64
 	lastSuccess                                atomic.Int64 // unix nanos of the last durable batch
 
+	checkpoints, checkpointBytes, lastCheckpointBytes, checkpointsSkipped atomic.Int64
+	restores, coldStarts, restoreFailures, replayed                       atomic.Int64
+
 	mu        sync.Mutex
 	dlqClass  map[string]int64
 	severity  [5]int64 // info, low, medium, high, critical
@@ -56,6 +59,16 @@ type Stats struct {
 	SinkHealthy bool
 	// LastDurable is when a batch last became durable.
 	LastDurable time.Time
+	// Checkpoints counts checkpoint records written to the state topic and
+	// CheckpointBytes their summed value sizes; CheckpointsSkipped those
+	// not written (snapshot failed or larger than CheckpointMaxBytes).
+	Checkpoints, CheckpointBytes, CheckpointsSkipped int64
+	// Restores counts partitions whose engine was restored from a
+	// checkpoint; ColdStarts those that started with fresh state, of which
+	// RestoreFailures had an unreadable or invalid checkpoint.
+	Restores, ColdStarts, RestoreFailures int64
+	// Replayed counts records re-read after seeking back to a checkpoint.
+	Replayed int64
 }
 
 // Snapshot returns the current counters.
@@ -66,6 +79,10 @@ func (m *Metrics) Snapshot() Stats {
 		Batches: m.batches.Load(), Commits: m.commits.Load(), CommitErrors: m.commitErrors.Load(),
 		SinkErrors: m.sinkErrors.Load(), SinkHealthy: m.sinkHealthy.Load(),
 		DeadLetterByClass: map[string]int64{},
+		Checkpoints:       m.checkpoints.Load(), CheckpointBytes: m.checkpointBytes.Load(),
+		CheckpointsSkipped: m.checkpointsSkipped.Load(),
+		Restores:           m.restores.Load(), ColdStarts: m.coldStarts.Load(), RestoreFailures: m.restoreFailures.Load(),
+		Replayed: m.replayed.Load(),
 	}
 	if t := m.lastSuccess.Load(); t > 0 {
 		s.LastDurable = time.Unix(0, t)
@@ -114,6 +131,12 @@ func (m *Metrics) observeBatch(d time.Duration, records int) {
 	m.lastSuccess.Store(time.Now().UnixNano())
 }
 
+func (m *Metrics) observeCheckpoint(bytes int) {
+	m.checkpoints.Add(1)
+	m.checkpointBytes.Add(int64(bytes))
+	m.lastCheckpointBytes.Store(int64(bytes))
+}
+
 func (m *Metrics) setLag(p int32, lag int64) {
 	if lag < 0 {
 		lag = 0
@@ -159,6 +182,14 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	for i, band := range []string{"info", "low", "medium", "high", "critical"} {
 		fmt.Fprintf(w, "tether_findings_by_severity_total{band=%q} %d\n", band, s.FindingsBySeverity[i])
 	}
+	counter("tether_checkpoints_total", "Detector checkpoints written to the state topic.", s.Checkpoints)
+	counter("tether_checkpoint_bytes_total", "Bytes of checkpoints written (before compression).", s.CheckpointBytes)
+	counter("tether_checkpoints_skipped_total", "Checkpoints not written: snapshot failed or too large.", s.CheckpointsSkipped)
+	counter("tether_state_restores_total", "Partitions whose detector state was restored from a checkpoint.", s.Restores)
+	counter("tether_state_cold_starts_total", "Partitions that started with fresh detector state.", s.ColdStarts)
+	counter("tether_state_restore_failures_total", "Cold starts caused by an unreadable or invalid checkpoint.", s.RestoreFailures)
+	counter("tether_state_replayed_records_total", "Records replayed after seeking back to a checkpoint.", s.Replayed)
+	gauge("tether_last_checkpoint_bytes", "Size of the last checkpoint written.", float64(m.lastCheckpointBytes.Load()))
 	gauge("tether_consumer_lag", "Records behind the high watermark, summed over assigned partitions.", float64(s.Lag))
 	gauge("tether_partitions_assigned", "Partitions owned by this member.", float64(m.assigned.Load()))
 	gauge("tether_sink_healthy", "1 when the last batch was made durable, 0 while retrying.", float64(b2i(s.SinkHealthy)))

@@ -26,6 +26,14 @@ type Config struct {
 		ControlTopic    string   `yaml:"control_topic"`
 		ClientID        string   `yaml:"client_id"`
 		MaxPollRecords  int      `yaml:"max_poll_records"`
+		// StateTopic is the compacted topic of detector checkpoints;
+		// empty disables checkpointing (a new owner of a partition then
+		// warms its baselines up again).
+		StateTopic string `yaml:"state_topic"`
+		// CheckpointEvery is the wall time between two checkpoints of a
+		// partition; CheckpointMaxBytes bounds one checkpoint.
+		CheckpointEvery    time.Duration `yaml:"checkpoint_every"`
+		CheckpointMaxBytes int           `yaml:"checkpoint_max_bytes"`
 	} `yaml:"kafka"`
 	ClickHouse struct {
 		Enabled  bool   `yaml:"enabled"`
@@ -69,6 +77,9 @@ func defaultConfig() Config {
 	c.Kafka.ControlTopic = "tether.control"
 	c.Kafka.ClientID = "tether"
 	c.Kafka.MaxPollRecords = 5000
+	c.Kafka.StateTopic = "tether.state"
+	c.Kafka.CheckpointEvery = time.Minute
+	c.Kafka.CheckpointMaxBytes = 8 << 20
 	c.ClickHouse.Enabled = true
 	c.ClickHouse.Addr = "127.0.0.1:9000"
 	c.ClickHouse.Database = "tether"
@@ -119,6 +130,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("TETHER_EVENTS_TOPIC", &c.Kafka.EventsTopic)
 	str("TETHER_DEAD_LETTER_TOPIC", &c.Kafka.DeadLetterTopic)
 	str("TETHER_CONTROL_TOPIC", &c.Kafka.ControlTopic)
+	str("TETHER_STATE_TOPIC", &c.Kafka.StateTopic)
 	str("TETHER_CLICKHOUSE_ADDR", &c.ClickHouse.Addr)
 	str("TETHER_CLICKHOUSE_DATABASE", &c.ClickHouse.Database)
 	str("TETHER_CLICKHOUSE_USER", &c.ClickHouse.Username)
@@ -152,6 +164,17 @@ func (c *Config) validate() error {
 	}
 	if c.Kafka.EventsTopic == c.Kafka.DeadLetterTopic || c.Kafka.EventsTopic == c.Kafka.ControlTopic {
 		errs = append(errs, "kafka topics must differ (events, dead letters, control)")
+	}
+	if s := c.Kafka.StateTopic; s != "" {
+		if s == c.Kafka.EventsTopic || s == c.Kafka.DeadLetterTopic || s == c.Kafka.ControlTopic {
+			errs = append(errs, "kafka.state_topic must differ from the events, dead-letter and control topics")
+		}
+		if c.Kafka.CheckpointEvery <= 0 {
+			errs = append(errs, "kafka.checkpoint_every must be positive")
+		}
+		if c.Kafka.CheckpointMaxBytes <= 0 || c.Kafka.CheckpointMaxBytes > 1<<30 {
+			errs = append(errs, "kafka.checkpoint_max_bytes must be in 1..1073741824")
+		}
 	}
 	if c.Kafka.MaxPollRecords <= 0 {
 		errs = append(errs, "kafka.max_poll_records must be positive")

@@ -38,6 +38,18 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("env not applied: %+v", c.Kafka)
 			}
 		}},
+		{name: "state topic", file: "kafka:\n  state_topic: st\n  checkpoint_every: 30s\n", env: map[string]string{"TETHER_STATE_TOPIC": "st2"}, check: func(t *testing.T, c Config) {
+			if c.Kafka.StateTopic != "st2" || c.Kafka.CheckpointEvery.Seconds() != 30 || c.Kafka.CheckpointMaxBytes != 8<<20 {
+				t.Errorf("state topic settings: %+v", c.Kafka)
+			}
+		}},
+		{name: "checkpointing disabled", file: "kafka:\n  state_topic: \"\"\n  checkpoint_every: 0s\n", check: func(t *testing.T, c Config) {
+			if c.Kafka.StateTopic != "" {
+				t.Errorf("state topic %q, want disabled", c.Kafka.StateTopic)
+			}
+		}},
+		{name: "state topic = control", file: "kafka:\n  state_topic: tether.control\n", wantErr: true},
+		{name: "zero checkpoint interval", file: "kafka:\n  checkpoint_every: 0s\n", wantErr: true},
 		{name: "unknown key", file: "kafka:\n  brokerz: [x]\n", wantErr: true},
 		{name: "same topics", file: "kafka:\n  dead_letter_topic: tether.events\n", wantErr: true},
 		{name: "no sink", env: map[string]string{"TETHER_CLICKHOUSE_ENABLED": "false"}, wantErr: true},

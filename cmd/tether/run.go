@@ -65,6 +65,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	opts.Topic = cfg.Kafka.EventsTopic
 	opts.DeadLetterTopic = cfg.Kafka.DeadLetterTopic
 	opts.MaxPollRecords = cfg.Kafka.MaxPollRecords
+	opts.StateTopic = cfg.Kafka.StateTopic
+	opts.CheckpointEvery = cfg.Kafka.CheckpointEvery
+	opts.CheckpointMaxBytes = cfg.Kafka.CheckpointMaxBytes
 	opts.Decode = models.DecodeOptions{MaxBytes: cfg.Decode.MaxRecordBytes, MaxFutureSkew: cfg.Decode.MaxFutureSkew, MaxPastSkew: cfg.Decode.MaxPastSkew}
 	opts.Detector = detector.DefaultOptions()
 	opts.Detector.Inventory = inv
