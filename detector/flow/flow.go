@@ -51,13 +51,36 @@
 //     40: below models.AlertThreshold on its own). It needs user or system
 //     input to have been seen in the session (or an ancestor): without the
 //     request there is no basis to call a destination unexplained.
+//   - instructed_call: instruction-following from data. On ANY tool call of
+//     a registered agent (not only sinks and destructive tools, and tools
+//     the manifest does not list), an argument carries a value that is
+//     "instructed" — it entered the session in the result of an
+//     untrusted_content or private_data tool with instruction cues
+//     (instruct.go, at least InstructMin kinds within InstructWindow)
+//     around it — and that is not trusted (the user's and system input do
+//     not contain it). An agent acting on instructions embedded in data is
+//     the definition of an indirect prompt injection taking effect, whether
+//     or not the call moves data to a sink (fetching an attacker's link with
+//     a reading tool, calling any tool with attacker-chosen values):
+//     severity 70 when some instructed source of the value was not
+//     user-directed; 40 (informational, below the alert threshold) when
+//     every instructed source was (the user pointed the agent at that
+//     content: "do the tasks on this page"). Reported once per session per
+//     (tool, value). When the same call also yields untrusted_to_sink or
+//     private_to_sink, only the stronger finding is emitted (ties keep the
+//     flow finding; a declared designed flow keeps its informational
+//     finding and suppresses instructed_call); unexplained_destination
+//     findings of the call are kept. Evidence: the source result(s), then
+//     the call; the explanation names the source tool and result, the cue
+//     kinds near the value, the target tool, argument and redacted value.
+//     Options.InstructedCall switches the finding off.
 //
 // Values are the distinctive tokens Extract finds (see Class). A session's
 // trusted values are those in its user and system messages and its initial
 // request (session_start content); a value the user supplied is accounted
 // for and never tainted. Judgement needs capability labels: events of
-// unregistered agents, and calls of tools without sink or destructive
-// labels, are not judged.
+// unregistered agents are not judged, and calls of tools without sink or
+// destructive labels only for instructed_call.
 //
 // Delegation: an agent_spawn links the child session to the parent session.
 // A child sees its ancestors' trusted and tainted values, and values the
@@ -91,6 +114,7 @@ const (
 	KindUntrustedToSink        = "untrusted_to_sink"
 	KindPrivateToSink          = "private_to_sink"
 	KindUnexplainedDestination = "unexplained_destination"
+	KindInstructedCall         = "instructed_call"
 )
 
 // Designed flow names matched against models.AgentSpec.DesignedFlows.
@@ -148,6 +172,13 @@ type Options struct {
 	SeverityPrivateDestDirected   uint8
 	SeverityPrivateDestInstructed uint8
 	SeverityPrivateDest           uint8
+	// InstructedCall enables the instructed_call finding (see the package
+	// comment); SeverityInstructedCall is its severity when some source of
+	// the value was not user-directed, SeverityInstructedCallDirected when
+	// every instructed source was.
+	InstructedCall                 bool
+	SeverityInstructedCall         uint8
+	SeverityInstructedCallDirected uint8
 	// MaxTrustedText bounds the user/system text kept per session (bytes)
 	// to decide whether a call's arguments name something the user named.
 	MaxTrustedText int
@@ -182,6 +213,13 @@ func DefaultOptions() Options {
 		SeverityPrivateDestInstructed: 75,
 		SeverityPrivateDest:           55,
 		MaxTrustedText:                8 << 10,
+		// An agent acting on instructions embedded in data is an indirect
+		// prompt injection taking effect (70, above the threshold); when
+		// the user pointed the agent at that content it is what was asked
+		// (40, informational).
+		InstructedCall:                 true,
+		SeverityInstructedCall:         70,
+		SeverityInstructedCallDirected: 40,
 	}
 }
 
@@ -206,6 +244,13 @@ type entry struct {
 	// named no trusted value; privUndirected: the same for a private
 	// occurrence.
 	instructed, undirected, privUndirected bool
+	// instr is the first untrusted or private result in which instruction
+	// cues surround the value, cues the union of the cue categories found
+	// near it in such results, and instrUndirected records that some such
+	// result came from a call that named no trusted value.
+	instr           source
+	cues            cueCat
+	instrUndirected bool
 }
 
 // valueSet is a FIFO-bounded map of values. keys is the insertion ring
@@ -271,7 +316,19 @@ type session struct {
 	// name), whether its arguments named a trusted value; at most
 	// maxPending entries.
 	directed map[pendingKey]bool
+	// reported holds the (tool, value) pairs already reported as
+	// instructed_call (key: tool + "\x00" + value), at most maxReported,
+	// oldest first out.
+	reported valueSet[struct{}]
+	// hasInstructed: some value of the session was instructed (not part
+	// of the state; recomputed on restore). Lets non-sink calls of
+	// sessions without instructions skip argument parsing.
+	hasInstructed bool
 }
+
+// maxReported bounds the instructed_call (tool, value) pairs remembered per
+// session.
+const maxReported = 64
 
 // pendingKey identifies a tool call and its result: the call id when the
 // runtime records one (byID), else the tool name (the latest call of that
@@ -310,6 +367,8 @@ type Detector struct {
 	hits     []hit
 	hs       []hit
 	expl     []byte
+	key      []byte
+	ihits    []hit
 	cues     []cue
 	seenVals map[string]struct{}
 }
@@ -325,6 +384,8 @@ type hit struct {
 	// dest: the value is the call's destination (a whole argument string of
 	// an address class), not a payload it carries.
 	dest bool
+	// cues: the instruction-cue categories near the value (instructed_call).
+	cues cueCat
 }
 
 // New returns a Detector.
@@ -363,6 +424,7 @@ func (d *Detector) session(id string) *session {
 	s := &session{id: id}
 	s.values.max = d.opts.MaxValues
 	s.trusted.max = d.opts.MaxTrusted
+	s.reported.max = maxReported
 	s.elem = d.lru.PushFront(s)
 	d.sessions[id] = s
 	return s
@@ -500,7 +562,11 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		text = text[:d.opts.MaxScanBytes]
 	}
 	d.ext.run(text, func(v string, c Class, at int) {
-		instructed := flags != 0 && catCount(cuesNear(d.cues, at)) >= InstructMin
+		var near cueCat
+		if flags != 0 {
+			near = cuesNear(d.cues, at)
+		}
+		instructed := catCount(near) >= InstructMin
 		d.chain(s, func(a *session) bool {
 			e, ok := a.values.get(v)
 			if !ok {
@@ -519,6 +585,15 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				}
 				e.instructed = e.instructed || instructed
 				e.privUndirected = e.privUndirected || !directed
+			}
+			if instructed {
+				if e.instr.event == "" {
+					e.instr = src
+				}
+				e.instructed = true
+				e.cues |= near
+				e.instrUndirected = e.instrUndirected || !directed
+				a.hasInstructed = true
 			}
 			e.flags |= flags
 			a.values.put(v, e)
@@ -548,6 +623,11 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 			e.instructed = e.instructed || x.instructed
 			e.undirected = e.undirected || x.undirected
 			e.privUndirected = e.privUndirected || x.privUndirected
+			if x.instructed && e.instr.event == "" {
+				e.instr = x.instr
+			}
+			e.cues |= x.cues
+			e.instrUndirected = e.instrUndirected || x.instrUndirected
 			e.flags |= x.flags
 		}
 		return true
@@ -556,12 +636,21 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 }
 
 func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
-	tool := agent.Tool(ev.ToolName)
-	if tool == nil || len(ev.Arguments) == 0 {
+	if len(ev.Arguments) == 0 {
 		return
 	}
-	sink, destructive := tool.Has(models.LabelPublicSink), tool.Has(models.LabelDestructive)
-	if !sink && !destructive {
+	tool := agent.Tool(ev.ToolName)
+	var sink, destructive bool
+	if tool != nil {
+		sink, destructive = tool.Has(models.LabelPublicSink), tool.Has(models.LabelDestructive)
+	}
+	// instructed_call judges every call, but only sessions (or ancestors)
+	// holding an instructed value can produce one.
+	instr := false
+	if d.opts.InstructedCall {
+		d.chain(s, func(a *session) bool { instr = instr || a.hasInstructed; return !instr })
+	}
+	if !sink && !destructive && !instr {
 		return
 	}
 	leaves, ok := d.args(ev)
@@ -569,6 +658,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 		return
 	}
 	d.hits = d.hits[:0]
+	d.ihits = d.ihits[:0]
 	context := false
 	d.chain(s, func(a *session) bool { context = context || a.context; return !context })
 	// seenVals holds the non-trusted values already judged in this call;
@@ -588,36 +678,182 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 				return
 			}
 			seenVal[v] = struct{}{}
+			if instr && e.instructed && e.flags&(fromUntrusted|fromPrivate) != 0 && !d.wasReported(s, ev.ToolName, v) {
+				d.ihits = append(d.ihits, hit{kind: KindInstructedCall, arg: path, value: v, class: c, src: e.instr,
+					instructed: true, undirected: e.instrUndirected, cues: e.cues})
+			}
+			if !sink && !destructive {
+				return
+			}
 			switch {
 			case e.flags&fromUntrusted != 0:
-				d.hits = append(d.hits, hit{KindUntrustedToSink, path, v, c, e.untrusted, e.instructed, e.undirected, false})
+				d.hits = append(d.hits, hit{KindUntrustedToSink, path, v, c, e.untrusted, e.instructed, e.undirected, false, 0})
 			case e.flags&fromPrivate != 0 && sink:
-				d.hits = append(d.hits, hit{KindPrivateToSink, path, v, c, e.private, e.instructed, e.privUndirected, whole && isAddress(v, c)})
+				d.hits = append(d.hits, hit{KindPrivateToSink, path, v, c, e.private, e.instructed, e.privUndirected, whole && isAddress(v, c), 0})
 			case !seen && context && c.RecipientLike():
-				d.hits = append(d.hits, hit{KindUnexplainedDestination, path, v, c, source{}, false, false, false})
+				d.hits = append(d.hits, hit{KindUnexplainedDestination, path, v, c, source{}, false, false, false, 0})
 			}
 		})
 	}
 	clear(seenVal)
-	if len(d.hits) == 0 {
+	if len(d.hits) == 0 && len(d.ihits) == 0 {
 		return
 	}
-	labels := labelNames(tool)
-	for _, kind := range [...]string{KindUntrustedToSink, KindPrivateToSink, KindUnexplainedDestination} {
-		d.hs = d.hs[:0]
-		for _, h := range d.hits {
-			if h.kind == kind {
-				d.hs = append(d.hs, h)
+	// The sink findings of the call; the strongest flow finding
+	// (untrusted_to_sink or private_to_sink) competes with instructed_call.
+	var (
+		fs       [3]models.Finding
+		n        int
+		flowSev  = -1
+		designed bool
+	)
+	if len(d.hits) > 0 {
+		labels := labelNames(tool)
+		for _, kind := range [...]string{KindUntrustedToSink, KindPrivateToSink, KindUnexplainedDestination} {
+			d.hs = d.hs[:0]
+			for _, h := range d.hits {
+				if h.kind == kind {
+					d.hs = append(d.hs, h)
+				}
 			}
+			if len(d.hs) == 0 {
+				continue
+			}
+			f, des := d.finding(kind, d.hs, ev, agent, destructive, trustedDest, labels)
+			if kind != KindUnexplainedDestination {
+				flowSev = max(flowSev, int(f.Severity))
+				designed = designed || des
+			}
+			fs[n] = f
+			n++
 		}
-		if len(d.hs) == 0 {
-			continue
+	}
+	// A declared (designed) flow keeps its informational finding; otherwise
+	// only the stronger of the flow finding and instructed_call is emitted.
+	if len(d.ihits) > 0 && !designed {
+		f := d.instructedFinding(d.ihits, ev)
+		if int(f.Severity) > flowSev {
+			for _, h := range d.ihits {
+				d.markReported(s, ev.ToolName, h.value)
+			}
+			for _, g := range fs[:n] {
+				if g.Kind == KindUnexplainedDestination {
+					emit(g)
+				}
+			}
+			emit(f)
+			return
 		}
-		emit(d.finding(kind, d.hs, ev, agent, destructive, trustedDest, labels))
+	}
+	for _, f := range fs[:n] {
+		emit(f)
 	}
 }
 
+// reportKey builds the reported-set key of (tool, value) in d.key.
+func (d *Detector) reportKey(tool, v string) []byte {
+	d.key = append(append(append(d.key[:0], tool...), 0), v...)
+	return d.key
+}
+
+func (d *Detector) wasReported(s *session, tool, v string) bool {
+	if s.reported.m == nil {
+		return false
+	}
+	_, ok := s.reported.m[string(d.reportKey(tool, v))]
+	return ok
+}
+
+func (d *Detector) markReported(s *session, tool, v string) {
+	s.reported.put(string(d.reportKey(tool, v)), struct{}{})
+}
+
+// instructedFinding builds the instructed_call finding of a call from its
+// instructed values: SeverityInstructedCall when some instructed source of
+// some value was not user-directed, else SeverityInstructedCallDirected.
+func (d *Detector) instructedFinding(hs []hit, ev *models.Event) models.Finding {
+	undirected := false
+	for _, h := range hs {
+		undirected = undirected || h.undirected
+	}
+	sev, conf := d.opts.SeverityInstructedCallDirected, 0.4
+	if undirected {
+		sev, conf = d.opts.SeverityInstructedCall, 0.75
+	}
+	evidence := make([]string, 0, min(len(hs), maxListed)+1)
+	for _, h := range hs {
+		if h.src.event != "" && !slices.Contains(evidence, h.src.event) && len(evidence) < maxListed {
+			evidence = append(evidence, h.src.event)
+		}
+	}
+	evidence = append(evidence, ev.ID)
+	b := d.expl[:0]
+	b = append(b, ev.ToolName...)
+	b = append(b, " call "...)
+	b = append(b, ev.ID...)
+	b = append(b, " carries a value the user did not supply that entered the session in tool-result content surrounded by instructions to the agent: "...)
+	for i, h := range hs {
+		if i >= maxListed {
+			break
+		}
+		if i > 0 {
+			b = append(b, "; "...)
+		}
+		b = append(b, h.class.String()...)
+		b = append(b, ' ')
+		b = strconv.AppendQuote(b, Redact(h.value, h.class))
+		b = append(b, " in argument "...)
+		b = strconv.AppendQuote(b, h.arg)
+		b = append(b, ", from "...)
+		b = append(b, h.src.tool...)
+		b = append(b, " result "...)
+		b = append(b, h.src.event...)
+		b = append(b, " (cues: "...)
+		b = appendCues(b, h.cues)
+		b = append(b, ')')
+	}
+	if len(hs) > maxListed {
+		b = append(b, "; and "...)
+		b = strconv.AppendInt(b, int64(len(hs)-maxListed), 10)
+		b = append(b, " more"...)
+	}
+	if !undirected {
+		b = append(b, "; the user directed the agent to the source (its call named a user-supplied value)"...)
+	}
+	d.expl = b
+	return models.Finding{
+		Kind:        KindInstructedCall,
+		Severity:    sev,
+		Confidence:  conf,
+		Explanation: string(b),
+		EvidenceIDs: evidence,
+		Features:    []models.Feature{{Name: "flow_values", Observed: float64(len(hs))}},
+	}
+}
+
+// appendCues appends the names of the cue categories in c, "+"-separated.
+func appendCues(b []byte, c cueCat) []byte {
+	first := true
+	for _, x := range [...]struct {
+		c    cueCat
+		name string
+	}{{cueAddressee, "addressee"}, {cueDirective, "directive"}, {cueRole, "role"}, {cueImperative, "imperative"}} {
+		if c&x.c == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, '+')
+		}
+		b = append(b, x.name...)
+		first = false
+	}
+	return b
+}
+
 func labelNames(t *models.ToolSpec) string {
+	if t == nil {
+		return ""
+	}
 	var parts []string
 	for _, l := range t.Labels {
 		if l == models.LabelPublicSink || l == models.LabelDestructive {
@@ -631,7 +867,7 @@ func labelNames(t *models.ToolSpec) string {
 // its evidence.
 const maxListed = 3
 
-func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *models.AgentSpec, destructive, trustedDest bool, labels string) models.Finding {
+func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *models.AgentSpec, destructive, trustedDest bool, labels string) (models.Finding, bool) {
 	var (
 		sev        uint8
 		conf       float64
@@ -723,7 +959,7 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 		Explanation: expl,
 		EvidenceIDs: evidence,
 		Features:    []models.Feature{{Name: "flow_values", Observed: float64(len(hs))}},
-	}
+	}, designed
 }
 
 // privateSeverity grades a private_to_sink finding by the position and

@@ -12,12 +12,13 @@ import (
 var ErrState = errors.New("flow: invalid state")
 
 // StateVersion is the version of the MarshalState encoding.
-const StateVersion = 2
+const StateVersion = 3
 
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 2; version 1 lacked flag 16). Binary, not JSON: values, ids and the user's
+// State encoding (version 3; version 2 lacked flag 32, the cue byte, the
+// instructed source and the reported pairs; version 1 also lacked flag 16). Binary, not JSON: values, ids and the user's
 // text may hold invalid UTF-8, which JSON would rewrite. An integer is an
 // unsigned varint (u), a string is u(length) + bytes (s), a flag set one
 // byte (b):
@@ -26,10 +27,13 @@ const stateMagic = "TFLW"
 //	per session, most recently active first (the LRU order):
 //	  s(id) s(parent) b(1 child | 2 context) s(text)
 //	  u(values), oldest first (the eviction order):
-//	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected) b(class)
+//	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
+//	      | 32 instructed undirected) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
 //	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
+//	    s(instructed event) s(instructed tool)
 //	  u(trusted), oldest first: s(value)
 //	  u(pending calls), sorted by (by id, name): b(1 by call id) s(name)
+//	  u(reported instructed_call pairs), oldest first: s(tool + "\x00" + value)
 //
 // The same state always encodes to the same bytes. Per session the state
 // takes about 12 bytes plus its id, parent and text (≤ MaxTrustedText), and
@@ -49,6 +53,11 @@ const (
 	// svPrivUndirected: some private occurrence came from a call that named
 	// no trusted value (new in version 2).
 	svPrivUndirected = 16
+	// svInstrUndirected: some instructed occurrence came from a call that
+	// named no trusted value (new in version 3).
+	svInstrUndirected = 32
+
+	allCues = cueAddressee | cueDirective | cueRole | cueImperative
 )
 
 // MarshalState encodes the detector's state deterministically (see the
@@ -83,8 +92,11 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			if e.privUndirected {
 				fl |= svPrivUndirected
 			}
-			b = append(b, fl, byte(e.class))
-			for _, src := range [...]source{e.untrusted, e.private, e.seen} {
+			if e.instrUndirected {
+				fl |= svInstrUndirected
+			}
+			b = append(b, fl, byte(e.class), byte(e.cues))
+			for _, src := range [...]source{e.untrusted, e.private, e.seen, e.instr} {
 				b = appendStr(b, src.event)
 				b = appendStr(b, src.tool)
 			}
@@ -116,6 +128,10 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			}
 			b = append(b, by)
 			b = appendStr(b, k.name)
+		}
+		b = binary.AppendUvarint(b, uint64(len(s.reported.keys)))
+		for _, i := range ringOrder(len(s.reported.keys), s.reported.next) {
+			b = appendStr(b, s.reported.keys[i])
 		}
 	}
 	return b, nil
@@ -247,14 +263,16 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			k := r.str(valueLimit, "value")
 			fl := r.byte("value flags")
 			c := Class(r.byte("value class"))
+			cues := cueCat(r.byte("value cues"))
 			var e entry
 			e.untrusted = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
 			e.private = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
 			e.seen = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
+			e.instr = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
 			if r.err != nil {
 				break
 			}
-			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected) != 0 || c < ClassEmail || c > ClassFile {
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 {
 				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
 				break
 			}
@@ -264,6 +282,8 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			}
 			e.flags = fl & (fromUntrusted | fromPrivate)
 			e.class, e.instructed, e.undirected, e.privUndirected = c, fl&svInstructed != 0, fl&svUndirected != 0, fl&svPrivUndirected != 0
+			e.instrUndirected, e.cues = fl&svInstrUndirected != 0, cues
+			s.hasInstructed = s.hasInstructed || e.instructed
 			s.values.put(k, e)
 		}
 		nt := r.uvarint(max(d.opts.MaxTrusted, 0), "trusted values")
@@ -295,6 +315,19 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			}
 			s.directed[k] = true
 			prev = &k
+		}
+		s.reported.max = maxReported
+		nr := r.uvarint(maxReported, "reported pairs")
+		for range nr {
+			k := r.str(maxIDLen+valueLimit+1, "reported pair")
+			if r.err != nil {
+				break
+			}
+			if _, dup := s.reported.m[k]; dup || !strings.Contains(k, "\x00") {
+				r.fail("session %q: bad or duplicate reported pair %q", s.id, k)
+				break
+			}
+			s.reported.put(k, struct{}{})
 		}
 		if r.err != nil {
 			break
