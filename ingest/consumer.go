@@ -47,6 +47,10 @@ type Options struct {
 	Topic string
 	// DeadLetterTopic receives undecodable or invalid records.
 	DeadLetterTopic string
+	// DeadLetterMaxBytes caps a dead letter's value (see deadletter.go):
+	// larger values are cut and marked, so an oversized record cannot stall
+	// the consumer on a broker that refuses it. 0 means no cap.
+	DeadLetterMaxBytes int
 	// Decode bounds record size and clock skew.
 	Decode models.DecodeOptions
 	// Detector configures the per-partition detector engines.
@@ -84,6 +88,7 @@ func DefaultOptions() Options {
 		Group:                "tether",
 		Topic:                "tether.events",
 		DeadLetterTopic:      "tether.events.dlq",
+		DeadLetterMaxBytes:   900 << 10,
 		Decode:               models.DefaultDecodeOptions(),
 		Detector:             detector.DefaultOptions(),
 		MaxPollRecords:       5000,

@@ -286,3 +286,53 @@ func TestOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadLetterTruncatesOversized: an oversized record is dead-lettered
+// with its value cut to DeadLetterMaxBytes (so the broker accepts it) and
+// headers giving the original size and digest; small records are copied
+// byte for byte.
+func TestDeadLetterTruncatesOversized(t *testing.T) {
+	o := DefaultOptions()
+	o.DeadLetterMaxBytes = 1024
+	c := &Consumer{opts: o, m: NewMetrics()}
+	dec := models.NewDecoder(models.DecodeOptions{MaxBytes: 2048})
+	tests := []struct {
+		name      string
+		size      int
+		truncated bool
+	}{
+		{"small", 100, false},
+		{"at limit", 1024, false},
+		{"oversized", 1 << 20, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			value := make([]byte, tt.size)
+			for i := range value {
+				value[i] = 'x'
+			}
+			_, err := dec.Decode(value, time.Time{})
+			if err == nil {
+				t.Fatal("decode accepted garbage")
+			}
+			r := &kgo.Record{Topic: "t", Partition: 1, Offset: 7, Value: value, Key: []byte("k")}
+			dl := c.deadLetter(r, err)
+			h := map[string]string{}
+			for _, kv := range dl.Headers {
+				h[kv.Key] = string(kv.Value)
+			}
+			if tt.truncated {
+				if len(dl.Value) != o.DeadLetterMaxBytes || h[HeaderTruncated] != "true" || h[HeaderOriginalBytes] != fmt.Sprint(tt.size) || len(h[HeaderOriginalSHA256]) != 64 {
+					t.Fatalf("oversized dead letter: %d bytes, headers %v", len(dl.Value), h)
+				}
+				if h[HeaderReasonClass] != "oversized" {
+					t.Errorf("class %q, want oversized", h[HeaderReasonClass])
+				}
+				return
+			}
+			if len(dl.Value) != tt.size || h[HeaderTruncated] != "" {
+				t.Fatalf("small dead letter altered: %d bytes, headers %v", len(dl.Value), h)
+			}
+		})
+	}
+}

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"time"
 
@@ -10,8 +12,16 @@ import (
 )
 
 // Dead-letter record headers. The record's key and value are the original
-// record's, byte for byte; its original headers follow these.
+// record's, byte for byte — except a value larger than
+// Options.DeadLetterMaxBytes, which is cut to that size so that the dead
+// letter fits the broker's message limit (an uncut copy would be refused
+// and stall the consumer); the truncation headers then give the original
+// size and SHA-256, and the source headers say where the original is. The
+// original record's headers follow these.
 const (
+	HeaderTruncated       = "tether-dlq-truncated"        // "true" when the value was cut
+	HeaderOriginalBytes   = "tether-dlq-original-bytes"   // the original value's size, decimal
+	HeaderOriginalSHA256  = "tether-dlq-original-sha256"  // hex SHA-256 of the original value
 	HeaderReason          = "tether-dlq-reason"           // the full error text
 	HeaderReasonClass     = "tether-dlq-class"            // models.ReasonClass of the error
 	HeaderSourceTopic     = "tether-dlq-source-topic"     // topic of the original record
@@ -35,6 +45,16 @@ func (c *Consumer) deadLetter(r *kgo.Record, err error) *kgo.Record {
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 		kgo.RecordHeader{Key: HeaderSourceTimestamp, Value: []byte(r.Timestamp.UTC().Format(time.RFC3339Nano))},
 	)
+	value := r.Value
+	if max := c.opts.DeadLetterMaxBytes; max > 0 && len(value) > max {
+		sum := sha256.Sum256(value)
+		h = append(h,
+			kgo.RecordHeader{Key: HeaderTruncated, Value: []byte("true")},
+			kgo.RecordHeader{Key: HeaderOriginalBytes, Value: []byte(strconv.Itoa(len(value)))},
+			kgo.RecordHeader{Key: HeaderOriginalSHA256, Value: []byte(hex.EncodeToString(sum[:]))},
+		)
+		value = value[:max]
+	}
 	h = append(h, r.Headers...)
-	return &kgo.Record{Topic: c.opts.DeadLetterTopic, Key: r.Key, Value: r.Value, Headers: h}
+	return &kgo.Record{Topic: c.opts.DeadLetterTopic, Key: r.Key, Value: value, Headers: h}
 }
