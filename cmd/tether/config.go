@@ -24,8 +24,11 @@ type Config struct {
 		EventsTopic     string   `yaml:"events_topic"`
 		DeadLetterTopic string   `yaml:"dead_letter_topic"`
 		ControlTopic    string   `yaml:"control_topic"`
-		ClientID        string   `yaml:"client_id"`
-		MaxPollRecords  int      `yaml:"max_poll_records"`
+		// FindingsTopic receives every finding as an OCSF Detection
+		// Finding (sink/ocsf) for SIEMs; empty disables.
+		FindingsTopic  string `yaml:"findings_topic"`
+		ClientID       string `yaml:"client_id"`
+		MaxPollRecords int    `yaml:"max_poll_records"`
 		// StateTopic is the compacted topic of detector checkpoints;
 		// empty disables checkpointing (a new owner of a partition then
 		// warms its baselines up again).
@@ -75,6 +78,7 @@ func defaultConfig() Config {
 	c.Kafka.EventsTopic = "tether.events"
 	c.Kafka.DeadLetterTopic = "tether.events.dlq"
 	c.Kafka.ControlTopic = "tether.control"
+	c.Kafka.FindingsTopic = "tether.findings.ocsf"
 	c.Kafka.ClientID = "tether"
 	c.Kafka.MaxPollRecords = 5000
 	c.Kafka.StateTopic = "tether.state"
@@ -130,6 +134,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("TETHER_EVENTS_TOPIC", &c.Kafka.EventsTopic)
 	str("TETHER_DEAD_LETTER_TOPIC", &c.Kafka.DeadLetterTopic)
 	str("TETHER_CONTROL_TOPIC", &c.Kafka.ControlTopic)
+	str("TETHER_FINDINGS_TOPIC", &c.Kafka.FindingsTopic)
 	str("TETHER_STATE_TOPIC", &c.Kafka.StateTopic)
 	str("TETHER_CLICKHOUSE_ADDR", &c.ClickHouse.Addr)
 	str("TETHER_CLICKHOUSE_DATABASE", &c.ClickHouse.Database)
@@ -164,6 +169,11 @@ func (c *Config) validate() error {
 	}
 	if c.Kafka.EventsTopic == c.Kafka.DeadLetterTopic || c.Kafka.EventsTopic == c.Kafka.ControlTopic {
 		errs = append(errs, "kafka topics must differ (events, dead letters, control)")
+	}
+	if s := c.Kafka.FindingsTopic; s != "" {
+		if s == c.Kafka.EventsTopic || s == c.Kafka.DeadLetterTopic || s == c.Kafka.ControlTopic || s == c.Kafka.StateTopic {
+			errs = append(errs, "kafka.findings_topic must differ from the events, dead-letter, control and state topics")
+		}
 	}
 	if s := c.Kafka.StateTopic; s != "" {
 		if s == c.Kafka.EventsTopic || s == c.Kafka.DeadLetterTopic || s == c.Kafka.ControlTopic {

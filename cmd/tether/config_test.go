@@ -48,6 +48,23 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("state topic %q, want disabled", c.Kafka.StateTopic)
 			}
 		}},
+		{name: "findings topic default", check: func(t *testing.T, c Config) {
+			if c.Kafka.FindingsTopic != "tether.findings.ocsf" {
+				t.Errorf("findings topic %q, want tether.findings.ocsf", c.Kafka.FindingsTopic)
+			}
+		}},
+		{name: "findings topic from file and env", file: "kafka:\n  findings_topic: siem\n", env: map[string]string{"TETHER_FINDINGS_TOPIC": "siem2"}, check: func(t *testing.T, c Config) {
+			if c.Kafka.FindingsTopic != "siem2" {
+				t.Errorf("findings topic %q, want siem2", c.Kafka.FindingsTopic)
+			}
+		}},
+		{name: "findings topic disabled", file: "kafka:\n  findings_topic: \"\"\n", check: func(t *testing.T, c Config) {
+			if c.Kafka.FindingsTopic != "" {
+				t.Errorf("findings topic %q, want disabled", c.Kafka.FindingsTopic)
+			}
+		}},
+		{name: "findings topic = control", file: "kafka:\n  findings_topic: tether.control\n", wantErr: true},
+		{name: "findings topic = events", env: map[string]string{"TETHER_FINDINGS_TOPIC": "tether.events"}, wantErr: true},
 		{name: "state topic = control", file: "kafka:\n  state_topic: tether.control\n", wantErr: true},
 		{name: "zero checkpoint interval", file: "kafka:\n  checkpoint_every: 0s\n", wantErr: true},
 		{name: "unknown key", file: "kafka:\n  brokerz: [x]\n", wantErr: true},

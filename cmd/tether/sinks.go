@@ -9,6 +9,7 @@ import (
 	"github.com/tetherhq/tether/sink"
 	"github.com/tetherhq/tether/sink/clickhouse"
 	"github.com/tetherhq/tether/sink/control"
+	"github.com/tetherhq/tether/sink/ocsf"
 	"github.com/tetherhq/tether/sink/parquet"
 )
 
@@ -20,8 +21,9 @@ type lateWriter struct{ w sink.Writer }
 func (l *lateWriter) Write(ctx context.Context, b *sink.Batch) error { return l.w.Write(ctx, b) }
 
 // buildSinks opens the configured sinks in write order: the analysts'
-// stores first (ClickHouse, Parquet), the control topic last, so that a
-// command is never published for a finding that was not stored.
+// stores first (ClickHouse, Parquet), then the OCSF findings topic for
+// SIEMs, the control topic last, so that a command is never published for a
+// finding that was not stored or that the SIEM did not get.
 func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zerolog.Logger) (sink.Multi, error) {
 	var m sink.Multi
 	if cfg.ClickHouse.Enabled {
@@ -47,6 +49,9 @@ func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zero
 			return nil, err
 		}
 		m = append(m, w)
+	}
+	if cfg.Kafka.FindingsTopic != "" {
+		m = append(m, ocsf.NewPublisher(cons.Client(), cfg.Kafka.FindingsTopic))
 	}
 	m = append(m, control.NewPublisher(cons.Client(), cfg.Kafka.ControlTopic))
 	return m, nil

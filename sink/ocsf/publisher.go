@@ -1,0 +1,170 @@
+package ocsf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tetherhq/tether/sink"
+)
+
+// DefaultTopic is the findings topic used when none is configured.
+const DefaultTopic = "tether.findings.ocsf"
+
+// Record headers set on every finding record.
+const (
+	// HeaderFindingID carries models.Finding.ID (also finding_info.uid), so
+	// consumers can de-duplicate without decoding the value.
+	HeaderFindingID = "tether-finding-id"
+	// HeaderContentType is "application/json".
+	HeaderContentType = "content-type"
+)
+
+// DefaultPublishTimeout bounds one Publisher.Write when the broker does not
+// answer and the caller's context has no earlier deadline.
+const DefaultPublishTimeout = 30 * time.Second
+
+// ErrRejected is wrapped when the broker permanently refuses a finding record
+// (too large, invalid, not authorised): retrying the same batch will not help.
+// Transient failures wrap sink.ErrUnavailable instead.
+var ErrRejected = errors.New("ocsf finding rejected by broker")
+
+// Publisher publishes each batch's findings as OCSF Detection Finding JSON
+// records, keyed by agent id, with the finding id in the "tether-finding-id"
+// header. It implements sink.Writer. Like sink/control's Publisher it does
+// not own its client (the daemon shares one and closes it) and therefore has
+// no Close method.
+//
+// Delivery is at least once: a retried batch publishes its findings again
+// with the same finding_info.uid and metadata.uid, which SIEMs de-duplicate on.
+type Publisher struct {
+	client *kgo.Client
+	topic  string
+	// Timeout bounds one Write; zero means DefaultPublishTimeout, negative
+	// means only the caller's context bounds it.
+	Timeout time.Duration
+	// MinSeverity drops findings whose Tether severity is below it. The
+	// default, 0, publishes every finding including informational ones
+	// (severity_id 1): SIEMs filter on severity_id themselves.
+	MinSeverity uint8
+	// ProductVersion fills metadata.product.version (omitted when empty).
+	ProductVersion string
+}
+
+// NewPublisher returns a Publisher writing to topic (DefaultTopic when empty)
+// through client.
+func NewPublisher(client *kgo.Client, topic string) *Publisher {
+	if topic == "" {
+		topic = DefaultTopic
+	}
+	return &Publisher{client: client, topic: topic}
+}
+
+// Topic returns the topic the Publisher writes to.
+func (p *Publisher) Topic() string { return p.topic }
+
+// Write publishes b.Findings (those at or above MinSeverity), in order, and
+// returns once every record is acknowledged by the broker. Events and
+// commands in b are ignored; a batch without findings is a no-op. On failure
+// the error wraps sink.ErrUnavailable (broker unreachable or not accepting
+// writes; retry later), ErrRejected (permanent refusal), or the context's
+// error when ctx was cancelled; some findings may already be published,
+// which is harmless because their ids are deterministic.
+func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
+	if b == nil || len(b.Findings) == 0 {
+		return nil
+	}
+	recs := make([]*kgo.Record, 0, len(b.Findings))
+	for i := range b.Findings {
+		f := b.Findings[i]
+		if f.Severity < p.MinSeverity {
+			continue
+		}
+		if f.ID == "" {
+			f.SetID() // on a copy; the batch is not modified
+		}
+		v, err := Marshal(f, p.ProductVersion)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, &kgo.Record{
+			Topic: p.topic,
+			Key:   []byte(f.AgentID),
+			Value: v,
+			Headers: []kgo.RecordHeader{
+				{Key: HeaderFindingID, Value: []byte(f.ID)},
+				{Key: HeaderContentType, Value: []byte("application/json")},
+			},
+		})
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	pctx := ctx
+	if t := p.timeout(); t > 0 {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	results := p.client.ProduceSync(pctx, recs...)
+	for _, res := range results {
+		if res.Err == nil {
+			continue
+		}
+		r := res.Record
+		where := fmt.Sprintf("publish finding %s (agent %s) to topic %q", headerValue(r, HeaderFindingID), string(r.Key), p.topic)
+		if len(results) > 1 {
+			where += fmt.Sprintf(" (batch of %d)", len(results))
+		}
+		return classify(ctx, where, res.Err)
+	}
+	return nil
+}
+
+func (p *Publisher) timeout() time.Duration {
+	if p.Timeout == 0 {
+		return DefaultPublishTimeout
+	}
+	return p.Timeout
+}
+
+// classify wraps a produce error with the sentinel that tells the caller
+// what to do about it.
+func classify(ctx context.Context, where string, err error) error {
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		// The caller is shutting down; the broker may be fine.
+		return fmt.Errorf("ocsf: %s: %w", where, err)
+	case permanent(err):
+		return fmt.Errorf("ocsf: %s: %w: %w", where, ErrRejected, err)
+	default:
+		return fmt.Errorf("ocsf: %s: %w: %w", where, sink.ErrUnavailable, err)
+	}
+}
+
+// permanent reports whether a produce error will recur for the same record.
+func permanent(err error) bool {
+	for _, e := range []error{
+		kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord,
+		kerr.InvalidTopicException, kerr.TopicAuthorizationFailed,
+		kerr.ClusterAuthorizationFailed, kerr.SaslAuthenticationFailed,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func headerValue(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
