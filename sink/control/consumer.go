@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink"
 )
 
 // Sentinel errors of the consumer library.
@@ -343,7 +344,7 @@ func decode(r *kgo.Record) (models.ContainmentCommand, error) {
 			r.Topic, r.Partition, r.Offset, r.Key, ErrInvalidCommand, err)
 	}
 	if cmd.ID == "" {
-		cmd.ID = headerValue(r, HeaderCommandID)
+		cmd.ID = sink.HeaderValue(r, HeaderCommandID)
 	}
 	missing := ""
 	switch {

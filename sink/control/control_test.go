@@ -117,7 +117,7 @@ func TestPublisherRecordFormat(t *testing.T) {
 		byID[c.ID] = c
 	}
 	for _, r := range recs {
-		id := headerValue(r, HeaderCommandID)
+		id := sink.HeaderValue(r, HeaderCommandID)
 		exp, ok := byID[id]
 		if !ok {
 			t.Fatalf("record with unknown %s header %q", HeaderCommandID, id)
@@ -125,10 +125,10 @@ func TestPublisherRecordFormat(t *testing.T) {
 		if string(r.Key) != exp.AgentID {
 			t.Errorf("command %s: key %q, want agent id %q", id, r.Key, exp.AgentID)
 		}
-		if got := headerValue(r, HeaderAction); got != string(exp.Action) {
+		if got := sink.HeaderValue(r, HeaderAction); got != string(exp.Action) {
 			t.Errorf("command %s: %s header %q, want %q", id, HeaderAction, got, exp.Action)
 		}
-		if got := headerValue(r, HeaderContentType); got != "application/json" {
+		if got := sink.HeaderValue(r, HeaderContentType); got != "application/json" {
 			t.Errorf("command %s: content type %q", id, got)
 		}
 		var fields map[string]any
@@ -516,7 +516,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := classify(tc.ctx, "publish", tc.err)
+			err := sink.ClassifyProduce(tc.ctx, "control", "publish", ErrRejected, tc.err)
 			if errors.Is(err, sink.ErrUnavailable) != tc.unavailable || errors.Is(err, ErrRejected) != tc.rejected {
 				t.Fatalf("classify(%v) = %v: unavailable %v rejected %v, want %v %v", tc.err, err,
 					errors.Is(err, sink.ErrUnavailable), errors.Is(err, ErrRejected), tc.unavailable, tc.rejected)

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/models"
@@ -112,11 +111,11 @@ func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
 			continue
 		}
 		r := res.Record
-		where := fmt.Sprintf("publish command %s (agent %s, action %s) to topic %q", headerValue(r, HeaderCommandID), string(r.Key), headerValue(r, HeaderAction), p.topic)
+		where := fmt.Sprintf("publish command %s (agent %s, action %s) to topic %q", sink.HeaderValue(r, HeaderCommandID), string(r.Key), sink.HeaderValue(r, HeaderAction), p.topic)
 		if len(results) > 1 {
 			where += fmt.Sprintf(" (batch of %d)", len(results))
 		}
-		return classify(ctx, where, res.Err)
+		return sink.ClassifyProduce(ctx, "control", where, ErrRejected, res.Err)
 	}
 	return nil
 }
@@ -148,41 +147,4 @@ func (p *Publisher) record(c models.ContainmentCommand) (*kgo.Record, error) {
 			{Key: HeaderContentType, Value: []byte("application/json")},
 		},
 	}, nil
-}
-
-// classify wraps a produce error with the sentinel that tells the caller
-// what to do about it.
-func classify(ctx context.Context, where string, err error) error {
-	switch {
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
-		// The caller is shutting down; the broker may be fine.
-		return fmt.Errorf("control: %s: %w", where, err)
-	case permanent(err):
-		return fmt.Errorf("control: %s: %w: %w", where, ErrRejected, err)
-	default:
-		return fmt.Errorf("control: %s: %w: %w", where, sink.ErrUnavailable, err)
-	}
-}
-
-// permanent reports whether a produce error will recur for the same record.
-func permanent(err error) bool {
-	for _, e := range []error{
-		kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord,
-		kerr.InvalidTopicException, kerr.TopicAuthorizationFailed,
-		kerr.ClusterAuthorizationFailed, kerr.SaslAuthenticationFailed,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-func headerValue(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/sink"
@@ -116,11 +115,11 @@ func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
 			continue
 		}
 		r := res.Record
-		where := fmt.Sprintf("publish finding %s (agent %s) to topic %q", headerValue(r, HeaderFindingID), string(r.Key), p.topic)
+		where := fmt.Sprintf("publish finding %s (agent %s) to topic %q", sink.HeaderValue(r, HeaderFindingID), string(r.Key), p.topic)
 		if len(results) > 1 {
 			where += fmt.Sprintf(" (batch of %d)", len(results))
 		}
-		return classify(ctx, where, res.Err)
+		return sink.ClassifyProduce(ctx, "ocsf", where, ErrRejected, res.Err)
 	}
 	return nil
 }
@@ -130,41 +129,4 @@ func (p *Publisher) timeout() time.Duration {
 		return DefaultPublishTimeout
 	}
 	return p.Timeout
-}
-
-// classify wraps a produce error with the sentinel that tells the caller
-// what to do about it.
-func classify(ctx context.Context, where string, err error) error {
-	switch {
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
-		// The caller is shutting down; the broker may be fine.
-		return fmt.Errorf("ocsf: %s: %w", where, err)
-	case permanent(err):
-		return fmt.Errorf("ocsf: %s: %w: %w", where, ErrRejected, err)
-	default:
-		return fmt.Errorf("ocsf: %s: %w: %w", where, sink.ErrUnavailable, err)
-	}
-}
-
-// permanent reports whether a produce error will recur for the same record.
-func permanent(err error) bool {
-	for _, e := range []error{
-		kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord,
-		kerr.InvalidTopicException, kerr.TopicAuthorizationFailed,
-		kerr.ClusterAuthorizationFailed, kerr.SaslAuthenticationFailed,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-func headerValue(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }

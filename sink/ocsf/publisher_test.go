@@ -67,8 +67,8 @@ func checkRecords(t *testing.T, recs []*kgo.Record, want []models.Finding) {
 		if d.ClassUID != ClassUID || d.TypeUID != TypeUID || d.CategoryUID != CategoryUID {
 			t.Errorf("class %d type %d category %d", d.ClassUID, d.TypeUID, d.CategoryUID)
 		}
-		if string(r.Key) != f.AgentID || headerValue(r, HeaderFindingID) != f.ID {
-			t.Errorf("record key %q header %q, want %q %q", r.Key, headerValue(r, HeaderFindingID), f.AgentID, f.ID)
+		if string(r.Key) != f.AgentID || sink.HeaderValue(r, HeaderFindingID) != f.ID {
+			t.Errorf("record key %q header %q, want %q %q", r.Key, sink.HeaderValue(r, HeaderFindingID), f.AgentID, f.ID)
 		}
 		if d.RiskScore != int(f.Severity) || d.Actor.AppUID != f.AgentID {
 			t.Errorf("risk_score %d actor %+v for %+v", d.RiskScore, d.Actor, f)
@@ -166,7 +166,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := classify(tt.ctx, "x", tt.err)
+			err := sink.ClassifyProduce(tt.ctx, "ocsf", "x", ErrRejected, tt.err)
 			if errors.Is(err, sink.ErrUnavailable) != tt.unavailable || errors.Is(err, ErrRejected) != tt.rejected || !errors.Is(err, tt.err) {
 				t.Fatalf("classify(%v) = %v", tt.err, err)
 			}
