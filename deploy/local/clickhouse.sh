@@ -2,7 +2,7 @@
 # clickhouse.sh — a private ClickHouse server for local development and CI.
 #
 #   deploy/local/clickhouse.sh install   install clickhouse-server/-client from Debian if missing
-#   deploy/local/clickhouse.sh start     start a server on 127.0.0.1 (native 9000, HTTP 8123)
+#   deploy/local/clickhouse.sh start     start a server on 127.0.0.1 (native 9000, native TLS 9440, HTTP 8123)
 #   deploy/local/clickhouse.sh stop      stop it
 #   deploy/local/clickhouse.sh status    report whether it runs and answers queries
 #
@@ -11,10 +11,15 @@
 # <repo>/.cache/clickhouse, git-ignored). `start` is idempotent and waits until
 # the server answers a query. Works as root on a fresh machine.
 #
+# The secure native port serves TLS with a certificate from a private CA
+# generated once with openssl into $TETHER_CACHE/clickhouse/tls (ca.crt,
+# server.*, client.*): clients verify it with ca.crt.
+#
 # Environment:
 #   TETHER_CACHE                 cache root (default <repo>/.cache); server files in $TETHER_CACHE/clickhouse
 #   TETHER_CLICKHOUSE_TCP_PORT   native port (default 9000)
 #   TETHER_CLICKHOUSE_HTTP_PORT  HTTP port (default 8123)
+#   TETHER_CLICKHOUSE_TLS_PORT   secure native port, TLS (default 9440; 0 disables it)
 #   TETHER_CLICKHOUSE_TIMEOUT    seconds `start` waits for the server (default 60)
 set -euo pipefail
 
@@ -23,6 +28,8 @@ CACHE_ROOT="${TETHER_CACHE:-$REPO/.cache}"
 DIR="$CACHE_ROOT/clickhouse"
 TCP_PORT="${TETHER_CLICKHOUSE_TCP_PORT:-9000}"
 HTTP_PORT="${TETHER_CLICKHOUSE_HTTP_PORT:-8123}"
+TLS_PORT="${TETHER_CLICKHOUSE_TLS_PORT:-9440}"
+TLSDIR="$DIR/tls"
 TIMEOUT="${TETHER_CLICKHOUSE_TIMEOUT:-60}"
 PIDFILE="$DIR/clickhouse.pid"
 LOG="$DIR/log/clickhouse-server.log"
@@ -100,8 +107,31 @@ answers() {
 	$client --host 127.0.0.1 --port "$TCP_PORT" --query "SELECT 1" >/dev/null 2>&1
 }
 
+# tls_config prints the secure native port's settings (none when disabled).
+# verificationMode none: the server does not ask for client certificates.
+tls_config() {
+	[[ $TLS_PORT != 0 ]] || return 0
+	cat <<XML
+    <tcp_port_secure>$TLS_PORT</tcp_port_secure>
+    <openSSL>
+        <server>
+            <certificateFile>$TLSDIR/server.crt</certificateFile>
+            <privateKeyFile>$TLSDIR/server.key</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
+XML
+}
+
 write_config() {
 	mkdir -p "$DIR/data" "$DIR/tmp" "$DIR/user_files" "$DIR/format_schemas" "$DIR/log"
+	if [[ $TLS_PORT != 0 ]]; then
+		ensure_tls_certs "$TLSDIR" localhost tether-test-client
+	fi
 	# A minimal config understood by 18.16 through current releases. The
 	# <yandex> root is what old servers require; current ones still accept it.
 	cat >"$DIR/config.xml" <<XML
@@ -117,6 +147,7 @@ write_config() {
     <listen_host>127.0.0.1</listen_host>
     <tcp_port>$TCP_PORT</tcp_port>
     <http_port>$HTTP_PORT</http_port>
+$(tls_config)
     <max_connections>1024</max_connections>
     <keep_alive_timeout>3</keep_alive_timeout>
     <max_concurrent_queries>100</max_concurrent_queries>
@@ -195,7 +226,7 @@ cmd_start() {
 		fi
 		rm -f "$PIDFILE"
 		write_config
-		log "starting ClickHouse on 127.0.0.1:$TCP_PORT (HTTP $HTTP_PORT), files in $DIR"
+		log "starting ClickHouse on 127.0.0.1:$TCP_PORT (HTTP $HTTP_PORT, TLS ${TLS_PORT/#0/off}), files in $DIR"
 		# As root with root-owned folders the server runs as root. setsid
 		# detaches it from the caller's terminal; since this script has no job
 		# control, the background job is not a process-group leader, so setsid

@@ -31,3 +31,52 @@ stop_pidfile() {
 	rm -f "$file"
 	log "stopped"
 }
+
+# ensure_tls_certs creates, once, a private CA and a server and a client
+# certificate signed by it in folder $1 (PEM, openssl): ca.crt/ca.key,
+# server.crt/server.key (SAN IP:127.0.0.1, DNS:localhost; CN $2) and
+# client.crt/client.key (CN $3). Existing files are kept, so it is
+# idempotent; delete the folder to renew them. Keys are mode 0600.
+ensure_tls_certs() {
+	local d=$1 server_cn=$2 client_cn=$3
+	if [[ -s $d/ca.crt && -s $d/server.crt && -s $d/server.key && -s $d/client.crt && -s $d/client.key ]]; then
+		return 0
+	fi
+	command -v openssl >/dev/null 2>&1 || die "openssl is needed to generate the test certificates (apt-get install openssl)"
+	mkdir -p "$d"
+	chmod 700 "$d"
+	local tmp
+	tmp="$(mktemp -d "$d/.gen.XXXXXX")"
+	(
+		set -e
+		cd "$tmp"
+		umask 077
+		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 -subj "/CN=tether-local-test-ca" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+			-keyout ca.key -out ca.crt
+		openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=$server_cn" -keyout server.key -out server.csr
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >server.ext
+		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
+			-extfile server.ext -out server.crt
+		openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=$client_cn" -keyout client.key -out client.csr
+		printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >client.ext
+		openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
+			-extfile client.ext -out client.crt
+		chmod 644 ca.crt server.crt client.crt
+		mv ca.crt ca.key server.crt server.key client.crt client.key ..
+	) >"$d/openssl.log" 2>&1 || {
+		cat "$d/openssl.log" >&2
+		rm -rf "$tmp"
+		die "generating certificates in $d failed"
+	}
+	rm -rf "$tmp"
+	log "generated a test CA and server/client certificates in $d"
+}
+
+# ensure_secret_file writes a random password to file $1 unless it exists
+# (mode 0600), so test credentials are never fixed in the repository.
+ensure_secret_file() {
+	[[ -s $1 ]] && return 0
+	mkdir -p "$(dirname "$1")"
+	(umask 077 && openssl rand -hex 16 >"$1")
+}

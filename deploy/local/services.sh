@@ -11,12 +11,26 @@
 # `up` prints the addresses as environment assignments, e.g.
 #   TETHER_TEST_KAFKA=127.0.0.1:9092
 #   TETHER_TEST_CLICKHOUSE=127.0.0.1:9000
+# and, for the security tests, the broker's SASL_SSL listener and the
+# ClickHouse secure native port with the files a client needs:
+#   TETHER_TEST_KAFKA_SASL_SSL=127.0.0.1:9094
+#   TETHER_TEST_KAFKA_CA=… TETHER_TEST_KAFKA_CLIENT_CERT=… TETHER_TEST_KAFKA_CLIENT_KEY=…
+#   TETHER_TEST_KAFKA_SASL_USER=tether TETHER_TEST_KAFKA_SASL_PASSWORD_FILE=…
+#   TETHER_TEST_CLICKHOUSE_TLS=127.0.0.1:9440 TETHER_TEST_CLICKHOUSE_CA=…
 # so `eval "$(deploy/local/services.sh up)"` exports them. Progress goes to stderr.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache_root="${TETHER_CACHE:-$repo/.cache}"
 kafka_addr="127.0.0.1:${TETHER_KAFKA_PORT:-9092}"
+kafka_sasl_port="${TETHER_KAFKA_SASL_SSL_PORT:-9094}"
 clickhouse_addr="127.0.0.1:${TETHER_CLICKHOUSE_TCP_PORT:-9000}"
+clickhouse_tls_port="${TETHER_CLICKHOUSE_TLS_PORT:-9440}"
+# shellcheck disable=SC2329
+log() { echo "services: $*" >&2; }
+# shellcheck source=deploy/local/lib.sh
+source "$here/lib.sh"
 
 have_clickhouse() { [[ -f "$here/clickhouse.sh" ]]; }
 
@@ -36,8 +50,23 @@ up() {
 		echo "services: ClickHouse native  $clickhouse_addr (HTTP 127.0.0.1:${TETHER_CLICKHOUSE_HTTP_PORT:-8123})" >&2
 	fi
 	echo "TETHER_TEST_KAFKA=$kafka_addr"
+	if [[ $kafka_sasl_port != 0 ]] && port_open "$kafka_sasl_port"; then
+		local k="$cache_root/kafka"
+		echo "services: Kafka SASL_SSL     127.0.0.1:$kafka_sasl_port (CA $k/tls/ca.crt)" >&2
+		echo "TETHER_TEST_KAFKA_SASL_SSL=127.0.0.1:$kafka_sasl_port"
+		echo "TETHER_TEST_KAFKA_CA=$k/tls/ca.crt"
+		echo "TETHER_TEST_KAFKA_CLIENT_CERT=$k/tls/client.crt"
+		echo "TETHER_TEST_KAFKA_CLIENT_KEY=$k/tls/client.key"
+		echo "TETHER_TEST_KAFKA_SASL_USER=tether"
+		echo "TETHER_TEST_KAFKA_SASL_PASSWORD_FILE=$k/sasl/tether.password"
+	fi
 	if have_clickhouse; then
 		echo "TETHER_TEST_CLICKHOUSE=$clickhouse_addr"
+		if [[ $clickhouse_tls_port != 0 ]] && port_open "$clickhouse_tls_port"; then
+			echo "services: ClickHouse TLS     127.0.0.1:$clickhouse_tls_port" >&2
+			echo "TETHER_TEST_CLICKHOUSE_TLS=127.0.0.1:$clickhouse_tls_port"
+			echo "TETHER_TEST_CLICKHOUSE_CA=$cache_root/clickhouse/tls/ca.crt"
+		fi
 	fi
 }
 
