@@ -20,8 +20,7 @@ build:
 ## test: start Kafka and ClickHouse (idempotent), then run all tests against them
 test:
 	env_lines="$$(deploy/local/services.sh up)"; \
-	eval "$$env_lines"; \
-	export TETHER_TEST_KAFKA TETHER_TEST_CLICKHOUSE; \
+	set -a; eval "$$env_lines"; set +a; \
 	echo "testing with TETHER_TEST_KAFKA=$$TETHER_TEST_KAFKA TETHER_TEST_CLICKHOUSE=$${TETHER_TEST_CLICKHOUSE:-}"; \
 	$(GO) test -count=1 ./...
 

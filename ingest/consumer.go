@@ -41,6 +41,9 @@ var (
 type Options struct {
 	// Brokers are the seed brokers (host:port).
 	Brokers []string
+	// Security is the client id, TLS and SASL of every Kafka client the
+	// consumer opens (see ClientOptions).
+	Security Security
 	// Group is the consumer group; instances sharing it split the partitions.
 	Group string
 	// Topic is the events topic.
@@ -183,9 +186,10 @@ func (c *Consumer) newState() *partitionState {
 	return &partitionState{engine: detector.New(c.opts.Detector), restoredAt: -1, next: -1}
 }
 
-// New creates a Consumer and its Kafka client. extra options are appended
-// to the client's (TLS, SASL, client id …); the consumer's own options
-// (group, manual commits, rebalance blocking) must not be overridden.
+// New creates a Consumer and its Kafka clients. Their client id, TLS and
+// SASL come from opts.Security (ClientOptions); extra options are appended
+// after those (logging, tests); the consumer's own options (group, manual
+// commits, rebalance blocking) must not be overridden.
 func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -193,6 +197,11 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: no sink", ErrConfig)
 	}
+	sec, err := ClientOptions(opts.Security)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	extra = append(sec, extra...)
 	c := &Consumer{
 		opts:    opts,
 		w:       w,

@@ -2,14 +2,20 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tetherhq/tether/ingest"
 )
 
 // errConfig is wrapped by every configuration error.
@@ -17,6 +23,9 @@ var errConfig = errors.New("invalid configuration")
 
 // Config is the daemon's configuration file. Every field has a default
 // (defaultConfig); environment variables (TETHER_*) override the file.
+// Credentials are ingest.Secret, so printing, marshalling or logging a
+// Config (MarshalZerologObject) shows "[REDACTED]" in their place; a new
+// credential field must use that type too.
 type Config struct {
 	Kafka struct {
 		Brokers         []string `yaml:"brokers"`
@@ -37,13 +46,22 @@ type Config struct {
 		// partition; CheckpointMaxBytes bounds one checkpoint.
 		CheckpointEvery    time.Duration `yaml:"checkpoint_every"`
 		CheckpointMaxBytes int           `yaml:"checkpoint_max_bytes"`
+		// TLS encrypts the connections to the brokers.
+		TLS tlsConfig `yaml:"tls"`
+		// SASL authenticates them.
+		SASL saslConfig `yaml:"sasl"`
 	} `yaml:"kafka"`
 	ClickHouse struct {
 		Enabled  bool   `yaml:"enabled"`
 		Addr     string `yaml:"addr"`
 		Database string `yaml:"database"`
 		Username string `yaml:"username"`
-		Password string `yaml:"password"`
+		// Password, or PasswordFile (read at start-up), authenticates
+		// Username; prefer the file or TETHER_CLICKHOUSE_PASSWORD.
+		Password     ingest.Secret `yaml:"password"`
+		PasswordFile string        `yaml:"password_file"`
+		// TLS connects to the secure native port (Addr names it).
+		TLS tlsConfig `yaml:"tls"`
 		// RetentionDays keeps findings and commands; EventRetentionDays the
 		// audit events. 0 keeps forever.
 		RetentionDays      int `yaml:"retention_days"`
@@ -69,6 +87,101 @@ type Config struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// tlsConfig is a TLS client section (kafka.tls, clickhouse.tls).
+type tlsConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// CAFile signs the server's certificate; empty trusts the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile: a client certificate, for servers that require
+	// one.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `yaml:"server_name"`
+}
+
+// saslConfig is the kafka.sasl section (see ingest.SASL).
+type saslConfig struct {
+	// Mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER; empty
+	// disables SASL.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// Password or PasswordFile for PLAIN and SCRAM; Token or TokenFile for
+	// OAUTHBEARER. Files are read at every authentication (rotation).
+	Password     ingest.Secret `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+	Token        ingest.Secret `yaml:"token"`
+	TokenFile    string        `yaml:"token_file"`
+}
+
+// build loads the TLS files; nil when disabled. section names the setting
+// in errors.
+func (t tlsConfig) build(section string) (*tls.Config, error) {
+	if !t.Enabled {
+		if t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" {
+			return nil, fmt.Errorf("%s: files or server_name set while %s.enabled is false", section, section)
+		}
+		return nil, nil
+	}
+	c, err := ingest.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", section, err)
+	}
+	return c, nil
+}
+
+// kafkaSecurity is the client id, TLS and SASL shared by every Kafka client
+// of the daemon.
+func (c *Config) kafkaSecurity() (ingest.Security, error) {
+	t, err := c.Kafka.TLS.build("kafka.tls")
+	if err != nil {
+		return ingest.Security{}, err
+	}
+	s := c.Kafka.SASL
+	return ingest.Security{
+		ClientID: c.Kafka.ClientID,
+		TLS:      t,
+		SASL: ingest.SASL{
+			Mechanism: s.Mechanism, Username: s.Username,
+			Password: s.Password, PasswordFile: s.PasswordFile,
+			Token: s.Token, TokenFile: s.TokenFile,
+		},
+	}, nil
+}
+
+// clickHousePassword returns clickhouse.password or the content of
+// clickhouse.password_file.
+func (c *Config) clickHousePassword() (string, error) {
+	if c.ClickHouse.PasswordFile == "" {
+		return c.ClickHouse.Password.Reveal(), nil
+	}
+	if c.ClickHouse.Password != "" {
+		return "", fmt.Errorf("clickhouse.password and clickhouse.password_file are both set (use one)")
+	}
+	p, err := ingest.ReadSecretFile(c.ClickHouse.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("clickhouse.password_file: %w", err)
+	}
+	return p, nil
+}
+
+// MarshalZerologObject logs the configuration under its YAML names, with
+// every secret redacted (ingest.Secret marshals as "[REDACTED]").
+func (c Config) MarshalZerologObject(e *zerolog.Event) {
+	b, err := yaml.Marshal(c)
+	var m map[string]any
+	if err == nil {
+		err = yaml.Unmarshal(b, &m)
+	}
+	if err != nil {
+		e.Str("error", "config dump: "+err.Error())
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		e.Interface(k, m[k])
+	}
 }
 
 func defaultConfig() Config {
@@ -139,17 +252,40 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("TETHER_CLICKHOUSE_ADDR", &c.ClickHouse.Addr)
 	str("TETHER_CLICKHOUSE_DATABASE", &c.ClickHouse.Database)
 	str("TETHER_CLICKHOUSE_USER", &c.ClickHouse.Username)
-	str("TETHER_CLICKHOUSE_PASSWORD", &c.ClickHouse.Password)
+	secret := func(name string, dst *ingest.Secret) {
+		if v := getenv(name); v != "" {
+			*dst = ingest.Secret(v)
+		}
+	}
+	secret("TETHER_CLICKHOUSE_PASSWORD", &c.ClickHouse.Password)
+	str("TETHER_CLICKHOUSE_PASSWORD_FILE", &c.ClickHouse.PasswordFile)
+	str("TETHER_KAFKA_CLIENT_ID", &c.Kafka.ClientID)
+	str("TETHER_KAFKA_SASL_MECHANISM", &c.Kafka.SASL.Mechanism)
+	str("TETHER_KAFKA_SASL_USERNAME", &c.Kafka.SASL.Username)
+	secret("TETHER_KAFKA_SASL_PASSWORD", &c.Kafka.SASL.Password)
+	str("TETHER_KAFKA_SASL_PASSWORD_FILE", &c.Kafka.SASL.PasswordFile)
+	secret("TETHER_KAFKA_SASL_TOKEN", &c.Kafka.SASL.Token)
+	str("TETHER_KAFKA_SASL_TOKEN_FILE", &c.Kafka.SASL.TokenFile)
+	str("TETHER_KAFKA_TLS_CA_FILE", &c.Kafka.TLS.CAFile)
+	str("TETHER_KAFKA_TLS_CERT_FILE", &c.Kafka.TLS.CertFile)
+	str("TETHER_KAFKA_TLS_KEY_FILE", &c.Kafka.TLS.KeyFile)
+	str("TETHER_CLICKHOUSE_TLS_CA_FILE", &c.ClickHouse.TLS.CAFile)
 	str("TETHER_PARQUET_DIR", &c.Parquet.Dir)
 	str("TETHER_INVENTORY", &c.Inventory.File)
 	str("TETHER_HTTP_LISTEN", &c.HTTP.Listen)
 	str("TETHER_LOG_LEVEL", &c.Log.Level)
-	if v := getenv("TETHER_CLICKHOUSE_ENABLED"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%w: TETHER_CLICKHOUSE_ENABLED=%q: %v", errConfig, v, err)
+	for name, dst := range map[string]*bool{
+		"TETHER_CLICKHOUSE_ENABLED":     &c.ClickHouse.Enabled,
+		"TETHER_KAFKA_TLS_ENABLED":      &c.Kafka.TLS.Enabled,
+		"TETHER_CLICKHOUSE_TLS_ENABLED": &c.ClickHouse.TLS.Enabled,
+	} {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%w: %s=%q: %v", errConfig, name, v, err)
+			}
+			*dst = b
 		}
-		c.ClickHouse.Enabled = b
 	}
 	return nil
 }
@@ -197,6 +333,21 @@ func (c *Config) validate() error {
 	}
 	if c.ClickHouse.RetentionDays < 0 || c.ClickHouse.EventRetentionDays < 0 {
 		errs = append(errs, "clickhouse retention days are negative")
+	}
+	// TLS files and secret files are read here, so that a typo fails at
+	// start-up; errors name settings and files, never a secret.
+	if sec, err := c.kafkaSecurity(); err != nil {
+		errs = append(errs, err.Error())
+	} else if _, err := ingest.ClientOptions(sec); err != nil {
+		errs = append(errs, "kafka.sasl: "+err.Error())
+	}
+	if c.ClickHouse.Enabled {
+		if _, err := c.ClickHouse.TLS.build("clickhouse.tls"); err != nil {
+			errs = append(errs, err.Error())
+		}
+		if _, err := c.clickHousePassword(); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	if c.Decode.MaxRecordBytes <= 0 {
 		errs = append(errs, "decode.max_record_bytes must be positive")

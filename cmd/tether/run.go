@@ -32,6 +32,7 @@ func runDaemon(args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log.Level)
+	log.Info().Object("config", cfg).Msg("configuration (secrets redacted)")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return serve(ctx, cfg, log)
@@ -61,6 +62,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 
 	opts := ingest.DefaultOptions()
 	opts.Brokers = cfg.Kafka.Brokers
+	sec, err := cfg.kafkaSecurity()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	opts.Security = sec
 	opts.Group = cfg.Kafka.Group
 	opts.Topic = cfg.Kafka.EventsTopic
 	opts.DeadLetterTopic = cfg.Kafka.DeadLetterTopic

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/rs/zerolog"
 
@@ -31,7 +32,14 @@ func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zero
 		o.Addr = cfg.ClickHouse.Addr
 		o.Database = cfg.ClickHouse.Database
 		o.Username = cfg.ClickHouse.Username
-		o.Password = cfg.ClickHouse.Password
+		pw, err := cfg.clickHousePassword()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errConfig, err)
+		}
+		o.Password = pw
+		if o.TLS, err = cfg.ClickHouse.TLS.build("clickhouse.tls"); err != nil {
+			return nil, fmt.Errorf("%w: %w", errConfig, err)
+		}
 		o.RetentionDays = cfg.ClickHouse.RetentionDays
 		o.EventRetentionDays = cfg.ClickHouse.EventRetentionDays
 		w, err := clickhouse.Open(ctx, o, log)

@@ -13,6 +13,7 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -57,6 +58,9 @@ type Options struct {
 	// Username and Password authenticate the connection.
 	Username string
 	Password string
+	// TLS, when not nil, connects with TLS: Addr is then the server's
+	// secure native port (tcp_port_secure, 9440 by convention).
+	TLS *tls.Config
 	// RetentionDays is how long findings and commands are kept (by their
 	// time and issued_at), via TTL on servers that support it; 0 keeps them
 	// forever. Retention is fixed when a table is created: changing it later
@@ -157,6 +161,7 @@ func Open(ctx context.Context, opts Options, logger zerolog.Logger) (*Writer, er
 		// The database may not exist yet: connect to the user's default
 		// database and qualify every table name.
 		Auth:         ch.Auth{Username: opts.Username, Password: opts.Password},
+		TLS:          opts.TLS,
 		DialTimeout:  opts.DialTimeout,
 		ReadTimeout:  opts.ReadTimeout,
 		MaxOpenConns: opts.MaxOpenConns,
@@ -172,7 +177,7 @@ func Open(ctx context.Context, opts Options, logger zerolog.Logger) (*Writer, er
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: open: %w", opts.Addr, classify(err))
 	}
-	w := &Writer{conn: conn, opts: opts, log: logger.With().Str("component", "sink/clickhouse").Str("server", opts.Addr).Str("database", opts.Database).Logger()}
+	w := &Writer{conn: conn, opts: opts, log: logger.With().Str("component", "sink/clickhouse").Str("server", opts.Addr).Bool("tls", opts.TLS != nil).Str("database", opts.Database).Logger()}
 	if err := w.start(ctx); err != nil {
 		conn.Close()
 		return nil, err
