@@ -202,9 +202,11 @@ func TestDaemonEndToEnd(t *testing.T) {
 	}
 }
 
-func readTopic(t *testing.T, broker, topic string, want int) []*kgo.Record {
+// readTopic reads at least want records of topic (or what arrives within
+// 15 s); opts add client options (TLS, SASL).
+func readTopic(t *testing.T, broker, topic string, want int, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,6 @@ func runDaemon(args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log.Level)
-	log.Info().Object("config", cfg).Msg("configuration (secrets redacted)")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return serve(ctx, cfg, log)
@@ -49,6 +48,7 @@ func newLogger(level string) zerolog.Logger {
 
 // serve runs the daemon until ctx ends.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	log.Info().Object("config", cfg).Msg("configuration (secrets redacted)")
 	var inv *models.Inventory
 	if cfg.Inventory.File != "" {
 		var err error
