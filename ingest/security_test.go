@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"go.yaml.in/yaml/v3"
 )
@@ -208,5 +209,28 @@ func TestTLSFiles(t *testing.T) {
 			}
 			tt.check(t, c)
 		})
+	}
+}
+
+// TestConsumerClientsShareSecurity: the consumer's clients (group consumer,
+// checkpoint producer) are built with Options.Security, so
+// kafka.client_id reaches the brokers; invalid security fails New.
+func TestConsumerClientsShareSecurity(t *testing.T) {
+	c := newCluster(t)
+	opts := testOptions(c.ListenAddrs())
+	opts.Security = Security{ClientID: "tether-prod-7"}
+	cons, err := New(opts, newMemSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	for name, cl := range map[string]*kgo.Client{"consumer": cons.cl, "checkpoint producer": cons.prod} {
+		if got := cl.OptValue(kgo.ClientID); got != "tether-prod-7" {
+			t.Errorf("%s client id %v, want tether-prod-7", name, got)
+		}
+	}
+	opts.Security.SASL = SASL{Mechanism: SASLPlain, Username: "u", Password: "p"} // PLAIN without TLS
+	if _, err := New(opts, newMemSink()); !errors.Is(err, ErrConfig) || !errors.Is(err, ErrSecurity) {
+		t.Fatalf("New with PLAIN over plaintext: %v, want ErrConfig and ErrSecurity", err)
 	}
 }
