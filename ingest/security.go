@@ -19,7 +19,7 @@ import (
 // ErrSecurity is wrapped by every error about TLS or SASL settings: an
 // unknown mechanism, a missing credential, an unreadable certificate or
 // secret file. Messages name the setting and the file, never a secret.
-var ErrSecurity = errors.New("invalid kafka security settings")
+var ErrSecurity = errors.New("invalid TLS or SASL settings")
 
 // SASL mechanism names accepted by SASL.Mechanism.
 const (

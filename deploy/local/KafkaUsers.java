@@ -36,6 +36,26 @@ public class KafkaUsers {
                     new UserScramCredentialUpsertion(args[1], new ScramCredentialInfo(m, 8192), password)
                 )).all().get(30, TimeUnit.SECONDS);
             }
+            // Wait until the broker's metadata serves both credentials, so
+            // that a client authenticating right after start-up succeeds.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            int have = 0;
+            while (System.nanoTime() < deadline) {
+                try {
+                    have = admin.describeUserScramCredentials(List.of(args[1])).description(args[1])
+                        .get(5, TimeUnit.SECONDS).credentialInfos().size();
+                } catch (Exception e) {
+                    have = 0;
+                }
+                if (have >= 2) {
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            if (have < 2) {
+                System.err.println("KafkaUsers: the broker lists " + have + " of 2 SCRAM credentials for " + args[1] + " after 30s");
+                System.exit(1);
+            }
         }
         System.out.println("SCRAM-SHA-256 and SCRAM-SHA-512 credentials set for user " + args[1]);
     }

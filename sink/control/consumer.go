@@ -118,9 +118,10 @@ func SkipExpired() Opt { return opt{func(c *config) { c.skipExpired = true }} }
 // command ids. The hook is called from Run's goroutine.
 func OnError(fn func(error)) Opt { return opt{func(c *config) { c.onError = fn }} }
 
-// KafkaOpts appends franz-go client options (TLS, SASL, logging, client id).
-// Options that conflict with the consumer's own (group, topics, commits) are
-// not supported.
+// KafkaOpts appends franz-go client options (TLS, SASL, logging, client id);
+// ingest.ClientOptions builds the client id, TLS and SASL ones from the same
+// settings the daemon uses. Options that conflict with the consumer's own
+// (group, topics, commits) are not supported.
 func KafkaOpts(opts ...kgo.Opt) Opt {
 	return opt{func(c *config) { c.kopts = append(c.kopts, opts...) }}
 }
