@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
 
 	"github.com/tetherhq/tether/deploy/testenv"
 	"github.com/tetherhq/tether/ingest"
@@ -47,6 +48,7 @@ func (s *syncBuffer) String() string {
 // topic, checkpoints on the state topic; the log names the settings but
 // never the password.
 func TestDaemonSecureEndToEnd(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	k := testenv.KafkaSASLSSL(t)
 	chs := testenv.ClickHouseTLS(t)
 	password, err := os.ReadFile(k.PasswordFile)
@@ -118,8 +120,12 @@ func TestDaemonSecureEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer qw.Close()
-	t.Cleanup(func() { _ = qw.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.ClickHouse.Database) })
+	defer func() {
+		if err := qw.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.ClickHouse.Database); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		qw.Close()
+	}()
 	findings := func() uint64 {
 		var n uint64
 		if err := qw.Conn().QueryRow(ctx, "SELECT count() FROM "+cfg.ClickHouse.Database+".findings FINAL").Scan(&n); err != nil {
