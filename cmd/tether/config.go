@@ -158,7 +158,7 @@ func (c *Config) clickHousePassword() (string, error) {
 		return c.ClickHouse.Password.Reveal(), nil
 	}
 	if c.ClickHouse.Password != "" {
-		return "", fmt.Errorf("clickhouse.password and clickhouse.password_file are both set (use one)")
+		return "", errors.New("clickhouse.password and clickhouse.password_file are both set (use one)")
 	}
 	p, err := ingest.ReadSecretFile(c.ClickHouse.PasswordFile)
 	if err != nil {
