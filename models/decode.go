@@ -68,6 +68,11 @@ func (d *Decoder) Decode(b []byte, ref time.Time) (*Event, error) {
 	// The fast path takes the records producers emit; it defers anything
 	// else (errors included) to json.Unmarshal, whose result it matches.
 	if !decodeEventFast(b, &ev) {
+		// Hostile input is refused here, before encoding/json would
+		// normalise it away (see scanRecord).
+		if err := scanRecord(b); err != nil {
+			return nil, err
+		}
 		ev = Event{}
 		if err := json.Unmarshal(b, &ev); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -110,11 +115,20 @@ func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
 	case ev.Bytes < 0:
 		return fmt.Errorf("%w: tether.bytes %d is negative (event %s)", ErrInvalid, ev.Bytes, ev.ID)
 	}
+	if err := checkFields(ev); err != nil {
+		return err
+	}
 	if _, err := ParseAutonomy(string(ev.Autonomy)); err != nil {
 		return fmt.Errorf("event %s: %w", ev.ID, err)
 	}
-	if checkArgs && len(ev.Arguments) > 0 && !json.Valid(ev.Arguments) {
-		return fmt.Errorf("%w: gen_ai.tool.call.arguments is not valid JSON (event %s)", ErrMalformed, ev.ID)
+	if checkArgs && len(ev.Arguments) > 0 {
+		if !json.Valid(ev.Arguments) {
+			return fmt.Errorf("%w: gen_ai.tool.call.arguments is not valid JSON (event %s)", ErrMalformed, ev.ID)
+		}
+		var why string
+		if _, ok := skipValue(ev.Arguments, skipWS(ev.Arguments, 0), 2, &why); !ok {
+			return fmt.Errorf("%w: gen_ai.tool.call.arguments: %s (event %s)", ErrMalformed, why, ev.ID)
+		}
 	}
 	if !ref.IsZero() {
 		if d.opts.MaxFutureSkew > 0 && ev.Time.Sub(ref) > d.opts.MaxFutureSkew {
