@@ -91,6 +91,8 @@ func (d *Decoder) Decode(b []byte, ref time.Time) (*Event, error) {
 // called on events built in code.
 func (d *Decoder) Validate(ev *Event, ref time.Time) error { return d.validate(ev, ref, true) }
 
+// validate checks ev; checkArgs is false for an event Decode produced,
+// whose arguments and text encoding the decoder has checked already.
 func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
 	if ev.SchemaVersion != SchemaVersion {
 		return fmt.Errorf("%w: schema_version %d (this build reads %d)", ErrUnsupportedVersion, ev.SchemaVersion, SchemaVersion)
@@ -115,7 +117,7 @@ func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
 	case ev.Bytes < 0:
 		return fmt.Errorf("%w: tether.bytes %d is negative (event %s)", ErrInvalid, ev.Bytes, ev.ID)
 	}
-	if err := checkFields(ev); err != nil {
+	if err := checkFields(ev, !checkArgs); err != nil {
 		return err
 	}
 	if _, err := ParseAutonomy(string(ev.Autonomy)); err != nil {

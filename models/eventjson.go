@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -676,11 +675,24 @@ func skipLit(b []byte, i int, lit string) (int, bool) {
 	return i, false
 }
 
+// plainStringByte marks the bytes a JSON string body holds as themselves:
+// ASCII other than controls, '"' and '\\'.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // skipString validates the JSON string at b[i] (the opening quote),
 // including that its bytes are valid UTF-8.
 func skipString(b []byte, i int, why *string) (int, bool) {
 	j := i + 1
 	for j < len(b) {
+		if plainStringByte[b[j]] {
+			j++
+			continue
+		}
 		c := b[j]
 		switch {
 		case c == '"':
@@ -862,17 +874,11 @@ func scanRecord(b []byte) error {
 		if i, ok = skipString(b, i, &why); !ok {
 			return hostile(why)
 		}
-		var key string
-		unquoteSlow(b, ks+1, &key)
 		if !keys.add(b[ks+1 : i-1]) {
 			return fmt.Errorf("%w: key %s repeats at byte %d (parsers disagree on which value counts)", ErrMalformed, clipQuoted(b[ks+1:i-1]), ks)
 		}
-		if !slices.Contains(fieldNames, key) {
-			for _, f := range fieldNames {
-				if strings.EqualFold(key, f) {
-					return fmt.Errorf("%w: key %s at byte %d is not the exact field name %q (keys are case-sensitive)", ErrMalformed, clipQuoted(b[ks+1:i-1]), ks, f)
-				}
-			}
+		if f, ok := foldedField(b[ks+1 : i-1]); ok {
+			return fmt.Errorf("%w: key %s at byte %d is not the exact field name %q (keys are case-sensitive)", ErrMalformed, clipQuoted(b[ks+1:i-1]), ks, f)
 		}
 		i = skipWS(b, i)
 		if i >= len(b) || b[i] != ':' {
@@ -888,6 +894,26 @@ func scanRecord(b []byte) error {
 		}
 		i = skipWS(b, i+1)
 	}
+}
+
+// foldedField reports the field name that the raw key body k matches only
+// by case folding (as encoding/json would match it), if any.
+func foldedField(k []byte) (string, bool) {
+	key := string(k)
+	if bytes.IndexByte(k, '\\') >= 0 {
+		unquoteSlow(append(append([]byte(nil), k...), '"'), 0, &key)
+	}
+	for _, f := range fieldNames {
+		if key == f {
+			return "", false
+		}
+	}
+	for _, f := range fieldNames {
+		if strings.EqualFold(key, f) {
+			return f, true
+		}
+	}
+	return "", false
 }
 
 // hostile turns a skipValue reason into an error; no reason (a syntax

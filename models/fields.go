@@ -38,20 +38,42 @@ func idChar(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsDigit(r)
 }
 
+// idASCII marks the ASCII bytes allowed in ids (printable, not space).
+var idASCII = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
 // checkID validates the id field named field (event id for context; empty
 // when checking the event id itself). An empty optional id is absent and
 // valid; required ids are checked for presence before.
 func checkID(field, s, eventID string) error {
-	if s == "" {
-		return nil
+	if len(s) <= MaxIDBytes && asciiID(s) {
+		return nil // the common case, inlined
 	}
+	return checkIDSlow(field, s, eventID)
+}
+
+// asciiID reports whether s is all printable ASCII without space.
+func asciiID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !idASCII[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+func checkIDSlow(field, s, eventID string) error {
 	if len(s) > MaxIDBytes {
 		return fmt.Errorf("%w: %s is %d bytes, limit %d%s", ErrInvalid, field, len(s), MaxIDBytes, ofEvent(eventID))
 	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c <= ' ' || c == 0x7f {
+			if !idASCII[c] {
 				return fmt.Errorf("%w: %s has character %q at byte %d (ids are printable ASCII without space, or Unicode letters, marks and digits)%s",
 					ErrInvalid, field, rune(c), i, ofEvent(eventID))
 			}
@@ -71,14 +93,43 @@ func checkID(field, s, eventID string) error {
 // checkName validates a single-line descriptive field: at most
 // MaxNameBytes of valid UTF-8 without control characters.
 func checkName(field, s, eventID string) error {
+	if len(s) <= MaxNameBytes && asciiName(s) {
+		return nil // the common case, inlined
+	}
+	return checkNameSlow(field, s, eventID)
+}
+
+// nameASCII marks the ASCII bytes allowed in names (printable and space).
+var nameASCII = func() (t [256]bool) {
+	for c := ' '; c <= '~'; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
+// asciiName reports whether s is all printable ASCII (space included).
+func asciiName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !nameASCII[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+func checkNameSlow(field, s, eventID string) error {
 	if len(s) > MaxNameBytes {
 		return fmt.Errorf("%w: %s is %d bytes, limit %d%s", ErrInvalid, field, len(s), MaxNameBytes, ofEvent(eventID))
 	}
 	if err := checkText(field, s, eventID); err != nil {
 		return err
 	}
-	for i, r := range s {
-		if unicode.IsControl(r) {
+	// Control characters are C0 and DEL (single bytes) and C1 (U+0080 to
+	// U+009F, encoded 0xC2 0x80–0x9F) in valid UTF-8.
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || (c == 0xc2 && i+1 < len(s) && s[i+1] < 0xa0) {
+			r, _ := utf8.DecodeRuneInString(s[i:])
 			return fmt.Errorf("%w: %s has control character %q at byte %d%s", ErrInvalid, field, r, i, ofEvent(eventID))
 		}
 	}
@@ -126,7 +177,8 @@ var (
 )
 
 // checkFields applies the id, name, text and enumeration rules to ev.
-func checkFields(ev *Event) error {
+// decoded says ev came from Decode, whose strings are valid UTF-8 already.
+func checkFields(ev *Event, decoded bool) error {
 	// The event id first: every later message quotes it.
 	if err := checkID("event_id", ev.ID, ""); err != nil {
 		return err
@@ -160,13 +212,15 @@ func checkFields(ev *Event) error {
 			return err
 		}
 	}
-	for _, f := range [...]struct{ name, v string }{
-		{"gen_ai.tool.call.result", ev.Result},
-		{"tether.content", ev.Content},
-		{"tether.error", ev.Error},
-	} {
-		if err := checkText(f.name, f.v, id); err != nil {
-			return err
+	if !decoded {
+		for _, f := range [...]struct{ name, v string }{
+			{"gen_ai.tool.call.result", ev.Result},
+			{"tether.content", ev.Content},
+			{"tether.error", ev.Error},
+		} {
+			if err := checkText(f.name, f.v, id); err != nil {
+				return err
+			}
 		}
 	}
 	if len(ev.DataClasses) > MaxDataClasses {
