@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"reflect"
 	"strconv"
 	"strings"
@@ -617,45 +618,53 @@ func tooDeep(why *string) {
 
 // objectKeys detects a repeated key in one object. Keys are the raw string
 // bodies; a key with an escape is compared in its decoded form. Small
-// objects are checked by scanning, large ones with a map.
+// objects are checked by scanning; past len(small) keys a map of key
+// hashes finds candidates, confirmed by comparing bytes.
 type objectKeys struct {
 	small [8][]byte
 	n     int
-	big   map[string]struct{}
+	all   [][]byte            // every key, once past small
+	big   map[uint64]struct{} // their hashes
 }
+
+// keySeed seeds the key hashes of objectKeys.
+var keySeed = maphash.MakeSeed()
 
 // add records key and reports false when it was already present.
 func (o *objectKeys) add(key []byte) bool {
 	if bytes.IndexByte(key, '\\') >= 0 {
 		var dec string
 		// The body of a valid string: unquoteSlow cannot fail here.
-		buf := make([]byte, 0, len(key)+1)
-		buf = append(append(buf, key...), '"')
-		unquoteSlow(buf, 0, &dec)
+		unquoteSlow(append(append(make([]byte, 0, len(key)+1), key...), '"'), 0, &dec)
 		key = []byte(dec)
 	}
-	if o.big != nil {
-		if _, ok := o.big[string(key)]; ok {
-			return false
+	if o.big == nil {
+		for _, k := range o.small[:o.n] {
+			if bytes.Equal(k, key) {
+				return false
+			}
 		}
-		o.big[string(key)] = struct{}{}
-		return true
-	}
-	for _, k := range o.small[:o.n] {
-		if bytes.Equal(k, key) {
-			return false
+		if o.n < len(o.small) {
+			o.small[o.n] = key
+			o.n++
+			return true
+		}
+		o.big = make(map[uint64]struct{}, 4*len(o.small))
+		o.all = append(make([][]byte, 0, 4*len(o.small)), o.small[:]...)
+		for _, k := range o.small {
+			o.big[maphash.Bytes(keySeed, k)] = struct{}{}
 		}
 	}
-	if o.n < len(o.small) {
-		o.small[o.n] = key
-		o.n++
-		return true
+	h := maphash.Bytes(keySeed, key)
+	if _, hit := o.big[h]; hit {
+		for _, k := range o.all {
+			if bytes.Equal(k, key) {
+				return false
+			}
+		}
 	}
-	o.big = make(map[string]struct{}, 2*len(o.small))
-	for _, k := range o.small {
-		o.big[string(k)] = struct{}{}
-	}
-	o.big[string(key)] = struct{}{}
+	o.big[h] = struct{}{}
+	o.all = append(o.all, key)
 	return true
 }
 
@@ -899,17 +908,18 @@ func scanRecord(b []byte) error {
 // foldedField reports the field name that the raw key body k matches only
 // by case folding (as encoding/json would match it), if any.
 func foldedField(k []byte) (string, bool) {
-	key := string(k)
 	if bytes.IndexByte(k, '\\') >= 0 {
+		var key string
 		unquoteSlow(append(append([]byte(nil), k...), '"'), 0, &key)
+		k = []byte(key)
 	}
 	for _, f := range fieldNames {
-		if key == f {
+		if string(k) == f {
 			return "", false
 		}
 	}
 	for _, f := range fieldNames {
-		if strings.EqualFold(key, f) {
+		if bytes.EqualFold(k, []byte(f)) {
 			return f, true
 		}
 	}
