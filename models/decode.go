@@ -97,13 +97,17 @@ func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
 	if ev.SchemaVersion != SchemaVersion {
 		return fmt.Errorf("%w: schema_version %d (this build reads %d)", ErrUnsupportedVersion, ev.SchemaVersion, SchemaVersion)
 	}
+	// Ids first: later messages quote them, so they must be bounded.
+	if err := checkFields(ev, !checkArgs); err != nil {
+		return err
+	}
 	switch {
 	case ev.ID == "":
 		return fmt.Errorf("%w: event_id", ErrMissingField)
 	case ev.Kind == "":
 		return fmt.Errorf("%w: kind (event %s)", ErrMissingField, ev.ID)
 	case !ev.Kind.Valid():
-		return fmt.Errorf("%w: %q (event %s)", ErrUnknownKind, ev.Kind, ev.ID)
+		return fmt.Errorf("%w: %q (event %s)", ErrUnknownKind, clip(string(ev.Kind), 64), ev.ID)
 	case ev.AgentID == "":
 		return fmt.Errorf("%w: gen_ai.agent.id (event %s)", ErrMissingField, ev.ID)
 	case ev.SessionID == "":
@@ -116,9 +120,6 @@ func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
 		return fmt.Errorf("%w: tether.step %d is negative (event %s)", ErrInvalid, ev.Step, ev.ID)
 	case ev.Bytes < 0:
 		return fmt.Errorf("%w: tether.bytes %d is negative (event %s)", ErrInvalid, ev.Bytes, ev.ID)
-	}
-	if err := checkFields(ev, !checkArgs); err != nil {
-		return err
 	}
 	if _, err := ParseAutonomy(string(ev.Autonomy)); err != nil {
 		return fmt.Errorf("event %s: %w", ev.ID, err)
