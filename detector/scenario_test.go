@@ -391,6 +391,9 @@ func TestScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			errs := sc.check(out)
+			if fa, ca := auditIDs(*out); fa.colliding > 0 || ca.colliding > 0 {
+				errs = append(errs, fmt.Sprintf("distinct findings or commands share an id: findings %s; commands %s; first: %s%s", fa, ca, fa.example, ca.example))
+			}
 			for _, e := range errs {
 				t.Error(e)
 			}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -17,8 +18,13 @@ import (
 // letter fits the broker's message limit (an uncut copy would be refused
 // and stall the consumer); the truncation headers then give the original
 // size and SHA-256, and the source headers say where the original is. The
-// original record's headers follow these.
+// original record's headers follow these, except that any whose key starts
+// with HeaderPrefix (in any letter case) is renamed to start with
+// HeaderOrigPrefix instead: a producer cannot forge the reason, class or
+// source of its own dead letter, and nothing it sent is lost.
 const (
+	HeaderPrefix          = "tether-dlq-"                 // prefix of the headers Tether sets
+	HeaderOrigPrefix      = "tether-orig-dlq-"            // replaces HeaderPrefix on the original's headers
 	HeaderTruncated       = "tether-dlq-truncated"        // "true" when the value was cut
 	HeaderOriginalBytes   = "tether-dlq-original-bytes"   // the original value's size, decimal
 	HeaderOriginalSHA256  = "tether-dlq-original-sha256"  // hex SHA-256 of the original value
@@ -55,6 +61,11 @@ func (c *Consumer) deadLetter(r *kgo.Record, err error) *kgo.Record {
 		)
 		value = value[:max]
 	}
-	h = append(h, r.Headers...)
+	for _, oh := range r.Headers {
+		if len(oh.Key) >= len(HeaderPrefix) && strings.EqualFold(oh.Key[:len(HeaderPrefix)], HeaderPrefix) {
+			oh.Key = HeaderOrigPrefix + oh.Key[len(HeaderPrefix):]
+		}
+		h = append(h, oh)
+	}
 	return &kgo.Record{Topic: c.opts.DeadLetterTopic, Key: r.Key, Value: value, Headers: h}
 }

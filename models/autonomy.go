@@ -56,5 +56,5 @@ func ParseAutonomy(s string) (Autonomy, error) {
 	case "principal", "Principal":
 		return AutonomyPrincipal, nil
 	}
-	return "", fmt.Errorf("%w: autonomy level %q (want intern, junior, senior or principal)", ErrInvalid, s)
+	return "", fmt.Errorf("%w: autonomy level %q (want intern, junior, senior or principal)", ErrInvalid, clip(s, 64))
 }

@@ -68,6 +68,11 @@ func (d *Decoder) Decode(b []byte, ref time.Time) (*Event, error) {
 	// The fast path takes the records producers emit; it defers anything
 	// else (errors included) to json.Unmarshal, whose result it matches.
 	if !decodeEventFast(b, &ev) {
+		// Hostile input is refused here, before encoding/json would
+		// normalise it away (see scanRecord).
+		if err := scanRecord(b); err != nil {
+			return nil, err
+		}
 		ev = Event{}
 		if err := json.Unmarshal(b, &ev); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -86,9 +91,15 @@ func (d *Decoder) Decode(b []byte, ref time.Time) (*Event, error) {
 // called on events built in code.
 func (d *Decoder) Validate(ev *Event, ref time.Time) error { return d.validate(ev, ref, true) }
 
+// validate checks ev; checkArgs is false for an event Decode produced,
+// whose arguments and text encoding the decoder has checked already.
 func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
 	if ev.SchemaVersion != SchemaVersion {
 		return fmt.Errorf("%w: schema_version %d (this build reads %d)", ErrUnsupportedVersion, ev.SchemaVersion, SchemaVersion)
+	}
+	// Ids first: later messages quote them, so they must be bounded.
+	if err := checkFields(ev, !checkArgs); err != nil {
+		return err
 	}
 	switch {
 	case ev.ID == "":
@@ -96,7 +107,7 @@ func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
 	case ev.Kind == "":
 		return fmt.Errorf("%w: kind (event %s)", ErrMissingField, ev.ID)
 	case !ev.Kind.Valid():
-		return fmt.Errorf("%w: %q (event %s)", ErrUnknownKind, ev.Kind, ev.ID)
+		return fmt.Errorf("%w: %q (event %s)", ErrUnknownKind, clip(string(ev.Kind), 64), ev.ID)
 	case ev.AgentID == "":
 		return fmt.Errorf("%w: gen_ai.agent.id (event %s)", ErrMissingField, ev.ID)
 	case ev.SessionID == "":
@@ -113,8 +124,14 @@ func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
 	if _, err := ParseAutonomy(string(ev.Autonomy)); err != nil {
 		return fmt.Errorf("event %s: %w", ev.ID, err)
 	}
-	if checkArgs && len(ev.Arguments) > 0 && !json.Valid(ev.Arguments) {
-		return fmt.Errorf("%w: gen_ai.tool.call.arguments is not valid JSON (event %s)", ErrMalformed, ev.ID)
+	if checkArgs && len(ev.Arguments) > 0 {
+		if !json.Valid(ev.Arguments) {
+			return fmt.Errorf("%w: gen_ai.tool.call.arguments is not valid JSON (event %s)", ErrMalformed, ev.ID)
+		}
+		var why string
+		if _, ok := skipValue(ev.Arguments, skipWS(ev.Arguments, 0), 2, &why); !ok {
+			return fmt.Errorf("%w: gen_ai.tool.call.arguments: %s (event %s)", ErrMalformed, why, ev.ID)
+		}
 	}
 	if !ref.IsZero() {
 		if d.opts.MaxFutureSkew > 0 && ev.Time.Sub(ref) > d.opts.MaxFutureSkew {

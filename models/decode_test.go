@@ -161,6 +161,11 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"schema_version":1}`))
 	f.Add([]byte(`{"gen_ai.tool.call.arguments":{"a":[1,2,{"b":null}]}}`))
 	f.Add([]byte(`not json`))
+	for _, tc := range hostileCases(f) {
+		if len(tc.rec) < 64<<10 {
+			f.Add(tc.rec)
+		}
+	}
 	d := models.NewDecoder(models.DefaultDecodeOptions())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := d.Decode(b, ref)

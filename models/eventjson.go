@@ -1,7 +1,13 @@
 package models
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"hash/maphash"
+	"reflect"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -11,11 +17,13 @@ import (
 // for the event wire format that fills an Event directly, without
 // reflection and without encoding/json's separate validity scan.
 //
-// The fast path is a strict subset of json.Unmarshal: decodeEventFast either
-// reports success, in which case json.Unmarshal would have succeeded on the
-// same bytes and produced an identical Event, or it reports false, in which
-// case the caller falls back to json.Unmarshal on the whole record (which then
-// decides, and words the error). It reports false on every error and on every
+// The fast path is a strict subset of json.Unmarshal restricted to clean
+// records: decodeEventFast either reports success, in which case the record
+// passes scanRecord (the hostile-input checks below) and json.Unmarshal
+// would have succeeded on the same bytes and produced an identical Event, or
+// it reports false, in which case the caller runs scanRecord and then
+// json.Unmarshal on the whole record (which then decides, and words the
+// error). It reports false on every error, every hostile input and every
 // input whose encoding/json semantics it does not replicate:
 //
 //   - an object key containing an escape, a non-ASCII byte or an upper-case
@@ -23,14 +31,21 @@ import (
 //     matches field names case-insensitively, with Unicode folding);
 //   - a null element in tether.data_classes (encoding/json reuses the
 //     slice's backing array across duplicate keys);
-//   - an integer of more than 18 digits;
-//   - nesting deeper than fastMaxDepth.
+//   - an integer of more than 18 digits.
 //
 // FuzzDecodeEquivalence in eventjson_test.go checks the subset property.
-
-// fastMaxDepth bounds nesting on the fast path (encoding/json allows 10000;
-// deeper records fall back to it).
-const fastMaxDepth = 512
+//
+// Hostile input (scanRecord; the fast path applies the same rules as it
+// goes): the record must be valid UTF-8, no object anywhere may repeat a key
+// (compared after unescaping), no top-level key may be a non-canonical
+// spelling of a field name (one encoding/json would match only by case
+// folding), nesting is bounded by MaxDepth and every number must fit a
+// float64. Parsers disagree on all of these (first or last duplicate wins,
+// case-sensitive or not, U+FFFD replacement or error), so a record using
+// them could mean one thing to Tether and another to the agent runtime or a
+// SIEM. Unpaired surrogate escapes (\ud800) are valid JSON that encoders
+// produce for undecodable text: they are kept, decoded as U+FFFD like
+// encoding/json does; the id rules (validate) then refuse them in ids.
 
 // decodeEventFast decodes record b into ev (which should be zero). It
 // reports false, leaving ev in an unspecified state, when the record must go
@@ -44,6 +59,10 @@ func decodeEventFast(b []byte, ev *Event) bool {
 	if i < len(b) && b[i] == '}' {
 		return skipWS(b, i+1) == len(b)
 	}
+	var (
+		seen    uint64     // bit n: field n was set (duplicates are refused)
+		unknown objectKeys // keys of unknown fields, for the same check
+	)
 	for {
 		// Key.
 		if i >= len(b) || b[i] != '"' {
@@ -79,90 +98,127 @@ func decodeEventFast(b []byte, ev *Event) bool {
 			return false
 		}
 		var ok bool
+		var bit uint64
 		switch string(key) {
 		case "schema_version":
+			bit = 1 << 0
 			i, ok = fastInt(b, i, &ev.SchemaVersion)
 		case "event_id":
+			bit = 1 << 1
 			i, ok = fastString(b, i, &ev.ID)
 		case "kind":
+			bit = 1 << 2
 			s := string(ev.Kind)
 			i, ok = fastSym(b, i, &s, kindSyms)
 			ev.Kind = Kind(s)
 		case "time":
+			bit = 1 << 3
 			i, ok = fastTime(b, i, &ev.Time)
 		case "gen_ai.agent.id":
+			bit = 1 << 4
 			i, ok = fastString(b, i, &ev.AgentID)
 		case "gen_ai.agent.name":
+			bit = 1 << 5
 			i, ok = fastString(b, i, &ev.AgentName)
 		case "gen_ai.agent.version":
+			bit = 1 << 6
 			i, ok = fastString(b, i, &ev.AgentVersion)
 		case "gen_ai.conversation.id":
+			bit = 1 << 7
 			i, ok = fastString(b, i, &ev.SessionID)
 		case "gen_ai.operation.name":
+			bit = 1 << 8
 			i, ok = fastSym(b, i, &ev.Operation, operationSyms)
 		case "gen_ai.tool.name":
+			bit = 1 << 9
 			i, ok = fastString(b, i, &ev.ToolName)
 		case "gen_ai.tool.call.id":
+			bit = 1 << 10
 			i, ok = fastString(b, i, &ev.ToolCallID)
 		case "gen_ai.tool.call.arguments":
+			bit = 1 << 11
 			// json.RawMessage: the raw value (null included), copied.
 			var end int
-			end, ok = skipValue(b, i, 1)
+			end, ok = skipValue(b, i, 2, nil)
 			if ok {
 				ev.Arguments = append(json.RawMessage(nil), b[i:end]...)
 				i = end
 			}
 		case "gen_ai.tool.call.result":
+			bit = 1 << 12
 			i, ok = fastString(b, i, &ev.Result)
 		case "gen_ai.request.model":
+			bit = 1 << 13
 			i, ok = fastString(b, i, &ev.Model)
 		case "tether.root_agent.id":
+			bit = 1 << 14
 			i, ok = fastString(b, i, &ev.RootAgentID)
 		case "tether.parent_agent.id":
+			bit = 1 << 15
 			i, ok = fastString(b, i, &ev.ParentAgentID)
 		case "tether.parent_session.id":
+			bit = 1 << 16
 			i, ok = fastString(b, i, &ev.ParentSessionID)
 		case "tether.child_agent.id":
+			bit = 1 << 17
 			i, ok = fastString(b, i, &ev.ChildAgentID)
 		case "tether.child_session.id":
+			bit = 1 << 18
 			i, ok = fastString(b, i, &ev.ChildSessionID)
 		case "tether.principal":
+			bit = 1 << 19
 			i, ok = fastString(b, i, &ev.Principal)
 		case "tether.principal.session_end":
+			bit = 1 << 20
 			i, ok = fastTimePtr(b, i, &ev.PrincipalSessionEnd)
 		case "tether.credential.id":
+			bit = 1 << 21
 			i, ok = fastString(b, i, &ev.CredentialID)
 		case "tether.credential.expires_at":
+			bit = 1 << 22
 			i, ok = fastTimePtr(b, i, &ev.CredentialExpiry)
 		case "tether.autonomy_level":
+			bit = 1 << 23
 			s := string(ev.Autonomy)
 			i, ok = fastSym(b, i, &s, autonomySyms)
 			ev.Autonomy = Autonomy(s)
 		case "tether.step":
+			bit = 1 << 24
 			i, ok = fastInt(b, i, &ev.Step)
 		case "tether.role":
+			bit = 1 << 25
 			i, ok = fastSym(b, i, &ev.Role, roleSyms)
 		case "tether.content":
+			bit = 1 << 26
 			i, ok = fastString(b, i, &ev.Content)
 		case "tether.data_classes":
+			bit = 1 << 27
 			i, ok = fastStrings(b, i, &ev.DataClasses)
 		case "tether.resource":
+			bit = 1 << 28
 			i, ok = fastString(b, i, &ev.Resource)
 		case "tether.destination":
+			bit = 1 << 29
 			i, ok = fastString(b, i, &ev.Destination)
 		case "tether.error":
+			bit = 1 << 30
 			i, ok = fastString(b, i, &ev.Error)
 		case "tether.bytes":
+			bit = 1 << 31
 			i, ok = fastInt64(b, i, &ev.Bytes)
 		default:
 			// Unknown key, all lower-case ASCII without escapes: it cannot
 			// fold-match a field name either (they are all lower-case
 			// ASCII). Skip (and validate) its value.
-			i, ok = skipValue(b, i, 1)
+			if !unknown.add(key) {
+				return false
+			}
+			i, ok = skipValue(b, i, 2, nil)
 		}
-		if !ok {
+		if !ok || seen&bit != 0 {
 			return false
 		}
+		seen |= bit
 		i = skipWS(b, i)
 		if i >= len(b) {
 			return false
@@ -226,7 +282,9 @@ func skipNull(b []byte, i int) (int, bool) {
 
 // unquoteSlow decodes the body of a JSON string starting at b[s] (after the
 // opening quote) exactly as encoding/json's unquote does: escapes decoded,
-// invalid UTF-8 bytes and invalid surrogate escapes replaced with U+FFFD.
+// invalid surrogate escapes replaced with U+FFFD. It reports false on
+// invalid UTF-8 bytes (which encoding/json would replace too, but the
+// decoder refuses).
 func unquoteSlow(b []byte, s int, dst *string) (int, bool) {
 	out := make([]byte, 0, 64)
 	j := s
@@ -282,10 +340,9 @@ func unquoteSlow(b []byte, s int, dst *string) (int, bool) {
 		default:
 			r, size := utf8.DecodeRune(b[j:])
 			if r == utf8.RuneError && size == 1 {
-				out = utf8.AppendRune(out, utf8.RuneError)
-			} else {
-				out = append(out, b[j:j+size]...)
+				return j, false
 			}
+			out = append(out, b[j:j+size]...)
 			j += size
 		}
 	}
@@ -375,7 +432,7 @@ func fastInt(b []byte, i int, dst *int) (int, bool) {
 // fastTime decodes a time the way encoding/json does: the raw literal,
 // quotes included, goes to time.Time.UnmarshalJSON (which does not unescape).
 func fastTime(b []byte, i int, dst *time.Time) (int, bool) {
-	end, ok := skipValue(b, i, 1)
+	end, ok := skipValue(b, i, 2, nil)
 	if !ok {
 		return i, false
 	}
@@ -456,28 +513,41 @@ func fastStrings(b []byte, i int, dst *[]string) (int, bool) {
 }
 
 // skipValue validates the JSON value at b[i] (no leading whitespace) and
-// returns the index after it. depth is the nesting depth of the value.
-func skipValue(b []byte, i int, depth int) (int, bool) {
+// returns the index after it. depth is the nesting depth of the value (the
+// record's top-level object is 1). Besides syntax it enforces the
+// hostile-input rules: valid UTF-8, no repeated key in an object, depth at
+// most MaxDepth, numbers within float64 range. When it fails on one of those
+// and why is not nil, *why names the rule (syntax errors leave it empty).
+func skipValue(b []byte, i int, depth int, why *string) (int, bool) {
 	if i >= len(b) {
 		return i, false
 	}
 	switch c := b[i]; {
 	case c == '"':
-		return skipString(b, i)
+		return skipString(b, i, why)
 	case c == '{':
-		if depth > fastMaxDepth {
+		if depth > MaxDepth {
+			tooDeep(why)
 			return i, false
 		}
 		j := skipWS(b, i+1)
 		if j < len(b) && b[j] == '}' {
 			return j + 1, true
 		}
+		var keys objectKeys
 		for {
 			if j >= len(b) || b[j] != '"' {
 				return i, false
 			}
+			ks := j
 			var ok bool
-			if j, ok = skipString(b, j); !ok {
+			if j, ok = skipString(b, j, why); !ok {
+				return i, false
+			}
+			if !keys.add(b[ks+1 : j-1]) {
+				if why != nil {
+					*why = fmt.Sprintf("key %s repeats in an object at byte %d", clipQuoted(b[ks+1:j-1]), ks)
+				}
 				return i, false
 			}
 			j = skipWS(b, j)
@@ -485,7 +555,7 @@ func skipValue(b []byte, i int, depth int) (int, bool) {
 				return i, false
 			}
 			j = skipWS(b, j+1)
-			if j, ok = skipValue(b, j, depth+1); !ok {
+			if j, ok = skipValue(b, j, depth+1, why); !ok {
 				return i, false
 			}
 			j = skipWS(b, j)
@@ -502,7 +572,8 @@ func skipValue(b []byte, i int, depth int) (int, bool) {
 			}
 		}
 	case c == '[':
-		if depth > fastMaxDepth {
+		if depth > MaxDepth {
+			tooDeep(why)
 			return i, false
 		}
 		j := skipWS(b, i+1)
@@ -511,7 +582,7 @@ func skipValue(b []byte, i int, depth int) (int, bool) {
 		}
 		for {
 			var ok bool
-			if j, ok = skipValue(b, j, depth+1); !ok {
+			if j, ok = skipValue(b, j, depth+1, why); !ok {
 				return i, false
 			}
 			j = skipWS(b, j)
@@ -534,9 +605,76 @@ func skipValue(b []byte, i int, depth int) (int, bool) {
 	case c == 'n':
 		return skipLit(b, i, "null")
 	case c == '-' || ('0' <= c && c <= '9'):
-		return skipNumber(b, i)
+		return skipNumber(b, i, why)
 	}
 	return i, false
+}
+
+func tooDeep(why *string) {
+	if why != nil {
+		*why = fmt.Sprintf("nesting deeper than %d levels", MaxDepth)
+	}
+}
+
+// objectKeys detects a repeated key in one object. Keys are the raw string
+// bodies; a key with an escape is compared in its decoded form. Small
+// objects are checked by scanning; past len(small) keys a map of key
+// hashes finds candidates, confirmed by comparing bytes.
+type objectKeys struct {
+	small [8][]byte
+	n     int
+	all   [][]byte            // every key, once past small
+	big   map[uint64]struct{} // their hashes
+}
+
+// keySeed seeds the key hashes of objectKeys.
+var keySeed = maphash.MakeSeed()
+
+// add records key and reports false when it was already present.
+func (o *objectKeys) add(key []byte) bool {
+	if bytes.IndexByte(key, '\\') >= 0 {
+		var dec string
+		// The body of a valid string: unquoteSlow cannot fail here.
+		unquoteSlow(append(append(make([]byte, 0, len(key)+1), key...), '"'), 0, &dec)
+		key = []byte(dec)
+	}
+	if o.big == nil {
+		for _, k := range o.small[:o.n] {
+			if bytes.Equal(k, key) {
+				return false
+			}
+		}
+		if o.n < len(o.small) {
+			o.small[o.n] = key
+			o.n++
+			return true
+		}
+		o.big = make(map[uint64]struct{}, 4*len(o.small))
+		o.all = append(make([][]byte, 0, 4*len(o.small)), o.small[:]...)
+		for _, k := range o.small {
+			o.big[maphash.Bytes(keySeed, k)] = struct{}{}
+		}
+	}
+	h := maphash.Bytes(keySeed, key)
+	if _, hit := o.big[h]; hit {
+		for _, k := range o.all {
+			if bytes.Equal(k, key) {
+				return false
+			}
+		}
+	}
+	o.big[h] = struct{}{}
+	o.all = append(o.all, key)
+	return true
+}
+
+// clipQuoted renders a raw JSON string for an error message, cut to 64
+// bytes.
+func clipQuoted(s []byte) string {
+	if len(s) > 64 {
+		return strconv.Quote(string(s[:64]) + "…")
+	}
+	return strconv.Quote(string(s))
 }
 
 func skipLit(b []byte, i int, lit string) (int, bool) {
@@ -546,10 +684,24 @@ func skipLit(b []byte, i int, lit string) (int, bool) {
 	return i, false
 }
 
-// skipString validates the JSON string at b[i] (the opening quote).
-func skipString(b []byte, i int) (int, bool) {
+// plainStringByte marks the bytes a JSON string body holds as themselves:
+// ASCII other than controls, '"' and '\\'.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// skipString validates the JSON string at b[i] (the opening quote),
+// including that its bytes are valid UTF-8.
+func skipString(b []byte, i int, why *string) (int, bool) {
 	j := i + 1
 	for j < len(b) {
+		if plainStringByte[b[j]] {
+			j++
+			continue
+		}
 		c := b[j]
 		switch {
 		case c == '"':
@@ -571,15 +723,26 @@ func skipString(b []byte, i int) (int, bool) {
 			default:
 				return i, false
 			}
-		default:
+		case c < utf8.RuneSelf:
 			j++
+		default:
+			r, size := utf8.DecodeRune(b[j:])
+			if r == utf8.RuneError && size == 1 {
+				if why != nil {
+					*why = fmt.Sprintf("invalid UTF-8 at byte %d", j)
+				}
+				return i, false
+			}
+			j += size
 		}
 	}
 	return i, false
 }
 
 // skipNumber validates a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func skipNumber(b []byte, i int) (int, bool) {
+// whose magnitude fits a float64 (1e999 does not; 1e-999 rounds to 0 and
+// is accepted).
+func skipNumber(b []byte, i int, why *string) (int, bool) {
 	j := i
 	if b[j] == '-' {
 		j++
@@ -617,8 +780,26 @@ func skipNumber(b []byte, i int) (int, bool) {
 		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
 			j++
 		}
+		// Only an exponent can leave float64's range within a record
+		// (309 integer digits would be needed otherwise; checked below).
+		return j, numberInRange(b[i:j], why)
+	}
+	if j-i > 300 {
+		return j, numberInRange(b[i:j], why)
 	}
 	return j, true
+}
+
+// numberInRange reports whether the JSON number n fits a float64.
+func numberInRange(n []byte, why *string) bool {
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err == nil || f == 0 {
+		return true
+	}
+	if why != nil {
+		*why = "number " + clipQuoted(n) + " is out of float64 range"
+	}
+	return false
 }
 
 // Common values of enumerated fields: decoded into the package's constant
@@ -655,4 +836,101 @@ func fastSym(b []byte, i int, dst *string, syms []string) (int, bool) {
 		}
 	}
 	return fastString(b, i, dst)
+}
+
+// fieldNames are the wire keys of Event, for the canonical-key rule.
+var fieldNames = func() []string {
+	t := reflect.TypeFor[Event]()
+	out := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); k != "" && k != "-" {
+			out = append(out, k)
+		}
+	}
+	return out
+}()
+
+// scanRecord applies the hostile-input rules to a whole record (see the top
+// of this file) and returns an error wrapping ErrMalformed that names the
+// first rule broken, or nil. A record that is not syntactically JSON passes:
+// json.Unmarshal then words its syntax error.
+func scanRecord(b []byte) error {
+	if !utf8.Valid(b) {
+		for i := 0; i < len(b); {
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return fmt.Errorf("%w: invalid UTF-8 at byte %d", ErrMalformed, i)
+			}
+			i += size
+		}
+	}
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return nil
+	}
+	var keys objectKeys
+	var why string
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return nil
+		}
+		ks := i
+		var ok bool
+		if i, ok = skipString(b, i, &why); !ok {
+			return hostile(why)
+		}
+		if !keys.add(b[ks+1 : i-1]) {
+			return fmt.Errorf("%w: key %s repeats at byte %d (parsers disagree on which value counts)", ErrMalformed, clipQuoted(b[ks+1:i-1]), ks)
+		}
+		if f, ok := foldedField(b[ks+1 : i-1]); ok {
+			return fmt.Errorf("%w: key %s at byte %d is not the exact field name %q (keys are case-sensitive)", ErrMalformed, clipQuoted(b[ks+1:i-1]), ks, f)
+		}
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return nil
+		}
+		i = skipWS(b, i+1)
+		if i, ok = skipValue(b, i, 2, &why); !ok {
+			return hostile(why)
+		}
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != ',' {
+			return nil
+		}
+		i = skipWS(b, i+1)
+	}
+}
+
+// foldedField reports the field name that the raw key body k matches only
+// by case folding (as encoding/json would match it), if any.
+func foldedField(k []byte) (string, bool) {
+	if bytes.IndexByte(k, '\\') >= 0 {
+		var key string
+		unquoteSlow(append(append([]byte(nil), k...), '"'), 0, &key)
+		k = []byte(key)
+	}
+	for _, f := range fieldNames {
+		if string(k) == f {
+			return "", false
+		}
+	}
+	for _, f := range fieldNames {
+		if bytes.EqualFold(k, []byte(f)) {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// hostile turns a skipValue reason into an error; no reason (a syntax
+// error) is nil.
+func hostile(why string) error {
+	if why == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrMalformed, why)
 }

@@ -3,6 +3,7 @@ package models_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,8 +28,9 @@ func fleetRecords(tb testing.TB, n int) [][]byte {
 }
 
 // checkEquivalent checks the fast path's contract on b: when it succeeds,
-// json.Unmarshal succeeds too and yields an identical Event. It reports
-// whether the fast path took the record.
+// the record passes the hostile-input scan and json.Unmarshal succeeds too
+// and yields an identical Event. It reports whether the fast path took the
+// record.
 func checkEquivalent(t *testing.T, b []byte) bool {
 	t.Helper()
 	var fast, slow models.Event
@@ -39,6 +41,9 @@ func checkEquivalent(t *testing.T, b []byte) bool {
 	}
 	if err != nil {
 		t.Fatalf("fast path accepted what json.Unmarshal rejects (%v):\n%q", err, b)
+	}
+	if err := models.ScanRecord(b); err != nil {
+		t.Fatalf("fast path accepted a hostile record (%v):\n%q", err, b)
 	}
 	if !reflect.DeepEqual(fast, slow) {
 		t.Fatalf("fast path and json.Unmarshal disagree on\n%q\nfast: %#v\nslow: %#v", b, fast, slow)
@@ -68,16 +73,16 @@ var trickyRecords = []struct {
 	{"lone low surrogate", `{"event_id":"\ude00"}`, true},
 	{"high then non-low", `{"event_id":"\ud83d\u0041"}`, true},
 	{"high then high", `{"event_id":"\ud83d\ud83d\ude00"}`, true},
-	{"invalid utf8", "{\"event_id\":\"a\xffb\xc3\"}", true},
-	{"utf8 surrogate bytes", "{\"event_id\":\"\xed\xa0\x80\"}", true},
+	{"invalid utf8", "{\"event_id\":\"a\xffb\xc3\"}", false},           // hostile: refused
+	{"utf8 surrogate bytes", "{\"event_id\":\"\xed\xa0\x80\"}", false}, // hostile: refused
 	{"valid utf8", `{"tether.content":"héllo 世界 😀"}`, true},
 	{"nul escape", `{"event_id":"\u0000"}`, true},
 	{"control char", "{\"event_id\":\"a\x01\"}", false},
 	{"bad escape", `{"event_id":"\x"}`, false},
 	{"short unicode escape", `{"event_id":"\u12"}`, false},
 	{"null string", `{"event_id":null}`, true},
-	{"duplicate last wins", `{"event_id":"a","event_id":"b"}`, true},
-	{"duplicate then null", `{"event_id":"a","event_id":null}`, true},
+	{"duplicate last wins", `{"event_id":"a","event_id":"b"}`, false},  // hostile: refused
+	{"duplicate then null", `{"event_id":"a","event_id":null}`, false}, // hostile: refused
 	{"int negative zero", `{"tether.step":-0}`, true},
 	{"int negative", `{"tether.step":-7,"tether.bytes":-9}`, true},
 	{"int max 18 digits", `{"tether.bytes":999999999999999999}`, true},
@@ -88,7 +93,7 @@ var trickyRecords = []struct {
 	{"int exponent", `{"tether.step":1e3}`, false},
 	{"int leading zero", `{"tether.step":01}`, false},
 	{"int string", `{"tether.step":"1"}`, false},
-	{"int null", `{"tether.step":3,"tether.step":null}`, true},
+	{"int null", `{"tether.step":3,"tether.step":null}`, false}, // hostile: refused
 	{"int bool", `{"tether.step":true}`, false},
 	{"string number", `{"event_id":1}`, false},
 	{"time", `{"time":"2026-05-01T12:00:00.123456789+02:00"}`, true},
@@ -101,11 +106,11 @@ var trickyRecords = []struct {
 	{"time object", `{"time":{}}`, false},
 	{"time comma frac", `{"time":"2026-05-01T12:00:00,5Z"}`, false},
 	{"time ptr", `{"tether.credential.expires_at":"2026-05-01T12:00:00Z"}`, true},
-	{"time ptr null", `{"tether.credential.expires_at":"2026-05-01T12:00:00Z","tether.credential.expires_at":null}`, true},
+	{"time ptr null", `{"tether.credential.expires_at":"2026-05-01T12:00:00Z","tether.credential.expires_at":null}`, false}, // hostile: refused
 	{"time ptr bad", `{"tether.principal.session_end":"x"}`, false},
 	{"data classes", `{"tether.data_classes":["pii","secret"]}`, true},
 	{"data classes empty", `{"tether.data_classes":[ ]}`, true},
-	{"data classes null", `{"tether.data_classes":["a"],"tether.data_classes":null}`, true},
+	{"data classes null", `{"tether.data_classes":["a"],"tether.data_classes":null}`, false}, // hostile: refused
 	{"data classes null element", `{"tether.data_classes":["a",null]}`, false},
 	{"data classes dup shrink", `{"tether.data_classes":["a","b"],"tether.data_classes":[null]}`, false},
 	{"data classes number", `{"tether.data_classes":[1]}`, false},
@@ -116,7 +121,7 @@ var trickyRecords = []struct {
 	{"arguments number", `{"gen_ai.tool.call.arguments":-0.5E+10}`, true},
 	{"arguments bad number", `{"gen_ai.tool.call.arguments":-}`, false},
 	{"arguments bad", `{"gen_ai.tool.call.arguments":{"q":}}`, false},
-	{"arguments dup", `{"gen_ai.tool.call.arguments":[1,2,3],"gen_ai.tool.call.arguments":{}}`, true},
+	{"arguments dup", `{"gen_ai.tool.call.arguments":[1,2,3],"gen_ai.tool.call.arguments":{}}`, false}, // hostile: refused
 	{"unknown key", `{"foo":{"bar":[1,{"baz":"q"}]},"schema_version":1}`, true},
 	{"unknown key bad value", `{"foo":[1,}`, false},
 	{"unknown key literal", `{"foo":nul}`, false},
@@ -134,7 +139,40 @@ var trickyRecords = []struct {
 	{"not object", `[1]`, false},
 	{"deep arguments", `{"gen_ai.tool.call.arguments":` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}`, false},
 	{"very deep arguments", `{"gen_ai.tool.call.arguments":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`, false},
-	{"moderately deep", `{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, true},
+	{"100 deep: hostile", `{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, false},
+	{"at the depth limit", `{"x":` + strings.Repeat("[", 31) + strings.Repeat("]", 31) + `}`, true},
+	{"one past the depth limit", `{"x":` + strings.Repeat("[", 32) + strings.Repeat("]", 32) + `}`, false},
+	{"nested duplicate key", `{"gen_ai.tool.call.arguments":{"a":{"to":"x","to":"y"}}}`, false},
+	{"nested escaped duplicate key", `{"gen_ai.tool.call.arguments":{"to":"x","t\u006f":"y"}}`, false},
+	{"nested keys differ", `{"gen_ai.tool.call.arguments":{"to":"x","To":"y","t":1}}`, true},
+	{"many keys", `{"gen_ai.tool.call.arguments":{` + manyKeys(40, false) + `}}`, true},
+	{"many keys, one repeated", `{"gen_ai.tool.call.arguments":{` + manyKeys(40, true) + `}}`, false},
+	{"unknown key repeated", `{"foo":1,"foo":2}`, false},
+	{"number out of range", `{"gen_ai.tool.call.arguments":{"n":1e999}}`, false},
+	{"number negative out of range", `{"x":-1.5E+400}`, false},
+	{"number underflow", `{"x":1e-999}`, true},
+	{"number long integer", `{"x":` + strings.Repeat("9", 400) + `}`, false},
+	{"number long integer in range", `{"x":` + strings.Repeat("9", 300) + `}`, true},
+	{"invalid utf8 in arguments", "{\"gen_ai.tool.call.arguments\":{\"q\":\"\xff\"}}", false},
+	{"invalid utf8 in unknown key", "{\"x\xff\":1}", false},
+	{"valid utf8 in arguments", `{"gen_ai.tool.call.arguments":{"q":"€ 世界"}}`, true},
+}
+
+// manyKeys renders n distinct "kN":N members, the last repeating the first
+// when repeat is set.
+func manyKeys(n int, repeat bool) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k := i
+		if repeat && i == n-1 {
+			k = 0
+		}
+		fmt.Fprintf(&b, `"k%d":%d`, k, i)
+	}
+	return b.String()
 }
 
 func TestDecodeFastTricky(t *testing.T) {
@@ -160,12 +198,15 @@ func TestDecodeFastFleet(t *testing.T) {
 	}
 }
 
-// referenceDecode is Decode as it was before the fast path: json.Unmarshal
-// then validate.
+// referenceDecode is Decode without the fast path: the hostile-input scan,
+// json.Unmarshal, then validate.
 func referenceDecode(d *models.Decoder, b []byte, ref time.Time) (*models.Event, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return nil, models.ErrMalformed
+	}
+	if err := models.ScanRecord(b); err != nil {
+		return nil, err
 	}
 	var ev models.Event
 	if err := json.Unmarshal(b, &ev); err != nil {
@@ -209,6 +250,11 @@ func FuzzDecodeEquivalence(f *testing.F) {
 	f.Add(record(f, map[string]any{"tether.data_classes": []string{"pii"}, "tether.credential.expires_at": ref.Format(time.RFC3339)}))
 	f.Add([]byte(`not json`))
 	f.Add([]byte(`[1,2]`))
+	for _, tc := range hostileCases(f) {
+		if len(tc.rec) < 64<<10 {
+			f.Add(tc.rec)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkEquivalent(t, b)
 		compareDecode(t, b)

@@ -30,8 +30,9 @@ type Feature struct {
 }
 
 // Finding is one detector's judgement about an agent's behaviour. Its ID is
-// derived from its content so that replaying the same events yields the same
-// ID (at-least-once delivery without duplicate rows).
+// derived from its identity (see SetID) so that replaying the same events
+// yields the same ID (at-least-once delivery without duplicate rows) while
+// two distinct findings never share one.
 type Finding struct {
 	ID          string    `json:"finding_id"`
 	Time        time.Time `json:"time"` // event time of the triggering event
@@ -41,6 +42,12 @@ type Finding struct {
 	Principal   string    `json:"principal,omitempty"`
 	Detector    string    `json:"detector"`
 	Kind        string    `json:"kind"`
+	// Subject tells apart findings of one kind that one detector can raise
+	// on the same evidence: the toxic path (capability toxic_path), the
+	// data class (semantic data_class_outside_manifest), the contributing
+	// deviations (session compound_deviation). Detectors set it; it is
+	// empty for kinds raised at most once per evidence set.
+	Subject string `json:"subject,omitempty"`
 	// Severity is 0–100 on the shared scale.
 	Severity uint8 `json:"severity"`
 	// Confidence is 0–1.
@@ -64,8 +71,15 @@ func StableID(parts ...string) string {
 }
 
 // SetID fills f.ID from the finding's identity: detector, kind, agent,
-// session and evidence events. Call it after EvidenceIDs is final.
+// session, subject and evidence events, in that order. Everything else a
+// finding carries (severity, confidence, explanation, features, time,
+// step) is a function of these for a given detector configuration, so
+// distinct findings get distinct ids and a replay of the same events gets
+// the same ids; free text is deliberately not hashed, so rewording an
+// explanation does not change ids. Call it after EvidenceIDs and Subject
+// are final.
 func (f *Finding) SetID() {
-	parts := append([]string{f.Detector, f.Kind, f.AgentID, f.SessionID}, f.EvidenceIDs...)
-	f.ID = StableID(parts...)
+	parts := make([]string, 0, 5+len(f.EvidenceIDs))
+	parts = append(parts, f.Detector, f.Kind, f.AgentID, f.SessionID, f.Subject)
+	f.ID = StableID(append(parts, f.EvidenceIDs...)...)
 }

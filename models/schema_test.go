@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -42,5 +43,44 @@ func TestSchemaMatchesEvent(t *testing.T) {
 	want := []string{"schema_version", "event_id", "kind", "time", "gen_ai.agent.id", "gen_ai.conversation.id"}
 	if !slices.Equal(s.Required, want) {
 		t.Errorf("schema required %v, want %v", s.Required, want)
+	}
+}
+
+// TestSchemaIDPatternMatchesValidator: the id pattern and length in the
+// schema accept exactly what checkID accepts, and the name pattern what
+// checkName accepts, on ordinary and hostile samples.
+func TestSchemaIDPatternMatchesValidator(t *testing.T) {
+	b, err := os.ReadFile("schema/event.v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Properties map[string]struct {
+			Pattern   string `json:"pattern"`
+			MaxLength int    `json:"maxLength"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	samples := []string{"a", "agent-1", "spiffe://corp.example/ns/x#1", "josé@corp.example", "代理", "e\u0301",
+		"a b", "a\x00", "a\n", "a\t", "a\x7f", "a\u202e", "a\u200b", "a\uFFFD", "a😀", "a\u00a0", "a\u0085", "١٢٣", "Ⅻ", `a"b\c`}
+	for _, tc := range []struct {
+		key   string
+		check func(string) error
+	}{
+		{"gen_ai.agent.id", func(v string) error { return checkID("id", v, "") }},
+		{"tether.destination", func(v string) error { return checkName("name", v, "") }},
+	} {
+		p := s.Properties[tc.key]
+		re, err := regexp.Compile(p.Pattern)
+		if err != nil || p.MaxLength == 0 {
+			t.Fatalf("%s: pattern %q (%v), maxLength %d", tc.key, p.Pattern, err, p.MaxLength)
+		}
+		for _, v := range samples {
+			if schema, code := re.MatchString(v), tc.check(v) == nil; schema != code {
+				t.Errorf("%s %q: schema accepts = %v, validator accepts = %v", tc.key, v, schema, code)
+			}
+		}
 	}
 }

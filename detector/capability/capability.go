@@ -258,6 +258,7 @@ func (d *Detector) finding(pt path, a *models.AgentSpec, st *agentState) models.
 	}
 	return models.Finding{
 		Kind:        KindToxicPath,
+		Subject:     pt.name, // one event can open several paths
 		Severity:    sev,
 		Confidence:  0.9,
 		Explanation: expl,

@@ -270,6 +270,7 @@ func (d *Detector) checkClasses(ev *models.Event, as *agentState, s *sessionStat
 		slices.Sort(declared)
 		emit(models.Finding{
 			Kind:       KindDataClassOutsideManifest,
+			Subject:    c, // one event can touch several undeclared classes
 			Severity:   d.opts.SeverityDataClass,
 			Confidence: 0.8,
 			Explanation: fmt.Sprintf("%s touches data class %q, which no tool in the agent's manifest declares (declared: %s)",

@@ -237,13 +237,14 @@ func NoisyOR(sev []uint8) float64 {
 
 // finding builds the compound finding from the session's contributions.
 func (st *state) finding(score uint8) models.Finding {
-	var parts []string
+	var parts, subject []string
 	var evidence []string
 	seen := map[string]bool{}
 	features := make([]models.Feature, 0, len(st.kinds)+1)
 	maxSingle := uint8(0)
 	for _, k := range st.kinds {
 		parts = append(parts, fmt.Sprintf("%s/%s %d (finding %s)", k.detector, k.kind, k.severity, k.findingID))
+		subject = append(subject, k.findingID)
 		for _, id := range k.evidence {
 			if !seen[id] {
 				seen[id] = true
@@ -255,7 +256,10 @@ func (st *state) finding(score uint8) models.Finding {
 	}
 	features = append(features, models.Feature{Name: "combined_severity", Observed: float64(score), Baseline: float64(maxSingle)})
 	return models.Finding{
-		Kind:     KindCompound,
+		Kind: KindCompound,
+		// The contributing findings: two compounds of a session can share
+		// their evidence union yet combine different findings.
+		Subject:  strings.Join(subject, ","),
 		Severity: score,
 		// As certain as the evidence is many-sided: two kinds 0.5, four 0.75.
 		Confidence: 1 - 1/float64(len(st.kinds)),

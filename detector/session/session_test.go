@@ -172,3 +172,37 @@ func TestTrackerBounded(t *testing.T) {
 	}
 	nilTracker.End("s")
 }
+
+// TestCompoundSubjectSeparatesIDs: two compounds of one session can share
+// their evidence union (a stronger finding of a kind replaces a weaker one
+// and its event is already in the union) while combining different
+// findings; the subject (the
+// contributing finding ids) gives them different ids.
+func TestCompoundSubjectSeparatesIDs(t *testing.T) {
+	tr := New(DefaultOptions())
+	var got []models.Finding
+	flow := models.Finding{Detector: "flow", Kind: "untrusted_to_sink", Severity: 40, SessionID: "s", AgentID: "a", EvidenceIDs: []string{"e1", "e2"}}
+	flow.SetID()
+	for _, f := range []models.Finding{
+		flow,
+		fin("s", "baseline", "new_tool", 40, "e1"),
+		fin("s", "baseline", "new_tool", 60, "e2"), // replaces the first; e2 is already in the union
+	} {
+		tr.Fold(&f)
+		if c, ok := tr.Compound("s"); ok {
+			c.Detector, c.AgentID, c.SessionID = Name, "a", "s"
+			c.SetID()
+			tr.Fold(&c)
+			got = append(got, c)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d compounds, want 2", len(got))
+	}
+	if !slices.Equal(got[0].EvidenceIDs, got[1].EvidenceIDs) || got[0].Severity == got[1].Severity {
+		t.Fatalf("test premise: evidence %v and %v should match, severities %d and %d differ", got[0].EvidenceIDs, got[1].EvidenceIDs, got[0].Severity, got[1].Severity)
+	}
+	if got[0].Subject == got[1].Subject || got[0].ID == got[1].ID {
+		t.Fatalf("distinct compounds share subject %q / id %s", got[0].Subject, got[0].ID)
+	}
+}

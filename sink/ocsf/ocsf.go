@@ -35,8 +35,9 @@
 //	metadata.product                     {name "Tether", vendor_name "Tether", version: ProductVersion}
 //	metadata.version                     "1.4.0" (SchemaVersion)
 //	metadata.uid                         Finding.ID, so a SIEM can de-duplicate replays
-//	unmapped.tether                      root_agent_id, step, detector, kind, severity, confidence,
-//	                                     features (observed, baseline, spread)
+//	unmapped.tether                      root_agent_id, step, detector, kind, subject (what tells
+//	                                     apart findings of one kind on the same evidence), severity,
+//	                                     confidence, features (observed, baseline, spread)
 //
 // Why the agent is the actor's application: OCSF 1.x has no first-class
 // "AI agent" entity. actor.app_name/app_uid are "the client application or
@@ -215,6 +216,7 @@ type TetherFields struct {
 	Step        int       `json:"step"`
 	Detector    string    `json:"detector"`
 	Kind        string    `json:"kind"`
+	Subject     string    `json:"subject,omitempty"`
 	Severity    int       `json:"severity"`
 	Confidence  Float     `json:"confidence"`
 	Features    []Feature `json:"features,omitempty"`
@@ -332,6 +334,7 @@ func Map(f models.Finding, productVersion string) DetectionFinding {
 			Step:        f.Step,
 			Detector:    f.Detector,
 			Kind:        f.Kind,
+			Subject:     f.Subject,
 			Severity:    int(f.Severity),
 			Confidence:  Float(f.Confidence),
 		}},

@@ -172,6 +172,21 @@ func TestMapDeterministic(t *testing.T) {
 	}
 }
 
+// TestMapSubject: two findings of one kind on the same evidence, told
+// apart by their subject, get distinct uids and carry the subject.
+func TestMapSubject(t *testing.T) {
+	a, b := finding("agent-1", 20), finding("agent-1", 15)
+	a.Subject, b.Subject = "untrusted_content->private_data->public_sink", "private_data->public_sink"
+	a.ID, b.ID = "", ""
+	da, db := Map(a, ""), Map(b, "")
+	if da.FindingInfo.UID == db.FindingInfo.UID {
+		t.Fatalf("distinct findings share uid %s", da.FindingInfo.UID)
+	}
+	if da.Unmapped.Tether.Subject != a.Subject || db.Unmapped.Tether.Subject != b.Subject {
+		t.Fatalf("subjects %q, %q", da.Unmapped.Tether.Subject, db.Unmapped.Tether.Subject)
+	}
+}
+
 func TestNonFinite(t *testing.T) {
 	f := finding("agent-1", 40)
 	f.Confidence = math.NaN()
