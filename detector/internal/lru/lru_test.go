@@ -105,4 +105,3 @@ func TestKeyedCache(t *testing.T) {
 		t.Fatal("keyed cache did not evict")
 	}
 }
-
