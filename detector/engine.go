@@ -28,7 +28,10 @@ import (
 
 // Emit receives a finding from a detector. The detector fills Kind,
 // Severity, Confidence, Explanation, EvidenceIDs and Features; the engine
-// fills the rest (agent, session, time, step, detector name, ID).
+// fills the rest (agent, session, time, step, detector name, ID). A
+// finding about other events than the current one (an aggregate such as
+// unregistered_agent_burst) may set its agent, root agent, session and
+// principal itself; the engine keeps them.
 type Emit = func(models.Finding)
 
 // Detector is one concern's stateful judgement over a partition's events.
@@ -252,11 +255,15 @@ func (e *Engine) emit(f models.Finding) {
 	if f.AgentID == "" {
 		f.AgentID = ev.AgentID
 	}
-	f.RootAgentID = ev.Root()
+	if f.RootAgentID == "" { // aggregated findings name their own agent
+		f.RootAgentID = ev.Root()
+	}
 	if f.SessionID == "" {
 		f.SessionID = ev.SessionID
 	}
-	f.Principal = ev.Principal
+	if f.Principal == "" {
+		f.Principal = ev.Principal
+	}
 	f.Step = ev.Step
 	if len(f.EvidenceIDs) == 0 {
 		f.EvidenceIDs = []string{ev.ID}
