@@ -135,3 +135,31 @@ func TestContainmentRateLimited(t *testing.T) {
 		t.Fatalf("the summary was commanded: %+v", out.Commands)
 	}
 }
+
+// TestStatsConcurrentWithProcess: metrics read Stats while the engine's
+// goroutine processes a flood (run with -race).
+func TestStatsConcurrentWithProcess(t *testing.T) {
+	opts := detector.DefaultOptions()
+	opts.MemoryBudget = detector.NewBudget(1 << 20)
+	e := detector.New(opts)
+	defer e.Close()
+	done := make(chan struct{})
+	read := make(chan uint64)
+	go func() {
+		var last uint64
+		for {
+			select {
+			case <-done:
+				read <- last
+				return
+			default:
+				last = totalEvictions(e.Stats())
+			}
+		}
+	}()
+	flood(e, 0, 3000)
+	close(done)
+	if last, final := <-read, totalEvictions(e.Stats()); last > final || final == 0 {
+		t.Fatalf("evictions read concurrently %d, final %d", last, final)
+	}
+}
