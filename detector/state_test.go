@@ -171,6 +171,7 @@ func FuzzRestore(f *testing.F) {
 	f.Add([]byte(`{"version":2,"detectors":{}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := detector.New(opts)
+		defer e.Close() // engines share the budget: a leaked one shrinks the others
 		if err := e.Restore(b); err != nil {
 			if !errors.Is(err, detector.ErrState) {
 				t.Fatalf("error does not wrap ErrState: %v", err)
@@ -182,6 +183,7 @@ func FuzzRestore(f *testing.F) {
 			t.Fatalf("restored engine cannot snapshot: %v", err)
 		}
 		e2 := detector.New(opts)
+		defer e2.Close()
 		if err := e2.Restore(s); err != nil {
 			t.Fatalf("own snapshot rejected: %v", err)
 		}
