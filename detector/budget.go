@@ -13,7 +13,7 @@ import (
 // Budget is the process-wide memory budget for detector state, shared by
 // every Engine built from the same Options (one per partition a consumer
 // owns). Each live engine gets an equal share, Bytes / engines; an engine
-// splits its share across its detectors by Shares, and each detector turns
+// splits its share across its detectors by a fixed split (shares), and each detector turns
 // its part into entry caps of its tables from its documented per-entry size
 // estimates (each package's doc comment). Above a cap a table evicts its
 // least recently active entry and counts it (Engine.Stats). A detector's
@@ -65,14 +65,14 @@ func (b *Budget) leave() {
 	b.gen.Add(1)
 }
 
-// Shares is how an engine's share of the budget is split across the
+// shares is how an engine's share of the budget is split across the
 // detectors, the session compounder and the containment policy, in
 // per-mille, by name. The split follows the per-entry costs at the
 // detectors' default caps (flow sessions and profile agents are the
 // largest entries) so that under a flood every table reaches its cap at
 // about the same time. A detector missing here (a custom Factory) is not
 // budgeted; its own options bound it.
-var Shares = map[string]int64{
+var shares = map[string]int64{
 	"identity":    100,
 	"baseline":    200,
 	"flow":        250,

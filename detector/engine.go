@@ -148,9 +148,9 @@ func (e *Engine) Close() {
 func (e *Engine) applyBudget() {
 	e.budgetGen = e.budget.gen.Load()
 	share := e.budget.Share()
-	part := func(name string) int64 { return share / 1000 * Shares[name] }
+	part := func(name string) int64 { return share / 1000 * shares[name] }
 	for _, d := range e.detectors {
-		if b, ok := d.(Bounded); ok && Shares[d.Name()] > 0 {
+		if b, ok := d.(Bounded); ok && shares[d.Name()] > 0 {
 			b.SetMemoryBudget(part(d.Name()))
 		}
 	}
