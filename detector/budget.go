@@ -13,9 +13,9 @@ import (
 // Budget is the process-wide memory budget for detector state, shared by
 // every Engine built from the same Options (one per partition a consumer
 // owns). Each live engine gets an equal share, Bytes / engines; an engine
-// splits its share across its detectors by a fixed split (shares), and each detector turns
-// its part into entry caps of its tables from its documented per-entry size
-// estimates (each package's doc comment). Above a cap a table evicts its
+// splits its share across its detectors by a fixed split (shares), and each
+// detector turns its part into entry caps of its tables from its documented
+// per-entry size estimates (each package's doc comment). Above a cap a table evicts its
 // least recently active entry and counts it (Engine.Stats). A detector's
 // own Max… options stay per-engine ceilings: the cap is the smaller of the
 // two.
