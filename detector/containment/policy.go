@@ -62,6 +62,10 @@ type Options struct {
 	// engine together; FleetBurst 0 disables the fleet limit.
 	FleetBurst     int
 	FleetPerMinute float64
+	// FleetReserve fleet tokens are kept for actions stronger than review:
+	// a storm of reviews cannot hold back an approval, suspension or
+	// revocation.
+	FleetReserve int
 	// MaxAgents bounds the per-agent buckets (least recently active
 	// evicted: an evicted agent starts again with a full bucket).
 	MaxAgents int
@@ -82,7 +86,8 @@ type Options struct {
 // escalating through review, approval, suspension and revocation fit in the
 // burst); the fleet of one engine 200 at once and 200 per minute (an
 // incident touching many agents at once still gets 200 commands out
-// immediately; a storm of thousands per minute is summarised instead). One
+// immediately; a storm of thousands per minute is summarised instead), of
+// which reviews may not take the last 50. One
 // containment_rate_limited finding per minute, at the alert threshold (50):
 // a throttled containment is itself something an analyst must see.
 func DefaultOptions() Options {
@@ -98,6 +103,7 @@ func DefaultOptions() Options {
 		AgentPerMinute:      2,
 		FleetBurst:          200,
 		FleetPerMinute:      200,
+		FleetReserve:        50,
 		MaxAgents:           100_000,
 		SummaryWindow:       time.Minute,
 		RateLimitedSeverity: models.AlertThreshold,
@@ -250,7 +256,7 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 	if r := p.issued.Peek(f.SessionID); r != nil && rank[action] <= *r {
 		return models.ContainmentCommand{}, false
 	}
-	if !p.allow(f, action) {
+	if !p.allow(f, action, rank[action] > rank[models.ActionReview]) {
 		return models.ContainmentCommand{}, false
 	}
 	r, _ := p.issued.Put(f.SessionID)
@@ -277,17 +283,22 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 
 // allow takes a token from the agent's and the fleet's buckets, or holds
 // the command back (counted and added to the pending summary). A token is
-// only taken when both buckets have one.
-func (p *Policy) allow(f *models.Finding, action models.Action) bool {
+// only taken when both buckets have one; a review also leaves FleetReserve
+// fleet tokens for stronger actions.
+func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) bool {
 	now := f.Time.UnixNano()
 	agentOK, fleetOK := true, true
 	var b *bucket
 	if p.opts.AgentBurst > 0 {
 		b, _ = p.agents.Put(f.AgentID)
-		agentOK = b.peek(now, p.opts.AgentBurst, p.opts.AgentPerMinute)
+		agentOK = b.peek(now, p.opts.AgentBurst, p.opts.AgentPerMinute, 1)
 	}
 	if p.opts.FleetBurst > 0 {
-		fleetOK = p.fleet.peek(now, p.opts.FleetBurst, p.opts.FleetPerMinute)
+		need := 1.0
+		if !strong {
+			need += float64(max(p.opts.FleetReserve, 0))
+		}
+		fleetOK = p.fleet.peek(now, p.opts.FleetBurst, p.opts.FleetPerMinute, need)
 	}
 	if agentOK && fleetOK {
 		if b != nil {
@@ -319,16 +330,16 @@ func (p *Policy) allow(f *models.Finding, action models.Action) bool {
 	return false
 }
 
-// peek refills b to now and reports whether it holds a token.
-func (b *bucket) peek(now int64, burst int, perMinute float64) bool {
+// peek reports whether b, refilled to now, holds at least need tokens.
+func (b *bucket) peek(now int64, burst int, perMinute, need float64) bool {
 	if b.last == 0 {
-		return burst >= 1
+		return float64(burst) >= need
 	}
 	t := b.tokens
 	if now > b.last {
 		t = min(float64(burst), t+float64(now-b.last)/float64(time.Minute)*perMinute)
 	}
-	return t >= 1
+	return t >= need
 }
 
 // HeldSummary returns the containment_rate_limited finding of the commands
@@ -350,8 +361,8 @@ func (p *Policy) HeldSummary(now time.Time) (models.Finding, bool) {
 		Confidence: 1,
 		AgentID:    w.agents[0],
 		SessionID:  w.sessions[0],
-		Explanation: fmt.Sprintf("%d containment commands (strongest %s) were held back by the rate limits (per agent %d at once, %g/min; fleet %d at once, %g/min) in the %s from %s; first agents held: %s. Their findings stand; a later finding of each session issues the command once the limits allow",
-			w.count, w.strong, p.opts.AgentBurst, p.opts.AgentPerMinute, p.opts.FleetBurst, p.opts.FleetPerMinute,
+		Explanation: fmt.Sprintf("%d containment commands (strongest %s) were held back by the rate limits (per agent %d at once, %g/min; fleet %d at once, %g/min, %d kept for actions stronger than review) in the %s from %s; first agents held: %s. Their findings stand; a later finding of each session issues the command once the limits allow",
+			w.count, w.strong, p.opts.AgentBurst, p.opts.AgentPerMinute, p.opts.FleetBurst, p.opts.FleetPerMinute, p.opts.FleetReserve,
 			p.opts.SummaryWindow, time.Unix(0, w.start).UTC().Format(time.RFC3339), strings.Join(w.agents, ", ")),
 		EvidenceIDs: append([]string(nil), w.events...),
 		Features:    []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: 0}},

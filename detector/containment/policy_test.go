@@ -269,3 +269,26 @@ func TestSetMemoryBudgetEvictsLeastRecent(t *testing.T) {
 		t.Fatal("evictions not counted")
 	}
 }
+
+func TestFleetReserveKeptForStrongerActions(t *testing.T) {
+	opts := DefaultOptions()
+	opts.AgentBurst, opts.FleetBurst, opts.FleetPerMinute, opts.FleetReserve = 0, 5, 1, 2
+	p := New(opts)
+	principal := &models.AgentSpec{ID: "a", Autonomy: models.AutonomyPrincipal}
+	decide := func(session string, sev uint8) bool {
+		_, ok := p.Decide(finding(session, sev, "f"+session), &models.Event{AgentID: "a", SessionID: session, CredentialID: "c"}, principal)
+		return ok
+	}
+	var reviews int
+	for i := range 10 {
+		if decide(fmt.Sprint("r", i), 50) {
+			reviews++
+		}
+	}
+	if reviews != 3 || p.Held() != 7 {
+		t.Fatalf("%d reviews issued, %d held; want 3 (5 − reserve 2), 7", reviews, p.Held())
+	}
+	if !decide("x1", 95) || !decide("x2", 85) || decide("x3", 70) {
+		t.Fatal("the reserve did not admit exactly two stronger actions")
+	}
+}
