@@ -160,6 +160,10 @@ type Policy struct {
 	agents *lru.LRU[bucket] // agent -> command bucket
 	fleet  bucket
 	window heldWindow
+	// summaryAt is the event time of the last summary (unix ns): a window
+	// never starts before it, so out-of-order times cannot turn every held
+	// command into a summary of its own.
+	summaryAt int64
 
 	held      *atomic.Uint64
 	evictions *atomic.Uint64
@@ -312,7 +316,7 @@ func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) boo
 	p.held.Add(1)
 	w := &p.window
 	if w.count == 0 {
-		w.start = now
+		w.start = max(now, p.summaryAt)
 	}
 	w.count++
 	if len(w.agents) < maxHeldSample {
@@ -368,6 +372,7 @@ func (p *Policy) HeldSummary(now time.Time) (models.Finding, bool) {
 		Features:    []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: 0}},
 	}
 	*w = heldWindow{}
+	p.summaryAt = max(now.UnixNano(), p.summaryAt)
 	return f, true
 }
 

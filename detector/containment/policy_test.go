@@ -292,3 +292,24 @@ func TestFleetReserveKeptForStrongerActions(t *testing.T) {
 		t.Fatal("the reserve did not admit exactly two stronger actions")
 	}
 }
+
+func TestHeldSummaryOutOfOrderTimes(t *testing.T) {
+	opts := DefaultOptions()
+	opts.AgentBurst, opts.FleetBurst, opts.FleetPerMinute, opts.FleetReserve = 0, 1, 0.001, 0
+	p := New(opts)
+	summaries := 0
+	for i := range 50 {
+		// Commands alternate between two minutes of event time, as
+		// interleaved partitions of a producer may deliver them.
+		at := t0.Add(time.Duration(i%2) * 2 * time.Minute)
+		f := finding(fmt.Sprint("s", i), 90, "f")
+		f.Time = at
+		p.Decide(f, &models.Event{AgentID: "a", SessionID: f.SessionID}, nil)
+		if _, ok := p.HeldSummary(at); ok {
+			summaries++
+		}
+	}
+	if p.Held() != 49 || summaries > 2 {
+		t.Fatalf("%d held in %d summaries; want 49 in at most 2", p.Held(), summaries)
+	}
+}

@@ -13,13 +13,15 @@ var errState = errors.New("containment: invalid state")
 
 // stateJSON is the serialized Policy: the strongest action rank issued per
 // session and the per-agent buckets, each from most to least recently
-// active (their LRU order), the fleet bucket and the pending summary of
-// held-back commands.
+// active (their LRU order), the fleet bucket, the pending summary of
+// held-back commands and the time of the last summary.
 type stateJSON struct {
 	Issued []issuedJSON `json:"issued"`
 	Agents []bucketJSON `json:"agents,omitempty"`
 	Fleet  bucketJSON   `json:"fleet"`
 	Held   *heldJSON    `json:"held,omitempty"`
+	// SummaryAt is the event time of the last summary (unix ns).
+	SummaryAt int64 `json:"summaryAt,omitempty"`
 }
 
 type issuedJSON struct {
@@ -44,7 +46,8 @@ type heldJSON struct {
 
 // MarshalState encodes the policy's state deterministically (JSON).
 func (p *Policy) MarshalState() ([]byte, error) {
-	st := stateJSON{Issued: make([]issuedJSON, 0, p.issued.Len()), Fleet: bucketJSON{Tokens: p.fleet.tokens, Last: p.fleet.last}}
+	st := stateJSON{Issued: make([]issuedJSON, 0, p.issued.Len()), Fleet: bucketJSON{Tokens: p.fleet.tokens, Last: p.fleet.last},
+		SummaryAt: p.summaryAt}
 	for s, r := range p.issued.All() {
 		st.Issued = append(st.Issued, issuedJSON{s, *r})
 	}
@@ -101,6 +104,6 @@ func (p *Policy) UnmarshalState(b []byte) error {
 	}
 	issued.SetMax(p.issued.Max())
 	agents.SetMax(p.agents.Max())
-	p.issued, p.agents, p.fleet, p.window = issued, agents, bucket{st.Fleet.Tokens, st.Fleet.Last}, w
+	p.issued, p.agents, p.fleet, p.window, p.summaryAt = issued, agents, bucket{st.Fleet.Tokens, st.Fleet.Last}, w, st.SummaryAt
 	return nil
 }

@@ -8,7 +8,8 @@
 //     of that window are counted and reported together in one
 //     unregistered_agent_burst finding (count, first agents, their first
 //     events as evidence) at the first event after the window, never
-//     dropped;
+//     dropped. Windows only move forward: a late event counts in the
+//     current window;
 //   - expired_credential: an agent acts after the credential it presents
 //     (tether.credential.expires_at) has expired;
 //   - principal_session_ended: an agent acts after the session of the human
@@ -309,8 +310,14 @@ func (d *Detector) TrackedAttribution() (sessions, credentials int) {
 
 // Observe implements detector.Detector.
 func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
-	if d.burst.held > 0 && d.window(ev) > d.burst.window {
-		d.flushBurst(emit)
+	// Burst windows only move forward: an event of an earlier window (out
+	// of order) counts in the current one, so interleaved times cannot
+	// split a burst into many findings.
+	if w := d.window(ev); w > d.burst.window {
+		if d.burst.held > 0 {
+			d.flushBurst(emit)
+		}
+		d.burst.window, d.burst.individual = w, 0
 	}
 	if agent == nil {
 		d.observeUnregistered(ev, emit)
@@ -328,9 +335,6 @@ func (d *Detector) observeUnregistered(ev *models.Event, emit func(models.Findin
 	}
 	if d.opts.BurstIndividual > 0 {
 		b := &d.burst
-		if w := d.window(ev); w > b.window {
-			b.window, b.individual = w, 0
-		}
 		if b.individual >= d.opts.BurstIndividual {
 			if b.held == 0 {
 				b.principal, b.root = ev.Principal, ev.Root()

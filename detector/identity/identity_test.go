@@ -206,6 +206,13 @@ func TestUnregisteredBurst(t *testing.T) {
 			append(append(append(flood("a", 6, 0), flood("b", 7, time.Minute)...), step{"c", 2 * time.Minute}), step{"c", 3 * time.Minute}),
 			4 + 4 + 1, []int{2, 3}},
 		{"no burst finding while the window is open", flood("a", 9, 0), 4, nil},
+		{"interleaved times across a window boundary: one burst, the window only moves forward",
+			append(flood("a", 6, 0), []step{
+				{"x0", 59900 * time.Millisecond}, {"x0", 60100 * time.Millisecond},
+				{"x1", 59900 * time.Millisecond}, {"x1", 60100 * time.Millisecond},
+				{"x2", 59900 * time.Millisecond}, {"x2", 60100 * time.Millisecond},
+				{"x3", 59900 * time.Millisecond}, {"x4", 59900 * time.Millisecond},
+				{"late", 2 * time.Minute}}...), 4 + 4 + 1, []int{3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
