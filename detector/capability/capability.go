@@ -24,9 +24,9 @@
 // session compounder must exclude this detector (see DefaultOptions of
 // package detector and session.Options.ExcludeDetectors).
 //
-// Memory is bounded: at most MaxAgents agents are tracked (the table is
-// cleared when full, so paths may be re-reported), each with at most
-// MaxDelegates remembered sub-agents.
+// Memory is bounded: at most MaxAgents agents are tracked (least recently
+// active evicted when full, counted; an evicted agent's paths may be
+// reported again), each with at most MaxDelegates remembered sub-agents.
 package capability
 
 import (
