@@ -203,7 +203,7 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		engines: make(map[int32]*partitionState),
 		extra:   extra,
 	}
-	c.m.detectorStats = c.DetectorStats
+	c.m.detectorStats, c.m.detectorOpts = c.DetectorStats, opts.Detector
 	kopts := append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumerGroup(opts.Group),

@@ -182,7 +182,7 @@ func TestConsumerProcessesAndDeadLetters(t *testing.T) {
 	var prom strings.Builder
 	cons.Metrics().WritePrometheus(&prom)
 	for _, want := range []string{`tether_detector_evictions_total{detector="identity"} 0`, `tether_detector_evictions_total{detector="containment"} 0`,
-		"tether_containment_commands_held_total 0"} {
+		"tether_containment_commands_held_total 0", `tether_containment_rate_limit{scope="fleet",kind="burst"} 200`, "tether_detector_memory_budget_bytes "} {
 		if !strings.Contains(prom.String(), want) {
 			t.Errorf("metrics lack %q", want)
 		}

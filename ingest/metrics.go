@@ -32,6 +32,9 @@ type Metrics struct {
 	// counters rendered as tether_detector_evictions_total and
 	// tether_containment_commands_held_total.
 	detectorStats func() detector.Stats
+	// detectorOpts, with detectorStats, supplies the configured memory
+	// budget and command rate limits rendered as gauges.
+	detectorOpts detector.Options
 
 	mu        sync.Mutex
 	dlqClass  map[string]int64
@@ -213,5 +216,15 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 			fmt.Fprintf(w, "tether_detector_evictions_total{detector=%q} %d\n", k, ds.Evictions[k])
 		}
 		counter("tether_containment_commands_held_total", "Containment commands held back by the rate limits (summarised in containment_rate_limited findings).", int64(ds.CommandsHeld))
+		o := m.detectorOpts
+		gauge("tether_detector_memory_budget_bytes", "Memory budget for detector state, shared by this process's partition engines.", float64(o.MemoryBudget.Bytes()))
+		c := o.Containment
+		fmt.Fprintf(w, "# HELP tether_containment_rate_limit Containment command rate limits: burst (commands at once) and per_minute (sustained), per agent and per partition (fleet); 0: no limit.\n# TYPE tether_containment_rate_limit gauge\n")
+		for _, l := range []struct {
+			scope, kind string
+			v           float64
+		}{{"agent", "burst", float64(c.AgentBurst)}, {"agent", "per_minute", c.AgentPerMinute}, {"fleet", "burst", float64(c.FleetBurst)}, {"fleet", "per_minute", c.FleetPerMinute}} {
+			fmt.Fprintf(w, "tether_containment_rate_limit{scope=%q,kind=%q} %g\n", l.scope, l.kind, l.v)
+		}
 	}
 }
