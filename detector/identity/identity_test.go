@@ -279,3 +279,20 @@ func TestMemoryBudgetEvictsAndCounts(t *testing.T) {
 		t.Fatal("budget did not keep the most recently active agents")
 	}
 }
+
+func TestBurstAggregationDisabled(t *testing.T) {
+	o := DefaultOptions()
+	o.BurstIndividual = -1
+	d := New(o)
+	n := 0
+	for i := range 100 {
+		d.Observe(&models.Event{ID: fmt.Sprint("e", i), AgentID: fmt.Sprint("a", i)}, nil, func(f models.Finding) {
+			if f.Kind == KindUnregistered {
+				n++
+			}
+		})
+	}
+	if n != 100 {
+		t.Fatalf("%d individual findings with aggregation disabled, want 100", n)
+	}
+}
