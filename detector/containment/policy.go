@@ -21,6 +21,7 @@ package containment
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -145,9 +146,9 @@ const maxHeldSample = 8
 type heldWindow struct {
 	start    int64 // unix ns of the first held command; 0: none pending
 	count    int
-	agents   []string // first agents held (at most maxHeldSample)
-	sessions []string // their sessions
-	events   []string // an evidence event of each of them
+	agents   []string // first distinct agents held (at most maxHeldSample)
+	sessions []string // the session of each one's first held command
+	events   []string // an evidence event of each of the first held commands
 	strong   models.Action
 }
 
@@ -319,14 +320,16 @@ func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) boo
 		w.start = max(now, p.summaryAt)
 	}
 	w.count++
-	if len(w.agents) < maxHeldSample {
-		w.agents = append(w.agents, f.AgentID)
-		w.sessions = append(w.sessions, f.SessionID)
+	if len(w.events) < maxHeldSample {
 		ev := f.ID
 		if len(f.EvidenceIDs) > 0 {
 			ev = f.EvidenceIDs[0]
 		}
 		w.events = append(w.events, ev)
+	}
+	if len(w.agents) < maxHeldSample && !slices.Contains(w.agents, f.AgentID) {
+		w.agents = append(w.agents, f.AgentID)
+		w.sessions = append(w.sessions, f.SessionID)
 	}
 	if rank[action] > rank[w.strong] {
 		w.strong = action

@@ -97,7 +97,8 @@ func (p *Policy) UnmarshalState(b []byte) error {
 	if h := st.Held; h != nil {
 		_, known := rank[h.Strong]
 		n := len(h.Agents)
-		if h.Count < 1 || n < 1 || n > maxHeldSample || n > h.Count || len(h.Sessions) != n || len(h.Events) != n || !known {
+		if h.Count < 1 || n < 1 || n > maxHeldSample || n > h.Count || len(h.Sessions) != n || !known ||
+			len(h.Events) < n || len(h.Events) > min(h.Count, maxHeldSample) {
 			return fmt.Errorf("%w: inconsistent held-back summary", errState)
 		}
 		w = heldWindow{h.Start, h.Count, h.Agents, h.Sessions, h.Events, h.Strong}
