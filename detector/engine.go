@@ -28,7 +28,10 @@ import (
 
 // Emit receives a finding from a detector. The detector fills Kind,
 // Severity, Confidence, Explanation, EvidenceIDs and Features; the engine
-// fills the rest (agent, session, time, step, detector name, ID).
+// fills the rest (agent, session, time, step, detector name, ID). A
+// finding about other events than the current one (an aggregate such as
+// unregistered_agent_burst) may set its agent, root agent, session and
+// principal itself; the engine keeps them.
 type Emit = func(models.Finding)
 
 // Detector is one concern's stateful judgement over a partition's events.
@@ -66,6 +69,10 @@ type Options struct {
 	Session session.Options
 	// Containment decides commands from findings.
 	Containment containment.Options
+	// MemoryBudget bounds the state of every engine built from these
+	// Options together (see Budget); nil leaves each detector to its own
+	// Max… options.
+	MemoryBudget *Budget
 }
 
 // DefaultOptions returns the production detector set and policy.
@@ -84,8 +91,9 @@ func DefaultOptions() Options {
 			func(inv *models.Inventory) Detector { return profile.New(profile.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return semantic.New(semantic.DefaultOptions()) },
 		},
-		Session:     so,
-		Containment: containment.DefaultOptions(),
+		Session:      so,
+		Containment:  containment.DefaultOptions(),
+		MemoryBudget: NewBudget(DefaultMemoryBudget()),
 	}
 }
 
@@ -96,6 +104,10 @@ type Engine struct {
 	sessions  *session.Tracker
 	policy    *containment.Policy
 
+	budget    *Budget
+	budgetGen uint64 // the budget generation last applied
+	closed    bool
+
 	// per-Observe scratch, so emit needs no closure allocation
 	cur    *models.Event
 	curDet string
@@ -103,14 +115,68 @@ type Engine struct {
 	emitFn Emit
 }
 
-// New builds an Engine.
+// New builds an Engine. With a MemoryBudget the engine draws a share of
+// it until Close.
 func New(opts Options) *Engine {
-	e := &Engine{inv: opts.Inventory, sessions: session.New(opts.Session), policy: containment.New(opts.Containment)}
+	e := &Engine{inv: opts.Inventory, sessions: session.New(opts.Session), policy: containment.New(opts.Containment),
+		budget: opts.MemoryBudget}
 	for _, f := range opts.Detectors {
 		e.detectors = append(e.detectors, f(opts.Inventory))
 	}
 	e.emitFn = e.emit
+	if e.budget != nil {
+		e.budget.join()
+		e.applyBudget()
+	}
 	return e
+}
+
+// Close returns the engine's share of the memory budget, so the other
+// engines may grow into it (a consumer closes the engine of a revoked
+// partition). The engine must not be used afterwards. Close is idempotent.
+func (e *Engine) Close() {
+	if e.closed {
+		return
+	}
+	e.closed = true
+	if e.budget != nil {
+		e.budget.leave()
+	}
+}
+
+// applyBudget gives every bounded detector its part of the engine's share.
+func (e *Engine) applyBudget() {
+	e.budgetGen = e.budget.gen.Load()
+	share := e.budget.Share()
+	part := func(name string) int64 { return share / 1000 * shares[name] }
+	for _, d := range e.detectors {
+		if b, ok := d.(Bounded); ok && shares[d.Name()] > 0 {
+			b.SetMemoryBudget(part(d.Name()))
+		}
+	}
+	if e.sessions != nil {
+		e.sessions.SetMemoryBudget(part(session.Name))
+	}
+	e.policy.SetMemoryBudget(part(containment.Name))
+}
+
+// Stats returns the engine's counters: evictions per detector (for the
+// metric tether_detector_evictions_total{detector=...}) and containment
+// commands held back by the rate limits. Unlike the other methods it may be
+// called from any goroutine while the engine processes events.
+func (e *Engine) Stats() Stats {
+	s := Stats{Evictions: make(map[string]uint64, len(e.detectors)+2)}
+	for _, d := range e.detectors {
+		if b, ok := d.(Bounded); ok {
+			s.Evictions[d.Name()] += b.Evictions()
+		}
+	}
+	if e.sessions != nil {
+		s.Evictions[session.Name] = e.sessions.Evictions()
+	}
+	s.Evictions[containment.Name] = e.policy.Evictions()
+	s.CommandsHeld = e.policy.Held()
+	return s
 }
 
 // Process runs every detector on ev and appends findings and commands to
@@ -120,6 +186,9 @@ func New(opts Options) *Engine {
 // session's combined score crosses the alert threshold; the containment
 // policy sees it like any other finding.
 func (e *Engine) Process(ev *models.Event, out *Output) {
+	if e.budget != nil && e.budget.gen.Load() != e.budgetGen {
+		e.applyBudget()
+	}
 	agent := e.inv.Agent(ev.AgentID)
 	e.cur, e.curOut = ev, out
 	start := len(out.Findings)
@@ -134,6 +203,13 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 		if c, ok := e.policy.Decide(&out.Findings[i], ev, agent); ok {
 			out.Commands = append(out.Commands, c)
 		}
+	}
+	// Commands held back by the rate limits are summarised, once per
+	// window, in a containment_rate_limited finding (never compounded,
+	// never commanded: the policy ignores its own findings).
+	if f, ok := e.policy.HeldSummary(ev.Time); ok {
+		e.curDet = containment.Name
+		e.emit(f)
 	}
 	if ev.Kind == models.KindSessionEnd {
 		e.policy.Forget(ev.SessionID)
@@ -179,11 +255,15 @@ func (e *Engine) emit(f models.Finding) {
 	if f.AgentID == "" {
 		f.AgentID = ev.AgentID
 	}
-	f.RootAgentID = ev.Root()
+	if f.RootAgentID == "" { // aggregated findings name their own agent
+		f.RootAgentID = ev.Root()
+	}
 	if f.SessionID == "" {
 		f.SessionID = ev.SessionID
 	}
-	f.Principal = ev.Principal
+	if f.Principal == "" {
+		f.Principal = ev.Principal
+	}
 	f.Step = ev.Step
 	if len(f.EvidenceIDs) == 0 {
 		f.EvidenceIDs = []string{ev.ID}
@@ -213,7 +293,11 @@ type Stateful interface {
 var ErrState = errors.New("detector: engine state")
 
 // StateVersion is the version of the envelope written by Engine.Snapshot.
-const StateVersion = 1
+//
+// Version 2: the session compounder's and the containment policy's tables
+// are listed in LRU order (most recently active first) instead of sorted by
+// session, and the containment policy carries its rate-limit state.
+const StateVersion = 2
 
 // envelope is the snapshot format: a JSON object whose detector map is
 // keyed by detector name (encoding/json sorts map keys, so the encoding is
@@ -310,6 +394,9 @@ func (e *Engine) Restore(b []byte) error {
 	}
 	if err := e.policy.UnmarshalState(env.Containment); err != nil {
 		return fmt.Errorf("%w: containment: %w", ErrState, err)
+	}
+	if e.budget != nil {
+		e.applyBudget() // a snapshot from a larger share is evicted down to this one
 	}
 	return nil
 }

@@ -12,7 +12,9 @@ package detector_test
 //	                   (a tool_result repeats the latest call's tool)
 //	at                 offset from the scenario start (e.g. 30m)
 //	after              offset from the previous event (default 1s)
-//	repeat, every      generate repeat events spaced by every (default 1s)
+//	repeat, every      generate repeat events spaced by every (default 1s);
+//	                   "{i}" in agent or session is replaced by the repeat index
+//	                   (a flood of distinct agents or sessions)
 //	jitter             add a deterministic pseudo-random 0..jitter to each spacing
 //	args               tool-call arguments (any YAML, encoded as JSON)
 //	principal, credential, autonomy, destination, resource, data_classes, bytes, content
@@ -44,6 +46,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,8 +199,8 @@ func (sc *scenario) expand() ([]*models.Event, error) {
 				ID:              fmt.Sprintf("ev-%05d", len(out)+1),
 				Kind:            s.Kind,
 				Time:            cur,
-				AgentID:         s.Agent,
-				SessionID:       s.Session,
+				AgentID:         strings.ReplaceAll(s.Agent, "{i}", strconv.Itoa(j)),
+				SessionID:       strings.ReplaceAll(s.Session, "{i}", strconv.Itoa(j)),
 				ToolName:        s.Tool,
 				Arguments:       args,
 				Principal:       s.Principal,

@@ -107,7 +107,7 @@ func TestSnapshotNeedsStateful(t *testing.T) {
 	if !errors.Is(err, detector.ErrState) || !strings.Contains(err.Error(), `"plain"`) {
 		t.Fatalf("Snapshot: %v", err)
 	}
-	if err := e.Restore([]byte(`{"version":1,"detectors":{"plain":""},"containment":"e30="}`)); !errors.Is(err, detector.ErrState) || !strings.Contains(err.Error(), `"plain"`) {
+	if err := e.Restore([]byte(`{"version":2,"detectors":{"plain":""},"containment":"e30="}`)); !errors.Is(err, detector.ErrState) || !strings.Contains(err.Error(), `"plain"`) {
 		t.Fatalf("Restore: %v", err)
 	}
 }
@@ -136,7 +136,7 @@ func TestRestoreRejects(t *testing.T) {
 		return b
 	}
 	for name, bad := range map[string][]byte{
-		"version": edit(func(v map[string]any) { v["version"] = 2 }),
+		"version": edit(func(v map[string]any) { v["version"] = 1 }),
 		"missing": edit(func(v map[string]any) { delete(v["detectors"].(map[string]any), "identity") }),
 		"extra":   edit(func(v map[string]any) { v["detectors"].(map[string]any)["zzz"] = "" }),
 		"corrupt": edit(func(v map[string]any) { v["detectors"].(map[string]any)["identity"] = "bm90IGpzb24=" }),
@@ -167,10 +167,11 @@ func FuzzRestore(f *testing.F) {
 			f.Add(s)
 		}
 	}
-	f.Add([]byte(`{"version":1}`))
-	f.Add([]byte(`{"version":1,"detectors":{}}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{"version":2,"detectors":{}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := detector.New(opts)
+		defer e.Close() // engines share the budget: a leaked one shrinks the others
 		if err := e.Restore(b); err != nil {
 			if !errors.Is(err, detector.ErrState) {
 				t.Fatalf("error does not wrap ErrState: %v", err)
@@ -182,6 +183,7 @@ func FuzzRestore(f *testing.F) {
 			t.Fatalf("restored engine cannot snapshot: %v", err)
 		}
 		e2 := detector.New(opts)
+		defer e2.Close()
 		if err := e2.Restore(s); err != nil {
 			t.Fatalf("own snapshot rejected: %v", err)
 		}

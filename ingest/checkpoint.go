@@ -305,7 +305,10 @@ func (c *Consumer) applyCheckpoint(st *partitionState, p int32, v []byte) (check
 	if err == nil {
 		if rerr := st.engine.Restore(ck.State); rerr != nil {
 			err = fmt.Errorf("%w: %w", ErrCheckpoint, rerr)
+			c.mu.Lock() // DetectorStats reads st.engine
+			c.retire(st.engine)
 			st.engine = detector.New(c.opts.Detector)
+			c.mu.Unlock()
 		}
 	}
 	if err != nil {

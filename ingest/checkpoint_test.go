@@ -279,7 +279,7 @@ func TestCheckpointInvalid(t *testing.T) {
 		{"corrupt snapshot", func() []byte { c := good; c.State = []byte(`{"version":1,"detectors":{"x":"AA=="}}`); return env(c) }()},
 		{"snapshot version", func() []byte {
 			c := good
-			c.State = bytes.Replace(snap, []byte(`"version":1`), []byte(`"version":99`), 1)
+			c.State = bytes.Replace(snap, fmt.Appendf(nil, `"version":%d`, detector.StateVersion), []byte(`"version":99`), 1)
 			return env(c)
 		}()},
 	} {

@@ -155,6 +155,7 @@ type Consumer struct {
 
 	mu      sync.Mutex
 	engines map[int32]*partitionState
+	retired detector.Stats // counters of closed engines (revoked partitions), under mu
 
 	// reused between batches (only the Run goroutine touches them)
 	batch sink.Batch
@@ -211,6 +212,7 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		engines: make(map[int32]*partitionState),
 		extra:   extra,
 	}
+	c.m.detectorStats, c.m.detectorOpts = c.DetectorStats, opts.Detector
 	kopts := append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumerGroup(opts.Group),
@@ -317,6 +319,7 @@ func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 					recs = append(recs, r)
 				}
 			}
+			c.retire(st.engine)
 			delete(c.engines, p)
 		}
 	}
@@ -330,6 +333,29 @@ func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 		cancel()
 	}
 	c.log.Info().Interface("partitions", m).Int("checkpoints", len(recs)).Msg("partitions revoked")
+}
+
+// retire closes an engine that is no longer used, returning its share of
+// the memory budget, and keeps its counters for DetectorStats. c.mu must
+// be held.
+func (c *Consumer) retire(e *detector.Engine) {
+	c.retired.Add(e.Stats())
+	e.Close()
+}
+
+// DetectorStats returns the detector counters (evictions per detector,
+// containment commands held back) summed over this consumer's engines,
+// closed ones included, so the totals never decrease. Safe for concurrent
+// use.
+func (c *Consumer) DetectorStats() detector.Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var s detector.Stats
+	s.Add(c.retired)
+	for _, st := range c.engines {
+		s.Add(st.engine.Stats())
+	}
+	return s
 }
 
 func (c *Consumer) state(p int32) *partitionState {

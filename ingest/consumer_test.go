@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,6 +178,14 @@ func TestConsumerProcessesAndDeadLetters(t *testing.T) {
 	}
 	if ev, f, _ := ms.counts(); ev != len(good) || f < 2 {
 		t.Errorf("sink got %d events and %d findings, want %d events and an unregistered-agent finding per agent", ev, f, len(good))
+	}
+	var prom strings.Builder
+	cons.Metrics().WritePrometheus(&prom)
+	for _, want := range []string{`tether_detector_evictions_total{detector="identity"} 0`, `tether_detector_evictions_total{detector="containment"} 0`,
+		"tether_containment_commands_held_total 0", `tether_containment_rate_limit{scope="fleet",kind="burst"} 200`, "tether_detector_memory_budget_bytes "} {
+		if !strings.Contains(prom.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 	dl := readAll(t, c.ListenAddrs(), "tether.events.dlq", len(bad))
 	if len(dl) != len(bad) {

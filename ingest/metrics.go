@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -26,6 +27,14 @@ type Metrics struct {
 
 	checkpoints, checkpointBytes, lastCheckpointBytes, checkpointsSkipped atomic.Int64
 	restores, coldStarts, restoreFailures, replayed                       atomic.Int64
+
+	// detectorStats, when set (by the consumer), supplies the detector
+	// counters rendered as tether_detector_evictions_total and
+	// tether_containment_commands_held_total.
+	detectorStats func() detector.Stats
+	// detectorOpts, with detectorStats, supplies the configured memory
+	// budget and command rate limits rendered as gauges.
+	detectorOpts detector.Options
 
 	mu        sync.Mutex
 	dlqClass  map[string]int64
@@ -195,4 +204,27 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	gauge("tether_sink_healthy", "1 when the last batch was made durable, 0 while retrying.", float64(b2i(s.SinkHealthy)))
 	gauge("tether_last_batch_seconds", "Processing time of the last batch.", time.Duration(m.lastBatchNanos.Load()).Seconds())
 	gauge("tether_last_batch_records", "Records in the last batch.", float64(m.lastBatchRecords.Load()))
+	if m.detectorStats != nil {
+		ds := m.detectorStats()
+		fmt.Fprintf(w, "# HELP tether_detector_evictions_total Detector state entries evicted (least recently active first) to stay within the memory budget and caps, by detector.\n# TYPE tether_detector_evictions_total counter\n")
+		names := make([]string, 0, len(ds.Evictions))
+		for k := range ds.Evictions {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(w, "tether_detector_evictions_total{detector=%q} %d\n", k, ds.Evictions[k])
+		}
+		counter("tether_containment_commands_held_total", "Containment commands held back by the rate limits (summarised in containment_rate_limited findings).", int64(ds.CommandsHeld))
+		o := m.detectorOpts
+		gauge("tether_detector_memory_budget_bytes", "Memory budget for detector state, shared by this process's partition engines.", float64(o.MemoryBudget.Bytes()))
+		c := o.Containment
+		fmt.Fprintf(w, "# HELP tether_containment_rate_limit Containment command rate limits: burst (commands at once) and per_minute (sustained), per agent and per partition (fleet); 0: no limit.\n# TYPE tether_containment_rate_limit gauge\n")
+		for _, l := range []struct {
+			scope, kind string
+			v           float64
+		}{{"agent", "burst", float64(c.AgentBurst)}, {"agent", "per_minute", c.AgentPerMinute}, {"fleet", "burst", float64(c.FleetBurst)}, {"fleet", "per_minute", c.FleetPerMinute}} {
+			fmt.Fprintf(w, "tether_containment_rate_limit{scope=%q,kind=%q} %g\n", l.scope, l.kind, l.v)
+		}
+	}
 }

@@ -74,6 +74,13 @@ type Config struct {
 	Inventory struct {
 		File string `yaml:"file"`
 	} `yaml:"inventory"`
+	Detector struct {
+		// MemoryBudget bounds the detector state of the whole process in
+		// bytes, shared by the engines of its partitions (detector.Budget);
+		// 0: detector.DefaultMemoryBudget (half of GOMEMLIMIT, else an
+		// eighth of the machine's or cgroup's memory).
+		MemoryBudget int64 `yaml:"memory_budget"`
+	} `yaml:"detector"`
 	Decode struct {
 		MaxRecordBytes int           `yaml:"max_record_bytes"`
 		MaxFutureSkew  time.Duration `yaml:"max_future_skew"`
@@ -274,6 +281,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("TETHER_INVENTORY", &c.Inventory.File)
 	str("TETHER_HTTP_LISTEN", &c.HTTP.Listen)
 	str("TETHER_LOG_LEVEL", &c.Log.Level)
+	if v := getenv("TETHER_MEMORY_BUDGET"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: TETHER_MEMORY_BUDGET=%q: %v", errConfig, v, err)
+		}
+		c.Detector.MemoryBudget = n
+	}
 	for name, dst := range map[string]*bool{
 		"TETHER_CLICKHOUSE_ENABLED":     &c.ClickHouse.Enabled,
 		"TETHER_KAFKA_TLS_ENABLED":      &c.Kafka.TLS.Enabled,
@@ -330,6 +344,9 @@ func (c *Config) validate() error {
 	}
 	if !c.ClickHouse.Enabled && c.Parquet.Dir == "" {
 		errs = append(errs, "no findings sink: enable clickhouse or set parquet.dir")
+	}
+	if c.Detector.MemoryBudget < 0 {
+		errs = append(errs, "detector.memory_budget is negative")
 	}
 	if c.ClickHouse.RetentionDays < 0 || c.ClickHouse.EventRetentionDays < 0 {
 		errs = append(errs, "clickhouse retention days are negative")

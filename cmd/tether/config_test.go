@@ -72,6 +72,13 @@ func TestLoadConfig(t *testing.T) {
 		{name: "no sink", env: map[string]string{"TETHER_CLICKHOUSE_ENABLED": "false"}, wantErr: true},
 		{name: "bad bool", env: map[string]string{"TETHER_CLICKHOUSE_ENABLED": "maybe"}, wantErr: true},
 		{name: "bad level", file: "log:\n  level: loud\n", wantErr: true},
+		{name: "memory budget from file and env", file: "detector:\n  memory_budget: 1073741824\n", env: map[string]string{"TETHER_MEMORY_BUDGET": "536870912"}, check: func(t *testing.T, c Config) {
+			if c.Detector.MemoryBudget != 512<<20 {
+				t.Errorf("memory budget %d, want 512 MiB", c.Detector.MemoryBudget)
+			}
+		}},
+		{name: "negative memory budget", file: "detector:\n  memory_budget: -1\n", wantErr: true},
+		{name: "bad memory budget", env: map[string]string{"TETHER_MEMORY_BUDGET": "lots"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

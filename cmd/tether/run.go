@@ -77,6 +77,10 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	opts.Decode = models.DecodeOptions{MaxBytes: cfg.Decode.MaxRecordBytes, MaxFutureSkew: cfg.Decode.MaxFutureSkew, MaxPastSkew: cfg.Decode.MaxPastSkew}
 	opts.Detector = detector.DefaultOptions()
 	opts.Detector.Inventory = inv
+	if cfg.Detector.MemoryBudget > 0 {
+		opts.Detector.MemoryBudget = detector.NewBudget(cfg.Detector.MemoryBudget)
+	}
+	log.Info().Int64("bytes", opts.Detector.MemoryBudget.Bytes()).Msg("detector memory budget (shared by the partitions' engines)")
 	opts.ShutdownFlushTimeout = cfg.ShutdownTimeout
 	opts.Logger = log
 

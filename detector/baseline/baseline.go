@@ -32,7 +32,8 @@
 //
 // All time comes from the events (ev.Time), never from the wall clock, so a
 // replay at any speed yields the same findings. State is bounded: at most
-// Options.MaxAgents agents (least recently active evicted first) and
+// Options.MaxAgents agents (least recently active evicted first, counted;
+// the memory budget may lower the cap: SetMemoryBudget) and
 // Options.MaxToolsPerAgent tools per agent (least used evicted first), and
 // at most Options.MaxPeerGroups peer groups of Options.MaxToolsPerGroup
 // tools (about 8 KB per group at the cap plus tool names).
@@ -40,8 +41,10 @@ package baseline
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -215,22 +218,28 @@ func DefaultOptions() Options {
 // bytes of its id and tool names; an agent at the 64-tool cap costs about
 // 2.2 KB plus names. TestStateBytesPerAgent measures it.
 type Detector struct {
-	opts   Options
-	agents map[string]*agentState
-	// LRU list of agents by event time of last activity; head is newest.
-	head, tail *agentState
+	opts Options
+	// agents by event time of last activity (LRU).
+	agents *lru.LRU[*agentState]
 	// seed keys the session and destination hashes (keyedHash); it is
 	// random per detector and part of its serialized state.
 	seed uint64
-	// Peer groups, with their LRU list by activity; ghead is newest.
-	groups       map[string]*peerGroup
-	ghead, gtail *peerGroup
+	// Peer groups by activity (LRU).
+	groups    *lru.LRU[*peerGroup]
+	evictions *atomic.Uint64
 }
+
+// Per-entry size estimates (bytes, ids and names excluded) behind
+// SetMemoryBudget: an agent with a handful of tools and its LRU node, a
+// peer group at its tool cap.
+const (
+	agentEntryBytes = 500
+	groupEntryBytes = 8 << 10
+)
 
 // agentState is one agent's baseline.
 type agentState struct {
-	id         string
-	prev, next *agentState
+	id string
 
 	rate       EWStats // events per completed active window
 	win        int64   // index of the current window
@@ -298,17 +307,48 @@ func New(opts Options) *Detector {
 	if opts.PeerMinPeers < 1 {
 		opts.PeerMinPeers = 1
 	}
-	return &Detector{opts: opts, agents: make(map[string]*agentState), seed: rand.Uint64(), groups: make(map[string]*peerGroup)}
+	d := &Detector{opts: opts, seed: rand.Uint64(), evictions: new(atomic.Uint64)}
+	d.agents, d.groups = d.tables(opts.MaxAgents, opts.MaxPeerGroups)
+	return d
 }
+
+// tables returns empty agent and group tables of the given caps: an
+// evicted agent leaves its group, an evicted group is marked so its
+// members rejoin by name; evictions are counted.
+func (d *Detector) tables(agents, groups int) (*lru.LRU[*agentState], *lru.LRU[*peerGroup]) {
+	a, g := lru.New[*agentState](agents), lru.New[*peerGroup](groups)
+	a.OnEvict(func(_ string, st **agentState) { d.leaveGroup(*st) })
+	g.OnEvict(func(_ string, grp **peerGroup) { (*grp).evicted = true })
+	a.CountInto(d.evictions)
+	g.CountInto(d.evictions)
+	return a, g
+}
+
+// SetMemoryBudget implements detector.Bounded: 90% of bytes for agents
+// (about 500 bytes each with a handful of tools) and 10% for peer groups
+// (about 8 KiB each at the tool cap), each capped by its Max… option.
+func (d *Detector) SetMemoryBudget(bytes int64) {
+	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*9/10, agentEntryBytes))
+	d.groups.SetMax(capOf(d.opts.MaxPeerGroups, bytes/10, groupEntryBytes))
+}
+
+// capOf is the entry cap of a table: the smaller of limit and the entries
+// of size per that fit in bytes (at least 1).
+func capOf(limit int, bytes, per int64) int {
+	return int(max(min(int64(limit), bytes/per), 1))
+}
+
+// Evictions implements detector.Bounded.
+func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
 
 // Name implements detector.Detector.
 func (d *Detector) Name() string { return Name }
 
 // Tracked returns the number of agents currently tracked.
-func (d *Detector) Tracked() int { return len(d.agents) }
+func (d *Detector) Tracked() int { return d.agents.Len() }
 
 // Groups returns the number of peer groups currently tracked.
-func (d *Detector) Groups() int { return len(d.groups) }
+func (d *Detector) Groups() int { return d.groups.Len() }
 
 // Observe implements detector.Detector.
 func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
@@ -331,49 +371,11 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 // state returns the agent's state, creating it (and evicting the least
 // recently active agent when full) and moving it to the LRU head.
 func (d *Detector) state(id string) *agentState {
-	st, ok := d.agents[id]
-	if ok {
-		if d.head != st {
-			d.unlink(st)
-			d.pushFront(st)
-		}
-		return st
+	st, created := d.agents.Put(id)
+	if created {
+		*st = &agentState{id: id}
 	}
-	for len(d.agents) >= d.opts.MaxAgents && d.tail != nil {
-		old := d.tail
-		d.unlink(old)
-		d.leaveGroup(old)
-		delete(d.agents, old.id)
-	}
-	st = &agentState{id: id}
-	d.agents[id] = st
-	d.pushFront(st)
-	return st
-}
-
-func (d *Detector) unlink(st *agentState) {
-	if st.prev != nil {
-		st.prev.next = st.next
-	} else {
-		d.head = st.next
-	}
-	if st.next != nil {
-		st.next.prev = st.prev
-	} else {
-		d.tail = st.prev
-	}
-	st.prev, st.next = nil, nil
-}
-
-func (d *Detector) pushFront(st *agentState) {
-	st.next = d.head
-	if d.head != nil {
-		d.head.prev = st
-	}
-	d.head = st
-	if d.tail == nil {
-		d.tail = st
-	}
+	return *st
 }
 
 // sessionHash maps a session id to a non-zero 64-bit value.

@@ -226,17 +226,16 @@ func TestAgentEvictionLRU(t *testing.T) {
 		t.Fatalf("tracked = %d, want 3", d.Tracked())
 	}
 	for a, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
-		if _, ok := d.agents[a]; ok != want {
+		if ok := d.agents.Peek(a) != nil; ok != want {
 			t.Errorf("agent %s tracked = %v, want %v", a, ok, want)
 		}
 	}
-	// The list and the map agree.
-	n := 0
-	for st := d.head; st != nil; st = st.next {
-		n++
+	var order []string
+	for id := range d.agents.All() {
+		order = append(order, id)
 	}
-	if n != 3 || d.head.id != "d" || d.tail.id != "c" {
-		t.Errorf("LRU list has %d entries, head %s, tail %s; want 3, d, c", n, d.head.id, d.tail.id)
+	if fmt.Sprint(order) != "[d a c]" || d.Evictions() != 1 {
+		t.Errorf("LRU order %v, %d evictions; want [d a c], 1", order, d.Evictions())
 	}
 }
 
@@ -249,7 +248,7 @@ func TestToolEviction(t *testing.T) {
 	for i, tool := range calls {
 		d.Observe(ev("x", "s", models.KindToolCall, tool, time.Duration(i)*time.Second), nil, c.emit)
 	}
-	st := d.agents["x"]
+	st := *d.agents.Peek("x")
 	var names []string
 	for _, ts := range st.tools {
 		names = append(names, ts.name)

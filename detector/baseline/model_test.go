@@ -57,7 +57,7 @@ func TestModelChange(t *testing.T) {
 			if len(got) != tt.want {
 				t.Fatalf("model_change findings = %d, want %d: %+v", len(got), tt.want, c)
 			}
-			if st := d.agents["a"]; st.toolCalls != tt.toolCalls {
+			if st := *d.agents.Peek("a"); st.toolCalls != tt.toolCalls {
 				t.Errorf("tool calls in baseline = %d, want %d", st.toolCalls, tt.toolCalls)
 			}
 			if tt.want == 0 {

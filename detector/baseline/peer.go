@@ -44,9 +44,8 @@ import (
 
 // peerGroup is the shared baseline of the agents of one peer group.
 type peerGroup struct {
-	name       string
-	prev, next *peerGroup
-	evicted    bool
+	name    string
+	evicted bool
 
 	members    int     // tracked agents currently in the group
 	rate       EWStats // events per completed active window, any member
@@ -144,21 +143,11 @@ func (d *Detector) joinGroup(st *agentState, agent *models.AgentSpec) *peerGroup
 		d.leaveGroup(st)
 		return nil
 	}
-	g, ok := d.groups[name]
-	if !ok {
-		for len(d.groups) >= d.opts.MaxPeerGroups && d.gtail != nil {
-			old := d.gtail
-			d.gunlink(old)
-			delete(d.groups, old.name)
-			old.evicted = true
-		}
-		g = &peerGroup{name: clip(name)}
-		d.groups[g.name] = g
-		d.gpushFront(g)
-	} else if d.ghead != g {
-		d.gunlink(g)
-		d.gpushFront(g)
+	gp, created := d.groups.Put(name)
+	if created {
+		*gp = &peerGroup{name: clip(name)}
 	}
+	g := *gp
 	if st.grp != g {
 		d.leaveGroup(st)
 		st.grp = g
@@ -173,31 +162,6 @@ func (d *Detector) leaveGroup(st *agentState) {
 		st.grp.members--
 	}
 	st.grp = nil
-}
-
-func (d *Detector) gunlink(g *peerGroup) {
-	if g.prev != nil {
-		g.prev.next = g.next
-	} else {
-		d.ghead = g.next
-	}
-	if g.next != nil {
-		g.next.prev = g.prev
-	} else {
-		d.gtail = g.prev
-	}
-	g.prev, g.next = nil, nil
-}
-
-func (d *Detector) gpushFront(g *peerGroup) {
-	g.next = d.ghead
-	if d.ghead != nil {
-		d.ghead.prev = g
-	}
-	d.ghead = g
-	if d.gtail == nil {
-		d.gtail = g
-	}
 }
 
 // ownMature reports whether the agent has left warm-up: its current

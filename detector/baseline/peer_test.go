@@ -152,7 +152,8 @@ func TestPeerGroupBounds(t *testing.T) {
 		t.Errorf("%d groups tracked, cap %d", d.Groups(), o.MaxPeerGroups)
 	}
 	members := 0
-	for _, g := range d.groups {
+	for _, gp := range d.groups.All() {
+		g := *gp
 		if len(g.tools) > o.MaxToolsPerGroup {
 			t.Errorf("group %s holds %d tools, cap %d", g.name, len(g.tools), o.MaxToolsPerGroup)
 		}
@@ -166,7 +167,7 @@ func TestPeerGroupBounds(t *testing.T) {
 	}
 	// An unregistered agent has no peer group.
 	d.Observe(ev("stray", "s", models.KindToolCall, "x", time.Hour), nil, c.emit)
-	if st := d.agents["stray"]; st.grp != nil {
+	if st := *d.agents.Peek("stray"); st.grp != nil {
 		t.Errorf("unregistered agent joined group %q", st.grp.name)
 	}
 }
@@ -184,10 +185,11 @@ func TestPeerGroupLongNames(t *testing.T) {
 		g := d.joinGroup(st, agent)
 		g.addCall(tool, 256)
 	}
-	if len(d.groups) != 1 {
-		t.Fatalf("%d peer groups for one long name, want 1", len(d.groups))
+	if d.groups.Len() != 1 {
+		t.Fatalf("%d peer groups for one long name, want 1", d.groups.Len())
 	}
-	for _, g := range d.groups {
+	for _, gp := range d.groups.All() {
+		g := *gp
 		if len(g.tools) != 1 || g.count(tool) != 5 || g.members != 5 {
 			t.Fatalf("group has %d tools, count %d, members %d; want 1 tool counted 5 times by 5 members", len(g.tools), g.count(tool), g.members)
 		}

@@ -104,8 +104,9 @@ func toolsState(ts []toolJSON, limit int, what string) ([]toolStat, error) {
 
 // MarshalState encodes the detector's state deterministically as JSON.
 func (d *Detector) MarshalState() ([]byte, error) {
-	st := stateJSON{Seed: d.seed, Agents: make([]agentJSON, 0, len(d.agents)), Groups: make([]groupJSON, 0, len(d.groups))}
-	for a := d.head; a != nil; a = a.next {
+	st := stateJSON{Seed: d.seed, Agents: make([]agentJSON, 0, d.agents.Len()), Groups: make([]groupJSON, 0, d.groups.Len())}
+	for _, ap := range d.agents.All() {
+		a := *ap
 		aj := agentJSON{ID: a.id, Rate: a.rate, Win: a.win, WinCount: a.winCount, WinSev: a.winSev, BaseEvents: a.baseEvents,
 			Started: a.started, ToolCalls: a.toolCalls, Tools: toolsJSON(a.tools), Models: a.prof.models, Version: a.prof.version,
 			Dests: a.dests.hashes, DestNext: a.dests.next, Ops: a.ops, FirstNs: a.firstNs}
@@ -114,7 +115,8 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		}
 		st.Agents = append(st.Agents, aj)
 	}
-	for g := d.ghead; g != nil; g = g.next {
+	for _, gp := range d.groups.All() {
+		g := *gp
 		st.Groups = append(st.Groups, groupJSON{Name: g.name, Members: g.members, Rate: g.rate, BaseEvents: g.baseEvents,
 			ToolCalls: g.toolCalls, Tools: toolsJSON(g.tools)})
 	}
@@ -137,32 +139,19 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if len(st.Groups) > d.opts.MaxPeerGroups {
 		return fmt.Errorf("%w: %d peer groups exceed MaxPeerGroups %d", errState, len(st.Groups), d.opts.MaxPeerGroups)
 	}
-	n := New(d.opts)
-	n.seed = st.Seed
-	var prevG *peerGroup
+	agents, groups := d.tables(max(d.agents.Max(), len(st.Agents)), max(d.groups.Max(), len(st.Groups)))
 	for _, gj := range st.Groups {
-		if _, dup := n.groups[gj.Name]; dup {
-			return fmt.Errorf("%w: duplicate peer group %q", errState, gj.Name)
-		}
 		tools, err := toolsState(gj.Tools, d.opts.MaxToolsPerGroup, "peer group "+gj.Name)
 		if err != nil {
 			return err
 		}
-		g := &peerGroup{name: gj.Name, members: gj.Members, rate: gj.Rate, baseEvents: gj.BaseEvents, toolCalls: gj.ToolCalls, tools: tools}
-		n.groups[g.name] = g
-		g.prev = prevG // append at the tail: the list is newest first
-		if prevG != nil {
-			prevG.next = g
-		} else {
-			n.ghead = g
+		gp, ok := groups.PushBack(gj.Name) // the list is newest first
+		if !ok {
+			return fmt.Errorf("%w: duplicate peer group %q", errState, gj.Name)
 		}
-		n.gtail, prevG = g, g
+		*gp = &peerGroup{name: gj.Name, members: gj.Members, rate: gj.Rate, baseEvents: gj.BaseEvents, toolCalls: gj.ToolCalls, tools: tools}
 	}
-	var prevA *agentState
 	for _, aj := range st.Agents {
-		if _, dup := n.agents[aj.ID]; dup {
-			return fmt.Errorf("%w: duplicate agent %q", errState, aj.ID)
-		}
 		tools, err := toolsState(aj.Tools, d.opts.MaxToolsPerAgent, "agent "+aj.ID)
 		if err != nil {
 			return err
@@ -180,21 +169,21 @@ func (d *Detector) UnmarshalState(b []byte) error {
 			started: aj.Started, toolCalls: aj.ToolCalls, tools: tools, prof: profile{models: aj.Models, version: aj.Version},
 			dests: destSketch{hashes: aj.Dests, next: aj.DestNext}, ops: aj.Ops, firstNs: aj.FirstNs}
 		if aj.Group != "" {
-			g := n.groups[aj.Group]
+			g := groups.Peek(aj.Group)
 			if g == nil {
 				return fmt.Errorf("%w: agent %q is in unknown peer group %q", errState, aj.ID, aj.Group)
 			}
-			a.grp = g
+			a.grp = *g
 		}
-		n.agents[a.id] = a
-		a.prev = prevA
-		if prevA != nil {
-			prevA.next = a
-		} else {
-			n.head = a
+		ap, ok := agents.PushBack(aj.ID)
+		if !ok {
+			return fmt.Errorf("%w: duplicate agent %q", errState, aj.ID)
 		}
-		n.tail, prevA = a, a
+		*ap = a
 	}
-	*d = *n
+	// A snapshot from a larger budget share is evicted down to this one.
+	agents.SetMax(d.agents.Max())
+	groups.SetMax(d.groups.Max())
+	d.seed, d.agents, d.groups = st.Seed, agents, groups
 	return nil
 }

@@ -24,16 +24,19 @@
 // session compounder must exclude this detector (see DefaultOptions of
 // package detector and session.Options.ExcludeDetectors).
 //
-// Memory is bounded: at most MaxAgents agents are tracked (the table is
-// cleared when full, so paths may be re-reported), each with at most
-// MaxDelegates remembered sub-agents.
+// Memory is bounded: at most MaxAgents agents are tracked (least recently
+// active evicted when full, counted; an evicted agent's paths may be
+// reported again), each with at most MaxDelegates remembered sub-agents.
 package capability
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -55,7 +58,8 @@ const (
 
 // Options configures the detector.
 type Options struct {
-	// MaxAgents bounds the agents tracked; the table is cleared when full.
+	// MaxAgents bounds the agents tracked (≤ 0: unbounded but for the
+	// memory budget); the least recently active is evicted when full.
 	MaxAgents int
 	// MaxDelegates bounds the sub-agents remembered per agent (for naming
 	// the tools on each hop); labels of further sub-agents still count.
@@ -122,23 +126,57 @@ type agentState struct {
 
 // Detector reports toxic capability paths. It is not safe for concurrent
 // use (one engine goroutine drives it).
+//
+// Memory: about 150 bytes per tracked agent plus its id and delegate ids,
+// in an LRU (least recently active evicted, counted in Evictions) capped
+// by MaxAgents and the memory budget (SetMemoryBudget).
 type Detector struct {
-	opts   Options
-	inv    *models.Inventory
-	agents map[string]*agentState
+	opts      Options
+	inv       *models.Inventory
+	agents    *lru.LRU[*agentState] // pointers: a spawn holds the parent's across the child's lookup
+	evictions *atomic.Uint64
 }
+
+// agentEntryBytes estimates one tracked agent (ids excluded) for
+// SetMemoryBudget.
+const agentEntryBytes = 150
 
 // New returns a Detector over inv (nil: no agents are registered, nothing
 // is reported).
 func New(inv *models.Inventory, opts Options) *Detector {
-	return &Detector{opts: opts, inv: inv, agents: make(map[string]*agentState)}
+	d := &Detector{opts: opts, inv: inv, evictions: new(atomic.Uint64)}
+	d.agents = d.table(limit(opts.MaxAgents))
+	return d
 }
+
+// limit is the table cap of MaxAgents (≤ 0: unbounded).
+func limit(n int) int {
+	if n <= 0 {
+		return math.MaxInt
+	}
+	return n
+}
+
+func (d *Detector) table(n int) *lru.LRU[*agentState] {
+	l := lru.New[*agentState](n)
+	l.CountInto(d.evictions)
+	return l
+}
+
+// SetMemoryBudget implements detector.Bounded: bytes / 150 agents, capped
+// by MaxAgents.
+func (d *Detector) SetMemoryBudget(bytes int64) {
+	d.agents.SetMax(int(max(min(int64(limit(d.opts.MaxAgents)), bytes/agentEntryBytes), 1)))
+}
+
+// Evictions implements detector.Bounded.
+func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
 
 // Name implements detector.Detector.
 func (d *Detector) Name() string { return Name }
 
 // Tracked returns how many agents are tracked.
-func (d *Detector) Tracked() int { return len(d.agents) }
+func (d *Detector) Tracked() int { return d.agents.Len() }
 
 func ownLabels(a *models.AgentSpec) labelSet {
 	var s labelSet
@@ -152,15 +190,11 @@ func ownLabels(a *models.AgentSpec) labelSet {
 
 // state returns the agent's state, creating it from the manifest.
 func (d *Detector) state(a *models.AgentSpec) *agentState {
-	if st := d.agents[a.ID]; st != nil {
-		return st
+	st, created := d.agents.Put(a.ID)
+	if created {
+		*st = &agentState{labels: ownLabels(a)}
 	}
-	if d.opts.MaxAgents > 0 && len(d.agents) >= d.opts.MaxAgents {
-		clear(d.agents)
-	}
-	st := &agentState{labels: ownLabels(a)}
-	d.agents[a.ID] = st
-	return st
+	return *st
 }
 
 // Observe implements detector.Detector.

@@ -109,4 +109,7 @@ func TestBounded(t *testing.T) {
 			t.Fatalf("tracked %d agents, max %d", d.Tracked(), opts.MaxAgents)
 		}
 	}
+	if d.Evictions() != 1 || d.agents.Peek("a") != nil || d.agents.Peek("c") == nil {
+		t.Fatalf("%d evictions; want 1, of the least recently active agent a", d.Evictions())
+	}
 }

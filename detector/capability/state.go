@@ -4,14 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 )
 
 // errState marks invalid state given to UnmarshalState.
 var errState = errors.New("capability: invalid state")
 
-// stateJSON is the serialized Detector: agents sorted by id.
+// stateJSON is the serialized Detector: agents from most to least recently
+// active (their LRU order).
 type stateJSON struct {
 	Agents []agentJSON `json:"agents"`
 }
@@ -25,16 +24,15 @@ type agentJSON struct {
 
 // MarshalState encodes the detector's state deterministically as JSON.
 func (d *Detector) MarshalState() ([]byte, error) {
-	st := stateJSON{Agents: make([]agentJSON, 0, len(d.agents))}
-	for id, a := range d.agents {
-		st.Agents = append(st.Agents, agentJSON{id, uint8(a.labels), uint8(a.reported), a.delegates})
+	st := stateJSON{Agents: make([]agentJSON, 0, d.agents.Len())}
+	for id, a := range d.agents.All() {
+		st.Agents = append(st.Agents, agentJSON{id, uint8((*a).labels), uint8((*a).reported), (*a).delegates})
 	}
-	slices.SortFunc(st.Agents, func(a, b agentJSON) int { return strings.Compare(a.ID, b.ID) })
 	return json.Marshal(st)
 }
 
 // UnmarshalState replaces the detector's state with one encoded by
-// MarshalState. It rejects malformed input, unsorted or duplicate agents,
+// MarshalState. It rejects malformed input, duplicate agents,
 // more agents than MaxAgents (when set) and more delegates than
 // MaxDelegates.
 func (d *Detector) UnmarshalState(b []byte) error {
@@ -45,16 +43,18 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if d.opts.MaxAgents > 0 && len(st.Agents) > d.opts.MaxAgents {
 		return fmt.Errorf("%w: %d agents exceed MaxAgents %d", errState, len(st.Agents), d.opts.MaxAgents)
 	}
-	m := make(map[string]*agentState, len(st.Agents))
-	for i, a := range st.Agents {
-		if i > 0 && st.Agents[i-1].ID >= a.ID {
-			return fmt.Errorf("%w: agents not sorted or duplicated at %q", errState, a.ID)
-		}
+	m := d.table(max(d.agents.Max(), len(st.Agents)))
+	for _, a := range st.Agents {
 		if len(a.Delegates) > d.opts.MaxDelegates {
 			return fmt.Errorf("%w: agent %q has %d delegates, MaxDelegates is %d", errState, a.ID, len(a.Delegates), d.opts.MaxDelegates)
 		}
-		m[a.ID] = &agentState{labels: labelSet(a.Labels), reported: pathSet(a.Reported), delegates: a.Delegates}
+		v, ok := m.PushBack(a.ID)
+		if !ok {
+			return fmt.Errorf("%w: duplicate agent %q", errState, a.ID)
+		}
+		*v = &agentState{labels: labelSet(a.Labels), reported: pathSet(a.Reported), delegates: a.Delegates}
 	}
+	m.SetMax(d.agents.Max()) // a snapshot from a larger budget share is evicted down
 	d.agents = m
 	return nil
 }

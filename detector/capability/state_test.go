@@ -15,7 +15,7 @@ func TestStateRoundTrip(t *testing.T) {
 
 func TestStateRejects(t *testing.T) {
 	for _, bad := range []string{
-		`{"agents":[{"id":"b"},{"id":"a"}]}`,
+		`{"agents":[{"id":"a"},{"id":"a"}]}`,
 		`{"agents":[{"id":"a","d":["1","2","3","4","5","6","7","8","9"]}]}`,
 	} {
 		if err := New(nil, DefaultOptions()).UnmarshalState([]byte(bad)); err == nil {

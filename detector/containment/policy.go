@@ -2,14 +2,41 @@
 // automated consumers, following the Agentic Trust Framework's progressive
 // autonomy: the less autonomy an agent was granted, the sooner it is
 // stopped; every command is explained by the findings behind it.
+//
+// Storm protection: commands are rate-limited by two token buckets in event
+// time, one per agent and one for the whole fleet of the engine (one
+// partition). A command either bucket cannot pay for is held back: it is
+// not published, the session is not marked as commanded (a later finding
+// of the session may still issue it once tokens are back), it is counted
+// (Policy.Held, metric tether_containment_commands_held_total) and every
+// SummaryWindow of held-back commands is summarised in one
+// containment_rate_limited finding (HeldSummary) with the count, the agents
+// and the strongest action held. Nothing is dropped silently.
+//
+// Memory: the strongest action issued per session (about 100 bytes plus the
+// session id) and the per-agent buckets (about 110 bytes plus the agent
+// id) are LRU tables bounded by MaxSessions and MaxAgents and by the
+// memory budget (SetMemoryBudget); evictions are counted.
 package containment
 
 import (
 	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
+
+// Name is the detector name recorded on the policy's own findings
+// (containment_rate_limited) and in eviction counts.
+const Name = "containment"
+
+// KindRateLimited is the kind of the finding that summarises held-back
+// commands.
+const KindRateLimited = "containment_rate_limited"
 
 // Options sets the severity at which each action is issued. A threshold of
 // 0 disables that action. Thresholds are lowered by AutonomyDiscount per
@@ -23,36 +50,175 @@ type Options struct {
 	AutonomyDiscount uint8
 	// TTL is how long a command stays in force (ExpiresAt = IssuedAt + TTL).
 	TTL time.Duration
-	// MaxSessions bounds the per-session memory of issued actions.
+	// MaxSessions bounds the per-session memory of issued actions (least
+	// recently commanded evicted).
 	MaxSessions int
+
+	// AgentBurst commands may be issued for one agent at once; its bucket
+	// refills at AgentPerMinute commands per minute of event time.
+	// AgentBurst 0 disables the per-agent limit.
+	AgentBurst     int
+	AgentPerMinute float64
+	// FleetBurst and FleetPerMinute are the same for all agents of the
+	// engine together; FleetBurst 0 disables the fleet limit.
+	FleetBurst     int
+	FleetPerMinute float64
+	// FleetReserve fleet tokens are kept for actions stronger than review:
+	// a storm of reviews cannot hold back an approval, suspension or
+	// revocation.
+	FleetReserve int
+	// MaxAgents bounds the per-agent buckets (least recently active
+	// evicted: an evicted agent starts again with a full bucket).
+	MaxAgents int
+	// SummaryWindow is the event time over which held-back commands are
+	// summarised in one containment_rate_limited finding.
+	SummaryWindow time.Duration
+	// RateLimitedSeverity is the severity of containment_rate_limited.
+	RateLimitedSeverity uint8
 }
 
 // DefaultOptions returns the documented default policy: review at the alert
 // threshold (50), approval gating at 70, session suspension at 85 and
 // credential revocation at 95, each 5 points lower per autonomy level below
 // principal; commands expire after one hour.
+//
+// Rate limits (set once, not tuned on any data set): an agent may receive
+// 10 commands at once and 2 per minute sustained (one agent's sessions
+// escalating through review, approval, suspension and revocation fit in the
+// burst); the fleet of one engine 200 at once and 200 per minute (an
+// incident touching many agents at once still gets 200 commands out
+// immediately; a storm of thousands per minute is summarised instead), of
+// which reviews may not take the last 50. One
+// containment_rate_limited finding per minute, at the alert threshold (50):
+// a throttled containment is itself something an analyst must see.
 func DefaultOptions() Options {
 	return Options{
-		ReviewAt:          models.AlertThreshold,
-		RequireApprovalAt: 70,
-		SuspendAt:         85,
-		RevokeAt:          95,
-		AutonomyDiscount:  5,
-		TTL:               time.Hour,
-		MaxSessions:       100_000,
+		ReviewAt:            models.AlertThreshold,
+		RequireApprovalAt:   70,
+		SuspendAt:           85,
+		RevokeAt:            95,
+		AutonomyDiscount:    5,
+		TTL:                 time.Hour,
+		MaxSessions:         100_000,
+		AgentBurst:          10,
+		AgentPerMinute:      2,
+		FleetBurst:          200,
+		FleetPerMinute:      200,
+		FleetReserve:        50,
+		MaxAgents:           100_000,
+		SummaryWindow:       time.Minute,
+		RateLimitedSeverity: models.AlertThreshold,
 	}
+}
+
+// Per-entry size estimates (bytes, ids excluded) behind SetMemoryBudget:
+// an LRU node with its map entry, key header and value.
+const (
+	sessionEntryBytes = 100
+	agentEntryBytes   = 110
+)
+
+// bucket is a token bucket in event time.
+type bucket struct {
+	tokens float64
+	last   int64 // unix ns of the last refill; 0: full, never used
+}
+
+// take refills b to now and takes one token if there is one.
+func (b *bucket) take(now int64, burst int, perMinute float64) bool {
+	if b.last == 0 {
+		b.tokens, b.last = float64(burst), now
+	} else if now > b.last {
+		b.tokens = min(float64(burst), b.tokens+float64(now-b.last)/float64(time.Minute)*perMinute)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// maxHeldSample bounds the agents and finding ids named by one summary.
+const maxHeldSample = 8
+
+// heldWindow accumulates the commands held back in one SummaryWindow.
+type heldWindow struct {
+	start    int64 // unix ns of the first held command; 0: none pending
+	count    int
+	agents   []string // first distinct agents held (at most maxHeldSample)
+	sessions []string // the session of each one's first held command
+	events   []string // an evidence event of each of the first held commands
+	strong   models.Action
 }
 
 // Policy decides commands. It remembers the strongest action issued per
 // session so a session is not re-commanded for the same or a weaker action.
-// Not safe for concurrent use.
+// Not safe for concurrent use, except Held and Evictions.
 type Policy struct {
 	opts   Options
-	issued map[string]int // session -> rank of strongest action issued
+	issued *lru.LRU[int]    // session -> rank of strongest action issued
+	agents *lru.LRU[bucket] // agent -> command bucket
+	fleet  bucket
+	window heldWindow
+	// summaryAt is the event time of the last summary (unix ns): a window
+	// never starts before it, so out-of-order times cannot turn every held
+	// command into a summary of its own.
+	summaryAt int64
+
+	held      *atomic.Uint64
+	evictions *atomic.Uint64
 }
 
-// New returns a Policy.
-func New(opts Options) *Policy { return &Policy{opts: opts, issued: make(map[string]int)} }
+// New returns a Policy. Zero caps and windows fall back to the defaults.
+func New(opts Options) *Policy {
+	def := DefaultOptions()
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = def.MaxSessions
+	}
+	if opts.MaxAgents <= 0 {
+		opts.MaxAgents = def.MaxAgents
+	}
+	if opts.SummaryWindow <= 0 {
+		opts.SummaryWindow = def.SummaryWindow
+	}
+	if opts.RateLimitedSeverity == 0 {
+		opts.RateLimitedSeverity = def.RateLimitedSeverity
+	}
+	p := &Policy{opts: opts, held: new(atomic.Uint64), evictions: new(atomic.Uint64)}
+	p.issued, p.agents = p.tables(opts.MaxSessions, opts.MaxAgents)
+	return p
+}
+
+func (p *Policy) tables(sessions, agents int) (*lru.LRU[int], *lru.LRU[bucket]) {
+	is, ag := lru.New[int](sessions), lru.New[bucket](agents)
+	is.CountInto(p.evictions)
+	ag.CountInto(p.evictions)
+	return is, ag
+}
+
+// SetMemoryBudget caps the session and agent tables at the smaller of
+// MaxSessions/MaxAgents and their part of bytes (60% sessions at about 100
+// bytes each, 40% agents at about 110), evicting the least recently active
+// entries above the caps.
+func (p *Policy) SetMemoryBudget(bytes int64) {
+	p.issued.SetMax(capOf(p.opts.MaxSessions, bytes*6/10, sessionEntryBytes))
+	p.agents.SetMax(capOf(p.opts.MaxAgents, bytes*4/10, agentEntryBytes))
+}
+
+// capOf is the entry cap of a table: the smaller of limit and the entries
+// of size per that fit in bytes (at least 1).
+func capOf(limit int, bytes, per int64) int {
+	return int(max(min(int64(limit), bytes/per), 1))
+}
+
+// Evictions returns the session and agent entries evicted so far. Safe
+// for concurrent use.
+func (p *Policy) Evictions() uint64 { return p.evictions.Load() }
+
+// Held returns the commands held back by the rate limits so far. Safe for
+// concurrent use.
+func (p *Policy) Held() uint64 { return p.held.Load() }
 
 var rank = map[models.Action]int{
 	models.ActionReview:           1,
@@ -63,8 +229,12 @@ var rank = map[models.Action]int{
 }
 
 // Decide returns the command for finding f raised on event ev by agent
-// (nil when unregistered), if any is due.
+// (nil when unregistered), if any is due and the rate limits allow it. A
+// due command the limits do not allow is held back (see the package doc).
 func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.AgentSpec) (models.ContainmentCommand, bool) {
+	if f.Detector == Name {
+		return models.ContainmentCommand{}, false
+	}
 	level := ev.Autonomy
 	if agent != nil && agent.Autonomy != "" {
 		level = agent.Autonomy
@@ -88,13 +258,14 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 	default:
 		return models.ContainmentCommand{}, false
 	}
-	if rank[action] <= p.issued[f.SessionID] {
+	if r := p.issued.Peek(f.SessionID); r != nil && rank[action] <= *r {
 		return models.ContainmentCommand{}, false
 	}
-	if len(p.issued) >= p.opts.MaxSessions {
-		clear(p.issued)
+	if !p.allow(f, action, rank[action] > rank[models.ActionReview]) {
+		return models.ContainmentCommand{}, false
 	}
-	p.issued[f.SessionID] = rank[action]
+	r, _ := p.issued.Put(f.SessionID)
+	*r = rank[action]
 	c := models.ContainmentCommand{
 		AgentID:    f.AgentID,
 		SessionID:  f.SessionID,
@@ -115,5 +286,98 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 	return c, true
 }
 
+// allow takes a token from the agent's and the fleet's buckets, or holds
+// the command back (counted and added to the pending summary). A token is
+// only taken when both buckets have one; a review also leaves FleetReserve
+// fleet tokens for stronger actions.
+func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) bool {
+	now := f.Time.UnixNano()
+	agentOK, fleetOK := true, true
+	var b *bucket
+	if p.opts.AgentBurst > 0 {
+		b, _ = p.agents.Put(f.AgentID)
+		agentOK = b.peek(now, p.opts.AgentBurst, p.opts.AgentPerMinute, 1)
+	}
+	if p.opts.FleetBurst > 0 {
+		need := 1.0
+		if !strong {
+			need += float64(max(p.opts.FleetReserve, 0))
+		}
+		fleetOK = p.fleet.peek(now, p.opts.FleetBurst, p.opts.FleetPerMinute, need)
+	}
+	if agentOK && fleetOK {
+		if b != nil {
+			b.take(now, p.opts.AgentBurst, p.opts.AgentPerMinute)
+		}
+		if p.opts.FleetBurst > 0 {
+			p.fleet.take(now, p.opts.FleetBurst, p.opts.FleetPerMinute)
+		}
+		return true
+	}
+	p.held.Add(1)
+	w := &p.window
+	if w.count == 0 {
+		w.start = max(now, p.summaryAt)
+	}
+	w.count++
+	if len(w.events) < maxHeldSample {
+		ev := f.ID
+		if len(f.EvidenceIDs) > 0 {
+			ev = f.EvidenceIDs[0]
+		}
+		w.events = append(w.events, ev)
+	}
+	if len(w.agents) < maxHeldSample && !slices.Contains(w.agents, f.AgentID) {
+		w.agents = append(w.agents, f.AgentID)
+		w.sessions = append(w.sessions, f.SessionID)
+	}
+	if rank[action] > rank[w.strong] {
+		w.strong = action
+	}
+	return false
+}
+
+// peek reports whether b, refilled to now, holds at least need tokens.
+func (b *bucket) peek(now int64, burst int, perMinute, need float64) bool {
+	if b.last == 0 {
+		return float64(burst) >= need
+	}
+	t := b.tokens
+	if now > b.last {
+		t = min(float64(burst), t+float64(now-b.last)/float64(time.Minute)*perMinute)
+	}
+	return t >= need
+}
+
+// HeldSummary returns the containment_rate_limited finding of the commands
+// held back in the pending window once SummaryWindow of event time has
+// passed since its first held command (now is the current event's time).
+// The finding names the first held agent and session, carries the count,
+// the strongest action held and an evidence event of each of the first
+// held findings;
+// the caller fills the rest (detector Name, time, ID). The policy never
+// commands on it.
+func (p *Policy) HeldSummary(now time.Time) (models.Finding, bool) {
+	w := &p.window
+	if w.count == 0 || now.UnixNano()-w.start < int64(p.opts.SummaryWindow) {
+		return models.Finding{}, false
+	}
+	f := models.Finding{
+		Kind:       KindRateLimited,
+		Severity:   p.opts.RateLimitedSeverity,
+		Confidence: 1,
+		AgentID:    w.agents[0],
+		SessionID:  w.sessions[0],
+		Explanation: fmt.Sprintf("%d containment commands (strongest %s) were held back by the rate limits (per agent %d at once, %g/min; fleet %d at once, %g/min, %d kept for actions stronger than review) in the %s from %s; first agents held: %s. Their findings stand; a later finding of each session issues the command once the limits allow",
+			w.count, w.strong, p.opts.AgentBurst, p.opts.AgentPerMinute, p.opts.FleetBurst, p.opts.FleetPerMinute, p.opts.FleetReserve,
+			p.opts.SummaryWindow, time.Unix(0, w.start).UTC().Format(time.RFC3339), strings.Join(w.agents, ", ")),
+		EvidenceIDs: append([]string(nil), w.events...),
+		Features:    []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: 0}},
+	}
+	*w = heldWindow{}
+	p.summaryAt = max(now.UnixNano(), p.summaryAt)
+	return f, true
+}
+
 // Forget drops the memory of a session (called when it ends).
-func (p *Policy) Forget(session string) { delete(p.issued, session) }
+func (p *Policy) Forget(session string) { p.issued.Delete(session) }

@@ -1,6 +1,8 @@
 package containment
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,7 +152,164 @@ func TestDecideDisabledThresholdsAndMemoryBound(t *testing.T) {
 			t.Fatalf("session %s: no command", s)
 		}
 	}
-	if len(p.issued) > opts.MaxSessions {
-		t.Errorf("remembers %d sessions, bound is %d", len(p.issued), opts.MaxSessions)
+	if p.issued.Len() > opts.MaxSessions || p.Evictions() != 1 {
+		t.Errorf("remembers %d sessions (bound %d), %d evicted (want 1)", p.issued.Len(), opts.MaxSessions, p.Evictions())
+	}
+	// The most recently commanded sessions are kept, not cleared: s2 and s3
+	// are not re-commanded for the same action.
+	for _, s := range []string{"s2", "s3"} {
+		if c, ok := p.Decide(finding(s, 75, "f"), ev, agent); ok {
+			t.Errorf("session %s re-commanded %s after the table filled", s, c.Action)
+		}
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	opts := DefaultOptions()
+	opts.AgentBurst, opts.AgentPerMinute = 2, 1
+	opts.FleetBurst, opts.FleetPerMinute = 3, 6
+	type step struct {
+		agent, session string
+		at             time.Duration // after t0
+		want           bool          // a command is issued
+		held           uint64        // Held() after the step
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"per agent: burst, then refill in event time", []step{
+			{"a", "s1", 0, true, 0},
+			{"a", "s2", 0, true, 0},
+			{"a", "s3", 0, false, 1},                // agent bucket empty
+			{"a", "s3", 30 * time.Second, false, 2}, // half a token
+			{"a", "s3", time.Minute, true, 2},       // held command issued on a later finding
+			{"a", "s3", time.Minute, false, 2},      // already commanded: not held, not issued
+		}},
+		{"fleet-wide across agents", []step{
+			{"a", "s1", 0, true, 0},
+			{"b", "s2", 0, true, 0},
+			{"c", "s3", 0, true, 0},
+			{"d", "s4", 0, false, 1}, // fleet bucket empty, d's own is full
+			{"d", "s4", 10 * time.Second, true, 1},
+		}},
+		{"a held command takes no token", []step{
+			{"a", "s1", 0, true, 0},
+			{"a", "s2", 0, true, 0},
+			{"a", "s3", 0, false, 1},
+			{"b", "s4", 0, true, 1}, // the fleet still has its third token
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := New(opts)
+			for i, st := range tt.steps {
+				f := finding(st.session, 60, "f"+st.session)
+				f.AgentID, f.Time = st.agent, t0.Add(st.at)
+				ev := &models.Event{AgentID: st.agent, SessionID: st.session}
+				_, ok := p.Decide(f, ev, nil)
+				if ok != st.want || p.Held() != st.held {
+					t.Fatalf("step %d: issued %v held %d, want %v %d", i, ok, p.Held(), st.want, st.held)
+				}
+			}
+		})
+	}
+}
+
+func TestHeldSummary(t *testing.T) {
+	opts := DefaultOptions()
+	opts.AgentBurst, opts.FleetBurst, opts.FleetPerMinute = 0, 1, 1
+	p := New(opts)
+	for i := range 20 {
+		f := finding(fmt.Sprint("s", i), 90, fmt.Sprint("f", i))
+		f.AgentID, f.EvidenceIDs = fmt.Sprint("agent-", i), []string{fmt.Sprint("ev-", i)}
+		p.Decide(f, &models.Event{AgentID: f.AgentID, SessionID: f.SessionID, CredentialID: "c"}, nil)
+	}
+	if p.Held() != 19 {
+		t.Fatalf("held %d, want 19", p.Held())
+	}
+	if _, ok := p.HeldSummary(t0.Add(59 * time.Second)); ok {
+		t.Fatal("summary before the window closed")
+	}
+	snap, err := p.MarshalState() // a pending summary survives a checkpoint
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(opts)
+	if err := r.UnmarshalState(snap); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []*Policy{p, r} {
+		f, ok := q.HeldSummary(t0.Add(time.Minute))
+		if !ok || f.Kind != KindRateLimited || f.Features[0].Observed != 19 || f.AgentID != "agent-1" || f.SessionID != "s1" ||
+			len(f.EvidenceIDs) != maxHeldSample || f.EvidenceIDs[0] != "ev-1" || !strings.Contains(f.Explanation, "revoke_credential") {
+			t.Fatalf("summary %v %+v", ok, f)
+		}
+		if _, again := q.HeldSummary(t0.Add(2 * time.Minute)); again {
+			t.Fatal("summary emitted twice")
+		}
+		if c, ok := q.Decide(&f, &models.Event{}, nil); ok {
+			t.Fatalf("policy commanded on its own finding: %+v", c)
+		}
+	}
+}
+
+func TestSetMemoryBudgetEvictsLeastRecent(t *testing.T) {
+	p := New(DefaultOptions())
+	for i := range 100 {
+		f := finding(fmt.Sprint("s", i), 60, "f")
+		f.AgentID = fmt.Sprint("a", i)
+		p.Decide(f, &models.Event{}, nil)
+	}
+	p.SetMemoryBudget(1700) // 60%: 1020 bytes, 10 sessions
+	if p.issued.Len() != 10 || p.issued.Peek("s99") == nil || p.issued.Peek("s89") != nil {
+		t.Fatalf("kept %d sessions, want the 10 most recent", p.issued.Len())
+	}
+	if p.Evictions() == 0 {
+		t.Fatal("evictions not counted")
+	}
+}
+
+func TestFleetReserveKeptForStrongerActions(t *testing.T) {
+	opts := DefaultOptions()
+	opts.AgentBurst, opts.FleetBurst, opts.FleetPerMinute, opts.FleetReserve = 0, 5, 1, 2
+	p := New(opts)
+	principal := &models.AgentSpec{ID: "a", Autonomy: models.AutonomyPrincipal}
+	decide := func(session string, sev uint8) bool {
+		_, ok := p.Decide(finding(session, sev, "f"+session), &models.Event{AgentID: "a", SessionID: session, CredentialID: "c"}, principal)
+		return ok
+	}
+	var reviews int
+	for i := range 10 {
+		if decide(fmt.Sprint("r", i), 50) {
+			reviews++
+		}
+	}
+	if reviews != 3 || p.Held() != 7 {
+		t.Fatalf("%d reviews issued, %d held; want 3 (5 − reserve 2), 7", reviews, p.Held())
+	}
+	if !decide("x1", 95) || !decide("x2", 85) || decide("x3", 70) {
+		t.Fatal("the reserve did not admit exactly two stronger actions")
+	}
+}
+
+func TestHeldSummaryOutOfOrderTimes(t *testing.T) {
+	opts := DefaultOptions()
+	opts.AgentBurst, opts.FleetBurst, opts.FleetPerMinute, opts.FleetReserve = 0, 1, 0.001, 0
+	p := New(opts)
+	summaries := 0
+	for i := range 50 {
+		// Commands alternate between two minutes of event time, as
+		// interleaved partitions of a producer may deliver them.
+		at := t0.Add(time.Duration(i%2) * 2 * time.Minute)
+		f := finding(fmt.Sprint("s", i), 90, "f")
+		f.Time = at
+		p.Decide(f, &models.Event{AgentID: "a", SessionID: f.SessionID}, nil)
+		if _, ok := p.HeldSummary(at); ok {
+			summaries++
+		}
+	}
+	if p.Held() != 49 || summaries > 2 {
+		t.Fatalf("%d held in %d summaries; want 49 in at most 2", p.Held(), summaries)
 	}
 }

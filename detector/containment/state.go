@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/tetherhq/tether/models"
 )
@@ -14,9 +12,16 @@ import (
 var errState = errors.New("containment: invalid state")
 
 // stateJSON is the serialized Policy: the strongest action rank issued per
-// session, sorted by session id.
+// session and the per-agent buckets, each from most to least recently
+// active (their LRU order), the fleet bucket, the pending summary of
+// held-back commands and the time of the last summary.
 type stateJSON struct {
 	Issued []issuedJSON `json:"issued"`
+	Agents []bucketJSON `json:"agents,omitempty"`
+	Fleet  bucketJSON   `json:"fleet"`
+	Held   *heldJSON    `json:"held,omitempty"`
+	// SummaryAt is the event time of the last summary (unix ns).
+	SummaryAt int64 `json:"summaryAt,omitempty"`
 }
 
 type issuedJSON struct {
@@ -24,38 +29,82 @@ type issuedJSON struct {
 	Rank    int    `json:"r"`
 }
 
-// MarshalState encodes the policy's per-session state deterministically
-// (JSON, sessions sorted by id).
+type bucketJSON struct {
+	Agent  string  `json:"a,omitempty"`
+	Tokens float64 `json:"t"`
+	Last   int64   `json:"l"`
+}
+
+type heldJSON struct {
+	Start    int64         `json:"start"`
+	Count    int           `json:"n"`
+	Agents   []string      `json:"agents"`
+	Sessions []string      `json:"sessions"`
+	Events   []string      `json:"events"`
+	Strong   models.Action `json:"strong"`
+}
+
+// MarshalState encodes the policy's state deterministically (JSON).
 func (p *Policy) MarshalState() ([]byte, error) {
-	st := stateJSON{Issued: make([]issuedJSON, 0, len(p.issued))}
-	for s, r := range p.issued {
-		st.Issued = append(st.Issued, issuedJSON{s, r})
+	st := stateJSON{Issued: make([]issuedJSON, 0, p.issued.Len()), Fleet: bucketJSON{Tokens: p.fleet.tokens, Last: p.fleet.last},
+		SummaryAt: p.summaryAt}
+	for s, r := range p.issued.All() {
+		st.Issued = append(st.Issued, issuedJSON{s, *r})
 	}
-	slices.SortFunc(st.Issued, func(a, b issuedJSON) int { return strings.Compare(a.Session, b.Session) })
+	for a, b := range p.agents.All() {
+		st.Agents = append(st.Agents, bucketJSON{a, b.tokens, b.last})
+	}
+	if w := p.window; w.count > 0 {
+		st.Held = &heldJSON{w.start, w.count, w.agents, w.sessions, w.events, w.strong}
+	}
 	return json.Marshal(st)
 }
 
 // UnmarshalState replaces the policy's state with one encoded by
-// MarshalState. It rejects malformed input, duplicate sessions, unknown
-// ranks and more sessions than MaxSessions.
+// MarshalState. It rejects malformed input, duplicate sessions or agents,
+// unknown ranks or actions, inconsistent summaries and more entries than
+// MaxSessions and MaxAgents.
 func (p *Policy) UnmarshalState(b []byte) error {
 	var st stateJSON
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("%w: %w", errState, err)
 	}
-	if len(st.Issued) > max(p.opts.MaxSessions, 1) {
+	if len(st.Issued) > p.opts.MaxSessions {
 		return fmt.Errorf("%w: %d sessions exceed MaxSessions %d", errState, len(st.Issued), p.opts.MaxSessions)
 	}
-	m := make(map[string]int, len(st.Issued))
-	for i, is := range st.Issued {
-		if i > 0 && st.Issued[i-1].Session >= is.Session {
-			return fmt.Errorf("%w: sessions not sorted or duplicated at %q", errState, is.Session)
-		}
+	if len(st.Agents) > p.opts.MaxAgents {
+		return fmt.Errorf("%w: %d agents exceed MaxAgents %d", errState, len(st.Agents), p.opts.MaxAgents)
+	}
+	issued, agents := p.tables(max(p.issued.Max(), len(st.Issued)), max(p.agents.Max(), len(st.Agents)))
+	for _, is := range st.Issued {
 		if is.Rank < 1 || is.Rank > rank[models.ActionRevokeCredential] {
 			return fmt.Errorf("%w: session %q has rank %d", errState, is.Session, is.Rank)
 		}
-		m[is.Session] = is.Rank
+		v, ok := issued.PushBack(is.Session)
+		if !ok {
+			return fmt.Errorf("%w: duplicate session %q", errState, is.Session)
+		}
+		*v = is.Rank
 	}
-	p.issued = m
+	for _, a := range st.Agents {
+		v, ok := agents.PushBack(a.Agent)
+		if !ok {
+			return fmt.Errorf("%w: duplicate agent %q", errState, a.Agent)
+		}
+		*v = bucket{a.Tokens, a.Last}
+	}
+	var w heldWindow
+	if h := st.Held; h != nil {
+		_, known := rank[h.Strong]
+		n := len(h.Agents)
+		if h.Count < 1 || n < 1 || n > maxHeldSample || n > h.Count || len(h.Sessions) != n || !known ||
+			len(h.Events) < n || len(h.Events) > min(h.Count, maxHeldSample) {
+			return fmt.Errorf("%w: inconsistent held-back summary", errState)
+		}
+		w = heldWindow{h.Start, h.Count, h.Agents, h.Sessions, h.Events, h.Strong}
+	}
+	issued.SetMax(p.issued.Max())
+	agents.SetMax(p.agents.Max())
+	p.issued, p.agents, p.fleet, p.window, p.summaryAt = issued, agents, bucket{st.Fleet.Tokens, st.Fleet.Last}, w, st.SummaryAt
 	return nil
 }

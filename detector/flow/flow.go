@@ -354,6 +354,7 @@ type Detector struct {
 	opts     Options
 	sessions map[string]*session
 	lru      list.List // of *session, most recently active at the front
+	budget   budgetCap // the memory budget's session cap and eviction count (budget.go)
 
 	// Per-event scratch, reused (one goroutine drives the detector). ext's
 	// arena backs the values extracted and the arguments decoded during one
@@ -417,9 +418,10 @@ func (d *Detector) session(id string) *session {
 		d.lru.MoveToFront(s.elem)
 		return s
 	}
-	for d.opts.MaxSessions > 0 && len(d.sessions) >= d.opts.MaxSessions {
+	for n := d.sessionCap(); n > 0 && len(d.sessions) >= n; {
 		old := d.lru.Back().Value.(*session)
 		d.drop(old.id)
+		d.budget.evictions.Add(1)
 	}
 	s := &session{id: id}
 	s.values.max = d.opts.MaxValues

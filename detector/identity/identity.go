@@ -2,7 +2,14 @@
 // "Who are you?", from the event stream:
 //
 //   - unregistered_agent: an agent acts without being registered in the
-//     inventory (once per agent per tracking window);
+//     inventory (once per agent while it is remembered). A flood is
+//     aggregated: at most BurstIndividual new unregistered agents per
+//     BurstWindow of event time are reported one by one; the further ones
+//     of that window are counted and reported together in one
+//     unregistered_agent_burst finding (count, first agents, their first
+//     events as evidence) at the first event after the window, never
+//     dropped. Windows only move forward: a late event counts in the
+//     current window;
 //   - expired_credential: an agent acts after the credential it presents
 //     (tether.credential.expires_at) has expired;
 //   - principal_session_ended: an agent acts after the session of the human
@@ -36,17 +43,22 @@
 //     re-validation; a repeated session_start, or a credential expiry later
 //     than the one seen before, re-validates. Once per session.
 //
-// Memory: unregistered agents (MaxTracked ids) and lapsed-grant sessions
-// (MaxSessions, one byte each plus the id) are cleared when full; the
-// attribution state is LRU-bounded: at most MaxSessions sessions of about
-// 100 bytes plus the session id (dropped at session_end), and at most
-// MaxCredentials credentials of about 260 bytes plus the credential id
-// (each remembers at most 4 agents, whose id strings it shares with the
-// events). All times are event times.
+// Memory: every table is an LRU (least recently active evicted, counted
+// in Evictions) capped by its Max… option and by the memory budget
+// (SetMemoryBudget): unregistered agents (MaxTracked, about 100 bytes plus
+// the id), lapsed-grant sessions (MaxSessions, about 100 bytes plus the
+// id; dropped at session_end), attribution sessions (MaxSessions, about
+// 130 bytes plus the id; dropped at session_end) and credentials
+// (MaxCredentials, about 300 bytes plus the credential id; each remembers
+// at most 4 agents, whose id strings it shares with the events). An
+// evicted agent or session may be reported again. All times are event
+// times.
 package identity
 
 import (
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetherhq/tether/detector/internal/lru"
@@ -65,19 +77,30 @@ const (
 	// KindPrincipalSessionEnded: the event happened after the authorising
 	// human's session ended.
 	KindPrincipalSessionEnded = "principal_session_ended"
+	// KindUnregisteredBurst: more new unregistered agents in one
+	// BurstWindow than BurstIndividual; one finding counts the rest.
+	KindUnregisteredBurst = "unregistered_agent_burst"
 )
 
 // Options configures the identity detector.
 type Options struct {
 	// MaxTracked bounds the set of unregistered agents remembered, so a flood
-	// of random agent ids cannot grow memory without limit. When full, the set
-	// is cleared and agents are reported again.
+	// of random agent ids cannot grow memory without limit. When full, the
+	// least recently active agent is forgotten (and reported again if it
+	// returns).
 	MaxTracked int
 	// MaxSessions bounds the sessions remembered as already reported for a
-	// lapsed credential or principal session. Entries are dropped at
-	// session_end; when full, the set is cleared (sessions may be reported
-	// again).
+	// lapsed credential or principal session, and the attribution
+	// sessions. Entries are dropped at session_end; when full, the least
+	// recently active is forgotten.
 	MaxSessions int
+	// BurstWindow and BurstIndividual aggregate floods of unregistered
+	// agents: at most BurstIndividual new ones per BurstWindow (event time,
+	// aligned windows) are reported individually, the rest of the window
+	// in one unregistered_agent_burst finding. BurstIndividual < 0
+	// disables aggregation.
+	BurstWindow     time.Duration
+	BurstIndividual int
 	// ExpiredSeverity is the severity of expired_credential; a tool call to
 	// a public_sink or destructive tool under an expired credential gets
 	// ExpiredRiskySeverity.
@@ -108,6 +131,10 @@ type Options struct {
 // DefaultOptions returns the production settings: 100 000 unregistered
 // agents and sessions tracked; an expired credential at 60 (75 for a
 // risky tool call), a departed principal at 50 (60 for a risky tool call).
+// Unregistered agents: 20 per minute individually (an ordinary roll-out
+// of new agents), beyond that one burst finding per minute, at the same
+// severity as an unregistered agent (50): the count, not the agents, is
+// what an analyst acts on.
 //
 // Attribution (set once, not tuned on any dataset): 50 000 credentials over
 // a 24 h window (a working day plus overnight batch runs), 5 min for an
@@ -125,6 +152,8 @@ func DefaultOptions() Options {
 	return Options{
 		MaxTracked:                  100_000,
 		MaxSessions:                 100_000,
+		BurstWindow:                 time.Minute,
+		BurstIndividual:             20,
 		ExpiredSeverity:             60,
 		ExpiredRiskySeverity:        75,
 		PrincipalEndedSeverity:      models.SeverityMedium,
@@ -148,13 +177,39 @@ const (
 	reportedPrincipalRisky
 )
 
+// Per-entry size estimates (bytes, ids excluded: LRU node, map entry,
+// value) behind SetMemoryBudget.
+const (
+	seenEntryBytes     = 100
+	reportedEntryBytes = 100
+	sessEntryBytes     = 130
+	credEntryBytes     = 300
+)
+
+// maxBurstSample bounds the agents a burst finding names.
+const maxBurstSample = 8
+
+// burst is the current BurstWindow's count of new unregistered agents.
+type burst struct {
+	window     int64 // index of the window (event time / BurstWindow)
+	individual int   // reported individually in the window
+	held       int   // counted for the burst finding
+	agents     []string
+	sessions   []string
+	events     []string
+	principal  string // of the first held agent
+	root       string // of the first held agent
+}
+
 // Detector reports unregistered agents and agents acting on lapsed grants.
 type Detector struct {
-	opts     Options
-	seen     map[string]struct{}
-	reported map[string]uint8 // session -> reported bits
-	sess     *lru.LRU[sessState]
-	creds    *lru.LRU[credState]
+	opts      Options
+	seen      *lru.LRU[struct{}]
+	reported  *lru.LRU[uint8] // session -> reported bits
+	sess      *lru.LRU[sessState]
+	creds     *lru.LRU[credState]
+	burst     burst
+	evictions *atomic.Uint64
 }
 
 // New returns a Detector. Zero limits, windows and severities fall back to
@@ -200,15 +255,52 @@ func New(opts Options) *Detector {
 	if opts.PrincipalEndedRiskySeverity == 0 {
 		opts.PrincipalEndedRiskySeverity = def.PrincipalEndedRiskySeverity
 	}
-	return &Detector{opts: opts, seen: make(map[string]struct{}), reported: make(map[string]uint8),
-		sess: lru.New[sessState](opts.MaxSessions), creds: lru.New[credState](opts.MaxCredentials)}
+	if opts.BurstWindow <= 0 {
+		opts.BurstWindow = def.BurstWindow
+	}
+	if opts.BurstIndividual == 0 {
+		opts.BurstIndividual = def.BurstIndividual
+	}
+	d := &Detector{opts: opts, evictions: new(atomic.Uint64)}
+	d.seen, d.reported, d.sess, d.creds = d.tables(opts.MaxTracked, opts.MaxSessions, opts.MaxSessions, opts.MaxCredentials)
+	return d
 }
+
+// tables returns empty tables of the given caps, counting their evictions.
+func (d *Detector) tables(seen, reported, sess, creds int) (*lru.LRU[struct{}], *lru.LRU[uint8], *lru.LRU[sessState], *lru.LRU[credState]) {
+	a, b, c, e := lru.New[struct{}](seen), lru.New[uint8](reported), lru.New[sessState](sess), lru.New[credState](creds)
+	a.CountInto(d.evictions)
+	b.CountInto(d.evictions)
+	c.CountInto(d.evictions)
+	e.CountInto(d.evictions)
+	return a, b, c, e
+}
+
+// SetMemoryBudget implements detector.Bounded: the unregistered agents get
+// 30% of bytes, the lapsed-grant sessions 15%, the attribution sessions
+// 35% and the credentials 20%, at the per-entry estimates of the package
+// doc, each capped by its Max… option.
+func (d *Detector) SetMemoryBudget(bytes int64) {
+	d.seen.SetMax(capOf(d.opts.MaxTracked, bytes*30/100, seenEntryBytes))
+	d.reported.SetMax(capOf(d.opts.MaxSessions, bytes*15/100, reportedEntryBytes))
+	d.sess.SetMax(capOf(d.opts.MaxSessions, bytes*35/100, sessEntryBytes))
+	d.creds.SetMax(capOf(d.opts.MaxCredentials, bytes*20/100, credEntryBytes))
+}
+
+// capOf is the entry cap of a table: the smaller of limit and the entries
+// of size per that fit in bytes (at least 1).
+func capOf(limit int, bytes, per int64) int {
+	return int(max(min(int64(limit), bytes/per), 1))
+}
+
+// Evictions implements detector.Bounded.
+func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
 
 // Name implements detector.Detector.
 func (d *Detector) Name() string { return Name }
 
 // TrackedSessions returns the number of sessions remembered as reported.
-func (d *Detector) TrackedSessions() int { return len(d.reported) }
+func (d *Detector) TrackedSessions() int { return d.reported.Len() }
 
 // TrackedAttribution returns the number of sessions and credentials held
 // by the attribution checks.
@@ -218,24 +310,45 @@ func (d *Detector) TrackedAttribution() (sessions, credentials int) {
 
 // Observe implements detector.Detector.
 func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
+	// Burst windows only move forward: an event of an earlier window (out
+	// of order) counts in the current one, so interleaved times cannot
+	// split a burst into many findings.
+	if w := d.window(ev); w > d.burst.window {
+		if d.burst.held > 0 {
+			d.flushBurst(emit)
+		}
+		d.burst.window, d.burst.individual = w, 0
+	}
 	if agent == nil {
 		d.observeUnregistered(ev, emit)
 	}
 	d.observeLapsed(ev, agent, emit)
 	d.observeAttribution(ev, agent, emit)
 	if ev.Kind == models.KindSessionEnd {
-		delete(d.reported, ev.SessionID)
+		d.reported.Delete(ev.SessionID)
 	}
 }
 
 func (d *Detector) observeUnregistered(ev *models.Event, emit func(models.Finding)) {
-	if _, ok := d.seen[ev.AgentID]; ok {
+	if _, created := d.seen.Put(ev.AgentID); !created {
 		return
 	}
-	if len(d.seen) >= d.opts.MaxTracked {
-		clear(d.seen)
+	if d.opts.BurstIndividual > 0 {
+		b := &d.burst
+		if b.individual >= d.opts.BurstIndividual {
+			if b.held == 0 {
+				b.principal, b.root = ev.Principal, ev.Root()
+			}
+			b.held++
+			if len(b.agents) < maxBurstSample {
+				b.agents = append(b.agents, ev.AgentID)
+				b.sessions = append(b.sessions, ev.SessionID)
+				b.events = append(b.events, ev.ID)
+			}
+			return
+		}
+		b.individual++
 	}
-	d.seen[ev.AgentID] = struct{}{}
 	emit(models.Finding{
 		Kind:       KindUnregistered,
 		Severity:   models.SeverityMedium,
@@ -243,6 +356,33 @@ func (d *Detector) observeUnregistered(ev *models.Event, emit func(models.Findin
 		Explanation: fmt.Sprintf("agent %q is not in the inventory: it has no declared owner, purpose or capability manifest (first seen on %s event %s, principal %q)",
 			ev.AgentID, ev.Kind, ev.ID, ev.Principal),
 	})
+}
+
+// window returns the index of ev's BurstWindow.
+func (d *Detector) window(ev *models.Event) int64 {
+	return ev.Time.UnixNano() / int64(d.opts.BurstWindow)
+}
+
+// flushBurst emits the unregistered_agent_burst finding of the held agents
+// of the last window, attributed to the first of them, and resets the
+// count.
+func (d *Detector) flushBurst(emit func(models.Finding)) {
+	b := &d.burst
+	start := time.Unix(0, b.window*int64(d.opts.BurstWindow)).UTC()
+	emit(models.Finding{
+		Kind:        KindUnregisteredBurst,
+		Severity:    models.SeverityMedium,
+		Confidence:  1,
+		AgentID:     b.agents[0],
+		SessionID:   b.sessions[0],
+		RootAgentID: b.root,
+		Principal:   b.principal,
+		Explanation: fmt.Sprintf("%d further agents not in the inventory first acted in the %s from %s, after %d reported individually (at most %d per window): a burst of unknown identities; first of them: %s",
+			b.held, d.opts.BurstWindow, stamp(start), d.opts.BurstIndividual, d.opts.BurstIndividual, strings.Join(b.agents, ", ")),
+		EvidenceIDs: append([]string(nil), b.events...),
+		Features:    []models.Feature{{Name: "unregistered_agents_in_window", Observed: float64(b.held + d.opts.BurstIndividual), Baseline: float64(d.opts.BurstIndividual)}},
+	})
+	b.held, b.agents, b.sessions, b.events, b.principal, b.root = 0, nil, nil, nil, "", ""
 }
 
 // riskyCall describes ev when it is a tool call to a tool the agent's
@@ -267,7 +407,10 @@ func (d *Detector) observeLapsed(ev *models.Event, agent *models.AgentSpec, emit
 		return
 	}
 	risky := riskyCall(ev, agent)
-	bits, known := d.reported[ev.SessionID]
+	var bits uint8
+	if b := d.reported.Peek(ev.SessionID); b != nil {
+		bits = *b
+	}
 	var add uint8
 	if expired {
 		bit, sev := reportedExpired, d.opts.ExpiredSeverity
@@ -308,11 +451,8 @@ func (d *Detector) observeLapsed(ev *models.Event, agent *models.AgentSpec, emit
 	if add == 0 || ev.Kind == models.KindSessionEnd {
 		return
 	}
-	if !known && len(d.reported) >= d.opts.MaxSessions {
-		clear(d.reported)
-		bits = 0
-	}
-	d.reported[ev.SessionID] = bits | add
+	b, _ := d.reported.Put(ev.SessionID)
+	*b = bits | add
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -24,7 +24,8 @@ func TestObserve(t *testing.T) {
 		{"registered agent never reported", 10, []step{{"known", true}, {"known", true}}, nil},
 		{"unregistered reported once", 10, []step{{"x", false}, {"x", false}, {"x", false}}, []string{"x"}},
 		{"each unregistered agent once", 10, []step{{"x", false}, {"y", false}, {"x", false}, {"known", true}}, []string{"x", "y"}},
-		{"full tracking set is cleared and agents re-reported", 2, []step{{"x", false}, {"y", false}, {"z", false}, {"x", false}}, []string{"x", "y", "z", "x"}},
+		{"full tracking set forgets the least recently active agent", 2, []step{{"x", false}, {"y", false}, {"z", false}, {"x", false}}, []string{"x", "y", "z", "x"}},
+		{"a recently active agent is kept when the set is full", 2, []step{{"x", false}, {"y", false}, {"x", false}, {"z", false}, {"x", false}, {"y", false}}, []string{"x", "y", "z", "y"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,3 +177,122 @@ func TestLapsedSessionsBounded(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestUnregisteredBurst(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	type step struct {
+		agent string
+		at    time.Duration
+	}
+	flood := func(prefix string, n int, at time.Duration) []step {
+		var out []step
+		for i := range n {
+			out = append(out, step{fmt.Sprint(prefix, i), at})
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		steps      []step
+		individual int   // unregistered_agent findings
+		bursts     []int // unregistered_agent_burst counts, in order
+	}{
+		{"below the limit: all individual", flood("a", 3, 0), 3, nil},
+		{"over the limit: the rest counted, reported after the window",
+			append(flood("a", 10, 0), step{"late", time.Minute}), 5, []int{6}},
+		{"repeat agents are not counted again",
+			append(append(flood("a", 6, 0), flood("a", 6, 10*time.Second)...), step{"late", time.Minute}), 5, []int{2}},
+		{"each window has its own limit and burst",
+			append(append(append(flood("a", 6, 0), flood("b", 7, time.Minute)...), step{"c", 2 * time.Minute}), step{"c", 3 * time.Minute}),
+			4 + 4 + 1, []int{2, 3}},
+		{"no burst finding while the window is open", flood("a", 9, 0), 4, nil},
+		{"interleaved times across a window boundary: one burst, the window only moves forward",
+			append(flood("a", 6, 0), []step{
+				{"x0", 59900 * time.Millisecond}, {"x0", 60100 * time.Millisecond},
+				{"x1", 59900 * time.Millisecond}, {"x1", 60100 * time.Millisecond},
+				{"x2", 59900 * time.Millisecond}, {"x2", 60100 * time.Millisecond},
+				{"x3", 59900 * time.Millisecond}, {"x4", 59900 * time.Millisecond},
+				{"late", 2 * time.Minute}}...), 4 + 4 + 1, []int{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := DefaultOptions()
+			o.BurstIndividual = 4
+			d := New(o)
+			individual, bursts := 0, []int(nil)
+			for i, s := range tt.steps {
+				ev := &models.Event{ID: fmt.Sprint("e", i), Time: t0.Add(s.at), Kind: models.KindReasoning, AgentID: s.agent, SessionID: s.agent + "-s"}
+				d.Observe(ev, nil, func(f models.Finding) {
+					switch f.Kind {
+					case KindUnregistered:
+						individual++
+					case KindUnregisteredBurst:
+						n := int(f.Features[0].Observed) - o.BurstIndividual
+						bursts = append(bursts, n)
+						if !strings.Contains(f.Explanation, fmt.Sprint(n, " further agents")) || f.AgentID == "" || f.SessionID != f.AgentID+"-s" ||
+							len(f.EvidenceIDs) != min(n, maxBurstSample) || f.Severity != models.SeverityMedium {
+							t.Errorf("burst finding %+v", f)
+						}
+					}
+				})
+			}
+			if individual != tt.individual || fmt.Sprint(bursts) != fmt.Sprint(tt.bursts) {
+				t.Fatalf("%d individual, bursts %v; want %d, %v", individual, bursts, tt.individual, tt.bursts)
+			}
+		})
+	}
+}
+
+func TestBurstSurvivesSnapshot(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	o := DefaultOptions()
+	o.BurstIndividual = 1
+	d := New(o)
+	for i := range 5 {
+		d.Observe(&models.Event{ID: fmt.Sprint("e", i), Time: t0, AgentID: fmt.Sprint("a", i)}, nil, func(models.Finding) {})
+	}
+	b, err := d.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(o)
+	if err := r.UnmarshalState(b); err != nil {
+		t.Fatal(err)
+	}
+	var got []models.Finding
+	r.Observe(&models.Event{ID: "late", Time: t0.Add(time.Minute), AgentID: "a0"}, nil, func(f models.Finding) { got = append(got, f) })
+	if len(got) != 1 || got[0].Kind != KindUnregisteredBurst || got[0].Features[0].Observed != 5 {
+		t.Fatalf("restored detector emitted %+v, want the pending burst of 4", got)
+	}
+}
+
+func TestMemoryBudgetEvictsAndCounts(t *testing.T) {
+	d := New(DefaultOptions())
+	for i := range 1000 {
+		d.Observe(&models.Event{ID: fmt.Sprint("e", i), Time: time.Unix(int64(i), 0), AgentID: fmt.Sprint("a", i), SessionID: "s"}, nil, func(models.Finding) {})
+	}
+	d.SetMemoryBudget(100*seenEntryBytes*100/30 + 100) // 100 unregistered agents
+	if n := d.seen.Len(); n != 100 || d.Evictions() < 900 {
+		t.Fatalf("kept %d agents, %d evictions", n, d.Evictions())
+	}
+	if d.seen.Peek("a999") == nil || d.seen.Peek("a899") != nil {
+		t.Fatal("budget did not keep the most recently active agents")
+	}
+}
+
+func TestBurstAggregationDisabled(t *testing.T) {
+	o := DefaultOptions()
+	o.BurstIndividual = -1
+	d := New(o)
+	n := 0
+	for i := range 100 {
+		d.Observe(&models.Event{ID: fmt.Sprint("e", i), AgentID: fmt.Sprint("a", i)}, nil, func(f models.Finding) {
+			if f.Kind == KindUnregistered {
+				n++
+			}
+		})
+	}
+	if n != 100 {
+		t.Fatalf("%d individual findings with aggregation disabled, want 100", n)
+	}
+}

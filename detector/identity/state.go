@@ -4,23 +4,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
-
-	"github.com/tetherhq/tether/detector/internal/lru"
 )
 
 // errState marks invalid state given to UnmarshalState.
 var errState = errors.New("identity: invalid state")
 
-// stateJSON is the serialized Detector. Sets and maps are sorted by key;
-// the LRU-bounded tables are listed from most to least recently used, so
-// their eviction order is preserved exactly.
+// stateJSON is the serialized Detector. Every table is listed from most to
+// least recently used, so its eviction order is preserved exactly; the
+// pending burst of unregistered agents is kept too.
 type stateJSON struct {
 	Seen     []string       `json:"seen"`
 	Reported []reportedJSON `json:"reported"`
 	Sessions []sessJSON     `json:"sessions"`
 	Creds    []credJSON     `json:"creds"`
+	Burst    *burstJSON     `json:"burst,omitempty"`
+}
+
+type burstJSON struct {
+	Window     int64    `json:"w"`
+	Individual int      `json:"i,omitempty"`
+	Held       int      `json:"h,omitempty"`
+	Agents     []string `json:"a,omitempty"`
+	Sessions   []string `json:"s,omitempty"`
+	Events     []string `json:"e,omitempty"`
+	Principal  string   `json:"p,omitempty"`
+	Root       string   `json:"r,omitempty"`
 }
 
 type reportedJSON struct {
@@ -50,16 +58,17 @@ type memberJSON struct {
 
 // MarshalState encodes the detector's state deterministically as JSON.
 func (d *Detector) MarshalState() ([]byte, error) {
-	st := stateJSON{Seen: make([]string, 0, len(d.seen)), Reported: make([]reportedJSON, 0, len(d.reported)),
+	st := stateJSON{Seen: make([]string, 0, d.seen.Len()), Reported: make([]reportedJSON, 0, d.reported.Len()),
 		Sessions: make([]sessJSON, 0, d.sess.Len()), Creds: make([]credJSON, 0, d.creds.Len())}
-	for id := range d.seen {
+	for id := range d.seen.All() {
 		st.Seen = append(st.Seen, id)
 	}
-	slices.Sort(st.Seen)
-	for id, b := range d.reported {
-		st.Reported = append(st.Reported, reportedJSON{id, b})
+	for id, b := range d.reported.All() {
+		st.Reported = append(st.Reported, reportedJSON{id, *b})
 	}
-	slices.SortFunc(st.Reported, func(a, b reportedJSON) int { return strings.Compare(a.Session, b.Session) })
+	if b := d.burst; b.window != 0 || b.individual != 0 || b.held != 0 {
+		st.Burst = &burstJSON{b.window, b.individual, b.held, b.agents, b.sessions, b.events, b.principal, b.root}
+	}
 	for id, s := range d.sess.All() {
 		st.Sessions = append(st.Sessions, sessJSON{id, s.start, s.credExp, s.bits})
 	}
@@ -90,37 +99,41 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	case len(st.Creds) > d.opts.MaxCredentials:
 		return fmt.Errorf("%w: %d credentials exceed MaxCredentials %d", errState, len(st.Creds), d.opts.MaxCredentials)
 	}
-	seen := make(map[string]struct{}, len(st.Seen))
-	for i, id := range st.Seen {
-		if i > 0 && st.Seen[i-1] >= id {
-			return fmt.Errorf("%w: unregistered agents not sorted or duplicated at %q", errState, id)
+	seen, reported, sess, creds := d.tables(max(d.seen.Max(), len(st.Seen)), max(d.reported.Max(), len(st.Reported)),
+		max(d.sess.Max(), len(st.Sessions)), max(d.creds.Max(), len(st.Creds)))
+	for _, id := range st.Seen {
+		if _, ok := seen.PushBack(id); !ok {
+			return fmt.Errorf("%w: duplicate unregistered agent %q", errState, id)
 		}
-		seen[id] = struct{}{}
 	}
-	reported := make(map[string]uint8, len(st.Reported))
-	for i, r := range st.Reported {
-		if i > 0 && st.Reported[i-1].Session >= r.Session {
-			return fmt.Errorf("%w: reported sessions not sorted or duplicated at %q", errState, r.Session)
+	for _, r := range st.Reported {
+		v, ok := reported.PushBack(r.Session)
+		if !ok {
+			return fmt.Errorf("%w: duplicate reported session %q", errState, r.Session)
 		}
-		reported[r.Session] = r.Bits
+		*v = r.Bits
 	}
-	sess := lru.New[sessState](d.opts.MaxSessions)
-	for i := len(st.Sessions) - 1; i >= 0; i-- {
-		s := st.Sessions[i]
-		v, created := sess.Put(s.ID)
-		if !created {
+	var bu burst
+	if bj := st.Burst; bj != nil {
+		n := len(bj.Agents)
+		if bj.Held < 0 || bj.Individual < 0 || n > maxBurstSample || n > bj.Held || (bj.Held > 0) != (n > 0) || len(bj.Sessions) != n || len(bj.Events) != n {
+			return fmt.Errorf("%w: inconsistent unregistered-agent burst", errState)
+		}
+		bu = burst{bj.Window, bj.Individual, bj.Held, bj.Agents, bj.Sessions, bj.Events, bj.Principal, bj.Root}
+	}
+	for _, s := range st.Sessions {
+		v, ok := sess.PushBack(s.ID)
+		if !ok {
 			return fmt.Errorf("%w: duplicate session %q", errState, s.ID)
 		}
 		*v = sessState{start: s.Start, credExp: s.CredExp, bits: s.Bits}
 	}
-	creds := lru.New[credState](d.opts.MaxCredentials)
-	for i := len(st.Creds) - 1; i >= 0; i-- {
-		c := st.Creds[i]
+	for _, c := range st.Creds {
 		if len(c.Members) > maxCredentialAgents {
 			return fmt.Errorf("%w: credential %q has %d members, at most %d", errState, c.ID, len(c.Members), maxCredentialAgents)
 		}
-		v, created := creds.Put(c.ID)
-		if !created {
+		v, ok := creds.PushBack(c.ID)
+		if !ok {
 			return fmt.Errorf("%w: duplicate credential %q", errState, c.ID)
 		}
 		v.spawnLineage, v.spawnAt, v.n = c.SpawnLineage, c.SpawnAt, len(c.Members)
@@ -128,6 +141,11 @@ func (d *Detector) UnmarshalState(b []byte) error {
 			v.members[j] = credMember{agent: m.Agent, lineage: m.Lineage, last: m.Last}
 		}
 	}
-	d.seen, d.reported, d.sess, d.creds = seen, reported, sess, creds
+	// A snapshot from a larger budget share is evicted down to this one.
+	seen.SetMax(d.seen.Max())
+	reported.SetMax(d.reported.Max())
+	sess.SetMax(d.sess.Max())
+	creds.SetMax(d.creds.Max())
+	d.seen, d.reported, d.sess, d.creds, d.burst = seen, reported, sess, creds, bu
 	return nil
 }

@@ -26,7 +26,8 @@
 //
 // Memory is bounded: at most Options.MaxAgents agents (least recently
 // active evicted) and Options.MaxSessions sessions in flight (least recently
-// active evicted, without judgement); a session is forgotten at its
+// active evicted, without judgement), both lowered by the memory budget
+// (SetMemoryBudget) and counted in Evictions; a session is forgotten at its
 // session_end. An agent holds at most Options.MaxToolsPerAgent tool states
 // (START included; later tools share one overflow state). Per agent: about
 // 4.5 KiB fixed (history ring 64×7×8 B = 3.5 KiB, inverse covariance and
@@ -36,18 +37,19 @@
 package profile
 
 import (
-	"container/list"
 	"fmt"
 	"math"
 	"math/bits"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/tetherhq/tether/detector/internal/ewstats"
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -160,7 +162,6 @@ const startState = 0
 // agentState is one agent's learned profile.
 type agentState struct {
 	id       string
-	elem     *list.Element
 	tools    map[string]uint8
 	names    []string // state index → tool name ("START" at 0)
 	trans    map[uint16]uint32
@@ -187,7 +188,6 @@ type rareTransition struct {
 // sessState is one session in flight.
 type sessState struct {
 	key      sessKey
-	elem     *list.Element
 	prev     uint8
 	events   int32
 	calls    int32
@@ -214,12 +214,11 @@ type sessKey struct{ agent, session string }
 
 // Detector is the profile detector. It is not safe for concurrent use.
 type Detector struct {
-	opts     Options
-	agents   map[string]*agentState
-	agentLRU *list.List
-	sessions map[sessKey]*sessState
-	sessLRU  *list.List
-	chi      distuv.ChiSquared
+	opts      Options
+	agents    *lru.LRU[*agentState] // pointers: sessions compare their owner
+	sessions  *lru.Cache[sessKey, sessState]
+	evictions *atomic.Uint64
+	chi       distuv.ChiSquared
 	// scratch
 	vec, diff, tmp [Dims]float64
 }
@@ -232,15 +231,50 @@ func New(opts Options) *Detector {
 	if opts.History < 2 {
 		opts.History = 2
 	}
-	return &Detector{
-		opts:     opts,
-		agents:   map[string]*agentState{},
-		agentLRU: list.New(),
-		sessions: map[sessKey]*sessState{},
-		sessLRU:  list.New(),
-		chi:      distuv.ChiSquared{K: Dims},
-	}
+	d := &Detector{opts: opts, evictions: new(atomic.Uint64), chi: distuv.ChiSquared{K: Dims}}
+	d.agents, d.sessions = d.tables(limit(opts.MaxAgents), limit(opts.MaxSessions))
+	return d
 }
+
+// Per-entry size estimates (bytes, ids and tool names excluded) behind
+// SetMemoryBudget: an agent with its history ring and a few dozen
+// transitions, a session in flight.
+const (
+	agentEntryBytes   = 5 << 10
+	sessionEntryBytes = 350
+)
+
+// limit is the table cap of a Max… option (≤ 0: unbounded).
+func limit(n int) int {
+	if n <= 0 {
+		return math.MaxInt
+	}
+	return n
+}
+
+func (d *Detector) tables(agents, sessions int) (*lru.LRU[*agentState], *lru.Cache[sessKey, sessState]) {
+	a, s := lru.New[*agentState](agents), lru.NewKeyed[sessKey, sessState](sessions)
+	a.CountInto(d.evictions)
+	s.CountInto(d.evictions)
+	return a, s
+}
+
+// SetMemoryBudget implements detector.Bounded: 70% of bytes for agents
+// (about 5 KiB each) and 30% for sessions in flight (about 350 bytes),
+// each capped by its Max… option.
+func (d *Detector) SetMemoryBudget(bytes int64) {
+	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*7/10, agentEntryBytes))
+	d.sessions.SetMax(capOf(d.opts.MaxSessions, bytes*3/10, sessionEntryBytes))
+}
+
+// capOf is the entry cap of a table: the smaller of limit (≤ 0:
+// unbounded) and the entries of size per that fit in bytes (at least 1).
+func capOf(max_ int, bytes, per int64) int {
+	return int(max(min(int64(limit(max_)), bytes/per), 1))
+}
+
+// Evictions implements detector.Bounded.
+func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
 
 // Name implements detector.Detector.
 func (d *Detector) Name() string { return Name }
@@ -285,33 +319,19 @@ func (d *Detector) Observe(ev *models.Event, _ *models.AgentSpec, emit func(mode
 }
 
 func (d *Detector) agent(id string) *agentState {
-	if a, ok := d.agents[id]; ok {
-		d.agentLRU.MoveToFront(a.elem)
-		return a
+	a, created := d.agents.Put(id)
+	if created {
+		*a = &agentState{id: id, tools: map[string]uint8{}, names: []string{"START"}, trans: map[uint16]uint32{}, rowTotal: []uint32{0}}
 	}
-	if d.opts.MaxAgents > 0 && len(d.agents) >= d.opts.MaxAgents {
-		old := d.agentLRU.Remove(d.agentLRU.Back()).(*agentState)
-		delete(d.agents, old.id)
-	}
-	a := &agentState{id: id, tools: map[string]uint8{}, names: []string{"START"}, trans: map[uint16]uint32{}, rowTotal: []uint32{0}}
-	a.elem = d.agentLRU.PushFront(a)
-	d.agents[id] = a
-	return a
+	return *a
 }
 
 func (d *Detector) session(agent, id string) *sessState {
 	k := sessKey{agent, id}
-	if s, ok := d.sessions[k]; ok {
-		d.sessLRU.MoveToFront(s.elem)
-		return s
+	s, created := d.sessions.Put(k)
+	if created {
+		*s = sessState{key: k, prev: startState}
 	}
-	if d.opts.MaxSessions > 0 && len(d.sessions) >= d.opts.MaxSessions {
-		old := d.sessLRU.Remove(d.sessLRU.Back()).(*sessState)
-		delete(d.sessions, old.key)
-	}
-	s := &sessState{key: k, prev: startState}
-	s.elem = d.sessLRU.PushFront(s)
-	d.sessions[k] = s
 	return s
 }
 
@@ -382,8 +402,7 @@ func (d *Detector) vector(s *sessState) {
 
 // end judges a completed session, then folds it into the agent's profile.
 func (d *Detector) end(a *agentState, s *sessState, emit func(models.Finding)) {
-	d.sessLRU.Remove(s.elem)
-	delete(d.sessions, s.key)
+	d.sessions.Delete(s.key) // s stays valid: Delete does not reuse the entry
 	d.vector(s)
 	if a.completed >= d.opts.WarmupSessions {
 		d.judgeSequence(a, s, emit)

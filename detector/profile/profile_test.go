@@ -128,7 +128,7 @@ func TestOutlierSeverity(t *testing.T) {
 func TestProbSmoothing(t *testing.T) {
 	d := New(DefaultOptions())
 	warm(d, "a", 3)
-	a := d.agents["a"]
+	a := d.agentOf("a")
 	sum := 0.0
 	for to := range len(a.names) {
 		sum += a.prob(startState, uint8(to), 0.5)
@@ -163,13 +163,14 @@ func TestBounds(t *testing.T) {
 				ev := &models.Event{SchemaVersion: 1, ID: fmt.Sprint(i), Kind: models.KindToolCall, Time: t0, AgentID: fmt.Sprint("a", i%7), SessionID: fmt.Sprint("s", i), ToolName: fmt.Sprint("t", i)}
 				d.Observe(ev, nil, emit)
 			}
-			if len(d.agents) > tt.maxAgents || d.agentLRU.Len() != len(d.agents) {
-				t.Errorf("%d agents (list %d), cap %d", len(d.agents), d.agentLRU.Len(), tt.maxAgents)
+			if d.agents.Len() > tt.maxAgents || d.sessions.Len() > tt.maxSes {
+				t.Errorf("%d agents, %d sessions; caps %d, %d", d.agents.Len(), d.sessions.Len(), tt.maxAgents, tt.maxSes)
 			}
-			if len(d.sessions) > tt.maxSes || d.sessLRU.Len() != len(d.sessions) {
-				t.Errorf("%d sessions (list %d), cap %d", len(d.sessions), d.sessLRU.Len(), tt.maxSes)
+			if want := max(7-tt.maxAgents, 0) + max(50-tt.maxSes, 0); d.Evictions() < uint64(want) {
+				t.Errorf("%d evictions counted, want at least %d", d.Evictions(), want)
 			}
-			for _, a := range d.agents {
+			for _, ap := range d.agents.All() {
+				a := *ap
 				if len(a.names) > tt.maxTools {
 					t.Errorf("agent %s has %d tool states, cap %d", a.id, len(a.names), tt.maxTools)
 				}
@@ -181,11 +182,11 @@ func TestBounds(t *testing.T) {
 func TestSessionForgottenAtEnd(t *testing.T) {
 	d := New(DefaultOptions())
 	run(d, "a", "s", normal(0))
-	if len(d.sessions) != 0 || d.sessLRU.Len() != 0 {
-		t.Errorf("%d sessions in flight after session_end", len(d.sessions))
+	if d.sessions.Len() != 0 {
+		t.Errorf("%d sessions in flight after session_end", d.sessions.Len())
 	}
-	if d.agents["a"].completed != 1 {
-		t.Errorf("completed = %d, want 1", d.agents["a"].completed)
+	if d.agentOf("a").completed != 1 {
+		t.Errorf("completed = %d, want 1", d.agentOf("a").completed)
 	}
 }
 

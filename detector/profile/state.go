@@ -1,7 +1,6 @@
 package profile
 
 import (
-	"container/list"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,9 +66,9 @@ type sessionJSON struct {
 
 // MarshalState encodes the detector's state deterministically as JSON.
 func (d *Detector) MarshalState() ([]byte, error) {
-	st := stateJSON{Agents: make([]agentJSON, 0, len(d.agents)), Sessions: make([]sessionJSON, 0, len(d.sessions))}
-	for e := d.agentLRU.Front(); e != nil; e = e.Next() {
-		a := e.Value.(*agentState)
+	st := stateJSON{Agents: make([]agentJSON, 0, d.agents.Len()), Sessions: make([]sessionJSON, 0, d.sessions.Len())}
+	for _, ap := range d.agents.All() {
+		a := *ap
 		aj := agentJSON{ID: a.id, Names: a.names, RowTotal: a.rowTotal, Completed: a.completed, Surprise: a.surprise, Feats: a.feats,
 			Ring: a.ring, RingN: a.ringN, RingAt: a.ringAt, Mean: a.mean, Inv: a.inv, InvOK: a.invOK}
 		for k, c := range a.trans {
@@ -78,11 +77,10 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		slices.SortFunc(aj.Trans, func(x, y [2]uint32) int { return int(x[0]) - int(y[0]) })
 		st.Agents = append(st.Agents, aj)
 	}
-	for e := d.sessLRU.Front(); e != nil; e = e.Next() {
-		s := e.Value.(*sessState)
+	for _, s := range d.sessions.All() {
 		sj := sessionJSON{Agent: s.key.agent, Session: s.key.session, Prev: s.prev, Events: s.events, Calls: s.calls, Errors: s.errors,
 			Reason: s.reason, NTrans: s.nTrans, Bytes: s.bytes, ToolMask: s.toolMask, SumSurp: s.sumSurp, MaxSurp: s.maxSurp, LastID: s.lastID,
-			Stale: s.owner != nil && s.owner != d.agents[s.key.agent]}
+			Stale: s.owner != nil && s.owner != d.agentOf(s.key.agent)}
 		for i, r := range s.rare {
 			sj.Rare[i] = rareJSON{r.from, r.to, r.p, r.evID}
 		}
@@ -106,11 +104,8 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if d.opts.MaxSessions > 0 && len(st.Sessions) > d.opts.MaxSessions {
 		return fmt.Errorf("%w: %d sessions exceed MaxSessions %d", errState, len(st.Sessions), d.opts.MaxSessions)
 	}
-	agents, agentLRU := map[string]*agentState{}, list.New()
+	agents, sessions := d.tables(max(d.agents.Max(), len(st.Agents)), max(d.sessions.Max(), len(st.Sessions)))
 	for _, aj := range st.Agents {
-		if _, dup := agents[aj.ID]; dup {
-			return fmt.Errorf("%w: duplicate agent %q", errState, aj.ID)
-		}
 		n := len(aj.Names)
 		switch {
 		case n < 1 || n > d.opts.MaxToolsPerAgent || aj.Names[0] != "START":
@@ -137,18 +132,20 @@ func (d *Detector) UnmarshalState(b []byte) error {
 			}
 			a.trans[uint16(t[0])] = t[1]
 		}
-		a.elem = agentLRU.PushBack(a)
-		agents[a.id] = a
+		ap, ok := agents.PushBack(aj.ID)
+		if !ok {
+			return fmt.Errorf("%w: duplicate agent %q", errState, aj.ID)
+		}
+		*ap = a
 	}
-	sessions, sessLRU := map[sessKey]*sessState{}, list.New()
 	for _, sj := range st.Sessions {
 		k := sessKey{sj.Agent, sj.Session}
-		if _, dup := sessions[k]; dup {
-			return fmt.Errorf("%w: duplicate session %q of %q", errState, sj.Session, sj.Agent)
-		}
 		// A current session's states index its agent's table; a stale one's
 		// are reset on its next event.
-		a := agents[sj.Agent]
+		var a *agentState
+		if ap := agents.Peek(sj.Agent); ap != nil {
+			a = *ap
+		}
 		owner := evictedOwner
 		if !sj.Stale {
 			if a == nil {
@@ -163,14 +160,30 @@ func (d *Detector) UnmarshalState(b []byte) error {
 			}
 			owner = a
 		}
-		s := &sessState{key: k, prev: sj.Prev, events: sj.Events, calls: sj.Calls, errors: sj.Errors, reason: sj.Reason, nTrans: sj.NTrans,
+		s, ok := sessions.PushBack(k)
+		if !ok {
+			return fmt.Errorf("%w: duplicate session %q of %q", errState, sj.Session, sj.Agent)
+		}
+		*s = sessState{key: k, prev: sj.Prev, events: sj.Events, calls: sj.Calls, errors: sj.Errors, reason: sj.Reason, nTrans: sj.NTrans,
 			bytes: sj.Bytes, toolMask: sj.ToolMask, sumSurp: sj.SumSurp, maxSurp: sj.MaxSurp, lastID: sj.LastID, owner: owner}
 		for i, r := range sj.Rare {
 			s.rare[i] = rareTransition{from: r.From, to: r.To, p: r.P, evID: r.EvID}
 		}
-		s.elem = sessLRU.PushBack(s)
-		sessions[k] = s
 	}
-	d.agents, d.agentLRU, d.sessions, d.sessLRU = agents, agentLRU, sessions, sessLRU
+	// A snapshot from a larger budget share is evicted down to this one
+	// (sessions first: their owners must be resolved against the full
+	// agent table above).
+	sessions.SetMax(d.sessions.Max())
+	agents.SetMax(d.agents.Max())
+	d.agents, d.sessions = agents, sessions
+	return nil
+}
+
+// agentOf returns the tracked state of agent id without touching its
+// recency, or nil.
+func (d *Detector) agentOf(id string) *agentState {
+	if a := d.agents.Peek(id); a != nil {
+		return *a
+	}
 	return nil
 }

@@ -40,11 +40,13 @@
 //
 // Memory is bounded: the vectoriser holds 4·2^DimBits bytes (16 KiB by
 // default); per agent the purpose vector (≤ MaxTerms·8 bytes) and its
-// declared data classes, at most MaxAgents agents (the table is cleared
-// when full); per session the request vector (≤ MaxTerms·8 = 2 KiB by
-// default), a few counters and the set of reported tools/classes (≤ 64
-// entries), about 2.5 KiB at most, for at most MaxSessions sessions (oldest
-// started evicted first; a session is dropped at session_end).
+// declared data classes, about 2 KiB, for at most MaxAgents agents; per
+// session the request vector (≤ MaxTerms·8 = 2 KiB by default), a few
+// counters and the set of reported tools/classes (≤ 64 entries), about
+// 2.5 KiB at most, for at most MaxSessions sessions (a session is dropped at
+// session_end). Both tables evict their least recently active entry when
+// full, count it (Evictions), and may be capped lower by the memory budget
+// (SetMemoryBudget).
 package semantic
 
 import (
@@ -52,7 +54,9 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -147,15 +151,20 @@ type sessionState struct {
 
 // Detector is the semantic detector of one engine (one partition).
 type Detector struct {
-	opts     Options
-	z        *Vectoriser
-	agents   map[string]*agentState
-	sessions map[string]*sessionState
-	ring     []string // session ids in start order, for eviction
-	next     int
-	text     []byte // scratch: extracted argument text
-	vec      Vector // scratch: the current event's vector
+	opts      Options
+	z         *Vectoriser
+	agents    *lru.LRU[agentState]
+	sessions  *lru.LRU[sessionState]
+	evictions *atomic.Uint64
+	text      []byte // scratch: extracted argument text
+	vec       Vector // scratch: the current event's vector
 }
+
+// Per-entry size estimates (bytes, ids excluded) behind SetMemoryBudget.
+const (
+	agentEntryBytes   = 2 << 10
+	sessionEntryBytes = 2560
+)
 
 // New returns a Detector.
 func New(opts Options) *Detector {
@@ -163,26 +172,44 @@ func New(opts Options) *Detector {
 	if opts.DimBits == 0 {
 		opts = def
 	}
-	return &Detector{
-		opts:     opts,
-		z:        NewVectoriser(opts.DimBits, opts.MaxTerms, opts.MaxDocs),
-		agents:   map[string]*agentState{},
-		sessions: map[string]*sessionState{},
-		ring:     make([]string, max(opts.MaxSessions, 1)),
-	}
+	d := &Detector{opts: opts, z: NewVectoriser(opts.DimBits, opts.MaxTerms, opts.MaxDocs), evictions: new(atomic.Uint64)}
+	d.agents, d.sessions = d.tables(opts.MaxAgents, opts.MaxSessions)
+	return d
 }
+
+func (d *Detector) tables(agents, sessions int) (*lru.LRU[agentState], *lru.LRU[sessionState]) {
+	a, s := lru.New[agentState](agents), lru.New[sessionState](sessions)
+	a.CountInto(d.evictions)
+	s.CountInto(d.evictions)
+	return a, s
+}
+
+// SetMemoryBudget implements detector.Bounded: 20% of bytes for agents
+// (about 2 KiB each) and 80% for sessions (about 2.5 KiB), each capped by
+// its Max… option.
+func (d *Detector) SetMemoryBudget(bytes int64) {
+	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*2/10, agentEntryBytes))
+	d.sessions.SetMax(capOf(d.opts.MaxSessions, bytes*8/10, sessionEntryBytes))
+}
+
+// capOf is the entry cap of a table: the smaller of limit and the entries
+// of size per that fit in bytes (at least 1).
+func capOf(limit int, bytes, per int64) int {
+	return int(max(min(int64(limit), bytes/per), 1))
+}
+
+// Evictions implements detector.Bounded.
+func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
 
 // Name implements detector.Detector.
 func (d *Detector) Name() string { return Name }
 
 func (d *Detector) agent(a *models.AgentSpec) *agentState {
-	if st, ok := d.agents[a.ID]; ok && st.purpose == a.Purpose {
+	st, created := d.agents.Put(a.ID)
+	if !created && st.purpose == a.Purpose {
 		return st
 	}
-	if len(d.agents) >= d.opts.MaxAgents {
-		clear(d.agents)
-	}
-	st := &agentState{purpose: a.Purpose, classes: map[string]struct{}{}}
+	*st = agentState{purpose: a.Purpose, classes: map[string]struct{}{}}
 	st.vec = d.z.Vectorise(nil, truncate(a.Purpose, d.opts.MaxScanBytes), true)
 	st.sink, st.destr = PurposeCalls(a.Purpose)
 	for _, t := range a.Tools {
@@ -191,21 +218,14 @@ func (d *Detector) agent(a *models.AgentSpec) *agentState {
 			st.anyDeclClass = true
 		}
 	}
-	d.agents[a.ID] = st
 	return st
 }
 
 func (d *Detector) session(id string) *sessionState {
-	if st, ok := d.sessions[id]; ok {
-		return st
+	st, created := d.sessions.Put(id)
+	if created {
+		*st = sessionState{minReq: 1}
 	}
-	if old := d.ring[d.next]; old != "" {
-		delete(d.sessions, old)
-	}
-	d.ring[d.next] = id
-	d.next = (d.next + 1) % len(d.ring)
-	st := &sessionState{minReq: 1}
-	d.sessions[id] = st
 	return st
 }
 
@@ -227,7 +247,7 @@ func (d *Detector) once(s *sessionState, key string) bool {
 // Observe implements detector.Detector.
 func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
 	if ev.Kind == models.KindSessionEnd {
-		delete(d.sessions, ev.SessionID) // its ring slot is reused harmlessly
+		d.sessions.Delete(ev.SessionID)
 		return
 	}
 	if agent == nil {

@@ -153,13 +153,13 @@ func TestSessionsBounded(t *testing.T) {
 		e.SessionID = fmt.Sprint("s", i)
 		d.Observe(e, a, func(models.Finding) {})
 	}
-	if len(d.sessions) > 8 {
-		t.Errorf("%d sessions kept, want ≤ 8", len(d.sessions))
+	if d.sessions.Len() > 8 || d.Evictions() != 92 {
+		t.Errorf("%d sessions kept, %d evicted; want ≤ 8, 92", d.sessions.Len(), d.Evictions())
 	}
 	e := ev(models.KindSessionEnd, "", "", "", nil)
 	e.SessionID = "s99"
 	d.Observe(e, a, func(models.Finding) {})
-	if _, ok := d.sessions["s99"]; ok {
+	if d.sessions.Peek("s99") != nil {
 		t.Error("session kept after session_end")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // errState marks invalid state given to UnmarshalState.
@@ -13,16 +12,13 @@ var errState = errors.New("semantic: invalid state")
 
 // stateJSON is the serialized Detector: the vectoriser's learned document
 // frequencies, the agent cache (it is state, not just a cache: building an
-// entry teaches the vectoriser the purpose text), sessions sorted by id,
-// and the eviction ring in slot order (trailing empty slots omitted) with
-// its next position.
+// entry teaches the vectoriser the purpose text) and the sessions, both
+// from most to least recently active (their LRU order).
 type stateJSON struct {
 	Docs     uint32        `json:"docs"`
 	DF       []uint32      `json:"df"`
 	Agents   []agentJSON   `json:"agents"`
 	Sessions []sessionJSON `json:"sessions"`
-	Ring     []string      `json:"ring"`
-	Next     int           `json:"next"`
 }
 
 // vectorJSON is a Vector as parallel arrays of buckets and term frequencies.
@@ -106,29 +102,23 @@ func keySet(keys []string, what string) (map[string]struct{}, error) {
 
 // MarshalState encodes the detector's state deterministically as JSON.
 func (d *Detector) MarshalState() ([]byte, error) {
-	st := stateJSON{Docs: d.z.docs, DF: d.z.df, Agents: make([]agentJSON, 0, len(d.agents)),
-		Sessions: make([]sessionJSON, 0, len(d.sessions)), Next: d.next}
-	for id, a := range d.agents {
+	st := stateJSON{Docs: d.z.docs, DF: d.z.df, Agents: make([]agentJSON, 0, d.agents.Len()),
+		Sessions: make([]sessionJSON, 0, d.sessions.Len())}
+	for id, a := range d.agents.All() {
 		st.Agents = append(st.Agents, agentJSON{ID: id, Purpose: a.purpose, Vec: vecJSON(a.vec), Sink: a.sink, Destr: a.destr,
 			Classes: sortedKeys(a.classes), AnyDeclClass: a.anyDeclClass})
 	}
-	slices.SortFunc(st.Agents, func(a, b agentJSON) int { return strings.Compare(a.ID, b.ID) })
-	for id, s := range d.sessions {
+	for id, s := range d.sessions.All() {
 		st.Sessions = append(st.Sessions, sessionJSON{ID: id, Request: vecJSON(s.request), HasRequest: s.hasRequest, Calls: s.calls,
 			SumReq: s.sumReq, MinReq: s.minReq, Reasoning: s.reasoning, SumReasonPurp: s.sumReasonPurp, Unknown: s.unknown,
 			UnknownEmitted: s.unknownEmitted, Reported: sortedKeys(s.reported)})
 	}
-	slices.SortFunc(st.Sessions, func(a, b sessionJSON) int { return strings.Compare(a.ID, b.ID) })
-	end := len(d.ring)
-	for end > 0 && d.ring[end-1] == "" {
-		end--
-	}
-	st.Ring = d.ring[:end]
 	return json.Marshal(st)
 }
 
 // UnmarshalState replaces the detector's state with one encoded by
-// MarshalState. It rejects malformed input, unsorted or duplicate entries,
+// MarshalState. It rejects malformed input, duplicate entries, unsorted
+// sets,
 // a document-frequency table of another dimension, vectors with buckets
 // out of range or more than MaxTerms terms, and tables beyond MaxAgents,
 // MaxSessions and MaxReported.
@@ -144,14 +134,9 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		return fmt.Errorf("%w: %d agents exceed MaxAgents %d", errState, len(st.Agents), d.opts.MaxAgents)
 	case len(st.Sessions) > d.opts.MaxSessions:
 		return fmt.Errorf("%w: %d sessions exceed MaxSessions %d", errState, len(st.Sessions), d.opts.MaxSessions)
-	case len(st.Ring) > len(d.ring) || st.Next < 0 || st.Next >= len(d.ring):
-		return fmt.Errorf("%w: ring of %d slots at %d, have %d slots", errState, len(st.Ring), st.Next, len(d.ring))
 	}
-	agents := make(map[string]*agentState, len(st.Agents))
-	for i, a := range st.Agents {
-		if i > 0 && st.Agents[i-1].ID >= a.ID {
-			return fmt.Errorf("%w: agents not sorted or duplicated at %q", errState, a.ID)
-		}
+	agents, sessions := d.tables(max(d.agents.Max(), len(st.Agents)), max(d.sessions.Max(), len(st.Sessions)))
+	for _, a := range st.Agents {
 		vec, err := d.vecState(a.Vec, "agent "+a.ID)
 		if err != nil {
 			return err
@@ -163,13 +148,13 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		if classes == nil {
 			classes = map[string]struct{}{}
 		}
-		agents[a.ID] = &agentState{purpose: a.Purpose, vec: vec, sink: a.Sink, destr: a.Destr, classes: classes, anyDeclClass: a.AnyDeclClass}
-	}
-	sessions := make(map[string]*sessionState, len(st.Sessions))
-	for i, s := range st.Sessions {
-		if i > 0 && st.Sessions[i-1].ID >= s.ID {
-			return fmt.Errorf("%w: sessions not sorted or duplicated at %q", errState, s.ID)
+		v, ok := agents.PushBack(a.ID)
+		if !ok {
+			return fmt.Errorf("%w: duplicate agent %q", errState, a.ID)
 		}
+		*v = agentState{purpose: a.Purpose, vec: vec, sink: a.Sink, destr: a.Destr, classes: classes, anyDeclClass: a.AnyDeclClass}
+	}
+	for _, s := range st.Sessions {
 		if len(s.Reported) > d.opts.MaxReported {
 			return fmt.Errorf("%w: session %q reported %d, MaxReported is %d", errState, s.ID, len(s.Reported), d.opts.MaxReported)
 		}
@@ -181,14 +166,18 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		if err != nil {
 			return err
 		}
-		sessions[s.ID] = &sessionState{request: req, hasRequest: s.HasRequest, calls: s.Calls, sumReq: s.SumReq, minReq: s.MinReq,
+		v, ok := sessions.PushBack(s.ID)
+		if !ok {
+			return fmt.Errorf("%w: duplicate session %q", errState, s.ID)
+		}
+		*v = sessionState{request: req, hasRequest: s.HasRequest, calls: s.Calls, sumReq: s.SumReq, minReq: s.MinReq,
 			reasoning: s.Reasoning, sumReasonPurp: s.SumReasonPurp, unknown: s.Unknown, unknownEmitted: s.UnknownEmitted, reported: rep}
 	}
+	// A snapshot from a larger budget share is evicted down to this one.
+	agents.SetMax(d.agents.Max())
+	sessions.SetMax(d.sessions.Max())
 	copy(d.z.df, st.DF)
 	d.z.docs = st.Docs
 	d.agents, d.sessions = agents, sessions
-	clear(d.ring)
-	copy(d.ring, st.Ring)
-	d.next = st.Next
 	return nil
 }

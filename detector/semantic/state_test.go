@@ -1,6 +1,7 @@
 package semantic
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tetherhq/tether/detector/internal/statetest"
@@ -8,7 +9,7 @@ import (
 )
 
 func TestStateRoundTrip(t *testing.T) {
-	for _, sessions := range []int{DefaultOptions().MaxSessions, 64} { // 64: the ring wraps
+	for _, sessions := range []int{DefaultOptions().MaxSessions, 64} { // 64: sessions are evicted
 		o := DefaultOptions()
 		o.MaxSessions = sessions
 		statetest.RoundTrip(t, statetest.Fleet(200), 30_000, 30_000, func(*models.Inventory) statetest.Detector { return New(o) })
@@ -29,9 +30,13 @@ func TestStateRejects(t *testing.T) {
 		t.Error("accepted a document-frequency table of another dimension")
 	}
 	for _, bad := range []string{
-		`{"df":[],"next":0}`,
-		`{"df":[],"next":-1}`,
+		`{"df":[]}`,
+		strings.Replace(string(good), `"sessions":[]`, `"sessions":[{"id":"a","minReq":1},{"id":"a","minReq":1}]`, 1),
+		strings.Replace(string(good), `"agents":[]`, `"agents":[{"id":"a","p":"x","v":{}},{"id":"a","p":"x","v":{}}]`, 1),
 	} {
+		if !strings.Contains(bad, "df") {
+			t.Fatalf("test input lost its document frequencies: %s", bad)
+		}
 		if err := New(DefaultOptions()).UnmarshalState([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
 		}

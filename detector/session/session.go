@@ -19,9 +19,11 @@
 // session (including earlier compound findings), so a session escalates
 // only when new evidence arrives.
 //
-// Memory is bounded: at most MaxSessions sessions (the table is cleared
-// when full) of at most MaxKinds kinds each; a session is forgotten at its
-// session_end.
+// Memory is bounded: at most MaxSessions sessions (least recently active
+// evicted first, counted; the memory budget may lower the cap, see
+// SetMemoryBudget) of at most MaxKinds kinds each, about 400 bytes per
+// session with one kind plus about 150 per further kind; a session is
+// forgotten at its session_end.
 package session
 
 import (
@@ -29,7 +31,9 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -50,8 +54,8 @@ type Options struct {
 	// MaxSeverity caps the combined score, so sub-threshold evidence alone
 	// cannot reach the strongest containment actions.
 	MaxSeverity uint8
-	// MaxSessions bounds the sessions tracked; when full the table is
-	// cleared (compounding restarts for every session).
+	// MaxSessions bounds the sessions tracked; when full the least
+	// recently active session is evicted (its compounding restarts).
 	MaxSessions int
 	// MaxKinds bounds the kinds kept per session; when full, a new kind
 	// replaces the weakest kept if it is stronger.
@@ -91,10 +95,16 @@ type state struct {
 	max uint8
 }
 
-// Tracker keeps per-session compounding state. Not safe for concurrent use.
+// sessionEntryBytes estimates one tracked session (LRU node, map entry,
+// one contribution with its finding id and evidence) for SetMemoryBudget.
+const sessionEntryBytes = 400
+
+// Tracker keeps per-session compounding state. Not safe for concurrent use,
+// except Evictions.
 type Tracker struct {
-	opts     Options
-	sessions map[string]*state
+	opts      Options
+	sessions  *lru.LRU[state]
+	evictions *atomic.Uint64
 }
 
 // New returns a Tracker, or nil when opts.MinKinds is 0 (disabled); a nil
@@ -116,7 +126,33 @@ func New(opts Options) *Tracker {
 	if opts.MaxKinds < opts.MinKinds {
 		opts.MaxKinds = max(def.MaxKinds, opts.MinKinds)
 	}
-	return &Tracker{opts: opts, sessions: make(map[string]*state)}
+	t := &Tracker{opts: opts, evictions: new(atomic.Uint64)}
+	t.sessions = t.table(opts.MaxSessions)
+	return t
+}
+
+func (t *Tracker) table(n int) *lru.LRU[state] {
+	l := lru.New[state](n)
+	l.CountInto(t.evictions)
+	return l
+}
+
+// SetMemoryBudget caps the sessions tracked at the smaller of MaxSessions
+// and bytes / 400 (the estimate per session), evicting the least recently
+// active sessions above the cap. A nil Tracker ignores it.
+func (t *Tracker) SetMemoryBudget(bytes int64) {
+	if t != nil {
+		t.sessions.SetMax(int(max(min(int64(t.opts.MaxSessions), bytes/sessionEntryBytes), 1)))
+	}
+}
+
+// Evictions returns the sessions evicted so far (0 for a nil Tracker).
+// Safe for concurrent use.
+func (t *Tracker) Evictions() uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.evictions.Load()
 }
 
 // Tracked returns the number of sessions tracked.
@@ -124,7 +160,7 @@ func (t *Tracker) Tracked() int {
 	if t == nil {
 		return 0
 	}
-	return len(t.sessions)
+	return t.sessions.Len()
 }
 
 // Fold adds finding f (with its ID, detector and session filled) to its
@@ -135,14 +171,7 @@ func (t *Tracker) Fold(f *models.Finding) bool {
 	if t == nil || f.SessionID == "" || slices.Contains(t.opts.ExcludeDetectors, f.Detector) {
 		return false
 	}
-	st := t.sessions[f.SessionID]
-	if st == nil {
-		if len(t.sessions) >= t.opts.MaxSessions {
-			clear(t.sessions)
-		}
-		st = &state{}
-		t.sessions[f.SessionID] = st
-	}
+	st, _ := t.sessions.Put(f.SessionID)
 	st.max = max(st.max, f.Severity)
 	if f.Detector == Name {
 		return false
@@ -162,7 +191,7 @@ func (t *Tracker) Compound(session string) (models.Finding, bool) {
 	if t == nil {
 		return models.Finding{}, false
 	}
-	st := t.sessions[session]
+	st := t.sessions.Peek(session)
 	if st == nil || len(st.kinds) < t.opts.MinKinds {
 		return models.Finding{}, false
 	}
@@ -176,7 +205,7 @@ func (t *Tracker) Compound(session string) (models.Finding, bool) {
 // End forgets a session (call it at the session's session_end).
 func (t *Tracker) End(session string) {
 	if t != nil {
-		delete(t.sessions, session)
+		t.sessions.Delete(session)
 	}
 }
 

@@ -79,10 +79,16 @@ func TestCompound(t *testing.T) {
 		{"disabled", Options{}, []step{
 			{f: fin("s", "baseline", "new_tool", 45, "e1")},
 			{f: fin("s", "flow", "bulk", 45, "e2")}}},
-		{"table cleared when full", Options{MinKinds: 2, MaxSessions: 1}, []step{
+		{"least recently active session evicted when full", Options{MinKinds: 2, MaxSessions: 1}, []step{
 			{f: fin("s1", "baseline", "new_tool", 45, "e1")},
 			{f: fin("s2", "baseline", "new_tool", 45, "e2")},
 			{f: fin("s1", "flow", "bulk", 45, "e3")}}},
+		{"a recently active session survives a new one (no table clearing)", Options{MinKinds: 2, MaxSessions: 2}, []step{
+			{f: fin("s1", "baseline", "new_tool", 45, "e1")},
+			{f: fin("s2", "baseline", "new_tool", 45, "e2")},
+			{f: fin("s1", "identity", "human_identity", 45, "e3"), wantSev: 70},
+			{f: fin("s3", "baseline", "new_tool", 45, "e4")},
+			{f: fin("s1", "flow", "bulk", 45, "e5"), wantSev: 83}}},
 		{"excluded detector is not compounded", Options{MinKinds: 2, ExcludeDetectors: []string{"posture"}}, []step{
 			{f: fin("s", "posture", "toxic_path", 45, "e1")},
 			{f: fin("s", "flow", "bulk", 45, "e2")}}},
@@ -160,7 +166,10 @@ func TestTrackerBounded(t *testing.T) {
 			t.Fatalf("tracked %d sessions, cap 100", tr.Tracked())
 		}
 	}
-	for _, st := range tr.sessions {
+	if tr.Evictions() != 900 {
+		t.Fatalf("%d sessions evicted, want 900", tr.Evictions())
+	}
+	for _, st := range tr.sessions.All() {
 		if len(st.kinds) > 4 {
 			t.Fatalf("%d kinds kept, cap 4", len(st.kinds))
 		}

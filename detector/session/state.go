@@ -4,14 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // errState marks invalid state given to UnmarshalState.
 var errState = errors.New("session: invalid state")
 
-// stateJSON is the serialized Tracker: sessions sorted by id, each with its
-// contributions in their (meaningful) slice order.
+// stateJSON is the serialized Tracker: sessions from most to least
+// recently active (their LRU order), each with its contributions in their
+// (meaningful) slice order.
 type stateJSON struct {
 	Sessions []sessionJSON `json:"s"`
 }
@@ -31,17 +31,11 @@ type contributionJSON struct {
 }
 
 // MarshalState encodes the tracker's state deterministically (JSON,
-// sessions sorted by id). A nil (disabled) tracker encodes no sessions.
+// sessions in LRU order). A nil (disabled) tracker encodes no sessions.
 func (t *Tracker) MarshalState() ([]byte, error) {
 	st := stateJSON{Sessions: []sessionJSON{}}
 	if t != nil {
-		ids := make([]string, 0, len(t.sessions))
-		for id := range t.sessions {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			s := t.sessions[id]
+		for id, s := range t.sessions.All() {
 			sj := sessionJSON{ID: id, Max: s.max}
 			for _, c := range s.kinds {
 				sj.Kinds = append(sj.Kinds, contributionJSON{c.detector, c.kind, c.severity, c.findingID, c.evidence})
@@ -66,20 +60,21 @@ func (t *Tracker) UnmarshalState(b []byte) error {
 	if len(st.Sessions) > t.opts.MaxSessions {
 		return fmt.Errorf("%w: %d sessions exceed MaxSessions %d", errState, len(st.Sessions), t.opts.MaxSessions)
 	}
-	m := make(map[string]*state, len(st.Sessions))
-	for i, sj := range st.Sessions {
-		if i > 0 && st.Sessions[i-1].ID >= sj.ID {
-			return fmt.Errorf("%w: sessions not sorted or duplicated at %q", errState, sj.ID)
-		}
+	m := t.table(max(t.sessions.Max(), len(st.Sessions)))
+	for _, sj := range st.Sessions {
 		if len(sj.Kinds) > t.opts.MaxKinds {
 			return fmt.Errorf("%w: session %q has %d kinds, MaxKinds is %d", errState, sj.ID, len(sj.Kinds), t.opts.MaxKinds)
 		}
-		s := &state{max: sj.Max}
+		s, ok := m.PushBack(sj.ID)
+		if !ok {
+			return fmt.Errorf("%w: duplicate session %q", errState, sj.ID)
+		}
+		s.max = sj.Max
 		for _, c := range sj.Kinds {
 			s.kinds = append(s.kinds, contribution{detector: c.Detector, kind: c.Kind, severity: c.Severity, findingID: c.FindingID, evidence: c.Evidence})
 		}
-		m[sj.ID] = s
 	}
+	m.SetMax(t.sessions.Max()) // a snapshot from a larger budget share is evicted down
 	t.sessions = m
 	return nil
 }

@@ -1,46 +1,82 @@
 // Package lru holds the bounded least-recently-used map the detectors use
-// for their per-agent, per-session and per-credential state.
+// for their per-agent, per-session and per-credential state. It is the one
+// eviction scheme of the detector packages: every table bounded by
+// detector.Options.MemoryBudget is an LRU, and every eviction is counted.
 package lru
 
-import "iter"
+import (
+	"iter"
+	"sync/atomic"
+)
 
-// LRU is a map from string keys to values of type V holding at most max
-// entries; when full, inserting a new key evicts the least recently used
-// one. Every operation is O(1) and it is not safe for concurrent use.
+// Cache is a map from keys of type K to values of type V holding at most
+// max entries; when full, inserting a new key evicts the least recently
+// used one. Every operation is O(1) (SetMax: O(evicted)) and it is not safe
+// for concurrent use, except that the eviction counter it was given
+// (CountInto) may be read concurrently.
 //
-// Ownership: the LRU owns its values; callers get pointers into its nodes.
-// A pointer stays valid until its key is deleted or evicted: on eviction
-// the node is reused for the new key (so a full LRU inserts without
-// allocating) and its value is zeroed. Callers that keep a value's address
-// beyond that (for instance in other structures) must store a pointer type
-// as V.
-type LRU[V any] struct {
+// Ownership: the cache owns its values; callers get pointers into its
+// nodes. A pointer stays valid until its key is deleted or evicted: on
+// eviction the node is reused for the new key (so a full cache inserts
+// without allocating) and its value is zeroed. Callers that keep a value's
+// address beyond that (for instance in other structures, or across a Put
+// that may evict) must store a pointer type as V.
+type Cache[K comparable, V any] struct {
 	max        int
-	items      map[string]*node[V]
-	head, tail *node[V] // head: most recently used
-	onEvict    func(key string, v *V)
+	items      map[K]*node[K, V]
+	head, tail *node[K, V] // head: most recently used
+	onEvict    func(key K, v *V)
+	evictions  *atomic.Uint64
 }
 
-type node[V any] struct {
-	key        string
+// LRU is a Cache keyed by strings (agent, session and credential ids).
+type LRU[V any] = Cache[string, V]
+
+type node[K comparable, V any] struct {
+	key        K
 	val        V
-	prev, next *node[V]
+	prev, next *node[K, V]
 }
 
-// New returns an empty LRU holding at most max entries.
-func New[V any](max int) *LRU[V] {
-	return &LRU[V]{max: max, items: make(map[string]*node[V])}
+// New returns an empty string-keyed LRU holding at most max entries (at
+// least 1).
+func New[V any](max int) *LRU[V] { return NewKeyed[string, V](max) }
+
+// NewKeyed returns an empty Cache holding at most max entries (at least 1).
+func NewKeyed[K comparable, V any](max int) *Cache[K, V] {
+	return &Cache[K, V]{max: maxOf(max), items: make(map[K]*node[K, V])}
 }
 
-// OnEvict sets a function called with an entry that Put is about to evict,
-// before its value is zeroed (not on Delete).
-func (l *LRU[V]) OnEvict(f func(key string, v *V)) { l.onEvict = f }
+func maxOf(n int) int { return max(n, 1) }
+
+// OnEvict sets a function called with an entry that is about to be evicted
+// (by Put or SetMax), before its value is zeroed; not on Delete.
+func (l *Cache[K, V]) OnEvict(f func(key K, v *V)) { l.onEvict = f }
+
+// CountInto makes the cache add every eviction (by Put or SetMax, not
+// Delete) to c, which may be shared by several caches and read
+// concurrently (metrics).
+func (l *Cache[K, V]) CountInto(c *atomic.Uint64) { l.evictions = c }
 
 // Len returns the number of entries.
-func (l *LRU[V]) Len() int { return len(l.items) }
+func (l *Cache[K, V]) Len() int { return len(l.items) }
+
+// Max returns the entry cap.
+func (l *Cache[K, V]) Max() int { return l.max }
+
+// SetMax changes the entry cap (at least 1), evicting least recently used
+// entries (counted, OnEvict called) until the cache holds at most max.
+func (l *Cache[K, V]) SetMax(max int) {
+	l.max = maxOf(max)
+	for len(l.items) > l.max {
+		n := l.tail
+		l.evict(n)
+		n.prev, n.next = nil, nil
+	}
+}
 
 // Get returns the value of key, marking it most recently used, or nil.
-func (l *LRU[V]) Get(key string) *V {
+func (l *Cache[K, V]) Get(key K) *V {
 	n := l.items[key]
 	if n == nil {
 		return nil
@@ -49,26 +85,28 @@ func (l *LRU[V]) Get(key string) *V {
 	return &n.val
 }
 
+// Peek returns the value of key without changing its recency, or nil.
+func (l *Cache[K, V]) Peek(key K) *V {
+	if n := l.items[key]; n != nil {
+		return &n.val
+	}
+	return nil
+}
+
 // Put returns the value of key, marking it most recently used; if key is
 // absent it inserts a zero value (evicting the least recently used entry
 // when full). created reports whether it was inserted.
-func (l *LRU[V]) Put(key string) (v *V, created bool) {
+func (l *Cache[K, V]) Put(key K) (v *V, created bool) {
 	if n := l.items[key]; n != nil {
 		l.toFront(n)
 		return &n.val, false
 	}
-	var n *node[V]
+	var n *node[K, V]
 	if len(l.items) >= l.max && l.tail != nil {
 		n = l.tail
-		if l.onEvict != nil {
-			l.onEvict(n.key, &n.val)
-		}
-		l.unlink(n)
-		delete(l.items, n.key)
-		var zero V
-		n.val = zero
+		l.evict(n)
 	} else {
-		n = &node[V]{}
+		n = &node[K, V]{}
 	}
 	n.key = key
 	l.items[key] = n
@@ -76,8 +114,23 @@ func (l *LRU[V]) Put(key string) (v *V, created bool) {
 	return &n.val, true
 }
 
+// evict removes n (counted, OnEvict called) and zeroes its value, leaving
+// the node for reuse.
+func (l *Cache[K, V]) evict(n *node[K, V]) {
+	if l.onEvict != nil {
+		l.onEvict(n.key, &n.val)
+	}
+	if l.evictions != nil {
+		l.evictions.Add(1)
+	}
+	l.unlink(n)
+	delete(l.items, n.key)
+	var zero V
+	n.val = zero
+}
+
 // Delete removes key.
-func (l *LRU[V]) Delete(key string) {
+func (l *Cache[K, V]) Delete(key K) {
 	if n := l.items[key]; n != nil {
 		l.unlink(n)
 		delete(l.items, key)
@@ -85,10 +138,10 @@ func (l *LRU[V]) Delete(key string) {
 }
 
 // All yields the entries from most to least recently used, without
-// changing their order (state encodings use it). The LRU must not be
+// changing their order (state encodings use it). The cache must not be
 // modified during the iteration.
-func (l *LRU[V]) All() iter.Seq2[string, *V] {
-	return func(yield func(string, *V) bool) {
+func (l *Cache[K, V]) All() iter.Seq2[K, *V] {
+	return func(yield func(K, *V) bool) {
 		for n := l.head; n != nil; n = n.next {
 			if !yield(n.key, &n.val) {
 				return
@@ -97,7 +150,26 @@ func (l *LRU[V]) All() iter.Seq2[string, *V] {
 	}
 }
 
-func (l *LRU[V]) toFront(n *node[V]) {
+// PushBack inserts key as the least recently used entry, for rebuilding a
+// cache from an encoding listed most recent first. It reports false, and
+// inserts nothing, when key is present. It may exceed the cap; call SetMax
+// afterwards to enforce it.
+func (l *Cache[K, V]) PushBack(key K) (v *V, ok bool) {
+	if l.items[key] != nil {
+		return nil, false
+	}
+	n := &node[K, V]{key: key, prev: l.tail}
+	if l.tail != nil {
+		l.tail.next = n
+	} else {
+		l.head = n
+	}
+	l.tail = n
+	l.items[key] = n
+	return &n.val, true
+}
+
+func (l *Cache[K, V]) toFront(n *node[K, V]) {
 	if l.head == n {
 		return
 	}
@@ -105,7 +177,7 @@ func (l *LRU[V]) toFront(n *node[V]) {
 	l.pushFront(n)
 }
 
-func (l *LRU[V]) pushFront(n *node[V]) {
+func (l *Cache[K, V]) pushFront(n *node[K, V]) {
 	n.prev, n.next = nil, l.head
 	if l.head != nil {
 		l.head.prev = n
@@ -116,7 +188,7 @@ func (l *LRU[V]) pushFront(n *node[V]) {
 	}
 }
 
-func (l *LRU[V]) unlink(n *node[V]) {
+func (l *Cache[K, V]) unlink(n *node[K, V]) {
 	if n.prev != nil {
 		n.prev.next = n.next
 	} else {

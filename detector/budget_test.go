@@ -1,0 +1,165 @@
+package detector_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/detector/containment"
+	"github.com/tetherhq/tether/models"
+)
+
+var floodStart = time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
+
+// flood feeds n unregistered agents (a session_start and a tool call
+// each) to e, starting at agent from, and returns the findings by kind.
+func flood(e *detector.Engine, from, n int) map[string]int {
+	kinds := map[string]int{}
+	var out detector.Output
+	for a := from; a < from+n; a++ {
+		id := fmt.Sprint("flood-", a)
+		for i, k := range []models.Kind{models.KindSessionStart, models.KindToolCall} {
+			ev := &models.Event{SchemaVersion: models.SchemaVersion, ID: fmt.Sprint(id, "-", i), Kind: k, AgentID: id, SessionID: id + "-s",
+				Time: floodStart.Add(time.Duration(a) * time.Millisecond), ToolName: "search"}
+			e.Process(ev, &out)
+			for _, f := range out.Findings {
+				kinds[f.Detector+"/"+f.Kind]++
+			}
+			out.Reset()
+		}
+	}
+	return kinds
+}
+
+func totalEvictions(s detector.Stats) uint64 {
+	var n uint64
+	for _, v := range s.Evictions {
+		n += v
+	}
+	return n
+}
+
+func TestBudgetShareFollowsEngines(t *testing.T) {
+	opts := detector.DefaultOptions()
+	opts.MemoryBudget = detector.NewBudget(1 << 30)
+	a := detector.New(opts)
+	if got := opts.MemoryBudget.Share(); got != 1<<30 {
+		t.Fatalf("one engine's share %d, want the whole budget", got)
+	}
+	b := detector.New(opts)
+	if got := opts.MemoryBudget.Share(); got != 1<<29 || opts.MemoryBudget.Engines() != 2 {
+		t.Fatalf("two engines: share %d of %d engines, want half", got, opts.MemoryBudget.Engines())
+	}
+	b.Close()
+	b.Close() // idempotent
+	if got := opts.MemoryBudget.Share(); got != 1<<30 {
+		t.Fatalf("after Close: share %d, want the whole budget", got)
+	}
+	a.Close()
+	if detector.DefaultMemoryBudget() < 1<<20 {
+		t.Fatalf("default budget %d", detector.DefaultMemoryBudget())
+	}
+}
+
+// TestBudgetBoundsState: below the budget nothing is evicted; a flood
+// beyond it evicts (counted) in every detector holding per-agent state;
+// when a second engine joins, the first shrinks to its new share on its
+// next event.
+func TestBudgetBoundsState(t *testing.T) {
+	opts := detector.DefaultOptions()
+	opts.MemoryBudget = detector.NewBudget(64 << 20)
+	e := detector.New(opts)
+	defer e.Close()
+	flood(e, 0, 1000)
+	if n := totalEvictions(e.Stats()); n != 0 {
+		t.Fatalf("%d evictions below the budget: %v", n, e.Stats().Evictions)
+	}
+
+	opts.MemoryBudget = detector.NewBudget(2 << 20)
+	small := detector.New(opts)
+	defer small.Close()
+	kinds := flood(small, 0, 20_000)
+	st := small.Stats()
+	for _, d := range []string{"identity", "baseline", "profile"} {
+		if st.Evictions[d] == 0 {
+			t.Errorf("no %s evictions in a flood beyond the budget: %v", d, st.Evictions)
+		}
+	}
+	if kinds["identity/unregistered_agent"] > 20 {
+		t.Errorf("%d individual unregistered_agent findings in one window, want ≤ 20", kinds["identity/unregistered_agent"])
+	}
+	before := totalEvictions(st)
+	other := detector.New(opts) // halves small's share
+	defer other.Close()
+	flood(small, 0, 1) // a known agent: nothing new to store
+	if after := totalEvictions(small.Stats()); after <= before {
+		t.Errorf("evictions %d → %d: the engine did not shrink to its new share", before, after)
+	}
+}
+
+// TestContainmentRateLimited: a storm of severe findings on many agents
+// gets FleetBurst commands; the rest are held back, counted in Stats and
+// summarised in one containment_rate_limited finding when the window ends.
+func TestContainmentRateLimited(t *testing.T) {
+	script := map[string][]models.Finding{}
+	const agents = 500
+	for i := range agents {
+		script[fmt.Sprint("e", i)] = []models.Finding{{Kind: "bad", Severity: 90, Confidence: 1}}
+	}
+	opts := detector.Options{
+		Detectors:   []detector.Factory{func(*models.Inventory) detector.Detector { return &scripted{"s", script} }},
+		Containment: containment.DefaultOptions(),
+	}
+	e := detector.New(opts)
+	var out detector.Output
+	for i := range agents {
+		e.Process(&models.Event{ID: fmt.Sprint("e", i), AgentID: fmt.Sprint("a", i), SessionID: fmt.Sprint("s", i), Time: floodStart}, &out)
+	}
+	burst := opts.Containment.FleetBurst
+	if len(out.Commands) != burst || e.Stats().CommandsHeld != uint64(agents-burst) {
+		t.Fatalf("%d commands, %d held; want %d, %d", len(out.Commands), e.Stats().CommandsHeld, burst, agents-burst)
+	}
+	for _, f := range out.Findings {
+		if f.Kind == containment.KindRateLimited {
+			t.Fatal("summary before the window ended")
+		}
+	}
+	out.Reset()
+	e.Process(&models.Event{ID: "later", AgentID: "quiet", SessionID: "q", Time: floodStart.Add(2 * time.Minute)}, &out)
+	if len(out.Findings) != 1 || out.Findings[0].Kind != containment.KindRateLimited || out.Findings[0].Detector != containment.Name ||
+		out.Findings[0].Features[0].Observed != agents-float64(burst) || out.Findings[0].AgentID != fmt.Sprint("a", burst) || out.Findings[0].ID == "" {
+		t.Fatalf("findings after the window: %+v", out.Findings)
+	}
+	if len(out.Commands) != 0 {
+		t.Fatalf("the summary was commanded: %+v", out.Commands)
+	}
+}
+
+// TestStatsConcurrentWithProcess: metrics read Stats while the engine's
+// goroutine processes a flood (run with -race).
+func TestStatsConcurrentWithProcess(t *testing.T) {
+	opts := detector.DefaultOptions()
+	opts.MemoryBudget = detector.NewBudget(1 << 20)
+	e := detector.New(opts)
+	defer e.Close()
+	done := make(chan struct{})
+	read := make(chan uint64)
+	go func() {
+		var last uint64
+		for {
+			select {
+			case <-done:
+				read <- last
+				return
+			default:
+				last = totalEvictions(e.Stats())
+			}
+		}
+	}()
+	flood(e, 0, 3000)
+	close(done)
+	if last, final := <-read, totalEvictions(e.Stats()); last > final || final == 0 {
+		t.Fatalf("evictions read concurrently %d, final %d", last, final)
+	}
+}
