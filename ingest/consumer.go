@@ -43,6 +43,25 @@ type Options struct {
 	Brokers []string
 	// Group is the consumer group; instances sharing it split the partitions.
 	Group string
+	// InstanceID, when set, makes this member a static group member
+	// (KIP-345): a restarted process with the same id takes its partitions
+	// back at once instead of waiting for SessionTimeout to expire the old
+	// member. Each running instance needs its own id (for example the pod
+	// name of a StatefulSet). A static member does not leave the group when
+	// it stops, so its partitions wait SessionTimeout for it to return.
+	InstanceID string
+	// SessionTimeout is how long the group coordinator waits for a silent
+	// member before reassigning its partitions; 0 keeps franz-go's 45s.
+	SessionTimeout time.Duration
+	// LagInterval is how often the group's committed offsets and the end
+	// offsets are read for the lag gauges and broker reachability
+	// (Readiness); 0 means 5s.
+	LagInterval time.Duration
+	// KafkaHooks, when set, returns franz-go hooks (for example
+	// plugin/kprom metrics) for each Kafka client the consumer creates:
+	// "consumer" (group member, dead letters, shared producers) and
+	// "checkpoint" (state topic producer).
+	KafkaHooks func(client string) []kgo.Hook
 	// Topic is the events topic.
 	Topic string
 	// DeadLetterTopic receives undecodable or invalid records.
@@ -99,6 +118,7 @@ func DefaultOptions() Options {
 		CheckpointEvery:      time.Minute,
 		CheckpointMaxBytes:   8 << 20,
 		RestoreTimeout:       20 * time.Second,
+		LagInterval:          defaultLagInterval,
 		Logger:               zerolog.Nop(),
 	}
 }
@@ -123,6 +143,13 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: checkpoint max bytes %d (want 1..1 GiB)", ErrConfig, o.CheckpointMaxBytes)
 	case o.CheckpointEvery < 0:
 		return fmt.Errorf("%w: negative checkpoint interval %s", ErrConfig, o.CheckpointEvery)
+	case o.SessionTimeout < 0:
+		return fmt.Errorf("%w: negative session timeout %s", ErrConfig, o.SessionTimeout)
+	case o.LagInterval < 0:
+		return fmt.Errorf("%w: negative lag interval %s", ErrConfig, o.LagInterval)
+	}
+	if o.LagInterval == 0 {
+		o.LagInterval = defaultLagInterval
 	}
 	if o.RestoreTimeout <= 0 {
 		o.RestoreTimeout = 20 * time.Second
@@ -166,11 +193,14 @@ type Consumer struct {
 // partitionState is owned by one goroutine at a time: the one processing
 // that partition's records in the current batch.
 type partitionState struct {
-	engine *detector.Engine
-	out    detector.Output
-	events []*models.Event
-	dlq    []*kgo.Record
+	partition int32
+	engine    *detector.Engine
+	out       detector.Output
+	events    []*models.Event
+	dlq       []*kgo.Record
 
+	findingTimes   []time.Time // Kafka timestamp of the record behind each of out.Findings
+	created        time.Time   // when this member took the partition
 	ckpt           *kgo.Record // this batch's checkpoint, produced once the batch is in the sinks
 	lastCheckpoint time.Time   // when a checkpoint was last produced (or restored)
 	restoredAt     int64       // restored checkpoint's offset, until the first batch; -1: none
@@ -179,8 +209,8 @@ type partitionState struct {
 	broken         bool        // a batch failed after processing: state is ahead of the sinks
 }
 
-func (c *Consumer) newState() *partitionState {
-	return &partitionState{engine: detector.New(c.opts.Detector), restoredAt: -1, next: -1}
+func (c *Consumer) newState(p int32) *partitionState {
+	return &partitionState{partition: p, engine: detector.New(c.opts.Detector), restoredAt: -1, next: -1, created: time.Now()}
 }
 
 // New creates a Consumer and its Kafka client. extra options are appended
@@ -202,6 +232,23 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		engines: make(map[int32]*partitionState),
 		extra:   extra,
 	}
+	c.m.brokerStaleAfter = 3 * opts.LagInterval
+	hooks := func(client string) []kgo.Opt {
+		if opts.KafkaHooks == nil {
+			return nil
+		}
+		if hs := opts.KafkaHooks(client); len(hs) > 0 {
+			return []kgo.Opt{kgo.WithHooks(hs...)}
+		}
+		return nil
+	}
+	var group []kgo.Opt
+	if opts.InstanceID != "" {
+		group = append(group, kgo.InstanceID(opts.InstanceID))
+	}
+	if opts.SessionTimeout > 0 {
+		group = append(group, kgo.SessionTimeout(opts.SessionTimeout))
+	}
 	kopts := append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumerGroup(opts.Group),
@@ -213,14 +260,16 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
-	}, extra...)
+	}, group...)
+	kopts = append(append(kopts, hooks("consumer")...), extra...)
 	if opts.StateTopic != "" {
 		popts := append([]kgo.Opt{
 			kgo.SeedBrokers(opts.Brokers...),
 			kgo.ProducerBatchCompression(kgo.ZstdCompression()),
 			kgo.ProducerBatchMaxBytes(int32(opts.CheckpointMaxBytes + checkpointOverhead)),
 			kgo.MaxBufferedBytes(4 * (opts.CheckpointMaxBytes + checkpointOverhead)),
-		}, extra...)
+		}, hooks("checkpoint")...)
+		popts = append(popts, extra...)
 		prod, err := kgo.NewClient(popts...)
 		if err != nil {
 			return nil, fmt.Errorf("kafka checkpoint producer: %w", err)
@@ -266,7 +315,7 @@ func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]i
 	for _, ps := range m {
 		for _, p := range ps {
 			if _, ok := c.engines[p]; !ok {
-				st := c.newState()
+				st := c.newState(p)
 				c.engines[p] = st
 				fresh[p] = st
 			}
@@ -309,6 +358,7 @@ func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 				}
 			}
 			delete(c.engines, p)
+			c.m.forgetPartition(p)
 		}
 	}
 	c.m.assigned.Store(int64(len(c.engines)))
@@ -328,7 +378,7 @@ func (c *Consumer) state(p int32) *partitionState {
 	defer c.mu.Unlock()
 	st, ok := c.engines[p]
 	if !ok { // records fetched before the assignment callback ran
-		st = c.newState()
+		st = c.newState(p)
 		c.engines[p] = st
 	}
 	return st
@@ -346,6 +396,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.m.running.Store(true)
 	defer c.m.running.Store(false)
+	lctx, stopLag := context.WithCancel(context.WithoutCancel(ctx))
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		c.refreshLag(lctx)
+	}()
+	defer func() {
+		stopLag()
+		<-lagDone
+	}()
 	for {
 		fetches := c.cl.PollRecords(ctx, c.opts.MaxPollRecords)
 		if fetches.IsClientClosed() {
@@ -449,6 +509,16 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 			st.lastCheckpoint = now
 			st.ckpt = nil
 		}
+		if c.checkpointing() {
+			since := st.lastCheckpoint
+			if since.IsZero() {
+				since = st.created
+			}
+			c.m.setCheckpointState(st.partition, st.dirty, since)
+		}
+		for _, ts := range st.findingTimes {
+			c.m.findingLatency.Observe(max(now.Sub(ts), 0).Seconds())
+		}
 	}
 	if len(seeks) > 0 {
 		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seeks})
@@ -479,6 +549,7 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 	st.out.Reset()
 	st.events = st.events[:0]
 	st.dlq = st.dlq[:0]
+	st.findingTimes = st.findingTimes[:0]
 	for _, r := range p.Records {
 		c.m.consumed.Add(1)
 		ev, err := c.dec.Decode(r.Value, r.Timestamp)
@@ -487,26 +558,42 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 			continue
 		}
 		st.engine.Process(ev, &st.out)
+		for len(st.findingTimes) < len(st.out.Findings) {
+			st.findingTimes = append(st.findingTimes, r.Timestamp)
+		}
 		st.events = append(st.events, ev)
 	}
 	if n := len(p.Records); n > 0 {
-		c.m.setLag(p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
 		st.next = p.Records[n-1].Offset + 1
 		c.maybeSnapshot(st, p.Partition, st.next)
 	}
 }
 
 // durable writes the dead letters, the batch and then the checkpoints,
-// retrying with backoff until all succeed or ctx ends. Each attempt is
-// bounded by ShutdownFlushTimeout and not cancelled by ctx. Checkpoints go
-// last so that a checkpoint never covers records whose output is not in
-// the sinks.
+// retrying with backoff until all succeed. Checkpoints go last so that a
+// checkpoint never covers records whose output is not in the sinks. Each
+// attempt is bounded by ShutdownFlushTimeout and not cancelled by ctx.
+// Once ctx ends (shutdown), retries go on until ShutdownFlushTimeout has
+// passed since the shutdown was noticed; then the batch is given up with
+// ErrUncommitted.
 func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq, ckpts []*kgo.Record) error {
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
 	sinkDone := b.Empty()
+	var giveUp time.Time // set when ctx ends: the end of the shutdown window
+	noteShutdown := func() {
+		if giveUp.IsZero() && ctx.Err() != nil {
+			giveUp = time.Now().Add(c.opts.ShutdownFlushTimeout)
+			c.log.Warn().Time("until", giveUp).Msg("shutdown requested while a batch is not durable; retrying until shutdown_timeout")
+		}
+	}
+	noteShutdown()
 	for attempt := 1; ; attempt++ {
 		wctx, cancel := c.detached(ctx)
+		if !giveUp.IsZero() {
+			cancel()
+			wctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), giveUp)
+		}
 		err := func() error {
 			if !dlqDone {
 				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {
@@ -533,16 +620,31 @@ func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq, ckpts []*kgo
 		}
 		c.m.sinkHealthy.Store(false)
 		c.m.sinkErrors.Add(1)
+		c.m.setSinkError(err)
 		c.log.Error().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).
 			Int("events", len(b.Events)).Int("findings", len(b.Findings)).Int("commands", len(b.Commands)).
 			Msg("batch not durable; offsets not committed, retrying")
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %d events, %d findings: %v", ErrUncommitted, len(b.Events), len(b.Findings), err)
+		noteShutdown()
+		wait := backoff
+		if !giveUp.IsZero() {
+			left := time.Until(giveUp)
+			if left <= 0 {
+				return fmt.Errorf("%w: %d events, %d findings, %d dead letters after %d attempts: %v",
+					ErrUncommitted, len(b.Events), len(b.Findings), len(dlq), attempt, err)
+			}
+			wait = min(wait, left)
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
+		timer := time.NewTimer(wait)
+		if giveUp.IsZero() {
+			select {
+			case <-ctx.Done():
+				noteShutdown()
+			case <-timer.C:
+			}
+		} else {
+			<-timer.C
 		}
+		timer.Stop()
 		backoff = min(backoff*2, c.opts.MaxRetryBackoff)
 	}
 }
