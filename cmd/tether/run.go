@@ -158,6 +158,22 @@ func kafkaMetrics(reg *prometheus.Registry) func(client string) []kgo.Hook {
 // serves HTTP) and /readyz (ingest.Readiness as JSON: 200 when ready, 503
 // with the reasons otherwise).
 func startHTTP(addr string, reg *prometheus.Registry, m *ingest.Metrics, log zerolog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: httpHandler(reg, m), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http server")
+		}
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	return srv, nil
+}
+
+// httpHandler routes the daemon's HTTP endpoints (see startHTTP).
+func httpHandler(reg *prometheus.Registry, m *ingest.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -169,16 +185,5 @@ func startHTTP(addr string, reg *prometheus.Registry, m *ingest.Metrics, log zer
 		}
 		_ = json.NewEncoder(w).Encode(r)
 	})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http listen %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("http server")
-		}
-	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
-	return srv, nil
+	return mux
 }
