@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/models"
@@ -121,6 +123,46 @@ func TestLagFromCommittedOffsets(t *testing.T) {
 		return cons.Stats().Lag == 0 && cons.Metrics().Ready()
 	})
 	r.stop(t)
+	st := cons.Stats()
+	if n := sampleCount(t, cons.Metrics().findingLatency); st.Findings == 0 || n != uint64(st.Findings) {
+		t.Errorf("event-to-finding histogram holds %d samples, want one per finding (%d)", n, st.Findings)
+	}
+	if n := sampleCount(t, cons.Metrics().batchSeconds); n != uint64(st.Batches) {
+		t.Errorf("batch histogram holds %d samples, want one per batch (%d)", n, st.Batches)
+	}
+}
+
+func sampleCount(t *testing.T, h prometheus.Histogram) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// TestCheckpointAge: the age is that of the oldest checkpoint among
+// partitions holding records it does not cover, and 0 when none does.
+func TestCheckpointAge(t *testing.T) {
+	now := time.Now()
+	m := NewMetrics()
+	if a := m.checkpointAge(now); a != 0 {
+		t.Fatalf("age %s with nothing processed, want 0", a)
+	}
+	m.setCheckpointState(0, true, now.Add(-90*time.Second))
+	m.setCheckpointState(1, true, now.Add(-30*time.Second))
+	m.setCheckpointState(2, false, now.Add(-time.Hour))
+	if a := m.checkpointAge(now); a != 90*time.Second {
+		t.Fatalf("age %s, want 90s (partition 0)", a)
+	}
+	m.setCheckpointState(0, false, now)
+	if a := m.checkpointAge(now); a != 30*time.Second {
+		t.Fatalf("age %s after partition 0 checkpointed, want 30s", a)
+	}
+	m.forgetPartition(1)
+	if a := m.checkpointAge(now); a != 0 {
+		t.Fatalf("age %s after partition 1 was revoked, want 0", a)
+	}
 }
 
 // TestReadinessBrokerDown: readiness turns false with the broker's error
