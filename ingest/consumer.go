@@ -79,7 +79,10 @@ type Options struct {
 	// RetryBackoff is the first wait after a failed sink write; it doubles
 	// up to MaxRetryBackoff.
 	RetryBackoff, MaxRetryBackoff time.Duration
-	// ShutdownFlushTimeout bounds the last flush after the context ends.
+	// ShutdownFlushTimeout is the shutdown window: after Run's context
+	// ends, a batch that is not yet durable keeps being retried (and then
+	// committed) for this long before Run gives up with ErrUncommitted. It
+	// also bounds each single write or commit attempt.
 	ShutdownFlushTimeout time.Duration
 	// StateTopic is the compacted changelog topic that receives detector
 	// checkpoints (see checkpoint.go); empty disables checkpointing.
@@ -386,7 +389,8 @@ func (c *Consumer) state(p int32) *partitionState {
 
 // Run consumes until ctx is cancelled, then makes the last batch durable,
 // commits it and returns. It returns ErrUncommitted (wrapped) if the last
-// batch could not be written before ShutdownFlushTimeout.
+// batch could not be made durable within ShutdownFlushTimeout of ctx
+// ending.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info().Strs("brokers", c.opts.Brokers).Str("topic", c.opts.Topic).Str("group", c.opts.Group).Msg("consumer started")
 	if c.checkpointing() {
@@ -406,6 +410,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		stopLag()
 		<-lagDone
 	}()
+	flush, release := c.flushWindow(ctx)
+	defer release()
 	for {
 		fetches := c.cl.PollRecords(ctx, c.opts.MaxPollRecords)
 		if fetches.IsClientClosed() {
@@ -420,7 +426,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		})
 		n := fetches.NumRecords()
 		if n > 0 {
-			if err := c.handle(ctx, fetches); err != nil {
+			if err := c.handle(ctx, flush, fetches); err != nil {
 				c.cl.AllowRebalance()
 				return err
 			}
@@ -434,7 +440,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // handle processes one polled batch, makes it durable and commits it.
-func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
+func (c *Consumer) handle(ctx, flush context.Context, fetches kgo.Fetches) error {
 	start := time.Now()
 	var parts []kgo.FetchTopicPartition
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -496,7 +502,7 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 			c.ckpts = append(c.ckpts, st.ckpt)
 		}
 	}
-	if err := c.durable(ctx, b, c.dlq, c.ckpts); err != nil {
+	if err := c.durable(ctx, flush, b, c.dlq, c.ckpts); err != nil {
 		for _, st := range states {
 			st.broken = true
 		}
@@ -523,7 +529,7 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 	if len(seeks) > 0 {
 		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seeks})
 	}
-	cctx, cancel := c.detached(ctx)
+	cctx, cancel := c.detached(flush)
 	defer cancel()
 	if err := c.cl.CommitUncommittedOffsets(cctx); err != nil {
 		// The batch is durable; a failed commit only means redelivery, and
@@ -571,29 +577,18 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 
 // durable writes the dead letters, the batch and then the checkpoints,
 // retrying with backoff until all succeed. Checkpoints go last so that a
-// checkpoint never covers records whose output is not in the sinks. Each
-// attempt is bounded by ShutdownFlushTimeout and not cancelled by ctx.
-// Once ctx ends (shutdown), retries go on until ShutdownFlushTimeout has
-// passed since the shutdown was noticed; then the batch is given up with
-// ErrUncommitted.
-func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq, ckpts []*kgo.Record) error {
+// checkpoint never covers records whose output is not in the sinks.
+// Attempts run under flush (see flushWindow), not ctx, so a shutdown never
+// cuts one off half-way. Once ctx ends, a failed attempt is retried at
+// once and then with backoff until flush ends, ShutdownFlushTimeout after
+// the shutdown request; then the batch is given up with ErrUncommitted.
+func (c *Consumer) durable(ctx, flush context.Context, b *sink.Batch, dlq, ckpts []*kgo.Record) error {
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
 	sinkDone := b.Empty()
-	var giveUp time.Time // set when ctx ends: the end of the shutdown window
-	noteShutdown := func() {
-		if giveUp.IsZero() && ctx.Err() != nil {
-			giveUp = time.Now().Add(c.opts.ShutdownFlushTimeout)
-			c.log.Warn().Time("until", giveUp).Msg("shutdown requested while a batch is not durable; retrying until shutdown_timeout")
-		}
-	}
-	noteShutdown()
+	shutdownLogged := false
 	for attempt := 1; ; attempt++ {
-		wctx, cancel := c.detached(ctx)
-		if !giveUp.IsZero() {
-			cancel()
-			wctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), giveUp)
-		}
+		wctx, cancel := c.detached(flush)
 		err := func() error {
 			if !dlqDone {
 				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {
@@ -624,35 +619,58 @@ func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq, ckpts []*kgo
 		c.log.Error().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).
 			Int("events", len(b.Events)).Int("findings", len(b.Findings)).Int("commands", len(b.Commands)).
 			Msg("batch not durable; offsets not committed, retrying")
-		noteShutdown()
-		wait := backoff
-		if !giveUp.IsZero() {
-			left := time.Until(giveUp)
-			if left <= 0 {
-				return fmt.Errorf("%w: %d events, %d findings, %d dead letters after %d attempts: %v",
-					ErrUncommitted, len(b.Events), len(b.Findings), len(dlq), attempt, err)
-			}
-			wait = min(wait, left)
+		if flush.Err() != nil {
+			return fmt.Errorf("%w: %d events, %d findings, %d dead letters after %d attempts: %v",
+				ErrUncommitted, len(b.Events), len(b.Findings), len(dlq), attempt, err)
 		}
-		timer := time.NewTimer(wait)
-		if giveUp.IsZero() {
+		if ctx.Err() != nil && !shutdownLogged {
+			shutdownLogged = true
+			c.log.Warn().Dur("shutdown_timeout", c.opts.ShutdownFlushTimeout).
+				Msg("shutdown requested while a batch is not durable; retrying until shutdown_timeout has passed")
+		}
+		timer := time.NewTimer(backoff)
+		if ctx.Err() == nil {
 			select {
-			case <-ctx.Done():
-				noteShutdown()
+			case <-ctx.Done(): // shutdown: one more attempt at once
 			case <-timer.C:
 			}
 		} else {
-			<-timer.C
+			select {
+			case <-flush.Done():
+			case <-timer.C:
+			}
 		}
 		timer.Stop()
 		backoff = min(backoff*2, c.opts.MaxRetryBackoff)
 	}
 }
 
-// detached returns a context that a shutdown does not cancel, bounded by
-// ShutdownFlushTimeout: an attempt to make a batch durable, or to commit
-// it, is never cut off half-way by SIGTERM. Between failed attempts the
-// retry loop still watches the caller's ctx.
-func (c *Consumer) detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), c.opts.ShutdownFlushTimeout)
+// flushWindow returns a context that ends ShutdownFlushTimeout after ctx
+// ends (and not before): the time a shutdown leaves to make the batch in
+// flight durable and commit it. release frees its resources.
+func (c *Consumer) flushWindow(ctx context.Context) (flush context.Context, release func()) {
+	flush, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var timer *time.Timer
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(c.opts.ShutdownFlushTimeout, cancel)
+		mu.Unlock()
+	})
+	return flush, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+}
+
+// detached bounds one attempt to make a batch durable, or to commit it,
+// by ShutdownFlushTimeout under flush (flushWindow): a shutdown request
+// does not cut it off half-way, the end of the shutdown window does.
+func (c *Consumer) detached(flush context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(flush, c.opts.ShutdownFlushTimeout)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // defaultLagInterval is Options.LagInterval's default.
@@ -54,6 +55,13 @@ func (c *Consumer) updateLag(ctx context.Context, adm *kadm.Client) error {
 	l, ok := lags[c.opts.Group]
 	if !ok {
 		return fmt.Errorf("%w: group %s: not described", ErrLag, c.opts.Group)
+	}
+	if errors.Is(l.Error(), kerr.GroupIDNotFound) {
+		// The brokers answered: the group has not been created yet (no
+		// member has joined, nothing is committed), so there is no lag.
+		c.m.lag.Store(0)
+		c.m.groupLag.Store(0)
+		return nil
 	}
 	if err := l.Error(); err != nil {
 		return fmt.Errorf("%w: group %s: %w", ErrLag, c.opts.Group, err)
