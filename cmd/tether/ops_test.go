@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
 
 	"github.com/tetherhq/tether/ingest"
 )
@@ -123,3 +124,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// TestMain checks that no test leaves goroutines behind (the daemon's
+// lag refresher, HTTP server and Kafka clients included).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
