@@ -399,7 +399,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	c.m.running.Store(true)
+	c.m.stopping.Store(false)
 	defer c.m.running.Store(false)
+	defer context.AfterFunc(ctx, func() { c.m.stopping.Store(true) })()
 	lctx, stopLag := context.WithCancel(context.WithoutCancel(ctx))
 	lagDone := make(chan struct{})
 	go func() {

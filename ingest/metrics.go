@@ -20,6 +20,7 @@ type Metrics struct {
 	sinkErrors, fetchErrors                    atomic.Int64
 	assigned                                   atomic.Int64
 	running, sinkHealthy                       atomic.Bool
+	stopping                                   atomic.Bool // Run's context ended: finishing the last batch
 	lastBatchNanos, lastBatchRecords           atomic.Int64
 	lastSuccess                                atomic.Int64 // unix nanos of the last durable batch
 
@@ -180,6 +181,8 @@ type Readiness struct {
 	Reasons []string `json:"reasons,omitempty"`
 	// Running: Run is consuming.
 	Running bool `json:"running"`
+	// ShuttingDown: Run's context ended; it is finishing the last batch.
+	ShuttingDown bool `json:"shutting_down,omitempty"`
 	// PartitionsAssigned is the number of partitions this member owns.
 	PartitionsAssigned int64 `json:"partitions_assigned"`
 	// BrokerReachable: the last refresh of the group's offsets succeeded,
@@ -198,11 +201,12 @@ type Readiness struct {
 }
 
 // Readiness reports whether the consumer can do its job: Run is
-// consuming, the brokers answered recently, this member owns partitions,
-// and the sinks accept batches.
+// consuming and not shutting down, the brokers answered recently, this
+// member owns partitions, and the sinks accept batches.
 func (m *Metrics) Readiness(now time.Time) Readiness {
 	r := Readiness{
 		Running:            m.running.Load(),
+		ShuttingDown:       m.running.Load() && m.stopping.Load(),
 		PartitionsAssigned: m.assigned.Load(),
 		SinkHealthy:        m.sinkHealthy.Load(),
 		Lag:                m.lag.Load(),
@@ -214,6 +218,9 @@ func (m *Metrics) Readiness(now time.Time) Readiness {
 	}
 	if !r.Running {
 		r.Reasons = append(r.Reasons, "consumer not running")
+	}
+	if r.ShuttingDown {
+		r.Reasons = append(r.Reasons, "shutting down")
 	}
 	if !r.BrokerReachable {
 		reason := "brokers not reachable"

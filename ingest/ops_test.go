@@ -58,6 +58,9 @@ func TestShutdownRetriesUntilTimeout(t *testing.T) {
 			before := cons.Stats().SinkErrors
 			// Retries go on after the shutdown request.
 			r.waitFor(t, "a retry after shutdown", func() bool { return cons.Stats().SinkErrors > before })
+			if rd := cons.Metrics().Readiness(time.Now()); rd.Ready || !rd.ShuttingDown {
+				t.Errorf("readiness during the shutdown window: %+v", rd)
+			}
 			if tt.recover {
 				ms.setFail(false)
 			}
@@ -223,6 +226,12 @@ func TestReadinessReasons(t *testing.T) {
 			m.sinkHealthy.Store(false)
 			m.setSinkError(errors.New("clickhouse: connection refused"))
 		}, false, []string{"sinks failing: batch not durable, retrying"}},
+		{"shutting down", func(m *Metrics) {
+			m.running.Store(true)
+			m.stopping.Store(true)
+			m.assigned.Store(3)
+			m.observeBroker(nil, now)
+		}, false, []string{"shutting down"}},
 		{"ready", func(m *Metrics) {
 			m.running.Store(true)
 			m.assigned.Store(3)
