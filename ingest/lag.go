@@ -25,6 +25,7 @@ func (c *Consumer) refreshLag(ctx context.Context) {
 	adm := kadm.NewClient(c.cl)
 	t := time.NewTicker(c.opts.LagInterval)
 	defer t.Stop()
+	failing := false
 	for {
 		rctx, cancel := context.WithTimeout(ctx, c.opts.LagInterval)
 		err := c.updateLag(rctx, adm)
@@ -33,9 +34,13 @@ func (c *Consumer) refreshLag(ctx context.Context) {
 			return
 		}
 		c.m.observeBroker(err, time.Now())
-		if err != nil {
-			c.log.Warn().Err(err).Msg("consumer lag not refreshed")
+		switch { // log the transitions, not every refresh
+		case err != nil && !failing:
+			c.log.Warn().Err(err).Msg("consumer lag not refreshed: brokers not answering; not ready")
+		case err == nil && failing:
+			c.log.Info().Msg("consumer lag refreshed again: brokers answering")
 		}
+		failing = err != nil
 		select {
 		case <-ctx.Done():
 			return
