@@ -10,12 +10,15 @@ GO        ?= go
 AGENTDOJO ?= ../shared/datasets/agentdojo
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: build test test-short services-up services-down services-status demo eval bench fuzz vet lint fmt
 
-## build: compile the tether binary into bin/tether
+## build: compile the tether binary into bin/tether (version and commit from git; `bin/tether --version`)
 build:
-	$(GO) build -o bin/tether ./cmd/tether
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tether ./cmd/tether
 
 ## test: start Kafka and ClickHouse (idempotent), then run all tests against them
 test:

@@ -46,6 +46,25 @@ type Options struct {
 	Security Security
 	// Group is the consumer group; instances sharing it split the partitions.
 	Group string
+	// InstanceID, when set, makes this member a static group member
+	// (KIP-345): a restarted process with the same id takes its partitions
+	// back at once instead of waiting for SessionTimeout to expire the old
+	// member. Each running instance needs its own id (for example the pod
+	// name of a StatefulSet). A static member does not leave the group when
+	// it stops, so its partitions wait SessionTimeout for it to return.
+	InstanceID string
+	// SessionTimeout is how long the group coordinator waits for a silent
+	// member before reassigning its partitions; 0 keeps franz-go's 45s.
+	SessionTimeout time.Duration
+	// LagInterval is how often the group's committed offsets and the end
+	// offsets are read for the lag gauges and broker reachability
+	// (Readiness); 0 means 5s.
+	LagInterval time.Duration
+	// KafkaHooks, when set, returns franz-go hooks (for example
+	// plugin/kprom metrics) for each Kafka client the consumer creates:
+	// "consumer" (group member, dead letters, shared producers) and
+	// "checkpoint" (state topic producer).
+	KafkaHooks func(client string) []kgo.Hook
 	// Topic is the events topic.
 	Topic string
 	// DeadLetterTopic receives undecodable or invalid records.
@@ -63,7 +82,10 @@ type Options struct {
 	// RetryBackoff is the first wait after a failed sink write; it doubles
 	// up to MaxRetryBackoff.
 	RetryBackoff, MaxRetryBackoff time.Duration
-	// ShutdownFlushTimeout bounds the last flush after the context ends.
+	// ShutdownFlushTimeout is the shutdown window: after Run's context
+	// ends, a batch that is not yet durable keeps being retried (and then
+	// committed) for this long before Run gives up with ErrUncommitted. It
+	// also bounds each single write or commit attempt.
 	ShutdownFlushTimeout time.Duration
 	// StateTopic is the compacted changelog topic that receives detector
 	// checkpoints (see checkpoint.go); empty disables checkpointing.
@@ -102,6 +124,7 @@ func DefaultOptions() Options {
 		CheckpointEvery:      time.Minute,
 		CheckpointMaxBytes:   8 << 20,
 		RestoreTimeout:       20 * time.Second,
+		LagInterval:          defaultLagInterval,
 		Logger:               zerolog.Nop(),
 	}
 }
@@ -126,6 +149,13 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: checkpoint max bytes %d (want 1..1 GiB)", ErrConfig, o.CheckpointMaxBytes)
 	case o.CheckpointEvery < 0:
 		return fmt.Errorf("%w: negative checkpoint interval %s", ErrConfig, o.CheckpointEvery)
+	case o.SessionTimeout < 0:
+		return fmt.Errorf("%w: negative session timeout %s", ErrConfig, o.SessionTimeout)
+	case o.LagInterval < 0:
+		return fmt.Errorf("%w: negative lag interval %s", ErrConfig, o.LagInterval)
+	}
+	if o.LagInterval == 0 {
+		o.LagInterval = defaultLagInterval
 	}
 	if o.RestoreTimeout <= 0 {
 		o.RestoreTimeout = 20 * time.Second
@@ -170,11 +200,14 @@ type Consumer struct {
 // partitionState is owned by one goroutine at a time: the one processing
 // that partition's records in the current batch.
 type partitionState struct {
-	engine *detector.Engine
-	out    detector.Output
-	events []*models.Event
-	dlq    []*kgo.Record
+	partition int32
+	engine    *detector.Engine
+	out       detector.Output
+	events    []*models.Event
+	dlq       []*kgo.Record
 
+	findingTimes   []time.Time // Kafka timestamp of the record behind each of out.Findings
+	created        time.Time   // when this member took the partition
 	ckpt           *kgo.Record // this batch's checkpoint, produced once the batch is in the sinks
 	lastCheckpoint time.Time   // when a checkpoint was last produced (or restored)
 	restoredAt     int64       // restored checkpoint's offset, until the first batch; -1: none
@@ -183,8 +216,8 @@ type partitionState struct {
 	broken         bool        // a batch failed after processing: state is ahead of the sinks
 }
 
-func (c *Consumer) newState() *partitionState {
-	return &partitionState{engine: detector.New(c.opts.Detector), restoredAt: -1, next: -1}
+func (c *Consumer) newState(p int32) *partitionState {
+	return &partitionState{partition: p, engine: detector.New(c.opts.Detector), restoredAt: -1, next: -1, created: time.Now()}
 }
 
 // New creates a Consumer and its Kafka clients. Their client id, TLS and
@@ -213,6 +246,23 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		extra:   extra,
 	}
 	c.m.detectorStats, c.m.detectorOpts = c.DetectorStats, opts.Detector
+	c.m.brokerStaleAfter = 3 * opts.LagInterval
+	hooks := func(client string) []kgo.Opt {
+		if opts.KafkaHooks == nil {
+			return nil
+		}
+		if hs := opts.KafkaHooks(client); len(hs) > 0 {
+			return []kgo.Opt{kgo.WithHooks(hs...)}
+		}
+		return nil
+	}
+	var group []kgo.Opt
+	if opts.InstanceID != "" {
+		group = append(group, kgo.InstanceID(opts.InstanceID))
+	}
+	if opts.SessionTimeout > 0 {
+		group = append(group, kgo.SessionTimeout(opts.SessionTimeout))
+	}
 	kopts := append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumerGroup(opts.Group),
@@ -224,14 +274,16 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
-	}, extra...)
+	}, group...)
+	kopts = append(append(kopts, hooks("consumer")...), extra...)
 	if opts.StateTopic != "" {
 		popts := append([]kgo.Opt{
 			kgo.SeedBrokers(opts.Brokers...),
 			kgo.ProducerBatchCompression(kgo.ZstdCompression()),
 			kgo.ProducerBatchMaxBytes(int32(opts.CheckpointMaxBytes + checkpointOverhead)),
 			kgo.MaxBufferedBytes(4 * (opts.CheckpointMaxBytes + checkpointOverhead)),
-		}, extra...)
+		}, hooks("checkpoint")...)
+		popts = append(popts, extra...)
 		prod, err := kgo.NewClient(popts...)
 		if err != nil {
 			return nil, fmt.Errorf("kafka checkpoint producer: %w", err)
@@ -277,7 +329,7 @@ func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]i
 	for _, ps := range m {
 		for _, p := range ps {
 			if _, ok := c.engines[p]; !ok {
-				st := c.newState()
+				st := c.newState(p)
 				c.engines[p] = st
 				fresh[p] = st
 			}
@@ -321,6 +373,7 @@ func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 			}
 			c.retire(st.engine)
 			delete(c.engines, p)
+			c.m.forgetPartition(p)
 		}
 	}
 	c.m.assigned.Store(int64(len(c.engines)))
@@ -363,7 +416,7 @@ func (c *Consumer) state(p int32) *partitionState {
 	defer c.mu.Unlock()
 	st, ok := c.engines[p]
 	if !ok { // records fetched before the assignment callback ran
-		st = c.newState()
+		st = c.newState(p)
 		c.engines[p] = st
 	}
 	return st
@@ -371,7 +424,8 @@ func (c *Consumer) state(p int32) *partitionState {
 
 // Run consumes until ctx is cancelled, then makes the last batch durable,
 // commits it and returns. It returns ErrUncommitted (wrapped) if the last
-// batch could not be written before ShutdownFlushTimeout.
+// batch could not be made durable within ShutdownFlushTimeout of ctx
+// ending.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info().Strs("brokers", c.opts.Brokers).Str("topic", c.opts.Topic).Str("group", c.opts.Group).Msg("consumer started")
 	if c.checkpointing() {
@@ -380,7 +434,21 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	c.m.running.Store(true)
+	c.m.stopping.Store(false)
 	defer c.m.running.Store(false)
+	defer context.AfterFunc(ctx, func() { c.m.stopping.Store(true) })()
+	lctx, stopLag := context.WithCancel(context.WithoutCancel(ctx))
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		c.refreshLag(lctx)
+	}()
+	defer func() {
+		stopLag()
+		<-lagDone
+	}()
+	flush, release := c.flushWindow(ctx)
+	defer release()
 	for {
 		fetches := c.cl.PollRecords(ctx, c.opts.MaxPollRecords)
 		if fetches.IsClientClosed() {
@@ -395,7 +463,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		})
 		n := fetches.NumRecords()
 		if n > 0 {
-			if err := c.handle(ctx, fetches); err != nil {
+			if err := c.handle(ctx, flush, fetches); err != nil {
 				c.cl.AllowRebalance()
 				return err
 			}
@@ -409,7 +477,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // handle processes one polled batch, makes it durable and commits it.
-func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
+func (c *Consumer) handle(ctx, flush context.Context, fetches kgo.Fetches) error {
 	start := time.Now()
 	var parts []kgo.FetchTopicPartition
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -471,7 +539,7 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 			c.ckpts = append(c.ckpts, st.ckpt)
 		}
 	}
-	if err := c.durable(ctx, b, c.dlq, c.ckpts); err != nil {
+	if err := c.durable(ctx, flush, b, c.dlq, c.ckpts); err != nil {
 		for _, st := range states {
 			st.broken = true
 		}
@@ -484,11 +552,21 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 			st.lastCheckpoint = now
 			st.ckpt = nil
 		}
+		if c.checkpointing() {
+			since := st.lastCheckpoint
+			if since.IsZero() {
+				since = st.created
+			}
+			c.m.setCheckpointState(st.partition, st.dirty, since)
+		}
+		for _, ts := range st.findingTimes {
+			c.m.findingLatency.Observe(max(now.Sub(ts), 0).Seconds())
+		}
 	}
 	if len(seeks) > 0 {
 		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seeks})
 	}
-	cctx, cancel := c.detached(ctx)
+	cctx, cancel := c.detached(flush)
 	defer cancel()
 	if err := c.cl.CommitUncommittedOffsets(cctx); err != nil {
 		// The batch is durable; a failed commit only means redelivery, and
@@ -514,6 +592,7 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 	st.out.Reset()
 	st.events = st.events[:0]
 	st.dlq = st.dlq[:0]
+	st.findingTimes = st.findingTimes[:0]
 	for _, r := range p.Records {
 		c.m.consumed.Add(1)
 		ev, err := c.dec.Decode(r.Value, r.Timestamp)
@@ -522,26 +601,31 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 			continue
 		}
 		st.engine.Process(ev, &st.out)
+		for len(st.findingTimes) < len(st.out.Findings) {
+			st.findingTimes = append(st.findingTimes, r.Timestamp)
+		}
 		st.events = append(st.events, ev)
 	}
 	if n := len(p.Records); n > 0 {
-		c.m.setLag(p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
 		st.next = p.Records[n-1].Offset + 1
 		c.maybeSnapshot(st, p.Partition, st.next)
 	}
 }
 
 // durable writes the dead letters, the batch and then the checkpoints,
-// retrying with backoff until all succeed or ctx ends. Each attempt is
-// bounded by ShutdownFlushTimeout and not cancelled by ctx. Checkpoints go
-// last so that a checkpoint never covers records whose output is not in
-// the sinks.
-func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq, ckpts []*kgo.Record) error {
+// retrying with backoff until all succeed. Checkpoints go last so that a
+// checkpoint never covers records whose output is not in the sinks.
+// Attempts run under flush (see flushWindow), not ctx, so a shutdown never
+// cuts one off half-way. Once ctx ends, a failed attempt is retried at
+// once and then with backoff until flush ends, ShutdownFlushTimeout after
+// the shutdown request; then the batch is given up with ErrUncommitted.
+func (c *Consumer) durable(ctx, flush context.Context, b *sink.Batch, dlq, ckpts []*kgo.Record) error {
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
 	sinkDone := b.Empty()
+	shutdownLogged := false
 	for attempt := 1; ; attempt++ {
-		wctx, cancel := c.detached(ctx)
+		wctx, cancel := c.detached(flush)
 		err := func() error {
 			if !dlqDone {
 				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {
@@ -568,24 +652,62 @@ func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq, ckpts []*kgo
 		}
 		c.m.sinkHealthy.Store(false)
 		c.m.sinkErrors.Add(1)
+		c.m.setSinkError(err)
 		c.log.Error().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).
 			Int("events", len(b.Events)).Int("findings", len(b.Findings)).Int("commands", len(b.Commands)).
 			Msg("batch not durable; offsets not committed, retrying")
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %d events, %d findings: %v", ErrUncommitted, len(b.Events), len(b.Findings), err)
+		if flush.Err() != nil {
+			return fmt.Errorf("%w: %d events, %d findings, %d dead letters after %d attempts: %v",
+				ErrUncommitted, len(b.Events), len(b.Findings), len(dlq), attempt, err)
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
+		if ctx.Err() != nil && !shutdownLogged {
+			shutdownLogged = true
+			c.log.Warn().Dur("shutdown_timeout", c.opts.ShutdownFlushTimeout).
+				Msg("shutdown requested while a batch is not durable; retrying until shutdown_timeout has passed")
 		}
+		timer := time.NewTimer(backoff)
+		if ctx.Err() == nil {
+			select {
+			case <-ctx.Done(): // shutdown: one more attempt at once
+			case <-timer.C:
+			}
+		} else {
+			select {
+			case <-flush.Done():
+			case <-timer.C:
+			}
+		}
+		timer.Stop()
 		backoff = min(backoff*2, c.opts.MaxRetryBackoff)
 	}
 }
 
-// detached returns a context that a shutdown does not cancel, bounded by
-// ShutdownFlushTimeout: an attempt to make a batch durable, or to commit
-// it, is never cut off half-way by SIGTERM. Between failed attempts the
-// retry loop still watches the caller's ctx.
-func (c *Consumer) detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), c.opts.ShutdownFlushTimeout)
+// flushWindow returns a context that ends ShutdownFlushTimeout after ctx
+// ends (and not before): the time a shutdown leaves to make the batch in
+// flight durable and commit it. release frees its resources.
+func (c *Consumer) flushWindow(ctx context.Context) (flush context.Context, release func()) {
+	flush, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var timer *time.Timer
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(c.opts.ShutdownFlushTimeout, cancel)
+		mu.Unlock()
+	})
+	return flush, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+}
+
+// detached bounds one attempt to make a batch durable, or to commit it,
+// by ShutdownFlushTimeout under flush (flushWindow): a shutdown request
+// does not cut it off half-way, the end of the shutdown window does.
+func (c *Consumer) detached(flush context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(flush, c.opts.ShutdownFlushTimeout)
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 	"strings"
 	"sync"
 	"testing"
@@ -179,12 +181,16 @@ func TestConsumerProcessesAndDeadLetters(t *testing.T) {
 	if ev, f, _ := ms.counts(); ev != len(good) || f < 2 {
 		t.Errorf("sink got %d events and %d findings, want %d events and an unregistered-agent finding per agent", ev, f, len(good))
 	}
-	var prom strings.Builder
-	cons.Metrics().WritePrometheus(&prom)
+	expo, err := testutil.CollectAndFormat(cons.Metrics(), expfmt.TypeTextPlain,
+		"tether_detector_evictions_total", "tether_containment_commands_held_total", "tether_containment_rate_limit", "tether_detector_memory_budget_bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := string(expo)
 	for _, want := range []string{`tether_detector_evictions_total{detector="identity"} 0`, `tether_detector_evictions_total{detector="containment"} 0`,
-		"tether_containment_commands_held_total 0", `tether_containment_rate_limit{scope="fleet",kind="burst"} 200`, "tether_detector_memory_budget_bytes "} {
-		if !strings.Contains(prom.String(), want) {
-			t.Errorf("metrics lack %q", want)
+		"tether_containment_commands_held_total 0", `tether_containment_rate_limit{kind="burst",scope="fleet"} 200`, "tether_detector_memory_budget_bytes "} {
+		if !strings.Contains(prom, want) {
+			t.Errorf("metrics lack %q in\n%s", want, prom)
 		}
 	}
 	dl := readAll(t, c.ListenAddrs(), "tether.events.dlq", len(bad))

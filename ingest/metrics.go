@@ -1,20 +1,19 @@
 package ingest
 
 import (
-	"fmt"
-	"io"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/models"
 )
 
-// Metrics holds the consumer's counters and gauges. All methods are safe
-// for concurrent use. WritePrometheus renders them in the Prometheus text
-// exposition format for the daemon's /metrics endpoint.
+// Metrics holds the consumer's counters, gauges and histograms. All
+// methods are safe for concurrent use. Metrics is a prometheus.Collector:
+// register it on the daemon's registry to expose it on /metrics.
 type Metrics struct {
 	consumed, deadLettered, findings, commands atomic.Int64
 	durable                                    atomic.Int64
@@ -22,6 +21,7 @@ type Metrics struct {
 	sinkErrors, fetchErrors                    atomic.Int64
 	assigned                                   atomic.Int64
 	running, sinkHealthy                       atomic.Bool
+	stopping                                   atomic.Bool // Run's context ended: finishing the last batch
 	lastBatchNanos, lastBatchRecords           atomic.Int64
 	lastSuccess                                atomic.Int64 // unix nanos of the last durable batch
 
@@ -35,18 +35,92 @@ type Metrics struct {
 	// detectorOpts, with detectorStats, supplies the configured memory
 	// budget and command rate limits rendered as gauges.
 	detectorOpts detector.Options
+	// Lag refresher (lag.go): the group's committed offsets against the
+	// partitions' end offsets, and whether the broker answered.
+	lag, groupLag                                      atomic.Int64
+	lagRefreshes                                       atomic.Int64
+	lagRefreshErrors                                   atomic.Int64
+	lastBrokerContact                                  atomic.Int64 // unix nanos of the last successful refresh
+	brokerOK                                           atomic.Bool  // the last refresh succeeded
+	brokerStaleAfter                                   time.Duration
+	batchSeconds                                       prometheus.Histogram
+	findingLatency                                     prometheus.Histogram
+	descs                                              map[string]*prometheus.Desc
+	deadLetterDesc                                     *prometheus.Desc
+	severityDesc                                       *prometheus.Desc
+	sinkErr, brokerErr                                 atomic.Pointer[string]
+	evictionsDesc, heldDesc, budgetDesc, rateLimitDesc *prometheus.Desc
 
 	mu        sync.Mutex
 	dlqClass  map[string]int64
-	severity  [5]int64 // info, low, medium, high, critical
-	lagByPart map[int32]int64
+	severity  [5]int64        // info, low, medium, high, critical
+	ckptSince map[int32]int64 // unix nanos of the last checkpoint of partitions with records after it
 }
 
 // NewMetrics returns zeroed metrics.
 func NewMetrics() *Metrics {
-	m := &Metrics{dlqClass: map[string]int64{}, lagByPart: map[int32]int64{}}
+	m := &Metrics{
+		dlqClass:         map[string]int64{},
+		ckptSince:        map[int32]int64{},
+		brokerStaleAfter: 3 * defaultLagInterval,
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tether_batch_duration_seconds",
+			Help: "Time from a poll's return to its batch being durable and committed (decode, detectors, sinks, commit).",
+			// 1 ms .. ~65 s: a batch that waits out a sink outage lands in the top buckets.
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
+		}),
+		findingLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tether_event_to_finding_seconds",
+			Help: "Time from the Kafka timestamp of the record that triggered a finding to the finding being durable in the sinks.",
+			// 10 ms .. ~1.6 h: includes time spent queued in the topic (consumer lag).
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
+		}),
+	}
 	m.sinkHealthy.Store(true)
+	m.descs = map[string]*prometheus.Desc{}
+	for _, d := range metricDescs {
+		m.descs[d.name] = prometheus.NewDesc(d.name, d.help, nil, nil)
+	}
+	m.deadLetterDesc = prometheus.NewDesc("tether_dead_letters_total", "Records sent to the dead-letter topic, by reason class.", []string{"reason"}, nil)
+	m.severityDesc = prometheus.NewDesc("tether_findings_by_severity_total", "Findings by severity band.", []string{"band"}, nil)
+	m.evictionsDesc = prometheus.NewDesc("tether_detector_evictions_total", "Detector state entries evicted (least recently active first) to stay within the memory budget and caps, by detector.", []string{"detector"}, nil)
+	m.heldDesc = prometheus.NewDesc("tether_containment_commands_held_total", "Containment commands held back by the rate limits (summarised in containment_rate_limited findings).", nil, nil)
+	m.budgetDesc = prometheus.NewDesc("tether_detector_memory_budget_bytes", "Memory budget for detector state, shared by this process's partition engines.", nil, nil)
+	m.rateLimitDesc = prometheus.NewDesc("tether_containment_rate_limit", "Containment command rate limits: burst (commands at once) and per_minute (sustained), per agent and per partition (fleet); 0: no limit.", []string{"scope", "kind"}, nil)
 	return m
+}
+
+// metricDescs are the consumer's unlabelled metrics, in exposition order.
+var metricDescs = []struct {
+	name, help string
+	counter    bool
+}{
+	{"tether_records_consumed_total", "Records read from the events topic.", true},
+	{"tether_findings_total", "Findings written.", true},
+	{"tether_commands_total", "Containment commands published.", true},
+	{"tether_batches_total", "Batches made durable.", true},
+	{"tether_commits_total", "Successful offset commits.", true},
+	{"tether_commit_errors_total", "Failed offset commits (the batch is redelivered).", true},
+	{"tether_sink_errors_total", "Failed attempts to make a batch durable.", true},
+	{"tether_fetch_errors_total", "Fetch errors from the brokers.", true},
+	{"tether_checkpoints_total", "Detector checkpoints written to the state topic.", true},
+	{"tether_checkpoint_bytes_total", "Bytes of checkpoints written (before compression).", true},
+	{"tether_checkpoints_skipped_total", "Checkpoints not written: snapshot failed or too large.", true},
+	{"tether_state_restores_total", "Partitions whose detector state was restored from a checkpoint.", true},
+	{"tether_state_cold_starts_total", "Partitions that started with fresh detector state.", true},
+	{"tether_state_restore_failures_total", "Cold starts caused by an unreadable or invalid checkpoint.", true},
+	{"tether_state_replayed_records_total", "Records replayed after seeking back to a checkpoint.", true},
+	{"tether_lag_refreshes_total", "Successful refreshes of the group's committed and end offsets.", true},
+	{"tether_lag_refresh_errors_total", "Failed refreshes of the group's offsets (broker unreachable or group not described).", true},
+	{"tether_last_checkpoint_bytes", "Size of the last checkpoint written.", false},
+	{"tether_checkpoint_age_seconds", "Age of the oldest checkpoint among assigned partitions that processed records after it (0: all checkpointed).", false},
+	{"tether_consumer_lag", "Records behind the end offsets on this member's partitions, from the group's committed offsets (refreshed every lag_interval).", false},
+	{"tether_consumer_group_lag", "Records behind the end offsets over the whole group, from its committed offsets (every member reports it: do not sum).", false},
+	{"tether_broker_reachable", "1 when the last offsets refresh got an answer from the brokers.", false},
+	{"tether_partitions_assigned", "Partitions owned by this member.", false},
+	{"tether_sink_healthy", "1 when the last batch was made durable, 0 while retrying.", false},
+	{"tether_last_batch_seconds", "Processing time of the last batch.", false},
+	{"tether_last_batch_records", "Records in the last batch.", false},
 }
 
 // Stats is a snapshot of the consumer's counters.
@@ -62,8 +136,10 @@ type Stats struct {
 	// FindingsBySeverity counts findings in the bands info (<30), low
 	// (<50), medium (<70), high (<90) and critical.
 	FindingsBySeverity [5]int64
-	// Lag is the summed consumer lag over assigned partitions at the last poll.
-	Lag int64
+	// Lag is the records behind the end offsets on this member's
+	// partitions, from the group's committed offsets at the last refresh;
+	// GroupLag the same over every partition the group consumes.
+	Lag, GroupLag int64
 	// SinkHealthy is false while a batch is being retried.
 	SinkHealthy bool
 	// LastDurable is when a batch last became durable.
@@ -78,6 +154,9 @@ type Stats struct {
 	Restores, ColdStarts, RestoreFailures int64
 	// Replayed counts records re-read after seeking back to a checkpoint.
 	Replayed int64
+	// LagRefreshes and LagRefreshErrors count refreshes of the group's
+	// offsets.
+	LagRefreshes, LagRefreshErrors int64
 }
 
 // Snapshot returns the current counters.
@@ -92,6 +171,8 @@ func (m *Metrics) Snapshot() Stats {
 		CheckpointsSkipped: m.checkpointsSkipped.Load(),
 		Restores:           m.restores.Load(), ColdStarts: m.coldStarts.Load(), RestoreFailures: m.restoreFailures.Load(),
 		Replayed: m.replayed.Load(),
+		Lag:      m.lag.Load(), GroupLag: m.groupLag.Load(),
+		LagRefreshes: m.lagRefreshes.Load(), LagRefreshErrors: m.lagRefreshErrors.Load(),
 	}
 	if t := m.lastSuccess.Load(); t > 0 {
 		s.LastDurable = time.Unix(0, t)
@@ -101,15 +182,103 @@ func (m *Metrics) Snapshot() Stats {
 		s.DeadLetterByClass[k] = v
 	}
 	s.FindingsBySeverity = m.severity
-	for _, l := range m.lagByPart {
-		s.Lag += l
-	}
 	m.mu.Unlock()
 	return s
 }
 
-// Ready reports whether the consumer is running with a healthy sink.
-func (m *Metrics) Ready() bool { return m.running.Load() && m.sinkHealthy.Load() }
+// Readiness is the consumer's readiness verdict, with the reasons when it
+// is not ready; the daemon serves it as JSON on /readyz.
+type Readiness struct {
+	Ready bool `json:"ready"`
+	// Reasons says why the consumer is not ready (empty when ready).
+	Reasons []string `json:"reasons,omitempty"`
+	// Running: Run is consuming.
+	Running bool `json:"running"`
+	// ShuttingDown: Run's context ended; it is finishing the last batch.
+	ShuttingDown bool `json:"shutting_down,omitempty"`
+	// PartitionsAssigned is the number of partitions this member owns.
+	PartitionsAssigned int64 `json:"partitions_assigned"`
+	// BrokerReachable: the last refresh of the group's offsets succeeded,
+	// and not longer ago than three lag intervals.
+	BrokerReachable bool `json:"broker_reachable"`
+	// LastBrokerContact is when a refresh last succeeded.
+	LastBrokerContact *time.Time `json:"last_broker_contact,omitempty"`
+	// BrokerError is the last refresh's error while the broker is unreachable.
+	BrokerError string `json:"broker_error,omitempty"`
+	// SinkHealthy is false while a batch is being retried; SinkError is
+	// the last failure then.
+	SinkHealthy bool   `json:"sink_healthy"`
+	SinkError   string `json:"sink_error,omitempty"`
+	// Lag is the records behind on this member's partitions.
+	Lag int64 `json:"lag"`
+}
+
+// Readiness reports whether the consumer can do its job: Run is
+// consuming and not shutting down, the brokers answered recently, this
+// member owns partitions, and the sinks accept batches.
+func (m *Metrics) Readiness(now time.Time) Readiness {
+	r := Readiness{
+		Running:            m.running.Load(),
+		ShuttingDown:       m.running.Load() && m.stopping.Load(),
+		PartitionsAssigned: m.assigned.Load(),
+		SinkHealthy:        m.sinkHealthy.Load(),
+		Lag:                m.lag.Load(),
+	}
+	if t := m.lastBrokerContact.Load(); t > 0 {
+		at := time.Unix(0, t).UTC()
+		r.LastBrokerContact = &at
+		r.BrokerReachable = m.brokerOK.Load() && now.Sub(at) <= m.brokerStaleAfter
+	}
+	if !r.Running {
+		r.Reasons = append(r.Reasons, "consumer not running")
+	}
+	if r.ShuttingDown {
+		r.Reasons = append(r.Reasons, "shutting down")
+	}
+	if !r.BrokerReachable {
+		reason := "brokers not reachable"
+		if r.LastBrokerContact == nil {
+			reason = "brokers not reached yet"
+		}
+		if e := m.brokerErr.Load(); e != nil {
+			r.BrokerError = *e
+		}
+		r.Reasons = append(r.Reasons, reason)
+	}
+	if r.PartitionsAssigned == 0 {
+		r.Reasons = append(r.Reasons, "no partitions assigned")
+	}
+	if !r.SinkHealthy {
+		if e := m.sinkErr.Load(); e != nil {
+			r.SinkError = *e
+		}
+		r.Reasons = append(r.Reasons, "sinks failing: batch not durable, retrying")
+	}
+	r.Ready = len(r.Reasons) == 0
+	return r
+}
+
+// Ready reports whether the consumer is ready (see Readiness).
+func (m *Metrics) Ready() bool { return m.Readiness(time.Now()).Ready }
+
+func (m *Metrics) setSinkError(err error) {
+	s := err.Error()
+	m.sinkErr.Store(&s)
+}
+
+func (m *Metrics) observeBroker(err error, now time.Time) {
+	if err != nil {
+		s := err.Error()
+		m.brokerErr.Store(&s)
+		m.brokerOK.Store(false)
+		m.lagRefreshErrors.Add(1)
+		return
+	}
+	m.brokerErr.Store(nil)
+	m.brokerOK.Store(true)
+	m.lastBrokerContact.Store(now.UnixNano())
+	m.lagRefreshes.Add(1)
+}
 
 func (m *Metrics) observeDeadLetter(class string) {
 	m.mu.Lock()
@@ -138,6 +307,7 @@ func (m *Metrics) observeBatch(d time.Duration, records int) {
 	m.lastBatchNanos.Store(int64(d))
 	m.lastBatchRecords.Store(int64(records))
 	m.lastSuccess.Store(time.Now().UnixNano())
+	m.batchSeconds.Observe(d.Seconds())
 }
 
 func (m *Metrics) observeCheckpoint(bytes int) {
@@ -146,85 +316,123 @@ func (m *Metrics) observeCheckpoint(bytes int) {
 	m.lastCheckpointBytes.Store(int64(bytes))
 }
 
-func (m *Metrics) setLag(p int32, lag int64) {
-	if lag < 0 {
-		lag = 0
-	}
+// setCheckpointState records, after a durable batch, whether partition p
+// holds records that its last checkpoint (at since) does not cover.
+func (m *Metrics) setCheckpointState(p int32, dirty bool, since time.Time) {
 	m.mu.Lock()
-	m.lagByPart[p] = lag
+	if dirty {
+		m.ckptSince[p] = since.UnixNano()
+	} else {
+		delete(m.ckptSince, p)
+	}
 	m.mu.Unlock()
 }
 
-// WritePrometheus writes the metrics in the Prometheus text format.
-func (m *Metrics) WritePrometheus(w io.Writer) {
+func (m *Metrics) forgetPartition(p int32) {
+	m.mu.Lock()
+	delete(m.ckptSince, p)
+	m.mu.Unlock()
+}
+
+// checkpointAge is the age of the oldest checkpoint among partitions with
+// records after it.
+func (m *Metrics) checkpointAge(now time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var oldest int64
+	for _, t := range m.ckptSince {
+		if oldest == 0 || t < oldest {
+			oldest = t
+		}
+	}
+	if oldest == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, oldest))
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range m.descs {
+		ch <- d
+	}
+	ch <- m.deadLetterDesc
+	ch <- m.severityDesc
+	ch <- m.evictionsDesc
+	ch <- m.heldDesc
+	ch <- m.budgetDesc
+	ch <- m.rateLimitDesc
+	m.batchSeconds.Describe(ch)
+	m.findingLatency.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	s := m.Snapshot()
-	b2i := func(b bool) int {
+	now := time.Now()
+	b2f := func(b bool) float64 {
 		if b {
 			return 1
 		}
 		return 0
 	}
-	counter := func(name, help string, v int64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	values := map[string]float64{
+		"tether_records_consumed_total":       float64(s.Consumed),
+		"tether_findings_total":               float64(s.Findings),
+		"tether_commands_total":               float64(s.Commands),
+		"tether_batches_total":                float64(s.Batches),
+		"tether_commits_total":                float64(s.Commits),
+		"tether_commit_errors_total":          float64(s.CommitErrors),
+		"tether_sink_errors_total":            float64(s.SinkErrors),
+		"tether_fetch_errors_total":           float64(m.fetchErrors.Load()),
+		"tether_checkpoints_total":            float64(s.Checkpoints),
+		"tether_checkpoint_bytes_total":       float64(s.CheckpointBytes),
+		"tether_checkpoints_skipped_total":    float64(s.CheckpointsSkipped),
+		"tether_state_restores_total":         float64(s.Restores),
+		"tether_state_cold_starts_total":      float64(s.ColdStarts),
+		"tether_state_restore_failures_total": float64(s.RestoreFailures),
+		"tether_state_replayed_records_total": float64(s.Replayed),
+		"tether_lag_refreshes_total":          float64(s.LagRefreshes),
+		"tether_lag_refresh_errors_total":     float64(s.LagRefreshErrors),
+		"tether_last_checkpoint_bytes":        float64(m.lastCheckpointBytes.Load()),
+		"tether_checkpoint_age_seconds":       m.checkpointAge(now).Seconds(),
+		"tether_consumer_lag":                 float64(s.Lag),
+		"tether_consumer_group_lag":           float64(s.GroupLag),
+		"tether_broker_reachable":             b2f(m.Readiness(now).BrokerReachable),
+		"tether_partitions_assigned":          float64(m.assigned.Load()),
+		"tether_sink_healthy":                 b2f(s.SinkHealthy),
+		"tether_last_batch_seconds":           time.Duration(m.lastBatchNanos.Load()).Seconds(),
+		"tether_last_batch_records":           float64(m.lastBatchRecords.Load()),
 	}
-	gauge := func(name, help string, v float64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
+	for _, d := range metricDescs {
+		typ := prometheus.GaugeValue
+		if d.counter {
+			typ = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(m.descs[d.name], typ, values[d.name])
 	}
-	counter("tether_records_consumed_total", "Records read from the events topic.", s.Consumed)
-	counter("tether_findings_total", "Findings written.", s.Findings)
-	counter("tether_commands_total", "Containment commands published.", s.Commands)
-	counter("tether_batches_total", "Batches made durable.", s.Batches)
-	counter("tether_commits_total", "Successful offset commits.", s.Commits)
-	counter("tether_commit_errors_total", "Failed offset commits (the batch is redelivered).", s.CommitErrors)
-	counter("tether_sink_errors_total", "Failed attempts to make a batch durable.", s.SinkErrors)
-	counter("tether_fetch_errors_total", "Fetch errors from the brokers.", m.fetchErrors.Load())
-	fmt.Fprintf(w, "# HELP tether_dead_letters_total Records sent to the dead-letter topic, by reason class.\n# TYPE tether_dead_letters_total counter\n")
-	classes := make([]string, 0, len(s.DeadLetterByClass))
-	for k := range s.DeadLetterByClass {
-		classes = append(classes, k)
+	for k, v := range s.DeadLetterByClass {
+		ch <- prometheus.MustNewConstMetric(m.deadLetterDesc, prometheus.CounterValue, float64(v), k)
 	}
-	sort.Strings(classes)
-	for _, k := range classes {
-		fmt.Fprintf(w, "tether_dead_letters_total{reason=%q} %d\n", k, s.DeadLetterByClass[k])
-	}
-	fmt.Fprintf(w, "# HELP tether_findings_by_severity_total Findings by severity band.\n# TYPE tether_findings_by_severity_total counter\n")
 	for i, band := range []string{"info", "low", "medium", "high", "critical"} {
-		fmt.Fprintf(w, "tether_findings_by_severity_total{band=%q} %d\n", band, s.FindingsBySeverity[i])
+		ch <- prometheus.MustNewConstMetric(m.severityDesc, prometheus.CounterValue, float64(s.FindingsBySeverity[i]), band)
 	}
-	counter("tether_checkpoints_total", "Detector checkpoints written to the state topic.", s.Checkpoints)
-	counter("tether_checkpoint_bytes_total", "Bytes of checkpoints written (before compression).", s.CheckpointBytes)
-	counter("tether_checkpoints_skipped_total", "Checkpoints not written: snapshot failed or too large.", s.CheckpointsSkipped)
-	counter("tether_state_restores_total", "Partitions whose detector state was restored from a checkpoint.", s.Restores)
-	counter("tether_state_cold_starts_total", "Partitions that started with fresh detector state.", s.ColdStarts)
-	counter("tether_state_restore_failures_total", "Cold starts caused by an unreadable or invalid checkpoint.", s.RestoreFailures)
-	counter("tether_state_replayed_records_total", "Records replayed after seeking back to a checkpoint.", s.Replayed)
-	gauge("tether_last_checkpoint_bytes", "Size of the last checkpoint written.", float64(m.lastCheckpointBytes.Load()))
-	gauge("tether_consumer_lag", "Records behind the high watermark, summed over assigned partitions.", float64(s.Lag))
-	gauge("tether_partitions_assigned", "Partitions owned by this member.", float64(m.assigned.Load()))
-	gauge("tether_sink_healthy", "1 when the last batch was made durable, 0 while retrying.", float64(b2i(s.SinkHealthy)))
-	gauge("tether_last_batch_seconds", "Processing time of the last batch.", time.Duration(m.lastBatchNanos.Load()).Seconds())
-	gauge("tether_last_batch_records", "Records in the last batch.", float64(m.lastBatchRecords.Load()))
+	m.batchSeconds.Collect(ch)
+	m.findingLatency.Collect(ch)
 	if m.detectorStats != nil {
 		ds := m.detectorStats()
-		fmt.Fprintf(w, "# HELP tether_detector_evictions_total Detector state entries evicted (least recently active first) to stay within the memory budget and caps, by detector.\n# TYPE tether_detector_evictions_total counter\n")
-		names := make([]string, 0, len(ds.Evictions))
-		for k := range ds.Evictions {
-			names = append(names, k)
+		for k, v := range ds.Evictions {
+			ch <- prometheus.MustNewConstMetric(m.evictionsDesc, prometheus.CounterValue, float64(v), k)
 		}
-		sort.Strings(names)
-		for _, k := range names {
-			fmt.Fprintf(w, "tether_detector_evictions_total{detector=%q} %d\n", k, ds.Evictions[k])
-		}
-		counter("tether_containment_commands_held_total", "Containment commands held back by the rate limits (summarised in containment_rate_limited findings).", int64(ds.CommandsHeld))
+		ch <- prometheus.MustNewConstMetric(m.heldDesc, prometheus.CounterValue, float64(ds.CommandsHeld))
 		o := m.detectorOpts
-		gauge("tether_detector_memory_budget_bytes", "Memory budget for detector state, shared by this process's partition engines.", float64(o.MemoryBudget.Bytes()))
+		ch <- prometheus.MustNewConstMetric(m.budgetDesc, prometheus.GaugeValue, float64(o.MemoryBudget.Bytes()))
 		c := o.Containment
-		fmt.Fprintf(w, "# HELP tether_containment_rate_limit Containment command rate limits: burst (commands at once) and per_minute (sustained), per agent and per partition (fleet); 0: no limit.\n# TYPE tether_containment_rate_limit gauge\n")
 		for _, l := range []struct {
 			scope, kind string
 			v           float64
 		}{{"agent", "burst", float64(c.AgentBurst)}, {"agent", "per_minute", c.AgentPerMinute}, {"fleet", "burst", float64(c.FleetBurst)}, {"fleet", "per_minute", c.FleetPerMinute}} {
-			fmt.Fprintf(w, "tether_containment_rate_limit{scope=%q,kind=%q} %g\n", l.scope, l.kind, l.v)
+			ch <- prometheus.MustNewConstMetric(m.rateLimitDesc, prometheus.GaugeValue, l.v, l.scope, l.kind)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -51,6 +52,20 @@ type Config struct {
 		// SASL authenticates them.
 		SASL saslConfig `yaml:"sasl"`
 	} `yaml:"kafka"`
+	// Consumer holds the group member's own settings (separate from the
+	// Kafka client settings above).
+	Consumer struct {
+		// InstanceID makes this process a static group member: restarted
+		// with the same id it takes its partitions back at once. Unique per
+		// running instance; empty for a dynamic member.
+		InstanceID string `yaml:"instance_id"`
+		// SessionTimeout is how long the group waits for a silent member
+		// before reassigning its partitions.
+		SessionTimeout time.Duration `yaml:"session_timeout"`
+		// LagInterval is how often consumer lag and broker reachability
+		// (/readyz) are refreshed.
+		LagInterval time.Duration `yaml:"lag_interval"`
+	} `yaml:"consumer"`
 	ClickHouse struct {
 		Enabled  bool   `yaml:"enabled"`
 		Addr     string `yaml:"addr"`
@@ -204,6 +219,8 @@ func defaultConfig() Config {
 	c.Kafka.StateTopic = "tether.state"
 	c.Kafka.CheckpointEvery = time.Minute
 	c.Kafka.CheckpointMaxBytes = 8 << 20
+	c.Consumer.SessionTimeout = 45 * time.Second
+	c.Consumer.LagInterval = 5 * time.Second
 	c.ClickHouse.Enabled = true
 	c.ClickHouse.Addr = "127.0.0.1:9000"
 	c.ClickHouse.Database = "tether"
@@ -256,6 +273,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("TETHER_CONTROL_TOPIC", &c.Kafka.ControlTopic)
 	str("TETHER_FINDINGS_TOPIC", &c.Kafka.FindingsTopic)
 	str("TETHER_STATE_TOPIC", &c.Kafka.StateTopic)
+	str("TETHER_INSTANCE_ID", &c.Consumer.InstanceID)
+	if v := getenv("TETHER_SESSION_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%w: TETHER_SESSION_TIMEOUT=%q: %v", errConfig, v, err)
+		}
+		c.Consumer.SessionTimeout = d
+	}
 	str("TETHER_CLICKHOUSE_ADDR", &c.ClickHouse.Addr)
 	str("TETHER_CLICKHOUSE_DATABASE", &c.ClickHouse.Database)
 	str("TETHER_CLICKHOUSE_USER", &c.ClickHouse.Username)
@@ -369,6 +394,24 @@ func (c *Config) validate() error {
 	if c.Decode.MaxRecordBytes <= 0 {
 		errs = append(errs, "decode.max_record_bytes must be positive")
 	}
+	if c.Decode.MaxFutureSkew < 0 {
+		errs = append(errs, fmt.Sprintf("decode.max_future_skew %s is negative", c.Decode.MaxFutureSkew))
+	}
+	if c.Decode.MaxPastSkew < 0 {
+		errs = append(errs, fmt.Sprintf("decode.max_past_skew %s is negative", c.Decode.MaxPastSkew))
+	}
+	if s := c.Consumer.SessionTimeout; s < time.Second || s > 30*time.Minute {
+		errs = append(errs, fmt.Sprintf("consumer.session_timeout %s (want 1s..30m, within the brokers' group.min/max.session.timeout.ms)", s))
+	}
+	if c.Consumer.LagInterval <= 0 {
+		errs = append(errs, "consumer.lag_interval must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, "shutdown_timeout must be positive")
+	}
+	if err := validListen(c.HTTP.Listen); err != nil {
+		errs = append(errs, fmt.Sprintf("http.listen %q: %v", c.HTTP.Listen, err))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -376,6 +419,25 @@ func (c *Config) validate() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", errConfig, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// validListen checks a listen address: empty (disabled) or host:port with
+// a numeric port (host may be empty for every interface).
+func validListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("invalid host %q", host)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("port %q is not a number in 0..65535", port)
 	}
 	return nil
 }

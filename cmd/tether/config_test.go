@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -79,6 +80,35 @@ func TestLoadConfig(t *testing.T) {
 		}},
 		{name: "negative memory budget", file: "detector:\n  memory_budget: -1\n", wantErr: true},
 		{name: "bad memory budget", env: map[string]string{"TETHER_MEMORY_BUDGET": "lots"}, wantErr: true},
+		{name: "negative max_past_skew", file: "decode:\n  max_past_skew: -1h\n", wantErr: true},
+		{name: "negative max_future_skew", file: "decode:\n  max_future_skew: -1s\n", wantErr: true},
+		{name: "listen without port", file: "http:\n  listen: localhost\n", wantErr: true},
+		{name: "listen port out of range", env: map[string]string{"TETHER_HTTP_LISTEN": "127.0.0.1:99999"}, wantErr: true},
+		{name: "listen port not a number", file: "http:\n  listen: \"127.0.0.1:http-alt\"\n", wantErr: true},
+		{name: "listen any interface", file: "http:\n  listen: \":9464\"\n", check: func(t *testing.T, c Config) {
+			if c.HTTP.Listen != ":9464" {
+				t.Errorf("listen %q", c.HTTP.Listen)
+			}
+		}},
+		{name: "http disabled", file: "http:\n  listen: \"\"\n", check: func(t *testing.T, c Config) {
+			if c.HTTP.Listen != "" {
+				t.Errorf("listen %q, want disabled", c.HTTP.Listen)
+			}
+		}},
+		{name: "static membership", file: "consumer:\n  instance_id: tether-0\n  session_timeout: 20s\n", env: map[string]string{"TETHER_INSTANCE_ID": "tether-1"}, check: func(t *testing.T, c Config) {
+			if c.Consumer.InstanceID != "tether-1" || c.Consumer.SessionTimeout != 20*time.Second || c.Consumer.LagInterval != 5*time.Second {
+				t.Errorf("consumer settings: %+v", c.Consumer)
+			}
+		}},
+		{name: "session timeout from env", env: map[string]string{"TETHER_SESSION_TIMEOUT": "10s"}, check: func(t *testing.T, c Config) {
+			if c.Consumer.SessionTimeout != 10*time.Second {
+				t.Errorf("session timeout %s", c.Consumer.SessionTimeout)
+			}
+		}},
+		{name: "bad session timeout env", env: map[string]string{"TETHER_SESSION_TIMEOUT": "soon"}, wantErr: true},
+		{name: "zero session timeout", file: "consumer:\n  session_timeout: 0s\n", wantErr: true},
+		{name: "zero lag interval", file: "consumer:\n  lag_interval: 0s\n", wantErr: true},
+		{name: "zero shutdown timeout", file: "shutdown_timeout: 0s\n", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

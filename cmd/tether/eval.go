@@ -23,6 +23,9 @@ func runEval(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
 	if *events == "" || *labels == "" || *jsonOut == "" {
 		fs.Usage()
 		return errors.New("--events, --labels and --json are required")

@@ -11,6 +11,7 @@ import (
 const usage = `tether: streaming behavioural anomaly detection for AI agents
 
 Usage:
+  tether --version                            print the version, commit and Go version
   tether run    --config FILE                 run the detection daemon (Kafka in, ClickHouse + control topic out)
   tether demo   [--duration 30s] [--out DIR]  run the embedded demo: in-process broker, simulated fleet, Parquet findings
   tether import agentdojo --out DIR PATH...   convert AgentDojo runs into Tether's labelled stream format
@@ -35,6 +36,13 @@ func main() {
 		err = runImport(args)
 	case "eval":
 		err = runEval(args)
+	case "--version", "-version", "version":
+		if len(args) > 0 {
+			fmt.Fprintf(os.Stderr, "tether: unexpected arguments after %s: %q\n", cmd, args)
+			os.Exit(2)
+		}
+		fmt.Println(currentBuild())
+		return
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,7 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/ingest"
@@ -26,6 +32,9 @@ func runDaemon(args []string) error {
 	cfgPath := fs.String("config", "", "YAML configuration file (defaults and TETHER_* environment overrides apply)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (give the configuration file with --config FILE)", errConfig, fs.Arg(0))
 	}
 	cfg, err := loadConfig(*cfgPath, os.Getenv)
 	if err != nil {
@@ -82,7 +91,12 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	log.Info().Int64("bytes", opts.Detector.MemoryBudget.Bytes()).Msg("detector memory budget (shared by the partitions' engines)")
 	opts.ShutdownFlushTimeout = cfg.ShutdownTimeout
+	opts.InstanceID = cfg.Consumer.InstanceID
+	opts.SessionTimeout = cfg.Consumer.SessionTimeout
+	opts.LagInterval = cfg.Consumer.LagInterval
 	opts.Logger = log
+	reg := newRegistry()
+	opts.KafkaHooks = kafkaMetrics(reg)
 
 	out := &lateWriter{}
 	cons, err := ingest.New(opts, out)
@@ -102,7 +116,10 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	out.w = sinks
 
 	if cfg.HTTP.Listen != "" {
-		srv, err := startHTTP(cfg.HTTP.Listen, cons.Metrics(), log)
+		if err := reg.Register(cons.Metrics()); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		srv, err := startHTTP(cfg.HTTP.Listen, reg, cons.Metrics(), log)
 		if err != nil {
 			return err
 		}
@@ -119,27 +136,43 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	return err
 }
 
-// startHTTP serves /metrics (Prometheus text), /healthz (liveness) and
-// /readyz (consumer running and sink healthy).
-func startHTTP(addr string, m *ingest.Metrics, log zerolog.Logger) (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		m.WritePrometheus(w)
-	})
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !m.Ready() {
-			http.Error(w, "not ready: consumer not running or sink unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+// newRegistry returns the daemon's Prometheus registry with the Go
+// runtime, process and build-information collectors and tether_build_info.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	b := currentBuild()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "tether_build_info",
+			Help:        "Always 1; the labels identify the running build.",
+			ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "go_version": b.GoVersion},
+		}, func() float64 { return 1 }),
+	)
+	return reg
+}
+
+// kafkaMetrics returns hooks exposing each Kafka client's franz-go
+// metrics (plugin/kprom: connections, bytes, request latency, buffered
+// records) as tether_kafka_*, labelled by client.
+func kafkaMetrics(reg *prometheus.Registry) func(client string) []kgo.Hook {
+	return func(client string) []kgo.Hook {
+		return []kgo.Hook{kprom.NewMetrics("tether", kprom.Subsystem("kafka"), kprom.Registry(reg),
+			kprom.WithStaticLabel(prometheus.Labels{"client": client}))}
+	}
+}
+
+// startHTTP serves /metrics (Prometheus), /healthz (liveness: the process
+// serves HTTP) and /readyz (ingest.Readiness as JSON: 200 when ready, 503
+// with the reasons otherwise).
+func startHTTP(addr string, reg *prometheus.Registry, m *ingest.Metrics, log zerolog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: httpHandler(reg, m), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Msg("http server")
@@ -147,4 +180,20 @@ func startHTTP(addr string, m *ingest.Metrics, log zerolog.Logger) (*http.Server
 	}()
 	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
 	return srv, nil
+}
+
+// httpHandler routes the daemon's HTTP endpoints (see startHTTP).
+func httpHandler(reg *prometheus.Registry, m *ingest.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		r := m.Readiness(time.Now())
+		w.Header().Set("Content-Type", "application/json")
+		if !r.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(r)
+	})
+	return mux
 }
