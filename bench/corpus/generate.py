@@ -14,8 +14,9 @@ solve the task; no model, no network. Three kinds of run come out:
   denial-of-service templates: the agent stops and answers as told), then
   the rest of the user task.
 
-A task whose prompt, ground truth and environment are the same as in an
-earlier version is generated once (the versions are mostly the same tasks).
+A task whose prompt and ground-truth calls (and, attacked, whose injection
+task goal and injected texts) are the same as in an earlier version is
+generated once: the versions share most tasks.
 
 Each run is one JSON line in the Invariant Explorer export shape that
 `tether import agentdojo` reads ({"messages": [...], "metadata": {...}},
@@ -47,6 +48,7 @@ from agentdojo.agent_pipeline.base_pipeline_element import BasePipelineElement  
 from agentdojo.agent_pipeline.tool_execution import tool_result_to_str  # noqa: E402
 from agentdojo.attacks.attack_registry import ATTACKS, load_attack  # noqa: E402
 from agentdojo.functions_runtime import FunctionCall, FunctionsRuntime  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
 from agentdojo.task_suite import task_suite as _task_suite_module  # noqa: E402
 from agentdojo.task_suite.load_suites import _SUITES  # noqa: E402
 import yaml  # noqa: E402
@@ -183,17 +185,15 @@ def main() -> int:
                 user_tasks = sorted(suite.user_tasks.items(), key=lambda kv: int(kv[0].rsplit("_", 1)[-1]))
                 if args.limit_user_tasks:
                     user_tasks = user_tasks[: args.limit_user_tasks]
-                default_env = suite.load_and_inject_default_environment({})
-                env_key = hashlib.sha256(default_env.model_dump_json().encode()).hexdigest()[:16]
                 for ut_id, ut in user_tasks:
-                    gt = ground_truth(ut, suite.load_and_inject_default_environment({}))
-                    ukey = f"{suite_name}|{ut_id}|{ut.PROMPT}|{env_key}|{[(c.function, sorted(c.args.items(), key=str)) for c in gt]}"
+                    gt = ground_truth(ut, clean_env(suite))
+                    ukey = f"{suite_name}|{ut_id}|{ut.PROMPT}|{[(c.function, sorted(c.args.items(), key=str)) for c in gt]}"
                     if not gt:
                         counts["skipped"] += 1
                         continue
                     if ukey not in seen_clean:
                         seen_clean.add(ukey)
-                        env = suite.load_and_inject_default_environment({})
+                        env = clean_env(suite).model_copy(deep=True)
                         run = Run(system, ut.PROMPT)
                         for c in gt:
                             run.call(suite, env, c)
@@ -224,9 +224,9 @@ def main() -> int:
                             if akey in seen_attack:
                                 continue
                             seen_attack.add(akey)
-                            env = suite.load_and_inject_default_environment(injections)
                             for hijacked in (False, True):
-                                run = attacked_run(system, suite, env.model_copy(deep=True), ut, it, injections, hijacked, attack.is_dos_attack)
+                                env = injected_env(suite, injections)
+                                run = attacked_run(system, suite, env, ut, it, injections, hijacked, attack.is_dos_attack)
                                 if run is None:
                                     counts["skipped"] += 1
                                     continue
@@ -236,15 +236,71 @@ def main() -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=64)
+def clean_env(suite):
+    """The suite's default environment (copy before running calls on it)."""
+    return suite.load_and_inject_default_environment({})
+
+
+def canary(vector: str) -> str:
+    return f"<CANARY---{vector}--->"
+
+
+@functools.lru_cache(maxsize=64)
+def canary_env(suite):
+    """The suite's environment with a canary in every injection vector."""
+    return suite.load_and_inject_default_environment({v: canary(v) for v in suite.get_injection_vector_defaults()})
+
+
+def substitute(obj, values: dict[str, str]):
+    """Replaces canaries in every string of a (copied) environment, in place."""
+    if isinstance(obj, str):
+        if "<CANARY---" in obj:
+            for k, v in values.items():
+                obj = obj.replace(k, v)
+        return obj
+    if isinstance(obj, BaseModel):
+        for name, v in list(obj.__dict__.items()):
+            nv = substitute(v, values)
+            if nv is not v:
+                obj.__dict__[name] = nv
+        return obj
+    if isinstance(obj, list):
+        for i, v in enumerate(obj):
+            nv = substitute(v, values)
+            if nv is not v:
+                obj[i] = nv
+        return obj
+    if isinstance(obj, dict):
+        for k, v in list(obj.items()):
+            nv = substitute(v, values)
+            if nv is not v:
+                obj[k] = nv
+        return obj
+    return obj
+
+
+def injected_env(suite, injections: dict[str, str]):
+    """The environment with the injections planted (the other vectors keep
+    their defaults). Equivalent to AgentDojo's load_and_inject_default_
+    environment without re-parsing the suite's YAML for every injection;
+    the texts are planted verbatim (AgentDojo's YAML formatting folds the
+    line breaks of some)."""
+    values = {canary(v): d for v, d in suite.get_injection_vector_defaults().items()}
+    for v, t in injections.items():
+        values[canary(v)] = t
+    return substitute(canary_env(suite).model_copy(deep=True), values)
+
+
 @functools.lru_cache(maxsize=4096)
 def injection_candidates(suite, user_task) -> list[str]:
     """The injection vectors the user task's ground truth shows the agent."""
     vectors = sorted(suite.get_injection_vector_defaults())
-    canaries = {v: f"<CANARY---{v}--->" for v in vectors}
-    env = suite.load_and_inject_default_environment(canaries)
+    canaries = {v: canary(v) for v in vectors}
+    env = canary_env(suite).model_copy(deep=True)
     runtime = FunctionsRuntime(suite.tools)
     seen = []
-    for c in ground_truth(user_task, env.model_copy(deep=True)):
+    for c in ground_truth(user_task, env):
         result, _ = runtime.run_function(env, c.function, dict(c.args), raise_on_error=False)
         text = tool_result_to_str(result)
         seen += [v for v in vectors if canaries[v] in text and v not in seen]
@@ -257,10 +313,10 @@ def injection_candidates(suite, user_task) -> list[str]:
 def read_index(suite, ut, vectors: tuple[str, ...]) -> int | None:
     """The index of the first user-task call whose result shows one of the
     injection vectors, found as AgentDojo does: with canary values planted."""
-    canaries = {v: f"<CANARY---{v}--->" for v in vectors}
-    env = suite.load_and_inject_default_environment(canaries)
+    canaries = {v: canary(v) for v in vectors}
+    env = canary_env(suite).model_copy(deep=True)
     runtime = FunctionsRuntime(suite.tools)
-    for i, c in enumerate(ground_truth(ut, env.model_copy(deep=True))):
+    for i, c in enumerate(ground_truth(ut, env)):
         result, _ = runtime.run_function(env, c.function, dict(c.args), raise_on_error=False)
         text = tool_result_to_str(result)
         if any(x in text for x in canaries.values()):
@@ -269,8 +325,8 @@ def read_index(suite, ut, vectors: tuple[str, ...]) -> int | None:
 
 
 def attacked_run(system, suite, env, ut, it, injections, hijacked, dos) -> Run | None:
-    user_calls = ground_truth(ut, env.model_copy(deep=True))
-    inj_calls = [] if dos else ground_truth(it, env.model_copy(deep=True))
+    user_calls = ground_truth(ut, env)
+    inj_calls = [] if dos else ground_truth(it, env)
     if not user_calls or (hijacked and not dos and not inj_calls):
         return None
     at = read_index(suite, ut, tuple(sorted(v for v, t in injections.items() if t))) if hijacked else None
