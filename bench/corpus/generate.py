@@ -32,14 +32,23 @@ Usage: generate.py --out FILE.jsonl [--versions v1.2.2,...] [--attacks a,b]
 
 from __future__ import annotations
 
-import argparse
-import functools
-import hashlib
-import json
+import os
 import sys
-import types
-import warnings
-from collections.abc import Sequence
+
+# Some tools iterate over sets of strings (e.g. calendar participants);
+# fix the string hash so their order, and the output, is reproducible.
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import functools  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import types  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -48,9 +57,11 @@ from agentdojo.agent_pipeline.base_pipeline_element import BasePipelineElement  
 from agentdojo.agent_pipeline.tool_execution import tool_result_to_str  # noqa: E402
 from agentdojo.attacks.attack_registry import ATTACKS, load_attack  # noqa: E402
 from agentdojo.functions_runtime import FunctionCall, FunctionsRuntime  # noqa: E402
-from pydantic import BaseModel  # noqa: E402
+from agentdojo.default_suites.v1.tools import cloud_drive_client as _cloud_drive_client  # noqa: E402
+from agentdojo.default_suites.v1.tools import email_client as _email_client  # noqa: E402
 from agentdojo.task_suite import task_suite as _task_suite_module  # noqa: E402
 from agentdojo.task_suite.load_suites import _SUITES  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
 import yaml  # noqa: E402
 
 # The suites' environments are YAML files parsed for every injected
@@ -60,6 +71,24 @@ if getattr(yaml, "__with_libyaml__", False):
     _yaml_c.__dict__.update(yaml.__dict__)
     _yaml_c.safe_load = lambda s: yaml.load(s, Loader=yaml.CSafeLoader)
     _task_suite_module.yaml = _yaml_c
+
+# Tools that stamp what they create with the wall clock (sent e-mails,
+# created files) get a fixed clock instead, so the output is reproducible:
+# the workspace suite's "today".
+FIXED_NOW = datetime.datetime(2024, 5, 15, 12, 0, 0)
+
+
+class _FixedDatetime(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return FIXED_NOW if tz is None else FIXED_NOW.replace(tzinfo=tz)
+
+
+_fixed_datetime_module = types.ModuleType("datetime")
+_fixed_datetime_module.__dict__.update(datetime.__dict__)
+_fixed_datetime_module.datetime = _FixedDatetime
+for _mod in (_email_client, _cloud_drive_client):
+    _mod.datetime = _fixed_datetime_module
 
 # The attack templates of the package: the important_instructions family's
 # main member, the other prompt-injection baselines, and the DoS family.
