@@ -50,8 +50,9 @@ eval:
 		--inventory out/agentdojo/inventory.yaml --json out/eval.json --plot out/roc.png
 
 ## eval-reworded: the AgentDojo evaluation with the injected text reworded in each
-## style (REWORD_STYLES, seed REWORD_SEED): out/agentdojo-reworded/STYLE and out/eval-STYLE.json
-REWORD_STYLES ?= prose notice values de es paraphrase
+## style (REWORD_STYLES, seed REWORD_SEED; "mixed": a choice per run among them and the original,
+## one stream): out/agentdojo-reworded/STYLE and out/eval-STYLE.json
+REWORD_STYLES ?= prose notice values de es paraphrase mixed
 REWORD_SEED   ?= 1
 ## (plus the original as out/eval.json) and the combined tables in out/eval-reworded.md
 eval-reworded: build

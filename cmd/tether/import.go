@@ -19,7 +19,7 @@ func runImport(args []string) error {
 	}
 	fs := flag.NewFlagSet("import agentdojo", flag.ContinueOnError)
 	out := fs.String("out", "", "output directory for events.jsonl, labels.jsonl and inventory.yaml")
-	reword := fs.String("reword", "", "rewrite the injected text of attacked runs in this style, keeping its values ("+strings.Join(agentdojo.RewordStyles, ", ")+")")
+	reword := fs.String("reword", "", "rewrite the injected text of attacked runs in this style, keeping its values ("+strings.Join(agentdojo.RewordStyles, ", ")+"; "+agentdojo.StyleMixed+": a choice per run among them and the original)")
 	seed := fs.Uint64("seed", 1, "seed of the rewording's choice of phrasings")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: tether import agentdojo --out DIR [--reword STYLE [--seed N]] PATH...\n\nPATH is an Invariant Explorer JSONL export, an upstream runs/ result file, or a directory holding either.\n\n")

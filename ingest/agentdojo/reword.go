@@ -45,6 +45,11 @@ const (
 	StyleParaphrase = "paraphrase"
 )
 
+// StyleMixed is not a style but a choice per attacked run: the benchmark's
+// wording or one of RewordStyles, from the seed and the session id, so one
+// stream holds every wording (and leave-one-template-out applies).
+const StyleMixed = "mixed"
+
 // RewordStyles lists every rewording style, in the order reports use.
 var RewordStyles = []string{StyleProse, StyleNotice, StyleValues, StyleGerman, StyleSpanish, StyleParaphrase}
 
@@ -58,7 +63,7 @@ type Rewording struct {
 // phrasings reproducible.
 func NewRewording(style string, seed uint64) (*Rewording, error) {
 	if !slices.Contains(RewordStyles, style) {
-		return nil, fmt.Errorf("%w %q (have %s)", ErrUnknownStyle, style, strings.Join(RewordStyles, ", "))
+		return nil, fmt.Errorf("%w %q (have %s, or %s in the importer)", ErrUnknownStyle, style, strings.Join(RewordStyles, ", "), StyleMixed)
 	}
 	return &Rewording{style: style, seed: seed}, nil
 }

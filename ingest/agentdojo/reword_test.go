@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/tetherhq/tether/bench/eval"
 	"github.com/tetherhq/tether/detector/flow"
 	"github.com/tetherhq/tether/models"
 )
@@ -290,4 +291,33 @@ func FuzzRewrite(f *testing.F) {
 			t.Errorf("rewrite keeps an opening marker: %q -> %q", text, out)
 		}
 	})
+}
+
+func TestRewordMixed(t *testing.T) {
+	orig, _ := importFixtures(t)
+	seen := map[string]bool{}
+	for _, seed := range []uint64{1, 2, 3, 4, 5, 6, 7, 8} {
+		res := importReworded(t, StyleMixed, seed)
+		for i, l := range res.Labels {
+			if deref(l.HarmStep) != deref(orig.Labels[i].HarmStep) || l.Label != orig.Labels[i].Label {
+				t.Errorf("seed %d: %s: %+v", seed, l.SessionID, l)
+			}
+			if tpl := l.Groups["template"]; l.IsAttacked() {
+				seen[tpl] = true
+				if tpl != "important_instructions" && !slices.Contains(RewordStyles, strings.TrimPrefix(tpl, "reword-")) {
+					t.Errorf("template %q", tpl)
+				}
+			}
+		}
+		for i := range res.Events {
+			ev := &res.Events[i]
+			l := res.Labels[slices.IndexFunc(res.Labels, func(l eval.SessionLabel) bool { return l.SessionID == ev.SessionID })]
+			if strings.HasPrefix(l.Groups["template"], "reword-") && strings.Contains(eventText(ev), "INFORMATION") {
+				t.Errorf("seed %d: reworded session %s shows a marker", seed, ev.SessionID)
+			}
+		}
+	}
+	if len(seen) < 4 {
+		t.Errorf("mixed streams over 8 seeds used only %v", seen)
+	}
 }
