@@ -56,7 +56,8 @@
 // (third-person statements), notice (a record that avoids the instruction
 // cues of detector/flow), values (the attacker values alone), de and es
 // (German and Spanish templates) and paraphrase (mixed synonyms and
-// sentence shapes, directive or not). The span is found through the
+// sentence shapes, directive or not); StyleMixed picks per attacked run
+// among the original wording and the six. The span is found through the
 // markers (importer knowledge, as for the labels); its action and values
 // (accounts, addresses, links, amounts, quoted subjects, file names,
 // listed fields) are extracted and rendered in the style, in the span's
