@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -34,6 +35,15 @@ type Options struct {
 	Owner string
 	// Autonomy is the inventory autonomy level of every imported agent.
 	Autonomy models.Autonomy
+	// Reword, when set, is a rewording style (RewordStyles): the injected
+	// text in the tool results of attacked runs is rewritten in that style,
+	// keeping its values; agent actions, labels and harm steps are those of
+	// the recorded run. StyleMixed gives each attacked run either the
+	// benchmark's wording or one of the styles, chosen from the seed and
+	// the session id. Empty keeps the benchmark's wording.
+	Reword string
+	// RewordSeed seeds the choice of phrasings of a rewording.
+	RewordSeed uint64
 }
 
 // DefaultOptions returns the documented conversion: sessions 10 minutes
@@ -86,6 +96,8 @@ type Importer struct {
 	opts  Options
 	runs  []*Run
 	stats Stats
+	// rewords holds the Rewording of each style in use.
+	rewords map[string]*Rewording
 }
 
 // New returns an Importer.
@@ -201,6 +213,8 @@ type session struct {
 	id, agent string
 	run       *Run
 	start     time.Time
+	// rw rewrites the injected text of the session (nil: as recorded).
+	rw *Rewording
 }
 
 // Result is a converted data set.
@@ -215,6 +229,21 @@ type Result struct {
 func (im *Importer) Convert() (*Result, error) {
 	if len(im.runs) == 0 {
 		return nil, ErrNoRuns
+	}
+	im.rewords = map[string]*Rewording{}
+	styles := []string{im.opts.Reword}
+	switch im.opts.Reword {
+	case "":
+		styles = nil
+	case StyleMixed:
+		styles = RewordStyles
+	}
+	for _, st := range styles {
+		rw, err := NewRewording(st, im.opts.RewordSeed)
+		if err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		im.rewords[st] = rw
 	}
 	byAgent := map[string][]*session{}
 	ids := map[string]int{}
@@ -232,7 +261,7 @@ func (im *Importer) Convert() (*Result, error) {
 		if k := ids[id]; k > 1 {
 			id = fmt.Sprintf("%s#%d", id, k)
 		}
-		byAgent[agent] = append(byAgent[agent], &session{id: id, agent: agent, run: r})
+		byAgent[agent] = append(byAgent[agent], &session{id: id, agent: agent, run: r, rw: im.rewordingFor(r, id)})
 		agentSuite[agent], agentPipeline[agent] = r.Suite, r.Pipeline
 		if suiteTools[r.Suite] == nil {
 			suiteTools[r.Suite] = map[string]bool{}
@@ -305,6 +334,7 @@ func (im *Importer) label(s *session, harm *int) eval.SessionLabel {
 	if att {
 		l.Extra["injection_task"] = r.InjectionTask
 		l.Extra["attack_type"] = r.AttackType
+		l.Groups["template"] = template(s)
 		im.stats.Attacked++
 	} else {
 		im.stats.Clean++
@@ -321,6 +351,47 @@ func (im *Importer) label(s *session, harm *int) eval.SessionLabel {
 		}
 	}
 	return l
+}
+
+// rewordingFor returns the Rewording of an attacked run's session, or nil.
+func (im *Importer) rewordingFor(r *Run, id string) *Rewording {
+	if !r.Attacked() || len(im.rewords) == 0 {
+		return nil
+	}
+	if im.opts.Reword != StyleMixed {
+		return im.rewords[im.opts.Reword]
+	}
+	// One choice in 1+len(RewordStyles) keeps the benchmark's wording.
+	h := fnv.New64a()
+	fmt.Fprintf(h, "reword-mixed\x00%d\x00%s", im.opts.RewordSeed, id)
+	k := int(h.Sum64() % uint64(len(RewordStyles)+1))
+	if k == len(RewordStyles) {
+		return nil
+	}
+	return im.rewords[RewordStyles[k]]
+}
+
+// echo rewrites what the agent's own text repeats of a reworded injection
+// (the span it quotes, or the marker it names), so that no marker of the
+// benchmark's wording survives in a reworded session.
+func echo(s *session, text string) string {
+	if s.rw == nil {
+		return text
+	}
+	return s.rw.RewriteEcho(text, s.id)
+}
+
+// template names the wording of a session's injection: the benchmark's
+// attack name, or "reword-STYLE" for a rewording. Only attacked runs have
+// one.
+func template(s *session) string {
+	if s.rw != nil {
+		return "reword-" + s.rw.Style()
+	}
+	if s.run.AttackType == "" {
+		return "unknown"
+	}
+	return s.run.AttackType
 }
 
 // events appends the session's events and returns the harm step (the step
@@ -352,7 +423,7 @@ func (im *Importer) events(s *session, out *[]models.Event) *int {
 			emit(models.Event{Kind: models.KindMessage, Role: m.Role, Content: m.Text})
 		case "assistant":
 			if strings.TrimSpace(m.Text) != "" {
-				emit(models.Event{Kind: models.KindReasoning, Role: models.RoleAssistant, Content: m.Text})
+				emit(models.Event{Kind: models.KindReasoning, Role: models.RoleAssistant, Content: echo(s, m.Text)})
 			}
 			for _, tc := range m.ToolCalls {
 				callNames[tc.ID] = tc.Name
@@ -360,7 +431,11 @@ func (im *Importer) events(s *session, out *[]models.Event) *int {
 					h := step
 					harm = &h
 				}
-				emit(models.Event{Kind: models.KindToolCall, Role: models.RoleAssistant, ToolName: tc.Name, ToolCallID: tc.ID, Arguments: json.RawMessage(tc.Args)})
+				args := json.RawMessage(tc.Args)
+				if e := echo(s, string(args)); e != string(args) && json.Valid([]byte(e)) {
+					args = json.RawMessage(e)
+				}
+				emit(models.Event{Kind: models.KindToolCall, Role: models.RoleAssistant, ToolName: tc.Name, ToolCallID: tc.ID, Arguments: args})
 			}
 		case "tool":
 			name := m.ToolName
@@ -373,8 +448,12 @@ func (im *Importer) events(s *session, out *[]models.Event) *int {
 			if inj != nil && !seen && inj.seenIn(m.Text) {
 				seen = true
 			}
+			text, errText := m.Text, m.Error
+			if s.rw != nil {
+				text, errText = s.rw.Rewrite(text, s.id), s.rw.Rewrite(errText, s.id)
+			}
 			emit(models.Event{Kind: models.KindToolResult, Role: models.RoleTool, ToolName: name, ToolCallID: m.ToolCallID,
-				Result: m.Text, Error: m.Error, Bytes: int64(len(m.Text))})
+				Result: text, Error: errText, Bytes: int64(len(text))})
 		}
 	}
 	emit(models.Event{Kind: models.KindSessionEnd})

@@ -46,5 +46,28 @@
 // values of the system or user prompt. The injected text is found through
 // the attack's <INFORMATION> markers, or the recorded injections upstream.
 // harm_step is null when no such call exists (e.g. the harm was in the
-// answer text, or the target value was also in the user's prompt).
+// answer text, or the target value was also in the user's prompt). Attacked
+// runs carry the group "template": the attack name (attack_type), or
+// "reword-STYLE" for a rewording.
+//
+// Rewording (Options.Reword, `tether import agentdojo --reword STYLE`). To
+// test whether detection rests on the benchmark's wording, the injected
+// text of attacked runs can be rewritten in one of RewordStyles: prose
+// (third-person statements), notice (a record that avoids the instruction
+// cues of detector/flow), values (the attacker values alone), de and es
+// (German and Spanish templates) and paraphrase (mixed synonyms and
+// sentence shapes, directive or not); StyleMixed picks per attacked run
+// among the original wording and the six. The span is found through the
+// markers (importer knowledge, as for the labels); its action and values
+// (accounts, addresses, links, amounts, quoted subjects, file names,
+// listed fields) are extracted and rendered in the style, in the span's
+// embedding (YAML escapes and indentation). Phrasings are drawn per
+// session and span from a generator seeded by Options.RewordSeed, so the
+// output is deterministic and no sentence is shared by every run. Agent
+// actions, labels and harm steps are those of the recorded run (harm is
+// derived from the original text); where the agent's own text quotes a
+// span or names a marker, the quote is replaced the same way (the
+// arguments only when they stay valid JSON). What an agent re-wrote in its
+// own words (e.g. an e-mail body copying the injection without markers)
+// is left as recorded.
 package agentdojo
