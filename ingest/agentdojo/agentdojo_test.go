@@ -151,9 +151,15 @@ func TestImportFixtures(t *testing.T) {
 		t.Errorf("stats = %+v\nwant    %+v", st, wantStats)
 	}
 
+	// Session ids are opaque; the readable run name is in the label.
 	labels := map[string]eval.SessionLabel{}
+	runOf := map[string]string{}
 	for _, l := range res.Labels {
-		labels[l.SessionID] = l
+		run, _ := l.Extra["run"].(string)
+		if l.SessionID == run || !strings.HasPrefix(l.SessionID, "sess-") {
+			t.Errorf("session id %q is not opaque (run %q)", l.SessionID, run)
+		}
+		labels[run], runOf[l.SessionID] = l, run
 	}
 	step := func(n int) *int { return &n }
 	wantLabels := []struct {
@@ -173,7 +179,7 @@ func TestImportFixtures(t *testing.T) {
 	}
 	perSession := map[string][]models.Event{}
 	for _, ev := range res.Events {
-		perSession[ev.SessionID] = append(perSession[ev.SessionID], ev)
+		perSession[runOf[ev.SessionID]] = append(perSession[runOf[ev.SessionID]], ev)
 	}
 	for _, w := range wantLabels {
 		l, ok := labels[w.id]
@@ -412,9 +418,15 @@ func TestImportCorpusFixture(t *testing.T) {
 		{agent + "/user_task_0/injection_task_1#2", eval.LabelMalicious, true, "ignore_previous", step(7)},
 		{agent + "/user_task_0/injection_task_0", eval.LabelMalicious, true, "dos", nil},
 	}
+	// Session ids are opaque; the readable run name is in the label.
 	labels := map[string]eval.SessionLabel{}
+	runOf := map[string]string{}
 	for _, l := range res.Labels {
-		labels[l.SessionID] = l
+		run, _ := l.Extra["run"].(string)
+		if l.SessionID == run || !strings.HasPrefix(l.SessionID, "sess-") {
+			t.Errorf("session id %q is not opaque (run %q)", l.SessionID, run)
+		}
+		labels[run], runOf[l.SessionID] = l, run
 	}
 	if len(labels) != len(tests) {
 		t.Fatalf("labels %v", slices.Sorted(maps.Keys(labels)))
@@ -431,7 +443,7 @@ func TestImportCorpusFixture(t *testing.T) {
 		}
 	}
 	for _, ev := range res.Events {
-		if ev.SessionID == agent+"/user_task_0/injection_task_1#2" && ev.Step == 7 && (ev.Kind != models.KindToolCall || ev.ToolName != "send_money") {
+		if runOf[ev.SessionID] == agent+"/user_task_0/injection_task_1#2" && ev.Step == 7 && (ev.Kind != models.KindToolCall || ev.ToolName != "send_money") {
 			t.Errorf("harm step is %s %s", ev.Kind, ev.ToolName)
 		}
 	}

@@ -210,11 +210,22 @@ func (im *Importer) add(r *Run) {
 func AgentID(pipeline, suite string) string { return pipeline + "/" + suite }
 
 type session struct {
-	id, agent string
+	// id is the session id the detectors see: opaque, so that nothing
+	// downstream can read the user task, injection task or attack from it;
+	// name is the readable run name (agent/user task/injection task), kept
+	// in the label's extra fields and used for ordering and seeding.
+	id, name, agent string
 	run       *Run
 	start     time.Time
 	// rw rewrites the injected text of the session (nil: as recorded).
 	rw *Rewording
+}
+
+// SessionID is the opaque session id of the run named run
+// ("<agent>/<user task>/<injection task or none>[#n]"): the detectors see
+// only this, and the label's extra field "run" keeps the name.
+func SessionID(run string) string {
+	return "sess-" + models.StableID("agentdojo-session", run)[:20]
 }
 
 // Result is a converted data set.
@@ -256,12 +267,13 @@ func (im *Importer) Convert() (*Result, error) {
 		if inj == "" {
 			inj = "none"
 		}
-		id := agent + "/" + r.UserTask + "/" + inj
-		ids[id]++
-		if k := ids[id]; k > 1 {
-			id = fmt.Sprintf("%s#%d", id, k)
+		name := agent + "/" + r.UserTask + "/" + inj
+		ids[name]++
+		if k := ids[name]; k > 1 {
+			name = fmt.Sprintf("%s#%d", name, k)
 		}
-		byAgent[agent] = append(byAgent[agent], &session{id: id, agent: agent, run: r, rw: im.rewordingFor(r, id)})
+		id := SessionID(name)
+		byAgent[agent] = append(byAgent[agent], &session{id: id, name: name, agent: agent, run: r, rw: im.rewordingFor(r, name)})
 		agentSuite[agent], agentPipeline[agent] = r.Suite, r.Pipeline
 		if suiteTools[r.Suite] == nil {
 			suiteTools[r.Suite] = map[string]bool{}
@@ -278,7 +290,7 @@ func (im *Importer) Convert() (*Result, error) {
 		ss := byAgent[agent]
 		// Deterministic order that interleaves clean and attacked runs.
 		slices.SortFunc(ss, func(a, b *session) int {
-			return cmp.Or(cmp.Compare(models.StableID("order", a.id), models.StableID("order", b.id)), cmp.Compare(a.id, b.id))
+			return cmp.Or(cmp.Compare(models.StableID("order", a.name), models.StableID("order", b.name)), cmp.Compare(a.name, b.name))
 		})
 		next := im.opts.Base
 		for k, s := range ss {
@@ -329,7 +341,7 @@ func (im *Importer) label(s *session, harm *int) eval.SessionLabel {
 		SessionID: s.id, AgentID: s.agent, Label: eval.LabelBenign,
 		Attacked: &att, Hijacked: &hij,
 		Groups: map[string]string{"suite": r.Suite, "pipeline": r.Pipeline},
-		Extra:  map[string]any{"user_task": r.UserTask, "source": r.Source},
+		Extra:  map[string]any{"run": s.name, "user_task": r.UserTask, "source": r.Source},
 	}
 	if att {
 		l.Extra["injection_task"] = r.InjectionTask
@@ -378,7 +390,7 @@ func echo(s *session, text string) string {
 	if s.rw == nil {
 		return text
 	}
-	return s.rw.RewriteEcho(text, s.id)
+	return s.rw.RewriteEcho(text, s.name)
 }
 
 // template names the wording of a session's injection: the benchmark's
@@ -450,7 +462,7 @@ func (im *Importer) events(s *session, out *[]models.Event) *int {
 			}
 			text, errText := m.Text, m.Error
 			if s.rw != nil {
-				text, errText = s.rw.Rewrite(text, s.id), s.rw.Rewrite(errText, s.id)
+				text, errText = s.rw.Rewrite(text, s.name), s.rw.Rewrite(errText, s.name)
 			}
 			emit(models.Event{Kind: models.KindToolResult, Role: models.RoleTool, ToolName: name, ToolCallID: m.ToolCallID,
 				Result: text, Error: errText, Bytes: int64(len(text))})

@@ -45,7 +45,7 @@ func TestRewordFixtures(t *testing.T) {
 	}
 	for _, r := range im.runs {
 		if inj := newInjection(r); inj != nil {
-			id := AgentID(r.Pipeline, r.Suite) + "/" + r.UserTask + "/" + r.InjectionTask
+			id := SessionID(AgentID(r.Pipeline, r.Suite) + "/" + r.UserTask + "/" + r.InjectionTask)
 			origTokens[id] = inj.tokens
 		}
 	}
