@@ -215,8 +215,8 @@ type session struct {
 	// name is the readable run name (agent/user task/injection task), kept
 	// in the label's extra fields and used for ordering and seeding.
 	id, name, agent string
-	run       *Run
-	start     time.Time
+	run             *Run
+	start           time.Time
 	// rw rewrites the injected text of the session (nil: as recorded).
 	rw *Rewording
 }
