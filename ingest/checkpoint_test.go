@@ -95,28 +95,44 @@ func (c *Consumer) snapshot(t *testing.T, p int32) []byte {
 	return b
 }
 
-// latestCheckpoint reads the state topic as a restoring consumer would.
-func latestCheckpoint(t *testing.T, o Options, p int32) checkpoint {
+// latestCheckpoint reads the state topic as a restoring consumer would
+// and returns partition p's latest manifest and its verified snapshot.
+func latestCheckpoint(t *testing.T, o Options, p int32) (manifest, []byte) {
 	t.Helper()
 	c, err := New(o, newMemSink())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	key := c.checkpointKey(p)
-	vals, err := c.readCheckpoints(context.Background(), map[string]int32{key: p})
+	scans, err := c.readCheckpoints(context.Background(), []int32{p})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, ok := vals[key]
-	if !ok {
-		t.Fatalf("no checkpoint under %q", key)
+	sc, ok := scans[p]
+	if !ok || sc.manifest == nil {
+		t.Fatalf("no checkpoint for partition %d", p)
 	}
-	ck, err := unmarshalCheckpoint(v)
+	m, err := unmarshalManifest(sc.manifest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ck
+	snap, err := assemble(&m, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, snap
+}
+
+// checkpointRecords encodes snap as a complete checkpoint generation of
+// partition p (chunks, then the manifest last) as the consumer writes it.
+func checkpointRecords(t testing.TB, o Options, p int32, next int64, gen uint64, slot uint8, snap []byte, present int) []*kgo.Record {
+	t.Helper()
+	prefix := o.Group + "/" + o.Topic + "/" + fmt.Sprint(p)
+	chunks, man, err := encodeCheckpoint(o.StateTopic, prefix, o.Topic, p, next, gen, slot, snap, o.CheckpointMaxBytes, present, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(chunks, man)
 }
 
 func hasKind(ms *memSink, kind string) bool {
@@ -189,14 +205,14 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 				t.Errorf("A: %d cold starts, %d restores; want 1, 0", s.ColdStarts, s.Restores)
 			}
 
-			ck := latestCheckpoint(t, oA, 0)
-			t.Logf("checkpoint: offset %d, envelope %d bytes, snapshot %d bytes (1 agent, %d events)", ck.Next, len(ck.marshal()), len(ck.State), ck.Next)
+			ck, ckState := latestCheckpoint(t, oA, 0)
+			t.Logf("checkpoint: offset %d, %d chunks, snapshot %d bytes (1 agent, %d events)", ck.Next, len(ck.Hashes), len(ckState), ck.Next)
 			if tc.killed {
 				if ck.Next >= total {
 					t.Fatalf("checkpoint at %d, want before %d", ck.Next, total)
 				}
-			} else if ck.Next != total || !bytes.Equal(ck.State, wantState) {
-				t.Fatalf("final checkpoint at %d (want %d), state equal to A's: %v", ck.Next, total, bytes.Equal(ck.State, wantState))
+			} else if ck.Next != total || !bytes.Equal(ckState, wantState) {
+				t.Fatalf("final checkpoint at %d (want %d), state equal to A's: %v", ck.Next, total, bytes.Equal(ckState, wantState))
 			}
 
 			oB := testOptions(addrs)
@@ -210,8 +226,8 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 			rb.waitFor(t, "B's assignment", func() bool { s := b.Stats(); return s.Restores+s.ColdStarts > 0 || b.m.assigned.Load() > 0 })
 			if tc.bStateTopic != "" {
 				rb.waitFor(t, "B's restore", func() bool { return b.Stats().Restores == 1 })
-				if got := b.snapshot(t, 0); !bytes.Equal(got, ck.State) {
-					t.Fatalf("B's restored snapshot (%d bytes) differs from A's last checkpoint (%d bytes)", len(got), len(ck.State))
+				if got := b.snapshot(t, 0); !bytes.Equal(got, ckState) {
+					t.Fatalf("B's restored snapshot (%d bytes) differs from A's last checkpoint (%d bytes)", len(got), len(ckState))
 				}
 			}
 			produce(t, addrs, newTool)
@@ -237,7 +253,7 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 				// carry a random hash seed, so a fresh engine fed every
 				// event would differ in its seed alone).
 				ref := detector.New(oB.Detector)
-				if err := ref.Restore(ck.State); err != nil {
+				if err := ref.Restore(ckState); err != nil {
 					t.Fatal(err)
 				}
 				dec := models.NewDecoder(oB.Decode)
@@ -264,24 +280,56 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 // TestCheckpointInvalid: an unusable checkpoint is a counted cold start,
 // and the partition is still processed.
 func TestCheckpointInvalid(t *testing.T) {
+	o0 := testOptions(nil)
+	o0.CheckpointMaxBytes = 4 << 10
 	snap, _ := detector.New(detector.DefaultOptions()).Snapshot()
-	env := func(ck checkpoint) []byte { return ck.marshal() }
-	good := checkpoint{Version: CheckpointVersion, Topic: "tether.events", Partition: 0, Next: 0, State: snap}
+	good := func(mut func(m *manifest)) []*kgo.Record {
+		recs := checkpointRecords(t, o0, 0, 0, 7, 0, snap, 0)
+		if mut != nil {
+			man := recs[len(recs)-1]
+			m, err := unmarshalManifest(man.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mut(&m)
+			man.Value = m.marshal()
+		}
+		return recs
+	}
+	withSnap := func(s []byte) []*kgo.Record { return checkpointRecords(t, o0, 0, 0, 7, 0, s, 0) }
+	manifestOnly := func(v []byte) []*kgo.Record {
+		return []*kgo.Record{{Topic: o0.StateTopic, Key: []byte(o0.Group + "/" + o0.Topic + "/0"), Value: v}}
+	}
+	if n := len(good(nil)) - 1; n < 2 {
+		t.Fatalf("test needs a snapshot of several chunks, got %d", n)
+	}
+	v1 := append([]byte("TC\x01\x00\x0dtether.events\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), snap...)
 	for _, tc := range []struct {
-		name  string
-		value []byte
+		name string
+		recs []*kgo.Record
 	}{
-		{"garbage", []byte("not a checkpoint")},
-		{"truncated", env(good)[:9]},
-		{"envelope version", func() []byte { c := good; c.Version = 2; return env(c) }()},
-		{"other partition", func() []byte { c := good; c.Partition = 2; return env(c) }()},
-		{"other topic", func() []byte { c := good; c.Topic = "x"; return env(c) }()},
-		{"corrupt snapshot", func() []byte { c := good; c.State = []byte(`{"version":1,"detectors":{"x":"AA=="}}`); return env(c) }()},
-		{"snapshot version", func() []byte {
-			c := good
-			c.State = bytes.Replace(snap, []byte(`"version":1`), []byte(`"version":99`), 1)
-			return env(c)
+		{"garbage manifest", manifestOnly([]byte("not a checkpoint"))},
+		{"version 1 checkpoint", manifestOnly(v1)},
+		{"truncated manifest", func() []*kgo.Record {
+			r := good(nil)
+			r[len(r)-1].Value = r[len(r)-1].Value[:20]
+			return r
 		}()},
+		{"manifest version", good(func(m *manifest) { m.Version = 3 })},
+		{"other partition", good(func(m *manifest) { m.Partition = 2 })},
+		{"other topic", good(func(m *manifest) { m.Topic = "x" })},
+		{"other slot", good(func(m *manifest) { m.Slot = 1 })},
+		{"missing chunk", func() []*kgo.Record { r := good(nil); return append(r[:1], r[2:]...) }()},
+		{"other generation", good(func(m *manifest) { m.Gen = 8 })},
+		{"hash mismatch", func() []*kgo.Record {
+			r := good(nil)
+			r[1].Value = append([]byte(nil), r[1].Value...)
+			r[1].Value[chunkHeader] ^= 1
+			return r
+		}()},
+		{"size mismatch", good(func(m *manifest) { m.Size-- })},
+		{"corrupt snapshot", withSnap([]byte(`{"version":1,"detectors":{"x":"AA=="}}`))},
+		{"snapshot version", withSnap(bytes.Replace(snap, []byte(`"version":1`), []byte(`"version":99`), 1))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "tether.events", "tether.events.dlq", "tether.state"))
@@ -291,7 +339,7 @@ func TestCheckpointInvalid(t *testing.T) {
 			defer cl.Close()
 			addrs := cl.ListenAddrs()
 			o := testOptions(addrs)
-			produce(t, addrs, &kgo.Record{Topic: o.StateTopic, Key: []byte(o.Group + "/" + o.Topic + "/0"), Value: tc.value})
+			produce(t, addrs, tc.recs...)
 			produce(t, addrs, warmEvents("tether.events", 0, 3)...)
 			ms := newMemSink()
 			c, err := New(o, ms)
@@ -309,39 +357,243 @@ func TestCheckpointInvalid(t *testing.T) {
 	}
 }
 
-func TestCheckpointEnvelope(t *testing.T) {
-	ck := checkpoint{Version: CheckpointVersion, Topic: "tether.events", Partition: 7, Next: 1 << 40, State: []byte(`{"version":1}`)}
-	got, err := unmarshalCheckpoint(ck.marshal())
+// TestCheckpointEncoding: manifests and chunks round-trip, bad input is
+// ErrCheckpoint, and a snapshot split and reassembled is byte-identical.
+func TestCheckpointEncoding(t *testing.T) {
+	m := manifest{Version: CheckpointVersion, Topic: "tether.events", Partition: 7, Next: 1 << 40, Gen: 42, Slot: 1, Size: 3,
+		Hashes: [][32]byte{{1}, {2}}}
+	got, err := unmarshalManifest(m.marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Topic != ck.Topic || got.Partition != ck.Partition || got.Next != ck.Next || !bytes.Equal(got.State, ck.State) {
-		t.Fatalf("round trip: %+v, want %+v", got, ck)
+	if got.Topic != m.Topic || got.Partition != m.Partition || got.Next != m.Next || got.Gen != m.Gen || got.Slot != m.Slot ||
+		got.Size != m.Size || len(got.Hashes) != 2 || got.Hashes[1] != m.Hashes[1] {
+		t.Fatalf("round trip: %+v, want %+v", got, m)
 	}
-	for _, b := range [][]byte{nil, []byte("TC"), []byte("TC\x01\x00\x05ab"), []byte("XX\x01\x00\x00")} {
-		if _, err := unmarshalCheckpoint(b); !errors.Is(err, ErrCheckpoint) {
-			t.Errorf("%q: %v, want ErrCheckpoint", b, err)
+	for _, b := range [][]byte{nil, []byte("TM"), []byte("TM\x02\x00\x05ab"), []byte("XX\x02\x00\x00"), m.marshal()[:40]} {
+		if _, err := unmarshalManifest(b); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("manifest %q: %v, want ErrCheckpoint", b, err)
+		}
+	}
+	for _, b := range [][]byte{nil, []byte("TK\x02"), []byte("TK\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")} {
+		if _, _, _, err := unmarshalChunk(b); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("chunk %q: %v, want ErrCheckpoint", b, err)
+		}
+	}
+	o := testOptions(nil)
+	for _, tc := range []struct {
+		name             string
+		size, chunkBytes int
+		wantChunks       int
+	}{
+		{"one chunk", 1000, 1 << 20, 1},
+		{"exact multiple", 4096, 1024, 4},
+		{"remainder", 4097, 1024, 5},
+		{"empty", 0, 1024, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := make([]byte, tc.size)
+			for i := range snap {
+				snap[i] = byte(i * 7)
+			}
+			o.CheckpointMaxBytes = tc.chunkBytes
+			recs := checkpointRecords(t, o, 3, 99, 5, 1, snap, tc.wantChunks+2)
+			sc := &stateScan{chunks: [2]map[int][]byte{{}, {}}}
+			tombstones := 0
+			for _, r := range recs[:len(recs)-1] {
+				_, slot, index, ok := parseStateKey(string(r.Key), o.Group+"/"+o.Topic+"/")
+				if !ok || slot != 1 {
+					t.Fatalf("key %q: slot %d ok %v", r.Key, slot, ok)
+				}
+				if r.Value == nil {
+					tombstones++
+					continue
+				}
+				if len(r.Value) > tc.chunkBytes+chunkHeader {
+					t.Errorf("chunk of %d bytes, max %d", len(r.Value), tc.chunkBytes+chunkHeader)
+				}
+				sc.chunks[1][index] = r.Value
+			}
+			if tombstones != 2 {
+				t.Errorf("%d tombstones, want 2", tombstones)
+			}
+			sc.manifest = recs[len(recs)-1].Value
+			m, err := unmarshalManifest(sc.manifest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Hashes) != tc.wantChunks || m.Next != 99 || m.Partition != 3 {
+				t.Fatalf("manifest: %d chunks (want %d), next %d, partition %d", len(m.Hashes), tc.wantChunks, m.Next, m.Partition)
+			}
+			back, err := assemble(&m, sc)
+			if err != nil || !bytes.Equal(back, snap) {
+				t.Fatalf("reassembled %d bytes (err %v), want %d identical bytes", len(back), err, len(snap))
+			}
+		})
+	}
+	// A manifest must list every chunk within one record.
+	o.CheckpointMaxBytes = 100
+	if _, _, err := encodeCheckpoint("s", "k", o.Topic, 0, 0, 1, 0, make([]byte, 10_000), 100, 0, 0); !errors.Is(err, ErrCheckpointTooLarge) {
+		t.Fatalf("10 kB in 100-byte chunks: %v, want ErrCheckpointTooLarge", err)
+	}
+}
+
+func TestParseStateKey(t *testing.T) {
+	const prefix = "g/with/slash/tether.events/"
+	for _, tc := range []struct {
+		key   string
+		ok    bool
+		p     int32
+		slot  uint8
+		index int
+	}{
+		{prefix + "3", true, 3, 0, -1},
+		{prefix + "3/1/17", true, 3, 1, 17},
+		{prefix + "3/0/0", true, 3, 0, 0},
+		{prefix + "3/2/0", false, 0, 0, 0},
+		{prefix + "3/1", false, 0, 0, 0},
+		{prefix + "x", false, 0, 0, 0},
+		{prefix + "-1", false, 0, 0, 0},
+		{prefix + "3/1/-4", false, 0, 0, 0},
+		{"other/tether.events/3", false, 0, 0, 0},
+	} {
+		p, slot, index, ok := parseStateKey(tc.key, prefix)
+		if ok != tc.ok || (ok && (p != tc.p || slot != tc.slot || index != tc.index)) {
+			t.Errorf("%q: %d %d %d %v, want %d %d %d %v", tc.key, p, slot, index, ok, tc.p, tc.slot, tc.index, tc.ok)
 		}
 	}
 }
 
-func TestCheckpointTooLargeSkipped(t *testing.T) {
-	cl := onePartitionCluster(t)
-	addrs := cl.ListenAddrs()
-	o := testOptions(addrs)
-	o.CheckpointEvery = time.Nanosecond
-	o.CheckpointMaxBytes = 100 // any real snapshot is larger
-	produce(t, addrs, warmEvents("tether.events", 0, 5)...)
-	ms := newMemSink()
-	c, err := New(o, ms)
+// TestCheckpointGenerations: successive generations alternate slots and
+// tombstone the chunks a smaller generation no longer uses; a generation
+// whose manifest was never written (a crash mid-write) does not disturb
+// the previous complete one.
+func TestCheckpointGenerations(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "tether.events", "tether.events.dlq", "tether.state"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := runUntil(t, c, func() bool { s := c.Stats(); return s.Durable == 5 && s.Commits > 0 }); err != nil {
+	defer cl.Close()
+	addrs := cl.ListenAddrs()
+	o := testOptions(addrs)
+	o.CheckpointMaxBytes = 2 << 10
+	big := bytes.Repeat([]byte("a"), 20<<10)   // 10 chunks
+	small := bytes.Repeat([]byte("b"), 5<<10)  // 3 chunks
+	other := bytes.Repeat([]byte("c"), 13<<10) // 7 chunks, never completed
+	produce(t, addrs, checkpointRecords(t, o, 0, 10, 1, 0, big, 0)...)
+	produce(t, addrs, checkpointRecords(t, o, 0, 20, 2, 1, small, 0)...)
+	// Generation 3 to slot 0 (the slot after 2's): 3 chunks and 7
+	// tombstones, as the writer does after generation 1 left 10 there.
+	produce(t, addrs, checkpointRecords(t, o, 0, 30, 3, 0, small, 10)...)
+	// Generation 4 writes its chunks to slot 1 and crashes before its manifest.
+	torn := checkpointRecords(t, o, 0, 40, 4, 1, other, 3)
+	produce(t, addrs, torn[:len(torn)-1]...)
+
+	c, err := New(o, newMemSink())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if s := c.Stats(); s.CheckpointsSkipped == 0 || s.Checkpoints != 0 {
-		t.Fatalf("skipped %d, written %d; want >0, 0", s.CheckpointsSkipped, s.Checkpoints)
+	defer c.Close()
+	scans, err := c.readCheckpoints(context.Background(), []int32{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := scans[0]
+	if len(sc.chunks[0]) != 3 || sc.present != [2]int{10, 7} {
+		t.Errorf("slot 0 holds %d chunks (want 3 after tombstones), present %v (want [10 7])", len(sc.chunks[0]), sc.present)
+	}
+	m, err := unmarshalManifest(sc.manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := assemble(&m, sc)
+	if err != nil || m.Gen != 3 || m.Next != 30 || !bytes.Equal(snap, small) {
+		t.Fatalf("latest complete generation %d at %d (err %v), want 3 at 30 with its snapshot", m.Gen, m.Next, err)
+	}
+}
+
+// TestCheckpointFailureBacksOff: a checkpoint that cannot be written is
+// counted and logged once, then not rebuilt on the following batches
+// (backoff), and the last good checkpoint stays the one restored.
+func TestCheckpointFailureBacksOff(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mut  func(o *Options, cl *kfake.Cluster)
+	}{
+		// The manifest of 100-byte records cannot list a real snapshot's chunks.
+		{"too many chunks", func(o *Options, _ *kfake.Cluster) { o.CheckpointMaxBytes = 100 }},
+		// The broker rejects the chunk records (max.message.bytes below them).
+		{"rejected by the broker", func(o *Options, cl *kfake.Cluster) {
+			kc, err := kgo.NewClient(kgo.SeedBrokers(cl.ListenAddrs()...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kc.Close()
+			adm := kadm.NewClient(kc)
+			small := "300"
+			if _, err := adm.CreateTopic(context.Background(), 1, 1, map[string]*string{"max.message.bytes": &small}, o.StateTopic); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := onePartitionCluster(t)
+			addrs := cl.ListenAddrs()
+			o := testOptions(addrs)
+			o.CheckpointEvery = time.Nanosecond // every batch wants a checkpoint
+			tc.mut(&o, cl)
+			ms := newMemSink()
+			c, err := New(o, ms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.noFinalCheckpoint = true
+			r := start(c)
+			const batches = 5
+			for i := range batches {
+				produce(t, addrs, warmEvents("tether.events", i*10, 10)...)
+				want := int64((i + 1) * 10)
+				r.waitFor(t, fmt.Sprintf("batch %d", i), func() bool { s := c.Stats(); return s.Durable == want && s.Commits > int64(i) })
+			}
+			r.stop(t)
+			c.Close()
+			s := c.Stats()
+			if s.Batches < batches {
+				t.Fatalf("%d batches, want %d", s.Batches, batches)
+			}
+			if s.CheckpointsSkipped != 1 || s.Checkpoints != 0 {
+				t.Fatalf("%d failed checkpoints, %d written over %d batches; want 1 failure (then backoff), 0 written",
+					s.CheckpointsSkipped, s.Checkpoints, s.Batches)
+			}
+		})
+	}
+}
+
+func TestCheckpointBackoffDelays(t *testing.T) {
+	c := &Consumer{m: NewMetrics(), log: testOptions(nil).Logger}
+	for _, tc := range []struct {
+		every time.Duration
+		want  []time.Duration
+	}{
+		{time.Minute, []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 30 * time.Minute, 30 * time.Minute}},
+		{time.Nanosecond, []time.Duration{30 * time.Second, 30 * time.Second}},
+	} {
+		c.opts.CheckpointEvery = tc.every
+		st := &partitionState{}
+		for i, want := range tc.want {
+			before := time.Now()
+			c.checkpointFailed(st, 0, 0, 0, ErrCheckpointTooLarge)
+			got := st.ck.retryAt.Sub(before)
+			if got < want || got > want+time.Second {
+				t.Errorf("every %s, failure %d: retry in %s, want %s", tc.every, i+1, got, want)
+			}
+		}
+		for i := range 40 { // no overflow with many failures
+			c.checkpointFailed(st, 0, 0, 0, ErrCheckpointTooLarge)
+			if d := time.Until(st.ck.retryAt); d < checkpointRetryMin-time.Second || d > checkpointRetryMax {
+				t.Fatalf("failure %d: retry in %s", len(tc.want)+i+1, d)
+			}
+		}
 	}
 }
 
@@ -459,8 +711,7 @@ func TestCheckpointAheadOfCommit(t *testing.T) {
 		ref.Process(e, &out)
 	}
 	snap, _ := ref.Snapshot()
-	ck := checkpoint{Version: CheckpointVersion, Topic: o.Topic, Partition: 0, Next: 30, State: snap}
-	produce(t, addrs, &kgo.Record{Topic: o.StateTopic, Key: []byte(o.Group + "/" + o.Topic + "/0"), Value: ck.marshal()})
+	produce(t, addrs, checkpointRecords(t, o, 0, 30, 1, 0, snap, 0)...)
 	produce(t, addrs, recs...)
 	ms := newMemSink()
 	c, err := New(o, ms)

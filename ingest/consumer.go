@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -68,8 +69,9 @@ type Options struct {
 	// CheckpointEvery is the wall time between two checkpoints of one
 	// partition.
 	CheckpointEvery time.Duration
-	// CheckpointMaxBytes bounds one partition's snapshot; larger snapshots
-	// are skipped with a warning (tether_checkpoints_skipped_total).
+	// CheckpointMaxBytes bounds one checkpoint record: a partition's
+	// snapshot is written as chunks of at most this many bytes plus a
+	// manifest (checkpoint.go).
 	CheckpointMaxBytes int
 	// RestoreTimeout bounds reading the state topic on assignment (and
 	// creating it at start-up); on timeout the partitions start cold.
@@ -81,7 +83,7 @@ type Options struct {
 // DefaultOptions returns the daemon's defaults: topic "tether.events",
 // dead letters to "tether.events.dlq", group "tether", 5,000 records per
 // batch, backoff 200ms doubling to 10s, checkpoints to "tether.state"
-// every minute per partition, at most 8 MiB each.
+// every minute per partition, in records of at most 1 MiB.
 func DefaultOptions() Options {
 	return Options{
 		Brokers:              []string{"127.0.0.1:9092"},
@@ -97,7 +99,7 @@ func DefaultOptions() Options {
 		ShutdownFlushTimeout: 30 * time.Second,
 		StateTopic:           "tether.state",
 		CheckpointEvery:      time.Minute,
-		CheckpointMaxBytes:   8 << 20,
+		CheckpointMaxBytes:   1 << 20,
 		RestoreTimeout:       20 * time.Second,
 		Logger:               zerolog.Nop(),
 	}
@@ -156,7 +158,10 @@ type Consumer struct {
 	// reused between batches (only the Run goroutine touches them)
 	batch sink.Batch
 	dlq   []*kgo.Record
-	ckpts []*kgo.Record
+	ckpts []*pendingCheckpoint
+
+	// statePartitions is the state topic's partition count (ensureStateTopic).
+	statePartitions atomic.Int32
 
 	// noFinalCheckpoint (tests) skips the checkpoint on revocation, as if
 	// the process had been killed.
@@ -171,12 +176,13 @@ type partitionState struct {
 	events []*models.Event
 	dlq    []*kgo.Record
 
-	ckpt           *kgo.Record // this batch's checkpoint, produced once the batch is in the sinks
-	lastCheckpoint time.Time   // when a checkpoint was last produced (or restored)
-	restoredAt     int64       // restored checkpoint's offset, until the first batch; -1: none
-	next           int64       // offset after the last durable record; -1: none yet
-	dirty          bool        // durable records since the last checkpoint
-	broken         bool        // a batch failed after processing: state is ahead of the sinks
+	ckpt           *pendingCheckpoint // this batch's checkpoint, produced once the batch is in the sinks
+	ck             checkpointState
+	lastCheckpoint time.Time // when a checkpoint was last produced (or restored)
+	restoredAt     int64     // restored checkpoint's offset, until the first batch; -1: none
+	next           int64     // offset after the last durable record; -1: none yet
+	dirty          bool      // durable records since the last checkpoint
+	broken         bool      // a batch failed after processing: state is ahead of the sinks
 }
 
 func (c *Consumer) newState() *partitionState {
@@ -219,7 +225,8 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 			kgo.SeedBrokers(opts.Brokers...),
 			kgo.ProducerBatchCompression(kgo.ZstdCompression()),
 			kgo.ProducerBatchMaxBytes(int32(opts.CheckpointMaxBytes + checkpointOverhead)),
-			kgo.MaxBufferedBytes(4 * (opts.CheckpointMaxBytes + checkpointOverhead)),
+			kgo.MaxBufferedBytes(max(32<<20, 4*(opts.CheckpointMaxBytes+checkpointOverhead))),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		}, extra...)
 		prod, err := kgo.NewClient(popts...)
 		if err != nil {
@@ -296,7 +303,7 @@ func (c *Consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) 
 
 func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 	c.mu.Lock()
-	var recs []*kgo.Record
+	var recs []*pendingCheckpoint
 	for _, ps := range m {
 		for _, p := range ps {
 			st, ok := c.engines[p]
@@ -304,7 +311,7 @@ func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 				continue
 			}
 			if checkpoint && c.checkpointing() && st.dirty && !st.broken && st.next >= 0 {
-				if r := c.snapshotRecord(st, p, st.next); r != nil {
+				if r := c.buildCheckpoint(st, p, st.next); r != nil {
 					recs = append(recs, r)
 				}
 			}
@@ -442,13 +449,9 @@ func (c *Consumer) handle(ctx context.Context, fetches kgo.Fetches) error {
 		}
 		return err
 	}
-	now := time.Now()
 	for _, st := range states {
-		st.dirty = st.ckpt == nil
-		if st.ckpt != nil {
-			st.lastCheckpoint = now
-			st.ckpt = nil
-		}
+		st.dirty = st.ckpt == nil || !st.ckpt.done
+		st.ckpt = nil
 	}
 	if len(seeks) > 0 {
 		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seeks})
@@ -501,7 +504,7 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 // bounded by ShutdownFlushTimeout and not cancelled by ctx. Checkpoints go
 // last so that a checkpoint never covers records whose output is not in
 // the sinks.
-func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq, ckpts []*kgo.Record) error {
+func (c *Consumer) durable(ctx context.Context, b *sink.Batch, dlq []*kgo.Record, ckpts []*pendingCheckpoint) error {
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
 	sinkDone := b.Empty()
