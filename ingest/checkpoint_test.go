@@ -734,3 +734,100 @@ func TestCheckpointAheadOfCommit(t *testing.T) {
 		t.Errorf("restores %d, replayed %d; want 1, 0", s.Restores, s.Replayed)
 	}
 }
+
+// fleetEvents returns perAgent tool calls for each of agents agents, keyed
+// by agent (one session each), interleaved as a busy partition sees them.
+func fleetEvents(topic string, agents, perAgent int) []*kgo.Record {
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	tools := []string{"crm.read", "kb.search", "mail.send"}
+	recs := make([]*kgo.Record, 0, agents*perAgent)
+	for k := range perAgent {
+		for a := range agents {
+			id := fmt.Sprintf("agent-%06d", a)
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(id),
+				Value: toolEvent(fmt.Sprintf("e-%d-%d", a, k), id, "s-"+id, tools[(a+k)%len(tools)], base.Add(time.Duration(k)*time.Minute))})
+		}
+	}
+	return recs
+}
+
+// TestCheckpointRealBrokerLarge: on the real broker, a partition with
+// 20,000 agents — a snapshot far above the former 8 MiB single-record cap —
+// is checkpointed as many chunks and restored byte for byte by the next
+// owner.
+func TestCheckpointRealBrokerLarge(t *testing.T) {
+	broker := testenv.Kafka(t)
+	const agents, perAgent = 20_000, 3
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	o := testOptions([]string{broker})
+	o.Group = "ckpt-large-" + suffix
+	o.Topic = "ckpt.large.events." + suffix
+	o.DeadLetterTopic = "ckpt.large.dlq." + suffix
+	o.StateTopic = "ckpt.large.state." + suffix
+	o.CheckpointEvery = time.Hour // the first batch, then the final checkpoint on revocation
+	o.ShutdownFlushTimeout = 30 * time.Second
+	o.RestoreTimeout = time.Minute
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, o.Topic, o.DeadLetterTopic); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), o.Topic, o.DeadLetterTopic, o.StateTopic) })
+	recs := fleetEvents(o.Topic, agents, perAgent)
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	a, err := New(o, newMemSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := start(a)
+	total := int64(len(recs))
+	ra.waitFor(t, "A's batches", func() bool { s := a.Stats(); return s.Durable == total && s.Commits > 0 })
+	ra.stop(t)
+	want := a.snapshot(t, 0)
+	a.Close() // final checkpoint at the committed offset
+	sa := a.Stats()
+	if sa.CheckpointsSkipped != 0 || sa.Checkpoints < 2 {
+		t.Fatalf("A: %d checkpoints written, %d failed; want ≥ 2 and 0", sa.Checkpoints, sa.CheckpointsSkipped)
+	}
+
+	m, snap := latestCheckpoint(t, o, 0)
+	t.Logf("%d agents: snapshot %d bytes (%.0f B/agent) in %d chunks; A wrote %d checkpoints, %d bytes",
+		agents, m.Size, float64(m.Size)/agents, len(m.Hashes), sa.Checkpoints, sa.CheckpointBytes)
+	if m.Next != total || !bytes.Equal(snap, want) {
+		t.Fatalf("latest checkpoint at %d (want %d), equal to A's state: %v", m.Next, total, bytes.Equal(snap, want))
+	}
+	if m.Size <= 8<<20 || len(m.Hashes) < 9 {
+		t.Fatalf("snapshot of %d bytes in %d chunks; the test needs more than 8 MiB", m.Size, len(m.Hashes))
+	}
+
+	ms := newMemSink()
+	b, err := New(o, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := start(b)
+	rb.waitFor(t, "B's restore", func() bool { s := b.Stats(); return s.Restores == 1 })
+	if got := b.snapshot(t, 0); !bytes.Equal(got, want) {
+		t.Fatalf("B's restored state (%d bytes) differs from A's (%d bytes)", len(got), len(want))
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: o.Topic, Key: []byte("agent-000001"),
+		Value: toolEvent("late-1", "agent-000001", "s-agent-000001", "shell.exec", time.Now().UTC().Add(-time.Minute))}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	rb.waitFor(t, "B's batch", func() bool { ev, _, _ := ms.counts(); return ev == 1 && b.Stats().Commits > 0 })
+	rb.stop(t)
+	b.Close()
+	if s := b.Stats(); s.Replayed != 0 || s.ColdStarts != 0 {
+		t.Errorf("B: replayed %d, cold starts %d; want 0, 0", s.Replayed, s.ColdStarts)
+	}
+}

@@ -34,7 +34,9 @@ type Config struct {
 		// warms its baselines up again).
 		StateTopic string `yaml:"state_topic"`
 		// CheckpointEvery is the wall time between two checkpoints of a
-		// partition; CheckpointMaxBytes bounds one checkpoint.
+		// partition; CheckpointMaxBytes bounds one checkpoint record (a
+		// snapshot is written as chunks of at most this size plus a
+		// manifest).
 		CheckpointEvery    time.Duration `yaml:"checkpoint_every"`
 		CheckpointMaxBytes int           `yaml:"checkpoint_max_bytes"`
 	} `yaml:"kafka"`
@@ -83,7 +85,7 @@ func defaultConfig() Config {
 	c.Kafka.MaxPollRecords = 5000
 	c.Kafka.StateTopic = "tether.state"
 	c.Kafka.CheckpointEvery = time.Minute
-	c.Kafka.CheckpointMaxBytes = 8 << 20
+	c.Kafka.CheckpointMaxBytes = 1 << 20
 	c.ClickHouse.Enabled = true
 	c.ClickHouse.Addr = "127.0.0.1:9000"
 	c.ClickHouse.Database = "tether"

@@ -1,0 +1,132 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tetherhq/tether/bench/fleet"
+	"github.com/tetherhq/tether/detector"
+)
+
+// BenchmarkCheckpoint measures one partition's checkpoint at 10k and 100k
+// agents: an engine with every default detector is warmed up on fleet
+// traffic (10 events per agent, timer stopped), then each iteration
+// snapshots it and encodes the chunk records and manifest (encode-ms),
+// and verifies and reassembles the chunks and restores them into a fresh
+// engine (restore-ms). bytes/agent is the snapshot's size, zstd-B/agent
+// the chunk records after the producer's zstd batch compression (what the
+// broker stores). The restored engine's snapshot is checked byte-identical
+// once. Reading the state topic is not included (see
+// TestCheckpointRealBrokerLarge for a broker round trip).
+//
+//	go test -run '^$' -bench BenchmarkCheckpoint -benchtime 3x ./ingest/
+func BenchmarkCheckpoint(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("agents=%dk", n/1000), func(b *testing.B) {
+			fl := fleet.New(fleet.Options{Agents: n, Rogue: n / 100, Seed: 1, Start: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)})
+			opts := detector.DefaultOptions()
+			opts.Inventory = fl.Inventory()
+			eng := detector.New(opts)
+			var out detector.Output
+			for range n * 10 {
+				eng.Process(fl.Next(), &out)
+				out.Reset()
+			}
+			o := DefaultOptions()
+			var snapBytes, wireBytes, chunks int
+			var encode, restore time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				t0 := time.Now()
+				snap, err := eng.Snapshot()
+				if err != nil {
+					b.Fatal(err)
+				}
+				recs, man, err := encodeCheckpoint(o.StateTopic, "g/t/0", o.Topic, 0, 1, 1, 0, snap, o.CheckpointMaxBytes, 0, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				sc := &stateScan{chunks: [2]map[int][]byte{{}, {}}, manifest: man.Value}
+				for i, r := range recs {
+					sc.chunks[0][i] = r.Value
+				}
+				m, err := unmarshalManifest(sc.manifest)
+				if err != nil {
+					b.Fatal(err)
+				}
+				back, err := assemble(&m, sc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				fresh := detector.New(opts)
+				if err := fresh.Restore(back); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+				encode += t1.Sub(t0)
+				restore += t2.Sub(t1)
+				if snapBytes == 0 {
+					snapBytes, chunks = len(snap), len(recs)
+					wireBytes = zstdSize(b, recs) + len(man.Value)
+					again, err := fresh.Snapshot()
+					if err != nil || string(again) != string(snap) {
+						b.Fatalf("restored engine's snapshot differs (err %v)", err)
+					}
+					logComposition(b, n, snap)
+				}
+			}
+			iters := float64(b.N)
+			b.ReportMetric(float64(snapBytes)/float64(n), "bytes/agent")
+			b.ReportMetric(float64(wireBytes)/float64(n), "zstd-B/agent")
+			b.ReportMetric(float64(chunks), "chunks")
+			b.ReportMetric(float64(encode.Milliseconds())/iters, "encode-ms")
+			b.ReportMetric(float64(restore.Milliseconds())/iters, "restore-ms")
+		})
+	}
+}
+
+// zstdSize is the summed size of the record values compressed one record
+// batch each, as the checkpoint producer does (one chunk per batch).
+func zstdSize(b *testing.B, recs []*kgo.Record) int {
+	b.Helper()
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enc.Close()
+	n := 0
+	for _, r := range recs {
+		n += len(enc.EncodeAll(r.Value, nil))
+	}
+	return n
+}
+
+// logComposition logs each part's share of the snapshot.
+func logComposition(b *testing.B, agents int, snap []byte) {
+	var env struct {
+		Detectors   map[string][]byte `json:"detectors"`
+		Session     []byte            `json:"session"`
+		Containment []byte            `json:"containment"`
+	}
+	if err := json.Unmarshal(snap, &env); err != nil {
+		b.Fatal(err)
+	}
+	env.Detectors["session"], env.Detectors["containment"] = env.Session, env.Containment
+	names := make([]string, 0, len(env.Detectors))
+	for k := range env.Detectors {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return len(env.Detectors[names[i]]) > len(env.Detectors[names[j]]) })
+	s := fmt.Sprintf("%d agents, snapshot %d bytes:", agents, len(snap))
+	for _, k := range names {
+		s += fmt.Sprintf(" %s %.0f B/agent;", k, float64(len(env.Detectors[k]))/float64(agents))
+	}
+	b.Log(s)
+}
