@@ -1,31 +1,39 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/bench/fleet"
+	"github.com/tetherhq/tether/deploy/testenv"
 	"github.com/tetherhq/tether/detector"
 )
 
 // BenchmarkCheckpoint measures one partition's checkpoint at 10k and 100k
-// agents: an engine with every default detector is warmed up on fleet
-// traffic (10 events per agent, timer stopped), then each iteration
-// snapshots it and encodes the chunk records and manifest (encode-ms),
-// and verifies and reassembles the chunks and restores them into a fresh
-// engine (restore-ms). bytes/agent is the snapshot's size, zstd-B/agent
-// the chunk records after the producer's zstd batch compression (what the
-// broker stores). The restored engine's snapshot is checked byte-identical
-// once. Reading the state topic is not included (see
-// TestCheckpointRealBrokerLarge for a broker round trip).
+// agents. An engine with every default detector is warmed up on fleet
+// traffic (10 events per agent, before the timed loop). Each iteration
+// snapshots it and encodes the chunk records and manifest (encode-ms), then
+// verifies and reassembles the chunks and restores them into a fresh engine
+// (restore-ms). bytes/agent is the snapshot's size, zstd-B/agent its chunk
+// records compressed one batch each as the checkpoint producer does. The
+// restored engine's snapshot is checked byte-identical once.
 //
-//	go test -run '^$' -bench BenchmarkCheckpoint -benchtime 3x ./ingest/
+// When the real broker is configured (TETHER_TEST_KAFKA), the checkpoint is
+// also written once to a fresh state topic through the consumer's own
+// producer, and each iteration restores a fresh partition from it as a new
+// owner does: read the state topic, verify, restore (broker-restore-ms);
+// broker-B/agent is the state topic's size on the broker's disk.
+//
+//	TETHER_TEST_KAFKA=127.0.0.1:9092 go test -run '^$' -bench BenchmarkCheckpoint -benchtime 3x ./ingest/
 func BenchmarkCheckpoint(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("agents=%dk", n/1000), func(b *testing.B) {
@@ -39,8 +47,12 @@ func BenchmarkCheckpoint(b *testing.B) {
 				out.Reset()
 			}
 			o := DefaultOptions()
+			o.Detector = opts
+			o.Logger = testOptions(nil).Logger
+			broker, brokerBytes := brokerCheckpoint(b, &o, eng)
+
 			var snapBytes, wireBytes, chunks int
-			var encode, restore time.Duration
+			var encode, restore, brokerRestore time.Duration
 			b.ReportAllocs()
 			for b.Loop() {
 				t0 := time.Now()
@@ -72,6 +84,15 @@ func BenchmarkCheckpoint(b *testing.B) {
 				t2 := time.Now()
 				encode += t1.Sub(t0)
 				restore += t2.Sub(t1)
+				if broker != nil {
+					st := broker.newState()
+					before := broker.m.restores.Load()
+					broker.restore(context.Background(), map[int32]*partitionState{0: st})
+					brokerRestore += time.Since(t2)
+					if broker.m.restores.Load() != before+1 {
+						b.Fatalf("restore from the broker failed; stats %+v", broker.Stats())
+					}
+				}
 				if snapBytes == 0 {
 					snapBytes, chunks = len(snap), len(recs)
 					wireBytes = zstdSize(b, recs) + len(man.Value)
@@ -88,8 +109,56 @@ func BenchmarkCheckpoint(b *testing.B) {
 			b.ReportMetric(float64(chunks), "chunks")
 			b.ReportMetric(float64(encode.Milliseconds())/iters, "encode-ms")
 			b.ReportMetric(float64(restore.Milliseconds())/iters, "restore-ms")
+			if broker != nil {
+				b.ReportMetric(float64(brokerRestore.Milliseconds())/iters, "broker-restore-ms")
+				b.ReportMetric(float64(brokerBytes)/float64(n), "broker-B/agent")
+			}
 		})
 	}
+}
+
+// brokerCheckpoint writes eng's checkpoint of partition 0 to a fresh
+// state topic on the real broker, when one is configured, and returns the
+// consumer to restore it with and the topic's size on disk; nil without a
+// broker.
+func brokerCheckpoint(b *testing.B, o *Options, eng *detector.Engine) (*Consumer, int64) {
+	b.Helper()
+	if os.Getenv(testenv.KafkaEnv) == "" {
+		return nil, 0
+	}
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	o.Brokers = []string{testenv.Kafka(b)}
+	o.Group, o.Topic, o.StateTopic = "ckpt-bench-"+suffix, "ckpt.bench.events."+suffix, "ckpt.bench.state."+suffix
+	o.RestoreTimeout = time.Minute
+	c, err := New(*o, newMemSink())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	ctx := context.Background()
+	adm := kadm.NewClient(c.prod)
+	b.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), o.StateTopic) })
+	if err := c.ensureStateTopic(ctx); err != nil {
+		b.Fatal(err)
+	}
+	st := c.newState()
+	st.engine = eng
+	pc := c.buildCheckpoint(st, 0, 1)
+	if pc == nil {
+		b.Fatalf("checkpoint not built; stats %+v", c.Stats())
+	}
+	if err := c.produceCheckpoints(ctx, []*pendingCheckpoint{pc}); err != nil || !pc.done {
+		b.Fatalf("checkpoint not written (done %v): %v", pc.done, err)
+	}
+	dirs, err := adm.DescribeAllLogDirs(ctx, kadm.TopicsSet{o.StateTopic: {0: {}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int64
+	for _, d := range dirs {
+		size += d.Size()
+	}
+	return c, size
 }
 
 // zstdSize is the summed size of the record values compressed one record
