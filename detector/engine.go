@@ -11,7 +11,6 @@
 package detector
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -215,18 +214,9 @@ type Stateful interface {
 // ErrState wraps every error of Engine.Snapshot and Engine.Restore.
 var ErrState = errors.New("detector: engine state")
 
-// StateVersion is the version of the envelope written by Engine.Snapshot.
-const StateVersion = 1
-
-// envelope is the snapshot format: a JSON object whose detector map is
-// keyed by detector name (encoding/json sorts map keys, so the encoding is
-// deterministic); each value is the detector's own state, base64-encoded.
-type envelope struct {
-	Version     int               `json:"version"`
-	Detectors   map[string][]byte `json:"detectors"`
-	Session     []byte            `json:"session,omitempty"`
-	Containment []byte            `json:"containment"`
-}
+// StateVersion is the version of the envelope written by Engine.Snapshot
+// (envelope.go).
+const StateVersion = 2
 
 // maxStateBytes bounds the snapshot Restore accepts (1 GiB).
 const maxStateBytes = 1 << 30
@@ -238,7 +228,7 @@ const maxStateBytes = 1 << 30
 // concurrently (they share no state); the engine must not be used
 // meanwhile, as for every method.
 func (e *Engine) Snapshot() ([]byte, error) {
-	env := envelope{Version: StateVersion, Detectors: make(map[string][]byte, len(e.detectors))}
+	env := envelope{Detectors: make(map[string][]byte, len(e.detectors))}
 	jobs := make([]func() ([]byte, error), 0, len(e.detectors)+2)
 	for _, d := range e.detectors {
 		name := d.Name()
@@ -269,16 +259,15 @@ func (e *Engine) Snapshot() ([]byte, error) {
 			return nil, fmt.Errorf("%w: session: %w", ErrState, errs[i])
 		}
 		env.Session = parts[i]
+		if env.Session == nil {
+			env.Session = []byte{} // present, even if empty
+		}
 	}
 	if err := errs[len(errs)-1]; err != nil {
 		return nil, fmt.Errorf("%w: containment: %w", ErrState, err)
 	}
 	env.Containment = parts[len(parts)-1]
-	out, err := json.Marshal(env)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrState, err)
-	}
-	return out, nil
+	return env.marshal()
 }
 
 // Restore replaces the engine's state with a Snapshot taken from an engine
@@ -288,15 +277,9 @@ func (e *Engine) Snapshot() ([]byte, error) {
 // the engine's state is unspecified and the engine should be discarded
 // (build a fresh one with New).
 func (e *Engine) Restore(b []byte) error {
-	if len(b) > maxStateBytes {
-		return fmt.Errorf("%w: snapshot of %d bytes exceeds %d", ErrState, len(b), maxStateBytes)
-	}
-	var env envelope
-	if err := json.Unmarshal(b, &env); err != nil {
-		return fmt.Errorf("%w: %w", ErrState, err)
-	}
-	if env.Version != StateVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrState, env.Version, StateVersion)
+	env, err := unmarshalEnvelope(b)
+	if err != nil {
+		return err
 	}
 	if len(env.Detectors) != len(e.detectors) {
 		return fmt.Errorf("%w: snapshot holds %d detectors, engine runs %d", ErrState, len(env.Detectors), len(e.detectors))

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -179,23 +178,18 @@ func zstdSize(b *testing.B, recs []*kgo.Record) int {
 
 // logComposition logs each part's share of the snapshot.
 func logComposition(b *testing.B, agents int, snap []byte) {
-	var env struct {
-		Detectors   map[string][]byte `json:"detectors"`
-		Session     []byte            `json:"session"`
-		Containment []byte            `json:"containment"`
-	}
-	if err := json.Unmarshal(snap, &env); err != nil {
+	sizes, err := detector.StateSizes(snap)
+	if err != nil {
 		b.Fatal(err)
 	}
-	env.Detectors["session"], env.Detectors["containment"] = env.Session, env.Containment
-	names := make([]string, 0, len(env.Detectors))
-	for k := range env.Detectors {
+	names := make([]string, 0, len(sizes))
+	for k := range sizes {
 		names = append(names, k)
 	}
-	sort.Slice(names, func(i, j int) bool { return len(env.Detectors[names[i]]) > len(env.Detectors[names[j]]) })
+	sort.Slice(names, func(i, j int) bool { return sizes[names[i]] > sizes[names[j]] })
 	s := fmt.Sprintf("%d agents, snapshot %d bytes:", agents, len(snap))
 	for _, k := range names {
-		s += fmt.Sprintf(" %s %.0f B/agent;", k, float64(len(env.Detectors[k]))/float64(agents))
+		s += fmt.Sprintf(" %s %.0f B/agent;", k, float64(sizes[k])/float64(agents))
 	}
 	b.Log(s)
 }
