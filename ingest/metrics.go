@@ -59,9 +59,11 @@ type Stats struct {
 	SinkHealthy bool
 	// LastDurable is when a batch last became durable.
 	LastDurable time.Time
-	// Checkpoints counts checkpoint records written to the state topic and
-	// CheckpointBytes their summed value sizes; CheckpointsSkipped those
-	// not written (snapshot failed or larger than CheckpointMaxBytes).
+	// Checkpoints counts complete checkpoints (generations: chunks and
+	// manifest) written to the state topic and CheckpointBytes their summed
+	// record value sizes; CheckpointsSkipped those that failed (snapshot
+	// error, more chunks than a manifest lists, record rejected as too
+	// large), each retried only after a backoff.
 	Checkpoints, CheckpointBytes, CheckpointsSkipped int64
 	// Restores counts partitions whose engine was restored from a
 	// checkpoint; ColdStarts those that started with fresh state, of which
@@ -182,9 +184,9 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	for i, band := range []string{"info", "low", "medium", "high", "critical"} {
 		fmt.Fprintf(w, "tether_findings_by_severity_total{band=%q} %d\n", band, s.FindingsBySeverity[i])
 	}
-	counter("tether_checkpoints_total", "Detector checkpoints written to the state topic.", s.Checkpoints)
+	counter("tether_checkpoints_total", "Complete detector checkpoints (chunks and manifest) written to the state topic.", s.Checkpoints)
 	counter("tether_checkpoint_bytes_total", "Bytes of checkpoints written (before compression).", s.CheckpointBytes)
-	counter("tether_checkpoints_skipped_total", "Checkpoints not written: snapshot failed or too large.", s.CheckpointsSkipped)
+	counter("tether_checkpoints_skipped_total", "Checkpoints that failed (snapshot error, too large, rejected by the broker); the partition retries after a backoff.", s.CheckpointsSkipped)
 	counter("tether_state_restores_total", "Partitions whose detector state was restored from a checkpoint.", s.Restores)
 	counter("tether_state_cold_starts_total", "Partitions that started with fresh detector state.", s.ColdStarts)
 	counter("tether_state_restore_failures_total", "Cold starts caused by an unreadable or invalid checkpoint.", s.RestoreFailures)
