@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -607,8 +608,9 @@ func assemble(m *manifest, sc *stateScan) ([]byte, error) {
 }
 
 // restore loads the latest checkpoints of newly assigned partitions into
-// their fresh engines, one goroutine per partition. Any failure is a
-// logged, counted cold start.
+// their fresh engines, up to GOMAXPROCS partitions at a time (each holds
+// its chunks and snapshot while it restores). Any failure is a logged,
+// counted cold start.
 func (c *Consumer) restore(ctx context.Context, states map[int32]*partitionState) {
 	parts := make([]int32, 0, len(states))
 	for p := range states {
@@ -625,8 +627,13 @@ func (c *Consumer) restore(ctx context.Context, states map[int32]*partitionState
 		return
 	}
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for p, st := range states {
-		wg.Go(func() { c.restorePartition(st, p, scans[p]) })
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c.restorePartition(st, p, scans[p])
+		})
 	}
 	wg.Wait()
 }
@@ -643,6 +650,7 @@ func (c *Consumer) restorePartition(st *partitionState, p int32, sc *stateScan) 
 	}
 	start := time.Now()
 	m, err := c.applyCheckpoint(st, p, sc)
+	sc.chunks = [2]map[int][]byte{} // let the chunks go before the next partition's restore
 	if err != nil {
 		c.m.coldStarts.Add(1)
 		c.m.restoreFailures.Add(1)

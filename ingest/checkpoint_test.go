@@ -168,9 +168,12 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 		killed      bool
 		bStateTopic string // "" = B has checkpointing disabled (cold control)
 		wantNewTool bool
+		chunkBytes  int // CheckpointMaxBytes; 0: the default (one chunk)
 	}{
 		{name: "final checkpoint on revoke", bStateTopic: "tether.state", wantNewTool: true},
+		{name: "final checkpoint on revoke, 2 KiB chunks", bStateTopic: "tether.state", wantNewTool: true, chunkBytes: 2 << 10},
 		{name: "killed after older checkpoint: seek back and replay", killed: true, bStateTopic: "tether.state", wantNewTool: true},
+		{name: "killed after older checkpoint, 2 KiB chunks", killed: true, bStateTopic: "tether.state", wantNewTool: true, chunkBytes: 2 << 10},
 		{name: "checkpointing disabled: cold start", bStateTopic: "", wantNewTool: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,6 +184,9 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 			// second is covered by the checkpoint on revocation, unless A
 			// is "killed".
 			oA.CheckpointEvery = time.Hour
+			if tc.chunkBytes > 0 {
+				oA.CheckpointMaxBytes = tc.chunkBytes
+			}
 			events := warmEvents("tether.events", 0, warmN+moreN)
 			newTool := newToolEvent("tether.events")
 			produce(t, addrs, events[:warmN]...)
@@ -215,8 +221,12 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 				t.Fatalf("final checkpoint at %d (want %d), state equal to A's: %v", ck.Next, total, bytes.Equal(ckState, wantState))
 			}
 
+			if tc.chunkBytes > 0 && len(ck.Hashes) < 2 {
+				t.Fatalf("%d chunks of %d bytes for a %d-byte snapshot", len(ck.Hashes), tc.chunkBytes, len(ckState))
+			}
 			oB := testOptions(addrs)
 			oB.StateTopic = tc.bStateTopic
+			oB.CheckpointMaxBytes = oA.CheckpointMaxBytes
 			msB := newMemSink()
 			b, err := New(oB, msB)
 			if err != nil {
@@ -665,8 +675,8 @@ func TestCheckpointRealBroker(t *testing.T) {
 	for _, c := range rc.Configs {
 		conf[c.Key] = c.MaybeValue()
 	}
-	if conf["cleanup.policy"] != "compact" {
-		t.Errorf("state topic cleanup.policy %q, want compact", conf["cleanup.policy"])
+	if conf["cleanup.policy"] != "compact" || conf["segment.bytes"] != fmt.Sprint(stateSegmentBytes) {
+		t.Errorf("state topic cleanup.policy %q, segment.bytes %q; want compact, %d", conf["cleanup.policy"], conf["segment.bytes"], stateSegmentBytes)
 	}
 	if td, err := adm.ListTopics(ctx, o.StateTopic); err != nil || len(td[o.StateTopic].Partitions) != 2 {
 		t.Errorf("state topic partitions: %v (err %v), want 2 like the events topic", td[o.StateTopic].Partitions.Numbers(), err)
