@@ -659,6 +659,7 @@ func (c *Consumer) restorePartition(st *partitionState, p int32, sc *stateScan) 
 		return
 	}
 	c.m.restores.Add(1)
+	c.m.lastRestoreNanos.Store(int64(sc.tookRead + time.Since(start)))
 	c.log.Info().Str("topic", c.opts.Topic).Int32("partition", p).Int64("offset", m.Next).
 		Int64("bytes", m.Size).Int("chunks", len(m.Hashes)).Int64("state_bytes_read", sc.scanned).
 		Dur("read", sc.tookRead).Dur("restore", time.Since(start)).Msg("detector state restored from checkpoint")

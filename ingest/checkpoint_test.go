@@ -830,6 +830,11 @@ func TestCheckpointRealBrokerLarge(t *testing.T) {
 	if got := b.snapshot(t, 0); !bytes.Equal(got, want) {
 		t.Fatalf("B's restored state (%d bytes) differs from A's (%d bytes)", len(got), len(want))
 	}
+	took := time.Duration(b.m.lastRestoreNanos.Load())
+	if took <= 0 {
+		t.Errorf("tether_state_last_restore_seconds not set")
+	}
+	t.Logf("B restored %d agents in %s (read + verify + restore)", agents, took)
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: o.Topic, Key: []byte("agent-000001"),
 		Value: toolEvent("late-1", "agent-000001", "s-agent-000001", "shell.exec", time.Now().UTC().Add(-time.Minute))}).FirstErr(); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ type Metrics struct {
 
 	checkpoints, checkpointBytes, lastCheckpointBytes, checkpointsSkipped atomic.Int64
 	restores, coldStarts, restoreFailures, replayed                       atomic.Int64
+	lastRestoreNanos                                                      atomic.Int64
 
 	mu        sync.Mutex
 	dlqClass  map[string]int64
@@ -192,6 +193,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	counter("tether_state_restore_failures_total", "Cold starts caused by an unreadable or invalid checkpoint.", s.RestoreFailures)
 	counter("tether_state_replayed_records_total", "Records replayed after seeking back to a checkpoint.", s.Replayed)
 	gauge("tether_last_checkpoint_bytes", "Size of the last checkpoint written.", float64(m.lastCheckpointBytes.Load()))
+	gauge("tether_state_last_restore_seconds", "Time the last restored partition took: reading the state topic, verifying and restoring its checkpoint.", time.Duration(m.lastRestoreNanos.Load()).Seconds())
 	gauge("tether_consumer_lag", "Records behind the high watermark, summed over assigned partitions.", float64(s.Lag))
 	gauge("tether_partitions_assigned", "Partitions owned by this member.", float64(m.assigned.Load()))
 	gauge("tether_sink_healthy", "1 when the last batch was made durable, 0 while retrying.", float64(b2i(s.SinkHealthy)))
