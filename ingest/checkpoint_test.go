@@ -877,3 +877,73 @@ func FuzzCheckpointDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckpointManyPartitions: with four events partitions and a state
+// topic of three (partitions 0 and 3 share state partition 0), every
+// partition's checkpoint goes to its own state partition and a new owner
+// restores all four, in parallel, byte for byte.
+func TestCheckpointManyPartitions(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "tether.events", "tether.events.dlq"), kfake.SeedTopics(3, "tether.state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	addrs := cl.ListenAddrs()
+	o := testOptions(addrs)
+	o.CheckpointEvery = time.Hour
+	o.CheckpointMaxBytes = 4 << 10 // several chunks each
+	recs := fleetEvents("tether.events", 40, 3)
+	produce(t, addrs, recs...)
+	a, err := New(o, newMemSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := start(a)
+	ra.waitFor(t, "A's batches", func() bool { s := a.Stats(); return s.Durable == int64(len(recs)) && s.Commits > 0 })
+	ra.stop(t)
+	want := map[int32][]byte{}
+	for p := range int32(4) {
+		want[p] = a.snapshot(t, p)
+	}
+	a.Close()
+
+	kc, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		"tether.state": {0: kgo.NewOffset().AtStart(), 1: kgo.NewOffset().AtStart(), 2: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	seen := map[int32]int{} // records per state partition, by the events partition in their key
+	for len(seen) < 4 {
+		fs := kc.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("state topic: only partitions %v seen", seen)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			p, _, _, ok := parseStateKey(string(r.Key), o.Group+"/"+o.Topic+"/")
+			if !ok || r.Partition != p%3 {
+				t.Errorf("key %q in state partition %d, want %d", r.Key, r.Partition, p%3)
+			}
+			seen[p]++
+		})
+	}
+
+	b, err := New(o, newMemSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := start(b)
+	rb.waitFor(t, "B's restores", func() bool { return b.Stats().Restores == 4 })
+	rb.stop(t)
+	for p := range int32(4) {
+		if got := b.snapshot(t, p); !bytes.Equal(got, want[p]) {
+			t.Errorf("partition %d: restored state (%d bytes) differs from A's (%d bytes)", p, len(got), len(want[p]))
+		}
+	}
+	b.Close()
+	if s := b.Stats(); s.ColdStarts != 0 || s.RestoreFailures != 0 {
+		t.Errorf("B: %d cold starts, %d restore failures; want 0", s.ColdStarts, s.RestoreFailures)
+	}
+}
