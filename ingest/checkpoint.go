@@ -444,6 +444,7 @@ func (c *Consumer) ensureStateTopic(ctx context.Context) error {
 // partition: its latest manifest and the latest value of each chunk key.
 type stateScan struct {
 	manifest []byte            // nil: none, or tombstoned
+	previous []byte            // the manifest before it, tried when it is unusable
 	chunks   [2]map[int][]byte // by slot, then chunk index
 	present  [2]int            // 1 + the highest chunk index seen per slot
 	scanned  int64             // state-topic bytes read for these keys
@@ -561,7 +562,10 @@ func (c *Consumer) readCheckpoints(ctx context.Context, parts []int32) (map[int3
 			}
 			sc.scanned += int64(len(r.Key) + len(r.Value))
 			if index < 0 {
-				sc.manifest = r.Value
+				sc.previous, sc.manifest = sc.manifest, r.Value
+				if r.Value == nil { // tombstone: no checkpoint
+					sc.previous = nil
+				}
 				return
 			}
 			sc.present[slot] = max(sc.present[slot], index+1)
@@ -649,7 +653,18 @@ func (c *Consumer) restorePartition(st *partitionState, p int32, sc *stateScan) 
 		return
 	}
 	start := time.Now()
-	m, err := c.applyCheckpoint(st, p, sc)
+	m, err := c.applyCheckpoint(st, p, sc.manifest, sc)
+	if err != nil && sc.previous != nil {
+		// The generation before it is still whole unless a write tore it.
+		pm, perr := c.applyCheckpoint(st, p, sc.previous, sc)
+		if perr == nil {
+			c.log.Warn().Err(err).Str("topic", c.opts.Topic).Int32("partition", p).Str("state_topic", c.opts.StateTopic).
+				Int64("offset", pm.Next).Msg("latest checkpoint unusable; restored the one before it (a longer replay)")
+			m, err = pm, nil
+		} else {
+			err = errors.Join(err, fmt.Errorf("the checkpoint before it: %w", perr))
+		}
+	}
 	sc.chunks = [2]map[int][]byte{} // let the chunks go before the next partition's restore
 	if err != nil {
 		c.m.coldStarts.Add(1)
@@ -665,11 +680,10 @@ func (c *Consumer) restorePartition(st *partitionState, p int32, sc *stateScan) 
 		Dur("read", sc.tookRead).Dur("restore", time.Since(start)).Msg("detector state restored from checkpoint")
 }
 
-// applyCheckpoint validates the latest manifest of sc, assembles its
-// chunks and restores the snapshot into st. On failure st gets a fresh
-// engine.
-func (c *Consumer) applyCheckpoint(st *partitionState, p int32, sc *stateScan) (manifest, error) {
-	m, err := unmarshalManifest(sc.manifest)
+// applyCheckpoint validates manifest value mv, assembles its chunks from sc
+// and restores the snapshot into st. On failure st gets a fresh engine.
+func (c *Consumer) applyCheckpoint(st *partitionState, p int32, mv []byte, sc *stateScan) (manifest, error) {
+	m, err := unmarshalManifest(mv)
 	if err == nil && (m.Topic != c.opts.Topic || m.Partition != p) {
 		err = fmt.Errorf("%w: written for topic %s partition %d", ErrCheckpoint, m.Topic, m.Partition)
 	}
