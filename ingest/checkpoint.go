@@ -318,10 +318,11 @@ func (c *Consumer) buildCheckpoint(st *partitionState, p int32, next int64) *pen
 // The previous complete generation stays the one a restore uses.
 func (c *Consumer) checkpointFailed(st *partitionState, p int32, next int64, size int, err error) {
 	st.ck.failures++
-	delay := checkpointRetryMax
-	if st.ck.failures < 32 {
-		delay = min(checkpointRetryMax, max(checkpointRetryMin, c.opts.CheckpointEvery<<(st.ck.failures-1)))
+	delay := max(checkpointRetryMin, c.opts.CheckpointEvery)
+	for i := 1; i < st.ck.failures && delay < checkpointRetryMax; i++ {
+		delay *= 2
 	}
+	delay = min(delay, checkpointRetryMax)
 	st.ck.retryAt = time.Now().Add(delay)
 	c.m.checkpointsSkipped.Add(1)
 	c.log.Warn().Err(err).Str("topic", c.opts.Topic).Int32("partition", p).Int64("offset", next).

@@ -613,7 +613,8 @@ func TestCheckpointBackoffDelays(t *testing.T) {
 		want  []time.Duration
 	}{
 		{time.Minute, []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 30 * time.Minute, 30 * time.Minute}},
-		{time.Nanosecond, []time.Duration{30 * time.Second, 30 * time.Second}},
+		{time.Nanosecond, []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute}},
+		{2 * time.Hour, []time.Duration{30 * time.Minute, 30 * time.Minute}},
 	} {
 		c.opts.CheckpointEvery = tc.every
 		st := &partitionState{}
