@@ -11,9 +11,11 @@
 package detector
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/tetherhq/tether/detector/baseline"
 	"github.com/tetherhq/tether/detector/capability"
@@ -292,22 +294,15 @@ type Stateful interface {
 // ErrState wraps every error of Engine.Snapshot and Engine.Restore.
 var ErrState = errors.New("detector: engine state")
 
-// StateVersion is the version of the envelope written by Engine.Snapshot.
+// StateVersion is the version of the envelope written by Engine.Snapshot
+// (envelope.go).
 //
 // Version 2: the session compounder's and the containment policy's tables
 // are listed in LRU order (most recently active first) instead of sorted by
 // session, and the containment policy carries its rate-limit state.
-const StateVersion = 2
-
-// envelope is the snapshot format: a JSON object whose detector map is
-// keyed by detector name (encoding/json sorts map keys, so the encoding is
-// deterministic); each value is the detector's own state, base64-encoded.
-type envelope struct {
-	Version     int               `json:"version"`
-	Detectors   map[string][]byte `json:"detectors"`
-	Session     []byte            `json:"session,omitempty"`
-	Containment []byte            `json:"containment"`
-}
+// Version 3: the envelope is binary (envelope.go) instead of JSON with
+// base64-encoded detector states.
+const StateVersion = 3
 
 // maxStateBytes bounds the snapshot Restore accepts (1 GiB).
 const maxStateBytes = 1 << 30
@@ -315,9 +310,12 @@ const maxStateBytes = 1 << 30
 // Snapshot encodes the state of every detector, the session compounder and
 // the containment policy into one versioned, deterministic envelope: the
 // same state always gives the same bytes. It fails, naming the detector,
-// when a detector does not implement Stateful.
+// when a detector does not implement Stateful. The parts are encoded
+// concurrently (they share no state); the engine must not be used
+// meanwhile, as for every method.
 func (e *Engine) Snapshot() ([]byte, error) {
-	env := envelope{Version: StateVersion, Detectors: make(map[string][]byte, len(e.detectors))}
+	env := envelope{Detectors: make(map[string][]byte, len(e.detectors))}
+	jobs := make([]func() ([]byte, error), 0, len(e.detectors)+2)
 	for _, d := range e.detectors {
 		name := d.Name()
 		s, ok := d.(Stateful)
@@ -327,49 +325,54 @@ func (e *Engine) Snapshot() ([]byte, error) {
 		if _, dup := env.Detectors[name]; dup {
 			return nil, fmt.Errorf("%w: two detectors are named %q", ErrState, name)
 		}
-		b, err := s.MarshalState()
-		if err != nil {
-			return nil, fmt.Errorf("%w: detector %q: %w", ErrState, name, err)
-		}
-		env.Detectors[name] = b
+		env.Detectors[name] = nil
+		jobs = append(jobs, s.MarshalState)
 	}
 	if e.sessions != nil {
-		b, err := e.sessions.MarshalState()
-		if err != nil {
-			return nil, fmt.Errorf("%w: session: %w", ErrState, err)
-		}
-		env.Session = b
+		jobs = append(jobs, e.sessions.MarshalState)
 	}
-	b, err := e.policy.MarshalState()
-	if err != nil {
+	jobs = append(jobs, e.policy.MarshalState)
+	parts, errs := parallel(jobs)
+	for i, d := range e.detectors {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("%w: detector %q: %w", ErrState, d.Name(), errs[i])
+		}
+		env.Detectors[d.Name()] = parts[i]
+	}
+	if e.sessions != nil {
+		i := len(e.detectors)
+		if errs[i] != nil {
+			return nil, fmt.Errorf("%w: session: %w", ErrState, errs[i])
+		}
+		env.Session = parts[i]
+		if env.Session == nil {
+			env.Session = []byte{} // present, even if empty
+		}
+	}
+	if err := errs[len(errs)-1]; err != nil {
 		return nil, fmt.Errorf("%w: containment: %w", ErrState, err)
 	}
-	env.Containment = b
-	out, err := json.Marshal(env)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrState, err)
-	}
-	return out, nil
+	env.Containment = parts[len(parts)-1]
+	return env.marshal()
 }
 
 // Restore replaces the engine's state with a Snapshot taken from an engine
 // built with the same options. The snapshot must name exactly this
-// engine's detectors. Errors wrap ErrState; after an error the engine's
-// state is unspecified and the engine should be discarded (build a fresh
-// one with New).
+// engine's detectors; their states are decoded concurrently. Errors wrap
+// ErrState (the first part in detector order that failed); after an error
+// the engine's state is unspecified and the engine should be discarded
+// (build a fresh one with New).
 func (e *Engine) Restore(b []byte) error {
-	if len(b) > maxStateBytes {
-		return fmt.Errorf("%w: snapshot of %d bytes exceeds %d", ErrState, len(b), maxStateBytes)
-	}
-	var env envelope
-	if err := json.Unmarshal(b, &env); err != nil {
-		return fmt.Errorf("%w: %w", ErrState, err)
-	}
-	if env.Version != StateVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrState, env.Version, StateVersion)
+	env, err := unmarshalEnvelope(b)
+	if err != nil {
+		return err
 	}
 	if len(env.Detectors) != len(e.detectors) {
 		return fmt.Errorf("%w: snapshot holds %d detectors, engine runs %d", ErrState, len(env.Detectors), len(e.detectors))
+	}
+	jobs := make([]func() ([]byte, error), 0, len(e.detectors)+2)
+	unmarshal := func(s Stateful, b []byte) func() ([]byte, error) {
+		return func() ([]byte, error) { return nil, s.UnmarshalState(b) }
 	}
 	for _, d := range e.detectors {
 		name := d.Name()
@@ -381,22 +384,47 @@ func (e *Engine) Restore(b []byte) error {
 		if !ok {
 			return fmt.Errorf("%w: snapshot has no state for detector %q", ErrState, name)
 		}
-		if err := s.UnmarshalState(db); err != nil {
-			return fmt.Errorf("%w: detector %q: %w", ErrState, name, err)
-		}
+		jobs = append(jobs, unmarshal(s, db))
 	}
 	if e.sessions == nil {
 		if env.Session != nil {
 			return fmt.Errorf("%w: snapshot has session state, engine has compounding disabled", ErrState)
 		}
-	} else if err := e.sessions.UnmarshalState(env.Session); err != nil {
-		return fmt.Errorf("%w: session: %w", ErrState, err)
+	} else {
+		jobs = append(jobs, unmarshal(e.sessions, env.Session))
 	}
-	if err := e.policy.UnmarshalState(env.Containment); err != nil {
+	jobs = append(jobs, unmarshal(e.policy, env.Containment))
+	_, errs := parallel(jobs)
+	for i, d := range e.detectors {
+		if errs[i] != nil {
+			return fmt.Errorf("%w: detector %q: %w", ErrState, d.Name(), errs[i])
+		}
+	}
+	if e.sessions != nil && errs[len(e.detectors)] != nil {
+		return fmt.Errorf("%w: session: %w", ErrState, errs[len(e.detectors)])
+	}
+	if err := errs[len(errs)-1]; err != nil {
 		return fmt.Errorf("%w: containment: %w", ErrState, err)
 	}
 	if e.budget != nil {
 		e.applyBudget() // a snapshot from a larger share is evicted down to this one
 	}
 	return nil
+}
+
+// parallel runs jobs on up to GOMAXPROCS goroutines and returns their
+// results by index.
+func parallel(jobs []func() ([]byte, error)) ([][]byte, []error) {
+	out, errs := make([][]byte, len(jobs)), make([]error, len(jobs))
+	next := atomic.Int32{}
+	var wg sync.WaitGroup
+	for range min(len(jobs), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(jobs); i = int(next.Add(1)) - 1 {
+				out[i], errs[i] = jobs[i]()
+			}
+		})
+	}
+	wg.Wait()
+	return out, errs
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -83,14 +84,15 @@ func TestSnapshotRestoreScoresIdentically(t *testing.T) {
 	if err1 != nil || err2 != nil || !bytes.Equal(s1, s2) {
 		t.Fatalf("final snapshots differ (errors %v, %v)", err1, err2)
 	}
-	var env struct{ Detectors map[string][]byte }
-	if err := json.Unmarshal(snap, &env); err != nil {
+	sizes, err := detector.StateSizes(snap)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var parts []string
-	for name, s := range env.Detectors {
-		parts = append(parts, name+"="+itoa(len(s)/len(agents)))
+	for name, s := range sizes {
+		parts = append(parts, name+"="+itoa(s/len(agents)))
 	}
+	sort.Strings(parts)
 	t.Logf("%d+%d events, %d agents: %d findings before, %d findings and %d commands after the snapshot; snapshot %d bytes = %d bytes/agent (%s)",
 		n, m, len(agents), warm, len(a.Findings), len(a.Commands), len(snap), len(snap)/len(agents), strings.Join(parts, " "))
 }
@@ -107,7 +109,8 @@ func TestSnapshotNeedsStateful(t *testing.T) {
 	if !errors.Is(err, detector.ErrState) || !strings.Contains(err.Error(), `"plain"`) {
 		t.Fatalf("Snapshot: %v", err)
 	}
-	if err := e.Restore([]byte(`{"version":2,"detectors":{"plain":""},"containment":"e30="}`)); !errors.Is(err, detector.ErrState) || !strings.Contains(err.Error(), `"plain"`) {
+	env := detector.Envelope{Detectors: map[string][]byte{"plain": nil}, Session: []byte{}, Containment: []byte("{}")}
+	if err := e.Restore(env.Encode(t)); !errors.Is(err, detector.ErrState) || !strings.Contains(err.Error(), `"plain"`) {
 		t.Fatalf("Restore: %v", err)
 	}
 }
@@ -126,23 +129,25 @@ func TestRestoreRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	edit := func(fn func(map[string]any)) []byte {
-		var v map[string]any
-		if err := json.Unmarshal(snap, &v); err != nil {
+	edit := func(fn func(*detector.Envelope)) []byte {
+		env, err := detector.DecodeEnvelope(snap)
+		if err != nil {
 			t.Fatal(err)
 		}
-		fn(v)
-		b, _ := json.Marshal(v)
-		return b
+		fn(&env)
+		return env.Encode(t)
 	}
 	for name, bad := range map[string][]byte{
-		"version": edit(func(v map[string]any) { v["version"] = 1 }),
-		"missing": edit(func(v map[string]any) { delete(v["detectors"].(map[string]any), "identity") }),
-		"extra":   edit(func(v map[string]any) { v["detectors"].(map[string]any)["zzz"] = "" }),
-		"corrupt": edit(func(v map[string]any) { v["detectors"].(map[string]any)["identity"] = "bm90IGpzb24=" }),
-		"session": edit(func(v map[string]any) { delete(v, "session") }),
-		"policy":  edit(func(v map[string]any) { v["containment"] = "e30" }),
-		"json":    snap[:len(snap)-1],
+		"version":   append([]byte{'T', 'S', 1}, snap[3:]...),
+		"magic":     append([]byte{'{', '"', 'v'}, snap[3:]...),
+		"missing":   edit(func(v *detector.Envelope) { delete(v.Detectors, "identity") }),
+		"extra":     edit(func(v *detector.Envelope) { v.Detectors["zzz"] = nil }),
+		"corrupt":   edit(func(v *detector.Envelope) { v.Detectors["identity"] = []byte("not json") }),
+		"session":   edit(func(v *detector.Envelope) { v.Session = nil }),
+		"policy":    edit(func(v *detector.Envelope) { v.Containment = []byte("e30") }),
+		"truncated": snap[:len(snap)-1],
+		"trailing":  append(append([]byte(nil), snap...), 0),
+		"empty":     nil,
 	} {
 		if err := detector.New(opts).Restore(bad); !errors.Is(err, detector.ErrState) {
 			t.Errorf("%s: Restore returned %v, want ErrState", name, err)
@@ -167,8 +172,8 @@ func FuzzRestore(f *testing.F) {
 			f.Add(s)
 		}
 	}
-	f.Add([]byte(`{"version":2}`))
-	f.Add([]byte(`{"version":2,"detectors":{}}`))
+	f.Add([]byte("TS\x03\x00\x00\x00\x00\x00\x00\x00"))
+	f.Add([]byte("TS\x03\x00\x01\x01x\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02{}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := detector.New(opts)
 		defer e.Close() // engines share the budget: a leaked one shrinks the others

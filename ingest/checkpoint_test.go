@@ -95,28 +95,44 @@ func (c *Consumer) snapshot(t *testing.T, p int32) []byte {
 	return b
 }
 
-// latestCheckpoint reads the state topic as a restoring consumer would.
-func latestCheckpoint(t *testing.T, o Options, p int32) checkpoint {
+// latestCheckpoint reads the state topic as a restoring consumer would
+// and returns partition p's latest manifest and its verified snapshot.
+func latestCheckpoint(t *testing.T, o Options, p int32) (manifest, []byte) {
 	t.Helper()
 	c, err := New(o, newMemSink())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	key := c.checkpointKey(p)
-	vals, err := c.readCheckpoints(context.Background(), map[string]int32{key: p})
+	scans, err := c.readCheckpoints(context.Background(), []int32{p})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, ok := vals[key]
-	if !ok {
-		t.Fatalf("no checkpoint under %q", key)
+	sc, ok := scans[p]
+	if !ok || sc.manifest == nil {
+		t.Fatalf("no checkpoint for partition %d", p)
 	}
-	ck, err := unmarshalCheckpoint(v)
+	m, err := unmarshalManifest(sc.manifest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ck
+	snap, err := assemble(&m, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, snap
+}
+
+// checkpointRecords encodes snap as a complete checkpoint generation of
+// partition p (chunks, then the manifest last) as the consumer writes it.
+func checkpointRecords(t testing.TB, o Options, p int32, next int64, gen uint64, slot uint8, snap []byte, present int) []*kgo.Record {
+	t.Helper()
+	prefix := o.Group + "/" + o.Topic + "/" + fmt.Sprint(p)
+	chunks, man, err := encodeCheckpoint(o.StateTopic, prefix, o.Topic, p, next, gen, slot, snap, o.CheckpointMaxBytes, present, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(chunks, man)
 }
 
 func hasKind(ms *memSink, kind string) bool {
@@ -152,9 +168,12 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 		killed      bool
 		bStateTopic string // "" = B has checkpointing disabled (cold control)
 		wantNewTool bool
+		chunkBytes  int // CheckpointMaxBytes; 0: the default (one chunk)
 	}{
 		{name: "final checkpoint on revoke", bStateTopic: "tether.state", wantNewTool: true},
+		{name: "final checkpoint on revoke, 2 KiB chunks", bStateTopic: "tether.state", wantNewTool: true, chunkBytes: 2 << 10},
 		{name: "killed after older checkpoint: seek back and replay", killed: true, bStateTopic: "tether.state", wantNewTool: true},
+		{name: "killed after older checkpoint, 2 KiB chunks", killed: true, bStateTopic: "tether.state", wantNewTool: true, chunkBytes: 2 << 10},
 		{name: "checkpointing disabled: cold start", bStateTopic: "", wantNewTool: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,6 +184,9 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 			// second is covered by the checkpoint on revocation, unless A
 			// is "killed".
 			oA.CheckpointEvery = time.Hour
+			if tc.chunkBytes > 0 {
+				oA.CheckpointMaxBytes = tc.chunkBytes
+			}
 			events := warmEvents("tether.events", 0, warmN+moreN)
 			newTool := newToolEvent("tether.events")
 			produce(t, addrs, events[:warmN]...)
@@ -189,18 +211,22 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 				t.Errorf("A: %d cold starts, %d restores; want 1, 0", s.ColdStarts, s.Restores)
 			}
 
-			ck := latestCheckpoint(t, oA, 0)
-			t.Logf("checkpoint: offset %d, envelope %d bytes, snapshot %d bytes (1 agent, %d events)", ck.Next, len(ck.marshal()), len(ck.State), ck.Next)
+			ck, ckState := latestCheckpoint(t, oA, 0)
+			t.Logf("checkpoint: offset %d, %d chunks, snapshot %d bytes (1 agent, %d events)", ck.Next, len(ck.Hashes), len(ckState), ck.Next)
 			if tc.killed {
 				if ck.Next >= total {
 					t.Fatalf("checkpoint at %d, want before %d", ck.Next, total)
 				}
-			} else if ck.Next != total || !bytes.Equal(ck.State, wantState) {
-				t.Fatalf("final checkpoint at %d (want %d), state equal to A's: %v", ck.Next, total, bytes.Equal(ck.State, wantState))
+			} else if ck.Next != total || !bytes.Equal(ckState, wantState) {
+				t.Fatalf("final checkpoint at %d (want %d), state equal to A's: %v", ck.Next, total, bytes.Equal(ckState, wantState))
 			}
 
+			if tc.chunkBytes > 0 && len(ck.Hashes) < 2 {
+				t.Fatalf("%d chunks of %d bytes for a %d-byte snapshot", len(ck.Hashes), tc.chunkBytes, len(ckState))
+			}
 			oB := testOptions(addrs)
 			oB.StateTopic = tc.bStateTopic
+			oB.CheckpointMaxBytes = oA.CheckpointMaxBytes
 			msB := newMemSink()
 			b, err := New(oB, msB)
 			if err != nil {
@@ -210,8 +236,8 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 			rb.waitFor(t, "B's assignment", func() bool { s := b.Stats(); return s.Restores+s.ColdStarts > 0 || b.m.assigned.Load() > 0 })
 			if tc.bStateTopic != "" {
 				rb.waitFor(t, "B's restore", func() bool { return b.Stats().Restores == 1 })
-				if got := b.snapshot(t, 0); !bytes.Equal(got, ck.State) {
-					t.Fatalf("B's restored snapshot (%d bytes) differs from A's last checkpoint (%d bytes)", len(got), len(ck.State))
+				if got := b.snapshot(t, 0); !bytes.Equal(got, ckState) {
+					t.Fatalf("B's restored snapshot (%d bytes) differs from A's last checkpoint (%d bytes)", len(got), len(ckState))
 				}
 			}
 			produce(t, addrs, newTool)
@@ -237,7 +263,7 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 				// carry a random hash seed, so a fresh engine fed every
 				// event would differ in its seed alone).
 				ref := detector.New(oB.Detector)
-				if err := ref.Restore(ck.State); err != nil {
+				if err := ref.Restore(ckState); err != nil {
 					t.Fatal(err)
 				}
 				dec := models.NewDecoder(oB.Decode)
@@ -264,24 +290,56 @@ func TestCheckpointRestoreWarm(t *testing.T) {
 // TestCheckpointInvalid: an unusable checkpoint is a counted cold start,
 // and the partition is still processed.
 func TestCheckpointInvalid(t *testing.T) {
+	o0 := testOptions(nil)
+	o0.CheckpointMaxBytes = 4 << 10
 	snap, _ := detector.New(detector.DefaultOptions()).Snapshot()
-	env := func(ck checkpoint) []byte { return ck.marshal() }
-	good := checkpoint{Version: CheckpointVersion, Topic: "tether.events", Partition: 0, Next: 0, State: snap}
+	good := func(mut func(m *manifest)) []*kgo.Record {
+		recs := checkpointRecords(t, o0, 0, 0, 7, 0, snap, 0)
+		if mut != nil {
+			man := recs[len(recs)-1]
+			m, err := unmarshalManifest(man.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mut(&m)
+			man.Value = m.marshal()
+		}
+		return recs
+	}
+	withSnap := func(s []byte) []*kgo.Record { return checkpointRecords(t, o0, 0, 0, 7, 0, s, 0) }
+	manifestOnly := func(v []byte) []*kgo.Record {
+		return []*kgo.Record{{Topic: o0.StateTopic, Key: []byte(o0.Group + "/" + o0.Topic + "/0"), Value: v}}
+	}
+	if n := len(good(nil)) - 1; n < 2 {
+		t.Fatalf("test needs a snapshot of several chunks, got %d", n)
+	}
+	v1 := append([]byte("TC\x01\x00\x0dtether.events\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), snap...)
 	for _, tc := range []struct {
-		name  string
-		value []byte
+		name string
+		recs []*kgo.Record
 	}{
-		{"garbage", []byte("not a checkpoint")},
-		{"truncated", env(good)[:9]},
-		{"envelope version", func() []byte { c := good; c.Version = 2; return env(c) }()},
-		{"other partition", func() []byte { c := good; c.Partition = 2; return env(c) }()},
-		{"other topic", func() []byte { c := good; c.Topic = "x"; return env(c) }()},
-		{"corrupt snapshot", func() []byte { c := good; c.State = []byte(`{"version":1,"detectors":{"x":"AA=="}}`); return env(c) }()},
-		{"snapshot version", func() []byte {
-			c := good
-			c.State = bytes.Replace(snap, fmt.Appendf(nil, `"version":%d`, detector.StateVersion), []byte(`"version":99`), 1)
-			return env(c)
+		{"garbage manifest", manifestOnly([]byte("not a checkpoint"))},
+		{"version 1 checkpoint", manifestOnly(v1)},
+		{"truncated manifest", func() []*kgo.Record {
+			r := good(nil)
+			r[len(r)-1].Value = r[len(r)-1].Value[:20]
+			return r
 		}()},
+		{"manifest version", good(func(m *manifest) { m.Version = 3 })},
+		{"other partition", good(func(m *manifest) { m.Partition = 2 })},
+		{"other topic", good(func(m *manifest) { m.Topic = "x" })},
+		{"other slot", good(func(m *manifest) { m.Slot = 1 })},
+		{"missing chunk", func() []*kgo.Record { r := good(nil); return append(r[:1], r[2:]...) }()},
+		{"other generation", good(func(m *manifest) { m.Gen = 8 })},
+		{"hash mismatch", func() []*kgo.Record {
+			r := good(nil)
+			r[1].Value = append([]byte(nil), r[1].Value...)
+			r[1].Value[chunkHeader] ^= 1
+			return r
+		}()},
+		{"size mismatch", good(func(m *manifest) { m.Size-- })},
+		{"corrupt snapshot", withSnap(append(append([]byte(nil), snap[:len(snap)/2]...), "garbage"...))},
+		{"snapshot version", withSnap(append([]byte{snap[0], snap[1], 99}, snap[3:]...))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "tether.events", "tether.events.dlq", "tether.state"))
@@ -291,7 +349,7 @@ func TestCheckpointInvalid(t *testing.T) {
 			defer cl.Close()
 			addrs := cl.ListenAddrs()
 			o := testOptions(addrs)
-			produce(t, addrs, &kgo.Record{Topic: o.StateTopic, Key: []byte(o.Group + "/" + o.Topic + "/0"), Value: tc.value})
+			produce(t, addrs, tc.recs...)
 			produce(t, addrs, warmEvents("tether.events", 0, 3)...)
 			ms := newMemSink()
 			c, err := New(o, ms)
@@ -309,39 +367,271 @@ func TestCheckpointInvalid(t *testing.T) {
 	}
 }
 
-func TestCheckpointEnvelope(t *testing.T) {
-	ck := checkpoint{Version: CheckpointVersion, Topic: "tether.events", Partition: 7, Next: 1 << 40, State: []byte(`{"version":1}`)}
-	got, err := unmarshalCheckpoint(ck.marshal())
+// TestCheckpointEncoding: manifests and chunks round-trip, bad input is
+// ErrCheckpoint, and a snapshot split and reassembled is byte-identical.
+func TestCheckpointEncoding(t *testing.T) {
+	m := manifest{Version: CheckpointVersion, Topic: "tether.events", Partition: 7, Next: 1 << 40, Gen: 42, Slot: 1, Size: 3,
+		Hashes: [][32]byte{{1}, {2}}}
+	got, err := unmarshalManifest(m.marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Topic != ck.Topic || got.Partition != ck.Partition || got.Next != ck.Next || !bytes.Equal(got.State, ck.State) {
-		t.Fatalf("round trip: %+v, want %+v", got, ck)
+	if got.Topic != m.Topic || got.Partition != m.Partition || got.Next != m.Next || got.Gen != m.Gen || got.Slot != m.Slot ||
+		got.Size != m.Size || len(got.Hashes) != 2 || got.Hashes[1] != m.Hashes[1] {
+		t.Fatalf("round trip: %+v, want %+v", got, m)
 	}
-	for _, b := range [][]byte{nil, []byte("TC"), []byte("TC\x01\x00\x05ab"), []byte("XX\x01\x00\x00")} {
-		if _, err := unmarshalCheckpoint(b); !errors.Is(err, ErrCheckpoint) {
-			t.Errorf("%q: %v, want ErrCheckpoint", b, err)
+	for _, b := range [][]byte{nil, []byte("TM"), []byte("TM\x02\x00\x05ab"), []byte("XX\x02\x00\x00"), m.marshal()[:40]} {
+		if _, err := unmarshalManifest(b); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("manifest %q: %v, want ErrCheckpoint", b, err)
+		}
+	}
+	for _, b := range [][]byte{nil, []byte("TK\x02"), []byte("TK\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")} {
+		if _, _, _, err := unmarshalChunk(b); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("chunk %q: %v, want ErrCheckpoint", b, err)
+		}
+	}
+	o := testOptions(nil)
+	for _, tc := range []struct {
+		name             string
+		size, chunkBytes int
+		wantChunks       int
+	}{
+		{"one chunk", 1000, 1 << 20, 1},
+		{"exact multiple", 4096, 1024, 4},
+		{"remainder", 4097, 1024, 5},
+		{"empty", 0, 1024, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := make([]byte, tc.size)
+			for i := range snap {
+				snap[i] = byte(i * 7)
+			}
+			o.CheckpointMaxBytes = tc.chunkBytes
+			recs := checkpointRecords(t, o, 3, 99, 5, 1, snap, tc.wantChunks+2)
+			sc := &stateScan{chunks: [2]map[int][]byte{{}, {}}}
+			tombstones := 0
+			for _, r := range recs[:len(recs)-1] {
+				_, slot, index, ok := parseStateKey(string(r.Key), o.Group+"/"+o.Topic+"/")
+				if !ok || slot != 1 {
+					t.Fatalf("key %q: slot %d ok %v", r.Key, slot, ok)
+				}
+				if r.Value == nil {
+					tombstones++
+					continue
+				}
+				if len(r.Value) > tc.chunkBytes+chunkHeader {
+					t.Errorf("chunk of %d bytes, max %d", len(r.Value), tc.chunkBytes+chunkHeader)
+				}
+				sc.chunks[1][index] = r.Value
+			}
+			if tombstones != 2 {
+				t.Errorf("%d tombstones, want 2", tombstones)
+			}
+			sc.manifest = recs[len(recs)-1].Value
+			m, err := unmarshalManifest(sc.manifest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Hashes) != tc.wantChunks || m.Next != 99 || m.Partition != 3 {
+				t.Fatalf("manifest: %d chunks (want %d), next %d, partition %d", len(m.Hashes), tc.wantChunks, m.Next, m.Partition)
+			}
+			back, err := assemble(&m, sc)
+			if err != nil || !bytes.Equal(back, snap) {
+				t.Fatalf("reassembled %d bytes (err %v), want %d identical bytes", len(back), err, len(snap))
+			}
+		})
+	}
+	// A manifest must list every chunk within one record.
+	o.CheckpointMaxBytes = 100
+	if _, _, err := encodeCheckpoint("s", "k", o.Topic, 0, 0, 1, 0, make([]byte, 10_000), 100, 0, 0); !errors.Is(err, ErrCheckpointTooLarge) {
+		t.Fatalf("10 kB in 100-byte chunks: %v, want ErrCheckpointTooLarge", err)
+	}
+}
+
+func TestParseStateKey(t *testing.T) {
+	const prefix = "g/with/slash/tether.events/"
+	for _, tc := range []struct {
+		key   string
+		ok    bool
+		p     int32
+		slot  uint8
+		index int
+	}{
+		{prefix + "3", true, 3, 0, -1},
+		{prefix + "3/1/17", true, 3, 1, 17},
+		{prefix + "3/0/0", true, 3, 0, 0},
+		{prefix + "3/2/0", false, 0, 0, 0},
+		{prefix + "3/1", false, 0, 0, 0},
+		{prefix + "x", false, 0, 0, 0},
+		{prefix + "-1", false, 0, 0, 0},
+		{prefix + "3/1/-4", false, 0, 0, 0},
+		{"other/tether.events/3", false, 0, 0, 0},
+	} {
+		p, slot, index, ok := parseStateKey(tc.key, prefix)
+		if ok != tc.ok || (ok && (p != tc.p || slot != tc.slot || index != tc.index)) {
+			t.Errorf("%q: %d %d %d %v, want %d %d %d %v", tc.key, p, slot, index, ok, tc.p, tc.slot, tc.index, tc.ok)
 		}
 	}
 }
 
-func TestCheckpointTooLargeSkipped(t *testing.T) {
-	cl := onePartitionCluster(t)
-	addrs := cl.ListenAddrs()
-	o := testOptions(addrs)
-	o.CheckpointEvery = time.Nanosecond
-	o.CheckpointMaxBytes = 100 // any real snapshot is larger
-	produce(t, addrs, warmEvents("tether.events", 0, 5)...)
-	ms := newMemSink()
-	c, err := New(o, ms)
+// TestCheckpointGenerations: successive generations alternate slots and
+// tombstone the chunks a smaller generation no longer uses; a generation
+// whose manifest was never written (a crash mid-write) does not disturb
+// the previous complete one.
+func TestCheckpointGenerations(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "tether.events", "tether.events.dlq", "tether.state"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := runUntil(t, c, func() bool { s := c.Stats(); return s.Durable == 5 && s.Commits > 0 }); err != nil {
+	defer cl.Close()
+	addrs := cl.ListenAddrs()
+	o := testOptions(addrs)
+	o.CheckpointMaxBytes = 2 << 10
+	big := bytes.Repeat([]byte("a"), 20<<10)   // 10 chunks
+	small := bytes.Repeat([]byte("b"), 5<<10)  // 3 chunks
+	other := bytes.Repeat([]byte("c"), 13<<10) // 7 chunks, never completed
+	produce(t, addrs, checkpointRecords(t, o, 0, 10, 1, 0, big, 0)...)
+	produce(t, addrs, checkpointRecords(t, o, 0, 20, 2, 1, small, 0)...)
+	// Generation 3 to slot 0 (the slot after 2's): 3 chunks and 7
+	// tombstones, as the writer does after generation 1 left 10 there.
+	produce(t, addrs, checkpointRecords(t, o, 0, 30, 3, 0, small, 10)...)
+	// Generation 4 writes its chunks to slot 1 and crashes before its manifest.
+	torn := checkpointRecords(t, o, 0, 40, 4, 1, other, 3)
+	produce(t, addrs, torn[:len(torn)-1]...)
+
+	c, err := New(o, newMemSink())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if s := c.Stats(); s.CheckpointsSkipped == 0 || s.Checkpoints != 0 {
-		t.Fatalf("skipped %d, written %d; want >0, 0", s.CheckpointsSkipped, s.Checkpoints)
+	scans, err := c.readCheckpoints(context.Background(), []int32{0})
+	c.Close() // it is in the group: leave before b joins
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := scans[0]
+	if len(sc.chunks[0]) != 3 || sc.present != [2]int{10, 7} {
+		t.Errorf("slot 0 holds %d chunks (want 3 after tombstones), present %v (want [10 7])", len(sc.chunks[0]), sc.present)
+	}
+	m, err := unmarshalManifest(sc.manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := assemble(&m, sc)
+	if err != nil || m.Gen != 3 || m.Next != 30 || !bytes.Equal(snap, small) {
+		t.Fatalf("latest complete generation %d at %d (err %v), want 3 at 30 with its snapshot", m.Gen, m.Next, err)
+	}
+
+	// A manifest for generation 5 whose chunks are not all there (the
+	// writer's chunks of generation 4 sit in its slot): a new owner
+	// restores generation 3, the one before it, and replays from 30.
+	eng := detector.New(o.Detector)
+	snap3, _ := eng.Snapshot()
+	good := checkpointRecords(t, o, 0, 50, 6, 0, snap3, 10)
+	produce(t, addrs, good...)
+	bad := checkpointRecords(t, o, 0, 60, 7, 1, snap3, 7)
+	produce(t, addrs, bad[len(bad)-1]) // manifest only
+	produce(t, addrs, warmEvents("tether.events", 0, 70)...)
+	ms := newMemSink()
+	b, err := New(o, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.noFinalCheckpoint = true
+	// Restored at 50: records 50..69 are judged, those before skipped.
+	if err := runUntil(t, b, func() bool {
+		ev, _, _ := ms.counts()
+		return b.Stats().Restores == 1 && ev == 20 && b.Stats().Commits > 0
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.Stats(); s.Replayed != 0 || s.ColdStarts != 0 || s.RestoreFailures != 0 {
+		t.Errorf("replayed %d, cold starts %d, restore failures %d; want 0 (restored generation 6 at 50)", s.Replayed, s.ColdStarts, s.RestoreFailures)
+	}
+}
+
+// TestCheckpointFailureBacksOff: a checkpoint that cannot be written is
+// counted and logged once, then not rebuilt on the following batches
+// (backoff), and the last good checkpoint stays the one restored.
+func TestCheckpointFailureBacksOff(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mut  func(o *Options, cl *kfake.Cluster)
+	}{
+		// The manifest of 100-byte records cannot list a real snapshot's chunks.
+		{"too many chunks", func(o *Options, _ *kfake.Cluster) { o.CheckpointMaxBytes = 100 }},
+		// The broker rejects the chunk records (max.message.bytes below them).
+		{"rejected by the broker", func(o *Options, cl *kfake.Cluster) {
+			kc, err := kgo.NewClient(kgo.SeedBrokers(cl.ListenAddrs()...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kc.Close()
+			adm := kadm.NewClient(kc)
+			small := "300"
+			if _, err := adm.CreateTopic(context.Background(), 1, 1, map[string]*string{"max.message.bytes": &small}, o.StateTopic); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := onePartitionCluster(t)
+			addrs := cl.ListenAddrs()
+			o := testOptions(addrs)
+			o.CheckpointEvery = time.Nanosecond // every batch wants a checkpoint
+			tc.mut(&o, cl)
+			ms := newMemSink()
+			c, err := New(o, ms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.noFinalCheckpoint = true
+			r := start(c)
+			const batches = 5
+			for i := range batches {
+				produce(t, addrs, warmEvents("tether.events", i*10, 10)...)
+				want := int64((i + 1) * 10)
+				r.waitFor(t, fmt.Sprintf("batch %d", i), func() bool { s := c.Stats(); return s.Durable == want && s.Commits > int64(i) })
+			}
+			r.stop(t)
+			c.Close()
+			s := c.Stats()
+			if s.Batches < batches {
+				t.Fatalf("%d batches, want %d", s.Batches, batches)
+			}
+			if s.CheckpointsSkipped != 1 || s.Checkpoints != 0 {
+				t.Fatalf("%d failed checkpoints, %d written over %d batches; want 1 failure (then backoff), 0 written",
+					s.CheckpointsSkipped, s.Checkpoints, s.Batches)
+			}
+		})
+	}
+}
+
+func TestCheckpointBackoffDelays(t *testing.T) {
+	c := &Consumer{m: NewMetrics(), log: testOptions(nil).Logger}
+	for _, tc := range []struct {
+		every time.Duration
+		want  []time.Duration
+	}{
+		{time.Minute, []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 30 * time.Minute, 30 * time.Minute}},
+		{time.Nanosecond, []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute}},
+		{2 * time.Hour, []time.Duration{30 * time.Minute, 30 * time.Minute}},
+	} {
+		c.opts.CheckpointEvery = tc.every
+		st := &partitionState{}
+		for i, want := range tc.want {
+			before := time.Now()
+			c.checkpointFailed(st, 0, 0, 0, ErrCheckpointTooLarge)
+			got := st.ck.retryAt.Sub(before)
+			if got < want || got > want+time.Second {
+				t.Errorf("every %s, failure %d: retry in %s, want %s", tc.every, i+1, got, want)
+			}
+		}
+		for i := range 40 { // no overflow with many failures
+			c.checkpointFailed(st, 0, 0, 0, ErrCheckpointTooLarge)
+			if d := time.Until(st.ck.retryAt); d < checkpointRetryMin-time.Second || d > checkpointRetryMax {
+				t.Fatalf("failure %d: retry in %s", len(tc.want)+i+1, d)
+			}
+		}
 	}
 }
 
@@ -413,8 +703,8 @@ func TestCheckpointRealBroker(t *testing.T) {
 	for _, c := range rc.Configs {
 		conf[c.Key] = c.MaybeValue()
 	}
-	if conf["cleanup.policy"] != "compact" {
-		t.Errorf("state topic cleanup.policy %q, want compact", conf["cleanup.policy"])
+	if conf["cleanup.policy"] != "compact" || conf["segment.bytes"] != fmt.Sprint(stateSegmentBytes) {
+		t.Errorf("state topic cleanup.policy %q, segment.bytes %q; want compact, %d", conf["cleanup.policy"], conf["segment.bytes"], stateSegmentBytes)
 	}
 	if td, err := adm.ListTopics(ctx, o.StateTopic); err != nil || len(td[o.StateTopic].Partitions) != 2 {
 		t.Errorf("state topic partitions: %v (err %v), want 2 like the events topic", td[o.StateTopic].Partitions.Numbers(), err)
@@ -459,8 +749,7 @@ func TestCheckpointAheadOfCommit(t *testing.T) {
 		ref.Process(e, &out)
 	}
 	snap, _ := ref.Snapshot()
-	ck := checkpoint{Version: CheckpointVersion, Topic: o.Topic, Partition: 0, Next: 30, State: snap}
-	produce(t, addrs, &kgo.Record{Topic: o.StateTopic, Key: []byte(o.Group + "/" + o.Topic + "/0"), Value: ck.marshal()})
+	produce(t, addrs, checkpointRecords(t, o, 0, 30, 1, 0, snap, 0)...)
 	produce(t, addrs, recs...)
 	ms := newMemSink()
 	c, err := New(o, ms)
@@ -481,5 +770,208 @@ func TestCheckpointAheadOfCommit(t *testing.T) {
 	}
 	if s := c.Stats(); s.Restores != 1 || s.Replayed != 0 {
 		t.Errorf("restores %d, replayed %d; want 1, 0", s.Restores, s.Replayed)
+	}
+}
+
+// fleetEvents returns perAgent tool calls for each of agents agents, keyed
+// by agent (one session each), interleaved as a busy partition sees them.
+func fleetEvents(topic string, agents, perAgent int) []*kgo.Record {
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	tools := []string{"crm.read", "kb.search", "mail.send"}
+	recs := make([]*kgo.Record, 0, agents*perAgent)
+	for k := range perAgent {
+		for a := range agents {
+			id := fmt.Sprintf("agent-%06d", a)
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(id),
+				Value: toolEvent(fmt.Sprintf("e-%d-%d", a, k), id, "s-"+id, tools[(a+k)%len(tools)], base.Add(time.Duration(k)*time.Minute))})
+		}
+	}
+	return recs
+}
+
+// TestCheckpointRealBrokerLarge: on the real broker, a partition with
+// 20,000 agents — a snapshot far above the former 8 MiB single-record cap —
+// is checkpointed as many chunks and restored byte for byte by the next
+// owner.
+func TestCheckpointRealBrokerLarge(t *testing.T) {
+	broker := testenv.Kafka(t)
+	const agents, perAgent = 20_000, 3
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	o := testOptions([]string{broker})
+	o.Group = "ckpt-large-" + suffix
+	o.Topic = "ckpt.large.events." + suffix
+	o.DeadLetterTopic = "ckpt.large.dlq." + suffix
+	o.StateTopic = "ckpt.large.state." + suffix
+	o.CheckpointEvery = time.Hour // the first batch, then the final checkpoint on revocation
+	o.ShutdownFlushTimeout = 30 * time.Second
+	o.RestoreTimeout = time.Minute
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, o.Topic, o.DeadLetterTopic); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), o.Topic, o.DeadLetterTopic, o.StateTopic) })
+	recs := fleetEvents(o.Topic, agents, perAgent)
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	a, err := New(o, newMemSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := start(a)
+	total := int64(len(recs))
+	ra.waitFor(t, "A's batches", func() bool { s := a.Stats(); return s.Durable == total && s.Commits > 0 })
+	ra.stop(t)
+	want := a.snapshot(t, 0)
+	a.Close() // final checkpoint at the committed offset
+	sa := a.Stats()
+	if sa.CheckpointsSkipped != 0 || sa.Checkpoints < 2 {
+		t.Fatalf("A: %d checkpoints written, %d failed; want ≥ 2 and 0", sa.Checkpoints, sa.CheckpointsSkipped)
+	}
+
+	m, snap := latestCheckpoint(t, o, 0)
+	t.Logf("%d agents: snapshot %d bytes (%.0f B/agent) in %d chunks; A wrote %d checkpoints, %d bytes",
+		agents, m.Size, float64(m.Size)/agents, len(m.Hashes), sa.Checkpoints, sa.CheckpointBytes)
+	if m.Next != total || !bytes.Equal(snap, want) {
+		t.Fatalf("latest checkpoint at %d (want %d), equal to A's state: %v", m.Next, total, bytes.Equal(snap, want))
+	}
+	if m.Size <= 8<<20 || len(m.Hashes) < 9 {
+		t.Fatalf("snapshot of %d bytes in %d chunks; the test needs more than 8 MiB", m.Size, len(m.Hashes))
+	}
+
+	ms := newMemSink()
+	b, err := New(o, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := start(b)
+	rb.waitFor(t, "B's restore", func() bool { s := b.Stats(); return s.Restores == 1 })
+	if got := b.snapshot(t, 0); !bytes.Equal(got, want) {
+		t.Fatalf("B's restored state (%d bytes) differs from A's (%d bytes)", len(got), len(want))
+	}
+	took := time.Duration(b.m.lastRestoreNanos.Load())
+	if took <= 0 {
+		t.Errorf("tether_state_last_restore_seconds not set")
+	}
+	t.Logf("B restored %d agents in %s (read + verify + restore)", agents, took)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: o.Topic, Key: []byte("agent-000001"),
+		Value: toolEvent("late-1", "agent-000001", "s-agent-000001", "shell.exec", time.Now().UTC().Add(-time.Minute))}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	rb.waitFor(t, "B's batch", func() bool { ev, _, _ := ms.counts(); return ev == 1 && b.Stats().Commits > 0 })
+	rb.stop(t)
+	b.Close()
+	if s := b.Stats(); s.Replayed != 0 || s.ColdStarts != 0 {
+		t.Errorf("B: replayed %d, cold starts %d; want 0, 0", s.Replayed, s.ColdStarts)
+	}
+}
+
+// FuzzCheckpointDecode: the manifest, chunk and state-key decoders never
+// panic, fail with ErrCheckpoint, and a decoded manifest re-encodes to the
+// same bytes.
+func FuzzCheckpointDecode(f *testing.F) {
+	m := manifest{Version: CheckpointVersion, Topic: "tether.events", Partition: 3, Next: 99, Gen: 7, Slot: 1, Size: 10, Hashes: [][32]byte{{1}}}
+	f.Add(m.marshal())
+	f.Add(marshalChunk(7, 2, []byte("payload")))
+	f.Add([]byte("g/tether.events/3/1/17"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if m, err := unmarshalManifest(b); err != nil {
+			if !errors.Is(err, ErrCheckpoint) {
+				t.Fatalf("manifest error does not wrap ErrCheckpoint: %v", err)
+			}
+		} else if !bytes.Equal(m.marshal(), b) {
+			t.Fatalf("manifest does not re-encode to its input")
+		}
+		if gen, index, payload, err := unmarshalChunk(b); err != nil {
+			if !errors.Is(err, ErrCheckpoint) {
+				t.Fatalf("chunk error does not wrap ErrCheckpoint: %v", err)
+			}
+		} else if !bytes.Equal(marshalChunk(gen, index, payload), b) {
+			t.Fatalf("chunk does not re-encode to its input")
+		}
+		if p, slot, index, ok := parseStateKey(string(b), "g/tether.events/"); ok {
+			if p < 0 || slot > 1 || index < -1 {
+				t.Fatalf("key %q parsed as %d/%d/%d", b, p, slot, index)
+			}
+		}
+	})
+}
+
+// TestCheckpointManyPartitions: with four events partitions and a state
+// topic of three (partitions 0 and 3 share state partition 0), every
+// partition's checkpoint goes to its own state partition and a new owner
+// restores all four, in parallel, byte for byte.
+func TestCheckpointManyPartitions(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "tether.events", "tether.events.dlq"), kfake.SeedTopics(3, "tether.state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	addrs := cl.ListenAddrs()
+	o := testOptions(addrs)
+	o.CheckpointEvery = time.Hour
+	o.CheckpointMaxBytes = 4 << 10 // several chunks each
+	recs := fleetEvents("tether.events", 40, 3)
+	produce(t, addrs, recs...)
+	a, err := New(o, newMemSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := start(a)
+	ra.waitFor(t, "A's batches", func() bool { s := a.Stats(); return s.Durable == int64(len(recs)) && s.Commits > 0 })
+	ra.stop(t)
+	want := map[int32][]byte{}
+	for p := range int32(4) {
+		want[p] = a.snapshot(t, p)
+	}
+	a.Close()
+
+	kc, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		"tether.state": {0: kgo.NewOffset().AtStart(), 1: kgo.NewOffset().AtStart(), 2: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	seen := map[int32]int{} // records per state partition, by the events partition in their key
+	for len(seen) < 4 {
+		fs := kc.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("state topic: only partitions %v seen", seen)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			p, _, _, ok := parseStateKey(string(r.Key), o.Group+"/"+o.Topic+"/")
+			if !ok || r.Partition != p%3 {
+				t.Errorf("key %q in state partition %d, want %d", r.Key, r.Partition, p%3)
+			}
+			seen[p]++
+		})
+	}
+
+	b, err := New(o, newMemSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := start(b)
+	rb.waitFor(t, "B's restores", func() bool { return b.Stats().Restores == 4 })
+	rb.stop(t)
+	for p := range int32(4) {
+		if got := b.snapshot(t, p); !bytes.Equal(got, want[p]) {
+			t.Errorf("partition %d: restored state (%d bytes) differs from A's (%d bytes)", p, len(got), len(want[p]))
+		}
+	}
+	b.Close()
+	if s := b.Stats(); s.ColdStarts != 0 || s.RestoreFailures != 0 {
+		t.Errorf("B: %d cold starts, %d restore failures; want 0", s.ColdStarts, s.RestoreFailures)
 	}
 }

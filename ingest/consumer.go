@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -93,8 +94,9 @@ type Options struct {
 	// CheckpointEvery is the wall time between two checkpoints of one
 	// partition.
 	CheckpointEvery time.Duration
-	// CheckpointMaxBytes bounds one partition's snapshot; larger snapshots
-	// are skipped with a warning (tether_checkpoints_skipped_total).
+	// CheckpointMaxBytes bounds one checkpoint record: a partition's
+	// snapshot is written as chunks of at most this many bytes plus a
+	// manifest (checkpoint.go).
 	CheckpointMaxBytes int
 	// RestoreTimeout bounds reading the state topic on assignment (and
 	// creating it at start-up); on timeout the partitions start cold.
@@ -106,7 +108,7 @@ type Options struct {
 // DefaultOptions returns the daemon's defaults: topic "tether.events",
 // dead letters to "tether.events.dlq", group "tether", 5,000 records per
 // batch, backoff 200ms doubling to 10s, checkpoints to "tether.state"
-// every minute per partition, at most 8 MiB each.
+// every minute per partition, in records of at most 1 MiB.
 func DefaultOptions() Options {
 	return Options{
 		Brokers:              []string{"127.0.0.1:9092"},
@@ -122,7 +124,7 @@ func DefaultOptions() Options {
 		ShutdownFlushTimeout: 30 * time.Second,
 		StateTopic:           "tether.state",
 		CheckpointEvery:      time.Minute,
-		CheckpointMaxBytes:   8 << 20,
+		CheckpointMaxBytes:   1 << 20,
 		RestoreTimeout:       20 * time.Second,
 		LagInterval:          defaultLagInterval,
 		Logger:               zerolog.Nop(),
@@ -190,7 +192,10 @@ type Consumer struct {
 	// reused between batches (only the Run goroutine touches them)
 	batch sink.Batch
 	dlq   []*kgo.Record
-	ckpts []*kgo.Record
+	ckpts []*pendingCheckpoint
+
+	// statePartitions is the state topic's partition count (ensureStateTopic).
+	statePartitions atomic.Int32
 
 	// noFinalCheckpoint (tests) skips the checkpoint on revocation, as if
 	// the process had been killed.
@@ -206,14 +211,15 @@ type partitionState struct {
 	events    []*models.Event
 	dlq       []*kgo.Record
 
-	findingTimes   []time.Time // Kafka timestamp of the record behind each of out.Findings
-	created        time.Time   // when this member took the partition
-	ckpt           *kgo.Record // this batch's checkpoint, produced once the batch is in the sinks
-	lastCheckpoint time.Time   // when a checkpoint was last produced (or restored)
-	restoredAt     int64       // restored checkpoint's offset, until the first batch; -1: none
-	next           int64       // offset after the last durable record; -1: none yet
-	dirty          bool        // durable records since the last checkpoint
-	broken         bool        // a batch failed after processing: state is ahead of the sinks
+	findingTimes   []time.Time        // Kafka timestamp of the record behind each of out.Findings
+	created        time.Time          // when this member took the partition
+	ckpt           *pendingCheckpoint // this batch's checkpoint, produced once the batch is in the sinks
+	ck             checkpointState
+	lastCheckpoint time.Time // when a checkpoint was last produced (or restored)
+	restoredAt     int64     // restored checkpoint's offset, until the first batch; -1: none
+	next           int64     // offset after the last durable record; -1: none yet
+	dirty          bool      // durable records since the last checkpoint
+	broken         bool      // a batch failed after processing: state is ahead of the sinks
 }
 
 func (c *Consumer) newState(p int32) *partitionState {
@@ -281,7 +287,8 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 			kgo.SeedBrokers(opts.Brokers...),
 			kgo.ProducerBatchCompression(kgo.ZstdCompression()),
 			kgo.ProducerBatchMaxBytes(int32(opts.CheckpointMaxBytes + checkpointOverhead)),
-			kgo.MaxBufferedBytes(4 * (opts.CheckpointMaxBytes + checkpointOverhead)),
+			kgo.MaxBufferedBytes(max(32<<20, 4*(opts.CheckpointMaxBytes+checkpointOverhead))),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		}, hooks("checkpoint")...)
 		popts = append(popts, extra...)
 		prod, err := kgo.NewClient(popts...)
@@ -359,7 +366,7 @@ func (c *Consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) 
 
 func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 	c.mu.Lock()
-	var recs []*kgo.Record
+	var recs []*pendingCheckpoint
 	for _, ps := range m {
 		for _, p := range ps {
 			st, ok := c.engines[p]
@@ -367,7 +374,7 @@ func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 				continue
 			}
 			if checkpoint && c.checkpointing() && st.dirty && !st.broken && st.next >= 0 {
-				if r := c.snapshotRecord(st, p, st.next); r != nil {
+				if r := c.buildCheckpoint(st, p, st.next); r != nil {
 					recs = append(recs, r)
 				}
 			}
@@ -547,11 +554,8 @@ func (c *Consumer) handle(ctx, flush context.Context, fetches kgo.Fetches) error
 	}
 	now := time.Now()
 	for _, st := range states {
-		st.dirty = st.ckpt == nil
-		if st.ckpt != nil {
-			st.lastCheckpoint = now
-			st.ckpt = nil
-		}
+		st.dirty = st.ckpt == nil || !st.ckpt.done
+		st.ckpt = nil
 		if c.checkpointing() {
 			since := st.lastCheckpoint
 			if since.IsZero() {
@@ -619,7 +623,7 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 // cuts one off half-way. Once ctx ends, a failed attempt is retried at
 // once and then with backoff until flush ends, ShutdownFlushTimeout after
 // the shutdown request; then the batch is given up with ErrUncommitted.
-func (c *Consumer) durable(ctx, flush context.Context, b *sink.Batch, dlq, ckpts []*kgo.Record) error {
+func (c *Consumer) durable(ctx, flush context.Context, b *sink.Batch, dlq []*kgo.Record, ckpts []*pendingCheckpoint) error {
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
 	sinkDone := b.Empty()

@@ -27,6 +27,7 @@ type Metrics struct {
 
 	checkpoints, checkpointBytes, lastCheckpointBytes, checkpointsSkipped atomic.Int64
 	restores, coldStarts, restoreFailures, replayed                       atomic.Int64
+	lastRestoreNanos                                                      atomic.Int64
 
 	// detectorStats, when set (by the consumer), supplies the detector
 	// counters rendered as tether_detector_evictions_total and
@@ -103,9 +104,9 @@ var metricDescs = []struct {
 	{"tether_commit_errors_total", "Failed offset commits (the batch is redelivered).", true},
 	{"tether_sink_errors_total", "Failed attempts to make a batch durable.", true},
 	{"tether_fetch_errors_total", "Fetch errors from the brokers.", true},
-	{"tether_checkpoints_total", "Detector checkpoints written to the state topic.", true},
+	{"tether_checkpoints_total", "Complete detector checkpoints (chunks and manifest) written to the state topic.", true},
 	{"tether_checkpoint_bytes_total", "Bytes of checkpoints written (before compression).", true},
-	{"tether_checkpoints_skipped_total", "Checkpoints not written: snapshot failed or too large.", true},
+	{"tether_checkpoints_skipped_total", "Checkpoints that failed (snapshot error, too large, rejected by the broker); the partition retries after a backoff.", true},
 	{"tether_state_restores_total", "Partitions whose detector state was restored from a checkpoint.", true},
 	{"tether_state_cold_starts_total", "Partitions that started with fresh detector state.", true},
 	{"tether_state_restore_failures_total", "Cold starts caused by an unreadable or invalid checkpoint.", true},
@@ -113,6 +114,7 @@ var metricDescs = []struct {
 	{"tether_lag_refreshes_total", "Successful refreshes of the group's committed and end offsets.", true},
 	{"tether_lag_refresh_errors_total", "Failed refreshes of the group's offsets (broker unreachable or group not described).", true},
 	{"tether_last_checkpoint_bytes", "Size of the last checkpoint written.", false},
+	{"tether_state_last_restore_seconds", "Time the last restored partition took: reading the state topic, verifying and restoring its checkpoint.", false},
 	{"tether_checkpoint_age_seconds", "Age of the oldest checkpoint among assigned partitions that processed records after it (0: all checkpointed).", false},
 	{"tether_consumer_lag", "Records behind the end offsets on this member's partitions, from the group's committed offsets (refreshed every lag_interval).", false},
 	{"tether_consumer_group_lag", "Records behind the end offsets over the whole group, from its committed offsets (every member reports it: do not sum).", false},
@@ -144,9 +146,11 @@ type Stats struct {
 	SinkHealthy bool
 	// LastDurable is when a batch last became durable.
 	LastDurable time.Time
-	// Checkpoints counts checkpoint records written to the state topic and
-	// CheckpointBytes their summed value sizes; CheckpointsSkipped those
-	// not written (snapshot failed or larger than CheckpointMaxBytes).
+	// Checkpoints counts complete checkpoints (generations: chunks and
+	// manifest) written to the state topic and CheckpointBytes their summed
+	// record value sizes; CheckpointsSkipped those that failed (snapshot
+	// error, more chunks than a manifest lists, record rejected as too
+	// large), each retried only after a backoff.
 	Checkpoints, CheckpointBytes, CheckpointsSkipped int64
 	// Restores counts partitions whose engine was restored from a
 	// checkpoint; ColdStarts those that started with fresh state, of which
@@ -395,6 +399,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		"tether_lag_refreshes_total":          float64(s.LagRefreshes),
 		"tether_lag_refresh_errors_total":     float64(s.LagRefreshErrors),
 		"tether_last_checkpoint_bytes":        float64(m.lastCheckpointBytes.Load()),
+		"tether_state_last_restore_seconds":   time.Duration(m.lastRestoreNanos.Load()).Seconds(),
 		"tether_checkpoint_age_seconds":       m.checkpointAge(now).Seconds(),
 		"tether_consumer_lag":                 float64(s.Lag),
 		"tether_consumer_group_lag":           float64(s.GroupLag),

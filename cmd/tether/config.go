@@ -44,7 +44,9 @@ type Config struct {
 		// warms its baselines up again).
 		StateTopic string `yaml:"state_topic"`
 		// CheckpointEvery is the wall time between two checkpoints of a
-		// partition; CheckpointMaxBytes bounds one checkpoint.
+		// partition; CheckpointMaxBytes bounds one checkpoint record (a
+		// snapshot is written as chunks of at most this size plus a
+		// manifest).
 		CheckpointEvery    time.Duration `yaml:"checkpoint_every"`
 		CheckpointMaxBytes int           `yaml:"checkpoint_max_bytes"`
 		// TLS encrypts the connections to the brokers.
@@ -218,7 +220,7 @@ func defaultConfig() Config {
 	c.Kafka.MaxPollRecords = 5000
 	c.Kafka.StateTopic = "tether.state"
 	c.Kafka.CheckpointEvery = time.Minute
-	c.Kafka.CheckpointMaxBytes = 8 << 20
+	c.Kafka.CheckpointMaxBytes = 1 << 20
 	c.Consumer.SessionTimeout = 45 * time.Second
 	c.Consumer.LagInterval = 5 * time.Second
 	c.ClickHouse.Enabled = true

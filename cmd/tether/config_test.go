@@ -40,7 +40,7 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}},
 		{name: "state topic", file: "kafka:\n  state_topic: st\n  checkpoint_every: 30s\n", env: map[string]string{"TETHER_STATE_TOPIC": "st2"}, check: func(t *testing.T, c Config) {
-			if c.Kafka.StateTopic != "st2" || c.Kafka.CheckpointEvery.Seconds() != 30 || c.Kafka.CheckpointMaxBytes != 8<<20 {
+			if c.Kafka.StateTopic != "st2" || c.Kafka.CheckpointEvery.Seconds() != 30 || c.Kafka.CheckpointMaxBytes != 1<<20 {
 				t.Errorf("state topic settings: %+v", c.Kafka)
 			}
 		}},
