@@ -16,6 +16,8 @@ Usage:
   tether import agentdojo --out DIR PATH...   convert AgentDojo runs into Tether's labelled stream format
   tether eval   --events FILE --labels FILE [--inventory FILE] --json OUT [--plot OUT.png]
                                               replay a labelled stream through the detectors and score them
+  tether produce (--fleet | --events FILE | --stream DIR) [--rate N] [--rebase-time] [--config FILE]
+                                              replay events into the Kafka events topic, keyed as the daemon expects
 
 Run 'tether COMMAND -h' for a command's flags.
 `
@@ -35,6 +37,8 @@ func main() {
 		err = runImport(args)
 	case "eval":
 		err = runEval(args)
+	case "produce":
+		err = runProduce(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
