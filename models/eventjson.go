@@ -116,6 +116,10 @@ func decodeEventFast(b []byte, ev *Event) bool {
 			i, ok = fastString(b, i, &ev.Result)
 		case "gen_ai.request.model":
 			i, ok = fastString(b, i, &ev.Model)
+		case "gen_ai.provider.name":
+			i, ok = fastString(b, i, &ev.Provider)
+		case "error.type":
+			i, ok = fastString(b, i, &ev.ErrorType)
 		case "tether.root_agent.id":
 			i, ok = fastString(b, i, &ev.RootAgentID)
 		case "tether.parent_agent.id":
