@@ -490,13 +490,19 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 	st.dlq = st.dlq[:0]
 	for _, r := range p.Records {
 		c.m.consumed.Add(1)
-		ev, err := c.dec.Decode(r.Value, r.Timestamp)
+		ev, more, err := c.decodeRecord(r)
 		if err != nil {
 			st.dlq = append(st.dlq, c.deadLetter(r, err))
 			continue
 		}
-		st.engine.Process(ev, &st.out)
-		st.events = append(st.events, ev)
+		if ev != nil {
+			st.engine.Process(ev, &st.out)
+			st.events = append(st.events, ev)
+		}
+		for _, ev := range more {
+			st.engine.Process(ev, &st.out)
+			st.events = append(st.events, ev)
+		}
 	}
 	if n := len(p.Records); n > 0 {
 		c.m.setLag(p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
