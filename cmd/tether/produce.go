@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,10 +21,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/tetherhq/tether/bench/eval"
 	"github.com/tetherhq/tether/bench/fleet"
 	"github.com/tetherhq/tether/ingest"
+	"github.com/tetherhq/tether/ingest/otlp"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -33,6 +37,7 @@ var errProduce = errors.New("produce failed")
 const (
 	sourceEvents = "events" // a JSONL file of native events
 	sourceStream = "stream" // a labelled stream folder (events.jsonl, labels.jsonl, inventory.yaml)
+	sourceOTLP   = "otlp"   // OTLP trace payloads (ingest/otlp), JSON lines or length-prefixed protobuf
 	sourceFleet  = "fleet"  // the simulated fleet
 )
 
@@ -86,6 +91,7 @@ func runProduce(args []string) error {
 	topic := fs.String("topic", "", "topic (default: the configuration's kafka.events_topic, tether.events)")
 	events := fs.String("events", "", "replay a JSONL file of native events (one models.Event per line)")
 	stream := fs.String("stream", "", "replay a labelled stream folder (events.jsonl; inventory.yaml is reported)")
+	otlpFile := fs.String("otlp", "", "replay OTLP trace payloads: FILE.jsonl (OTLP/JSON, one per line) or FILE.binpb (protobuf, 4-byte big-endian length before each), the Collector file exporter's formats")
 	useFleet := fs.Bool("fleet", false, "replay the simulated fleet (mostly benign agents, a few going rogue)")
 	fs.Float64Var(&pc.Rate, "rate", 1000, "records per second (0: as fast as possible)")
 	fs.BoolVar(&pc.RebaseTime, "rebase-time", false, "shift event times so the last event is now (keeps the gaps); use it for recordings (always on for --fleet)")
@@ -99,7 +105,7 @@ func runProduce(args []string) error {
 		return err
 	}
 	var chosen []string
-	for name, v := range map[string]string{sourceEvents: *events, sourceStream: *stream} {
+	for name, v := range map[string]string{sourceEvents: *events, sourceStream: *stream, sourceOTLP: *otlpFile} {
 		if v != "" {
 			chosen = append(chosen, name)
 			pc.Source, pc.Path = name, v
@@ -111,7 +117,7 @@ func runProduce(args []string) error {
 	}
 	if len(chosen) != 1 {
 		fs.Usage()
-		return errors.New("give exactly one of --events, --stream, --fleet")
+		return errors.New("give exactly one of --events, --stream, --otlp, --fleet")
 	}
 	cfg, err := loadConfig(*cfgPath, os.Getenv)
 	if err != nil {
@@ -186,6 +192,16 @@ func loadRecords(pc produceConfig, now time.Time) ([]produceRecord, *produceRepo
 			}
 			rep.Inventory = pc.InventoryOut
 		}
+	case sourceOTLP:
+		recs, shift, err := loadOTLP(pc.Path, pc.RebaseTime, now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errProduce, err)
+		}
+		rep.Shift = shift
+		if pc.Count > 0 && len(recs) > pc.Count {
+			recs = recs[:pc.Count]
+		}
+		return recs, rep, nil
 	default:
 		return nil, nil, fmt.Errorf("%w: unknown source %q", errProduce, pc.Source)
 	}
@@ -229,6 +245,70 @@ func rebaseEvent(ev *models.Event, d time.Duration) {
 			*p = &v
 		}
 	}
+}
+
+// loadOTLP reads OTLP trace payloads in the OpenTelemetry Collector file
+// exporter's formats: OTLP/JSON lines (.json, .jsonl) or protobuf messages
+// each preceded by its 4-byte big-endian length (any other name). Each
+// payload becomes one record in its own encoding, keyed by the root agent of
+// its first GenAI span event (unkeyed when it has none), timestamped with
+// its last span time; with rebase every payload is shifted by the offset
+// that puts the file's last span at now.
+func loadOTLP(path string, rebase bool, now time.Time) ([]produceRecord, time.Duration, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	var raw [][]byte
+	enc := otlp.EncodingProto
+	if ext := filepath.Ext(path); ext == ".json" || ext == ".jsonl" {
+		enc = otlp.EncodingJSON
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				raw = append(raw, line)
+			}
+		}
+	} else {
+		for len(b) > 0 {
+			if len(b) < 4 || int(binary.BigEndian.Uint32(b)) > len(b)-4 {
+				return nil, 0, fmt.Errorf("%s: truncated length-prefixed protobuf payload", path)
+			}
+			n := binary.BigEndian.Uint32(b)
+			raw, b = append(raw, b[4:4+n]), b[4+n:]
+		}
+	}
+	tds := make([]*tracepb.TracesData, 0, len(raw))
+	var last time.Time
+	for i, p := range raw {
+		td, err := otlp.Unmarshal(p, enc)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s payload %d: %w", path, i+1, err)
+		}
+		tds = append(tds, td)
+		if t := otlp.LastTime(td); t.After(last) {
+			last = t
+		}
+	}
+	var shift time.Duration
+	if rebase && !last.IsZero() {
+		shift = now.Sub(last)
+	}
+	recs := make([]produceRecord, 0, len(tds))
+	for i, td := range tds {
+		value := raw[i]
+		if shift != 0 {
+			otlp.Shift(td, shift)
+			if value, err = otlp.Marshal(td, enc); err != nil {
+				return nil, 0, fmt.Errorf("%s payload %d: %w", path, i+1, err)
+			}
+		}
+		r := produceRecord{value: value, time: otlp.LastTime(td)}
+		if evs := otlp.Events(td); len(evs) > 0 {
+			r.key = evs[0].Key()
+		}
+		recs = append(recs, r)
+	}
+	return recs, shift, nil
 }
 
 func fileExists(path string) bool {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tetherhq/tether/deploy/testenv"
+	"github.com/tetherhq/tether/ingest/otlp"
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink/clickhouse"
 )
@@ -235,5 +236,48 @@ func TestReadmeQuickstart(t *testing.T) {
 	}
 	if n := count("SELECT count() FROM " + cfg.ClickHouse.Database + ".findings FINAL WHERE kind = 'unregistered_agent'"); n != 0 {
 		t.Errorf("%d unregistered_agent findings: the fleet inventory was not used", n)
+	}
+}
+
+// TestProduceOTLP replays the OTLP fixtures (both file formats) rebased:
+// each payload arrives in its encoding, keyed by its root agent, with the
+// span times shifted so that the last one is now.
+func TestProduceOTLP(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "j", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	for _, tc := range []struct{ topic, file, enc string }{
+		{"j", "../../testdata/otlp/agent_run.jsonl", otlp.EncodingJSON},
+		{"p", "../../testdata/otlp/agent_run.binpb", otlp.EncodingProto},
+	} {
+		pc := produceConfig{Brokers: cluster.ListenAddrs(), Topic: tc.topic, Source: sourceOTLP, Path: tc.file, RebaseTime: true, Now: func() time.Time { return now }}
+		rep, err := produce(context.Background(), pc)
+		if err != nil || rep.Produced != 2 {
+			t.Fatalf("%s: produced %v, %v", tc.file, rep, err)
+		}
+		var last time.Time
+		var events int
+		for _, r := range readTopicFrom(t, cluster.ListenAddrs(), tc.topic, 2) {
+			if enc := otlp.Sniff(r.Value); enc != tc.enc || string(r.Key) != "mail-agent" {
+				t.Fatalf("%s: record encoding %q key %q", tc.file, enc, r.Key)
+			}
+			evs, err := otlp.Decode(r.Value, tc.enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events += len(evs)
+			for _, ev := range evs {
+				if ev.Time.After(last) {
+					last = ev.Time
+				}
+			}
+		}
+		if events != 21 || !last.Equal(now) {
+			t.Fatalf("%s: %d events, last at %s; want 21, %s", tc.file, events, last, now)
+		}
 	}
 }
