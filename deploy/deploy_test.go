@@ -27,8 +27,10 @@ func tool(t *testing.T, env, name, cached string) string {
 	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
+	if name != "" {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
 	}
 	cache := os.Getenv("TETHER_CACHE")
 	if cache == "" {
@@ -37,9 +39,9 @@ func tool(t *testing.T, env, name, cached string) string {
 	p := filepath.Join(cache, "tools", cached)
 	if _, err := os.Stat(p); err != nil {
 		if testenv.CI() {
-			t.Fatalf("CI=true: %s not found (set %s or run deploy/local/tools.sh)", name, env)
+			t.Fatalf("CI=true: %s not found (set %s or run deploy/local/tools.sh)", cached, env)
 		}
-		t.Skipf("%s not found (set %s or run deploy/local/tools.sh)", name, env)
+		t.Skipf("%s not found (set %s or run deploy/local/tools.sh)", cached, env)
 	}
 	return p
 }

