@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -102,7 +101,10 @@ func TestKubernetesManifests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds deploy/k8s/validate (a module with the Kubernetes API types); run without -short")
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is not on PATH: %v", err)
+	}
 	out := run(t, filepath.Join(testenv.RepoRoot(), "deploy", "k8s", "validate"), gobin, "run", ".", "../tether.yaml")
 	if n := strings.Count(out, " valid\n"); n != 5 {
 		t.Errorf("%d valid documents, want 5:\n%s", n, out)
