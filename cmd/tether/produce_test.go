@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
@@ -177,6 +178,16 @@ func TestReadmeQuickstart(t *testing.T) {
 	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.Inventory.File = filepath.Join(dir, "fleet-inventory.yaml")
 
+	t.Cleanup(func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+		if err != nil {
+			return
+		}
+		defer cl.Close()
+		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer dcancel()
+		_, _ = kadm.NewClient(cl).DeleteTopics(dctx, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic, cfg.Kafka.FindingsTopic)
+	})
 	pc := defaultProduceConfig()
 	pc.Brokers, pc.Topic, pc.Source, pc.Count, pc.Rate = cfg.Kafka.Brokers, cfg.Kafka.EventsTopic, sourceFleet, 10000, 0
 	pc.InventoryOut = cfg.Inventory.File
