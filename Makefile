@@ -20,10 +20,11 @@ LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tether ./cmd/tether
 
-## test: start Kafka and ClickHouse (idempotent), then run all tests against them
+## test: start Kafka and ClickHouse (idempotent), install the deployment linters (deploy/local/tools.sh), then run all tests
 test:
 	env_lines="$$(deploy/local/services.sh up)"; \
-	set -a; eval "$$env_lines"; set +a; \
+	tool_lines="$$(deploy/local/tools.sh)"; \
+	set -a; eval "$$env_lines"; eval "$$tool_lines"; set +a; \
 	echo "testing with TETHER_TEST_KAFKA=$$TETHER_TEST_KAFKA TETHER_TEST_CLICKHOUSE=$${TETHER_TEST_CLICKHOUSE:-}"; \
 	$(GO) test -count=1 ./...
 

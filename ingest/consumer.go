@@ -222,6 +222,16 @@ type partitionState struct {
 	broken         bool      // a batch failed after processing: state is ahead of the sinks
 }
 
+// process runs one event through the partition's engine and notes the
+// record timestamp behind each new finding (event→finding latency).
+func (st *partitionState) process(ev *models.Event, ts time.Time) {
+	st.engine.Process(ev, &st.out)
+	for len(st.findingTimes) < len(st.out.Findings) {
+		st.findingTimes = append(st.findingTimes, ts)
+	}
+	st.events = append(st.events, ev)
+}
+
 func (c *Consumer) newState(p int32) *partitionState {
 	return &partitionState{partition: p, engine: detector.New(c.opts.Detector), restoredAt: -1, next: -1, created: time.Now()}
 }
@@ -599,16 +609,17 @@ func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartitio
 	st.findingTimes = st.findingTimes[:0]
 	for _, r := range p.Records {
 		c.m.consumed.Add(1)
-		ev, err := c.dec.Decode(r.Value, r.Timestamp)
+		ev, more, err := c.decodeRecord(r)
 		if err != nil {
 			st.dlq = append(st.dlq, c.deadLetter(r, err))
 			continue
 		}
-		st.engine.Process(ev, &st.out)
-		for len(st.findingTimes) < len(st.out.Findings) {
-			st.findingTimes = append(st.findingTimes, r.Timestamp)
+		if ev != nil {
+			st.process(ev, r.Timestamp)
 		}
-		st.events = append(st.events, ev)
+		for _, ev := range more {
+			st.process(ev, r.Timestamp)
+		}
 	}
 	if n := len(p.Records); n > 0 {
 		st.next = p.Records[n-1].Offset + 1

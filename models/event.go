@@ -81,6 +81,8 @@ type Event struct {
 	Arguments  json.RawMessage `json:"gen_ai.tool.call.arguments,omitempty"`
 	Result     string          `json:"gen_ai.tool.call.result,omitempty"`
 	Model      string          `json:"gen_ai.request.model,omitempty"`
+	// Provider is gen_ai.provider.name (openai, anthropic, aws.bedrock, …).
+	Provider string `json:"gen_ai.provider.name,omitempty"`
 
 	// RootAgentID is the top of the delegation lineage; the Kafka record key.
 	// Defaults to AgentID when the agent is not a sub-agent.
@@ -104,6 +106,10 @@ type Event struct {
 	Destination         string     `json:"tether.destination,omitempty"`
 	Error               string     `json:"tether.error,omitempty"`
 	Bytes               int64      `json:"tether.bytes,omitempty"`
+
+	// ErrorType is the OpenTelemetry error.type of a failed operation (an
+	// exception class or error code); a tool result with one failed.
+	ErrorType string `json:"error.type,omitempty"`
 }
 
 // Root returns the root agent id of the event's lineage.

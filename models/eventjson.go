@@ -150,6 +150,10 @@ func decodeEventFast(b []byte, ev *Event) bool {
 		case "gen_ai.request.model":
 			bit = 1 << 13
 			i, ok = fastString(b, i, &ev.Model)
+		case "gen_ai.provider.name":
+			i, ok = fastString(b, i, &ev.Provider)
+		case "error.type":
+			i, ok = fastString(b, i, &ev.ErrorType)
 		case "tether.root_agent.id":
 			bit = 1 << 14
 			i, ok = fastString(b, i, &ev.RootAgentID)

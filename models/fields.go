@@ -205,6 +205,8 @@ func checkFields(ev *Event, decoded bool) error {
 		{"gen_ai.agent.name", ev.AgentName},
 		{"gen_ai.agent.version", ev.AgentVersion},
 		{"gen_ai.request.model", ev.Model},
+		{"gen_ai.provider.name", ev.Provider},
+		{"error.type", ev.ErrorType},
 		{"tether.resource", ev.Resource},
 		{"tether.destination", ev.Destination},
 	} {

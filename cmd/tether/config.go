@@ -88,6 +88,16 @@ type Config struct {
 		// Dir, when set, also writes findings and commands as Parquet files.
 		Dir string `yaml:"dir"`
 	} `yaml:"parquet"`
+	// SecurityLake writes findings as OCSF Parquet laid out for an Amazon
+	// Security Lake custom source (sink/ocsf LakeWriter); Dir empty disables.
+	SecurityLake struct {
+		// Dir is synchronised to the lake's bucket (ext/<source>/region=…/accountId=…/eventDay=…).
+		Dir string `yaml:"dir"`
+		// Source is the custom source name; Region and AccountID its partition values.
+		Source    string `yaml:"source"`
+		Region    string `yaml:"region"`
+		AccountID string `yaml:"account_id"`
+	} `yaml:"security_lake"`
 	Inventory struct {
 		File string `yaml:"file"`
 	} `yaml:"inventory"`
@@ -232,6 +242,7 @@ func defaultConfig() Config {
 	c.Decode.MaxRecordBytes = 1 << 20
 	c.Decode.MaxFutureSkew = 5 * time.Minute
 	c.Decode.MaxPastSkew = 7 * 24 * time.Hour
+	c.SecurityLake.Source = "tether"
 	c.HTTP.Listen = "127.0.0.1:9464"
 	c.Log.Level = "info"
 	c.ShutdownTimeout = 30 * time.Second

@@ -20,6 +20,8 @@ Usage:
                                               replay a labelled stream through the detectors and score them
   tether eval combine [--md OUT] NAME=REPORT.json ...
                                               combined markdown tables of several reports
+  tether produce (--fleet | --events FILE | --stream DIR) [--rate N] [--rebase-time] [--config FILE]
+                                              replay events into the Kafka events topic, keyed as the daemon expects
 
 Run 'tether COMMAND -h' for a command's flags.
 `
@@ -46,6 +48,8 @@ func main() {
 		}
 		fmt.Println(currentBuild())
 		return
+	case "produce":
+		err = runProduce(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -58,6 +58,17 @@ func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zero
 		}
 		m = append(m, w)
 	}
+	if cfg.SecurityLake.Dir != "" {
+		o := ocsf.DefaultLakeOptions()
+		o.Dir, o.SourceName, o.Region, o.AccountID = cfg.SecurityLake.Dir, cfg.SecurityLake.Source, cfg.SecurityLake.Region, cfg.SecurityLake.AccountID
+		o.Map.LogName = cfg.Kafka.FindingsTopic
+		w, err := ocsf.NewLakeWriter(o)
+		if err != nil {
+			_ = m.CloseAll()
+			return nil, fmt.Errorf("%w: security_lake: %w", errConfig, err)
+		}
+		m = append(m, w)
+	}
 	if cfg.Kafka.FindingsTopic != "" {
 		m = append(m, ocsf.NewPublisher(cons.Client(), cfg.Kafka.FindingsTopic))
 	}

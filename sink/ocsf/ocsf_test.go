@@ -60,7 +60,13 @@ func TestSeverityID(t *testing.T) {
 		if id != tt.wantID || name != tt.want {
 			t.Errorf("SeverityID(%d) = %d %q, want %d %q", tt.sev, id, name, tt.wantID, tt.want)
 		}
-		d := Map(finding("a", tt.sev), "")
+		d := Map(finding("a", tt.sev), Options{})
+		if d.RiskLevelID != tt.wantID-1 {
+			t.Errorf("Map severity %d: risk_level_id %d, want %d", tt.sev, d.RiskLevelID, tt.wantID-1)
+		}
+		if wantPrio := max(tt.wantID-1, 1); d.PriorityID != wantPrio {
+			t.Errorf("Map severity %d: priority_id %d, want %d", tt.sev, d.PriorityID, wantPrio)
+		}
 		if d.SeverityID != tt.wantID || d.RiskScore != int(tt.sev) || d.Unmapped.Tether.Severity != int(tt.sev) {
 			t.Errorf("Map severity %d: severity_id %d risk_score %d unmapped %d", tt.sev, d.SeverityID, d.RiskScore, d.Unmapped.Tether.Severity)
 		}
@@ -108,7 +114,7 @@ func TestMapRequired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := Marshal(tt.f, "")
+			b, err := Marshal(tt.f, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,12 +160,12 @@ func TestMapRequired(t *testing.T) {
 
 func TestMapDeterministic(t *testing.T) {
 	f := finding("agent-1", 80)
-	a, err := Marshal(f, "v1")
+	a, err := Marshal(f, Options{ProductVersion: "v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 20 {
-		b, err := Marshal(f, "v1")
+		b, err := Marshal(f, Options{ProductVersion: "v1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +184,7 @@ func TestMapSubject(t *testing.T) {
 	a, b := finding("agent-1", 20), finding("agent-1", 15)
 	a.Subject, b.Subject = "untrusted_content->private_data->public_sink", "private_data->public_sink"
 	a.ID, b.ID = "", ""
-	da, db := Map(a, ""), Map(b, "")
+	da, db := Map(a, Options{}), Map(b, Options{})
 	if da.FindingInfo.UID == db.FindingInfo.UID {
 		t.Fatalf("distinct findings share uid %s", da.FindingInfo.UID)
 	}
@@ -191,7 +197,7 @@ func TestNonFinite(t *testing.T) {
 	f := finding("agent-1", 40)
 	f.Confidence = math.NaN()
 	f.Features = []models.Feature{{Name: "x", Observed: math.Inf(1), Baseline: math.Inf(-1), Spread: math.NaN()}}
-	b, err := Marshal(f, "")
+	b, err := Marshal(f, Options{})
 	if err != nil {
 		t.Fatalf("Marshal with non-finite values: %v", err)
 	}
@@ -202,7 +208,7 @@ func TestNonFinite(t *testing.T) {
 
 // TestGolden pins the encoding of one finding; run with -update to rewrite.
 func TestGolden(t *testing.T) {
-	d := Map(finding("agent-1", 75), "0.9.0")
+	d := Map(finding("agent-1", 75), Options{ProductVersion: "0.9.0", LogName: DefaultTopic})
 	got, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
 		t.Fatal(err)

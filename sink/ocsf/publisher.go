@@ -50,7 +50,8 @@ type Publisher struct {
 	// default, 0, publishes every finding including informational ones
 	// (severity_id 1): SIEMs filter on severity_id themselves.
 	MinSeverity uint8
-	// ProductVersion fills metadata.product.version (omitted when empty).
+	// ProductVersion fills metadata.product.version (omitted when empty);
+	// NewPublisher sets it to BuildVersion().
 	ProductVersion string
 }
 
@@ -60,7 +61,7 @@ func NewPublisher(client *kgo.Client, topic string) *Publisher {
 	if topic == "" {
 		topic = DefaultTopic
 	}
-	return &Publisher{client: client, topic: topic}
+	return &Publisher{client: client, topic: topic, ProductVersion: BuildVersion()}
 }
 
 // Topic returns the topic the Publisher writes to.
@@ -86,7 +87,7 @@ func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
 		if f.ID == "" {
 			f.SetID() // on a copy; the batch is not modified
 		}
-		v, err := Marshal(f, p.ProductVersion)
+		v, err := Marshal(f, Options{ProductVersion: p.ProductVersion, LogName: p.topic})
 		if err != nil {
 			return err
 		}
