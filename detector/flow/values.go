@@ -1,0 +1,349 @@
+package flow
+
+// The value store: what a session knows about each value that entered it
+// (trusted user input, tool results by source label, instruction cues and
+// user direction), bounded per session, and the user text kept to decide
+// what the user asked for.
+
+import (
+	"bytes"
+	"container/list"
+	"strings"
+
+	"github.com/tetherhq/tether/models"
+)
+
+// origin flags of an observed value.
+const (
+	fromUntrusted uint8 = 1 << iota
+	fromPrivate
+)
+
+// source is the tool_result a value was read from.
+type source struct{ event, tool string }
+
+// entry is one observed value.
+type entry struct {
+	flags     uint8
+	class     Class
+	untrusted source // first untrusted_content result carrying the value
+	private   source // first private_data result carrying the value
+	seen      source // first result of any tool carrying the value
+	// instructed: some untrusted or private occurrence had instruction cues
+	// nearby. undirected: some untrusted occurrence came from a call that
+	// named no trusted value; privUndirected: the same for a private
+	// occurrence.
+	instructed, undirected, privUndirected bool
+	// instr is the first untrusted or private result in which instruction
+	// cues surround the value, cues the union of the cue categories found
+	// near it in such results, and instrUndirected records that some such
+	// result came from a call that named no trusted value.
+	instr           source
+	cues            cueCat
+	instrUndirected bool
+}
+
+// valueSet is a FIFO-bounded map of values. keys is the insertion ring
+// (next is the oldest slot once it is full) and vals runs parallel to it;
+// the map gives a key's slot, so updating a value never touches the stored
+// key (callers pass keys that alias scratch memory).
+type valueSet[T any] struct {
+	m    map[string]int32
+	keys []string
+	vals []T
+	next int
+	max  int
+}
+
+func (s *valueSet[T]) get(k string) (T, bool) {
+	if i, ok := s.m[k]; ok {
+		return s.vals[i], true
+	}
+	var z T
+	return z, false
+}
+
+// put stores v under k, evicting the oldest key when full. k may alias
+// scratch memory: it is cloned when new.
+func (s *valueSet[T]) put(k string, v T) {
+	if i, ok := s.m[k]; ok {
+		s.vals[i] = v
+		return
+	}
+	if s.max <= 0 {
+		return
+	}
+	if s.m == nil {
+		s.m = make(map[string]int32)
+	}
+	k = strings.Clone(k)
+	if len(s.keys) < s.max {
+		s.m[k] = int32(len(s.keys))
+		s.keys = append(s.keys, k)
+		s.vals = append(s.vals, v)
+	} else {
+		delete(s.m, s.keys[s.next])
+		s.keys[s.next], s.vals[s.next] = k, v
+		s.m[k] = int32(s.next)
+		s.next = (s.next + 1) % s.max
+	}
+}
+
+func (s *valueSet[T]) len() int { return len(s.m) }
+
+// session is one tracked session's state.
+type session struct {
+	id      string
+	parent  string
+	child   bool // linked to a parent: its messages are not the user's
+	context bool // user or system input was seen (a basis for "unexplained")
+	elem    *list.Element
+	values  valueSet[entry]
+	trusted valueSet[struct{}]
+	// text is the lower-cased user/system text (bounded by MaxTrustedText).
+	text []byte
+	// directed records, per pending tool call (by call id, else by tool
+	// name), whether its arguments named a trusted value; at most
+	// maxPending entries.
+	directed map[pendingKey]bool
+	// reported holds the (tool, value) pairs already reported as
+	// instructed_call (key: tool + "\x00" + value), at most maxReported,
+	// oldest first out.
+	reported valueSet[struct{}]
+	// hasInstructed: some value of the session was instructed (not part
+	// of the state; recomputed on restore). Lets non-sink calls of
+	// sessions without instructions skip argument parsing.
+	hasInstructed bool
+}
+
+// maxReported bounds the instructed_call (tool, value) pairs remembered per
+// session.
+const maxReported = 64
+
+// pendingKey identifies a tool call and its result: the call id when the
+// runtime records one (byID), else the tool name (the latest call of that
+// tool).
+type pendingKey struct {
+	byID bool
+	name string
+}
+
+func pendingKeyOf(ev *models.Event) pendingKey {
+	if ev.ToolCallID != "" {
+		return pendingKey{true, ev.ToolCallID}
+	}
+	return pendingKey{false, ev.ToolName}
+}
+
+// maxPending bounds the pending tool calls remembered per session.
+const maxPending = 64
+
+func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.AgentSpec) {
+	text := ev.Result
+	if text == "" {
+		text = ev.Content // runtimes that record result text as content
+	}
+	if text == "" {
+		return
+	}
+	var flags uint8
+	if t := agent.Tool(ev.ToolName); t != nil {
+		if t.Has(models.LabelUntrustedContent) {
+			flags |= fromUntrusted
+		}
+		if t.Has(models.LabelPrivateData) {
+			flags |= fromPrivate
+		}
+	}
+	src := source{event: ev.ID, tool: ev.ToolName}
+	var directed bool
+	if flags != 0 {
+		// untrusted and private results alike: outsider-written text also
+		// sits in private stores (a transaction subject, a shared file).
+		key := pendingKeyOf(ev)
+		directed = s.directed[key]
+		delete(s.directed, key)
+		d.cues = instructionCues(text, d.cues)
+	}
+	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
+		text = text[:d.opts.MaxScanBytes]
+	}
+	d.ext.run(text, func(v string, c Class, at int) {
+		var near cueCat
+		if flags != 0 {
+			near = cuesNear(d.cues, at)
+		}
+		instructed := catCount(near) >= InstructMin
+		d.chain(s, func(a *session) bool {
+			e, ok := a.values.get(v)
+			if !ok {
+				e = entry{class: c, seen: src}
+			}
+			if flags&fromUntrusted != 0 {
+				if e.flags&fromUntrusted == 0 {
+					e.untrusted = src
+				}
+				e.instructed = e.instructed || instructed
+				e.undirected = e.undirected || !directed
+			}
+			if flags&fromPrivate != 0 {
+				if e.flags&fromPrivate == 0 {
+					e.private = src
+				}
+				e.instructed = e.instructed || instructed
+				e.privUndirected = e.privUndirected || !directed
+			}
+			if instructed {
+				if e.instr.event == "" {
+					e.instr = src
+				}
+				e.instructed = true
+				e.cues |= near
+				e.instrUndirected = e.instrUndirected || !directed
+				a.hasInstructed = true
+			}
+			e.flags |= flags
+			a.values.put(v, e)
+			return true
+		})
+	})
+}
+
+// lookup merges what s and its ancestors know about v.
+func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
+	d.chain(s, func(a *session) bool {
+		if _, ok := a.trusted.get(v); ok {
+			trusted = true
+			return false
+		}
+		if x, ok := a.values.get(v); ok {
+			if !seen {
+				e.seen, e.class = x.seen, x.class
+			}
+			seen = true
+			if x.flags&fromUntrusted != 0 && e.flags&fromUntrusted == 0 {
+				e.untrusted = x.untrusted
+			}
+			if x.flags&fromPrivate != 0 && e.flags&fromPrivate == 0 {
+				e.private = x.private
+			}
+			e.instructed = e.instructed || x.instructed
+			e.undirected = e.undirected || x.undirected
+			e.privUndirected = e.privUndirected || x.privUndirected
+			if x.instructed && e.instr.event == "" {
+				e.instr = x.instr
+			}
+			e.cues |= x.cues
+			e.instrUndirected = e.instrUndirected || x.instrUndirected
+			e.flags |= x.flags
+		}
+		return true
+	})
+	return e, seen, trusted
+}
+
+// noteCall records whether a tool call's arguments name something the user
+// named: a trusted extracted value, or a whole short argument string (a
+// page, file, channel or person name) found at word boundaries in the
+// user's text. Its result is then "user-directed".
+func (d *Detector) noteCall(s *session, ev *models.Event) {
+	key := pendingKeyOf(ev)
+	if s.directed != nil {
+		delete(s.directed, key)
+	}
+	if len(ev.Arguments) == 0 {
+		return
+	}
+	var text []byte
+	d.chain(s, func(a *session) bool {
+		if len(a.text) > 0 {
+			text = a.text
+			return false
+		}
+		return true
+	})
+	if len(text) == 0 {
+		return
+	}
+	leaves, ok := d.args(ev)
+	if !ok {
+		return
+	}
+	directed := false
+	for _, l := range leaves {
+		v := l.text
+		if len(v) >= 4 && len(v) <= 64 && !isDigits(v) && containsWordFold(text, v) {
+			directed = true
+			break
+		}
+		d.scan(v, func(x string, _ Class) {
+			if !directed {
+				_, _, directed = d.lookup(s, x)
+			}
+		})
+		if directed {
+			break
+		}
+	}
+	if !directed {
+		return
+	}
+	if s.directed == nil || len(s.directed) >= maxPending {
+		s.directed = make(map[pendingKey]bool)
+	}
+	key.name = strings.Clone(key.name)
+	s.directed[key] = true
+}
+
+// appendLower appends s lower-cased as strings.ToLower does, folding ASCII
+// in place without a temporary copy.
+func appendLower(b []byte, s string) []byte {
+	if !isASCII(s) {
+		return append(b, strings.ToLower(s)...)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// containsWordFold reports whether strings.ToLower(w) (len(w) <= 64) occurs
+// in the lower-cased text at word boundaries; ASCII w is folded on the stack.
+func containsWordFold(text []byte, w string) bool {
+	var buf [64]byte
+	if len(w) > len(buf) || !isASCII(w) {
+		return containsWord(text, []byte(strings.ToLower(w)))
+	}
+	b := buf[:len(w)]
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return containsWord(text, b)
+}
+
+// containsWord reports whether w occurs in text with no letter or digit
+// immediately before or after it.
+func containsWord(text, w []byte) bool {
+	for off := 0; ; {
+		i := bytes.Index(text[off:], w)
+		if i < 0 {
+			return false
+		}
+		i += off
+		j := i + len(w)
+		if (i == 0 || !isWordChar(text[i-1])) && (j == len(text) || !isWordChar(text[j])) {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+func isWordChar(b byte) bool { return isAlpha(b) || isDigit(b) }
