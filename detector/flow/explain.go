@@ -109,7 +109,7 @@ func labelNames(t *models.ToolSpec) string {
 // its evidence.
 const maxListed = 3
 
-func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *models.AgentSpec, destructive, trustedDest bool, labels string) (models.Finding, bool) {
+func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *models.AgentSpec, destructive, trustedDest bool, labels string, auth authority) (models.Finding, bool) {
 	var (
 		sev        uint8
 		conf       float64
@@ -121,32 +121,40 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 	)
 	switch kind {
 	case KindUntrustedToSink:
-		instructed, undirected := false, false
-		for _, h := range hs {
-			instructed = instructed || h.instructed
-			undirected = undirected || h.undirected
+		instructed, authorised := false, true
+		for i := range hs {
+			instructed = instructed || hs[i].instructed
+			authorised = authorised && auth.authorised(&hs[i])
 		}
 		srcLabel = string(models.LabelUntrustedContent)
 		switch {
 		case instructed:
 			sev, conf, note = d.opts.SeverityInstructed, 0.85, "; instruction cues surround the value in its source"
-		case !undirected:
-			sev, conf, note = d.opts.SeverityDirected, 0.5, "; the user directed the agent to the source (its call named a user-supplied value)"
+		case !auth.called && !authorised:
+			sev, conf, note = d.opts.SeverityUncalled, 0.75, "; the user's request does not ask for this action"
+		case authorised && auth.called:
+			sev, conf, note = d.opts.SeverityAuthorised, 0.4, "; the user asked for the action and pointed at the source"
+			destructive = false // asked for: no bonus
+		case authorised:
+			sev, conf, note = d.opts.SeverityDirected, 0.5, "; the request delegates to the source the user named"
 			destructive = false // the directed severity is a cap
 		default:
 			sev, conf = d.opts.SeverityUntrusted, 0.7
 		}
 		if destructive {
-			sev += d.opts.DestructiveBonus
+			sev = min(sev+d.opts.DestructiveBonus, 100)
 		}
 		designedAs = FlowUntrustedToSink
 		if destructive && !slices.Contains(agent.DesignedFlows, FlowUntrustedToSink) {
 			designedAs = FlowUntrustedDestructive
 		}
+	case KindUntrustedFetch:
+		srcLabel = "outsider-written"
+		sev, conf, note = d.opts.SeverityFetch, 0.6, "; the call fetches a location only outsider content named, and the user's request neither asks for this action nor describes the value's record"
 	case KindPrivateToSink:
 		srcLabel = string(models.LabelPrivateData)
-		sev, conf, note = d.privateSeverity(hs)
-		if trustedDest && sev < d.opts.SeverityPrivateDestInstructed {
+		sev, conf, note = d.privateSeverity(hs, auth)
+		if trustedDest && sev > d.opts.SeverityPrivateToTrusted && sev < d.opts.SeverityPrivateDestInstructed {
 			sev, conf, note = d.opts.SeverityPrivateToTrusted, 0.4, "; the call's destination is a value the user supplied"
 		}
 		designedAs = FlowPrivateToSink

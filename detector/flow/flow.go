@@ -111,6 +111,8 @@ const (
 	KindPrivateToSink          = "private_to_sink"
 	KindUnexplainedDestination = "unexplained_destination"
 	KindInstructedCall         = "instructed_call"
+	KindUntrustedFetch         = "untrusted_fetch"
+	KindInjectionAttempt       = "injection_attempt"
 )
 
 // Designed flow names matched against models.AgentSpec.DesignedFlows.
@@ -176,8 +178,33 @@ type Options struct {
 	SeverityInstructedCall         uint8
 	SeverityInstructedCallDirected uint8
 	// MaxTrustedText bounds the user/system text kept per session (bytes)
-	// to decide whether a call's arguments name something the user named.
+	// to decide whether a call's arguments name something the user named,
+	// and separately the user's own text kept as the request.
 	MaxTrustedText int
+	// Severities when the user's request does not ask for the call's kind
+	// of action (request.go) and no instruction cues surround the value:
+	// an untrusted value in a sink call (destructive sinks add
+	// DestructiveBonus), a private value as the destination, a private
+	// value carried as payload.
+	SeverityUncalled            uint8
+	SeverityPrivateDestUncalled uint8
+	SeverityPrivateUncalled     uint8
+	// SeverityAuthorised replaces the untrusted and private severities when
+	// the request asks for the call's kind of action and the user pointed
+	// at (or described) the source of every value (informational: what was
+	// asked for is not a deviation, but analysts can follow the flow).
+	SeverityAuthorised uint8
+	// Fetch enables untrusted_fetch: a call (of any tool without sink or
+	// destructive labels) whose whole argument is a URL or host that only
+	// outsider-written content supplied, when the request neither asks for
+	// the tool's kind of action nor describes the record the location sat
+	// in; SeverityFetch is its severity.
+	Fetch         bool
+	SeverityFetch uint8
+	// Attempts enables injection_attempt (attempt.go) at SeverityAttempt,
+	// once per session.
+	Attempts        bool
+	SeverityAttempt uint8
 }
 
 // DefaultOptions returns the production settings.
@@ -216,6 +243,22 @@ func DefaultOptions() Options {
 		InstructedCall:                 true,
 		SeverityInstructedCall:         70,
 		SeverityInstructedCallDirected: 40,
+		// Provenance against the request: an outsider's value driving an
+		// action the user did not ask for is a deviation however the
+		// content is worded (75/70/65: above the threshold, below
+		// instruction-cued flows); fetching an outsider's link the request
+		// neither asks for nor describes is one too, but moves no data by
+		// itself (60).
+		SeverityUncalled:            75,
+		SeverityPrivateDestUncalled: 70,
+		SeverityPrivateUncalled:     65,
+		SeverityAuthorised:          25,
+		Fetch:                       true,
+		SeverityFetch:               60,
+		// An attempt is evidence for analysts, not an incident (30: the
+		// low band, excluded from compounding by the engine).
+		Attempts:        true,
+		SeverityAttempt: 30,
 	}
 }
 
@@ -240,13 +283,16 @@ type Detector struct {
 	expl     []byte
 	key      []byte
 	ihits    []hit
+	attempt  []hit
+	own      map[string]struct{}
+	rec      recordCache
 	cues     []cue
 	seenVals map[string]struct{}
 }
 
 // New returns a Detector.
 func New(opts Options) *Detector {
-	d := &Detector{opts: opts, sessions: make(map[string]*session), seenVals: make(map[string]struct{})}
+	d := &Detector{opts: opts, sessions: make(map[string]*session), seenVals: make(map[string]struct{}), own: make(map[string]struct{})}
 	d.ext.maxLen = opts.MaxValueLen
 	d.parser.x = &d.ext
 	d.lru.Init()
@@ -355,34 +401,69 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 	}
 	switch ev.Kind {
 	case models.KindSessionStart:
-		d.trust(s, ev.Content)
+		d.trust(s, ev.Content, true)
 	case models.KindMessage:
 		// message events are user or system input by definition; an empty
 		// role is read as such.
 		if ev.Role == models.RoleUser || ev.Role == models.RoleSystem || ev.Role == "" {
-			d.trust(s, ev.Content)
+			d.trust(s, ev.Content, ev.Role != models.RoleSystem)
 		}
 	case models.KindToolResult:
-		d.observeResult(s, ev, agent)
+		d.observeResult(s, ev, agent, emit)
 	case models.KindToolCall:
 		d.noteCall(s, ev)
 		d.judgeCall(s, ev, agent, emit)
 	}
 }
 
-// trust records the values of user-supplied text in a root session. A child
-// session's messages come from its parent agent and are not trusted.
-func (d *Detector) trust(s *session, text string) {
+// trust records the values of user-supplied text in a root session; user
+// (not system) text is also kept as the request. A child session's
+// messages come from its parent agent and are not trusted.
+func (d *Detector) trust(s *session, text string, user bool) {
 	if s.child || text == "" {
 		return
 	}
 	s.context = true
 	d.scan(text, func(v string, _ Class) { s.trusted.put(v, struct{}{}) })
 	if room := d.opts.MaxTrustedText - len(s.text); room > 0 {
+		t := text
+		if len(t) > room {
+			t = t[:room]
+		}
+		s.text = append(s.text, '\n')
+		s.text = appendLower(s.text, t)
+	}
+	if room := d.opts.MaxTrustedText - len(s.request); user && room > 0 {
 		if len(text) > room {
 			text = text[:room]
 		}
-		s.text = append(s.text, '\n')
-		s.text = appendLower(s.text, text)
+		s.request = append(s.request, '\n')
+		s.request = append(s.request, text...)
 	}
+}
+
+// requestOf returns the request of s or of its nearest ancestor with one
+// (a sub-agent acts on its root's request), its derived forms up to date.
+func (d *Detector) requestOf(s *session) *session {
+	var r *session
+	d.chain(s, func(a *session) bool {
+		if len(a.request) > 0 {
+			r = a
+			return false
+		}
+		return true
+	})
+	if r != nil && (r.req.words == nil || r.req.n != len(r.request)) {
+		r.req.build(r.request)
+	}
+	return r
+}
+
+// requestText returns the lower-cased request of s or its nearest ancestor
+// with one.
+func (d *Detector) requestText(s *session) []byte {
+	if r := d.requestOf(s); r != nil {
+		return r.req.lower
+	}
+	return nil
 }

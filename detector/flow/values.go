@@ -41,6 +41,12 @@ type entry struct {
 	instr           source
 	cues            cueCat
 	instrUndirected bool
+	// described: some untrusted or private occurrence sat in a record that
+	// the user's request describes (request.go). planted: some such
+	// occurrence was a contact point new to the session, in free text, in a
+	// record the request does not describe, or had instruction cues nearby:
+	// content aimed at the agent (attempt.go).
+	described, planted bool
 }
 
 // valueSet is a FIFO-bounded map of values. keys is the insertion ring
@@ -102,6 +108,14 @@ type session struct {
 	trusted valueSet[struct{}]
 	// text is the lower-cased user/system text (bounded by MaxTrustedText).
 	text []byte
+	// request is the text of the user's own messages (not the system
+	// prompt), bounded by MaxTrustedText; req holds its derived forms
+	// (request.go), rebuilt when its length changes (not part of the
+	// state).
+	request []byte
+	req     requestIndex
+	// attempted: an injection_attempt was reported for the session.
+	attempted bool
 	// directed records, per pending tool call (by call id, else by tool
 	// name), whether its arguments named a trusted value; at most
 	// maxPending entries.
@@ -114,6 +128,10 @@ type session struct {
 	// of the state; recomputed on restore). Lets non-sink calls of
 	// sessions without instructions skip argument parsing.
 	hasInstructed bool
+	// hasOutsider: some value of the session came from an untrusted or
+	// private result (not part of the state; recomputed on restore). Lets
+	// calls of sessions without such values skip the fetch judgement.
+	hasOutsider bool
 }
 
 // maxReported bounds the instructed_call (tool, value) pairs remembered per
@@ -138,7 +156,7 @@ func pendingKeyOf(ev *models.Event) pendingKey {
 // maxPending bounds the pending tool calls remembered per session.
 const maxPending = 64
 
-func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.AgentSpec) {
+func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
 	text := ev.Result
 	if text == "" {
 		text = ev.Content // runtimes that record result text as content
@@ -168,12 +186,32 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
 		text = text[:d.opts.MaxScanBytes]
 	}
+	var req *requestIndex
+	if r := d.requestOf(s); r != nil {
+		req = &r.req
+	}
+	d.rec.reset()
+	d.attempt = d.attempt[:0]
+	clear(d.own)
 	d.ext.run(text, func(v string, c Class, at int) {
 		var near cueCat
 		if flags != 0 {
 			near = cuesNear(d.cues, at)
 		}
 		instructed := catCount(near) >= InstructMin
+		described := false
+		if flags != 0 && isAddress(v, c) {
+			described = d.rec.describes(req, text, at)
+			switch {
+			case isStructured(text, at):
+				d.own[v] = struct{}{} // one of the result's own entities
+			case !described && len(d.attempt) < maxCandidates:
+				// a candidate planted value, if new to the session
+				if _, seen, trusted := d.lookup(s, v); !seen && !trusted {
+					d.attempt = append(d.attempt, hit{kind: KindInjectionAttempt, value: v, class: c, src: src, instructed: instructed, cues: near})
+				}
+			}
+		}
 		d.chain(s, func(a *session) bool {
 			e, ok := a.values.get(v)
 			if !ok {
@@ -202,11 +240,16 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				e.instrUndirected = e.instrUndirected || !directed
 				a.hasInstructed = true
 			}
+			e.described = e.described || described
+			a.hasOutsider = a.hasOutsider || flags != 0
 			e.flags |= flags
 			a.values.put(v, e)
 			return true
 		})
 	})
+	if len(d.attempt) > 0 {
+		d.plant(s, ev, directed, emit)
+	}
 }
 
 // lookup merges what s and its ancestors know about v.
@@ -235,6 +278,8 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 			}
 			e.cues |= x.cues
 			e.instrUndirected = e.instrUndirected || x.instrUndirected
+			e.described = e.described || x.described
+			e.planted = e.planted || x.planted
 			e.flags |= x.flags
 		}
 		return true
@@ -243,9 +288,10 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 }
 
 // noteCall records whether a tool call's arguments name something the user
-// named: a trusted extracted value, or a whole short argument string (a
-// page, file, channel or person name) found at word boundaries in the
-// user's text. Its result is then "user-directed".
+// named: a trusted extracted value, a value read from a record the request
+// describes, or a whole short argument string (a page, file, channel or
+// person name) found at word boundaries in the user's text. Its result is
+// then "user-directed".
 func (d *Detector) noteCall(s *session, ev *models.Event) {
 	key := pendingKeyOf(ev)
 	if s.directed != nil {
@@ -278,7 +324,10 @@ func (d *Detector) noteCall(s *session, ev *models.Event) {
 		}
 		d.scan(v, func(x string, _ Class) {
 			if !directed {
-				_, _, directed = d.lookup(s, x)
+				// a user-supplied value, or one read from a record the
+				// request describes (the user pointed at it by description)
+				e, _, trusted := d.lookup(s, x)
+				directed = trusted || e.described
 			}
 		})
 		if directed {
