@@ -29,6 +29,7 @@ package flow
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tetherhq/tether/models"
 )
@@ -104,22 +105,105 @@ func isRecordOpen(text string, i int) bool {
 	return text[i] == '-' && i+1 < len(text) && text[i+1] == ' '
 }
 
-// isStructured reports whether the token at byte at of text is a field
-// value: a key ("key:", "key =", a JSON member), a list marker or a field
-// separator (',', '|', tab) before it on its line, and nothing but quotes,
-// closing punctuation or the next field's separator after it. A token inside
-// prose, or alone on a line inside a text field, is not.
-func isStructured(text string, at int) bool {
-	ls := at
-	for ls > 0 && !lineStart(text, ls) {
-		ls--
+// shape describes the lines of one result for isStructured: whether it is
+// record-shaped (at least two thirds of its non-empty lines are "key: value"
+// lines) and how many "key: value" lines each indentation holds. It is
+// computed once per result, when the first address needs it.
+type shape struct {
+	valid        bool
+	recordShaped bool
+	kvLines      int
+	byIndent     [9]int // index min(indent, 8)
+}
+
+// measure fills s from text (one pass over its lines).
+func (s *shape) measure(text string) {
+	*s = shape{valid: true}
+	lines := 0
+	for i := 0; i < len(text); {
+		j := i
+		for j < len(text) && text[j] != '\n' {
+			j++
+		}
+		line := text[i:j]
+		ind := 0
+		for ind < len(line) && (line[ind] == ' ' || line[ind] == '\t') {
+			ind++
+		}
+		if ind < len(line) {
+			lines++
+			if _, ok := lineKey(line[ind:]); ok {
+				s.kvLines++
+				s.byIndent[min(ind, 8)]++
+			}
+		}
+		i = j + 1
 	}
+	s.recordShaped = lines > 0 && 3*s.kvLines >= 2*lines
+}
+
+// lineKey returns the key of a "key: value" line (after indentation and an
+// optional list marker "- "): one to three words before a ':' that is
+// followed by a space or the end of the line.
+func lineKey(line string) (string, bool) {
+	if len(line) > 1 && line[0] == '-' && line[1] == ' ' {
+		line = line[2:]
+	}
+	words := 0
+	for i := 0; i < len(line) && i < 40; i++ {
+		c := line[i]
+		switch {
+		case isAlpha(c) || isDigit(c) || c == '_' || c == '-':
+			if i == 0 || line[i-1] == ' ' {
+				words++
+			}
+		case c == ' ':
+			if i == 0 || words >= 3 {
+				return "", false
+			}
+		case c == ':':
+			if words > 0 && (i+1 == len(line) || line[i+1] == ' ') {
+				return line[:i], true
+			}
+			return "", false
+		default:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// isStructured reports whether the token at byte at of text is a field
+// value of the result's own records, not text dropped into a field:
+//
+//   - the result is the token alone, or the token is a name-addr
+//     ("Dora Stone <dora@example.com>");
+//   - or the token is the whole value of its field: a key ("key:", "key =",
+//     a JSON member), a list marker or a field separator (',', '|') before
+//     it on its line, nothing but quotes, closing punctuation or the next
+//     separator after it, and — for a "key: value" line — the line belongs
+//     to the result's records: its key occurs on another line too, the
+//     result is not record-shaped (a document's own "IBAN: …" line), or
+//     other "key: value" lines share the line's indentation (at least 3 and
+//     a fifth of them). A notice pasted inside a field of a list of records
+//     ("Location: www.x.example" once, at its own indentation) is not the
+//     result's structure.
+//
+// A token inside prose, or alone on a line inside a text field, is not.
+func isStructured(text string, at int, sh *shape) bool {
 	end := at
 	for end < len(text) && !isDelim(text[end]) {
 		end++
 	}
+	if trimmedIs(text, at, end) {
+		return true
+	}
 	if at > 0 && text[at-1] == '<' && end < len(text) && text[end] == '>' {
 		return true // a name-addr: "Dora Stone <dora@example.com>"
+	}
+	ls := at
+	for ls > 0 && !lineStart(text, ls) {
+		ls--
 	}
 	after := text[end:]
 	for len(after) > 0 && (after[0] == '"' || after[0] == '\'' || after[0] == ')' || after[0] == ' ') {
@@ -146,12 +230,78 @@ func isStructured(text string, at int) bool {
 		return false // a bare line: text inside a field
 	}
 	switch before[len(before)-1] {
-	case ':', '=', '[', '{', ',', '|':
+	case ':':
+		return ownKeyLine(text, ls, before, sh)
+	case '=', '[', '{', ',', '|':
 		return true
 	case '-':
 		return len(before) == 1 || before[len(before)-2] == ' ' || before[len(before)-2] == '\t'
 	}
 	return false
+}
+
+// trimmedIs reports whether text, trimmed of white space and quotes, is
+// text[at:end].
+func trimmedIs(text string, at, end int) bool {
+	for i := 0; i < at; i++ {
+		if c := text[i]; c != ' ' && c != '\n' && c != '\t' && c != '\r' && c != '"' && c != '\'' {
+			return false
+		}
+	}
+	for i := end; i < len(text); i++ {
+		if c := text[i]; c != ' ' && c != '\n' && c != '\t' && c != '\r' && c != '"' && c != '\'' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// ownKeyLine reports whether the "key:" line starting at ls (before: the
+// line up to the value) belongs to the result's records (see isStructured).
+func ownKeyLine(text string, ls int, before string, sh *shape) bool {
+	ind := 0
+	for ind < len(before) && (before[ind] == ' ' || before[ind] == '\t') {
+		ind++
+	}
+	key, ok := lineKey(before[ind:])
+	if !ok {
+		return true // "key: value" inside a JSON object or a one-line record
+	}
+	if keyRepeats(text, ls, key) {
+		return true
+	}
+	if !sh.valid {
+		sh.measure(text)
+	}
+	if !sh.recordShaped {
+		return true // a document's own "key: value" line (a bill's "IBAN: …")
+	}
+	n := sh.byIndent[min(ind, 8)]
+	return n >= 3 && 5*n >= sh.kvLines
+}
+
+// keyRepeats reports whether another line of text (not the one at ls)
+// holds "key:" after its indentation and list marker.
+func keyRepeats(text string, ls int, key string) bool {
+	for off := 0; ; {
+		i := strings.Index(text[off:], key)
+		if i < 0 {
+			return false
+		}
+		i += off
+		off = i + 1
+		j := i + len(key)
+		if j >= len(text) || text[j] != ':' {
+			continue
+		}
+		k := i
+		for k > 0 && (text[k-1] == ' ' || text[k-1] == '\t' || text[k-1] == '-') {
+			k--
+		}
+		if (k == 0 || text[k-1] == '\n') && k != ls {
+			return true
+		}
+	}
 }
 
 // maxCandidates bounds the candidate planted values judged per result.

@@ -135,6 +135,8 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 		case authorised && auth.called:
 			sev, conf, note = d.opts.SeverityAuthorised, 0.4, "; the user asked for the action and pointed at the source"
 			destructive = false // asked for: no bonus
+		case planted(hs) && d.opts.SeverityPlanted > d.opts.SeverityUntrusted:
+			sev, conf, note = d.opts.SeverityPlanted, 0.75, "; the destination was planted in its source: a new address in free text of a record the request does not describe"
 		case authorised:
 			sev, conf, note = d.opts.SeverityDirected, 0.5, "; the request delegates to the source the user named"
 			destructive = false // the directed severity is a cap
@@ -151,6 +153,9 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 	case KindUntrustedFetch:
 		srcLabel = "outsider-written"
 		sev, conf, note = d.opts.SeverityFetch, 0.6, "; the call fetches a location only outsider content named, and the user's request neither asks for this action nor describes the value's record"
+		if planted(hs) {
+			sev, conf, note = max(sev, d.opts.SeverityPlanted), 0.7, note+"; the location was planted in its source (a new address in free text)"
+		}
 	case KindPrivateToSink:
 		srcLabel = string(models.LabelPrivateData)
 		sev, conf, note = d.privateSeverity(hs, auth)
@@ -210,6 +215,16 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 		EvidenceIDs: evidence,
 		Features:    []models.Feature{{Name: "flow_values", Observed: float64(len(hs))}},
 	}, designed
+}
+
+// planted reports whether some hit's value was planted in its source.
+func planted(hs []hit) bool {
+	for i := range hs {
+		if hs[i].planted {
+			return true
+		}
+	}
+	return false
 }
 
 // appendListed appends the values of hs as the explanation lists them:

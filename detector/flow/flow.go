@@ -189,6 +189,10 @@ type Options struct {
 	SeverityUncalled            uint8
 	SeverityPrivateDestUncalled uint8
 	SeverityPrivateUncalled     uint8
+	// SeverityPlanted is the least severity of a flow the request does not
+	// authorise whose destination (or fetched location) was planted in its
+	// source (attempt.go): the attempt taking effect.
+	SeverityPlanted uint8
 	// SeverityAuthorised replaces the untrusted and private severities when
 	// the request asks for the call's kind of action and the user pointed
 	// at (or described) the source of every value (informational: what was
@@ -253,6 +257,7 @@ func DefaultOptions() Options {
 		SeverityPrivateDestUncalled: 70,
 		SeverityPrivateUncalled:     65,
 		SeverityAuthorised:          25,
+		SeverityPlanted:             70,
 		Fetch:                       true,
 		SeverityFetch:               60,
 		// An attempt is evidence for analysts, not an incident (30: the
@@ -286,6 +291,9 @@ type Detector struct {
 	attempt  []hit
 	own      map[string]struct{}
 	rec      recordCache
+	// fetchedFrom: the host the current result was fetched from ("": none)
+	fetchedFrom string
+	shape    shape
 	cues     []cue
 	seenVals map[string]struct{}
 }

@@ -308,7 +308,7 @@ func TestSourceRefinements(t *testing.T) {
 		{"private destination, source not user-directed", []step{
 			user("s", "Pay my latest bill"),
 			call("s", "crm_lookup", `{"folder":"inbox"}`),
-			result("s", "crm_lookup", "Bill for December: 98.70, account UK12CAR0000042424242"),
+			result("s", "crm_lookup", "Bill for December: 98.70\naccount: UK12CAR0000042424242"),
 			call("s", "pay", `{"recipient":"UK12CAR0000042424242","amount":98.7}`),
 		}, flow.KindPrivateToSink, 55, 55},
 		{"private account in a payload from a user-directed source", []step{

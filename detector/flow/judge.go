@@ -27,6 +27,9 @@ type hit struct {
 	// that read it named a user-supplied value) and the value, as the
 	// call's destination, was not planted there (attempt.go).
 	pointed bool
+	// planted: the value is the call's destination (or fetched location)
+	// and was planted in its source (attempt.go).
+	planted bool
 }
 
 func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
@@ -84,15 +87,17 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 				// location only outsider content supplied
 				if fetch && whole && (c == ClassURL || c == ClassHost) && e.flags&(fromUntrusted|fromPrivate) != 0 {
 					d.hits = append(d.hits, hit{kind: KindUntrustedFetch, arg: path, value: v, class: c, src: e.seen, instructed: e.instructed,
-						undirected: e.undirected && e.privUndirected, pointed: e.described})
+						undirected: e.undirected && e.privUndirected, pointed: e.described, planted: e.planted})
 				}
 				return
 			}
 			switch {
 			case e.flags&fromUntrusted != 0:
-				d.hits = append(d.hits, hit{kind: KindUntrustedToSink, arg: path, value: v, class: c, src: e.untrusted, instructed: e.instructed, undirected: e.undirected, pointed: e.described || (!e.undirected && !(e.planted && whole && isAddress(v, c)))})
+				d.hits = append(d.hits, hit{kind: KindUntrustedToSink, arg: path, value: v, class: c, src: e.untrusted, instructed: e.instructed, undirected: e.undirected, pointed: e.described || (!e.undirected && !(e.planted && whole && isAddress(v, c))),
+					planted: e.planted && whole && isAddress(v, c)})
 			case e.flags&fromPrivate != 0 && sink:
-				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c)))})
+				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c))),
+					planted: e.planted && whole && isAddress(v, c)})
 			case !seen && context && c.RecipientLike():
 				d.hits = append(d.hits, hit{kind: KindUnexplainedDestination, arg: path, value: v, class: c})
 			}
@@ -245,6 +250,9 @@ func (d *Detector) privateSeverity(hs []hit, auth authority) (sev uint8, conf fl
 			s, c, n = d.opts.SeverityPrivate, 0.6, ""
 		default:
 			s, c, n = d.opts.SeverityPrivateDest, 0.5, "; the destination is a private value"
+		}
+		if h.planted && !auth.authorised(h) && s < d.opts.SeverityPlanted {
+			s, c, n = d.opts.SeverityPlanted, 0.7, "; the destination was planted in its source: a new address in free text of a record the request does not describe"
 		}
 		if first || s > sev {
 			sev, conf, note, first = s, c, n, false

@@ -18,7 +18,8 @@ const StateVersion = 4
 const stateMagic = "TFLW"
 
 // State encoding (version 4; version 3 lacked the session flag 4, the
-// request text and the value flags 64 and 128; version 2 also lacked flag
+// request text, the value flags 64 and 128 and the pending calls' flag 2
+// and host (it listed directed calls only); version 2 also lacked flag
 // 32, the cue byte, the instructed source and the reported pairs; version 1
 // also lacked flag 16). Binary, not JSON: values, ids and the user's
 // text may hold invalid UTF-8, which JSON would rewrite. An integer is an
@@ -34,7 +35,7 @@ const stateMagic = "TFLW"
 //	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
 //	    s(instructed event) s(instructed tool)
 //	  u(trusted), oldest first: s(value)
-//	  u(pending calls), sorted by (by id, name): b(1 by call id) s(name)
+//	  u(pending calls), sorted by (by id, name): b(1 by call id | 2 directed) s(name) s(fetched host)
 //	  u(reported instructed_call pairs), oldest first: s(tool + "\x00" + value)
 //
 // The same state always encodes to the same bytes. Per session the state
@@ -124,10 +125,8 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			b = appendStr(b, s.trusted.keys[i])
 		}
 		keys := make([]pendingKey, 0, len(s.directed))
-		for k, v := range s.directed {
-			if v {
-				keys = append(keys, k)
-			}
+		for k := range s.directed {
+			keys = append(keys, k)
 		}
 		slices.SortFunc(keys, func(x, y pendingKey) int {
 			if x.byID != y.byID {
@@ -144,8 +143,13 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			if k.byID {
 				by = 1
 			}
+			p := s.directed[k]
+			if p.directed {
+				by |= 2
+			}
 			b = append(b, by)
 			b = appendStr(b, k.name)
+			b = appendStr(b, p.location)
 		}
 		b = binary.AppendUvarint(b, uint64(len(s.reported.keys)))
 		for _, i := range ringOrder(len(s.reported.keys), s.reported.next) {
@@ -325,18 +329,19 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		var prev *pendingKey
 		for range np {
 			by := r.byte("pending key kind")
-			k := pendingKey{by == 1, r.str(maxIDLen, "pending key")}
+			k := pendingKey{by&1 != 0, r.str(maxIDLen, "pending key")}
+			loc := r.str(valueLimit, "pending location")
 			if r.err != nil {
 				break
 			}
-			if by > 1 || (prev != nil && (prev.byID == k.byID && prev.name >= k.name || prev.byID && !k.byID)) {
+			if by > 3 || (by&2 == 0 && loc == "") || (prev != nil && (prev.byID == k.byID && prev.name >= k.name || prev.byID && !k.byID)) {
 				r.fail("session %q: bad or unsorted pending call %q", s.id, k.name)
 				break
 			}
 			if s.directed == nil {
-				s.directed = make(map[pendingKey]bool)
+				s.directed = make(map[pendingKey]pending)
 			}
-			s.directed[k] = true
+			s.directed[k] = pending{directed: by&2 != 0, location: loc}
 			prev = &k
 		}
 		s.reported.max = maxReported

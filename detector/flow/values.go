@@ -119,7 +119,7 @@ type session struct {
 	// directed records, per pending tool call (by call id, else by tool
 	// name), whether its arguments named a trusted value; at most
 	// maxPending entries.
-	directed map[pendingKey]bool
+	directed map[pendingKey]pending
 	// reported holds the (tool, value) pairs already reported as
 	// instructed_call (key: tool + "\x00" + value), at most maxReported,
 	// oldest first out.
@@ -175,11 +175,13 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	}
 	src := source{event: ev.ID, tool: ev.ToolName}
 	var directed bool
+	d.fetchedFrom = ""
 	if flags != 0 {
 		// untrusted and private results alike: outsider-written text also
 		// sits in private stores (a transaction subject, a shared file).
 		key := pendingKeyOf(ev)
-		directed = s.directed[key]
+		p := s.directed[key]
+		directed, d.fetchedFrom = p.directed, p.location
 		delete(s.directed, key)
 		d.cues = instructionCues(text, d.cues)
 	}
@@ -191,6 +193,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		req = &r.req
 	}
 	d.rec.reset()
+	d.shape.valid = false
 	d.attempt = d.attempt[:0]
 	clear(d.own)
 	d.ext.run(text, func(v string, c Class, at int) {
@@ -203,7 +206,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		if flags != 0 && isAddress(v, c) {
 			described = d.rec.describes(req, text, at)
 			switch {
-			case isStructured(text, at):
+			case isStructured(text, at, &d.shape) || ownOf(d.fetchedFrom, v, c):
 				d.own[v] = struct{}{} // one of the result's own entities
 			case !described && len(d.attempt) < maxCandidates:
 				// a candidate planted value, if new to the session
@@ -316,11 +319,22 @@ func (d *Detector) noteCall(s *session, ev *models.Event) {
 		return
 	}
 	directed := false
+	location := ""
 	for _, l := range leaves {
 		v := l.text
+		if location == "" && isSingleToken(v) {
+			d.scan(v, func(x string, c Class) {
+				if c == ClassHost && location == "" {
+					location = x
+				}
+			})
+		}
+		if directed {
+			continue
+		}
 		if len(v) >= 4 && len(v) <= 64 && !isDigits(v) && containsWordFold(text, v) {
 			directed = true
-			break
+			continue
 		}
 		d.scan(v, func(x string, _ Class) {
 			if !directed {
@@ -330,18 +344,66 @@ func (d *Detector) noteCall(s *session, ev *models.Event) {
 				directed = trusted || e.described
 			}
 		})
-		if directed {
-			break
-		}
 	}
-	if !directed {
+	if !directed && location == "" {
 		return
 	}
 	if s.directed == nil || len(s.directed) >= maxPending {
-		s.directed = make(map[pendingKey]bool)
+		s.directed = make(map[pendingKey]pending)
 	}
 	key.name = strings.Clone(key.name)
-	s.directed[key] = true
+	s.directed[key] = pending{directed: directed, location: strings.Clone(location)}
+}
+
+// pending is what a tool call tells about its result: whether its
+// arguments named something the user named (directed), and the host it
+// fetches (location: the first argument that is a URL or host alone).
+type pending struct {
+	directed bool
+	location string
+}
+
+// ownOf reports whether contact point v (of class c) belongs to the
+// location a result was fetched from: the same host or a subdomain, or an
+// e-mail address or host whose first label is one of the location's
+// labels ("dora@mail.example" on dora-site.example). A page's own contact
+// points are not planted.
+func ownOf(location, v string, c Class) bool {
+	if location == "" {
+		return false
+	}
+	host, local := v, ""
+	switch c {
+	case ClassEmail:
+		at := strings.LastIndexByte(v, '@')
+		host, local = v[at+1:], v[:at]
+	case ClassURL:
+		if e := strings.IndexAny(host, "/?#"); e >= 0 {
+			host = host[:e]
+		}
+	case ClassHost:
+	default:
+		return false
+	}
+	if host == location || strings.HasSuffix(host, "."+location) || strings.HasSuffix(location, "."+host) {
+		return true
+	}
+	first := local
+	if first == "" {
+		first, _, _ = strings.Cut(host, ".")
+	}
+	if k := strings.IndexAny(first, ".+_"); k > 0 {
+		first = first[:k]
+	}
+	if len(first) < 3 {
+		return false
+	}
+	for _, lab := range strings.FieldsFunc(location, func(r rune) bool { return r == '.' || r == '-' }) {
+		if lab == first {
+			return true
+		}
+	}
+	return false
 }
 
 // appendLower appends s lower-cased as strings.ToLower does, folding ASCII
