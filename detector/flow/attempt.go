@@ -184,8 +184,8 @@ func lineKey(line string) (string, bool) {
 //     separator after it, and — for a "key: value" line — the line belongs
 //     to the result's records: its key occurs on another line too, the
 //     result is not record-shaped (a document's own "IBAN: …" line), or
-//     other "key: value" lines share the line's indentation (at least 3 and
-//     a fifth of them). A notice pasted inside a field of a list of records
+//     other "key: value" lines share the line's indentation (all of them,
+//     or at least 3 and a fifth of them). A notice pasted inside a field of a list of records
 //     ("Location: www.x.example" once, at its own indentation) is not the
 //     result's structure.
 //
@@ -277,7 +277,7 @@ func ownKeyLine(text string, ls int, before string, sh *shape) bool {
 		return true // a document's own "key: value" line (a bill's "IBAN: …")
 	}
 	n := sh.byIndent[min(ind, 8)]
-	return n >= 3 && 5*n >= sh.kvLines
+	return n == sh.kvLines || (n >= 3 && 5*n >= sh.kvLines)
 }
 
 // keyRepeats reports whether another line of text (not the one at ls)

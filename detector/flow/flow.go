@@ -278,24 +278,24 @@ type Detector struct {
 	// arena backs the values extracted and the arguments decoded during one
 	// event and is reset when the next begins; nothing that aliases it is
 	// kept (valueSet clones new keys, findings copy what they name).
-	ext      extractor
-	parser   argParser
-	leaves   []leaf // the current event's argument leaves
-	parsed   bool   // leaves/argsOK hold the current event's arguments
-	argsOK   bool
-	hits     []hit
-	hs       []hit
-	expl     []byte
-	key      []byte
-	ihits    []hit
-	attempt  []hit
-	own      map[string]struct{}
-	rec      recordCache
+	ext     extractor
+	parser  argParser
+	leaves  []leaf // the current event's argument leaves
+	parsed  bool   // leaves/argsOK hold the current event's arguments
+	argsOK  bool
+	hits    []hit
+	hs      []hit
+	expl    []byte
+	key     []byte
+	ihits   []hit
+	attempt []hit
+	own     map[string]struct{}
+	rec     recordCache
 	// fetchedFrom: the host the current result was fetched from ("": none)
 	fetchedFrom string
-	shape    shape
-	cues     []cue
-	seenVals map[string]struct{}
+	shape       shape
+	cues        []cue
+	seenVals    map[string]struct{}
 }
 
 // New returns a Detector.
