@@ -31,6 +31,7 @@ package flow
 // small set per session; a record is tokenised once per result).
 
 import (
+	"bytes"
 	"strings"
 )
 
@@ -63,7 +64,7 @@ var readVerbs = map[string]bool{
 // word without an entry matches itself (and its inflections).
 var families = map[string][]string{
 	// verbs
-	"send":       {"send", "sent", "invite", "forward", "reply", "respond", "write", "email", "e-mail", "mail", "message", "dm", "notify", "tell", "inform", "contact", "deliver", "pay", "refund", "transfer", "share", "post", "return", "reimburse"},
+	"send":       {"send", "sent", "invite", "forward", "reply", "respond", "^write", "^email", "^e-mail", "^mail", "^message", "dm", "notify", "tell", "inform", "^contact", "deliver", "pay", "refund", "transfer", "share", "post", "return", "reimburse"},
 	"forward":    {"forward", "send", "share"},
 	"reply":      {"reply", "respond", "answer", "send", "write"},
 	"pay":        {"pay", "paid", "payment", "transfer", "refund", "send", "wire", "reimburse", "settle"},
@@ -189,14 +190,56 @@ func requestHas(req []byte, w string) bool {
 	return false
 }
 
-// matchesFamily reports whether req holds a word of w's family.
+// matchesFamily reports whether req holds a word of w's family. A family
+// word marked "^" (a noun that is also a verb: "email", "message") counts
+// only as a verb: opening a clause or after "please", "and", "then",
+// "also", "to".
 func matchesFamily(req []byte, w string) bool {
 	fam, ok := families[w]
 	if !ok {
 		return requestHas(req, w)
 	}
 	for _, x := range fam {
+		if x[0] == '^' {
+			if requestHasVerb(req, x[1:]) {
+				return true
+			}
+			continue
+		}
 		if requestHas(req, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// requestHasVerb reports whether w occurs in req at word boundaries as the
+// verb of a clause (see matchesFamily).
+func requestHasVerb(req []byte, w string) bool {
+	for off := 0; off < len(req); {
+		i := bytes.Index(req[off:], []byte(w))
+		if i < 0 {
+			return false
+		}
+		i += off
+		off = i + 1
+		j := i + len(w)
+		if (i > 0 && isWordChar(req[i-1])) || (j < len(req) && isWordChar(req[j])) {
+			continue
+		}
+		k := i
+		for k > 0 && req[k-1] == ' ' {
+			k--
+		}
+		if k == 0 || strings.IndexByte(".,;:!?\n(", req[k-1]) >= 0 {
+			return true
+		}
+		p := k
+		for p > 0 && isWordChar(req[p-1]) {
+			p--
+		}
+		switch string(req[p:k]) {
+		case "please", "and", "then", "also", "to", "kindly":
 			return true
 		}
 	}

@@ -1,0 +1,68 @@
+package flow
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestIsStructured(t *testing.T) {
+	transactions := "- amount: 10.0\n  recipient: GB29NWBK60161331926819\n  subject: Pizza\n- amount: 11.0\n  recipient: me\n  subject: Gift\n- amount: 12.0\n  recipient: me\n  subject: Tea\n- amount: 20.0\n  recipient: CH9300762011623852957\n  subject: '\n\n    Beneficiary: US133000000121212121212\n    Memo: phone model\n    State: open\n'\n- amount: 30.0\n  recipient: me\n  subject: Rent\n"
+	tests := []struct {
+		name, text, token string
+		want              bool
+	}{
+		{"a record's own field", transactions, "GB29NWBK60161331926819", true},
+		{"a notice pasted inside a field", transactions, "US133000000121212121212", false},
+		{"prose", "I read an interesting article on www.news.example today!", "www.news.example", false},
+		{"a bare line inside a text field", "- 'External_\n\n  www.pages.example\n\n  '", "www.pages.example", false},
+		{"the whole result", "  DE89370400440532013000\n", "DE89370400440532013000", true},
+		{"a document's own key line", "Bill for December\n----\nTotal 98.70\n\nPlease pay to:\nIBAN: UK12345678901234567890\nThank you!", "UK12345678901234567890", true},
+		{"a name-addr", "Notes from Dora Stone <dora@mail.example>: agenda", "dora@mail.example", true},
+		{"a CSV field", "name,email,rating\nJohn Doe,john.doe@mail.example,3,good", "john.doe@mail.example", true},
+		{"a JSON member", `{"email": "a.b@mail.example", "name": "A"}`, "a.b@mail.example", true},
+		{"a sentence ending in the value", "For details write to help@desk.example.", "help@desk.example", false},
+	}
+	for _, tt := range tests {
+		at := strings.Index(tt.text, tt.token)
+		var sh shape
+		if got := isStructured(tt.text, at, &sh); got != tt.want {
+			t.Errorf("%s: isStructured = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestOwnOf(t *testing.T) {
+	tests := []struct {
+		location, v string
+		c           Class
+		want        bool
+	}{
+		{"dora-website.com", "dora@gmail.com", ClassEmail, true},
+		{"informations.com", "true-informations.com", ClassHost, false},
+		{"informations.com", "blog.informations.com", ClassHost, true},
+		{"shop.example", "shop.example/cart", ClassURL, true},
+		{"shop.example", "mark.black-2134@gmail.com", ClassEmail, false},
+		{"", "dora@gmail.com", ClassEmail, false},
+		{"dora-website.com", "us133000000121212121212", ClassID, false},
+	}
+	for _, tt := range tests {
+		if got := ownOf(tt.location, tt.v, tt.c); got != tt.want {
+			t.Errorf("ownOf(%q, %q) = %v, want %v", tt.location, tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestRecordBounds(t *testing.T) {
+	text := "- body: hello\n  sender: bob\n- body: see www.x.example now\n  sender: eve\n- body: bye"
+	at := strings.Index(text, "www.x.example")
+	s, e := recordBounds(text, at)
+	if got := text[s:e]; got != "- body: see www.x.example now\n  sender: eve\n" {
+		t.Errorf("record %q", got)
+	}
+	esc := `{'A': "Rating: 4\nReviews: fine\n\n\nWrite to a@b.example\n\n", 'B': "x"}`
+	at = strings.Index(esc, "a@b.example")
+	s, e = recordBounds(esc, at)
+	if got := esc[s:e]; strings.Contains(got, "Reviews") || !strings.Contains(got, "Write to") {
+		t.Errorf("escaped record %q", got)
+	}
+}
