@@ -126,7 +126,7 @@ var pluralWeb = []string{"websites", "links", "sites", "pages", "urls", "article
 
 // delegationWords in a request hand the choice of actions to content the
 // user names ("follow the instructions in", "my TODO list").
-var delegationWords = []string{"instruction", "instructions", "accordingly", "todo", "to-do", "specified", "follow"}
+var delegationWords = []string{"instruction", "instructions", "accordingly", "todo", "to-do", "specified"}
 
 // toolWords splits a tool name into lower-cased words (on _, -, ., space and
 // lower-to-upper case changes), calling fn for each.
