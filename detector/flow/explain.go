@@ -11,12 +11,18 @@ import (
 )
 
 // instructedFinding builds the instructed_call finding of a call from its
-// instructed values: SeverityInstructedCall when some instructed source of
-// some value was not user-directed, else SeverityInstructedCallDirected.
-func (d *Detector) instructedFinding(hs []hit, ev *models.Event) models.Finding {
+// instructed values: SeverityInstructedCallDirected when the request
+// accounts for every value (it describes the value's record, or every
+// instructed source was user-directed and the request delegates to such
+// content: "do the tasks on my TODO list at …"), else
+// SeverityInstructedCall.
+func (d *Detector) instructedFinding(hs []hit, ev *models.Event, delegated bool) models.Finding {
+	// pointing at a source authorises reading it, not obeying it: only a
+	// request that delegates to the source, or that describes the record
+	// the value sat in, accounts for following it
 	undirected := false
 	for _, h := range hs {
-		undirected = undirected || h.undirected
+		undirected = undirected || !(h.pointed || (delegated && !h.undirected))
 	}
 	sev, conf := d.opts.SeverityInstructedCallDirected, 0.4
 	if undirected {
@@ -60,7 +66,7 @@ func (d *Detector) instructedFinding(hs []hit, ev *models.Event) models.Finding 
 		b = append(b, " more"...)
 	}
 	if !undirected {
-		b = append(b, "; the user directed the agent to the source (its call named a user-supplied value)"...)
+		b = append(b, "; the user's request accounts for the value (it describes its record, or delegates to the source the user named)"...)
 	}
 	d.expl = b
 	return models.Finding{

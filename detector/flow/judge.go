@@ -80,14 +80,15 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 			seenVal[v] = struct{}{}
 			if instr && e.instructed && e.flags&(fromUntrusted|fromPrivate) != 0 && !d.wasReported(s, ev.ToolName, v) {
 				d.ihits = append(d.ihits, hit{kind: KindInstructedCall, arg: path, value: v, class: c, src: e.instr,
-					instructed: true, undirected: e.instrUndirected, cues: e.cues})
+					instructed: true, undirected: e.instrUndirected, cues: e.cues, pointed: e.described})
 			}
 			if !sink && !destructive {
 				// a reading (or any other) call whose whole argument is a
 				// location only outsider content supplied
 				if fetch && whole && (c == ClassURL || c == ClassHost) && e.flags&(fromUntrusted|fromPrivate) != 0 {
 					d.hits = append(d.hits, hit{kind: KindUntrustedFetch, arg: path, value: v, class: c, src: e.seen, instructed: e.instructed,
-						undirected: e.undirected && e.privUndirected, pointed: e.described, planted: e.planted})
+						undirected: (e.flags&fromUntrusted != 0 && e.undirected) || (e.flags&fromPrivate != 0 && e.privUndirected),
+						pointed: e.described, planted: e.planted})
 				}
 				return
 			}
@@ -159,7 +160,11 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	// A declared (designed) flow keeps its informational finding; otherwise
 	// only the stronger of the flow finding and instructed_call is emitted.
 	if len(d.ihits) > 0 && !designed {
-		f := d.instructedFinding(d.ihits, ev)
+		delegated := false
+		if r := d.requestOf(s); r != nil {
+			delegated = delegates(r.req.lower)
+		}
+		f := d.instructedFinding(d.ihits, ev, delegated)
 		if int(f.Severity) > flowSev {
 			for _, h := range d.ihits {
 				d.markReported(s, ev.ToolName, h.value)
@@ -195,13 +200,18 @@ func (a authority) authorised(h *hit) bool {
 
 // fetchAuthorised reports whether the request accounts for fetching the
 // location of h: it asks for this kind of reading without naming the
-// location itself ("summarise the article Bob posted"; a request that names
-// www.a.example asks for that page, not for the links on it, unless it
-// speaks of several: "all the websites posted"), it describes
+// location itself and the location was not planted ("summarise the
+// article Bob posted" asks for Bob's link, not for a link planted in the
+// article; a request that names www.a.example asks for that page, not for
+// the links on it), it speaks of several web locations ("all the websites
+// posted"), it describes
 // the record the location sat in, or it delegates to a source the user
 // named.
 func (a authority) fetchAuthorised(h *hit) bool {
-	return (a.called && (!a.location || a.links)) || h.pointed || (a.delegated && !h.undirected)
+	if a.called && a.links {
+		return true
+	}
+	return (a.called && !a.location && !h.planted) || h.pointed || (a.delegated && !h.undirected)
 }
 
 // reportKey builds the reported-set key of (tool, value) in d.key.

@@ -190,6 +190,16 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	}
 	var req *requestIndex
 	if r := d.requestOf(s); r != nil {
+		if directed && flags != 0 && delegates(r.req.lower) {
+			// the user handed the choice of actions to this content ("do
+			// the tasks on my TODO list at …"): what it asks for is asked
+			// for, and the records it names are described
+			if room := d.opts.MaxTrustedText - len(r.request); room > 0 {
+				r.request = append(r.request, '\n')
+				r.request = append(r.request, text[:min(len(text), room)]...)
+				r = d.requestOf(s)
+			}
+		}
 		req = &r.req
 	}
 	d.rec.reset()
@@ -324,7 +334,10 @@ func (d *Detector) noteCall(s *session, ev *models.Event) {
 		v := l.text
 		if location == "" && isSingleToken(v) {
 			d.scan(v, func(x string, c Class) {
-				if c == ClassHost && location == "" {
+				if location == "" && (c == ClassHost || c == ClassURL) {
+					if e := strings.IndexAny(x, "/?#"); e >= 0 {
+						x = x[:e]
+					}
 					location = x
 				}
 			})
