@@ -88,7 +88,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 				if fetch && whole && (c == ClassURL || c == ClassHost) && e.flags&(fromUntrusted|fromPrivate) != 0 {
 					d.hits = append(d.hits, hit{kind: KindUntrustedFetch, arg: path, value: v, class: c, src: e.seen, instructed: e.instructed,
 						undirected: (e.flags&fromUntrusted != 0 && e.undirected) || (e.flags&fromPrivate != 0 && e.privUndirected),
-						pointed: e.described, planted: e.planted})
+						pointed:    e.described, planted: e.planted})
 				}
 				return
 			}
