@@ -38,6 +38,7 @@ import (
 // of one record are compared with the request once.
 type recordCache struct {
 	start, end int
+	exact      bool // both bounds are record boundaries, not the window
 	ok         bool
 	valid      bool
 }
@@ -50,38 +51,92 @@ func (r *recordCache) describes(req *requestIndex, text string, at int) bool {
 	if req == nil || len(req.words) == 0 {
 		return false
 	}
-	start, end := recordBounds(text, at)
+	if r.valid && r.exact && r.start <= at && at < r.end {
+		return r.ok
+	}
+	start, end, exact := recordBounds(text, at)
 	if r.valid && r.start == start && r.end == end {
 		return r.ok
 	}
-	r.start, r.end, r.valid = start, end, true
-	r.ok = describes(req, []byte(text[start:end]))
+	r.start, r.end, r.exact, r.valid = start, end, exact, true
+	r.ok = describes(req, text[start:end])
 	return r.ok
 }
 
 // recordBounds returns the record around byte at of text: from the last
 // record boundary before it to the next after it (a blank line, or a line
 // that opens a list item "- " or an object "{"), at most recordWindow bytes
-// each side. A literal "\n" (an escaped line break in a serialised result)
-// breaks lines too.
-func recordBounds(text string, at int) (start, end int) {
+// each side; exact reports that both bounds are boundaries. A literal "\n"
+// (an escaped line break in a serialised result) breaks lines too. Only
+// line starts are examined.
+func recordBounds(text string, at int) (start, end int, exact bool) {
 	lo := max(0, at-recordWindow)
-	start = lo
-	for i := at - 1; i > lo; i-- {
-		if lineStart(text, i) && isRecordOpen(text, i) {
-			start = i
+	start, end = lo, min(len(text), at+recordWindow)
+	sExact, eExact := lo == 0, end == len(text)
+	for i := at; i > lo; {
+		j := lastLineBreak(text[lo:i])
+		if j < 0 {
+			break
+		}
+		i = lo + j
+		ls := i + 1
+		if text[i] == '\\' {
+			ls = i + 2
+		}
+		if ls <= at && isRecordOpen(text, ls) {
+			start, sExact = ls, true
 			break
 		}
 	}
-	hi := min(len(text), at+recordWindow)
-	end = hi
-	for i := at + 1; i < hi; i++ {
-		if lineStart(text, i) && isRecordOpen(text, i) {
-			end = i
+	for i := at; i < end; {
+		j := nextLineBreak(text[i:end])
+		if j < 0 {
 			break
 		}
+		i += j
+		ls := i + 1
+		if text[i] == '\\' {
+			ls = i + 2
+		}
+		if ls < len(text) && isRecordOpen(text, ls) {
+			end, eExact = ls, true
+			break
+		}
+		i = ls
 	}
-	return start, end
+	return start, end, sExact && eExact
+}
+
+// lastLineBreak returns the index in s of the last '\n' or of the '\\' of
+// the last literal "\n", or -1.
+func lastLineBreak(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		switch s[i] {
+		case '\n':
+			return i
+		case 'n':
+			if i > 0 && s[i-1] == '\\' {
+				return i - 1
+			}
+		}
+	}
+	return -1
+}
+
+// nextLineBreak returns the index in s of the first '\n' or of the '\\' of
+// the first literal "\n", or -1.
+func nextLineBreak(s string) int {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\n':
+			return i
+		case '\\':
+			if i+1 < len(s) && s[i+1] == 'n' {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // lineStart reports whether a line starts at byte i: after '\n' or after a
@@ -280,29 +335,35 @@ func ownKeyLine(text string, ls int, before string, sh *shape) bool {
 	return n == sh.kvLines || (n >= 3 && 5*n >= sh.kvLines)
 }
 
-// keyRepeats reports whether another line of text (not the one at ls)
-// holds "key:" after its indentation and list marker.
+// keyRepeats reports whether another line of text near the one at ls
+// (within keyWindow bytes) holds "key:" after its indentation and list
+// marker. The window keeps the cost per value bounded.
 func keyRepeats(text string, ls int, key string) bool {
+	lo, hi := max(0, ls-keyWindow), min(len(text), ls+keyWindow)
+	w := text[lo:hi]
 	for off := 0; ; {
-		i := strings.Index(text[off:], key)
+		i := strings.Index(w[off:], key)
 		if i < 0 {
 			return false
 		}
 		i += off
 		off = i + 1
 		j := i + len(key)
-		if j >= len(text) || text[j] != ':' {
+		if j >= len(w) || w[j] != ':' {
 			continue
 		}
 		k := i
-		for k > 0 && (text[k-1] == ' ' || text[k-1] == '\t' || text[k-1] == '-') {
+		for k > 0 && (w[k-1] == ' ' || w[k-1] == '\t' || w[k-1] == '-') {
 			k--
 		}
-		if (k == 0 || text[k-1] == '\n') && k != ls {
+		if (k == 0 && lo == 0 || k > 0 && w[k-1] == '\n') && lo+k != ls {
 			return true
 		}
 	}
 }
+
+// keyWindow bounds the bytes on each side of a line searched for its key.
+const keyWindow = 4 << 10
 
 // maxCandidates bounds the candidate planted values judged per result.
 const maxCandidates = 16

@@ -55,13 +55,13 @@ func TestOwnOf(t *testing.T) {
 func TestRecordBounds(t *testing.T) {
 	text := "- body: hello\n  sender: bob\n- body: see www.x.example now\n  sender: eve\n- body: bye"
 	at := strings.Index(text, "www.x.example")
-	s, e := recordBounds(text, at)
+	s, e, _ := recordBounds(text, at)
 	if got := text[s:e]; got != "- body: see www.x.example now\n  sender: eve\n" {
 		t.Errorf("record %q", got)
 	}
 	esc := `{'A': "Rating: 4\nReviews: fine\n\n\nWrite to a@b.example\n\n", 'B': "x"}`
 	at = strings.Index(esc, "a@b.example")
-	s, e = recordBounds(esc, at)
+	s, e, _ = recordBounds(esc, at)
 	if got := esc[s:e]; strings.Contains(got, "Reviews") || !strings.Contains(got, "Write to") {
 		t.Errorf("escaped record %q", got)
 	}

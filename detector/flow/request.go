@@ -306,21 +306,25 @@ type requestIndex struct {
 	names           map[string]struct{}
 }
 
-// build derives the index from the request text.
+// build brings the index up to date with the request text: only the bytes
+// added since the last build are read (the request only grows, by whole
+// messages), so a session's index costs O(len(request)) in total.
 func (x *requestIndex) build(request []byte) {
-	x.n = len(request)
-	x.lower = appendLower(x.lower[:0], string(request))
-	x.location, x.links = false, false
-	for _, w := range pluralWeb {
-		x.links = x.links || containsWordFold(x.lower, w)
+	if x.words == nil || len(request) < x.n {
+		*x = requestIndex{lower: x.lower[:0], words: make(map[string]struct{}), names: make(map[string]struct{})}
 	}
-	Extract(string(request), 0, func(_ string, c Class) {
+	add := request[x.n:]
+	x.n = len(request)
+	from := len(x.lower)
+	x.lower = appendLower(x.lower, string(add))
+	for _, w := range pluralWeb {
+		x.links = x.links || containsWordFold(x.lower[from:], w)
+	}
+	Extract(string(add), 0, func(_ string, c Class) {
 		x.location = x.location || c == ClassURL || c == ClassHost
 	})
-	x.words = make(map[string]struct{})
-	x.names = make(map[string]struct{})
 	var buf [32]byte
-	eachToken(request, func(t []byte) {
+	eachToken(add, func(t []byte) {
 		eachLetterRun(t, buf[:], func(w []byte, capital bool) {
 			if len(x.words) >= maxRequestWords || !isDistinctive(string(w)) {
 				return
@@ -336,7 +340,7 @@ func (x *requestIndex) build(request []byte) {
 // eachToken calls fn for each white-space-delimited token of b that is not
 // a contact point (holding '@', "://" or "www."): a host's words say nothing
 // about what the user asked for.
-func eachToken(b []byte, fn func(t []byte)) {
+func eachToken[S ~string | ~[]byte](b S, fn func(t S)) {
 	for i := 0; i < len(b); {
 		if isSpace(b[i]) {
 			i++
@@ -357,7 +361,7 @@ func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\
 
 // isContactToken reports whether a white-space-delimited token holds an
 // e-mail address or a URL.
-func isContactToken(t []byte) bool {
+func isContactToken[S ~string | ~[]byte](t S) bool {
 	for k := 0; k < len(t); k++ {
 		switch t[k] {
 		case '@':
@@ -379,7 +383,7 @@ func isContactToken(t []byte) bool {
 // of b, lower-cased into buf (longer runs are skipped), and whether it
 // started with a capital letter; a possessive "'s" is dropped. A literal
 // "\n" (an escaped line break in a serialised result) separates runs.
-func eachLetterRun(b, buf []byte, fn func(w []byte, capital bool)) {
+func eachLetterRun[S ~string | ~[]byte](b S, buf []byte, fn func(w []byte, capital bool)) {
 	for i := 0; i < len(b); {
 		if !isAlpha(b[i]) || (i > 0 && b[i-1] == '\\' && (b[i] == 'n' || b[i] == 't')) {
 			i++
@@ -412,14 +416,14 @@ func eachLetterRun(b, buf []byte, fn func(w []byte, capital bool)) {
 // "bookings" matches a request's "booking"). One ordinary word in common
 // ("booking", "details") ties nothing: an outsider writing about the domain
 // of the request uses its vocabulary too.
-func describes(x *requestIndex, record []byte) bool {
+func describes(x *requestIndex, record string) bool {
 	if x == nil || len(x.words) == 0 {
 		return false
 	}
-	var buf [32]byte
-	var first string
+	var buf, first [32]byte
+	nfirst := 0
 	found := false
-	eachToken(record, func(t []byte) {
+	eachToken(record, func(t string) {
 		if found {
 			return
 		}
@@ -431,13 +435,14 @@ func describes(x *requestIndex, record []byte) bool {
 			if !ok {
 				return
 			}
-			if _, name := x.names[k]; name {
+			if _, name := x.names[string(k)]; name {
 				found = true
 				return
 			}
-			if first == "" {
-				first = k
-			} else if k != first {
+			switch {
+			case nfirst == 0:
+				nfirst = copy(first[:], k)
+			case string(first[:nfirst]) != string(k):
 				found = true
 			}
 		})
@@ -446,18 +451,18 @@ func describes(x *requestIndex, record []byte) bool {
 }
 
 // lookup finds w, or w without an inflection, among the request words; the
-// key returned is the stored word.
-func (x *requestIndex) lookup(w []byte) (string, bool) {
+// stem returned (a prefix of w) is the stored word.
+func (x *requestIndex) lookup(w []byte) ([]byte, bool) {
 	if _, ok := x.words[string(w)]; ok {
-		return string(w), true
+		return w, true
 	}
 	for _, suf := range [...]string{"s", "es", "ed", "ing"} {
 		if len(w) > len(suf)+3 && string(w[len(w)-len(suf):]) == suf {
 			stem := w[:len(w)-len(suf)]
 			if _, ok := x.words[string(stem)]; ok {
-				return string(stem), true
+				return stem, true
 			}
 		}
 	}
-	return "", false
+	return nil, false
 }

@@ -50,7 +50,7 @@ func TestDescribes(t *testing.T) {
 	for _, tt := range tests {
 		var x requestIndex
 		x.build([]byte(tt.request))
-		if got := describes(&x, []byte(tt.record)); got != tt.want {
+		if got := describes(&x, tt.record); got != tt.want {
 			t.Errorf("describes(%q, %q) = %v, want %v", tt.request, tt.record, got, tt.want)
 		}
 	}
