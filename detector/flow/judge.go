@@ -124,7 +124,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 		}
 		auth := authority{called: true} // no request seen: no basis to judge
 		if req != nil {
-			auth = authority{called: callFor(req.lower, ev.ToolName), delegated: delegates(req.lower), location: req.location, links: req.links}
+			auth = authority{called: req.callFor(ev.ToolName), delegated: req.delegated, location: req.location, links: req.links}
 			// a request that hands the choice of actions to content the
 			// user names asks for whatever that content asks for
 			auth.called = auth.called || auth.delegated
@@ -162,7 +162,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	if len(d.ihits) > 0 && !designed {
 		delegated := false
 		if r := d.requestOf(s); r != nil {
-			delegated = delegates(r.req.lower)
+			delegated = r.req.delegated
 		}
 		f := d.instructedFinding(d.ihits, ev, delegated)
 		if int(f.Severity) > flowSev {

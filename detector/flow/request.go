@@ -304,6 +304,26 @@ type requestIndex struct {
 	location, links bool
 	words           map[string]struct{}
 	names           map[string]struct{}
+	// delegated: the request delegates (delegates); called caches callFor
+	// per tool name (cleared when the request grows, at most maxCalled).
+	delegated bool
+	called    map[string]bool
+}
+
+// maxCalled bounds the tool names whose callFor verdict is cached.
+const maxCalled = 64
+
+// callFor is the package callFor on the request, cached per tool.
+func (x *requestIndex) callFor(tool string) bool {
+	if v, ok := x.called[tool]; ok {
+		return v
+	}
+	v := callFor(x.lower, tool)
+	if x.called == nil || len(x.called) >= maxCalled {
+		x.called = make(map[string]bool)
+	}
+	x.called[tool] = v
+	return v
 }
 
 // build brings the index up to date with the request text: only the bytes
@@ -323,6 +343,8 @@ func (x *requestIndex) build(request []byte) {
 	Extract(string(add), 0, func(_ string, c Class) {
 		x.location = x.location || c == ClassURL || c == ClassHost
 	})
+	x.delegated = delegates(x.lower)
+	clear(x.called)
 	var buf [32]byte
 	eachToken(add, func(t []byte) {
 		eachLetterRun(t, buf[:], func(w []byte, capital bool) {

@@ -190,7 +190,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	}
 	var req *requestIndex
 	if r := d.requestOf(s); r != nil {
-		if directed && flags != 0 && delegates(r.req.lower) {
+		if directed && flags != 0 && r.req.delegated {
 			// the user handed the choice of actions to this content ("do
 			// the tasks on my TODO list at …"): what it asks for is asked
 			// for, and the records it names are described
