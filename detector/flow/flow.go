@@ -1,99 +1,93 @@
-// Package flow tracks run-time data flow ("taint") inside agent sessions and
-// reports values that travel from a dangerous source into a dangerous sink:
+// Package flow tracks where the values of agent tool calls come from
+// ("provenance") and reports calls whose consequential values only
+// outsider-written content supplied, for actions the user did not ask for —
+// however that content is worded.
 //
-//   - untrusted_to_sink: a value first seen in the result of a tool labelled
-//     untrusted_content (text an outsider can write) is passed to a tool
-//     labelled public_sink or destructive, and the user never supplied it.
-//     This is the path of an injection-driven sink call. Its severity depends
-//     on the source (destructive sinks add 10 except in the directed case):
-//     80 when instruction cues surround the value in the source text
-//     (instruct.go: text addressing an AI, directives, role claims,
-//     imperatives; at least two kinds within ~one paragraph), because a
-//     value delivered together with commands to the agent is the signature
-//     of a prompt injection; otherwise 45 when the source is user-directed
-//     (the tool call that fetched it carried a trusted value: the user named
-//     the page, file or channel, so reading a value from it and acting on it
-//     is what was asked); otherwise 65 (an outsider's value the user neither
-//     supplied nor pointed to, still above the alert threshold).
-//   - private_to_sink: a value from the result of a private_data tool is
-//     passed to a public_sink tool, unless the agent's manifest declares the
-//     flow "private_data->public_sink" in DesignedFlows; a designed flow is
-//     recorded as an informational finding (severity 10, "designed=true").
-//     The severity depends on the value's position in the call:
-//   - PAYLOAD (the private value is carried by the call: in a body, a
-//     subject, a list of fields): exfiltration, severity 60.
-//   - DESTINATION (the private value is itself where the data or money
-//     goes): an argument string that consists of that one value alone
-//     and whose class is an address — an e-mail address, a URL or host,
-//     a phone/account number, or an IBAN-shaped account id (two letters,
-//     two digits, 11–30 more letters or digits). Classified by the
-//     value's shape, never by the argument's name. A user asking the
-//     agent to pay or reply to someone found in the user's own records
-//     makes exactly this flow, so it is not exfiltration by itself:
-//     severity 40 (below the alert threshold) when every private source
-//     of the value was user-directed (its call named a user-supplied
-//     value, as for untrusted sources) and no instruction cues surround
-//     it; 75 when instruction cues surround the value in a private
-//     source (outsider-written text — a transaction subject, a shared
-//     file, a received e-mail — sits inside private stores too, so
-//     instruct.go scans private_data results as well: an address planted
-//     there next to commands is the signature of an injection steering a
-//     payment or a mail); otherwise 55 (not user-directed, no cues).
-//     A call with several private values takes the highest of these.
-//     When the sink call's destination is a trusted value (a recipient-like
-//     value of the call — address, account, URL, number — that the user
-//     supplied), the user chose where the data goes and the severity is 40,
-//     below the alert threshold, unless an instructed private destination
-//     (75) is also present.
-//   - unexplained_destination: a recipient-like value (e-mail, URL, host,
-//     number, account id) in a sink or destructive call that appears neither
-//     in the user's messages nor in any tool result of the session (severity
-//     40: below models.AlertThreshold on its own). It needs user or system
-//     input to have been seen in the session (or an ancestor): without the
-//     request there is no basis to call a destination unexplained.
-//   - instructed_call: instruction-following from data. On ANY tool call of
-//     a registered agent (not only sinks and destructive tools, and tools
-//     the manifest does not list), an argument carries a value that is
-//     "instructed" — it entered the session in the result of an
-//     untrusted_content or private_data tool with instruction cues
-//     (instruct.go, at least InstructMin kinds within InstructWindow)
-//     around it — and that is not trusted (the user's and system input do
-//     not contain it). An agent acting on instructions embedded in data is
-//     the definition of an indirect prompt injection taking effect, whether
-//     or not the call moves data to a sink (fetching an attacker's link with
-//     a reading tool, calling any tool with attacker-chosen values):
-//     severity 70 when some instructed source of the value was not
-//     user-directed; 40 (informational, below the alert threshold) when
-//     every instructed source was (the user pointed the agent at that
-//     content: "do the tasks on this page"). Reported once per session per
-//     (tool, value). When the same call also yields untrusted_to_sink or
-//     private_to_sink, only the stronger finding is emitted (ties keep the
-//     flow finding; a declared designed flow keeps its informational
-//     finding and suppresses instructed_call); unexplained_destination
-//     findings of the call are kept. Evidence: the source result(s), then
-//     the call; the explanation names the source tool and result, the cue
-//     kinds near the value, the target tool, argument and redacted value.
-//     Options.InstructedCall switches the finding off.
+// Values are the distinctive tokens Extract finds (addresses, URLs and
+// hosts, account numbers and IBAN-shaped ids, record ids, file names; see
+// Class). Each value of a session is recorded with its provenance: trusted
+// (in the user's or system messages), or read from the result of a tool
+// labelled untrusted_content (text outsiders write) or private_data (the
+// user's stores, which also hold outsider-written text: mail, shared files,
+// transaction subjects), with
 //
-// Values are the distinctive tokens Extract finds (see Class). A session's
-// trusted values are those in its user and system messages and its initial
-// request (session_start content); a value the user supplied is accounted
-// for and never tainted. Judgement needs capability labels: events of
-// unregistered agents are not judged, and calls of tools without sink or
-// destructive labels only for instructed_call.
+//   - directed: the call that read it named something the user named (a
+//     user value, a whole argument found in the user's text, or a value
+//     from a record the request describes);
+//   - described: the record it sat in (the list item or paragraph around
+//     it) shares a name or two distinctive words with the user's request
+//     (request.go);
+//   - planted: it is a contact point new to the session, in free text of a
+//     record the request does not describe, and neither a field value of
+//     the result's own records nor the fetched page's own address
+//     (attempt.go);
+//   - instructed: instruction cues surround it (instruct.go). Cues raise
+//     confidence; no judgement needs them.
+//
+// The request (the user's own messages, not the system prompt) is also read
+// for what it asks: callFor (request.go) decides whether it asks for a
+// tool's kind of action (send, pay, invite, fetch a web page, …), and a
+// request that delegates ("follow the instructions in", "my TODO list at")
+// adds the text of the sources the user named to the request.
+//
+// Findings (severities are Options; the defaults below):
+//
+//   - untrusted_to_sink / private_to_sink: an untrusted or private value
+//     reaches a public_sink (untrusted also a destructive) tool. Graded by
+//     the request and provenance: 80 (untrusted) / 75 (private destination)
+//     when instruction cues surround it; 75 untrusted, 70 private
+//     destination, 65 private payload when the request does not ask for the
+//     action; at least 70 when the destination was planted and the request
+//     does not account for it; 25 (informational) when the request asks
+//     for the action and the user pointed at or described the source of
+//     every value ("pay the bill in bill.txt"); otherwise 65 untrusted,
+//     55 private destination, 60 private payload. Destructive sinks add 10
+//     except when authorised. A private destination the user supplied
+//     lowers private flows to 40. A declared designed flow
+//     ("private_data->public_sink", "untrusted_content->public_sink",
+//     "untrusted_content->destructive") is informational (10).
+//   - untrusted_fetch: a call of any tool without sink or destructive
+//     labels whose whole argument is a URL or host that only outsider
+//     content supplied, when the request does not account for fetching it:
+//     it does not ask for reading web content (or names a location itself,
+//     or the location was planted), does not speak of several web
+//     locations, does not describe the record, and does not delegate to the
+//     source. 60; 70 when the location was planted. Reading tools are how
+//     an injection makes an agent visit an attacker's link.
+//   - instructed_call: any call carrying a value with instruction cues in
+//     its source that the user did not supply: 70, or 40 when the request
+//     accounts for every such value (describes its record, or delegates to
+//     the user-named source). Pointing at a source authorises reading it,
+//     not obeying it. Reported once per session per (tool, value); when
+//     the call also yields a flow finding only the stronger is emitted
+//     (ties keep the flow finding; a designed flow suppresses it).
+//   - unexplained_destination: a recipient-like value of a sink or
+//     destructive call found in no user message and no tool result (40;
+//     needs user or system input in the session).
+//   - injection_attempt: the first result of a session carrying a planted
+//     value (attempt.go): 30, below the alert threshold and excluded from
+//     session compounding by the engine, so analysts see attempts the agent
+//     did not follow.
+//
+// Events of unregistered agents are not judged. Without a user request
+// there is no basis to call an action unrequested: calls are then graded as
+// requested.
 //
 // Delegation: an agent_spawn links the child session to the parent session.
-// A child sees its ancestors' trusted and tainted values, and values the
-// child reads are also recorded in its ancestors, so a path split across a
-// parent and a sub-agent is found. A child's own user/system messages are
-// written by its parent agent, so they are not trusted.
+// A child sees its ancestors' trusted and tainted values and request, and
+// values the child reads are also recorded in its ancestors, so a path
+// split across a parent and a sub-agent is found. A child's own user/system
+// messages are written by its parent agent, so they are not trusted.
 //
 // Memory is bounded: per session at most MaxValues observed values and
 // MaxTrusted trusted values (oldest evicted first), each at most
-// MaxValueLen bytes; at most MaxSessions sessions (least recently active
-// evicted first; a session is dropped at session_end). With the defaults a
-// session holds at most (512+256) values of ≤ 96 bytes plus about 120 bytes
-// of map and bookkeeping overhead each: ≤ 170 KiB, typically a few KiB.
+// MaxValueLen bytes, MaxTrustedText bytes of user/system text and as much
+// request text, at most 256 request words; at most MaxSessions sessions
+// (least recently active evicted first; a session is dropped at
+// session_end). With the defaults a session holds at most (512+256) values
+// of ≤ 96 bytes plus about 120 bytes of overhead each and 16 KiB of text:
+// ≤ 190 KiB, typically a few KiB. The cost per result is linear in its size
+// (each value looks at a bounded window around it).
 package flow
 
 import (
