@@ -238,7 +238,8 @@ func lineKey(line string) (string, bool) {
 //     it on its line, nothing but quotes, closing punctuation or the next
 //     separator after it, and — for a "key: value" line — the line belongs
 //     to the result's records: its key occurs on another line too, the
-//     result is not record-shaped (a document's own "IBAN: …" line), or
+//     result is not record-shaped and the line is not indented (a
+//     document's own "IBAN: …" line), or
 //     other "key: value" lines share the line's indentation (all of them,
 //     or at least 3 and a fifth of them). A notice pasted inside a field of a list of records
 //     ("Location: www.x.example" once, at its own indentation) is not the
@@ -329,7 +330,9 @@ func ownKeyLine(text string, ls int, before string, sh *shape) bool {
 		sh.measure(text)
 	}
 	if !sh.recordShaped {
-		return true // a document's own "key: value" line (a bill's "IBAN: …")
+		// a document's own top-level "key: value" line (a bill's "IBAN:
+		// …"); an indented one is text inside a field
+		return ind == 0
 	}
 	n := sh.byIndent[min(ind, 8)]
 	return n == sh.kvLines || (n >= 3 && 5*n >= sh.kvLines)

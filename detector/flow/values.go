@@ -216,7 +216,9 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		if flags != 0 && isAddress(v, c) {
 			described = d.rec.describes(req, text, at)
 			switch {
-			case isStructured(text, at, &d.shape) || ownOf(d.fetchedFrom, v, c):
+			case d.fetchedFrom == "" && isStructured(text, at, &d.shape), ownOf(d.fetchedFrom, v, c):
+				// the result's own entity; on a page fetched from a host,
+				// only that host's own addresses are the page's
 				d.own[v] = struct{}{} // one of the result's own entities
 			case !described && len(d.attempt) < maxCandidates:
 				// a candidate planted value, if new to the session
