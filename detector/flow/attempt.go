@@ -368,6 +368,33 @@ func keyRepeats(text string, ls int, key string) bool {
 // keyWindow bounds the bytes on each side of a line searched for its key.
 const keyWindow = 4 << 10
 
+// ownEntity reports whether candidate v is one of the current result's own
+// entities (d.own): the same value in a field of its records, or — for a
+// link — a host whose domain is that of an address in those fields (a
+// password-reset link of the sender's own domain).
+func (d *Detector) ownEntity(v string, c Class) bool {
+	if _, ok := d.own[v]; ok {
+		return true
+	}
+	if c != ClassURL && c != ClassHost {
+		return false
+	}
+	host := v
+	if e := strings.IndexAny(host, "/?#"); e >= 0 {
+		host = host[:e]
+	}
+	for {
+		if _, ok := d.own[host]; ok {
+			return true
+		}
+		dot := strings.IndexByte(host, '.')
+		if dot < 0 || strings.IndexByte(host[dot+1:], '.') < 0 {
+			return false // down to the registrable name
+		}
+		host = host[dot+1:]
+	}
+}
+
 // maxCandidates bounds the candidate planted values judged per result.
 const maxCandidates = 16
 
@@ -378,7 +405,7 @@ const maxCandidates = 16
 func (d *Detector) plant(s *session, ev *models.Event, directed bool, emit func(models.Finding)) {
 	kept := d.attempt[:0]
 	for _, h := range d.attempt {
-		if _, own := d.own[h.value]; own || slices.ContainsFunc(kept, func(k hit) bool { return k.value == h.value }) {
+		if d.ownEntity(h.value, h.class) || slices.ContainsFunc(kept, func(k hit) bool { return k.value == h.value }) {
 			continue
 		}
 		kept = append(kept, h)

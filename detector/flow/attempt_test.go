@@ -3,6 +3,8 @@ package flow
 import (
 	"strings"
 	"testing"
+
+	"github.com/tetherhq/tether/models"
 )
 
 func TestIsStructured(t *testing.T) {
@@ -95,4 +97,17 @@ func FuzzResultShape(f *testing.F) {
 		}
 		_ = callFor(x.lower, location)
 	})
+}
+
+func TestPlantedSkipsOwnDomainLink(t *testing.T) {
+	d := New(DefaultOptions())
+	a := &models.AgentSpec{ID: "a", Tools: []models.ToolSpec{{Name: "read_inbox", Labels: []models.Label{models.LabelUntrustedContent}}}}
+	var got []models.Finding
+	emit := func(f models.Finding) { got = append(got, f) }
+	d.Observe(&models.Event{ID: "e1", Kind: models.KindMessage, SessionID: "s", Role: "user", Content: "What is my latest mail about?"}, a, emit)
+	d.Observe(&models.Event{ID: "e2", Kind: models.KindToolResult, SessionID: "s", ToolName: "read_inbox",
+		Result: "- sender: support@techservices.example\n  body: 'Click the link below to reset your password:\n\n    https://techservices.example/reset?t=1\n'\n- sender: news@daily.example\n  body: 'Read more at https://other-site.example/today'\n"}, a, emit)
+	if len(got) != 1 || got[0].Kind != KindInjectionAttempt || strings.Contains(got[0].Explanation, "techservices") || !strings.Contains(got[0].Explanation, "other-site.example") {
+		t.Fatalf("findings %+v: want one attempt naming only the link of a foreign domain", got)
+	}
 }

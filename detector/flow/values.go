@@ -220,6 +220,9 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				// the result's own entity; on a page fetched from a host,
 				// only that host's own addresses are the page's
 				d.own[v] = struct{}{} // one of the result's own entities
+				if c == ClassEmail {
+					d.own[v[strings.LastIndexByte(v, '@')+1:]] = struct{}{} // its domain
+				}
 			case !described && len(d.attempt) < maxCandidates:
 				// a candidate planted value, if new to the session
 				if _, seen, trusted := d.lookup(s, v); !seen && !trusted {
