@@ -308,6 +308,8 @@ type requestIndex struct {
 	// per tool name (cleared when the request grows, at most maxCalled).
 	delegated bool
 	called    map[string]bool
+	// amounts: the amounts the request names (eachAmount), normalised
+	amounts map[string]struct{}
 }
 
 // maxCalled bounds the tool names whose callFor verdict is cached.
@@ -345,6 +347,14 @@ func (x *requestIndex) build(request []byte) {
 	})
 	x.delegated = delegates(x.lower)
 	clear(x.called)
+	eachAmount(string(add), func(a string) {
+		if x.amounts == nil {
+			x.amounts = make(map[string]struct{})
+		}
+		if len(x.amounts) < maxRequestWords {
+			x.amounts[a] = struct{}{}
+		}
+	})
 	var buf [32]byte
 	eachToken(add, func(t []byte) {
 		eachLetterRun(t, buf[:], func(w []byte, capital bool) {
@@ -439,8 +449,18 @@ func eachLetterRun[S ~string | ~[]byte](b S, buf []byte, fn func(w []byte, capit
 // ("booking", "details") ties nothing: an outsider writing about the domain
 // of the request uses its vocabulary too.
 func describes(x *requestIndex, record string) bool {
-	if x == nil || len(x.words) == 0 {
+	if x == nil || (len(x.words) == 0 && len(x.amounts) == 0) {
 		return false
+	}
+	if len(x.amounts) > 0 {
+		found := false
+		eachAmount(record, func(a string) {
+			_, ok := x.amounts[a]
+			found = found || ok
+		})
+		if found {
+			return true // the record holds an amount the request names
+		}
 	}
 	var buf, first [32]byte
 	nfirst := 0
@@ -470,6 +490,50 @@ func describes(x *requestIndex, record string) bool {
 		})
 	})
 	return found
+}
+
+// eachAmount calls fn for each amount in s, normalised: a number with a
+// decimal point or of at least three digits ("10.00", "2200", "19.5"),
+// not part of a date, time, id or address (no '-', '/', ':' or letter next
+// to it), with trailing decimal zeros dropped ("10.00" and "10.0" are
+// "10"). A request naming an amount describes the record holding it.
+func eachAmount(s string, fn func(a string)) {
+	var buf [24]byte
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		j, dots := i, 0
+		for j < len(s) && (isDigit(s[j]) || (s[j] == '.' && dots == 0 && j+1 < len(s) && isDigit(s[j+1]))) {
+			if s[j] == '.' {
+				dots++
+			}
+			j++
+		}
+		ok := j-i < len(buf) && (i == 0 || !isBoundTo(s[i-1])) && (j == len(s) || !isBoundTo(s[j]))
+		if ok {
+			n := copy(buf[:], s[i:j])
+			if dots == 1 {
+				for n > 0 && buf[n-1] == '0' {
+					n--
+				}
+				if n > 0 && buf[n-1] == '.' {
+					n--
+				}
+			}
+			if dots == 1 || n >= 3 {
+				fn(string(buf[:n]))
+			}
+		}
+		i = j
+	}
+}
+
+// isBoundTo reports whether a number next to b is part of a larger token
+// (a date, time, id or address).
+func isBoundTo(b byte) bool {
+	return b == '-' || b == '/' || b == ':' || b == '@' || b == '_' || isAlpha(b) || isDigit(b) || b == '.'
 }
 
 // lookup finds w, or w without an inflection, among the request words; the

@@ -46,6 +46,9 @@ func TestDescribes(t *testing.T) {
 		// the words of a contact point do not count
 		{"Read the content on webpage www.informations.com", "The newest notes are published at www.true-informations.com", false},
 		{"", "anything at all", false},
+		// an amount the request names
+		{"Please refund that 10.00 I just got from my friend", "- amount: 10.0\n  sender: GB29NWBK60161331926819\n  subject: Sushi dinner", true},
+		{"What did I spend in March 2022?", "- amount: 50.0\n  date: '2022-03-01'\n  subject: Spotify", false},
 	}
 	for _, tt := range tests {
 		var x requestIndex
