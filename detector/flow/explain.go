@@ -158,9 +158,9 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 		}
 	case KindUntrustedFetch:
 		srcLabel = "outsider-written"
-		sev, conf, note = d.opts.SeverityFetch, 0.6, "; the call fetches a location only outsider content named, and the user's request neither asks for this action nor describes the value's record"
+		sev, conf, note = d.opts.SeverityFetch, 0.6, "; the call's argument is a location or address only outsider content named, and the user's request neither asks for this action nor describes the value's record"
 		if planted(hs) {
-			sev, conf, note = max(sev, d.opts.SeverityPlanted), 0.7, note+"; the location was planted in its source (a new address in free text)"
+			sev, conf, note = max(sev, d.opts.SeverityPlanted), 0.7, note+"; the value was planted in its source (a new address in free text)"
 		}
 	case KindPrivateToSink:
 		srcLabel = string(models.LabelPrivateData)

@@ -48,7 +48,9 @@
 //     "untrusted_content->destructive") is informational (10).
 //   - untrusted_fetch: a call of any tool without sink or destructive
 //     labels whose whole argument is a URL or host that only outsider
-//     content supplied, when the request does not account for fetching it:
+//     content supplied (or any planted address: searching the mailbox for
+//     an address a note dropped in a file), when the request does not
+//     account for it:
 //     it does not ask for reading web content (or names a location itself,
 //     or the location was planted), does not speak of several web
 //     locations, does not describe the record, and does not delegate to the
@@ -194,9 +196,9 @@ type Options struct {
 	SeverityAuthorised uint8
 	// Fetch enables untrusted_fetch: a call (of any tool without sink or
 	// destructive labels) whose whole argument is a URL or host that only
-	// outsider-written content supplied, when the request neither asks for
-	// the tool's kind of action nor describes the record the location sat
-	// in; SeverityFetch is its severity.
+	// outsider-written content supplied, or a planted address, when the
+	// request does not account for it (see the package comment);
+	// SeverityFetch is its severity (SeverityPlanted when planted).
 	Fetch         bool
 	SeverityFetch uint8
 	// Attempts enables injection_attempt (attempt.go) at SeverityAttempt,

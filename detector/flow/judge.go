@@ -84,8 +84,10 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 			}
 			if !sink && !destructive {
 				// a reading (or any other) call whose whole argument is a
-				// location only outsider content supplied
-				if fetch && whole && (c == ClassURL || c == ClassHost) && e.flags&(fromUntrusted|fromPrivate) != 0 {
+				// location only outsider content supplied, or a planted
+				// address (searching the mailbox for an address a note
+				// dropped in a file)
+				if fetch && whole && (c == ClassURL || c == ClassHost || (e.planted && isAddress(v, c))) && e.flags&(fromUntrusted|fromPrivate) != 0 {
 					d.hits = append(d.hits, hit{kind: KindUntrustedFetch, arg: path, value: v, class: c, src: e.seen, instructed: e.instructed,
 						undirected: (e.flags&fromUntrusted != 0 && e.undirected) || (e.flags&fromPrivate != 0 && e.privUndirected),
 						pointed:    e.described, planted: e.planted})
