@@ -12,8 +12,11 @@ package flow
 //     result),
 //   - sits in free text rather than as a record's own field value (a
 //     "recipient: X" or "- X" line is the record's own entity; an address
-//     inside prose, or on a bare line inside a text field, is not — see
-//     isStructured), and
+//     inside prose, on a bare line inside a text field, or in a notice
+//     pasted into a field is not — see isStructured), is not of the
+//     domain of one of the result's own addresses (a password-reset link
+//     from the sender's domain), and, on a page fetched from a host, is not
+//     that host's own (ownOf), and
 //   - sits in a record the user's request does not describe (request.go),
 //
 // or has instruction cues near it (instruct.go; cues add confidence but are

@@ -152,24 +152,25 @@ type Options struct {
 	// surround the value in its untrusted source (see instruct.go).
 	SeverityInstructed uint8
 	// SeverityDirected replaces SeverityUntrusted (no destructive bonus)
-	// when every untrusted source of the value was fetched by a call whose
-	// arguments carried a trusted value, and no instruction cues surround
-	// it: the user pointed the agent at that source.
+	// when the request does not itself ask for the action but delegates to
+	// the user-named source every value came from ("follow the
+	// instructions in …"), and no instruction cues surround the values.
 	SeverityDirected uint8
 	// SeverityPrivateToTrusted replaces SeverityPrivate when the sink
 	// call's destination is a value the user supplied.
 	SeverityPrivateToTrusted uint8
 	// Severities of a private value that is the sink call's destination
-	// (see the package comment), replacing SeverityPrivate (payload):
-	// from user-directed sources without instruction cues, from a source
-	// with instruction cues near the value, and otherwise.
+	// (see the package comment), replacing SeverityPrivate (payload): from
+	// a user-named source the request delegates to, from a source with
+	// instruction cues near the value, and otherwise.
 	SeverityPrivateDestDirected   uint8
 	SeverityPrivateDestInstructed uint8
 	SeverityPrivateDest           uint8
 	// InstructedCall enables the instructed_call finding (see the package
-	// comment); SeverityInstructedCall is its severity when some source of
-	// the value was not user-directed, SeverityInstructedCallDirected when
-	// every instructed source was.
+	// comment); SeverityInstructedCall is its severity, and
+	// SeverityInstructedCallDirected when the request accounts for every
+	// instructed value (describes its record, or delegates to its
+	// user-named source).
 	InstructedCall                 bool
 	SeverityInstructedCall         uint8
 	SeverityInstructedCallDirected uint8
