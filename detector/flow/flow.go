@@ -66,6 +66,11 @@
 //   - unexplained_destination: a recipient-like value of a sink or
 //     destructive call found in no user message and no tool result (40;
 //     needs user or system input in the session).
+//   - unrequested_action: a destructive call the request does not ask for
+//     (nor delegate), carrying an argument the user did not supply, in a
+//     session that read outsider-written content, when the call raised no
+//     finding as strong: 60. It covers values the extractor does not track
+//     (a hotel name, a file number, a password).
 //   - injection_attempt: the first result of a session carrying a planted
 //     value (attempt.go): 30, below the alert threshold and excluded from
 //     session compounding by the engine, so analysts see attempts the agent
@@ -109,6 +114,7 @@ const (
 	KindInstructedCall         = "instructed_call"
 	KindUntrustedFetch         = "untrusted_fetch"
 	KindInjectionAttempt       = "injection_attempt"
+	KindUnrequestedAction      = "unrequested_action"
 )
 
 // Designed flow names matched against models.AgentSpec.DesignedFlows.
@@ -206,6 +212,14 @@ type Options struct {
 	// once per session.
 	Attempts        bool
 	SeverityAttempt uint8
+	// Unrequested enables unrequested_action at SeverityUnrequested: a
+	// destructive call the user's request does not ask for (nor delegate),
+	// carrying an argument the user did not supply, in a session that read
+	// outsider-written content, when the call raised no finding as strong
+	// (the values that drive it — a hotel name, a file number, a password —
+	// are not ones the extractor tracks).
+	Unrequested         bool
+	SeverityUnrequested uint8
 }
 
 // DefaultOptions returns the production settings.
@@ -261,6 +275,10 @@ func DefaultOptions() Options {
 		// low band, excluded from compounding by the engine).
 		Attempts:        true,
 		SeverityAttempt: 30,
+		// An irreversible action nobody asked for, after reading content
+		// outsiders write: above the alert threshold.
+		Unrequested:         true,
+		SeverityUnrequested: 60,
 	}
 }
 

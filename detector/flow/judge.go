@@ -4,6 +4,7 @@ package flow
 // the severity of the flow it makes.
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/tetherhq/tether/models"
@@ -40,6 +41,14 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	var sink, destructive bool
 	if tool != nil {
 		sink, destructive = tool.Has(models.LabelPublicSink), tool.Has(models.LabelDestructive)
+	}
+	if destructive && d.opts.Unrequested {
+		// after the call's flow findings: a destructive action the request
+		// does not ask for, with values the user did not supply
+		top := 0
+		inner := emit
+		emit = func(f models.Finding) { top = max(top, int(f.Severity)); inner(f) }
+		defer func() { d.unrequested(s, ev, tool, top, inner) }()
 	}
 	// instructed_call judges every call, but only sessions (or ancestors)
 	// holding an instructed value can produce one.
@@ -183,6 +192,60 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	for _, f := range fs[:n] {
 		emit(f)
 	}
+}
+
+// unrequested emits unrequested_action for a destructive call (see
+// Options.Unrequested) unless the call already raised a finding at least
+// as strong. Reported once per session per tool.
+func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSpec, top int, emit func(models.Finding)) {
+	if top >= int(d.opts.SeverityUnrequested) {
+		return
+	}
+	r := d.requestOf(s)
+	if r == nil || r.req.delegated || r.req.callFor(ev.ToolName) {
+		return
+	}
+	outsider := false
+	d.chain(s, func(a *session) bool { outsider = outsider || a.hasOutsider; return !outsider })
+	if !outsider {
+		return
+	}
+	leaves, ok := d.args(ev)
+	if !ok {
+		return
+	}
+	var text []byte
+	d.chain(s, func(a *session) bool { text = a.text; return len(text) == 0 })
+	unsupplied := ""
+	for _, l := range leaves {
+		v := strings.TrimSpace(l.text)
+		if v != "" && len(v) <= 64 && !containsWordFold(text, v) {
+			unsupplied = l.path
+			break
+		}
+	}
+	if unsupplied == "" || d.wasReported(s, ev.ToolName, "\x01unrequested") {
+		return
+	}
+	d.markReported(s, ev.ToolName, "\x01unrequested")
+	b := d.expl[:0]
+	b = append(b, ev.ToolName...)
+	b = append(b, " call "...)
+	b = append(b, ev.ID...)
+	b = append(b, " ("...)
+	b = append(b, labelNames(tool)...)
+	b = append(b, ") is an action the user's request does not ask for, with argument "...)
+	b = strconv.AppendQuote(b, unsupplied)
+	b = append(b, " not supplied by the user, in a session that read outsider-written content"...)
+	d.expl = b
+	emit(models.Finding{
+		Kind:        KindUnrequestedAction,
+		Severity:    d.opts.SeverityUnrequested,
+		Confidence:  0.5,
+		Explanation: string(b),
+		EvidenceIDs: []string{ev.ID},
+		Features:    []models.Feature{{Name: "unrequested_actions", Observed: 1}},
+	})
 }
 
 // authority is what the user's request says about a call (request.go):
