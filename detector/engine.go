@@ -84,6 +84,10 @@ func DefaultOptions() Options {
 	so.ExcludeDetectors = append(so.ExcludeDetectors, profile.Name) // informational profile deviations
 	// semantic: lexical judgements are informational, not compounded
 	so.ExcludeDetectors = append(so.ExcludeDetectors, semantic.Name)
+	// an attempted injection is evidence for analysts, not a deviation
+	so.ExcludeKinds = []string{flow.Name + "/" + flow.KindInjectionAttempt}
+	// informational findings (the info band) are not deviations
+	so.MinSeverity = models.SeverityLow
 	return Options{
 		Detectors: []Factory{
 			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },

@@ -4,7 +4,7 @@ import "sync/atomic"
 
 // sessionEntryBytes is the per-session size estimate behind
 // SetMemoryBudget: a session with a few dozen observed and trusted values
-// (typical; the worst case at the value caps is about 170 KiB, see the
+// (typical; the worst case at the value caps is about 190 KiB, see the
 // package doc).
 const sessionEntryBytes = 16 << 10
 

@@ -12,39 +12,44 @@ import (
 var ErrState = errors.New("flow: invalid state")
 
 // StateVersion is the version of the MarshalState encoding.
-const StateVersion = 3
+const StateVersion = 4
 
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 3; version 2 lacked flag 32, the cue byte, the
-// instructed source and the reported pairs; version 1 also lacked flag 16). Binary, not JSON: values, ids and the user's
+// State encoding (version 4; version 3 lacked the session flag 4, the
+// request text, the value flags 64 and 128 and the pending calls' flag 2
+// and host (it listed directed calls only); version 2 also lacked flag
+// 32, the cue byte, the instructed source and the reported pairs; version 1
+// also lacked flag 16). Binary, not JSON: values, ids and the user's
 // text may hold invalid UTF-8, which JSON would rewrite. An integer is an
 // unsigned varint (u), a string is u(length) + bytes (s), a flag set one
 // byte (b):
 //
 //	"TFLW" b(version) u(sessions)
 //	per session, most recently active first (the LRU order):
-//	  s(id) s(parent) b(1 child | 2 context) s(text)
+//	  s(id) s(parent) b(1 child | 2 context | 4 attempt reported) s(text) s(request)
 //	  u(values), oldest first (the eviction order):
 //	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
-//	      | 32 instructed undirected) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
+//	      | 32 instructed undirected | 64 described | 128 planted) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
 //	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
 //	    s(instructed event) s(instructed tool)
 //	  u(trusted), oldest first: s(value)
-//	  u(pending calls), sorted by (by id, name): b(1 by call id) s(name)
+//	  u(pending calls), sorted by (by id, name): b(1 by call id | 2 directed) s(name) s(fetched host)
 //	  u(reported instructed_call pairs), oldest first: s(tool + "\x00" + value)
 //
 // The same state always encodes to the same bytes. Per session the state
-// takes about 12 bytes plus its id, parent and text (≤ MaxTrustedText), and
+// takes about 12 bytes plus its id, parent, text and request (each ≤
+// MaxTrustedText), and
 // per observed value its length plus ~2 × (len(event id) + len(tool)) + 9
 // bytes (typically ~60 bytes), per trusted value its length + 1: with the
-// defaults at most ~8 KiB + 512 × ~140 B + 256 × 97 B ≈ 100 KiB per session,
+// defaults at most ~16 KiB + 512 × ~140 B + 256 × 97 B ≈ 108 KiB per session,
 // typically 1–5 KiB.
 
 const (
-	stChild   = 1
-	stContext = 2
+	stChild     = 1
+	stContext   = 2
+	stAttempted = 4 // new in version 4
 
 	svUntrusted  = 1
 	svPrivate    = 2
@@ -56,6 +61,10 @@ const (
 	// svInstrUndirected: some instructed occurrence came from a call that
 	// named no trusted value (new in version 3).
 	svInstrUndirected = 32
+	// svDescribed, svPlanted: the value's record was described by the
+	// request; the value was planted (new in version 4).
+	svDescribed = 64
+	svPlanted   = 128
 
 	allCues = cueAddressee | cueDirective | cueRole | cueImperative
 )
@@ -76,8 +85,12 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		if s.context {
 			fl |= stContext
 		}
+		if s.attempted {
+			fl |= stAttempted
+		}
 		b = append(b, fl)
 		b = appendStr(b, string(s.text))
+		b = appendStr(b, string(s.request))
 		b = binary.AppendUvarint(b, uint64(len(s.values.keys)))
 		for _, i := range ringOrder(len(s.values.keys), s.values.next) {
 			k, e := s.values.keys[i], s.values.vals[i]
@@ -95,6 +108,12 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			if e.instrUndirected {
 				fl |= svInstrUndirected
 			}
+			if e.described {
+				fl |= svDescribed
+			}
+			if e.planted {
+				fl |= svPlanted
+			}
 			b = append(b, fl, byte(e.class), byte(e.cues))
 			for _, src := range [...]source{e.untrusted, e.private, e.seen, e.instr} {
 				b = appendStr(b, src.event)
@@ -106,10 +125,8 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			b = appendStr(b, s.trusted.keys[i])
 		}
 		keys := make([]pendingKey, 0, len(s.directed))
-		for k, v := range s.directed {
-			if v {
-				keys = append(keys, k)
-			}
+		for k := range s.directed {
+			keys = append(keys, k)
 		}
 		slices.SortFunc(keys, func(x, y pendingKey) int {
 			if x.byID != y.byID {
@@ -126,8 +143,13 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			if k.byID {
 				by = 1
 			}
+			p := s.directed[k]
+			if p.directed {
+				by |= 2
+			}
 			b = append(b, by)
 			b = appendStr(b, k.name)
+			b = appendStr(b, p.location)
 		}
 		b = binary.AppendUvarint(b, uint64(len(s.reported.keys)))
 		for _, i := range ringOrder(len(s.reported.keys), s.reported.next) {
@@ -247,12 +269,15 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		s.id = r.str(maxIDLen, "session id")
 		s.parent = r.str(maxIDLen, "parent id")
 		fl := r.byte("session flags")
-		if fl&^(stChild|stContext) != 0 {
+		if fl&^(stChild|stContext|stAttempted) != 0 {
 			r.fail("session %q: bad flags %#x", s.id, fl)
 		}
-		s.child, s.context = fl&stChild != 0, fl&stContext != 0
+		s.child, s.context, s.attempted = fl&stChild != 0, fl&stContext != 0, fl&stAttempted != 0
 		if t := r.str(textLimit, "user text"); t != "" {
 			s.text = []byte(t)
+		}
+		if t := r.str(textLimit, "request"); t != "" {
+			s.request = []byte(t)
 		}
 		s.values.max, s.trusted.max = d.opts.MaxValues, d.opts.MaxTrusted
 		nv := r.uvarint(max(d.opts.MaxValues, 0), "values")
@@ -272,7 +297,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if r.err != nil {
 				break
 			}
-			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 {
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 {
 				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
 				break
 			}
@@ -283,7 +308,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			e.flags = fl & (fromUntrusted | fromPrivate)
 			e.class, e.instructed, e.undirected, e.privUndirected = c, fl&svInstructed != 0, fl&svUndirected != 0, fl&svPrivUndirected != 0
 			e.instrUndirected, e.cues = fl&svInstrUndirected != 0, cues
+			e.described, e.planted = fl&svDescribed != 0, fl&svPlanted != 0
 			s.hasInstructed = s.hasInstructed || e.instructed
+			s.hasOutsider = s.hasOutsider || e.flags != 0
 			s.values.put(k, e)
 		}
 		nt := r.uvarint(max(d.opts.MaxTrusted, 0), "trusted values")
@@ -302,18 +329,19 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		var prev *pendingKey
 		for range np {
 			by := r.byte("pending key kind")
-			k := pendingKey{by == 1, r.str(maxIDLen, "pending key")}
+			k := pendingKey{by&1 != 0, r.str(maxIDLen, "pending key")}
+			loc := r.str(valueLimit, "pending location")
 			if r.err != nil {
 				break
 			}
-			if by > 1 || (prev != nil && (prev.byID == k.byID && prev.name >= k.name || prev.byID && !k.byID)) {
+			if by > 3 || (by&2 == 0 && loc == "") || (prev != nil && (prev.byID == k.byID && prev.name >= k.name || prev.byID && !k.byID)) {
 				r.fail("session %q: bad or unsorted pending call %q", s.id, k.name)
 				break
 			}
 			if s.directed == nil {
-				s.directed = make(map[pendingKey]bool)
+				s.directed = make(map[pendingKey]pending)
 			}
-			s.directed[k] = true
+			s.directed[k] = pending{directed: by&2 != 0, location: loc}
 			prev = &k
 		}
 		s.reported.max = maxReported

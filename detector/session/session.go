@@ -64,6 +64,13 @@ type Options struct {
 	// (ignored by Fold): posture findings, for example, describe what an
 	// agent could do, not evidence of what a session did.
 	ExcludeDetectors []string
+	// MinSeverity: findings below it are not compounded (informational
+	// findings describe, they are not deviations).
+	MinSeverity uint8
+	// ExcludeKinds names single finding kinds, as "detector/kind", that are
+	// not compounded: evidence for analysts (an attempted injection) that is
+	// not a deviation of the session.
+	ExcludeKinds []string
 }
 
 // DefaultOptions compounds from two distinct kinds, alerts at
@@ -166,9 +173,11 @@ func (t *Tracker) Tracked() int {
 // Fold adds finding f (with its ID, detector and session filled) to its
 // session and reports whether the session's per-kind maxima changed.
 // Compound findings (detector Name) only raise the session's maximum;
-// findings of Options.ExcludeDetectors are ignored.
+// findings below Options.MinSeverity and findings of
+// Options.ExcludeDetectors and ExcludeKinds are ignored.
 func (t *Tracker) Fold(f *models.Finding) bool {
-	if t == nil || f.SessionID == "" || slices.Contains(t.opts.ExcludeDetectors, f.Detector) {
+	if t == nil || f.SessionID == "" || f.Severity < t.opts.MinSeverity ||
+		slices.Contains(t.opts.ExcludeDetectors, f.Detector) || t.excludedKind(f) {
 		return false
 	}
 	st, _ := t.sessions.Put(f.SessionID)
@@ -177,6 +186,17 @@ func (t *Tracker) Fold(f *models.Finding) bool {
 		return false
 	}
 	return st.add(f, t.opts.MaxKinds)
+}
+
+// excludedKind reports whether f's "detector/kind" is in ExcludeKinds.
+func (t *Tracker) excludedKind(f *models.Finding) bool {
+	for _, k := range t.opts.ExcludeKinds {
+		if len(k) == len(f.Detector)+1+len(f.Kind) && k[len(f.Detector)] == '/' &&
+			k[:len(f.Detector)] == f.Detector && k[len(f.Detector)+1:] == f.Kind {
+			return true
+		}
+	}
+	return false
 }
 
 // Compound returns the compound finding of session when one is due: the

@@ -1,0 +1,376 @@
+package flow
+
+// Call judgement: the provenance of a tool call's consequential values and
+// the severity of the flow it makes.
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/tetherhq/tether/models"
+)
+
+// hit is one tainted or unexplained value found in a sink call's arguments.
+type hit struct {
+	kind                   string
+	arg                    string
+	value                  string
+	class                  Class
+	src                    source
+	instructed, undirected bool
+	// dest: the value is the call's destination (a whole argument string of
+	// an address class), not a payload it carries.
+	dest bool
+	// cues: the instruction-cue categories near the value (instructed_call).
+	cues cueCat
+	// pointed: the request describes the record the value sat in
+	// (request.go), or the user pointed at the value's source (the call
+	// that read it named a user-supplied value) and the value, as the
+	// call's destination, was not planted there (attempt.go).
+	pointed bool
+	// planted: the value is the call's destination (or fetched location)
+	// and was planted in its source (attempt.go).
+	planted bool
+}
+
+func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
+	if len(ev.Arguments) == 0 {
+		return
+	}
+	tool := agent.Tool(ev.ToolName)
+	var sink, destructive bool
+	if tool != nil {
+		sink, destructive = tool.Has(models.LabelPublicSink), tool.Has(models.LabelDestructive)
+	}
+	if destructive && d.opts.Unrequested {
+		// after the call's flow findings: a destructive action the request
+		// does not ask for, with values the user did not supply
+		top := 0
+		inner := emit
+		emit = func(f models.Finding) { top = max(top, int(f.Severity)); inner(f) }
+		defer func() { d.unrequested(s, ev, tool, top, inner) }()
+	}
+	// instructed_call judges every call, but only sessions (or ancestors)
+	// holding an instructed value can produce one.
+	instr, outsider := false, false
+	d.chain(s, func(a *session) bool {
+		instr = instr || (d.opts.InstructedCall && a.hasInstructed)
+		outsider = outsider || a.hasOutsider
+		return !(instr && outsider)
+	})
+	fetch := d.opts.Fetch && outsider && !sink && !destructive
+	if !sink && !destructive && !instr && !fetch {
+		return
+	}
+	leaves, ok := d.args(ev)
+	if !ok {
+		return
+	}
+	d.hits = d.hits[:0]
+	d.ihits = d.ihits[:0]
+	context := false
+	d.chain(s, func(a *session) bool { context = context || a.context; return !context })
+	// seenVals holds the non-trusted values already judged in this call;
+	// its keys alias the arena and it is cleared before the call returns.
+	seenVal := d.seenVals
+	trustedDest := false
+	for _, l := range leaves {
+		path := l.path
+		whole := isSingleToken(l.text)
+		d.scan(l.text, func(v string, c Class) {
+			if _, dup := seenVal[v]; dup {
+				return
+			}
+			e, seen, trusted := d.lookup(s, v)
+			if trusted {
+				trustedDest = trustedDest || c.RecipientLike()
+				return
+			}
+			seenVal[v] = struct{}{}
+			if instr && e.instructed && e.flags&(fromUntrusted|fromPrivate) != 0 && !d.wasReported(s, ev.ToolName, v) {
+				d.ihits = append(d.ihits, hit{kind: KindInstructedCall, arg: path, value: v, class: c, src: e.instr,
+					instructed: true, undirected: e.instrUndirected, cues: e.cues, pointed: e.described})
+			}
+			if !sink && !destructive {
+				// a reading (or any other) call whose whole argument is a
+				// location only outsider content supplied, or a planted
+				// address (searching the mailbox for an address a note
+				// dropped in a file)
+				if fetch && whole && (c == ClassURL || c == ClassHost || (e.planted && isAddress(v, c))) && e.flags&(fromUntrusted|fromPrivate) != 0 {
+					d.hits = append(d.hits, hit{kind: KindUntrustedFetch, arg: path, value: v, class: c, src: e.seen, instructed: e.instructed,
+						undirected: (e.flags&fromUntrusted != 0 && e.undirected) || (e.flags&fromPrivate != 0 && e.privUndirected),
+						pointed:    e.described, planted: e.planted})
+				}
+				return
+			}
+			switch {
+			case e.flags&fromUntrusted != 0:
+				d.hits = append(d.hits, hit{kind: KindUntrustedToSink, arg: path, value: v, class: c, src: e.untrusted, instructed: e.instructed, undirected: e.undirected, pointed: e.described || (!e.undirected && !(e.planted && whole && isAddress(v, c))),
+					planted: e.planted && whole && isAddress(v, c)})
+			case e.flags&fromPrivate != 0 && sink:
+				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c))),
+					planted: e.planted && whole && isAddress(v, c)})
+			case !seen && context && c.RecipientLike():
+				d.hits = append(d.hits, hit{kind: KindUnexplainedDestination, arg: path, value: v, class: c})
+			}
+		})
+	}
+	clear(seenVal)
+	if len(d.hits) == 0 && len(d.ihits) == 0 {
+		return
+	}
+	// The sink findings of the call; the strongest flow finding
+	// (untrusted_to_sink or private_to_sink) competes with instructed_call.
+	var (
+		fs       [4]models.Finding
+		n        int
+		flowSev  = -1
+		designed bool
+	)
+	if len(d.hits) > 0 {
+		labels := labelNames(tool)
+		var req *requestIndex
+		if r := d.requestOf(s); r != nil {
+			req = &r.req
+		}
+		auth := authority{called: true} // no request seen: no basis to judge
+		if req != nil {
+			auth = authority{called: req.callFor(ev.ToolName), delegated: req.delegated, location: req.location, links: req.links}
+			// a request that hands the choice of actions to content the
+			// user names asks for whatever that content asks for
+			auth.called = auth.called || auth.delegated
+		}
+		for _, kind := range [...]string{KindUntrustedToSink, KindPrivateToSink, KindUntrustedFetch, KindUnexplainedDestination} {
+			d.hs = d.hs[:0]
+			for _, h := range d.hits {
+				if h.kind != kind {
+					continue
+				}
+				if kind == KindUntrustedFetch && (auth.fetchAuthorised(&h) || h.instructed || d.wasReported(s, ev.ToolName, h.value)) {
+					continue // asked for, described, or left to instructed_call
+				}
+				d.hs = append(d.hs, h)
+			}
+			if len(d.hs) == 0 {
+				continue
+			}
+			if kind == KindUntrustedFetch {
+				for _, h := range d.hs {
+					d.markReported(s, ev.ToolName, h.value)
+				}
+			}
+			f, des := d.finding(kind, d.hs, ev, agent, destructive, trustedDest, labels, auth)
+			if kind != KindUnexplainedDestination {
+				flowSev = max(flowSev, int(f.Severity))
+				designed = designed || des
+			}
+			fs[n] = f
+			n++
+		}
+	}
+	// A declared (designed) flow keeps its informational finding; otherwise
+	// only the stronger of the flow finding and instructed_call is emitted.
+	if len(d.ihits) > 0 && !designed {
+		delegated := false
+		if r := d.requestOf(s); r != nil {
+			delegated = r.req.delegated
+		}
+		f := d.instructedFinding(d.ihits, ev, delegated)
+		if int(f.Severity) > flowSev {
+			for _, h := range d.ihits {
+				d.markReported(s, ev.ToolName, h.value)
+			}
+			for _, g := range fs[:n] {
+				if g.Kind == KindUnexplainedDestination {
+					emit(g)
+				}
+			}
+			emit(f)
+			return
+		}
+	}
+	for _, f := range fs[:n] {
+		emit(f)
+	}
+}
+
+// unrequested emits unrequested_action for a destructive call (see
+// Options.Unrequested) unless the call already raised a finding at least
+// as strong. Reported once per session per tool.
+func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSpec, top int, emit func(models.Finding)) {
+	if top >= int(d.opts.SeverityUnrequested) {
+		return
+	}
+	r := d.requestOf(s)
+	if r == nil || r.req.delegated || r.req.callFor(ev.ToolName) {
+		return
+	}
+	outsider := false
+	d.chain(s, func(a *session) bool { outsider = outsider || a.hasOutsider; return !outsider })
+	if !outsider {
+		return
+	}
+	leaves, ok := d.args(ev)
+	if !ok {
+		return
+	}
+	var text []byte
+	d.chain(s, func(a *session) bool { text = a.text; return len(text) == 0 })
+	unsupplied := ""
+	for _, l := range leaves {
+		v := strings.TrimSpace(l.text)
+		if v != "" && len(v) <= 64 && !containsWordFold(text, v) {
+			unsupplied = l.path
+			break
+		}
+	}
+	if unsupplied == "" || d.wasReported(s, ev.ToolName, "\x01unrequested") {
+		return
+	}
+	d.markReported(s, ev.ToolName, "\x01unrequested")
+	b := d.expl[:0]
+	b = append(b, ev.ToolName...)
+	b = append(b, " call "...)
+	b = append(b, ev.ID...)
+	b = append(b, " ("...)
+	b = append(b, labelNames(tool)...)
+	b = append(b, ") is an action the user's request does not ask for, with argument "...)
+	b = strconv.AppendQuote(b, unsupplied)
+	b = append(b, " not supplied by the user, in a session that read outsider-written content"...)
+	d.expl = b
+	emit(models.Finding{
+		Kind:        KindUnrequestedAction,
+		Severity:    d.opts.SeverityUnrequested,
+		Confidence:  0.5,
+		Explanation: string(b),
+		EvidenceIDs: []string{ev.ID},
+		Features:    []models.Feature{{Name: "unrequested_actions", Observed: 1}},
+	})
+}
+
+// authority is what the user's request says about a call (request.go):
+// called, it asks for this kind of action; delegated, it hands the choice of
+// actions to content the user names.
+// location: the request names a URL or host itself; links: it speaks of
+// several web locations ("all the websites posted").
+type authority struct{ called, delegated, location, links bool }
+
+// authorised reports whether a value with the given provenance may drive
+// the call: the request asks for the action and the user pointed at the
+// value's source or described its record, or the request delegates to a
+// source the user named.
+func (a authority) authorised(h *hit) bool {
+	return (a.called && h.pointed) || (a.delegated && !h.undirected)
+}
+
+// fetchAuthorised reports whether the request accounts for fetching the
+// location of h: it asks for this kind of reading without naming the
+// location itself and the location was not planted ("summarise the
+// article Bob posted" asks for Bob's link, not for a link planted in the
+// article; a request that names www.a.example asks for that page, not for
+// the links on it), it speaks of several web locations ("all the websites
+// posted"), it describes
+// the record the location sat in, or it delegates to a source the user
+// named.
+func (a authority) fetchAuthorised(h *hit) bool {
+	if a.called && a.links {
+		return true
+	}
+	return (a.called && !a.location && !h.planted) || h.pointed || (a.delegated && !h.undirected)
+}
+
+// reportKey builds the reported-set key of (tool, value) in d.key.
+func (d *Detector) reportKey(tool, v string) []byte {
+	d.key = append(append(append(d.key[:0], tool...), 0), v...)
+	return d.key
+}
+
+func (d *Detector) wasReported(s *session, tool, v string) bool {
+	if s.reported.m == nil {
+		return false
+	}
+	_, ok := s.reported.m[string(d.reportKey(tool, v))]
+	return ok
+}
+
+func (d *Detector) markReported(s *session, tool, v string) {
+	s.reported.put(string(d.reportKey(tool, v)), struct{}{})
+}
+
+// privateSeverity grades a private_to_sink finding by the position,
+// sources and authority of its values (see the package comment): the
+// highest over the values.
+func (d *Detector) privateSeverity(hs []hit, auth authority) (sev uint8, conf float64, note string) {
+	first := true
+	for i := range hs {
+		h := &hs[i]
+		var s uint8
+		var c float64
+		var n string
+		switch {
+		case h.dest && h.instructed:
+			s, c, n = d.opts.SeverityPrivateDestInstructed, 0.8, "; the destination is a private value surrounded by instruction cues in its source"
+		case !auth.called && !(auth.delegated && !h.undirected):
+			if h.dest {
+				s, c, n = d.opts.SeverityPrivateDestUncalled, 0.7, "; the destination is a private value and the user's request does not ask for this action"
+			} else {
+				s, c, n = d.opts.SeverityPrivateUncalled, 0.7, "; the user's request does not ask for this action"
+			}
+		case auth.authorised(h):
+			s, c, n = d.opts.SeverityAuthorised, 0.4, "; the user asked for the action and pointed at the source"
+			if !auth.called {
+				s, n = d.opts.SeverityPrivateDestDirected, "; the request delegates to the source the user named"
+			}
+		case !h.dest:
+			s, c, n = d.opts.SeverityPrivate, 0.6, ""
+		default:
+			s, c, n = d.opts.SeverityPrivateDest, 0.5, "; the destination is a private value"
+		}
+		if h.planted && !auth.authorised(h) && s < d.opts.SeverityPlanted {
+			s, c, n = d.opts.SeverityPlanted, 0.7, "; the destination was planted in its source: a new address in free text of a record the request does not describe"
+		}
+		if first || s > sev {
+			sev, conf, note, first = s, c, n, false
+		}
+	}
+	return sev, conf, note
+}
+
+// isSingleToken reports whether s, trimmed of surrounding white space, holds
+// no white space: an argument string that is one value alone.
+func isSingleToken(s string) bool {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+			return false
+		}
+	}
+	return true
+}
+
+// isAddress reports whether value v of class c is an address data or money
+// can be sent to: an e-mail address, a URL or host, a phone/account number,
+// or an IBAN-shaped id (ISO 13616: two letters, two check digits, 11–30
+// letters or digits; v is lower-cased). Other ids (record, file, order ids)
+// are what a call carries, not where it goes.
+func isAddress(v string, c Class) bool {
+	switch c {
+	case ClassEmail, ClassURL, ClassHost, ClassNumber:
+		return true
+	case ClassID:
+		if len(v) < 15 || len(v) > 34 || !isAlpha(v[0]) || !isAlpha(v[1]) || !isDigit(v[2]) || !isDigit(v[3]) {
+			return false
+		}
+		for i := 4; i < len(v); i++ {
+			if !isAlpha(v[i]) && !isDigit(v[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
