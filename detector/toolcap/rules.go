@@ -214,39 +214,18 @@ func inferArgs(b *builder, args []arg) {
 	if len(args) == 0 {
 		return
 	}
-	var amount, party, card, exec, people, payload, url, hook, share, password, login, force, email bool
+	var all Role
 	selectorsOnly := true
 	for i := range args {
-		a := &args[i]
-		w := Words(a.name)
-		if len(w) == 0 {
-			continue
-		}
-		last := w[len(w)-1]
-		known := false
-		set := func(flag *bool, cond bool) {
-			if cond {
-				*flag = true
-				known = true
-			}
-		}
-		set(&amount, anyIn(w, amountWords) && a.typ != "string" || slices.Contains(amountWords, last))
-		set(&party, anyIn(w, partyWords))
-		set(&card, anyIn(w, cardWords) || slices.Contains(w, "card") && slices.Contains(w, "number"))
-		set(&exec, anyIn(w, execArgWords) || last == "code" && (len(w) == 1 && a.typ != "integer" && a.typ != "number" || len(w) > 1 && slices.Contains(codeOwners, w[len(w)-2])))
-		set(&people, anyIn(w, peopleWords) && !(w[0] == "to" && len(w) > 1 && (last == "date" || last == "time" || last == "day")))
-		set(&email, last == "email" || last == "emails" || last == "user" || last == "users")
-		set(&payload, slices.Contains(payloadWords, last))
-		set(&url, anyIn(w, urlWords))
-		set(&hook, slices.Contains(w, "webhook") || slices.Contains(w, "endpoint"))
-		set(&share, anyIn(w, shareWords))
-		set(&password, anyIn(w, passwordWords))
-		set(&login, anyIn(w, loginWords) || last == "email")
-		set(&force, anyIn(w, forceWords))
-		if !anyIn(w, selectorWords) || known && !slices.Contains(selectorWords, last) {
+		r := ArgRole(args[i].name, args[i].typ)
+		all |= r
+		if r&RoleSelector == 0 || r&^RoleSelector != 0 && r&RolePath == 0 {
 			selectorsOnly = false
 		}
 	}
+	has := func(r Role) bool { return all&r != 0 }
+	amount, party, card := has(RoleAmount), has(RoleParty), has(RoleCard)
+	payload, url, hook := has(RolePayload), has(RoleURL), has(RoleHook)
 	if amount && party || card {
 		why := "argument amount + recipient"
 		if card {
@@ -258,14 +237,14 @@ func inferArgs(b *builder, args []arg) {
 			b.add(models.LabelPublicSink, SourceArguments, why)
 		}
 	}
-	if exec {
+	if has(RoleCommand) {
 		b.add(models.LabelExecution, SourceArguments, "argument command/code")
 		b.add(models.LabelDestructive, SourceArguments, "argument command/code")
 	}
-	if people && payload {
+	if has(RolePeople) && payload {
 		b.add(models.LabelPublicSink, SourceArguments, "argument recipient + payload")
 	}
-	if (people || email) && share {
+	if has(RolePeople|RoleAccount) && has(RoleShare) {
 		b.add(models.LabelPublicSink, SourceArguments, "argument recipient + permission")
 	}
 	if url && payload || hook {
@@ -274,10 +253,10 @@ func inferArgs(b *builder, args []arg) {
 	if url && !payload && !hook {
 		b.add(models.LabelUntrustedContent, SourceArguments, "argument url")
 	}
-	if password && !login {
+	if has(RolePassword) && !has(RoleLogin) {
 		b.add(models.LabelDestructive, SourceArguments, "argument password")
 	}
-	if force {
+	if has(RoleForce) {
 		b.add(models.LabelDestructive, SourceArguments, "argument force/recursive")
 	}
 	if payload {
@@ -286,4 +265,75 @@ func inferArgs(b *builder, args []arg) {
 	if selectorsOnly {
 		b.selectors = true
 	}
+}
+
+// Role is a bit set of what an argument's name says about its value.
+type Role uint16
+
+// Argument roles (see argRules for the vocabularies).
+const (
+	// RoleAmount: a sum of money (amount, price, total, …; not a string-typed description).
+	RoleAmount Role = 1 << iota
+	// RoleParty: a payment counterparty (recipient, payee, iban, account, …).
+	RoleParty
+	// RoleCard: card data (cvv, card number).
+	RoleCard
+	// RoleCommand: a command, script, query or code to run.
+	RoleCommand
+	// RolePeople: people who receive something (to, cc, recipients, participants, …).
+	RolePeople
+	// RoleAccount: a user or e-mail account named as a target (email, user).
+	RoleAccount
+	// RolePayload: content carried out (body, message, text, content, attachments, …).
+	RolePayload
+	// RoleURL: a web address (url, link, endpoint, domain, …).
+	RoleURL
+	// RoleHook: a webhook or endpoint that receives data.
+	RoleHook
+	// RoleShare: an access grant (permission, role, visibility, acl, …).
+	RoleShare
+	// RolePassword: a password or PIN.
+	RolePassword
+	// RoleLogin: a user name for logging in.
+	RoleLogin
+	// RoleForce: an irreversible variant (force, recursive, purge, …).
+	RoleForce
+	// RoleSelector: selects what to read (query, id, date, path, …).
+	RoleSelector
+	// RolePath: a file or directory path.
+	RolePath
+)
+
+var pathWords = []string{"path", "file", "filename", "filepath", "folder", "directory", "dir"}
+
+// ArgRole returns the roles an argument name (snake_case, camelCase or
+// dotted) and, when known, its JSON schema type give its value.
+func ArgRole(name, typ string) Role {
+	w := Words(name)
+	if len(w) == 0 {
+		return 0
+	}
+	last := w[len(w)-1]
+	var r Role
+	set := func(role Role, cond bool) {
+		if cond {
+			r |= role
+		}
+	}
+	set(RoleAmount, anyIn(w, amountWords) && typ != "string" && typ != "boolean" || slices.Contains(amountWords, last) && typ != "boolean")
+	set(RoleParty, anyIn(w, partyWords))
+	set(RoleCard, anyIn(w, cardWords) || slices.Contains(w, "card") && slices.Contains(w, "number"))
+	set(RoleCommand, anyIn(w, execArgWords) || last == "code" && (len(w) == 1 && typ != "integer" && typ != "number" || len(w) > 1 && slices.Contains(codeOwners, w[len(w)-2])))
+	set(RolePeople, anyIn(w, peopleWords) && !(w[0] == "to" && len(w) > 1 && (last == "date" || last == "time" || last == "day")))
+	set(RoleAccount, last == "email" || last == "emails" || last == "user" || last == "users")
+	set(RolePayload, slices.Contains(payloadWords, last))
+	set(RoleURL, anyIn(w, urlWords))
+	set(RoleHook, slices.Contains(w, "webhook") || slices.Contains(w, "endpoint"))
+	set(RoleShare, anyIn(w, shareWords))
+	set(RolePassword, anyIn(w, passwordWords))
+	set(RoleLogin, anyIn(w, loginWords) || last == "email")
+	set(RoleForce, anyIn(w, forceWords))
+	set(RoleSelector, slices.Contains(selectorWords, last))
+	set(RolePath, slices.Contains(pathWords, last))
+	return r
 }

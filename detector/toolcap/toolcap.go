@@ -264,3 +264,41 @@ func AppendArgNames(names []string, args json.RawMessage) []string {
 	}
 	return names
 }
+
+// LabelInventory returns inv with every tool whose labels are not declared
+// (nil) labelled by inference from its declaration (Resolve). inv itself
+// is not modified: when some tool needs labels a copy is returned, else
+// inv. A nil inventory stays nil.
+func LabelInventory(inv *models.Inventory) *models.Inventory {
+	if inv == nil {
+		return nil
+	}
+	need := false
+	for i := range inv.Agents {
+		for j := range inv.Agents[i].Tools {
+			if inv.Agents[i].Tools[j].Labels == nil {
+				need = true
+			}
+		}
+	}
+	if !need {
+		return inv
+	}
+	out := &models.Inventory{Agents: make([]models.AgentSpec, len(inv.Agents))}
+	for i, a := range inv.Agents {
+		a.Tools = slices.Clone(a.Tools)
+		for j := range a.Tools {
+			if a.Tools[j].Labels == nil {
+				a.Tools[j].Labels = Infer(&a.Tools[j], Observed{}).Labels
+				if a.Tools[j].Labels == nil {
+					a.Tools[j].Labels = []models.Label{}
+				}
+			}
+		}
+		out.Agents[i] = a
+	}
+	if err := out.Index(); err != nil {
+		return inv // inv was valid; a copy with valid labels is too
+	}
+	return out
+}

@@ -1,0 +1,209 @@
+package risk
+
+import (
+	"slices"
+	"strings"
+)
+
+// hashSet is a bounded set of 64-bit hashes in insertion order; when full,
+// adding drops the oldest. Membership is a linear scan (sets hold at most
+// a few hundred entries).
+type hashSet []uint64
+
+func (s hashSet) has(h uint64) bool { return slices.Contains(s, h) }
+
+func (s *hashSet) add(h uint64, max int) {
+	if s.has(h) || max <= 0 {
+		return
+	}
+	if len(*s) >= max {
+		*s = slices.Delete(*s, 0, len(*s)-max+1)
+	}
+	*s = append(*s, h)
+}
+
+// hashString is 64-bit FNV-1a: deterministic across processes, so state
+// encodings and restored detectors agree.
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// normalise lower-cases a recipient and removes spaces, so "GB29 NWBK …"
+// and "gb29nwbk…" are one recipient.
+func normalise(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 256 {
+		s = s[:256]
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ' ' || c == '\t' || c == '-' {
+			continue
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// appendDestinations appends the hosts of web addresses and the e-mail
+// addresses (with their domains) found in s, lower case.
+func appendDestinations(out []string, s string, limit int) []string {
+	if len(s) > limit {
+		s = s[:limit]
+	}
+	// web addresses: scheme:// or www.
+	for i := 0; i < len(s); {
+		j := indexURLStart(s[i:])
+		if j < 0 {
+			break
+		}
+		start := i + j
+		if k := strings.Index(s[start:], "://"); k >= 0 && k < 10 {
+			start += k + 3
+		}
+		end := start
+		for end < len(s) && isHostByte(s[end]) {
+			end++
+		}
+		if host := strings.ToLower(strings.TrimRight(s[start:end], ".")); strings.Contains(host, ".") {
+			out = append(out, "host:"+host)
+		}
+		i = max(end, start+1)
+	}
+	// bare host names as a whole value ("example.com/path")
+	if !strings.Contains(s, "://") && !strings.ContainsAny(s, " @\n") && strings.Contains(s, ".") {
+		end := 0
+		for end < len(s) && isHostByte(s[end]) {
+			end++
+		}
+		host := strings.ToLower(s[:end])
+		if dot := strings.LastIndexByte(host, '.'); dot > 0 && len(host)-dot-1 >= 2 && isAlpha(host[dot+1:]) && !strings.HasPrefix(host, "www.") {
+			out = append(out, "host:"+host)
+		}
+	}
+	// e-mail addresses
+	for i := 0; i < len(s); {
+		at := strings.IndexByte(s[i:], '@')
+		if at < 0 {
+			break
+		}
+		at += i
+		l := at
+		for l > 0 && isMailByte(s[l-1]) {
+			l--
+		}
+		r := at + 1
+		for r < len(s) && isHostByte(s[r]) {
+			r++
+		}
+		domain := strings.ToLower(strings.TrimRight(s[at+1:r], "."))
+		if l < at && strings.Contains(domain, ".") {
+			out = append(out, "mail:"+strings.ToLower(s[l:at])+"@"+domain)
+		}
+		i = r + 1
+	}
+	return out
+}
+
+func indexURLStart(s string) int {
+	best := -1
+	for _, p := range []string{"http://", "https://", "ftp://", "www."} {
+		if j := strings.Index(strings.ToLower(s[:min(len(s), 1<<20)]), p); j >= 0 && (best < 0 || j < best) {
+			best = j
+		}
+	}
+	return best
+}
+
+func isAlpha(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func isHostByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-'
+}
+
+func isMailByte(c byte) bool {
+	return isHostByte(c) || c == '_' || c == '+'
+}
+
+// valueClass names the shape of an argument value: what kind of thing it
+// is, not what it says.
+func valueClass(lf *leaf) string {
+	switch lf.kind {
+	case leafNumber:
+		return "number"
+	case leafBool:
+		return "bool"
+	case leafNull:
+		return "null"
+	}
+	v := strings.TrimSpace(lf.val)
+	switch {
+	case v == "":
+		return "empty"
+	case strings.Contains(v, "://") || strings.HasPrefix(strings.ToLower(v), "www."):
+		return "url"
+	case strings.Count(v, "@") == 1 && !strings.ContainsAny(v, " \n") && strings.Contains(v[strings.IndexByte(v, '@'):], "."):
+		return "email"
+	case looksLikeAccount(v):
+		return "account"
+	case looksLikeNumber(v):
+		return "number_text"
+	case (strings.HasPrefix(v, "/") || strings.HasPrefix(v, "~/") || strings.HasPrefix(v, "./")) && !strings.ContainsAny(v, " \n"):
+		return "path"
+	case looksLikeCommand(appendLower(nil, v)):
+		return "command"
+	case strings.Contains(v, "\n") || len(v) > 200:
+		return "text"
+	default:
+		return "word"
+	}
+}
+
+// looksLikeAccount: two letters, two digits, then 10–30 letters and digits
+// (the IBAN shape), spaces allowed.
+func looksLikeAccount(v string) bool {
+	c := strings.ReplaceAll(v, " ", "")
+	if len(c) < 14 || len(c) > 34 {
+		return false
+	}
+	if !isAlpha(c[:2]) || c[2] < '0' || c[2] > '9' || c[3] < '0' || c[3] > '9' {
+		return false
+	}
+	for i := 4; i < len(c); i++ {
+		if !(c[i] >= '0' && c[i] <= '9' || c[i] >= 'A' && c[i] <= 'Z' || c[i] >= 'a' && c[i] <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+func looksLikeNumber(v string) bool {
+	digits := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' || c == ',' || c == '-' || c == '+' || c == ' ' || c == '$' || c == ':' || c == '/':
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
