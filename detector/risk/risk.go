@@ -147,12 +147,42 @@ type Detector struct {
 	peers   *lru.LRU[peerState]
 	labels  *lru.LRU[uint8] // labels inferred for tools known only from calls
 
+	// roles caches toolcap.ArgRole by argument name (cleared when large).
+	roles map[string]toolcap.Role
+
 	// scratch
-	w      argWalker
-	sc     scanner
-	lower  []byte
-	dests  []string
-	keyBuf []string
+	w       argWalker
+	sc      scanner
+	lower   []byte // every string leaf in lower case, back to back
+	lowerAt []int  // leaf i's lower-case text is lower[lowerAt[i]:lowerAt[i+1]]
+	dests   []string
+	keyBuf  []string
+}
+
+// role returns toolcap.ArgRole(name), cached.
+func (d *Detector) role(name string) toolcap.Role {
+	if r, ok := d.roles[name]; ok {
+		return r
+	}
+	if len(d.roles) >= 4096 {
+		clear(d.roles)
+	}
+	r := toolcap.ArgRole(name, "")
+	d.roles[name] = r
+	return r
+}
+
+// leafLower returns leaf i's value in ASCII lower case (clipped to
+// MaxValueBytes).
+func (d *Detector) leafLower(i int) []byte { return d.lower[d.lowerAt[i]:d.lowerAt[i+1]] }
+
+// leafVal returns leaf i's value clipped to MaxValueBytes.
+func (d *Detector) leafVal(i int) string {
+	v := d.w.leaves[i].val
+	if len(v) > d.opts.MaxValueBytes {
+		v = v[:d.opts.MaxValueBytes]
+	}
+	return v
 }
 
 // agentState is what the detector remembers of one agent.
@@ -195,6 +225,7 @@ func New(opts Options) *Detector {
 		agents:  lru.New[agentState](opts.MaxAgents),
 		peers:   lru.New[peerState](opts.MaxPeerGroups),
 		labels:  lru.New[uint8](4096),
+		roles:   map[string]toolcap.Role{},
 	}
 }
 
@@ -210,14 +241,21 @@ type call struct {
 	best     map[string]models.Finding
 }
 
-func labelBit(l models.Label) uint8 { return 1 << slices.Index(models.Labels, l) }
+// labelBitOf holds 1<<i for models.Labels[i].
+var labelBitOf = func() map[models.Label]uint8 {
+	m := map[models.Label]uint8{}
+	for i, l := range models.Labels {
+		m[l] = 1 << i
+	}
+	return m
+}()
+
+func labelBit(l models.Label) uint8 { return labelBitOf[l] }
 
 func labelBits(ls []models.Label) uint8 {
 	var b uint8
 	for _, l := range ls {
-		if i := slices.Index(models.Labels, l); i >= 0 && i < 8 {
-			b |= 1 << i
-		}
+		b |= labelBitOf[l]
 	}
 	return b
 }
@@ -250,12 +288,19 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 		return
 	}
 	d.w.walk(ev.Arguments)
+	d.lower, d.lowerAt = d.lower[:0], append(d.lowerAt[:0], 0)
+	for i := range d.w.leaves {
+		if d.w.leaves[i].kind == leafString {
+			d.lower = appendLower(d.lower, d.leafVal(i))
+		}
+		d.lowerAt = append(d.lowerAt, len(d.lower))
+	}
 	c := call{ev: ev, agent: agent}
 	c.labels = d.toolLabels(ev, agent)
 	c.outgoing = c.has(models.LabelPublicSink) || c.has(models.LabelMoney) || c.has(models.LabelExecution)
 	var roles toolcap.Role
 	for _, k := range d.w.keys {
-		roles |= toolcap.ArgRole(k, "")
+		roles |= d.role(k)
 	}
 	if roles&toolcap.RoleURL != 0 && roles&toolcap.RolePayload != 0 || roles&toolcap.RoleHook != 0 {
 		c.outgoing = true
@@ -288,33 +333,31 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 	secretFound := false
 	for i := range d.w.leaves {
 		lf := &d.w.leaves[i]
-		role := toolcap.ArgRole(lf.key, "")
+		role := d.role(lf.key)
 		if lf.kind == leafBool && lf.val == "true" && role&toolcap.RoleForce != 0 && destructive && bulkArg == "" {
 			bulkArg = lf.key
 		}
 		if lf.kind != leafString || lf.val == "" {
 			continue
 		}
-		val := lf.val
-		if len(val) > d.opts.MaxValueBytes {
-			val = val[:d.opts.MaxValueBytes]
-		}
-		d.lower = appendLower(d.lower[:0], val)
-		if exec || role&toolcap.RoleCommand != 0 || looksLikeCommand(d.lower) {
-			if p := firstMatch(compiledCommands, val, d.lower); p != nil && (cmd == nil || p.Severity > cmd.Severity) {
+		val, lower := d.leafVal(i), d.leafLower(i)
+		if exec || role&toolcap.RoleCommand != 0 || looksLikeCommand(val) {
+			if p := compiledCommands.first(val, lower); p != nil && (cmd == nil || p.Severity > cmd.Severity) {
 				cmd, cmdArg = p, lf.key
 			}
 		}
-		if p := firstMatch(compiledPaths, val, d.lower); p != nil && path == nil {
-			path, pathArg = p, lf.key
+		if path == nil {
+			if p := compiledPaths.first(val, lower); p != nil {
+				path, pathArg = p, lf.key
+			}
 		}
 		if !secretFound {
-			if h, ok := d.secrets.scan(&d.sc, val); ok {
+			if h, ok := d.secrets.scan(&d.sc, val, lower); ok {
 				secret, secretArg, secretFound = h, lf.key, true
 			}
 		}
-		if (role&toolcap.RoleShare != 0 || c.has(models.LabelPublicSink) && role&(toolcap.RolePeople|toolcap.RoleAccount) != 0) && shareArg == "" {
-			if slices.Contains(shareValues, strings.TrimSpace(string(d.lower))) {
+		if (role&toolcap.RoleShare != 0 || c.has(models.LabelPublicSink) && role&(toolcap.RolePeople|toolcap.RoleAccount) != 0) && shareArg == "" && len(lower) < 32 {
+			if slices.Contains(shareValues, strings.TrimSpace(string(lower))) {
 				shareArg = lf.key
 			}
 		}
@@ -365,19 +408,20 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 	}
 }
 
-// looksLikeCommand reports whether a value (lower case) opens with a shell
-// program and an argument or operator, e.g. "curl -s … | sh".
-func looksLikeCommand(lower []byte) bool {
-	s := strings.TrimLeft(string(lower), " \t\n$")
+// looksLikeCommand reports whether a value opens with a shell program and
+// an argument or operator, e.g. "curl -s … | sh".
+func looksLikeCommand(v string) bool {
+	s := strings.TrimLeft(v, " \t\n$")
 	end := strings.IndexAny(s, " \t\n;|&")
-	if end <= 0 || end == len(s) {
+	if end <= 0 || end == len(s) || end > 16 {
 		return false
 	}
 	first := s[:end]
 	if i := strings.LastIndexByte(first, '/'); i >= 0 {
 		first = first[i+1:]
 	}
-	return slices.Contains(shellStarters, first)
+	var buf [16]byte
+	return shellStarters[string(appendLower(buf[:0], first))]
 }
 
 // judgeMoney compares a money movement's amount with the agent's history
@@ -390,7 +434,7 @@ func (d *Detector) judgeMoney(c *call, st *agentState, peer *peerState, emit fun
 	var recipients []string
 	for i := range d.w.leaves {
 		lf := &d.w.leaves[i]
-		role := toolcap.ArgRole(lf.key, "")
+		role := d.role(lf.key)
 		if role&toolcap.RoleAmount != 0 && amount < 0 && (lf.kind == leafNumber || lf.kind == leafString) {
 			if v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimLeft(lf.val, "$€£ ")), 64); err == nil && v >= 0 && !math.IsInf(v, 0) {
 				amount, amountArg = v, lf.key
@@ -449,8 +493,8 @@ func (d *Detector) judgeEgress(c *call, st *agentState, peer *peerState, emit fu
 	}
 	d.dests = d.dests[:0]
 	for i := range d.w.leaves {
-		if lf := &d.w.leaves[i]; lf.kind == leafString {
-			d.dests = appendDestinations(d.dests, lf.val, d.opts.MaxValueBytes)
+		if d.w.leaves[i].kind == leafString {
+			d.dests = appendDestinations(d.dests, d.leafVal(i), d.leafLower(i))
 		}
 	}
 	var novel string
@@ -492,7 +536,10 @@ func (d *Detector) judgeShape(c *call, st *agentState, peer *peerState, emit fun
 	warm := ts.Calls >= d.opts.MinToolCalls
 	d.keyBuf = append(d.keyBuf[:0], d.w.keys...)
 	slices.Sort(d.keyBuf)
-	sig := hashString(strings.Join(d.keyBuf, "\x00"))
+	sig := uint64(fnvOffset)
+	for _, k := range d.keyBuf {
+		sig = fnvAdd(fnvAdd(sig, k), "\x00")
+	}
 	var why string
 	var sev uint8
 	if warm && !ts.Sigs.has(sig) && (ps == nil || !ps.Sigs.has(sig)) {
@@ -505,9 +552,9 @@ func (d *Detector) judgeShape(c *call, st *agentState, peer *peerState, emit fun
 	for i := range d.w.leaves {
 		lf := &d.w.leaves[i]
 		cls := valueClass(lf)
-		h := hashString(lf.top + "\x00" + cls)
+		h := fnvAdd(fnvAdd(fnvAdd(fnvOffset, lf.top), "\x00"), cls)
 		if warm && !ts.Classes.has(h) && (ps == nil || !ps.Classes.has(h)) {
-			role := toolcap.ArgRole(lf.top, "")
+			role := d.role(lf.top)
 			s := uint8(SevNovelty)
 			if role&(toolcap.RolePeople|toolcap.RoleParty|toolcap.RoleURL|toolcap.RolePath|toolcap.RoleCommand|toolcap.RoleAccount) != 0 {
 				s = SevNoveltyDestination

@@ -1,9 +1,6 @@
 package risk
 
-import (
-	"bytes"
-	"regexp"
-)
+import "regexp"
 
 // pattern is one documented argument pattern: a regular expression run
 // only on values that contain one of its keywords (lower case), so most
@@ -116,13 +113,22 @@ var shareValues = []string{"anyone", "anyonewithlink", "anyone_with_link", "anyo
 // bulkValues are deletion targets that mean "everything".
 var bulkValues = []string{"*", "all", "everything", "/", "/*", "%", ".*", "**", "*.*"}
 
-func compilePatterns(ps []pattern) []pattern {
-	out := make([]pattern, len(ps))
+// patternSet is compiled patterns with their keyword prefilter.
+type patternSet struct {
+	ps []pattern
+	kw *keywordIndex
+}
+
+func compilePatterns(ps []pattern) *patternSet {
+	set := &patternSet{ps: make([]pattern, len(ps)), kw: newKeywordIndex()}
 	for i, p := range ps {
 		p.re = regexp.MustCompile(p.Expr)
-		out[i] = p
+		set.ps[i] = p
+		for _, k := range p.Keywords {
+			set.kw.add(k, i)
+		}
 	}
-	return out
+	return set
 }
 
 var (
@@ -130,27 +136,34 @@ var (
 	compiledPaths    = compilePatterns(pathPatterns)
 )
 
-// firstMatch returns the first pattern whose keyword occurs in lower (the
-// value in ASCII lower case) and whose expression matches val.
-func firstMatch(ps []pattern, val string, lower []byte) *pattern {
-	for i := range ps {
-		p := &ps[i]
-		hit := false
-		for _, k := range p.Keywords {
-			if bytes.Contains(lower, []byte(k)) {
-				hit = true
-				break
+// first returns the first pattern (in table order) one of whose keywords
+// occurs in lower (val in ASCII lower case) and whose expression matches
+// val.
+func (s *patternSet) first(val string, lower []byte) *pattern {
+	best := -1
+	s.kw.each(lower, func(targets []int) {
+		for _, t := range targets {
+			if (best < 0 || t < best) && s.ps[t].re.MatchString(val) {
+				best = t
 			}
 		}
-		if hit && p.re.MatchString(val) {
-			return p
-		}
+	})
+	if best < 0 {
+		return nil
 	}
-	return nil
+	return &s.ps[best]
 }
 
 // shellStarters are programs whose name opening a value marks it as a
 // command line even when neither the tool nor the argument says so.
-var shellStarters = []string{"sudo", "rm", "curl", "wget", "chmod", "chown", "dd", "mkfs", "bash", "sh", "zsh", "python", "python3",
+var shellStarters = setOf("sudo", "rm", "curl", "wget", "chmod", "chown", "dd", "mkfs", "bash", "sh", "zsh", "python", "python3",
 	"perl", "ruby", "node", "crontab", "systemctl", "ssh", "scp", "nc", "ncat", "socat", "git", "echo", "cat", "tee", "kill", "pkill",
-	"iptables", "ufw", "useradd", "usermod", "shred", "powershell", "pwsh", "cmd", "psql", "mysql", "sqlite3", "docker", "kubectl", "apt", "apt-get", "yum", "pip", "npm", "base64", "eval", "exec"}
+	"iptables", "ufw", "useradd", "usermod", "shred", "powershell", "pwsh", "cmd", "psql", "mysql", "sqlite3", "docker", "kubectl", "apt", "apt-get", "yum", "pip", "npm", "base64", "eval", "exec")
+
+func setOf(ws ...string) map[string]bool {
+	m := make(map[string]bool, len(ws))
+	for _, w := range ws {
+		m[w] = true
+	}
+	return m
+}

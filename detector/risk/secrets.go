@@ -1,7 +1,6 @@
 package risk
 
 import (
-	"bytes"
 	_ "embed"
 	"fmt"
 	"math"
@@ -45,14 +44,10 @@ type secretAllow struct {
 // only on text containing one of their keywords (as gitleaks does), found
 // in one pass over the text through a 3-byte-prefix index.
 type secretSet struct {
-	rules       []secretRule
-	global      secretAllow
-	kw          []string         // lower-case keywords
-	kwRules     [][]int          // rules of kw[i]
-	byPrefix    map[uint32][]int // first 3 bytes of a keyword -> kw indexes
-	prefixBloom [1 << 10]uint64  // 16-bit hash of the 3-byte prefixes
-	short       []int            // keywords shorter than 3 bytes
-	always      []int            // rules without keywords
+	rules  []secretRule
+	global secretAllow
+	kw     *keywordIndex
+	always []int // rules without keywords
 }
 
 type tomlAllow struct {
@@ -117,13 +112,12 @@ func compileSecrets(b []byte) (*secretSet, error) {
 	if _, err := toml.Decode(string(b), &cfg); err != nil {
 		return nil, fmt.Errorf("risk: gitleaks rules: %w", err)
 	}
-	s := &secretSet{byPrefix: map[uint32][]int{}}
+	s := &secretSet{kw: newKeywordIndex()}
 	g, _, err := compileAllow(cfg.Allowlist)
 	if err != nil {
 		return nil, fmt.Errorf("risk: gitleaks global allowlist: %w", err)
 	}
 	s.global = g
-	kwIndex := map[string]int{}
 	for _, r := range cfg.Rules {
 		if r.Regex == "" || r.Path != "" {
 			continue // file-name rules and file-type-specific rules need a path
@@ -149,31 +143,11 @@ func compileSecrets(b []byte) (*secretSet, error) {
 			continue
 		}
 		for _, k := range r.Keywords {
-			k = strings.ToLower(k)
-			ki, ok := kwIndex[k]
-			if !ok {
-				ki = len(s.kw)
-				kwIndex[k] = ki
-				s.kw = append(s.kw, k)
-				s.kwRules = append(s.kwRules, nil)
-				if len(k) < 3 {
-					s.short = append(s.short, ki)
-				} else {
-					p := prefix3(k[0], k[1], k[2])
-					s.byPrefix[p] = append(s.byPrefix[p], ki)
-					h := bloomHash(p)
-					s.prefixBloom[h>>6] |= 1 << (h & 63)
-				}
-			}
-			s.kwRules[ki] = append(s.kwRules[ki], idx)
+			s.kw.add(strings.ToLower(k), idx)
 		}
 	}
 	return s, nil
 }
-
-func prefix3(a, b, c byte) uint32 { return uint32(a) | uint32(b)<<8 | uint32(c)<<16 }
-
-func bloomHash(p uint32) uint32 { return (p * 2654435761) >> 16 }
 
 // secretHit is a rule that matched a text.
 type secretHit struct {
@@ -185,18 +159,16 @@ type secretHit struct {
 
 // scanner holds per-detector scratch so scans do not allocate.
 type scanner struct {
-	lower []byte
-	cand  []bool
-	list  []int
+	cand []bool
+	list []int
 }
 
-// scan returns the first rule of s that matches text (rules in file order),
-// or false. lower must be text in ASCII lower case.
-func (s *secretSet) scan(sc *scanner, text string) (secretHit, bool) {
+// scan returns the first rule of s (in file order) that matches text, or
+// false. lower is text in ASCII lower case.
+func (s *secretSet) scan(sc *scanner, text string, lower []byte) (secretHit, bool) {
 	if len(text) < 8 {
 		return secretHit{}, false
 	}
-	sc.lower = appendLower(sc.lower[:0], text)
 	if len(sc.cand) != len(s.rules) {
 		sc.cand = make([]bool, len(s.rules))
 	}
@@ -209,24 +181,7 @@ func (s *secretSet) scan(sc *scanner, text string) (secretHit, bool) {
 			}
 		}
 	}
-	lw := sc.lower
-	for i := 0; i+3 <= len(lw); i++ {
-		p := prefix3(lw[i], lw[i+1], lw[i+2])
-		h := bloomHash(p)
-		if s.prefixBloom[h>>6]&(1<<(h&63)) == 0 {
-			continue
-		}
-		for _, ki := range s.byPrefix[p] {
-			if k := s.kw[ki]; len(lw)-i >= len(k) && string(lw[i:i+len(k)]) == k {
-				mark(s.kwRules[ki])
-			}
-		}
-	}
-	for _, ki := range s.short {
-		if bytes.Contains(lw, []byte(s.kw[ki])) {
-			mark(s.kwRules[ki])
-		}
-	}
+	s.kw.each(lower, mark)
 	mark(s.always)
 	best := -1
 	var hit secretHit

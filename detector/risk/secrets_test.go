@@ -12,7 +12,7 @@ func TestSecretRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d rules (%d without keywords, %d short keywords) compiled in %v", len(s.rules), len(s.always), len(s.short), time.Since(start))
+	t.Logf("%d rules (%d without keywords, %d short keywords) compiled in %v", len(s.rules), len(s.always), len(s.kw.short), time.Since(start))
 	if len(s.rules) < 200 {
 		t.Fatalf("only %d gitleaks rules loaded", len(s.rules))
 	}
@@ -32,7 +32,7 @@ func TestSecretRules(t *testing.T) {
 	var sc scanner
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hit, ok := s.scan(&sc, tt.text)
+			hit, ok := s.scan(&sc, tt.text, appendLower(nil, tt.text))
 			got := ""
 			if ok {
 				got = hit.rule.id

@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 )
@@ -24,8 +25,12 @@ func (s *hashSet) add(h uint64, max int) {
 
 // hashString is 64-bit FNV-1a: deterministic across processes, so state
 // encodings and restored detectors agree.
-func hashString(s string) uint64 {
-	h := uint64(14695981039346656037)
+func hashString(s string) uint64 { return fnvAdd(fnvOffset, s) }
+
+const fnvOffset = 14695981039346656037
+
+// fnvAdd continues an FNV-1a hash h over s.
+func fnvAdd(h uint64, s string) uint64 {
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
 		h *= 1099511628211
@@ -55,14 +60,14 @@ func normalise(s string) string {
 }
 
 // appendDestinations appends the hosts of web addresses and the e-mail
-// addresses (with their domains) found in s, lower case.
-func appendDestinations(out []string, s string, limit int) []string {
-	if len(s) > limit {
-		s = s[:limit]
+// addresses found in s (lower is s in ASCII lower case), lower case.
+func appendDestinations(out []string, s string, lower []byte) []string {
+	if !strings.Contains(s, ".") {
+		return out
 	}
 	// web addresses: scheme:// or www.
 	for i := 0; i < len(s); {
-		j := indexURLStart(s[i:])
+		j := indexURLStart(lower[i:])
 		if j < 0 {
 			break
 		}
@@ -114,10 +119,12 @@ func appendDestinations(out []string, s string, limit int) []string {
 	return out
 }
 
-func indexURLStart(s string) int {
+var urlStarts = [][]byte{[]byte("http://"), []byte("https://"), []byte("ftp://"), []byte("www.")}
+
+func indexURLStart(lower []byte) int {
 	best := -1
-	for _, p := range []string{"http://", "https://", "ftp://", "www."} {
-		if j := strings.Index(strings.ToLower(s[:min(len(s), 1<<20)]), p); j >= 0 && (best < 0 || j < best) {
+	for _, p := range urlStarts {
+		if j := bytes.Index(lower, p); j >= 0 && (best < 0 || j < best) {
 			best = j
 		}
 	}
@@ -166,7 +173,7 @@ func valueClass(lf *leaf) string {
 		return "number_text"
 	case (strings.HasPrefix(v, "/") || strings.HasPrefix(v, "~/") || strings.HasPrefix(v, "./")) && !strings.ContainsAny(v, " \n"):
 		return "path"
-	case looksLikeCommand(appendLower(nil, v)):
+	case looksLikeCommand(v):
 		return "command"
 	case strings.Contains(v, "\n") || len(v) > 200:
 		return "text"
@@ -178,19 +185,24 @@ func valueClass(lf *leaf) string {
 // looksLikeAccount: two letters, two digits, then 10–30 letters and digits
 // (the IBAN shape), spaces allowed.
 func looksLikeAccount(v string) bool {
-	c := strings.ReplaceAll(v, " ", "")
-	if len(c) < 14 || len(c) > 34 {
+	if len(v) < 14 || len(v) > 48 {
 		return false
 	}
-	if !isAlpha(c[:2]) || c[2] < '0' || c[2] > '9' || c[3] < '0' || c[3] > '9' {
-		return false
-	}
-	for i := 4; i < len(c); i++ {
-		if !(c[i] >= '0' && c[i] <= '9' || c[i] >= 'A' && c[i] <= 'Z' || c[i] >= 'a' && c[i] <= 'z') {
+	n := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == ' ' {
+			continue
+		}
+		digit := c >= '0' && c <= '9'
+		letter := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+		switch {
+		case n < 2 && !letter, n >= 2 && n < 4 && !digit, !digit && !letter:
 			return false
 		}
+		n++
 	}
-	return true
+	return n >= 14 && n <= 34
 }
 
 func looksLikeNumber(v string) bool {
