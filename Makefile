@@ -11,7 +11,7 @@ AGENTDOJO ?= ../shared/datasets/agentdojo
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: build test test-short services-up services-down services-status demo eval bench fuzz vet lint fmt
+.PHONY: build test test-short services-up services-down services-status demo eval eval-reworded bench fuzz vet lint fmt
 
 ## build: compile the tether binary into bin/tether
 build:
@@ -48,6 +48,24 @@ eval:
 	$(GO) run ./cmd/tether import agentdojo --out out/agentdojo $(AGENTDOJO)
 	$(GO) run ./cmd/tether eval --events out/agentdojo/events.jsonl --labels out/agentdojo/labels.jsonl \
 		--inventory out/agentdojo/inventory.yaml --json out/eval.json --plot out/roc.png
+
+## eval-reworded: the AgentDojo evaluation with the injected text reworded in each
+## style (REWORD_STYLES, seed REWORD_SEED): out/agentdojo-reworded/STYLE and out/eval-STYLE.json
+REWORD_STYLES ?= prose notice values de es paraphrase
+REWORD_SEED   ?= 1
+## (plus the original as out/eval.json) and the combined tables in out/eval-reworded.md
+eval-reworded: build
+	bin/tether import agentdojo --out out/agentdojo $(AGENTDOJO)
+	bin/tether eval --quiet --events out/agentdojo/events.jsonl --labels out/agentdojo/labels.jsonl \
+		--inventory out/agentdojo/inventory.yaml --json out/eval.json > out/eval.txt
+	reports="original=out/eval.json"; \
+	for style in $(REWORD_STYLES); do \
+		bin/tether import agentdojo --reword $$style --seed $(REWORD_SEED) --out out/agentdojo-reworded/$$style $(AGENTDOJO); \
+		bin/tether eval --quiet --events out/agentdojo-reworded/$$style/events.jsonl --labels out/agentdojo-reworded/$$style/labels.jsonl \
+			--inventory out/agentdojo-reworded/$$style/inventory.yaml --json out/eval-$$style.json > out/eval-$$style.txt; \
+		reports="$$reports reword-$$style=out/eval-$$style.json"; \
+	done; \
+	bin/tether eval combine --md out/eval-reworded.md $$reports
 
 ## bench: every benchmark, no tests
 bench:

@@ -33,12 +33,23 @@ type Options struct {
 	Progress io.Writer
 	// ProgressEvery is the interval between progress lines.
 	ProgressEvery time.Duration
+	// Fit, when set, fits parameters on labelled data (see FitFunc); the
+	// held-out report then fits on all groups but one and scores the one
+	// left out. Nil means nothing is fit on labels: the held-out figures
+	// are the plain per-group ones.
+	Fit FitFunc
+	// HeldOutKeys are the group dimensions of the leave-one-group-out
+	// report (DefaultOptions: template and suite).
+	HeldOutKeys []string
 }
 
 // DefaultOptions returns the production detector set (no inventory) and the
 // documented alert threshold.
 func DefaultOptions() Options {
-	return Options{Detector: detector.DefaultOptions(), Threshold: models.AlertThreshold, MinScoreSeverity: models.SeverityLow, ProgressEvery: time.Second}
+	return Options{
+		Detector: detector.DefaultOptions(), Threshold: models.AlertThreshold, MinScoreSeverity: models.SeverityLow,
+		ProgressEvery: time.Second, HeldOutKeys: []string{"template", "suite"},
+	}
 }
 
 // SessionResult is the outcome of one labelled session.
@@ -130,8 +141,17 @@ type Report struct {
 	AlertThreshold uint8 `json:"alert_threshold"`
 	Metrics
 	// By breaks the metrics down by each group dimension of the labels
-	// (e.g. by["suite"]["banking"]).
+	// (e.g. by["suite"]["banking"]). A dimension that only attacked
+	// sessions carry (e.g. "template") scores each group's positives
+	// against every session without an attack.
 	By map[string]map[string]Metrics `json:"by"`
+	// HeldOut holds, per HeldOutKeys dimension and group, the metrics of
+	// the group when whatever is fit (Options.Fit) was fit on the other
+	// groups only: leave-one-template-out, leave-one-suite-out.
+	HeldOut map[string]map[string]Metrics `json:"held_out,omitempty"`
+	// HeldOutFitted says whether anything was fit; when false the held-out
+	// figures equal the By figures by construction.
+	HeldOutFitted bool `json:"held_out_fitted"`
 	// FindingKinds counts, per "detector/kind", the sessions whose findings
 	// included it, split by class (malicious, benign, attacked_not_hijacked).
 	FindingKinds map[string]map[string]int `json:"finding_kinds"`
@@ -162,6 +182,75 @@ func SortEvents(evs []*models.Event) {
 func Run(events []*models.Event, labels []SessionLabel, opts Options) (*Report, error) {
 	start := time.Now()
 	SortEvents(events)
+	results, kinds, stats := replay(events, labels, opts)
+	if len(results) == 0 {
+		return nil, fmt.Errorf("%w (%d events, %d labels)", ErrNoSessions, len(events), len(labels))
+	}
+	rep := &Report{
+		AlertThreshold: opts.Threshold,
+		Metrics:        computeMetrics(results, opts.Threshold, true),
+		By:             map[string]map[string]Metrics{},
+		FindingKinds:   map[string]map[string]int{},
+		Results:        results,
+	}
+	for _, key := range groupKeys(labels) {
+		rep.By[key] = map[string]Metrics{}
+		for v, rs := range groupParts(results, key) {
+			rep.By[key][v] = computeMetrics(rs, opts.Threshold, false)
+		}
+	}
+	if err := rep.heldOut(events, labels, opts); err != nil {
+		return nil, err
+	}
+	classOf := map[string]string{}
+	for _, r := range results {
+		classOf[r.SessionID] = class(&r)
+	}
+	for name, sessions := range kinds {
+		m := map[string]int{}
+		for s := range sessions {
+			m[classOf[s]]++
+		}
+		rep.FindingKinds[name] = m
+	}
+	stats.ElapsedSeconds = time.Since(start).Seconds()
+	if stats.ElapsedSeconds > 0 {
+		stats.EventsPerSecond = float64(stats.Events) / stats.ElapsedSeconds
+	}
+	rep.Replay = stats
+	return rep, nil
+}
+
+// groupParts splits results by their value of a group dimension. When no
+// session without an attack carries the dimension (it describes attacks,
+// e.g. the injection template), every such session joins each part as a
+// negative.
+func groupParts(results []SessionResult, key string) map[string][]SessionResult {
+	parts := map[string][]SessionResult{}
+	var clean []SessionResult
+	attackOnly := true
+	for _, r := range results {
+		if v, ok := r.Groups[key]; ok {
+			parts[v] = append(parts[v], r)
+			if !r.Attacked {
+				attackOnly = false
+			}
+		} else if !r.Attacked {
+			clean = append(clean, r)
+		}
+	}
+	if attackOnly && len(parts) > 0 {
+		for v := range parts {
+			parts[v] = append(parts[v], clean...)
+		}
+	}
+	return parts
+}
+
+// replay runs the engine over events (sorted) and returns the results of
+// the labelled sessions that have events, the sessions per finding kind,
+// and the replay statistics (without timing).
+func replay(events []*models.Event, labels []SessionLabel, opts Options) ([]SessionResult, map[string]map[string]bool, ReplayStats) {
 
 	byID := make(map[string]int, len(labels))
 	results := make([]SessionResult, len(labels))
@@ -238,7 +327,7 @@ func Run(events []*models.Event, labels []SessionLabel, opts Options) (*Report, 
 	}
 
 	// Keep only labelled sessions that have events.
-	kept := results[:0]
+	var kept []SessionResult
 	for _, r := range results {
 		if r.Events == 0 {
 			stats.LabelsWithoutEvents++
@@ -246,47 +335,7 @@ func Run(events []*models.Event, labels []SessionLabel, opts Options) (*Report, 
 		}
 		kept = append(kept, r)
 	}
-	results = kept
-	if len(results) == 0 {
-		return nil, fmt.Errorf("%w (%d events, %d labels)", ErrNoSessions, len(events), len(labels))
-	}
-
-	rep := &Report{
-		AlertThreshold: opts.Threshold,
-		Metrics:        computeMetrics(results, opts.Threshold, true),
-		By:             map[string]map[string]Metrics{},
-		FindingKinds:   map[string]map[string]int{},
-		Results:        results,
-	}
-	for _, key := range groupKeys(labels) {
-		parts := map[string][]SessionResult{}
-		for _, r := range results {
-			if v, ok := r.Groups[key]; ok {
-				parts[v] = append(parts[v], r)
-			}
-		}
-		rep.By[key] = map[string]Metrics{}
-		for v, rs := range parts {
-			rep.By[key][v] = computeMetrics(rs, opts.Threshold, false)
-		}
-	}
-	classOf := map[string]string{}
-	for _, r := range results {
-		classOf[r.SessionID] = class(&r)
-	}
-	for name, sessions := range kinds {
-		m := map[string]int{}
-		for s := range sessions {
-			m[classOf[s]]++
-		}
-		rep.FindingKinds[name] = m
-	}
-	stats.ElapsedSeconds = time.Since(start).Seconds()
-	if stats.ElapsedSeconds > 0 {
-		stats.EventsPerSecond = float64(stats.Events) / stats.ElapsedSeconds
-	}
-	rep.Replay = stats
-	return rep, nil
+	return kept, kinds, stats
 }
 
 // Class names of a session in FindingKinds.

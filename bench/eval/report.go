@@ -40,12 +40,28 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.EarlyDetectionRate, r.EarlyDetected, r.DetectedWithHarmStep)
 	fmt.Fprintf(tw, "attacked but not hijacked, share flagged: %s (of %d)\n", r.AttackedNotHijackedFlagged, r.AttackedNotHijacked)
 	for _, key := range sortedKeys(r.By) {
-		fmt.Fprintf(tw, "\nby %s\tsessions\thijacked\tclean\tAUROC\trecall@thr\tFPR@thr\tearly\tattacked AUROC\tattacked-not-hijacked flagged\t\n", key)
+		fmt.Fprintf(tw, "\nby %s\tsessions\thijacked\tclean\tAUROC\trecall@1pctFPR\trecall@thr\tFPR@thr\tearly\tattacked AUROC\tattacked recall@1pctFPR\tattacked recall@thr\tattacked-not-hijacked flagged\t\n", key)
 		groups := r.By[key]
 		for _, v := range sortedKeys(groups) {
 			m := groups[v]
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", v, m.Sessions, m.MaliciousSessions, m.BenignSessions,
-				m.AUROC, m.RecallAtThreshold, m.FPRAtThreshold, m.EarlyDetectionRate, m.Views["attacked"].AUROC, m.AttackedNotHijackedFlagged)
+			a := m.Views["attacked"]
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", v, m.Sessions, m.MaliciousSessions, m.BenignSessions,
+				m.AUROC, m.RecallAtFPR1, m.RecallAtThreshold, m.FPRAtThreshold, m.EarlyDetectionRate, a.AUROC, a.RecallAtFPR1, a.RecallAtThreshold, m.AttackedNotHijackedFlagged)
+		}
+	}
+	if len(r.HeldOut) > 0 {
+		note := "nothing is fit on labels: equal to the by-group figures"
+		if r.HeldOutFitted {
+			note = "fit on the other groups, scored on the one left out"
+		}
+		fmt.Fprintf(tw, "\nheld out (%s)\n", note)
+		for _, key := range sortedKeys(r.HeldOut) {
+			fmt.Fprintf(tw, "leave one %s out\tAUROC\trecall@1pctFPR\trecall@thr\tFPR@thr\tattacked AUROC\tattacked recall@thr\t\n", key)
+			for _, v := range sortedKeys(r.HeldOut[key]) {
+				m := r.HeldOut[key][v]
+				a := m.Views["attacked"]
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", v, m.AUROC, m.RecallAtFPR1, m.RecallAtThreshold, m.FPRAtThreshold, a.AUROC, a.RecallAtThreshold)
+			}
 		}
 	}
 	if len(r.FindingKinds) > 0 {

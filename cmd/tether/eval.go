@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/tetherhq/tether/bench/eval"
 	"github.com/tetherhq/tether/models"
@@ -13,6 +15,9 @@ import (
 // runEval replays a labelled stream through the production detectors and
 // scores them (see bench/eval/README.md).
 func runEval(args []string) error {
+	if len(args) > 0 && args[0] == "combine" {
+		return runEvalCombine(args[1:])
+	}
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	events := fs.String("events", "", "events JSONL file (models.Event per line)")
 	labels := fs.String("labels", "", "labels JSONL file (one line per session)")
@@ -60,4 +65,47 @@ func runEval(args []string) error {
 		}
 	}
 	return rep.WriteTable(os.Stdout)
+}
+
+// runEvalCombine writes the combined markdown tables of several JSON
+// reports (tether eval combine [--md OUT] [--groups suite,template]
+// NAME=REPORT.json ...).
+func runEvalCombine(args []string) error {
+	fs := flag.NewFlagSet("eval combine", flag.ContinueOnError)
+	mdOut := fs.String("md", "", "also write the markdown here")
+	groups := fs.String("groups", "suite,template", "group dimensions to tabulate, comma-separated")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: tether eval combine [--md OUT] [--groups K,...] NAME=REPORT.json ...\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("at least one NAME=REPORT.json is required")
+	}
+	var reps []eval.NamedReport
+	for _, a := range fs.Args() {
+		name, path, ok := strings.Cut(a, "=")
+		if !ok || name == "" || path == "" {
+			return fmt.Errorf("eval combine: %q is not NAME=REPORT.json", a)
+		}
+		r, err := eval.ReadReportFile(path)
+		if err != nil {
+			return err
+		}
+		reps = append(reps, eval.NamedReport{Name: name, Report: r})
+	}
+	var buf bytes.Buffer
+	if err := eval.WriteMarkdown(&buf, reps, strings.Split(*groups, ",")); err != nil {
+		return err
+	}
+	if *mdOut != "" {
+		if err := os.WriteFile(*mdOut, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("eval combine: %w", err)
+		}
+	}
+	_, err := os.Stdout.Write(buf.Bytes())
+	return err
 }

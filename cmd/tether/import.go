@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tetherhq/tether/ingest/agentdojo"
@@ -14,12 +15,14 @@ import (
 // Only the agentdojo source exists.
 func runImport(args []string) error {
 	if len(args) == 0 || args[0] != "agentdojo" {
-		return errors.New("usage: tether import agentdojo --out DIR PATH [PATH ...]")
+		return errors.New("usage: tether import agentdojo --out DIR [--reword STYLE [--seed N]] PATH [PATH ...]")
 	}
 	fs := flag.NewFlagSet("import agentdojo", flag.ContinueOnError)
 	out := fs.String("out", "", "output directory for events.jsonl, labels.jsonl and inventory.yaml")
+	reword := fs.String("reword", "", "rewrite the injected text of attacked runs in this style, keeping its values ("+strings.Join(agentdojo.RewordStyles, ", ")+")")
+	seed := fs.Uint64("seed", 1, "seed of the rewording's choice of phrasings")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: tether import agentdojo --out DIR PATH...\n\nPATH is an Invariant Explorer JSONL export, an upstream runs/ result file, or a directory holding either.\n\n")
+		fmt.Fprintf(fs.Output(), "usage: tether import agentdojo --out DIR [--reword STYLE [--seed N]] PATH...\n\nPATH is an Invariant Explorer JSONL export, an upstream runs/ result file, or a directory holding either.\n\n")
 		fs.PrintDefaults()
 	}
 	// Accept flags before and after the paths.
@@ -41,7 +44,9 @@ func runImport(args []string) error {
 		return errors.New("--out and at least one PATH are required")
 	}
 	start := time.Now()
-	im := agentdojo.New(agentdojo.DefaultOptions())
+	opts := agentdojo.DefaultOptions()
+	opts.Reword, opts.RewordSeed = *reword, *seed
+	im := agentdojo.New(opts)
 	for _, p := range paths {
 		if err := im.AddPath(p); err != nil {
 			return err

@@ -13,9 +13,12 @@ const usage = `tether: streaming behavioural anomaly detection for AI agents
 Usage:
   tether run    --config FILE                 run the detection daemon (Kafka in, ClickHouse + control topic out)
   tether demo   [--duration 30s] [--out DIR]  run the embedded demo: in-process broker, simulated fleet, Parquet findings
-  tether import agentdojo --out DIR PATH...   convert AgentDojo runs into Tether's labelled stream format
+  tether import agentdojo --out DIR [--reword STYLE] PATH...
+                                              convert AgentDojo runs into Tether's labelled stream format
   tether eval   --events FILE --labels FILE [--inventory FILE] --json OUT [--plot OUT.png]
                                               replay a labelled stream through the detectors and score them
+  tether eval combine [--md OUT] NAME=REPORT.json ...
+                                              combined markdown tables of several reports
 
 Run 'tether COMMAND -h' for a command's flags.
 `

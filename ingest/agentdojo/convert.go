@@ -35,6 +35,13 @@ type Options struct {
 	Owner string
 	// Autonomy is the inventory autonomy level of every imported agent.
 	Autonomy models.Autonomy
+	// Reword, when set, is a rewording style (RewordStyles): the injected
+	// text in the tool results of attacked runs is rewritten in that style,
+	// keeping its values; agent actions, labels and harm steps are those of
+	// the recorded run. Empty keeps the benchmark's wording.
+	Reword string
+	// RewordSeed seeds the choice of phrasings of a rewording.
+	RewordSeed uint64
 }
 
 // DefaultOptions returns the documented conversion: sessions 10 minutes
@@ -84,9 +91,10 @@ type Stats struct {
 
 // Importer collects runs and converts them.
 type Importer struct {
-	opts  Options
-	runs  []*Run
-	stats Stats
+	opts   Options
+	runs   []*Run
+	stats  Stats
+	reword *Rewording
 }
 
 // New returns an Importer.
@@ -217,6 +225,14 @@ func (im *Importer) Convert() (*Result, error) {
 	if len(im.runs) == 0 {
 		return nil, ErrNoRuns
 	}
+	im.reword = nil
+	if im.opts.Reword != "" {
+		rw, err := NewRewording(im.opts.Reword, im.opts.RewordSeed)
+		if err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		im.reword = rw
+	}
 	byAgent := map[string][]*session{}
 	ids := map[string]int{}
 	suiteTools := map[string]map[string]bool{}
@@ -308,6 +324,7 @@ func (im *Importer) label(s *session, harm *int) eval.SessionLabel {
 	if att {
 		l.Extra["injection_task"] = r.InjectionTask
 		l.Extra["attack_type"] = r.AttackType
+		l.Groups["template"] = im.template(r)
 		im.stats.Attacked++
 	} else {
 		im.stats.Clean++
@@ -324,6 +341,28 @@ func (im *Importer) label(s *session, harm *int) eval.SessionLabel {
 		}
 	}
 	return l
+}
+
+// echo rewrites what the agent's own text repeats of a reworded injection
+// (the span it quotes, or the marker it names), so that no marker of the
+// benchmark's wording survives in a reworded stream.
+func (im *Importer) echo(r *Run, session, text string) string {
+	if im.reword == nil || !r.Attacked() {
+		return text
+	}
+	return im.reword.RewriteEcho(text, session)
+}
+
+// template names the wording of a run's injection: the benchmark's attack
+// name, or "reword-STYLE" for a rewording. Only attacked runs have one.
+func (im *Importer) template(r *Run) string {
+	if im.reword != nil {
+		return "reword-" + im.reword.Style()
+	}
+	if r.AttackType == "" {
+		return "unknown"
+	}
+	return r.AttackType
 }
 
 // events appends the session's events and returns the harm step (the step
@@ -355,7 +394,7 @@ func (im *Importer) events(s *session, out *[]models.Event) *int {
 			emit(models.Event{Kind: models.KindMessage, Role: m.Role, Content: m.Text})
 		case "assistant":
 			if strings.TrimSpace(m.Text) != "" {
-				emit(models.Event{Kind: models.KindReasoning, Role: models.RoleAssistant, Content: m.Text})
+				emit(models.Event{Kind: models.KindReasoning, Role: models.RoleAssistant, Content: im.echo(r, s.id, m.Text)})
 			}
 			for _, tc := range m.ToolCalls {
 				callNames[tc.ID] = tc.Name
@@ -363,7 +402,11 @@ func (im *Importer) events(s *session, out *[]models.Event) *int {
 					h := step
 					harm = &h
 				}
-				emit(models.Event{Kind: models.KindToolCall, Role: models.RoleAssistant, ToolName: tc.Name, ToolCallID: tc.ID, Arguments: json.RawMessage(tc.Args)})
+				args := json.RawMessage(tc.Args)
+				if e := im.echo(r, s.id, string(args)); e != string(args) && json.Valid([]byte(e)) {
+					args = json.RawMessage(e)
+				}
+				emit(models.Event{Kind: models.KindToolCall, Role: models.RoleAssistant, ToolName: tc.Name, ToolCallID: tc.ID, Arguments: args})
 			}
 		case "tool":
 			name := m.ToolName
@@ -376,8 +419,12 @@ func (im *Importer) events(s *session, out *[]models.Event) *int {
 			if inj != nil && !seen && inj.seenIn(m.Text) {
 				seen = true
 			}
+			text, errText := m.Text, m.Error
+			if im.reword != nil && r.Attacked() {
+				text, errText = im.reword.Rewrite(text, s.id), im.reword.Rewrite(errText, s.id)
+			}
 			emit(models.Event{Kind: models.KindToolResult, Role: models.RoleTool, ToolName: name, ToolCallID: m.ToolCallID,
-				Result: m.Text, Error: m.Error, Bytes: int64(len(m.Text))})
+				Result: text, Error: errText, Bytes: int64(len(text))})
 		}
 	}
 	emit(models.Event{Kind: models.KindSessionEnd})
