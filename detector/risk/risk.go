@@ -127,9 +127,9 @@ func DefaultOptions() Options {
 	return Options{
 		MaxAgents:       10_000,
 		MaxPeerGroups:   1_024,
-		MaxTools:        64,
-		MaxDestinations: 256,
-		MaxShapes:       32,
+		MaxTools:        32,
+		MaxDestinations: 128,
+		MaxShapes:       16,
 		MinHistory:      20,
 		MinToolCalls:    5,
 		MinPayments:     5,
