@@ -16,6 +16,10 @@
 //	                       call; 45 (30) otherwise
 //	sensitive_path         70 in an outgoing call; 40 otherwise         an argument names a credential store or system file
 //	public_share           65                                           a share/permission argument opens a resource to anyone
+//	external_share         45                                           a permission grant names an address outside the owner's and
+//	                                                                    principal's domains, new to the agent and its peers
+//	payment_card           75 out to a destination new to agent and     an argument holds a payment card number (network prefix,
+//	                       peers; 45 out to a known one; 30 otherwise   length and Luhn check)
 //	bulk_deletion          60                                           a destructive call targets everything (*, all, /, …)
 //	                                                                    or sets recursive/force/purge
 //	payment_anomaly        65 amount ≥ AmountZ above the agent's history to a new recipient; 45 amount alone;
@@ -67,6 +71,8 @@ const (
 	KindNewEgress          = "new_egress"
 	KindArgumentNovelty    = "argument_novelty"
 	KindFirstCapabilityUse = "first_capability_use"
+	KindPaymentCard        = "payment_card"
+	KindExternalShare      = "external_share"
 )
 
 // Severities, set once from the danger of the action (see the package doc).
@@ -90,6 +96,10 @@ const (
 	SevFirstMoney            = 40
 	SevFirstOffPurpose       = 10 // added when the purpose does not mention the capability
 	SevFirstPeerUsed         = 25
+	SevCardNewDestination    = 75
+	SevCardKnownDestination  = 45
+	SevCard                  = 30
+	SevExternalShare         = 45
 )
 
 // Options configures the detector.
@@ -238,7 +248,10 @@ type call struct {
 	agent    *models.AgentSpec
 	labels   uint8
 	outgoing bool
-	best     map[string]models.Finding
+	// cardArg names the argument carrying a payment card number;
+	// shareTo lists the e-mail addresses a permission grant names.
+	cardArg string
+	shareTo []string
 }
 
 // labelBitOf holds 1<<i for models.Labels[i].
@@ -314,6 +327,7 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 
 	d.judgeValues(&c, emit)
 	d.judgeMoney(&c, st, peer, emit)
+	d.judgeShare(&c, st, peer, emit)
 	d.judgeEgress(&c, st, peer, emit)
 	d.judgeShape(&c, st, peer, emit)
 	d.judgeFirstUse(&c, st, peer, emit)
@@ -336,6 +350,9 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 		role := d.role(lf.key)
 		if lf.kind == leafBool && lf.val == "true" && role&toolcap.RoleForce != 0 && destructive && bulkArg == "" {
 			bulkArg = lf.key
+		}
+		if lf.kind == leafNumber && c.cardArg == "" && hasCardNumber(lf.val) {
+			c.cardArg = lf.key
 		}
 		if lf.kind != leafString || lf.val == "" {
 			continue
@@ -363,6 +380,17 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 		}
 		if destructive && bulkArg == "" && slices.Contains(bulkValues, strings.TrimSpace(val)) {
 			bulkArg = lf.key
+		}
+		if c.cardArg == "" && hasCardNumber(val) {
+			c.cardArg = lf.key
+		}
+	}
+	if d.shareCall() {
+		for i := range d.w.leaves {
+			lf := &d.w.leaves[i]
+			if lf.kind == leafString && d.role(lf.key)&(toolcap.RolePeople|toolcap.RoleAccount) != 0 && valueClass(lf) == "email" {
+				c.shareTo = append(c.shareTo, strings.ToLower(strings.TrimSpace(lf.val)))
+			}
 		}
 	}
 	if cmd != nil {
@@ -406,6 +434,41 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 		d.emit(c, emit, KindBulkDeletion, SevBulkDeletion, 0.7,
 			fmt.Sprintf("destructive call %s targets everything through argument %q (delete.bulk)", c.ev.ToolName, bulkArg))
 	}
+}
+
+// shareCall reports whether the call grants access: an argument named
+// like a permission, role, visibility or ACL.
+func (d *Detector) shareCall() bool {
+	for _, k := range d.w.keys {
+		if d.role(k)&toolcap.RoleShare != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// judgeShare reports a permission grant to an address outside the
+// owner's and principal's mail domains that neither the agent nor its
+// peers have sent to (checked before judgeEgress records it).
+func (d *Detector) judgeShare(c *call, st *agentState, peer *peerState, emit func(models.Finding)) {
+	for _, addr := range c.shareTo {
+		domain := addr[strings.LastIndexByte(addr, '@')+1:]
+		if c.agent != nil && (sameDomain(c.agent.Owner, domain)) || sameDomain(c.ev.Principal, domain) {
+			continue
+		}
+		h := hashString("mail:" + addr)
+		if st.Egress.has(h) || peer != nil && peer.Egress.has(h) {
+			continue
+		}
+		d.emit(c, emit, KindExternalShare, SevExternalShare, 0.6,
+			fmt.Sprintf("%s grants access to %q, outside the owner's and principal's domains and new to the agent and its peers (share.external)", c.ev.ToolName, clip(addr, 96)))
+		return
+	}
+}
+
+func sameDomain(addr, domain string) bool {
+	i := strings.LastIndexByte(addr, '@')
+	return i >= 0 && strings.EqualFold(addr[i+1:], domain)
 }
 
 // looksLikeCommand reports whether a value opens with a shell program and
@@ -489,6 +552,7 @@ func (d *Detector) judgeMoney(c *call, st *agentState, peer *peerState, emit fun
 func (d *Detector) judgeEgress(c *call, st *agentState, peer *peerState, emit func(models.Finding)) {
 	fetch := c.has(models.LabelUntrustedContent)
 	if !c.outgoing && !fetch {
+		d.judgeCard(c, "", emit)
 		return
 	}
 	d.dests = d.dests[:0]
@@ -498,6 +562,7 @@ func (d *Detector) judgeEgress(c *call, st *agentState, peer *peerState, emit fu
 		}
 	}
 	var novel string
+	defer func() { d.judgeCard(c, novel, emit) }()
 	for _, dst := range d.dests {
 		h := hashString(dst)
 		if !st.Egress.has(h) && (peer == nil || !peer.Egress.has(h)) && novel == "" {
@@ -522,6 +587,24 @@ func (d *Detector) judgeEgress(c *call, st *agentState, peer *peerState, emit fu
 	d.emit(c, emit, KindNewEgress, sev, 0.5,
 		fmt.Sprintf("%s %s %q, new to the agent and its peer group (egress.new)", c.ev.ToolName, verb, clip(novel, 96)),
 		models.Feature{Name: "agent_calls", Observed: float64(st.Calls), Baseline: float64(d.opts.MinHistory)})
+}
+
+// judgeCard grades a payment card number by where it goes: out to a
+// destination new to the agent and its peers (a card entered on an
+// unverified site), out to a known one, or nowhere.
+func (d *Detector) judgeCard(c *call, novel string, emit func(models.Finding)) {
+	if c.cardArg == "" {
+		return
+	}
+	sev, where := uint8(SevCard), "carries"
+	switch {
+	case c.outgoing && novel != "":
+		sev, where = SevCardNewDestination, fmt.Sprintf("sends to %q, new to the agent and its peers,", clip(novel, 96))
+	case c.outgoing:
+		sev, where = SevCardKnownDestination, "sends to a known destination"
+	}
+	d.emit(c, emit, KindPaymentCard, sev, 0.7,
+		fmt.Sprintf("argument %q of %s %s a payment card number (Luhn-valid, card.pan)", c.cardArg, c.ev.ToolName, where))
 }
 
 // judgeShape reports argument sets and per-argument value classes new to

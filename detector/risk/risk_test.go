@@ -242,3 +242,42 @@ func TestUnmarshalStateRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestPaymentCardAndExternalShare(t *testing.T) {
+	agent := &models.AgentSpec{ID: "shop", Owner: "ana@corp.example", Purpose: "buy office supplies", PeerGroup: "buyers",
+		Tools: []models.ToolSpec{{Name: "fill_form"}, {Name: "share_doc"}, {Name: "note"}}}
+	d := New(DefaultOptions())
+	step := 0
+	do := func(tool string, args any) []models.Finding {
+		step++
+		return observe(d, callEvent("shop", "s", tool, args, step), agent)
+	}
+	card := "4111 1111 1111 1111"
+	f := find(do("fill_form", map[string]any{"url": "https://checkout.known-shop.example/pay", "data": "card=" + card}), KindPaymentCard)
+	if f == nil || f.Severity != SevCardNewDestination || strings.Contains(f.Explanation, card) {
+		t.Fatalf("card to a new site: %+v", f)
+	}
+	f = find(do("fill_form", map[string]any{"url": "https://checkout.known-shop.example/pay", "data": "card=" + card}), KindPaymentCard)
+	if f == nil || f.Severity != SevCardKnownDestination {
+		t.Errorf("card to a known site: %+v", f)
+	}
+	f = find(do("note", map[string]any{"text": "card 4111-1111-1111-1111 expires soon"}), KindPaymentCard)
+	if f == nil || f.Severity != SevCard {
+		t.Errorf("card kept locally: %+v", f)
+	}
+	for _, notCard := range []string{"order 4111111111111112", "GB29NWBK60161331926819", "tel +44 20 7946 0958 1234"} {
+		if f := find(do("note", map[string]any{"text": notCard}), KindPaymentCard); f != nil {
+			t.Errorf("%q taken for a card: %s", notCard, f.Explanation)
+		}
+	}
+	if f := find(do("share_doc", map[string]any{"doc": "7", "email": "bo@corp.example", "permission": "edit"}), KindExternalShare); f != nil {
+		t.Errorf("share inside the owner's domain: %s", f.Explanation)
+	}
+	f = find(do("share_doc", map[string]any{"doc": "7", "email": "someone@mailbox.example", "permission": "edit"}), KindExternalShare)
+	if f == nil || f.Severity != SevExternalShare {
+		t.Errorf("external share: %+v", f)
+	}
+	if f := find(do("share_doc", map[string]any{"doc": "8", "email": "someone@mailbox.example", "permission": "view"}), KindExternalShare); f != nil {
+		t.Errorf("second share to the same address: %s", f.Explanation)
+	}
+}

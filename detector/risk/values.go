@@ -219,3 +219,81 @@ func looksLikeNumber(v string) bool {
 	}
 	return digits > 0
 }
+
+// hasCardNumber reports whether s holds a payment card number: 13–19
+// digits (single spaces or dashes between groups allowed) with a card
+// network's prefix and length, passing the Luhn check.
+func hasCardNumber(s string) bool {
+	var digits [19]byte
+	n := 0
+	flush := func() bool {
+		ok := n >= 13 && cardPrefix(digits[:n]) && luhn(digits[:n])
+		n = 0
+		return ok
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if n == len(digits) {
+				n = len(digits) + 1 // too long: not a card number
+				continue
+			}
+			if n <= len(digits)-1 {
+				digits[n] = c
+				n++
+			}
+		case (c == ' ' || c == '-') && n > 0 && n <= len(digits) && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
+		default:
+			if n > len(digits) {
+				n = 0
+				continue
+			}
+			if flush() {
+				return true
+			}
+		}
+	}
+	return n <= len(digits) && flush()
+}
+
+func cardPrefix(d []byte) bool {
+	p := func(k int) int {
+		v := 0
+		for _, c := range d[:k] {
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	l := len(d)
+	switch {
+	case d[0] == '4':
+		return l == 13 || l == 16 || l == 19
+	case p(2) >= 51 && p(2) <= 55, p(4) >= 2221 && p(4) <= 2720:
+		return l == 16
+	case p(2) == 34 || p(2) == 37:
+		return l == 15
+	case p(4) == 6011 || p(2) == 65 || p(3) >= 644 && p(3) <= 649, p(2) == 62:
+		return l >= 16
+	case p(4) >= 3528 && p(4) <= 3589:
+		return l >= 16
+	case p(2) == 36 || p(2) == 38 || p(2) == 39 || p(3) >= 300 && p(3) <= 305:
+		return l >= 14
+	}
+	return false
+}
+
+func luhn(d []byte) bool {
+	sum := 0
+	for i := len(d) - 1; i >= 0; i-- {
+		v := int(d[i] - '0')
+		if (len(d)-1-i)%2 == 1 {
+			v *= 2
+			if v > 9 {
+				v -= 9
+			}
+		}
+		sum += v
+	}
+	return sum%10 == 0
+}
