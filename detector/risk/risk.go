@@ -161,12 +161,13 @@ type Detector struct {
 	roles map[string]toolcap.Role
 
 	// scratch
-	w       argWalker
-	sc      scanner
-	lower   []byte // every string leaf in lower case, back to back
-	lowerAt []int  // leaf i's lower-case text is lower[lowerAt[i]:lowerAt[i+1]]
-	dests   []string
-	keyBuf  []string
+	w        argWalker
+	sc       scanner
+	lower    []byte // every string leaf in lower case, back to back
+	lowerAt  []int  // leaf i's lower-case text is lower[lowerAt[i]:lowerAt[i+1]]
+	dests    []string
+	dstLower []byte
+	keyBuf   []string
 }
 
 // role returns toolcap.ArgRole(name), cached.
@@ -556,6 +557,15 @@ func (d *Detector) judgeEgress(c *call, st *agentState, peer *peerState, emit fu
 		return
 	}
 	d.dests = d.dests[:0]
+	if dst := c.ev.Destination; dst != "" {
+		// tether.destination: where the runtime says the data went
+		n := len(d.dests)
+		d.dstLower = appendLower(d.dstLower[:0], dst)
+		d.dests = appendDestinations(d.dests, dst, d.dstLower)
+		if len(d.dests) == n {
+			d.dests = append(d.dests, "dest:"+string(d.dstLower))
+		}
+	}
 	for i := range d.w.leaves {
 		if d.w.leaves[i].kind == leafString {
 			d.dests = appendDestinations(d.dests, d.leafVal(i), d.leafLower(i))
