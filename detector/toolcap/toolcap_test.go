@@ -2,6 +2,7 @@ package toolcap
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tetherhq/tether/models"
@@ -170,4 +171,63 @@ func TestWords(t *testing.T) {
 			t.Errorf("Words(%q) = %v, want %v", in, got, want)
 		}
 	}
+}
+
+func TestLabelInventory(t *testing.T) {
+	if LabelInventory(nil) != nil {
+		t.Error("nil inventory")
+	}
+	labelled := &models.Inventory{Agents: []models.AgentSpec{{ID: "a", Tools: []models.ToolSpec{{Name: "send_email", Labels: ls(P)}}}}}
+	if err := labelled.Index(); err != nil {
+		t.Fatal(err)
+	}
+	if LabelInventory(labelled) != labelled {
+		t.Error("a fully labelled inventory is returned as is")
+	}
+	inv := &models.Inventory{Agents: []models.AgentSpec{{ID: "a", Tools: []models.ToolSpec{
+		{Name: "send_email"},
+		{Name: "notes", Labels: []models.Label{}},
+		{Name: "pay", InputSchema: map[string]any{"properties": map[string]any{"amount": map[string]any{"type": "number"}, "iban": map[string]any{"type": "string"}}}},
+		{Name: "cleanup"},
+	}}}}
+	if err := inv.Index(); err != nil {
+		t.Fatal(err)
+	}
+	out := LabelInventory(inv)
+	if out == inv {
+		t.Fatal("inventory with undeclared labels returned as is")
+	}
+	if inv.Agents[0].Tools[0].Labels != nil {
+		t.Error("input inventory modified")
+	}
+	a := out.Agent("a")
+	want := map[string][]models.Label{"send_email": ls(S), "notes": {}, "pay": ls(S, D, M), "cleanup": {}}
+	for name, w := range want {
+		got := a.Tool(name).Labels
+		if !slices.Equal(got, w) || got == nil {
+			t.Errorf("%s: labels %v, want %v (non-nil)", name, got, w)
+		}
+	}
+}
+
+// FuzzInfer: any name, description and argument names give valid labels
+// in models.Labels order, each backed by evidence.
+func FuzzInfer(f *testing.F) {
+	f.Add("send_money", "Sends money to a recipient.", "amount,recipient")
+	f.Add("x", "", "")
+	f.Add("ÄöüRun_SHELL", "exécute une commande", "cmd,,python_code")
+	f.Fuzz(func(t *testing.T, name, desc, args string) {
+		in := Infer(&models.ToolSpec{Name: name, Description: desc}, Observed{ArgNames: strings.Split(args, ",")})
+		last := -1
+		for _, l := range in.Labels {
+			i := slices.Index(models.Labels, l)
+			if i <= last {
+				t.Fatalf("labels %v not unique in models.Labels order", in.Labels)
+			}
+			last = i
+			if !slices.ContainsFunc(in.Evidence, func(e Evidence) bool { return e.Label == l }) {
+				t.Fatalf("label %s without evidence", l)
+			}
+		}
+	})
 }
