@@ -33,6 +33,8 @@
 //	                       punycode host)                               the agent and its peer group
 //	argument_novelty       40 for a destination-like argument           after MinToolCalls calls of a tool: an argument set, or
 //	                       (recipient, url, path, command), 30 else     a value class of an argument, new to the agent and peers
+//	payload_size           40                                           an outgoing call's arguments are ≥ SizeZ σ larger (log
+//	                                                                    bytes) than the agent's earlier calls of the tool
 //	first_capability_use   execution 45, money 40; +10 when the         the first execution or money call of an agent with
 //	                       declared purpose does not mention it;        MinHistory calls of history
 //	                       25 when the peer group uses it
@@ -80,6 +82,7 @@ const (
 	KindExternalShare      = "external_share"
 	KindSystemFileChange   = "system_file_change"
 	KindSafetyDeviceChange = "safety_device_change"
+	KindPayloadSize        = "payload_size"
 )
 
 // Severities, set once from the danger of the action (see the package doc).
@@ -108,6 +111,7 @@ const (
 	SevCard                  = 30
 	SevExternalShare         = 45
 	SevEgressSuspiciousHost  = 45
+	SevPayloadSize           = 40
 )
 
 // Options configures the detector.
@@ -136,6 +140,9 @@ type Options struct {
 	AmountZ float64
 	// AmountAlpha is the smoothing factor of the amount baseline.
 	AmountAlpha float64
+	// SizeZ is the z-score of log(1+argument bytes) above a tool's EW mean
+	// (per agent) at which an outgoing call's payload is unusually large.
+	SizeZ float64
 	// MaxValueBytes caps how much of one argument value is scanned.
 	MaxValueBytes int
 }
@@ -153,6 +160,7 @@ func DefaultOptions() Options {
 		MinPayments:     5,
 		AmountZ:         3,
 		AmountAlpha:     0.1,
+		SizeZ:           4,
 		MaxValueBytes:   64 << 10,
 	}
 }
@@ -228,8 +236,9 @@ type peerState struct {
 type toolShape struct {
 	Tool    string
 	Calls   int
-	Sigs    hashSet // argument-name sets
-	Classes hashSet // (argument, value class) pairs
+	Sigs    hashSet       // argument-name sets
+	Classes hashSet       // (argument, value class) pairs
+	Size    ewstats.Stats // log(1+argument bytes)
 }
 
 // New returns a detector. It panics if the embedded gitleaks rules do not
@@ -747,6 +756,16 @@ func (d *Detector) judgeShape(c *call, st *agentState, peer *peerState, emit fun
 			ps.Classes.add(h, d.opts.MaxShapes)
 		}
 	}
+	size := math.Log1p(float64(len(c.ev.Arguments)))
+	if warm && c.outgoing {
+		if z := (size - ts.Size.Mean) / max(ts.Size.StdDev(), 0.25); z >= d.opts.SizeZ {
+			d.emit(c, emit, KindPayloadSize, SevPayloadSize, 0.5,
+				fmt.Sprintf("%s carries %d argument bytes, %.1f σ above the agent's calls of it (typically %.0f bytes) (size.outlier)",
+					c.ev.ToolName, len(c.ev.Arguments), z, math.Expm1(ts.Size.Mean)),
+				models.Feature{Name: "log_argument_bytes", Observed: size, Baseline: ts.Size.Mean, Spread: ts.Size.StdDev()})
+		}
+	}
+	ts.Size.Add(size, d.opts.AmountAlpha)
 	ts.Calls++
 	if ps != nil {
 		ps.Calls++

@@ -293,3 +293,19 @@ func TestPaymentCardAndExternalShare(t *testing.T) {
 		t.Errorf("second share to the same address: %s", f.Explanation)
 	}
 }
+
+func TestPayloadSize(t *testing.T) {
+	agent := &models.AgentSpec{ID: "rep", PeerGroup: "reports", Tools: []models.ToolSpec{{Name: "send_email"}}}
+	d := New(DefaultOptions())
+	for i := range 10 {
+		fs := observe(d, callEvent("rep", "s", "send_email", map[string]any{"to": "boss@corp.example", "body": fmt.Sprintf("daily summary %d: all fine", i)}, i), agent)
+		if f := find(fs, KindPayloadSize); f != nil {
+			t.Fatalf("usual size flagged: %s", f.Explanation)
+		}
+	}
+	big := strings.Repeat("customer,card,address\n", 2000)
+	f := find(observe(d, callEvent("rep", "s", "send_email", map[string]any{"to": "boss@corp.example", "body": big}, 11), agent), KindPayloadSize)
+	if f == nil || f.Severity != SevPayloadSize {
+		t.Errorf("40 KB body: %+v", f)
+	}
+}
