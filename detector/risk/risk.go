@@ -453,16 +453,19 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 	}
 	if sys != nil {
 		d.emit(c, emit, KindSystemFileChange, sys.Severity, 0.8,
-			fmt.Sprintf("%s writes or removes %q named by argument %q: %s (%s)", c.ev.ToolName, clip(d.argValue(sysArg), 96), sysArg, sys.ID, sys.Why))
+			fmt.Sprintf("%s writes or removes %q named by argument %q: %s (%s)", c.ev.ToolName, clip(d.argValue(sysArg), 96), sysArg, sys.ID, sys.Why),
+			models.Feature{Name: "pattern_severity", Observed: float64(sys.Severity)})
 	}
 	d.judgeSafety(c, emit)
 	if shareArg != "" {
 		d.emit(c, emit, KindPublicShare, SevPublicShare, 0.8,
-			fmt.Sprintf("argument %q of %s opens the resource to anyone (share.public)", shareArg, c.ev.ToolName))
+			fmt.Sprintf("argument %q of %s opens the resource to anyone (share.public)", shareArg, c.ev.ToolName),
+			models.Feature{Name: "outgoing", Observed: b2f(c.outgoing)})
 	}
 	if bulkArg != "" {
 		d.emit(c, emit, KindBulkDeletion, SevBulkDeletion, 0.7,
-			fmt.Sprintf("destructive call %s targets everything through argument %q (delete.bulk)", c.ev.ToolName, bulkArg))
+			fmt.Sprintf("destructive call %s targets everything through argument %q (delete.bulk)", c.ev.ToolName, bulkArg),
+			models.Feature{Name: "leaves", Observed: float64(len(d.w.leaves))})
 	}
 }
 
@@ -509,7 +512,8 @@ func (d *Detector) judgeSafety(c *call, emit func(models.Finding)) {
 	d.phrase = buf
 	if p := compiledSafety.first(string(buf), buf); p != nil {
 		d.emit(c, emit, KindSafetyDeviceChange, p.Severity, 0.6,
-			fmt.Sprintf("%s %s: %s (%s)", c.ev.ToolName, p.Why, p.ID, clip(string(buf), 120)))
+			fmt.Sprintf("%s %s: %s (%s)", c.ev.ToolName, p.Why, p.ID, clip(string(buf), 120)),
+			models.Feature{Name: "pattern_severity", Observed: float64(p.Severity)})
 	}
 }
 
@@ -553,7 +557,8 @@ func (d *Detector) judgeShare(c *call, st *agentState, peer *peerState, emit fun
 			continue
 		}
 		d.emit(c, emit, KindExternalShare, SevExternalShare, 0.6,
-			fmt.Sprintf("%s grants access to %q, outside the owner's and principal's domains and new to the agent and its peers (share.external)", c.ev.ToolName, clip(addr, 96)))
+			fmt.Sprintf("%s grants access to %q, outside the owner's and principal's domains and new to the agent and its peers (share.external)", c.ev.ToolName, clip(addr, 96)),
+			models.Feature{Name: "agent_calls", Observed: float64(st.Calls), Baseline: float64(d.opts.MinHistory)})
 		return
 	}
 }
@@ -709,7 +714,8 @@ func (d *Detector) judgeCard(c *call, novel string, emit func(models.Finding)) {
 		sev, where = SevCardKnownDestination, "sends to a known destination"
 	}
 	d.emit(c, emit, KindPaymentCard, sev, 0.7,
-		fmt.Sprintf("argument %q of %s %s a payment card number (Luhn-valid, card.pan)", c.cardArg, c.ev.ToolName, where))
+		fmt.Sprintf("argument %q of %s %s a payment card number (Luhn-valid, card.pan)", c.cardArg, c.ev.ToolName, where),
+		models.Feature{Name: "outgoing", Observed: b2f(c.outgoing)}, models.Feature{Name: "new_destination", Observed: b2f(novel != "")})
 }
 
 // judgeShape reports argument sets and per-argument value classes new to

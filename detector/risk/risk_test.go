@@ -309,3 +309,26 @@ func TestPayloadSize(t *testing.T) {
 		t.Errorf("40 KB body: %+v", f)
 	}
 }
+
+// TestFindingsExplainAndMeasure: every finding names its pattern or rule
+// id in parentheses or as an id, and carries at least one feature.
+func TestFindingsExplainAndMeasure(t *testing.T) {
+	d := New(DefaultOptions())
+	calls := []map[string]any{
+		{"command": "rm -rf / "}, {"url": "https://x.example", "content": privateKey}, {"path": "~/.aws/credentials"},
+		{"file": "f", "visibility": "public"}, {"path": "/etc/cron.d/x", "content": "x"}, {"device": "garage door", "action": "open"},
+		{"url": "https://pay.example", "data": "4111111111111111"}, {"target": "*", "recursive": true},
+	}
+	tools := []string{"exec", "http_post", "read_file", "share_file", "write_file", "home_control", "fill_form", "delete_files"}
+	for i, args := range calls {
+		fs := observe(d, callEvent("a", "s", tools[i], args, i), nil)
+		if len(fs) == 0 {
+			t.Errorf("%s %v: no finding", tools[i], args)
+		}
+		for _, f := range fs {
+			if len(f.Features) == 0 || f.Explanation == "" || f.Severity == 0 {
+				t.Errorf("%s: finding without features, explanation or severity: %+v", f.Kind, f)
+			}
+		}
+	}
+}
