@@ -11,7 +11,7 @@ AGENTDOJO ?= ../shared/datasets/agentdojo
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: build test test-short services-up services-down services-status demo eval eval-reworded bench fuzz vet lint fmt
+.PHONY: build test test-short services-up services-down services-status demo eval eval-reworded corpus eval-corpus bench fuzz vet lint fmt
 
 ## build: compile the tether binary into bin/tether
 build:
@@ -66,6 +66,22 @@ eval-reworded: build
 		reports="$$reports reword-$$style=out/eval-$$style.json"; \
 	done; \
 	bin/tether eval combine --md out/eval-reworded.md $$reports
+
+## corpus: the development corpus from AgentDojo's ground truth (every suite version, user
+## task, injection task and attack template; bench/corpus), as a labelled stream in out/corpus.
+## Needs the Python environment bench/corpus/setup.sh creates (.cache/venv-agentdojo).
+CORPUS_ARGS ?=
+corpus: build
+	python="$$(bench/corpus/setup.sh)"; \
+	mkdir -p out/corpus; \
+	"$$python" bench/corpus/generate.py --out out/corpus/runs.jsonl $(CORPUS_ARGS)
+	bin/tether import agentdojo --out out/corpus out/corpus/runs.jsonl
+
+## eval-corpus: score the detectors on the corpus (out/eval-corpus.json, per-template tables)
+eval-corpus: build
+	bin/tether eval --quiet --events out/corpus/events.jsonl --labels out/corpus/labels.jsonl \
+		--inventory out/corpus/inventory.yaml --json out/eval-corpus.json > out/eval-corpus.txt
+	bin/tether eval combine --md out/eval-corpus.md corpus=out/eval-corpus.json
 
 ## bench: every benchmark, no tests
 bench:

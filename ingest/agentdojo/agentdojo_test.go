@@ -385,3 +385,54 @@ func deref(p *int) any {
 	}
 	return *p
 }
+
+// TestImportCorpusFixture reads a run file in the shape of the corpus
+// generator (bench/corpus/generate.py): no header, the pipeline named by
+// metadata.model, templates without markers, and a denial-of-service run.
+func TestImportCorpusFixture(t *testing.T) {
+	im := New(DefaultOptions())
+	if err := im.AddPath("../../testdata/corpus/runs.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := im.Convert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(n int) *int { return &n }
+	agent := "groundtruth-toy-model/shop"
+	tests := []struct {
+		id       string
+		label    string
+		attacked bool
+		template string
+		harm     *int
+	}{
+		{agent + "/user_task_0/none", eval.LabelBenign, false, "", nil},
+		{agent + "/user_task_0/injection_task_1", eval.LabelBenign, true, "ignore_previous", nil},
+		{agent + "/user_task_0/injection_task_1#2", eval.LabelMalicious, true, "ignore_previous", step(7)},
+		{agent + "/user_task_0/injection_task_0", eval.LabelMalicious, true, "dos", nil},
+	}
+	labels := map[string]eval.SessionLabel{}
+	for _, l := range res.Labels {
+		labels[l.SessionID] = l
+	}
+	if len(labels) != len(tests) {
+		t.Fatalf("labels %v", slices.Sorted(maps.Keys(labels)))
+	}
+	for _, tt := range tests {
+		l, ok := labels[tt.id]
+		if !ok {
+			t.Errorf("no label %s", tt.id)
+			continue
+		}
+		if l.Label != tt.label || l.IsAttacked() != tt.attacked || l.Groups["template"] != tt.template ||
+			l.Groups["pipeline"] != "groundtruth-toy-model" || deref(l.HarmStep) != deref(tt.harm) {
+			t.Errorf("%s: %+v", tt.id, l)
+		}
+	}
+	for _, ev := range res.Events {
+		if ev.SessionID == agent+"/user_task_0/injection_task_1#2" && ev.Step == 7 && (ev.Kind != models.KindToolCall || ev.ToolName != "send_money") {
+			t.Errorf("harm step is %s %s", ev.Kind, ev.ToolName)
+		}
+	}
+}
