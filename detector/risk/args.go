@@ -38,7 +38,6 @@ type argWalker struct {
 	b      []byte
 	i      int
 	leaves []leaf
-	buf    []byte
 	keys   []string // top-level keys in order
 	bad    bool
 }
@@ -48,7 +47,6 @@ type argWalker struct {
 func (w *argWalker) walk(raw []byte) bool {
 	w.b, w.i, w.bad = raw, 0, false
 	w.leaves, w.keys = w.leaves[:0], w.keys[:0]
-	w.buf = w.buf[:0]
 	w.ws()
 	if w.i >= len(w.b) {
 		return true

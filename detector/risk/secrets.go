@@ -26,7 +26,6 @@ type secretRule struct {
 	re          *regexp.Regexp
 	entropy     float64
 	secretGroup int
-	keywords    []string
 	allow       []secretAllow
 }
 

@@ -154,7 +154,6 @@ func inferText(b *builder, text string, src Source, rules []verbRule) {
 // arg is one argument name and, from a schema, its JSON type.
 type arg struct {
 	name, typ string
-	words     []string
 }
 
 func schemaArgs(schema map[string]any) []arg {
