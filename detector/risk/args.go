@@ -30,9 +30,8 @@ type leaf struct {
 const maxDepth = 32
 
 // argWalker decodes a JSON arguments object into leaves in one pass over
-// the bytes. Strings without escapes are not copied (they alias the
-// input); escaped strings are decoded into one reused buffer region each.
-// It does not validate beyond what it needs: events reach detectors after
+// the bytes (one string allocation per string value; escapes decoded). It
+// does not validate beyond what it needs: events reach detectors after
 // models.Decoder has checked the arguments are valid JSON.
 type argWalker struct {
 	b      []byte
