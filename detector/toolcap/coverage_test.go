@@ -3,6 +3,7 @@ package toolcap_test
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -82,4 +83,59 @@ func TestAgentDojoCoverage(t *testing.T) {
 	if after < before {
 		t.Errorf("inference labels %d tools, fewer than the name table's %d", after, before)
 	}
+}
+
+// TestAgentDojoDeclaredCoverage measures inference from published tool
+// declarations (description + JSON Schema) on AgentDojo's own tool
+// definitions, exported by bench/toolcap/agentdojo_tools.py into the file
+// named by TOOLCAP_TOOLS (skipped when unset):
+//
+//	"$(bench/corpus/setup.sh)" bench/toolcap/agentdojo_tools.py > out/agentdojo-tools.jsonl
+//	TOOLCAP_TOOLS=$PWD/out/agentdojo-tools.jsonl go test ./detector/toolcap -run DeclaredCoverage -v
+func TestAgentDojoDeclaredCoverage(t *testing.T) {
+	path := os.Getenv("TOOLCAP_TOOLS")
+	if path == "" {
+		t.Skip("TOOLCAP_TOOLS not set")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tools []models.ToolSpec
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var spec models.ToolSpec
+		if err := json.Unmarshal([]byte(line), &spec); err != nil {
+			t.Fatal(err)
+		}
+		tools = append(tools, spec)
+	}
+	var table, full, blind, agree int
+	for i := range tools {
+		spec := &tools[i]
+		old := agentdojo.ToolLabels(spec.Name)
+		in := toolcap.Infer(spec, toolcap.Observed{})
+		hidden := *spec
+		hidden.Name = "tool"
+		bl := toolcap.Infer(&hidden, toolcap.Observed{})
+		if len(old) > 0 {
+			table++
+		}
+		if len(in.Labels) > 0 {
+			full++
+		}
+		if len(bl.Labels) > 0 {
+			blind++
+		}
+		covers := true
+		for _, l := range old {
+			covers = covers && bl.Has(l)
+		}
+		if covers {
+			agree++
+		} else {
+			t.Logf("%-40s name table %v; from description + schema only %v (%q)", spec.Name, old, bl.Labels, spec.Description)
+		}
+	}
+	t.Logf("AgentDojo declared tools: %d; labelled by the name table %d, by toolcap (declaration + name) %d, by description + schema alone (names hidden) %d; description + schema alone give every name-table label on %d",
+		len(tools), table, full, blind, agree)
 }

@@ -20,7 +20,7 @@ var (
 	readVerbs = []string{"read", "get", "search", "list", "check", "find", "fetch", "lookup", "browse", "view", "open",
 		"query", "retrieve", "download", "scrape", "crawl", "load", "show", "describe", "count", "return", "see", "inspect", "look"}
 	mutateVerbs = []string{"create", "update", "append", "set", "add", "write", "edit", "modify", "rename", "move", "reschedule",
-		"insert", "put", "save", "mark", "patch", "replace", "upsert", "copy", "archive", "make", "schedule", "change", "reset", "grant"}
+		"insert", "put", "save", "mark", "patch", "replace", "upsert", "copy", "archive", "make", "schedule", "change", "reset", "grant", "place", "confirm"}
 	sinkVerbs        = []string{"send", "post", "publish", "share", "forward", "invite", "email", "mail", "tweet", "reply", "comment", "upload", "notify", "broadcast", "message", "dm", "submit"}
 	destroyVerbs     = []string{"delete", "remove", "cancel", "drop", "revoke", "destroy", "erase", "purge", "wipe", "truncate", "kill", "terminate", "uninstall", "unlink", "rm", "unsubscribe", "deactivate", "disable"}
 	payVerbs         = []string{"pay", "transfer", "wire", "withdraw", "remit", "donate", "tip"}
@@ -53,7 +53,8 @@ var (
 //	  transaction|payment|transfer|funds
 //	update|change|reset|set … password|credential| destructive        takes over the account
 //	  secret|token|key|mfa
-//	reserve, book                                  destructive        commits the user's money
+//	reserve, book; make|create|place|confirm …     destructive        commits the user's money
+//	  reservation|booking|order|purchase
 //	exec, execute, eval, shell, bash; run|invoke … execution + destructive   runs code the agent supplies
 //	  command|code|script|sql|program|…
 //	reader … webpage|web|url|website|review(s)|    untrusted_content  public content anyone can write
@@ -70,6 +71,7 @@ var nameRules = []verbRule{
 	{Verbs: []string{"send", "schedule", "make", "create", "update"}, Objects: moneyObjects, Labels: []models.Label{models.LabelMoney, models.LabelDestructive, models.LabelPublicSink}, Why: "moves money to another party"},
 	{Verbs: []string{"update", "change", "reset", "set", "rotate"}, Objects: credObjects, Labels: []models.Label{models.LabelDestructive}, Why: "takes over the account"},
 	{Verbs: commitVerbs, Labels: []models.Label{models.LabelDestructive}, Why: "commits the user's money"},
+	{Verbs: []string{"make", "create", "place", "confirm"}, Objects: []string{"reservation", "reservations", "booking", "bookings", "order", "orders", "purchase"}, Labels: []models.Label{models.LabelDestructive}, Why: "commits the user's money"},
 	{Verbs: []string{"exec", "execute", "eval", "evaluate", "shell", "bash", "sh", "powershell", "interpret"}, Labels: []models.Label{models.LabelExecution, models.LabelDestructive}, Why: "runs code the agent supplies"},
 	{Verbs: []string{"run", "invoke", "spawn"}, Objects: execObjects, Labels: []models.Label{models.LabelExecution, models.LabelDestructive}, Why: "runs code the agent supplies"},
 	{Verbs: readVerbs, Objects: webObjects, Labels: []models.Label{models.LabelUntrustedContent}, Why: "public content anyone can write"},
