@@ -3,9 +3,9 @@ package toolcap_test
 import (
 	"encoding/json"
 	"os"
-	"strings"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tetherhq/tether/detector/toolcap"
