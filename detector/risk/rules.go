@@ -11,7 +11,11 @@ type pattern struct {
 	Why      string
 	Keywords []string
 	Expr     string
-	re       *regexp.Regexp
+	// Unless, when set, vetoes a match when it also matches the value
+	// (RE2 has no negative look-ahead).
+	Unless string
+	re     *regexp.Regexp
+	unless *regexp.Regexp
 }
 
 // commandPatterns judge the text of a command or code argument (see
@@ -19,7 +23,9 @@ type pattern struct {
 // action if it runs, set once here.
 //
 //	id                     sev  what it does
-//	cmd.rm_root            90   recursive forced delete of /, ~, $HOME, * or a system directory
+//	cmd.rm_root            90   recursive delete of /, ~, $HOME, * or a system directory
+//	cmd.find_delete        85   find over / or ~ with -delete or -exec rm
+//	cmd.windows_wipe       85   format C:, del /s C:\, rd /s C:\
 //	cmd.mkfs               90   formats a file system
 //	cmd.dd_device          90   dd writing to a block device
 //	cmd.device_overwrite   90   redirects output onto a block device
@@ -30,9 +36,11 @@ type pattern struct {
 //	cmd.authorized_keys    75   adds SSH access (authorized_keys)
 //	cmd.account_files      75   touches /etc/passwd, /etc/shadow or /etc/sudoers
 //	cmd.shred              80   shred / wipefs
+//	cmd.net_exfil          75   pipes data into nc/ncat/netcat host port
 //	cmd.sql_drop           75   DROP TABLE|DATABASE|SCHEMA
 //	cmd.sql_truncate       70   TRUNCATE TABLE
 //	cmd.sql_delete_all     70   DELETE FROM without WHERE
+//	cmd.sql_update_all     65   UPDATE … SET without WHERE
 //	cmd.firewall_off       70   flushes the firewall or disables SELinux/ufw
 //	cmd.chmod_world        70   chmod 777 / a+rwx (world-writable)
 //	cmd.setuid             70   chmod u+s / 4xxx (set-uid)
@@ -40,12 +48,18 @@ type pattern struct {
 //	cmd.crontab            60   edits cron (persistence)
 //	cmd.systemd            60   installs or enables a systemd unit (persistence)
 //	cmd.rm_recursive       60   any other recursive forced delete
+//	cmd.upload_file        60   curl/wget uploading a local file (-d @file, -F x=@file, -T)
+//	cmd.shutdown           60   shutdown, reboot, halt, poweroff, init 0/6
 //	cmd.history_tamper     55   clears or disables shell history
 //	cmd.sudo               50   runs as root
 //	cmd.git_force_push     50   force-pushes over shared history
 var commandPatterns = []pattern{
-	{ID: "cmd.rm_root", Severity: 90, Why: "recursive forced delete of a root, home or system directory", Keywords: []string{"rm "},
-		Expr: `(?i)\brm\s+(?:-{1,2}[a-z-]+\s+)*-[a-z]*(?:r[a-z]*f|f[a-z]*r)[a-z]*\s+(?:-{1,2}[a-z-]+\s+)*(?:/\*?|~/?\*?|\$home/?\*?|\*|/(?:etc|usr|var|home|boot|bin|sbin|lib|lib64|opt|root|srv|sys|proc|dev)/?\*?)(?:\s|$|;|&|\|)`},
+	{ID: "cmd.rm_root", Severity: 90, Why: "recursive delete of a root, home or system directory", Keywords: []string{"rm "},
+		Expr: `(?i)\brm\s+(?:-{1,2}[a-z-]+\s+)*?(?:-[a-z]*r[a-z]*|--recursive)\s+(?:-{1,2}[a-z-]+\s+)*(?:/\*?|~/?\*?|\$home/?\*?|\*|/(?:etc|usr|var|home|boot|bin|sbin|lib|lib64|opt|root|srv|sys|proc|dev)/?\*?)(?:\s|$|;|&|\|)`},
+	{ID: "cmd.find_delete", Severity: 85, Why: "deletes everything a search of a root or home directory finds", Keywords: []string{"find "},
+		Expr: `(?i)\bfind\s+(?:/|~|\$home)\S*\s[^|;&\n]*(?:-delete\b|-exec\s+rm\b)`},
+	{ID: "cmd.windows_wipe", Severity: 85, Why: "formats a drive or deletes a drive's tree (Windows)", Keywords: []string{"format", "del ", "erase", "rd ", "rmdir"},
+		Expr: `(?i)\bformat\s+[a-z]:|\b(?:del|erase)\s+(?:/[a-z]\s+)*[a-z]:\\(?:\*|\s|$)|\b(?:rd|rmdir)\s+(?:/[a-z]\s+)*[a-z]:\\?(?:\s|$)`},
 	{ID: "cmd.mkfs", Severity: 90, Why: "formats a file system", Keywords: []string{"mkfs"}, Expr: `(?i)\bmkfs(?:\.[a-z0-9]+)?\s`},
 	{ID: "cmd.dd_device", Severity: 90, Why: "dd writing to a block device", Keywords: []string{"dd "}, Expr: `(?i)\bdd\s[^|;&]*\bof=/dev/(?:sd|hd|nvme|xvd|vd|disk|mmcblk)`},
 	{ID: "cmd.device_overwrite", Severity: 90, Why: "output redirected onto a block device", Keywords: []string{"/dev/"}, Expr: `(?i)>\s*/dev/(?:sd[a-z]|hd[a-z]|nvme\d|xvd[a-z]|vd[a-z]|disk\d|mmcblk\d)`},
@@ -59,6 +73,11 @@ var commandPatterns = []pattern{
 	{ID: "cmd.account_files", Severity: 75, Why: "touches the system's account or sudo files", Keywords: []string{"/etc/passwd", "/etc/shadow", "/etc/sudoers", "visudo", "usermod", "useradd"},
 		Expr: `(?i)/etc/(?:passwd|shadow|sudoers)|\bvisudo\b|\busermod\s[^\n;&]*-a?G\s*(?:sudo|wheel|root|admin)|\buseradd\b`},
 	{ID: "cmd.shred", Severity: 80, Why: "destroys data beyond recovery", Keywords: []string{"shred", "wipefs"}, Expr: `(?i)\b(?:shred|wipefs)\s`},
+	{ID: "cmd.net_exfil", Severity: 75, Why: "streams data to a raw network socket", Keywords: []string{"nc ", "ncat ", "netcat "}, Expr: `(?i)\|\s*(?:nc|ncat|netcat)\s+(?:-[a-z]+\s+)*[\w.-]+\s+\d+`},
+	{ID: "cmd.upload_file", Severity: 60, Why: "uploads a local file to a web address", Keywords: []string{"curl", "wget"},
+		Expr: `(?i)\b(?:curl|wget)\b[^\n;|]*(?:\s-d\s*@|--data(?:-binary|-raw)?[\s=]*@|\s-F\s*["']?\w*=@|--upload-file\s|\s-T\s|--post-file[\s=])`},
+	{ID: "cmd.shutdown", Severity: 60, Why: "stops or restarts the machine", Keywords: []string{"shutdown", "reboot", "halt", "poweroff", "init "}, Expr: `(?i)(?:^|[;&|]\s*|sudo\s+)(?:shutdown|reboot|halt|poweroff)\b|\binit\s+[06]\b`},
+	{ID: "cmd.sql_update_all", Severity: 65, Why: "updates every row of a table", Keywords: []string{"update"}, Expr: `(?i)\bupdate\s+[\w."]+\s+set\s`, Unless: `(?i)\bwhere\b`},
 	{ID: "cmd.sql_drop", Severity: 75, Why: "drops a table, database or schema", Keywords: []string{"drop "}, Expr: `(?i)\bdrop\s+(?:table|database|schema)\b`},
 	{ID: "cmd.sql_truncate", Severity: 70, Why: "empties a table", Keywords: []string{"truncate"}, Expr: `(?i)\btruncate\s+(?:table\s+)?[\w."]+\s*(?:;|$)`},
 	{ID: "cmd.sql_delete_all", Severity: 70, Why: "deletes every row of a table", Keywords: []string{"delete"}, Expr: `(?i)\bdelete\s+from\s+[\w."]+\s*(?:;|$)`},
@@ -168,6 +187,9 @@ func compilePatterns(ps []pattern) *patternSet {
 	set := &patternSet{ps: make([]pattern, len(ps)), kw: newKeywordIndex()}
 	for i, p := range ps {
 		p.re = regexp.MustCompile(p.Expr)
+		if p.Unless != "" {
+			p.unless = regexp.MustCompile(p.Unless)
+		}
 		set.ps[i] = p
 		for _, k := range p.Keywords {
 			set.kw.add(k, i)
@@ -190,7 +212,7 @@ func (s *patternSet) first(val string, lower []byte) *pattern {
 	best := -1
 	s.kw.each(lower, func(targets []int) {
 		for _, t := range targets {
-			if (best < 0 || t < best) && s.ps[t].re.MatchString(val) {
+			if p := &s.ps[t]; (best < 0 || t < best) && p.re.MatchString(val) && (p.unless == nil || !p.unless.MatchString(val)) {
 				best = t
 			}
 		}
