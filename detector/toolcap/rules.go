@@ -20,11 +20,11 @@ var (
 	readVerbs = []string{"read", "get", "search", "list", "check", "find", "fetch", "lookup", "browse", "view", "open",
 		"query", "retrieve", "download", "scrape", "crawl", "load", "show", "describe", "count", "return", "see", "inspect", "look"}
 	mutateVerbs = []string{"create", "update", "append", "set", "add", "write", "edit", "modify", "rename", "move", "reschedule",
-		"insert", "put", "save", "mark", "patch", "replace", "upsert", "copy", "archive", "make", "schedule", "change", "reset", "grant", "place", "confirm"}
+		"insert", "put", "save", "mark", "patch", "replace", "upsert", "copy", "archive", "make", "schedule", "change", "reset", "grant", "place", "confirm", "manage", "configure"}
 	sinkVerbs        = []string{"send", "post", "publish", "share", "forward", "invite", "email", "mail", "tweet", "reply", "comment", "upload", "notify", "broadcast", "message", "dm", "submit"}
-	destroyVerbs     = []string{"delete", "remove", "cancel", "drop", "revoke", "destroy", "erase", "purge", "wipe", "truncate", "kill", "terminate", "uninstall", "unlink", "rm", "unsubscribe", "deactivate", "disable"}
+	destroyVerbs     = []string{"delete", "remove", "cancel", "drop", "revoke", "destroy", "erase", "purge", "wipe", "truncate", "kill", "terminate", "uninstall", "unlink", "rm", "unsubscribe", "deactivate", "disable", "unlock", "disarm"}
 	payVerbs         = []string{"pay", "transfer", "wire", "withdraw", "remit", "donate", "tip"}
-	buyVerbs         = []string{"purchase", "buy", "order", "checkout", "charge", "refund", "subscribe"}
+	buyVerbs         = []string{"purchase", "buy", "order", "checkout", "charge", "refund", "subscribe", "trade", "sell", "invest"}
 	commitVerbs      = []string{"reserve", "book"}
 	execVerbs        = []string{"exec", "execute", "eval", "evaluate", "shell", "bash", "sh", "powershell", "run", "spawn", "invoke", "interpret"}
 	execObjects      = []string{"command", "commands", "cmd", "code", "script", "scripts", "shell", "bash", "terminal", "program", "python", "javascript", "js", "sql", "process", "binary", "notebook", "cell", "snippet"}
@@ -46,9 +46,13 @@ var (
 //	  email, reply, comment, upload, notify, …
 //	add|grant … participants|users|members|        public_sink        grants another party access
 //	  permission|access|…
-//	delete, remove, cancel, drop, revoke, wipe, …  destructive        removes data or commitments
+//	set|update|change|manage|modify|configure …    public_sink        changes who can access a resource
+//	  sharing|permission(s)|access|visibility|acl
+//	delete, remove, cancel, drop, revoke, wipe,    destructive        removes data or commitments, or a safeguard
+//	  disable, unlock, disarm, …
 //	pay, transfer, wire, withdraw, donate, tip     money + destructive + public_sink   moves money to another party
-//	purchase, buy, order, checkout, charge, refund money + destructive  commits the user's money
+//	purchase, buy, order, checkout, charge,        money + destructive  commits the user's money
+//	  refund, trade, sell, invest
 //	send|schedule|make|create|update … money|      money + destructive + public_sink   moves money to another party
 //	  transaction|payment|transfer|funds
 //	update|change|reset|set … password|credential| destructive        takes over the account
@@ -65,6 +69,7 @@ var (
 var nameRules = []verbRule{
 	{Verbs: sinkVerbs, Labels: []models.Label{models.LabelPublicSink}, Why: "delivers data to other people or the web"},
 	{Verbs: []string{"add", "grant"}, Objects: grantObjects, Labels: []models.Label{models.LabelPublicSink}, Why: "grants another party access"},
+	{Verbs: []string{"set", "update", "change", "manage", "modify", "configure"}, Objects: []string{"sharing", "share", "permission", "permissions", "access", "visibility", "acl"}, Labels: []models.Label{models.LabelPublicSink}, Why: "changes who can access a resource"},
 	{Verbs: destroyVerbs, Labels: []models.Label{models.LabelDestructive}, Why: "removes data or commitments"},
 	{Verbs: payVerbs, Labels: []models.Label{models.LabelMoney, models.LabelDestructive, models.LabelPublicSink}, Why: "moves money to another party"},
 	{Verbs: buyVerbs, Labels: []models.Label{models.LabelMoney, models.LabelDestructive}, Why: "commits the user's money"},

@@ -52,6 +52,14 @@ func TestInferFromNames(t *testing.T) {
 		{"buy_item", ls(D, M)},
 		{"fs_list_directory", ls(P)},
 		{"weather", nil},
+		// toolkit-prefixed CamelCase names (emulated-tool benchmarks)
+		{"GmailSendEmail", ls(S)},
+		{"BankManagerTransferFunds", ls(S, D, M)},
+		{"TerminalExecute", ls(D, X)},
+		{"AugustSmartLockUnlockDoor", ls(D)},
+		{"EvernoteManagerManageNoteSharingLevel", ls(S)},
+		{"TDAmeritradeTradeStock", ls(D, M)},
+		{"GitHubDeleteRepository", ls(D)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tool, func(t *testing.T) {
