@@ -785,6 +785,10 @@ func (d *Detector) judgeShape(c *call, st *agentState, peer *peerState, emit fun
 // judgeFirstUse reports an agent's first execution or money call once it
 // has a history.
 func (d *Detector) judgeFirstUse(c *call, st *agentState, peer *peerState, emit func(models.Finding)) {
+	// one finding per call (finding ids are per kind and event): the
+	// strongest of the capabilities used for the first time
+	var best uint8
+	var why string
 	for _, l := range []models.Label{models.LabelExecution, models.LabelMoney} {
 		b := labelBit(l)
 		if c.labels&b == 0 || st.Caps&b != 0 {
@@ -803,16 +807,20 @@ func (d *Detector) judgeFirstUse(c *call, st *agentState, peer *peerState, emit 
 		if l == models.LabelExecution {
 			sev = SevFirstExecution
 		}
-		why := ""
+		note := ""
 		switch {
 		case peerUsed:
-			sev, why = SevFirstPeerUsed, "; its peer group uses it"
+			sev, note = SevFirstPeerUsed, "; its peer group uses it"
 		case c.agent != nil && !purposeMentions(c.agent.Purpose, l):
 			sev += SevFirstOffPurpose
-			why = "; the declared purpose does not mention it"
+			note = "; the declared purpose does not mention it"
 		}
-		d.emit(c, emit, KindFirstCapabilityUse, sev, 0.5,
-			fmt.Sprintf("first %s call (%s) after %d calls of history%s (capability.first)", l, c.ev.ToolName, st.Calls, why),
+		if sev > best {
+			best, why = sev, fmt.Sprintf("first %s call (%s) after %d calls of history%s (capability.first)", l, c.ev.ToolName, st.Calls, note)
+		}
+	}
+	if best > 0 {
+		d.emit(c, emit, KindFirstCapabilityUse, best, 0.5, why,
 			models.Feature{Name: "agent_calls", Observed: float64(st.Calls), Baseline: float64(d.opts.MinHistory)})
 	}
 }
