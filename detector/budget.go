@@ -79,6 +79,7 @@ var shares = map[string]int64{
 	"profile":     200,
 	"semantic":    100,
 	"capability":  30,
+	"risk":        60,
 	"session":     60,
 	"containment": 60,
 }

@@ -23,8 +23,10 @@ import (
 	"github.com/tetherhq/tether/detector/flow"
 	"github.com/tetherhq/tether/detector/identity"
 	"github.com/tetherhq/tether/detector/profile"
+	"github.com/tetherhq/tether/detector/risk"
 	"github.com/tetherhq/tether/detector/semantic"
 	"github.com/tetherhq/tether/detector/session"
+	"github.com/tetherhq/tether/detector/toolcap"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -88,6 +90,10 @@ func DefaultOptions() Options {
 	so.ExcludeKinds = []string{flow.Name + "/" + flow.KindInjectionAttempt}
 	// informational findings (the info band) are not deviations
 	so.MinSeverity = models.SeverityLow
+	// risk: its alert-level findings (dangerous commands, secrets, public
+	// shares) alert alone; compounding its sub-threshold novelty findings
+	// cost recall at 1% FPR on AgentDojo (0.825 -> 0.599, DESIGN.md)
+	so.ExcludeDetectors = append(so.ExcludeDetectors, risk.Name)
 	return Options{
 		Detectors: []Factory{
 			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
@@ -96,6 +102,7 @@ func DefaultOptions() Options {
 			func(inv *models.Inventory) Detector { return capability.New(inv, capability.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return profile.New(profile.DefaultOptions()) },
 			func(inv *models.Inventory) Detector { return semantic.New(semantic.DefaultOptions()) },
+			func(inv *models.Inventory) Detector { return risk.New(risk.DefaultOptions()) },
 		},
 		Session:      so,
 		Containment:  containment.DefaultOptions(),
@@ -121,13 +128,16 @@ type Engine struct {
 	emitFn Emit
 }
 
-// New builds an Engine. With a MemoryBudget the engine draws a share of
-// it until Close.
+// New builds an Engine. Inventory tools without labels get the labels
+// detector/toolcap infers from their declaration (toolcap.LabelInventory),
+// so every detector sees them. With a MemoryBudget the engine draws a
+// share of it until Close.
 func New(opts Options) *Engine {
-	e := &Engine{inv: opts.Inventory, sessions: session.New(opts.Session), policy: containment.New(opts.Containment),
+	inv := toolcap.LabelInventory(opts.Inventory)
+	e := &Engine{inv: inv, sessions: session.New(opts.Session), policy: containment.New(opts.Containment),
 		budget: opts.MemoryBudget}
 	for _, f := range opts.Detectors {
-		e.detectors = append(e.detectors, f(opts.Inventory))
+		e.detectors = append(e.detectors, f(inv))
 	}
 	e.emitFn = e.emit
 	if e.budget != nil {

@@ -24,16 +24,49 @@ const (
 	LabelPublicSink Label = "public_sink"
 	// LabelDestructive: the tool deletes, pays, or changes state irreversibly.
 	LabelDestructive Label = "destructive"
+	// LabelExecution: the tool runs code or commands the agent supplies.
+	LabelExecution Label = "execution"
+	// LabelMoney: the tool moves or commits money.
+	LabelMoney Label = "money"
 )
 
-// Labels lists every valid label.
-var Labels = []Label{LabelPrivateData, LabelUntrustedContent, LabelPublicSink, LabelDestructive}
+// Labels lists every valid label. New labels are appended: detectors keep
+// bit sets indexed by position in their state.
+var Labels = []Label{LabelPrivateData, LabelUntrustedContent, LabelPublicSink, LabelDestructive, LabelExecution, LabelMoney}
 
-// ToolSpec declares one tool an agent is granted.
+// ToolSpec declares one tool an agent is granted. Labels, when present,
+// are authoritative; otherwise detector/toolcap infers them from the
+// optional description, input schema, MCP annotations and OTel tool type
+// (and, last, from the name).
 type ToolSpec struct {
 	Name        string   `yaml:"name" json:"name"`
 	Labels      []Label  `yaml:"labels,omitempty" json:"labels,omitempty"`
 	DataClasses []string `yaml:"data_classes,omitempty" json:"data_classes,omitempty"`
+	// Description is the tool's natural-language description (MCP
+	// "description", OpenAI function "description").
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	// InputSchema is the JSON Schema of the tool's arguments (MCP
+	// "inputSchema", OpenAI function "parameters").
+	InputSchema map[string]any `yaml:"input_schema,omitempty" json:"input_schema,omitempty"`
+	// Annotations are the MCP tool annotations, when the server gives them.
+	Annotations *ToolAnnotations `yaml:"annotations,omitempty" json:"annotations,omitempty"`
+	// Type is the OpenTelemetry gen_ai.tool.type: "function", "extension"
+	// (calls an external API) or "datastore" (retrieves from a data store).
+	Type string `yaml:"type,omitempty" json:"type,omitempty"`
+}
+
+// ToolAnnotations are the MCP tool annotation hints (names as in the MCP
+// specification). They are hints from the tool's server, not guarantees;
+// nil means the server did not say.
+type ToolAnnotations struct {
+	// ReadOnlyHint: the tool does not modify its environment.
+	ReadOnlyHint *bool `yaml:"readOnlyHint,omitempty" json:"readOnlyHint,omitempty"`
+	// DestructiveHint: the tool may perform destructive updates.
+	DestructiveHint *bool `yaml:"destructiveHint,omitempty" json:"destructiveHint,omitempty"`
+	// IdempotentHint: repeated calls with the same arguments have no extra effect.
+	IdempotentHint *bool `yaml:"idempotentHint,omitempty" json:"idempotentHint,omitempty"`
+	// OpenWorldHint: the tool interacts with an open world of external entities.
+	OpenWorldHint *bool `yaml:"openWorldHint,omitempty" json:"openWorldHint,omitempty"`
 }
 
 // Has reports whether the tool carries label l.

@@ -89,7 +89,9 @@ func TestInventory(t *testing.T) {
 			}
 		}
 	}
-	for _, l := range models.Labels {
+	// execution and money are newer labels the simulated catalogue does not
+	// use (its payment tool predates them and keeps destructive).
+	for _, l := range []models.Label{models.LabelPrivateData, models.LabelUntrustedContent, models.LabelPublicSink, models.LabelDestructive} {
 		if !labels[l] {
 			t.Errorf("no tool carries label %s", l)
 		}

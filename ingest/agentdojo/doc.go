@@ -31,9 +31,11 @@
 //
 // Inventory. Every agent gets the plain-language purpose of its suite, the
 // benchmark user as owner, senior autonomy (the agents act without
-// approval), and every tool seen in the suite with capability labels from
-// LabelRules, a table of generic tool-name semantics that knows nothing of
-// the attacks.
+// approval), and every tool seen in the suite with capability labels
+// inferred by detector/toolcap from the tool's name and the argument names
+// its calls use (generic tool semantics that know nothing of the attacks;
+// LabelRules, the former name-only table, is kept as the reference the
+// coverage test compares against).
 //
 // Labels. Ground truth may use dataset knowledge (detectors never see it):
 // an attacked run (injection_task_id set) with security true was hijacked
