@@ -43,7 +43,7 @@ func TestIntegrationKafka(t *testing.T) {
 		_, _ = adm.DeleteTopic(dctx, topic)
 	})
 
-	pub := NewPublisher(cl, topic)
+	pub := testPublisher(cl, topic)
 	pub.Timeout = 30 * time.Second
 	want := testCommands()
 	if err := pub.Write(ctx, &sink.Batch{Commands: want}); err != nil {

@@ -1,0 +1,41 @@
+package models
+
+import "time"
+
+// AckStatus is the outcome a containment consumer reports for a command.
+type AckStatus string
+
+// Acknowledgement outcomes.
+const (
+	// AckApplied: the consumer applied the command.
+	AckApplied AckStatus = "applied"
+	// AckRefused: the consumer refused the command (invalid, forged,
+	// expired, replayed, or its handler declined it); Reason says why.
+	AckRefused AckStatus = "refused"
+	// AckFailed: applying the command failed; the consumer retries and
+	// acknowledges again when it succeeds.
+	AckFailed AckStatus = "failed"
+)
+
+// CommandAck is published by a containment consumer on the ack topic, keyed
+// by agent id, for every command it applied, refused or failed to apply.
+type CommandAck struct {
+	// CommandID is the acknowledged command's id (as received: a refused
+	// forgery carries whatever id it claimed).
+	CommandID string    `json:"command_id"`
+	AgentID   string    `json:"agent_id"`
+	Action    Action    `json:"action"`
+	Status    AckStatus `json:"status"`
+	// Reason says why a command was refused or failed (a refusal reason
+	// such as "bad_signature", or the handler's error).
+	Reason string `json:"reason,omitempty"`
+	// Consumer names the acknowledging consumer (its group).
+	Consumer string `json:"consumer"`
+	// IssuedAt is the command's issue time (the finding's event time);
+	// PublishedAt the control record's timestamp; ReceivedAt when the
+	// consumer read it; AckedAt when it finished with it.
+	IssuedAt    time.Time `json:"issued_at"`
+	PublishedAt time.Time `json:"published_at"`
+	ReceivedAt  time.Time `json:"received_at"`
+	AckedAt     time.Time `json:"acked_at"`
+}
