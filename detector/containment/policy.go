@@ -3,15 +3,25 @@
 // autonomy: the less autonomy an agent was granted, the sooner it is
 // stopped; every command is explained by the findings behind it.
 //
-// Storm protection: commands are rate-limited by two token buckets in event
-// time, one per agent and one for the whole fleet of the engine (one
-// partition). A command either bucket cannot pay for is held back: it is
+// Kill switch: a finding at or above HaltAt (lowered per autonomy level like
+// the other thresholds) also halts the agent until a human clear — or its
+// whole lineage (halt_lineage) when the agent has spawned sub-agents — and
+// demotes it straight to intern (Escalate).
+//
+// Storm protection: commands are rate-limited by three token buckets in
+// event time, one per agent, one per lineage (root agent) and one for the
+// whole fleet of the engine (one partition). A command a bucket cannot pay
+// for is held back: it is
 // not published, the session is not marked as commanded (a later finding
 // of the session may still issue it once tokens are back), it is counted
 // (Policy.Held, metric tether_containment_commands_held_total) and every
 // SummaryWindow of held-back commands is summarised in one
 // containment_rate_limited finding (HeldSummary) with the count, the agents
-// and the strongest action held. Nothing is dropped silently.
+// and the strongest action held. Nothing is dropped silently. When
+// BreakerHeld commands are held back within one SummaryWindow the circuit
+// breaker (Breaker, shared by the engines of a process) trips: one
+// containment_breaker_tripped finding is raised and no automated command is
+// issued (all are held back and summarised) until a human clears it.
 //
 // Memory: the strongest action issued per session (about 100 bytes plus the
 // session id) and the per-agent buckets (about 110 bytes plus the agent
@@ -37,6 +47,49 @@ const Name = "containment"
 // KindRateLimited is the kind of the finding that summarises held-back
 // commands.
 const KindRateLimited = "containment_rate_limited"
+
+// KindBreakerTripped is the kind of the finding raised when the circuit
+// breaker trips.
+const KindBreakerTripped = "containment_breaker_tripped"
+
+// Breaker is the containment circuit breaker shared by the engines of one
+// process. Safe for concurrent use.
+type Breaker struct {
+	tripped atomic.Bool
+	trips   atomic.Uint64
+	at      atomic.Int64 // unix ns (event time) of the last trip
+}
+
+// NewBreaker returns a closed (not tripped) breaker.
+func NewBreaker() *Breaker { return &Breaker{} }
+
+// Tripped reports whether the breaker is tripped.
+func (b *Breaker) Tripped() bool { return b.tripped.Load() }
+
+// Trips returns how often the breaker tripped.
+func (b *Breaker) Trips() uint64 { return b.trips.Load() }
+
+// TrippedAt returns the event time of the last trip (zero if never).
+func (b *Breaker) TrippedAt() time.Time {
+	if n := b.at.Load(); n != 0 {
+		return time.Unix(0, n).UTC()
+	}
+	return time.Time{}
+}
+
+// Clear closes the breaker again (a human decision); it reports whether it
+// was tripped.
+func (b *Breaker) Clear() bool { return b.tripped.Swap(false) }
+
+// trip trips the breaker; it reports whether this call tripped it.
+func (b *Breaker) trip(now int64) bool {
+	if b.tripped.CompareAndSwap(false, true) {
+		b.trips.Add(1)
+		b.at.Store(now)
+		return true
+	}
+	return false
+}
 
 // Options sets the severity at which each action is issued. A threshold of
 // 0 disables that action. Thresholds are lowered by AutonomyDiscount per
@@ -67,8 +120,23 @@ type Options struct {
 	// a storm of reviews cannot hold back an approval, suspension or
 	// revocation.
 	FleetReserve int
-	// MaxAgents bounds the per-agent buckets (least recently active
-	// evicted: an evicted agent starts again with a full bucket).
+	// LineageBurst and LineagePerMinute are the same for all agents of
+	// one lineage (root agent) together; LineageBurst 0 disables it.
+	LineageBurst     int
+	LineagePerMinute float64
+	// HaltAt is the severity at which the agent is also halted (its
+	// lineage when it spawned sub-agents) and demoted to intern; 0
+	// disables halts. Lowered by AutonomyDiscount like the others.
+	HaltAt uint8
+	// BreakerHeld held-back commands within one SummaryWindow trip the
+	// circuit breaker; 0 disables it.
+	BreakerHeld int
+	// Breaker is the circuit breaker, shared by the engines of a process;
+	// nil gives each Policy its own.
+	Breaker *Breaker
+	// MaxAgents bounds the per-agent and per-lineage buckets (least
+	// recently active evicted: an evicted agent starts again with a full
+	// bucket).
 	MaxAgents int
 	// SummaryWindow is the event time over which held-back commands are
 	// summarised in one containment_rate_limited finding.
@@ -88,7 +156,9 @@ type Options struct {
 // burst); the fleet of one engine 200 at once and 200 per minute (an
 // incident touching many agents at once still gets 200 commands out
 // immediately; a storm of thousands per minute is summarised instead), of
-// which reviews may not take the last 50. One
+// which reviews may not take the last 50; a lineage (a root agent and its
+// sub-agents) 20 at once and 5 per minute. 1,000 commands held back within
+// a minute trip the circuit breaker. Halts at 95 (80 for an intern). One
 // containment_rate_limited finding per minute, at the alert threshold (50):
 // a throttled containment is itself something an analyst must see.
 func DefaultOptions() Options {
@@ -105,6 +175,10 @@ func DefaultOptions() Options {
 		FleetBurst:          200,
 		FleetPerMinute:      200,
 		FleetReserve:        50,
+		LineageBurst:        20,
+		LineagePerMinute:    5,
+		HaltAt:              95,
+		BreakerHeld:         1000,
 		MaxAgents:           100_000,
 		SummaryWindow:       time.Minute,
 		RateLimitedSeverity: models.AlertThreshold,
@@ -168,6 +242,10 @@ type Policy struct {
 
 	held      *atomic.Uint64
 	evictions *atomic.Uint64
+	breaker   *Breaker
+	// tripPending: this policy tripped the breaker and has not yet
+	// reported it (BreakerFinding).
+	tripPending bool
 }
 
 // New returns a Policy. Zero caps and windows fall back to the defaults.
@@ -185,7 +263,10 @@ func New(opts Options) *Policy {
 	if opts.RateLimitedSeverity == 0 {
 		opts.RateLimitedSeverity = def.RateLimitedSeverity
 	}
-	p := &Policy{opts: opts, held: new(atomic.Uint64), evictions: new(atomic.Uint64)}
+	p := &Policy{opts: opts, held: new(atomic.Uint64), evictions: new(atomic.Uint64), breaker: opts.Breaker}
+	if p.breaker == nil {
+		p.breaker = NewBreaker()
+	}
 	p.issued, p.agents = p.tables(opts.MaxSessions, opts.MaxAgents)
 	return p
 }
@@ -223,9 +304,89 @@ func (p *Policy) Held() uint64 { return p.held.Load() }
 var rank = map[models.Action]int{
 	models.ActionReview:           1,
 	models.ActionRequireApproval:  2,
+	models.ActionThrottle:         2,
 	models.ActionDemote:           2,
 	models.ActionSuspendSession:   3,
 	models.ActionRevokeCredential: 4,
+	models.ActionHaltAgent:        5,
+	models.ActionHaltLineage:      6,
+}
+
+// maxRank is the rank of the strongest action.
+const maxRank = 6
+
+// Key prefixes in the issued and agents tables: ids never contain NUL, so
+// they cannot collide with a session or agent id.
+const (
+	haltKey    = "\x00halt:"    // issued: agent -> rank of the halt issued
+	spawnKey   = "\x00spawn:"   // issued: agent -> 1 when it spawned sub-agents
+	lineageKey = "\x00lineage:" // agents: root agent -> lineage bucket
+)
+
+// Observe records what the policy needs from every event: which agents
+// spawned sub-agents (a halt of such an agent halts its lineage).
+func (p *Policy) Observe(ev *models.Event) {
+	if ev.Kind == models.KindAgentSpawn {
+		v, _ := p.issued.Put(spawnKey + ev.AgentID)
+		*v = 1
+	}
+}
+
+// level is the autonomy level the policy judges agent at.
+func level(ev *models.Event, agent *models.AgentSpec) models.Autonomy {
+	l := ev.Autonomy
+	if agent != nil && agent.Autonomy != "" {
+		l = agent.Autonomy
+	}
+	if l == "" {
+		l = models.AutonomyIntern // unknown agents get the least trust
+	}
+	return l
+}
+
+// Escalate returns the kill-switch command for finding f, if one is due:
+// at HaltAt (less the autonomy discount) the agent is halted — its lineage
+// when it spawned sub-agents — and demoted straight to intern, once per
+// agent (while the policy remembers it). The rate limits and the breaker
+// apply as to Decide.
+func (p *Policy) Escalate(f *models.Finding, ev *models.Event, agent *models.AgentSpec) (models.ContainmentCommand, bool) {
+	if f.Detector == Name || p.opts.HaltAt == 0 {
+		return models.ContainmentCommand{}, false
+	}
+	lvl := level(ev, agent)
+	discount := int(p.opts.AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - lvl.Rank())
+	if int(f.Severity) < int(p.opts.HaltAt)-discount {
+		return models.ContainmentCommand{}, false
+	}
+	action := models.ActionHaltAgent
+	if p.issued.Peek(spawnKey+f.AgentID) != nil {
+		action = models.ActionHaltLineage
+	}
+	if r := p.issued.Peek(haltKey + f.AgentID); r != nil && rank[action] <= *r {
+		return models.ContainmentCommand{}, false
+	}
+	if !p.allow(f, action, true) {
+		return models.ContainmentCommand{}, false
+	}
+	r, _ := p.issued.Put(haltKey + f.AgentID)
+	*r = rank[action]
+	c := models.ContainmentCommand{
+		AgentID:        f.AgentID,
+		RootAgentID:    f.RootAgentID,
+		Action:         action,
+		AutonomyBefore: lvl,
+		TargetAutonomy: models.AutonomyIntern,
+		Severity:       f.Severity,
+		Reason:         fmt.Sprintf("critical incident: %s/%s severity %d at autonomy %s (halt at %d): %s", f.Detector, f.Kind, f.Severity, lvl, int(p.opts.HaltAt)-discount, f.Explanation),
+		FindingIDs:     []string{f.ID},
+		IssuedAt:       f.Time,
+		ExpiresAt:      f.Time.Add(p.opts.TTL),
+	}
+	if c.RootAgentID == "" {
+		c.RootAgentID = ev.Root()
+	}
+	c.SetID()
+	return c, true
 }
 
 // Decide returns the command for finding f raised on event ev by agent
@@ -235,13 +396,7 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 	if f.Detector == Name {
 		return models.ContainmentCommand{}, false
 	}
-	level := ev.Autonomy
-	if agent != nil && agent.Autonomy != "" {
-		level = agent.Autonomy
-	}
-	if level == "" {
-		level = models.AutonomyIntern // unknown agents get the least trust
-	}
+	level := level(ev, agent)
 	discount := int(p.opts.AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - level.Rank())
 	at := func(th uint8) bool { return th > 0 && int(f.Severity) >= int(th)-discount }
 
@@ -267,14 +422,19 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 	r, _ := p.issued.Put(f.SessionID)
 	*r = rank[action]
 	c := models.ContainmentCommand{
-		AgentID:    f.AgentID,
-		SessionID:  f.SessionID,
-		Action:     action,
-		Severity:   f.Severity,
+		AgentID:        f.AgentID,
+		SessionID:      f.SessionID,
+		RootAgentID:    f.RootAgentID,
+		Action:         action,
+		AutonomyBefore: level,
+		Severity:       f.Severity,
 		Reason:     fmt.Sprintf("%s/%s severity %d at autonomy %s: %s", f.Detector, f.Kind, f.Severity, level, f.Explanation),
 		FindingIDs: []string{f.ID},
 		IssuedAt:   f.Time,
 		ExpiresAt:  f.Time.Add(p.opts.TTL),
+	}
+	if c.RootAgentID == "" {
+		c.RootAgentID = ev.Root()
 	}
 	if action == models.ActionRevokeCredential {
 		c.CredentialID = ev.CredentialID
@@ -292,11 +452,15 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 // fleet tokens for stronger actions.
 func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) bool {
 	now := f.Time.UnixNano()
-	agentOK, fleetOK := true, true
-	var b *bucket
+	agentOK, lineageOK, fleetOK := true, true, true
+	var b, lb *bucket
 	if p.opts.AgentBurst > 0 {
 		b, _ = p.agents.Put(f.AgentID)
 		agentOK = b.peek(now, p.opts.AgentBurst, p.opts.AgentPerMinute, 1)
+	}
+	if root := f.RootAgentID; p.opts.LineageBurst > 0 && root != "" {
+		lb, _ = p.agents.Put(lineageKey + root)
+		lineageOK = lb.peek(now, p.opts.LineageBurst, p.opts.LineagePerMinute, 1)
 	}
 	if p.opts.FleetBurst > 0 {
 		need := 1.0
@@ -305,9 +469,12 @@ func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) boo
 		}
 		fleetOK = p.fleet.peek(now, p.opts.FleetBurst, p.opts.FleetPerMinute, need)
 	}
-	if agentOK && fleetOK {
+	if agentOK && lineageOK && fleetOK && !p.breaker.Tripped() {
 		if b != nil {
 			b.take(now, p.opts.AgentBurst, p.opts.AgentPerMinute)
+		}
+		if lb != nil {
+			lb.take(now, p.opts.LineageBurst, p.opts.LineagePerMinute)
 		}
 		if p.opts.FleetBurst > 0 {
 			p.fleet.take(now, p.opts.FleetBurst, p.opts.FleetPerMinute)
@@ -334,7 +501,34 @@ func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) boo
 	if rank[action] > rank[w.strong] {
 		w.strong = action
 	}
+	if p.opts.BreakerHeld > 0 && w.count >= p.opts.BreakerHeld && p.breaker.trip(now) {
+		p.tripPending = true
+	}
 	return false
+}
+
+// BreakerFinding returns the containment_breaker_tripped finding once,
+// after this policy tripped the breaker; the caller fills the rest
+// (detector Name, time, ID). The policy never commands on it.
+func (p *Policy) BreakerFinding() (models.Finding, bool) {
+	if !p.tripPending {
+		return models.Finding{}, false
+	}
+	p.tripPending = false
+	w := &p.window
+	f := models.Finding{
+		Kind:       KindBreakerTripped,
+		Severity:   models.SeverityCritical,
+		Confidence: 1,
+		Explanation: fmt.Sprintf("containment circuit breaker tripped: %d commands were held back by the rate limits within %s (breaker at %d). No automated containment command is issued until a human clears the breaker (POST /containment/breaker/clear on the daemon's HTTP address); held-back commands keep being counted and summarised",
+			w.count, p.opts.SummaryWindow, p.opts.BreakerHeld),
+		Features: []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: float64(p.opts.BreakerHeld)}},
+	}
+	if len(w.agents) > 0 {
+		f.AgentID, f.SessionID = w.agents[0], w.sessions[0]
+		f.EvidenceIDs = append([]string(nil), w.events...)
+	}
+	return f, true
 }
 
 // peek reports whether b, refilled to now, holds at least need tokens.
@@ -368,8 +562,8 @@ func (p *Policy) HeldSummary(now time.Time) (models.Finding, bool) {
 		Confidence: 1,
 		AgentID:    w.agents[0],
 		SessionID:  w.sessions[0],
-		Explanation: fmt.Sprintf("%d containment commands (strongest %s) were held back by the rate limits (per agent %d at once, %g/min; fleet %d at once, %g/min, %d kept for actions stronger than review) in the %s from %s; first agents held: %s. Their findings stand; a later finding of each session issues the command once the limits allow",
-			w.count, w.strong, p.opts.AgentBurst, p.opts.AgentPerMinute, p.opts.FleetBurst, p.opts.FleetPerMinute, p.opts.FleetReserve,
+		Explanation: fmt.Sprintf("%d containment commands (strongest %s) were held back by the rate limits (per agent %d at once, %g/min; per lineage %d at once, %g/min; fleet %d at once, %g/min, %d kept for actions stronger than review) or the tripped circuit breaker in the %s from %s; first agents held: %s. Their findings stand; a later finding of each session issues the command once the limits allow",
+			w.count, w.strong, p.opts.AgentBurst, p.opts.AgentPerMinute, p.opts.LineageBurst, p.opts.LineagePerMinute, p.opts.FleetBurst, p.opts.FleetPerMinute, p.opts.FleetReserve,
 			p.opts.SummaryWindow, time.Unix(0, w.start).UTC().Format(time.RFC3339), strings.Join(w.agents, ", ")),
 		EvidenceIDs: append([]string(nil), w.events...),
 		Features:    []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: 0}},

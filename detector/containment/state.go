@@ -77,7 +77,7 @@ func (p *Policy) UnmarshalState(b []byte) error {
 	}
 	issued, agents := p.tables(max(p.issued.Max(), len(st.Issued)), max(p.agents.Max(), len(st.Agents)))
 	for _, is := range st.Issued {
-		if is.Rank < 1 || is.Rank > rank[models.ActionRevokeCredential] {
+		if is.Rank < 1 || is.Rank > maxRank {
 			return fmt.Errorf("%w: session %q has rank %d", errState, is.Session, is.Rank)
 		}
 		v, ok := issued.PushBack(is.Session)

@@ -1,0 +1,116 @@
+package containment
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tetherhq/tether/models"
+)
+
+func TestEscalateHaltsAgentOrLineage(t *testing.T) {
+	tests := []struct {
+		name     string
+		autonomy models.Autonomy
+		spawned  bool
+		severity uint8
+		want     models.Action // "" = none
+	}{
+		{"principal below halt", models.AutonomyPrincipal, false, 94, ""},
+		{"principal halts at 95", models.AutonomyPrincipal, false, 95, models.ActionHaltAgent},
+		{"intern halts at 80", models.AutonomyIntern, false, 80, models.ActionHaltAgent},
+		{"intern 79 not halted", models.AutonomyIntern, false, 79, ""},
+		{"agent with sub-agents: lineage", models.AutonomySenior, true, 95, models.ActionHaltLineage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := New(DefaultOptions())
+			agent := &models.AgentSpec{ID: "a", Autonomy: tt.autonomy}
+			if tt.spawned {
+				p.Observe(&models.Event{Kind: models.KindAgentSpawn, AgentID: "a", ChildAgentID: "a-sub"})
+			}
+			f := finding("s", tt.severity, "f1")
+			f.RootAgentID = "a"
+			c, ok := p.Escalate(f, &models.Event{AgentID: "a", SessionID: "s"}, agent)
+			if tt.want == "" {
+				if ok {
+					t.Fatalf("want no halt, got %+v", c)
+				}
+				return
+			}
+			if !ok || c.Action != tt.want {
+				t.Fatalf("got %v %+v, want %s", ok, c, tt.want)
+			}
+			if c.TargetAutonomy != models.AutonomyIntern || c.AutonomyBefore != tt.autonomy || c.Scope != models.ScopeOf(tt.want) || c.RootAgentID != "a" || c.ID != c.ComputeID() {
+				t.Fatalf("command %+v: want demotion to intern from %s, scope %s, root a, content id", c, tt.autonomy, models.ScopeOf(tt.want))
+			}
+			// Once per agent.
+			if c2, ok := p.Escalate(finding("s2", 99, "f2"), &models.Event{AgentID: "a", SessionID: "s2"}, agent); ok {
+				t.Fatalf("second halt issued: %+v", c2)
+			}
+		})
+	}
+}
+
+func TestLineageRateLimit(t *testing.T) {
+	o := DefaultOptions()
+	o.AgentBurst, o.FleetBurst = 0, 0
+	o.LineageBurst, o.LineagePerMinute = 3, 1
+	p := New(o)
+	issued := 0
+	for i := range 10 { // ten sub-agents of one root, one session each
+		f := finding("s"+string(rune('0'+i)), 60, "f")
+		f.AgentID, f.RootAgentID = "sub"+string(rune('0'+i)), "root"
+		if _, ok := p.Decide(f, &models.Event{AgentID: f.AgentID, SessionID: f.SessionID}, nil); ok {
+			issued++
+		}
+	}
+	if issued != 3 || p.Held() != 7 {
+		t.Fatalf("issued %d, held %d; want 3 and 7 (lineage burst 3)", issued, p.Held())
+	}
+	// Another lineage is not affected.
+	f := finding("other", 60, "f")
+	f.RootAgentID = "root2"
+	if _, ok := p.Decide(f, &models.Event{AgentID: "a", SessionID: "other"}, nil); !ok {
+		t.Fatal("another lineage was held back")
+	}
+}
+
+func TestBreakerTripsAndStaysTripped(t *testing.T) {
+	o := DefaultOptions()
+	o.AgentBurst = 0
+	o.FleetBurst, o.FleetPerMinute, o.FleetReserve = 5, 5, 0
+	o.BreakerHeld = 20
+	br := NewBreaker()
+	o.Breaker = br
+	p := New(o)
+	ev := func(s string) *models.Event { return &models.Event{AgentID: "a", SessionID: s} }
+	issued := 0
+	var tripped []models.Finding
+	for i := range 100 {
+		s := "s" + time.Duration(i).String()
+		f := finding(s, 60, "f"+s)
+		if _, ok := p.Decide(f, ev(s), nil); ok {
+			issued++
+		}
+		if bf, ok := p.BreakerFinding(); ok {
+			tripped = append(tripped, bf)
+		}
+	}
+	if issued != 5 || !br.Tripped() || len(tripped) != 1 || tripped[0].Kind != KindBreakerTripped || tripped[0].Severity != models.SeverityCritical {
+		t.Fatalf("issued %d, tripped %v, breaker findings %+v; want 5 issued and one critical breaker finding", issued, br.Tripped(), tripped)
+	}
+	// Tokens come back an hour later, but the breaker stays tripped.
+	late := finding("late", 99, "late")
+	late.Time = t0.Add(time.Hour)
+	if c, ok := p.Decide(late, ev("late"), nil); ok {
+		t.Fatalf("command %s issued while the breaker is tripped", c.Action)
+	}
+	if !br.Clear() || br.Tripped() {
+		t.Fatal("Clear did not close the breaker")
+	}
+	late2 := finding("late2", 99, "late2")
+	late2.Time = t0.Add(time.Hour)
+	if _, ok := p.Decide(late2, ev("late2"), nil); !ok {
+		t.Fatal("no command after the breaker was cleared")
+	}
+}
