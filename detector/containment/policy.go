@@ -428,10 +428,10 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 		Action:         action,
 		AutonomyBefore: level,
 		Severity:       f.Severity,
-		Reason:     fmt.Sprintf("%s/%s severity %d at autonomy %s: %s", f.Detector, f.Kind, f.Severity, level, f.Explanation),
-		FindingIDs: []string{f.ID},
-		IssuedAt:   f.Time,
-		ExpiresAt:  f.Time.Add(p.opts.TTL),
+		Reason:         fmt.Sprintf("%s/%s severity %d at autonomy %s: %s", f.Detector, f.Kind, f.Severity, level, f.Explanation),
+		FindingIDs:     []string{f.ID},
+		IssuedAt:       f.Time,
+		ExpiresAt:      f.Time.Add(p.opts.TTL),
 	}
 	if c.RootAgentID == "" {
 		c.RootAgentID = ev.Root()
