@@ -114,3 +114,44 @@ func TestBreakerTripsAndStaysTripped(t *testing.T) {
 		t.Fatal("no command after the breaker was cleared")
 	}
 }
+
+func TestRulesAndLive(t *testing.T) {
+	o := DefaultOptions()
+	o.Live = new(Live)
+	p := New(o)
+	f := finding("s", 60, "f1")
+	f.Detector, f.Kind = "flow", "exfiltration"
+	junior := &models.AgentSpec{ID: "a", Autonomy: models.AutonomyJunior}
+	ev := &models.Event{AgentID: "a", SessionID: "s"}
+	if c, ok := p.Decide(f, ev, junior); !ok || c.Action != models.ActionRequireApproval {
+		t.Fatalf("thresholds only: %v %s, want require_approval", ok, c.Action)
+	}
+	if _, ok := p.Escalate(f, ev, junior); ok {
+		t.Fatal("halt without a rule")
+	}
+	// Hot reload: exfiltration by a junior halts it; a rule for seniors
+	// does not apply.
+	live := DefaultOptions()
+	live.Rules = []Rule{
+		{Kind: "flow/exfiltration", MinSeverity: 60, Autonomy: []models.Autonomy{models.AutonomyJunior}, Action: models.ActionHaltAgent},
+		{Kind: "exfiltration", MinSeverity: 10, Autonomy: []models.Autonomy{models.AutonomySenior}, Action: models.ActionSuspendSession},
+	}
+	if err := live.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o.Live.Store(live)
+	f2 := finding("s2", 60, "f2")
+	f2.Detector, f2.Kind = "flow", "exfiltration"
+	ev2 := &models.Event{AgentID: "a", SessionID: "s2"}
+	if c, ok := p.Decide(f2, ev2, junior); !ok || c.Action != models.ActionRequireApproval {
+		t.Fatalf("senior rule applied to a junior: %v %s", ok, c.Action)
+	}
+	if c, ok := p.Escalate(f2, ev2, junior); !ok || c.Action != models.ActionHaltAgent {
+		t.Fatalf("rule halt: %v %+v", ok, c)
+	}
+	bad := DefaultOptions()
+	bad.Rules = []Rule{{Kind: "x", Action: models.ActionClear}}
+	if bad.Validate() == nil {
+		t.Fatal("a clear rule validated")
+	}
+}

@@ -52,6 +52,60 @@ const KindRateLimited = "containment_rate_limited"
 // breaker trips.
 const KindBreakerTripped = "containment_breaker_tripped"
 
+// Rule issues Action for findings of Kind (detector/kind, or a kind of any
+// detector) at or above MinSeverity, for agents at one of the Autonomy
+// levels (empty: any). Halts (halt_agent, halt_lineage) come through
+// Escalate, the other actions through Decide; clear is not allowed.
+type Rule struct {
+	Kind        string            `yaml:"kind"`
+	MinSeverity uint8             `yaml:"min_severity"`
+	Autonomy    []models.Autonomy `yaml:"autonomy"`
+	Action      models.Action     `yaml:"action"`
+}
+
+// matches reports whether r applies to f raised by an agent at level.
+func (r *Rule) matches(f *models.Finding, level models.Autonomy) bool {
+	if f.Severity < r.MinSeverity || (r.Kind != f.Kind && r.Kind != f.Detector+"/"+f.Kind) {
+		return false
+	}
+	return len(r.Autonomy) == 0 || slices.Contains(r.Autonomy, level)
+}
+
+// Validate checks the rules: a known action other than clear, a kind.
+func (o *Options) Validate() error {
+	for i, r := range o.Rules {
+		if r.Kind == "" || !r.Action.Known() || r.Action == models.ActionClear || r.MinSeverity > 100 {
+			return fmt.Errorf("containment rule %d (%+v): want a kind, min_severity 0..100 and an action other than clear", i, r)
+		}
+		for _, a := range r.Autonomy {
+			if a.Rank() == 0 {
+				return fmt.Errorf("containment rule %d: unknown autonomy level %q", i, a)
+			}
+		}
+	}
+	return nil
+}
+
+// Live holds options replaced at run time (hot reload). Safe for
+// concurrent use.
+type Live struct{ p atomic.Pointer[Options] }
+
+// Store makes o the options of every Policy built with this Live.
+func (l *Live) Store(o Options) { l.p.Store(&o) }
+
+// Load returns the stored options, or nil.
+func (l *Live) Load() *Options { return l.p.Load() }
+
+// cur returns the options in force: the Live ones when set.
+func (p *Policy) cur() *Options {
+	if p.opts.Live != nil {
+		if o := p.opts.Live.Load(); o != nil {
+			return o
+		}
+	}
+	return &p.opts
+}
+
 // Breaker is the containment circuit breaker shared by the engines of one
 // process. Safe for concurrent use.
 type Breaker struct {
@@ -131,9 +185,17 @@ type Options struct {
 	// BreakerHeld held-back commands within one SummaryWindow trip the
 	// circuit breaker; 0 disables it.
 	BreakerHeld int
+	// Rules add actions for particular finding kinds, severities and
+	// autonomy levels on top of the thresholds; the strongest action due
+	// wins.
+	Rules []Rule
 	// Breaker is the circuit breaker, shared by the engines of a process;
 	// nil gives each Policy its own.
 	Breaker *Breaker
+	// Live, when set and holding options, replaces the thresholds, rules,
+	// rate limits, TTL and BreakerHeld of these Options at every decision
+	// (hot reload; the table sizes, SummaryWindow and Breaker stay).
+	Live *Live
 	// MaxAgents bounds the per-agent and per-lineage buckets (least
 	// recently active evicted: an evicted agent starts again with a full
 	// bucket).
@@ -350,12 +412,19 @@ func level(ev *models.Event, agent *models.AgentSpec) models.Autonomy {
 // agent (while the policy remembers it). The rate limits and the breaker
 // apply as to Decide.
 func (p *Policy) Escalate(f *models.Finding, ev *models.Event, agent *models.AgentSpec) (models.ContainmentCommand, bool) {
-	if f.Detector == Name || p.opts.HaltAt == 0 {
+	if f.Detector == Name {
 		return models.ContainmentCommand{}, false
 	}
 	lvl := level(ev, agent)
-	discount := int(p.opts.AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - lvl.Rank())
-	if int(f.Severity) < int(p.opts.HaltAt)-discount {
+	discount := int(p.cur().AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - lvl.Rank())
+	due := p.cur().HaltAt > 0 && int(f.Severity) >= int(p.cur().HaltAt)-discount
+	for i := range p.cur().Rules {
+		r := &p.cur().Rules[i]
+		if (r.Action == models.ActionHaltAgent || r.Action == models.ActionHaltLineage) && r.matches(f, lvl) {
+			due = true
+		}
+	}
+	if !due {
 		return models.ContainmentCommand{}, false
 	}
 	action := models.ActionHaltAgent
@@ -377,10 +446,10 @@ func (p *Policy) Escalate(f *models.Finding, ev *models.Event, agent *models.Age
 		AutonomyBefore: lvl,
 		TargetAutonomy: models.AutonomyIntern,
 		Severity:       f.Severity,
-		Reason:         fmt.Sprintf("critical incident: %s/%s severity %d at autonomy %s (halt at %d): %s", f.Detector, f.Kind, f.Severity, lvl, int(p.opts.HaltAt)-discount, f.Explanation),
+		Reason:         fmt.Sprintf("critical incident: %s/%s severity %d at autonomy %s: %s", f.Detector, f.Kind, f.Severity, lvl, f.Explanation),
 		FindingIDs:     []string{f.ID},
 		IssuedAt:       f.Time,
-		ExpiresAt:      f.Time.Add(p.opts.TTL),
+		ExpiresAt:      f.Time.Add(p.cur().TTL),
 	}
 	if c.RootAgentID == "" {
 		c.RootAgentID = ev.Root()
@@ -397,20 +466,33 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 		return models.ContainmentCommand{}, false
 	}
 	level := level(ev, agent)
-	discount := int(p.opts.AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - level.Rank())
+	discount := int(p.cur().AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - level.Rank())
 	at := func(th uint8) bool { return th > 0 && int(f.Severity) >= int(th)-discount }
 
 	var action models.Action
 	switch {
-	case at(p.opts.RevokeAt) && ev.CredentialID != "":
+	case at(p.cur().RevokeAt) && ev.CredentialID != "":
 		action = models.ActionRevokeCredential
-	case at(p.opts.SuspendAt) || at(p.opts.RevokeAt):
+	case at(p.cur().SuspendAt) || at(p.cur().RevokeAt):
 		action = models.ActionSuspendSession
-	case at(p.opts.RequireApprovalAt):
+	case at(p.cur().RequireApprovalAt):
 		action = models.ActionRequireApproval
-	case at(p.opts.ReviewAt):
+	case at(p.cur().ReviewAt):
 		action = models.ActionReview
-	default:
+	}
+	for i := range p.cur().Rules {
+		r := &p.cur().Rules[i]
+		if r.Action == models.ActionHaltAgent || r.Action == models.ActionHaltLineage || !r.matches(f, level) {
+			continue
+		}
+		if r.Action == models.ActionRevokeCredential && ev.CredentialID == "" {
+			continue
+		}
+		if rank[r.Action] > rank[action] {
+			action = r.Action
+		}
+	}
+	if action == "" {
 		return models.ContainmentCommand{}, false
 	}
 	if r := p.issued.Peek(f.SessionID); r != nil && rank[action] <= *r {
@@ -431,7 +513,7 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 		Reason:         fmt.Sprintf("%s/%s severity %d at autonomy %s: %s", f.Detector, f.Kind, f.Severity, level, f.Explanation),
 		FindingIDs:     []string{f.ID},
 		IssuedAt:       f.Time,
-		ExpiresAt:      f.Time.Add(p.opts.TTL),
+		ExpiresAt:      f.Time.Add(p.cur().TTL),
 	}
 	if c.RootAgentID == "" {
 		c.RootAgentID = ev.Root()
@@ -454,30 +536,30 @@ func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) boo
 	now := f.Time.UnixNano()
 	agentOK, lineageOK, fleetOK := true, true, true
 	var b, lb *bucket
-	if p.opts.AgentBurst > 0 {
+	if p.cur().AgentBurst > 0 {
 		b, _ = p.agents.Put(f.AgentID)
-		agentOK = b.peek(now, p.opts.AgentBurst, p.opts.AgentPerMinute, 1)
+		agentOK = b.peek(now, p.cur().AgentBurst, p.cur().AgentPerMinute, 1)
 	}
-	if root := f.RootAgentID; p.opts.LineageBurst > 0 && root != "" {
+	if root := f.RootAgentID; p.cur().LineageBurst > 0 && root != "" {
 		lb, _ = p.agents.Put(lineageKey + root)
-		lineageOK = lb.peek(now, p.opts.LineageBurst, p.opts.LineagePerMinute, 1)
+		lineageOK = lb.peek(now, p.cur().LineageBurst, p.cur().LineagePerMinute, 1)
 	}
-	if p.opts.FleetBurst > 0 {
+	if p.cur().FleetBurst > 0 {
 		need := 1.0
 		if !strong {
-			need += float64(max(p.opts.FleetReserve, 0))
+			need += float64(max(p.cur().FleetReserve, 0))
 		}
-		fleetOK = p.fleet.peek(now, p.opts.FleetBurst, p.opts.FleetPerMinute, need)
+		fleetOK = p.fleet.peek(now, p.cur().FleetBurst, p.cur().FleetPerMinute, need)
 	}
 	if agentOK && lineageOK && fleetOK && !p.breaker.Tripped() {
 		if b != nil {
-			b.take(now, p.opts.AgentBurst, p.opts.AgentPerMinute)
+			b.take(now, p.cur().AgentBurst, p.cur().AgentPerMinute)
 		}
 		if lb != nil {
-			lb.take(now, p.opts.LineageBurst, p.opts.LineagePerMinute)
+			lb.take(now, p.cur().LineageBurst, p.cur().LineagePerMinute)
 		}
-		if p.opts.FleetBurst > 0 {
-			p.fleet.take(now, p.opts.FleetBurst, p.opts.FleetPerMinute)
+		if p.cur().FleetBurst > 0 {
+			p.fleet.take(now, p.cur().FleetBurst, p.cur().FleetPerMinute)
 		}
 		return true
 	}
@@ -501,7 +583,7 @@ func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) boo
 	if rank[action] > rank[w.strong] {
 		w.strong = action
 	}
-	if p.opts.BreakerHeld > 0 && w.count >= p.opts.BreakerHeld && p.breaker.trip(now) {
+	if p.cur().BreakerHeld > 0 && w.count >= p.cur().BreakerHeld && p.breaker.trip(now) {
 		p.tripPending = true
 	}
 	return false
@@ -521,8 +603,8 @@ func (p *Policy) BreakerFinding() (models.Finding, bool) {
 		Severity:   models.SeverityCritical,
 		Confidence: 1,
 		Explanation: fmt.Sprintf("containment circuit breaker tripped: %d commands were held back by the rate limits within %s (breaker at %d). No automated containment command is issued until a human clears the breaker (POST /containment/breaker/clear on the daemon's HTTP address); held-back commands keep being counted and summarised",
-			w.count, p.opts.SummaryWindow, p.opts.BreakerHeld),
-		Features: []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: float64(p.opts.BreakerHeld)}},
+			w.count, p.opts.SummaryWindow, p.cur().BreakerHeld),
+		Features: []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: float64(p.cur().BreakerHeld)}},
 	}
 	if len(w.agents) > 0 {
 		f.AgentID, f.SessionID = w.agents[0], w.sessions[0]
@@ -563,7 +645,7 @@ func (p *Policy) HeldSummary(now time.Time) (models.Finding, bool) {
 		AgentID:    w.agents[0],
 		SessionID:  w.sessions[0],
 		Explanation: fmt.Sprintf("%d containment commands (strongest %s) were held back by the rate limits (per agent %d at once, %g/min; per lineage %d at once, %g/min; fleet %d at once, %g/min, %d kept for actions stronger than review) or the tripped circuit breaker in the %s from %s; first agents held: %s. Their findings stand; a later finding of each session issues the command once the limits allow",
-			w.count, w.strong, p.opts.AgentBurst, p.opts.AgentPerMinute, p.opts.LineageBurst, p.opts.LineagePerMinute, p.opts.FleetBurst, p.opts.FleetPerMinute, p.opts.FleetReserve,
+			w.count, w.strong, p.cur().AgentBurst, p.cur().AgentPerMinute, p.cur().LineageBurst, p.cur().LineagePerMinute, p.cur().FleetBurst, p.cur().FleetPerMinute, p.cur().FleetReserve,
 			p.opts.SummaryWindow, time.Unix(0, w.start).UTC().Format(time.RFC3339), strings.Join(w.agents, ", ")),
 		EvidenceIDs: append([]string(nil), w.events...),
 		Features:    []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: 0}},
