@@ -16,6 +16,11 @@ Usage:
   tether import agentdojo --out DIR PATH...   convert AgentDojo runs into Tether's labelled stream format
   tether eval   --events FILE --labels FILE [--inventory FILE] --json OUT [--plot OUT.png]
                                               replay a labelled stream through the detectors and score them
+  tether keygen [--out .cache/keys/control]   create the Ed25519 key that signs containment commands
+  tether contain clear --agent ID [--lineage] --reason TEXT [--config FILE]
+                                              publish a signed human clear that lifts a halt
+  tether autonomy report [--agent ID] [--since 30d] [--json] [--config FILE]
+                                              evidence for the autonomy promotion gates, per agent, from ClickHouse
 
 Run 'tether COMMAND -h' for a command's flags.
 `
@@ -35,6 +40,12 @@ func main() {
 		err = runImport(args)
 	case "eval":
 		err = runEval(args)
+	case "keygen":
+		err = runKeygen(args)
+	case "contain":
+		err = runContain(args)
+	case "autonomy":
+		err = runAutonomy(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -15,8 +15,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/ingest"
 	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink/control"
 )
 
 // runDaemon is `tether run`: consume events, detect, write findings and
@@ -49,6 +51,11 @@ func newLogger(level string) zerolog.Logger {
 // serve runs the daemon until ctx ends.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	log.Info().Object("config", cfg).Msg("configuration (secrets redacted)")
+	if cfg.Control.Signing != "disabled" {
+		if _, err := cfg.signer(); err != nil {
+			return fmt.Errorf("%w: %w", errConfig, err)
+		}
+	}
 	var inv *models.Inventory
 	if cfg.Inventory.File != "" {
 		var err error
@@ -77,6 +84,13 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	opts.Decode = models.DecodeOptions{MaxBytes: cfg.Decode.MaxRecordBytes, MaxFutureSkew: cfg.Decode.MaxFutureSkew, MaxPastSkew: cfg.Decode.MaxPastSkew}
 	opts.Detector = detector.DefaultOptions()
 	opts.Detector.Inventory = inv
+	copts, err := cfg.Containment.options()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	live, breaker := new(containment.Live), containment.NewBreaker()
+	copts.Live, copts.Breaker = live, breaker
+	opts.Detector.Containment = copts
 	if cfg.Detector.MemoryBudget > 0 {
 		opts.Detector.MemoryBudget = detector.NewBudget(cfg.Detector.MemoryBudget)
 	}
@@ -99,10 +113,19 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			log.Error().Err(err).Msg("closing sinks")
 		}
 	}()
+	var rec *control.Recorder
+	if cfg.Control.AckTopic != "" {
+		if rec, err = startRecorder(ctx, cfg, sec, sinks, log); err != nil {
+			return err
+		}
+		defer rec.Close()
+		sinks = append(sinks, rec)
+	}
 	out.w = sinks
+	go reloadOnHUP(ctx, cfg.path, live, log)
 
 	if cfg.HTTP.Listen != "" {
-		srv, err := startHTTP(cfg.HTTP.Listen, cons.Metrics(), log)
+		srv, err := startHTTP(cfg.HTTP.Listen, cons.Metrics(), rec, breaker, log)
 		if err != nil {
 			return err
 		}
@@ -121,11 +144,23 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 
 // startHTTP serves /metrics (Prometheus text), /healthz (liveness) and
 // /readyz (consumer running and sink healthy).
-func startHTTP(addr string, m *ingest.Metrics, log zerolog.Logger) (*http.Server, error) {
+func startHTTP(addr string, m *ingest.Metrics, rec *control.Recorder, breaker *containment.Breaker, log zerolog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		m.WritePrometheus(w)
+		writeContainmentMetrics(w, rec, breaker)
+	})
+	// A human clears a tripped containment circuit breaker (POST only;
+	// the address is loopback by default).
+	mux.HandleFunc("/containment/breaker/clear", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST to clear the containment circuit breaker", http.StatusMethodNotAllowed)
+			return
+		}
+		was := breaker != nil && breaker.Clear()
+		log.Warn().Bool("was_tripped", was).Str("remote", r.RemoteAddr).Msg("containment circuit breaker cleared by an operator")
+		fmt.Fprintf(w, "cleared (was tripped: %v)\n", was)
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -558,6 +558,9 @@ func (c *Consumer) ack(r *kgo.Record, cmd *models.ContainmentCommand, received t
 	if a.CommandID == "" {
 		a.CommandID = clip(sink.HeaderValue(r, HeaderCommandID))
 	}
+	if h := sink.HeaderValue(r, HeaderAlertedAt); h != "" {
+		a.AlertedAt, _ = time.Parse(time.RFC3339Nano, h)
+	}
 	v, err := json.Marshal(a)
 	if err != nil {
 		c.ackErrors.Add(1)

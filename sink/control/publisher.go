@@ -44,6 +44,10 @@ const (
 	HeaderAction = "tether-action"
 	// HeaderContentType is "application/json".
 	HeaderContentType = "content-type"
+	// HeaderAlertedAt carries when the daemon started publishing the
+	// command (RFC 3339, nanoseconds): its findings were durable then.
+	// Informational (not signed); acks copy it for time-to-contain.
+	HeaderAlertedAt = "tether-alerted-at"
 )
 
 // DefaultPublishTimeout bounds one Publisher.Write when the broker does not
@@ -99,11 +103,13 @@ func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
 		return nil
 	}
 	recs := make([]*kgo.Record, 0, len(b.Commands))
+	alerted := []byte(time.Now().UTC().Format(time.RFC3339Nano))
 	for i := range b.Commands {
 		r, err := p.record(b.Commands[i])
 		if err != nil {
 			return err
 		}
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderAlertedAt, Value: alerted})
 		recs = append(recs, r)
 	}
 	pctx := ctx

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tetherhq/tether/detector/containment"
+	"github.com/tetherhq/tether/ingest"
+	"github.com/tetherhq/tether/sink"
+	"github.com/tetherhq/tether/sink/clickhouse"
+	"github.com/tetherhq/tether/sink/control"
+)
+
+// startRecorder starts the ack recorder: acks from control.ack_topic are
+// stored in ClickHouse (when enabled) with their time-to-contain stages,
+// and commands not applied within control.ack_deadline raise
+// containment_unacknowledged findings (to ClickHouse).
+func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks sink.Multi, log zerolog.Logger) (*control.Recorder, error) {
+	kopts, err := ingest.ClientOptions(sec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	o := control.DefaultRecorderOptions()
+	o.Brokers, o.Topic, o.Group, o.Deadline = cfg.Kafka.Brokers, cfg.Control.AckTopic, cfg.Kafka.Group+"-acks", cfg.Control.AckDeadline
+	o.KafkaOpts = kopts
+	o.OnError = func(err error) { log.Warn().Err(err).Msg("containment ack recorder") }
+	for _, w := range sinks {
+		if ch, ok := w.(*clickhouse.Writer); ok {
+			o.Store, o.Findings = ch, ch
+		}
+	}
+	rec, err := control.NewRecorder(o)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := rec.Run(ctx); err != nil {
+			log.Error().Err(err).Msg("containment ack recorder stopped")
+		}
+	}()
+	log.Info().Str("topic", o.Topic).Dur("deadline", o.Deadline).Bool("clickhouse", o.Store != nil).Msg("recording containment acks")
+	return rec, nil
+}
+
+// reloadOnHUP re-reads the configuration file on SIGHUP and puts its
+// containment policy in force; an invalid file is refused (logged) and
+// the policy in force stays.
+func reloadOnHUP(ctx context.Context, path string, live *containment.Live, log zerolog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if err := reloadPolicy(path, os.Getenv, live); err != nil {
+			log.Error().Err(err).Str("file", path).Msg("containment policy reload refused; the policy in force stays")
+			continue
+		}
+		log.Info().Str("file", path).Msg("containment policy reloaded")
+	}
+}
+
+// reloadPolicy loads path and stores its containment options in live.
+func reloadPolicy(path string, getenv func(string) string, live *containment.Live) error {
+	c, err := loadConfig(path, getenv)
+	if err != nil {
+		return err
+	}
+	o, err := c.Containment.options()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	live.Store(o)
+	return nil
+}
+
+// writeContainmentMetrics appends the ack recorder's and the circuit
+// breaker's metrics to /metrics.
+func writeContainmentMetrics(w io.Writer, rec *control.Recorder, b *containment.Breaker) {
+	if rec != nil {
+		rec.WritePrometheus(w)
+	}
+	if b == nil {
+		return
+	}
+	tripped := 0
+	if b.Tripped() {
+		tripped = 1
+	}
+	fmt.Fprintln(w, "# HELP tether_containment_breaker_tripped Whether the containment circuit breaker is tripped (1) until an operator clears it.")
+	fmt.Fprintln(w, "# TYPE tether_containment_breaker_tripped gauge")
+	fmt.Fprintf(w, "tether_containment_breaker_tripped %d\n", tripped)
+	fmt.Fprintln(w, "# HELP tether_containment_breaker_trips_total Times the containment circuit breaker tripped.")
+	fmt.Fprintln(w, "# TYPE tether_containment_breaker_trips_total counter")
+	fmt.Fprintf(w, "tether_containment_breaker_trips_total %d\n", b.Trips())
+}
