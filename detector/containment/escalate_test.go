@@ -155,3 +155,35 @@ func TestRulesAndLive(t *testing.T) {
 		t.Fatal("a clear rule validated")
 	}
 }
+
+func TestRepeatedSuspensionsHalt(t *testing.T) {
+	p := New(DefaultOptions())
+	principal := &models.AgentSpec{ID: "a", Autonomy: models.AutonomyPrincipal}
+	var halts []models.ContainmentCommand
+	for i, s := range []string{"s1", "s2", "s3"} {
+		f := finding(s, 86, "f"+s) // suspends a principal, below its halt (95)
+		f.Time = t0.Add(time.Duration(i) * time.Minute)
+		ev := &models.Event{AgentID: "a", SessionID: s}
+		if c, ok := p.Decide(f, ev, principal); !ok || c.Action != models.ActionSuspendSession {
+			t.Fatalf("session %s: %v %s, want suspend_session", s, ok, c.Action)
+		}
+		if c, ok := p.Escalate(f, ev, principal); ok {
+			halts = append(halts, c)
+		}
+	}
+	if len(halts) != 1 || halts[0].Action != models.ActionHaltAgent || halts[0].FindingIDs[0] != "fs2" {
+		t.Fatalf("halts %+v: want one halt_agent at the second suspension", halts)
+	}
+	// The strikes survive a checkpoint.
+	b, err := p.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := New(DefaultOptions())
+	if err := q.UnmarshalState(b); err != nil {
+		t.Fatal(err)
+	}
+	if got := q.agents.Peek("a"); got == nil || got.strikes != 3 {
+		t.Fatalf("restored strikes %+v, want 3", got)
+	}
+}

@@ -4,7 +4,8 @@
 // stopped; every command is explained by the findings behind it.
 //
 // Kill switch: a finding at or above HaltAt (lowered per autonomy level like
-// the other thresholds) also halts the agent until a human clear — or its
+// the other thresholds), or the HaltAfter-th suspension or revocation of
+// the same agent, also halts the agent until a human clear — or its
 // whole lineage (halt_lineage) when the agent has spawned sub-agents — and
 // demotes it straight to intern (Escalate).
 //
@@ -182,6 +183,10 @@ type Options struct {
 	// lineage when it spawned sub-agents) and demoted to intern; 0
 	// disables halts. Lowered by AutonomyDiscount like the others.
 	HaltAt uint8
+	// HaltAfter suspensions or revocations of one agent (while the policy
+	// remembers the agent) halt it like a critical incident: it keeps
+	// misbehaving in new sessions. 0 disables it.
+	HaltAfter int
 	// BreakerHeld held-back commands within one SummaryWindow trip the
 	// circuit breaker; 0 disables it.
 	BreakerHeld int
@@ -220,7 +225,8 @@ type Options struct {
 // immediately; a storm of thousands per minute is summarised instead), of
 // which reviews may not take the last 50; a lineage (a root agent and its
 // sub-agents) 20 at once and 5 per minute. 1,000 commands held back within
-// a minute trip the circuit breaker. Halts at 95 (80 for an intern). One
+// a minute trip the circuit breaker. Halts at 95 (80 for an intern), or
+// at the second suspension or revocation of the same agent. One
 // containment_rate_limited finding per minute, at the alert threshold (50):
 // a throttled containment is itself something an analyst must see.
 func DefaultOptions() Options {
@@ -240,6 +246,7 @@ func DefaultOptions() Options {
 		LineageBurst:        20,
 		LineagePerMinute:    5,
 		HaltAt:              95,
+		HaltAfter:           2,
 		BreakerHeld:         1000,
 		MaxAgents:           100_000,
 		SummaryWindow:       time.Minute,
@@ -258,6 +265,9 @@ const (
 type bucket struct {
 	tokens float64
 	last   int64 // unix ns of the last refill; 0: full, never used
+	// strikes counts the suspensions and revocations issued for the agent
+	// (agent buckets only): HaltAfter of them halt it.
+	strikes int
 }
 
 // take refills b to now and takes one token if there is one.
@@ -418,6 +428,11 @@ func (p *Policy) Escalate(f *models.Finding, ev *models.Event, agent *models.Age
 	lvl := level(ev, agent)
 	discount := int(p.cur().AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - lvl.Rank())
 	due := p.cur().HaltAt > 0 && int(f.Severity) >= int(p.cur().HaltAt)-discount
+	why := fmt.Sprintf("critical incident: %s/%s severity %d at autonomy %s", f.Detector, f.Kind, f.Severity, lvl)
+	if b := p.agents.Peek(f.AgentID); !due && b != nil && p.cur().HaltAfter > 0 && b.strikes >= p.cur().HaltAfter {
+		due = true
+		why = fmt.Sprintf("repeated incidents: %d suspensions or revocations, the last for %s/%s severity %d at autonomy %s", b.strikes, f.Detector, f.Kind, f.Severity, lvl)
+	}
 	for i := range p.cur().Rules {
 		r := &p.cur().Rules[i]
 		if (r.Action == models.ActionHaltAgent || r.Action == models.ActionHaltLineage) && r.matches(f, lvl) {
@@ -446,7 +461,7 @@ func (p *Policy) Escalate(f *models.Finding, ev *models.Event, agent *models.Age
 		AutonomyBefore: lvl,
 		TargetAutonomy: models.AutonomyIntern,
 		Severity:       f.Severity,
-		Reason:         fmt.Sprintf("critical incident: %s/%s severity %d at autonomy %s: %s", f.Detector, f.Kind, f.Severity, lvl, f.Explanation),
+		Reason:         why + ": " + f.Explanation,
 		FindingIDs:     []string{f.ID},
 		IssuedAt:       f.Time,
 		ExpiresAt:      f.Time.Add(p.cur().TTL),
@@ -503,6 +518,10 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 	}
 	r, _ := p.issued.Put(f.SessionID)
 	*r = rank[action]
+	if action == models.ActionSuspendSession || action == models.ActionRevokeCredential {
+		b, _ := p.agents.Put(f.AgentID)
+		b.strikes++
+	}
 	c := models.ContainmentCommand{
 		AgentID:        f.AgentID,
 		SessionID:      f.SessionID,
