@@ -152,6 +152,21 @@ func TestDaemonContainmentLoop(t *testing.T) {
 	if unknown != 0 || badStages != 0 {
 		t.Errorf("%d applied acks of unknown commands, %d with missing or inconsistent stages", unknown, badStages)
 	}
+	// The autonomy report reads the same evidence back.
+	ev, err := autonomyReport(ctx, qw.Conn(), cfg.ClickHouse.Database, base.Add(-time.Hour), "", time.Now().UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acked uint64
+	seen := map[string]agentEvidence{}
+	for _, a := range ev {
+		seen[a.AgentID] = a
+		acked += a.Acked
+	}
+	sb, ok := seen["support-bot"]
+	if !ok || sb.Events != 2 || sb.Operations != 1 || len(sb.Containment) == 0 || sb.Recommendation == "" || acked < 2 {
+		t.Errorf("autonomy report %+v: want support-bot with 2 events, 1 operation, its containment and a recommendation; %d acked in all", ev, acked)
+	}
 	if state.Halted("finance-reporter") {
 		t.Error("the forged halt was applied")
 	}
