@@ -48,3 +48,23 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeAck checks that any ack record either decodes to an ack with a
+// command id, a known status and a consumer, or fails with ErrInvalidAck.
+func FuzzDecodeAck(f *testing.F) {
+	for _, seed := range []string{`{"command_id":"c","status":"applied","consumer":"g","acked_at":"2026-01-01T00:00:00Z"}`, "", "null", "{}", `{"command_id":"c","status":"maybe","consumer":"g"}`, `[1]`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		a, err := decodeAck(&kgo.Record{Topic: "acks", Value: value})
+		if err != nil {
+			if !errors.Is(err, ErrInvalidAck) {
+				t.Fatalf("error %v does not wrap ErrInvalidAck", err)
+			}
+			return
+		}
+		if a.CommandID == "" || a.Consumer == "" || (a.Status != models.AckApplied && a.Status != models.AckRefused && a.Status != models.AckFailed) {
+			t.Fatalf("decoded an incomplete ack %+v", a)
+		}
+	})
+}

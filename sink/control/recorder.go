@@ -155,9 +155,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 		var acks []models.CommandAck
 		recs := fs.Records()
 		for _, rec := range recs {
-			var a models.CommandAck
-			if err := json.Unmarshal(rec.Value, &a); err != nil || a.CommandID == "" {
-				r.opts.OnError(fmt.Errorf("control: ack recorder topic %q partition %d offset %d: undecodable ack skipped", rec.Topic, rec.Partition, rec.Offset))
+			a, err := decodeAck(rec)
+			if err != nil {
+				r.opts.OnError(err)
 				continue
 			}
 			acks = append(acks, a)
@@ -189,6 +189,30 @@ func (r *Recorder) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ErrInvalidAck is wrapped when an ack record does not decode; such records
+// are skipped.
+var ErrInvalidAck = errors.New("invalid containment ack")
+
+// decodeAck parses an ack record: JSON with a command id, a known status
+// and a consumer.
+func decodeAck(rec *kgo.Record) (models.CommandAck, error) {
+	var a models.CommandAck
+	err := json.Unmarshal(rec.Value, &a)
+	switch {
+	case err != nil:
+	case a.CommandID == "":
+		err = errors.New("missing command_id")
+	case a.Status != models.AckApplied && a.Status != models.AckRefused && a.Status != models.AckFailed:
+		err = fmt.Errorf("unknown status %q", clip(string(a.Status)))
+	case a.Consumer == "":
+		err = errors.New("missing consumer")
+	}
+	if err != nil {
+		return a, fmt.Errorf("control: ack recorder topic %q partition %d offset %d: %w: %v", rec.Topic, rec.Partition, rec.Offset, ErrInvalidAck, err)
+	}
+	return a, nil
 }
 
 // store writes acks, retrying with backoff while ctx lasts (the offsets
