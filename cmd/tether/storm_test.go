@@ -84,7 +84,7 @@ func TestStormOnRealBroker(t *testing.T) {
 	recs := make([]*kgo.Record, 0, storm)
 	for i := range storm {
 		ev := models.Event{SchemaVersion: 1, ID: fmt.Sprintf("e%d", i), Kind: models.KindSessionStart,
-			Time: base.Add(time.Duration(i) * 50 * time.Microsecond), // 5 s of event time
+			Time:    base.Add(time.Duration(i) * 50 * time.Microsecond), // 5 s of event time
 			AgentID: fmt.Sprintf("storm-agent-%d", i), SessionID: fmt.Sprintf("s%d", i)}
 		b, _ := json.Marshal(ev)
 		recs = append(recs, &kgo.Record{Topic: events, Key: ev.Key(), Value: b})
