@@ -21,10 +21,11 @@ import (
 // stored in ClickHouse (when enabled) with their time-to-contain stages,
 // and commands not applied within control.ack_deadline raise
 // containment_unacknowledged findings (to ClickHouse).
-func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks sink.Multi, log zerolog.Logger) (*control.Recorder, error) {
+// The returned stop function ends the recorder and waits for it.
+func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks sink.Multi, log zerolog.Logger) (*control.Recorder, func(), error) {
 	kopts, err := ingest.ClientOptions(sec)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errConfig, err)
+		return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	o := control.DefaultRecorderOptions()
 	o.Brokers, o.Topic, o.Group, o.Deadline = cfg.Kafka.Brokers, cfg.Control.AckTopic, cfg.Kafka.Group+"-acks", cfg.Control.AckDeadline
@@ -37,15 +38,18 @@ func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks s
 	}
 	rec, err := control.NewRecorder(o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		if err := rec.Run(ctx); err != nil {
+		defer close(done)
+		if err := rec.Run(rctx); err != nil {
 			log.Error().Err(err).Msg("containment ack recorder stopped")
 		}
 	}()
 	log.Info().Str("topic", o.Topic).Dur("deadline", o.Deadline).Bool("clickhouse", o.Store != nil).Msg("recording containment acks")
-	return rec, nil
+	return rec, func() { cancel(); <-done; rec.Close() }, nil
 }
 
 // reloadOnHUP re-reads the configuration file on SIGHUP and puts its

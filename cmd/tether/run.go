@@ -115,10 +115,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}()
 	var rec *control.Recorder
 	if cfg.Control.AckTopic != "" {
-		if rec, err = startRecorder(ctx, cfg, sec, sinks, log); err != nil {
+		var stopRec func()
+		if rec, stopRec, err = startRecorder(ctx, cfg, sec, sinks, log); err != nil {
 			return err
 		}
-		defer rec.Close()
+		defer stopRec()
 		sinks = append(sinks, rec)
 	}
 	out.w = sinks
