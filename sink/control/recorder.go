@@ -247,9 +247,7 @@ func (r *Recorder) observe(acks []models.CommandAck) {
 		if a.Status != models.AckApplied {
 			continue
 		}
-		if _, ok := r.outstanding[a.CommandID]; ok {
-			delete(r.outstanding, a.CommandID)
-		}
+		delete(r.outstanding, a.CommandID)
 		r.acked.add(models.ContainmentCommand{ID: a.CommandID, IssuedAt: a.IssuedAt}, a.AckedAt)
 		st := a.Stages()
 		for _, s := range []struct {
