@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -171,5 +172,59 @@ func TestExampleConfigAndReload(t *testing.T) {
 	c.Control.SigningKeyFile = ""
 	if err := serve(context.Background(), c, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "tether keygen") {
 		t.Fatalf("serve without a signing key: %v", err)
+	}
+}
+
+// TestSigningKeyFromEnv: the PEM in TETHER_CONTROL_SIGNING_KEY signs; a
+// key and a key file together, a bad PEM and an unknown signing mode are
+// refused without echoing the key.
+func TestSigningKeyFromEnv(t *testing.T) {
+	s, err := control.GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem := string(s.PrivateKeyPEM())
+	tests := []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{"pem in the environment", map[string]string{"TETHER_CONTROL_SIGNING_KEY": pem}, true},
+		{"key and file", map[string]string{"TETHER_CONTROL_SIGNING_KEY": pem, "TETHER_CONTROL_SIGNING_KEY_FILE": "/nonexistent"}, false},
+		{"bad pem", map[string]string{"TETHER_CONTROL_SIGNING_KEY": "not-a-key-c0ffee"}, false},
+		{"missing file", map[string]string{"TETHER_CONTROL_SIGNING_KEY_FILE": "/nonexistent/control.key"}, false},
+		{"unknown mode", map[string]string{"TETHER_CONTROL_SIGNING": "optional"}, false},
+		{"disabled with a key", map[string]string{"TETHER_CONTROL_SIGNING": "disabled", "TETHER_CONTROL_SIGNING_KEY": pem}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig("", func(k string) string { return tt.env[k] })
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := c.signer(); err != nil || got.KeyID() != s.KeyID() {
+					t.Fatalf("signer %v, %v", got, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if k := tt.env["TETHER_CONTROL_SIGNING_KEY"]; k != "" && strings.Contains(err.Error(), k) {
+				t.Fatalf("error echoes the key: %v", err)
+			}
+		})
+	}
+}
+
+func TestClearCommand(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	c := clearCommand("a", true, "investigated", now, time.Hour)
+	if c.Action != models.ActionClear || c.Scope != models.ScopeLineage || c.ID != c.ComputeID() || !c.ExpiresAt.Equal(now.Add(time.Hour)) || c.Version != models.CommandVersion {
+		t.Fatalf("clear %+v", c)
+	}
+	if d := clearCommand("a", false, "x", now, time.Hour); d.Scope != models.ScopeAgent || d.ID == c.ID {
+		t.Fatalf("agent clear %+v shares the lineage clear's scope or id", d)
 	}
 }
