@@ -108,9 +108,12 @@ type demoAgent struct {
 	// asked approval for instead. Halted: its halt was in force at the end.
 	FirstAlert        time.Time
 	EmittedAfterAlert int
-	Stopped           int
-	Approvals         int
-	Halted            bool
+	// EmittedAfterHalt counts events its lineage emitted after the
+	// enforcement point acknowledged a halt of the root agent (0: it obeyed).
+	EmittedAfterHalt int
+	Stopped          int
+	Approvals        int
+	Halted           bool
 }
 
 // Flagged reports whether the agent has a finding at or above the alert
@@ -306,6 +309,7 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 	stopped := map[string]int{}   // root agent -> events containment stopped
 	approvals := map[string]int{} // root agent -> approvals asked
 	after := map[string]int{}     // root agent -> events emitted after its first alert
+	afterHalt := map[string]int{} // root agent -> events emitted after its halt was applied
 	var prodMu sync.Mutex
 	var prodErr error
 	onProduced := func(_ *kgo.Record, err error) {
@@ -350,6 +354,9 @@ produce:
 				}
 				if obs.alerted(ev.Root()) {
 					after[ev.Root()]++
+				}
+				if loop.halted(ev.Root()) {
+					afterHalt[ev.Root()]++
 				}
 				loop.produced(ev.ID, time.Now())
 				b, err := json.Marshal(ev)
@@ -406,7 +413,7 @@ produce:
 	for i := range rep.Agents {
 		a := &rep.Agents[i]
 		a.FirstAlert = obs.firstAlert(a.ID)
-		a.EmittedAfterAlert, a.Stopped, a.Approvals = after[a.ID], stopped[a.ID], approvals[a.ID]
+		a.EmittedAfterAlert, a.EmittedAfterHalt, a.Stopped, a.Approvals = after[a.ID], afterHalt[a.ID], stopped[a.ID], approvals[a.ID]
 		a.Halted = state.Halted(a.ID)
 	}
 	rep.ForgedHalted = rep.ForgedTarget != "" && state.Halted(rep.ForgedTarget)
@@ -704,9 +711,19 @@ type demoLoop struct {
 	mu         sync.Mutex
 	producedAt map[string]time.Time
 	ackList    []models.CommandAck
+	haltAcked  map[string]bool // agents whose halt was applied
 }
 
-func newDemoLoop() *demoLoop { return &demoLoop{producedAt: map[string]time.Time{}} }
+func newDemoLoop() *demoLoop {
+	return &demoLoop{producedAt: map[string]time.Time{}, haltAcked: map[string]bool{}}
+}
+
+// halted reports whether a halt of agent was acknowledged as applied.
+func (l *demoLoop) halted(agent string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.haltAcked[agent]
+}
 
 func (l *demoLoop) produced(id string, at time.Time) {
 	l.mu.Lock()
@@ -717,6 +734,9 @@ func (l *demoLoop) produced(id string, at time.Time) {
 func (l *demoLoop) ack(a models.CommandAck) {
 	l.mu.Lock()
 	l.ackList = append(l.ackList, a)
+	if a.Status == models.AckApplied && (a.Action == models.ActionHaltAgent || a.Action == models.ActionHaltLineage) {
+		l.haltAcked[a.AgentID] = true
+	}
 	l.mu.Unlock()
 }
 
@@ -843,8 +863,12 @@ func printContainment(w io.Writer, r *demoReport, agents []demoAgent) {
 		if a.Halted {
 			halted = "HALTED"
 		}
-		fmt.Fprintf(w, "    %-12s %-7s events emitted after first alert %d, actions stopped by containment %d, approvals asked %d\n",
-			a.ID, halted, a.EmittedAfterAlert, a.Stopped, a.Approvals)
+		afterHalt := "-"
+		if a.Halted {
+			afterHalt = fmt.Sprint(a.EmittedAfterHalt)
+		}
+		fmt.Fprintf(w, "    %-12s %-7s events emitted after first alert %d, after its halt %s; actions stopped by containment %d, approvals asked %d\n",
+			a.ID, halted, a.EmittedAfterAlert, afterHalt, a.Stopped, a.Approvals)
 	}
 	var refused []string
 	for _, reason := range control.Reasons {

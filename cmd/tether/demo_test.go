@@ -83,6 +83,9 @@ func TestDemo(t *testing.T) {
 
 			rogues := 0
 			for _, a := range rep.Agents {
+				if a.Halted && a.EmittedAfterHalt != 0 {
+					t.Errorf("%s emitted %d events after its halt was applied", a.ID, a.EmittedAfterHalt)
+				}
 				switch {
 				case a.Rogue && a.RogueSince.IsZero():
 					t.Errorf("rogue agent %s never went rogue in %s: the run is too short for the warm-up", a.ID, cfg.Duration)
