@@ -199,7 +199,9 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 	if e.sessions != nil {
 		e.compound(start)
 	}
-	e.policy.Observe(ev)
+	if c, ok := e.policy.Observe(ev); ok {
+		out.Commands = append(out.Commands, c)
+	}
 	for i := start; i < len(out.Findings); i++ {
 		if c, ok := e.policy.Decide(&out.Findings[i], ev, agent); ok {
 			out.Commands = append(out.Commands, c)

@@ -108,8 +108,8 @@ type demoAgent struct {
 	// asked approval for instead. Halted: its halt was in force at the end.
 	FirstAlert        time.Time
 	EmittedAfterAlert int
-	// EmittedAfterHalt counts events its lineage emitted after the
-	// enforcement point acknowledged a halt of the root agent (0: it obeyed).
+	// EmittedAfterHalt counts events its lineage emitted from agents whose
+	// halt the enforcement point had acknowledged (0: they obeyed).
 	EmittedAfterHalt int
 	Stopped          int
 	Approvals        int
@@ -355,7 +355,7 @@ produce:
 				if obs.alerted(ev.Root()) {
 					after[ev.Root()]++
 				}
-				if loop.halted(ev.Root()) {
+				if loop.halted(ev) {
 					afterHalt[ev.Root()]++
 				}
 				loop.produced(ev.ID, time.Now())
@@ -711,18 +711,19 @@ type demoLoop struct {
 	mu         sync.Mutex
 	producedAt map[string]time.Time
 	ackList    []models.CommandAck
-	haltAcked  map[string]bool // agents whose halt was applied
+	haltAcked  map[string]models.Action // agents whose halt (of the agent or its lineage) was applied
 }
 
 func newDemoLoop() *demoLoop {
-	return &demoLoop{producedAt: map[string]time.Time{}, haltAcked: map[string]bool{}}
+	return &demoLoop{producedAt: map[string]time.Time{}, haltAcked: map[string]models.Action{}}
 }
 
-// halted reports whether a halt of agent was acknowledged as applied.
-func (l *demoLoop) halted(agent string) bool {
+// halted reports whether ev comes from an agent whose halt was
+// acknowledged as applied: its own, or a lineage halt of its root.
+func (l *demoLoop) halted(ev *models.Event) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.haltAcked[agent]
+	return l.haltAcked[ev.AgentID] != "" || l.haltAcked[ev.Root()] == models.ActionHaltLineage
 }
 
 func (l *demoLoop) produced(id string, at time.Time) {
@@ -735,7 +736,9 @@ func (l *demoLoop) ack(a models.CommandAck) {
 	l.mu.Lock()
 	l.ackList = append(l.ackList, a)
 	if a.Status == models.AckApplied && (a.Action == models.ActionHaltAgent || a.Action == models.ActionHaltLineage) {
-		l.haltAcked[a.AgentID] = true
+		if l.haltAcked[a.AgentID] != models.ActionHaltLineage {
+			l.haltAcked[a.AgentID] = a.Action
+		}
 	}
 	l.mu.Unlock()
 }

@@ -187,3 +187,23 @@ func TestRepeatedSuspensionsHalt(t *testing.T) {
 		t.Fatalf("restored strikes %+v, want 3", got)
 	}
 }
+
+func TestSpawnAfterHaltHaltsLineage(t *testing.T) {
+	p := New(DefaultOptions())
+	agent := &models.AgentSpec{ID: "a", Autonomy: models.AutonomyIntern}
+	f := finding("s", 99, "f1")
+	if c, ok := p.Escalate(f, &models.Event{AgentID: "a", SessionID: "s"}, agent); !ok || c.Action != models.ActionHaltAgent {
+		t.Fatalf("%v %+v, want halt_agent", ok, c)
+	}
+	spawn := &models.Event{Kind: models.KindAgentSpawn, AgentID: "a", ChildAgentID: "a-sub", Time: t0.Add(time.Second)}
+	c, ok := p.Observe(spawn)
+	if !ok || c.Action != models.ActionHaltLineage || c.Scope != models.ScopeLineage || c.ID != c.ComputeID() || c.TargetAutonomy != models.AutonomyIntern {
+		t.Fatalf("%v %+v, want a lineage halt", ok, c)
+	}
+	if c2, ok := p.Observe(spawn); ok {
+		t.Fatalf("second lineage halt %+v", c2)
+	}
+	if _, ok := p.Observe(&models.Event{Kind: models.KindAgentSpawn, AgentID: "b", ChildAgentID: "b-sub"}); ok {
+		t.Fatal("a spawn by an agent that is not halted halted its lineage")
+	}
+}

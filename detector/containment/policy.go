@@ -396,12 +396,34 @@ const (
 )
 
 // Observe records what the policy needs from every event: which agents
-// spawned sub-agents (a halt of such an agent halts its lineage).
-func (p *Policy) Observe(ev *models.Event) {
-	if ev.Kind == models.KindAgentSpawn {
-		v, _ := p.issued.Put(spawnKey + ev.AgentID)
-		*v = 1
+// spawned sub-agents (a halt of such an agent halts its lineage). An agent
+// halted alone that still spawns a sub-agent — the spawn raced the halt —
+// gets its lineage halted: Observe returns that command (severity
+// critical, no findings: its id includes the event time), once per agent.
+func (p *Policy) Observe(ev *models.Event) (models.ContainmentCommand, bool) {
+	if ev.Kind != models.KindAgentSpawn {
+		return models.ContainmentCommand{}, false
 	}
+	v, _ := p.issued.Put(spawnKey + ev.AgentID)
+	*v = 1
+	r := p.issued.Peek(haltKey + ev.AgentID)
+	if r == nil || *r != rank[models.ActionHaltAgent] {
+		return models.ContainmentCommand{}, false
+	}
+	*r = rank[models.ActionHaltLineage]
+	c := models.ContainmentCommand{
+		AgentID:        ev.AgentID,
+		RootAgentID:    ev.Root(),
+		Action:         models.ActionHaltLineage,
+		TargetAutonomy: models.AutonomyIntern,
+		Severity:       models.SeverityCritical,
+		Reason:         fmt.Sprintf("agent %s spawned sub-agent %s after it was halted: its lineage is halted", ev.AgentID, ev.ChildAgentID),
+		FindingIDs:     []string{},
+		IssuedAt:       ev.Time,
+		ExpiresAt:      ev.Time.Add(p.cur().TTL),
+	}
+	c.SetID()
+	return c, true
 }
 
 // level is the autonomy level the policy judges agent at.
