@@ -159,9 +159,10 @@ func TrustKey(keys ...ed25519.PublicKey) Opt {
 }
 
 // AllowUnsigned accepts commands without a signature (every other check
-// still applies; a signed command must still verify). Only for a daemon
-// configured with `control.signing: disabled`; without it, NewConsumer
-// requires at least one TrustKey.
+// still applies; a signed command must verify against a trusted key when
+// any is configured, and is taken as unsigned when none is). Only for a
+// daemon configured with `control.signing: disabled`; without it,
+// NewConsumer requires at least one TrustKey.
 func AllowUnsigned() Opt { return opt{func(c *config) { c.allowUnsigned = true }} }
 
 // AckTopic sets the topic acknowledgements are published to (default
