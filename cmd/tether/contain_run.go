@@ -28,7 +28,13 @@ func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks s
 		return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	o := control.DefaultRecorderOptions()
-	o.Brokers, o.Topic, o.Group, o.Deadline = cfg.Kafka.Brokers, cfg.Control.AckTopic, cfg.Kafka.Group+"-acks", cfg.Control.AckDeadline
+	// A group per replica: every replica reads every ack (ClickHouse
+	// collapses the repeated rows) and clears the commands it published.
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = fmt.Sprint(os.Getpid())
+	}
+	o.Brokers, o.Topic, o.Group, o.Deadline = cfg.Kafka.Brokers, cfg.Control.AckTopic, cfg.Kafka.Group+"-acks-"+host, cfg.Control.AckDeadline
 	o.KafkaOpts = kopts
 	o.OnError = func(err error) { log.Warn().Err(err).Msg("containment ack recorder") }
 	for _, w := range sinks {

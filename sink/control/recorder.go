@@ -33,7 +33,8 @@ type AckStore interface {
 // RecorderOptions configures a Recorder.
 type RecorderOptions struct {
 	// Brokers, Topic (the ack topic) and Group (offsets of the acks read)
-	// are required.
+	// are required. Every daemon replica needs a group of its own: each
+	// must see every ack to clear the commands it published.
 	Brokers []string
 	Topic   string
 	Group   string
@@ -78,6 +79,7 @@ type Recorder struct {
 	outstanding map[string]pending
 	order       []string // outstanding ids, oldest first (may hold resolved ids)
 	acked       *idWindow
+	published   *idWindow // commands this recorder saw published: only theirs feed the histograms
 	hist        map[histKey]*histogram
 	statuses    map[string]uint64 // status or "refused:<reason>"
 	overdue     uint64
@@ -113,7 +115,7 @@ func NewRecorder(o RecorderOptions) (*Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: ack recorder client for topic %q: %w", ErrConfig, o.Topic, err)
 	}
-	return &Recorder{opts: o, cl: cl, outstanding: map[string]pending{}, acked: newIDWindow(o.MaxOutstanding),
+	return &Recorder{opts: o, cl: cl, outstanding: map[string]pending{}, acked: newIDWindow(o.MaxOutstanding), published: newIDWindow(o.MaxOutstanding),
 		hist: map[histKey]*histogram{}, statuses: map[string]uint64{}}, nil
 }
 
@@ -126,6 +128,7 @@ func (r *Recorder) Write(_ context.Context, b *sink.Batch) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, c := range b.Commands {
+		r.published.add(models.ContainmentCommand{ID: c.ID}, now)
 		if _, ok := r.outstanding[c.ID]; ok || r.acked.has(c.ID) {
 			continue
 		}
@@ -249,6 +252,9 @@ func (r *Recorder) observe(acks []models.CommandAck) {
 		}
 		delete(r.outstanding, a.CommandID)
 		r.acked.add(models.ContainmentCommand{ID: a.CommandID, IssuedAt: a.IssuedAt}, a.AckedAt)
+		if !r.published.has(a.CommandID) {
+			continue // another replica's command: its recorder measures it
+		}
 		st := a.Stages()
 		for _, s := range []struct {
 			name string
@@ -341,7 +347,8 @@ func (r *Recorder) Quantile(stage string, action models.Action, q float64) (time
 }
 
 // WritePrometheus writes the recorder's metrics in the Prometheus text
-// format: tether_containment_stage_seconds{stage,action} histograms,
+// format: tether_containment_stage_seconds{stage,action} histograms (of the
+// commands this recorder saw published),
 // tether_containment_acks_total{status} (refusals by reason as
 // status="refused:<reason>"), tether_containment_commands_outstanding and
 // tether_containment_unacknowledged_total.
