@@ -215,10 +215,20 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 	if e.sessions != nil {
 		e.compound(start)
 	}
+	if c, ok := e.policy.Observe(ev); ok {
+		out.Commands = append(out.Commands, c)
+	}
 	for i := start; i < len(out.Findings); i++ {
 		if c, ok := e.policy.Decide(&out.Findings[i], ev, agent); ok {
 			out.Commands = append(out.Commands, c)
 		}
+		if c, ok := e.policy.Escalate(&out.Findings[i], ev, agent); ok {
+			out.Commands = append(out.Commands, c)
+		}
+	}
+	if f, ok := e.policy.BreakerFinding(); ok {
+		e.curDet = containment.Name
+		e.emit(f)
 	}
 	// Commands held back by the rate limits are summarised, once per
 	// window, in a containment_rate_limited finding (never compounded,

@@ -22,6 +22,11 @@ Usage:
                                               combined markdown tables of several reports
   tether produce (--fleet | --events FILE | --stream DIR) [--rate N] [--rebase-time] [--config FILE]
                                               replay events into the Kafka events topic, keyed as the daemon expects
+  tether keygen [--out .cache/keys/control]   create the Ed25519 key that signs containment commands
+  tether contain clear --agent ID [--lineage] --reason TEXT [--config FILE]
+                                              publish a signed human clear that lifts a halt
+  tether autonomy report [--agent ID] [--since 30d] [--json] [--config FILE]
+                                              evidence for the autonomy promotion gates, per agent, from ClickHouse
 
 Run 'tether COMMAND -h' for a command's flags.
 `
@@ -50,6 +55,12 @@ func main() {
 		return
 	case "produce":
 		err = runProduce(args)
+	case "keygen":
+		err = runKeygen(args)
+	case "contain":
+		err = runContain(args)
+	case "autonomy":
+		err = runAutonomy(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

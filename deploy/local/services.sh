@@ -34,7 +34,23 @@ source "$here/lib.sh"
 
 have_clickhouse() { [[ -f "$here/clickhouse.sh" ]]; }
 
+# dev_signing_key writes, once, the local development key that signs
+# containment commands (control.signing_key_file of
+# deploy/tether.example.yaml), with openssl in the PKCS #8 PEM Ed25519
+# format that `tether keygen` writes. Production creates its own key with
+# `tether keygen` and keeps it out of the repository.
+dev_signing_key() {
+	local dir="$repo/.cache/keys"
+	[[ -f $dir/control.key ]] && return 0
+	mkdir -p "$dir"
+	chmod 700 "$dir"
+	(umask 077 && openssl genpkey -algorithm ed25519 -out "$dir/control.key")
+	openssl pkey -in "$dir/control.key" -pubout -out "$dir/control.pub"
+	log "development signing key $dir/control.key (deploy/tether.example.yaml; production: tether keygen)"
+}
+
 up() {
+	dev_signing_key
 	bash "$here/kafka.sh" install
 	if have_clickhouse; then
 		bash "$here/clickhouse.sh" install

@@ -115,8 +115,8 @@ type Schema struct {
 	Dialect Dialect
 	// Database holding the tables.
 	Database string
-	// Events, Findings and Commands describe the three tables.
-	Events, Findings, Commands Table
+	// Events, Findings, Commands and Acks describe the tables.
+	Events, Findings, Commands, Acks Table
 }
 
 // Table names.
@@ -124,6 +124,7 @@ const (
 	EventsTable   = "events"
 	FindingsTable = "findings"
 	CommandsTable = "commands"
+	AcksTable     = "command_acks"
 )
 
 // NewSchema describes the tables for opts.Database in dialect d.
@@ -229,11 +230,38 @@ func NewSchema(opts Options, d Dialect) Schema {
 			TTLColumn:     "issued_at",
 			RetentionDays: opts.RetentionDays,
 		},
+		Acks: Table{
+			Name: AcksTable,
+			Columns: []Column{
+				{Name: "command_id", Type: tString},
+				{Name: "consumer", Type: tLowCard},
+				{Name: "status", Type: tLowCard},
+				{Name: "agent_id", Type: tLowCard},
+				{Name: "action", Type: tLowCard},
+				{Name: "reason", Type: tString},
+				{Name: "issued_at", Type: tTime},
+				{Name: "alerted_at", Type: tTime},
+				{Name: "received_at", Type: tTime},
+				{Name: "acked_at", Type: tTime},
+				// Stages of time-to-contain in milliseconds (models.Stages),
+				// exact even where the timestamps are whole seconds.
+				{Name: "event_to_finding_ms", Type: tFloat64},
+				{Name: "finding_to_command_ms", Type: tFloat64},
+				{Name: "command_to_ack_ms", Type: tFloat64},
+				{Name: "time_to_contain_ms", Type: tFloat64},
+				insertedAt,
+			},
+			// One row per command, consumer and outcome: a replayed ack
+			// collapses; a failed then applied command keeps both.
+			OrderBy:       "(command_id, consumer, status)",
+			TTLColumn:     "acked_at",
+			RetentionDays: opts.RetentionDays,
+		},
 	}
 }
 
 // Tables returns the tables in creation order.
-func (s Schema) Tables() []Table { return []Table{s.Events, s.Findings, s.Commands} }
+func (s Schema) Tables() []Table { return []Table{s.Events, s.Findings, s.Commands, s.Acks} }
 
 // Qualified returns database.table.
 func (s Schema) Qualified(table string) string { return s.Database + "." + table }
