@@ -26,6 +26,7 @@ import (
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink"
 	"github.com/tetherhq/tether/sink/control"
+	"github.com/tetherhq/tether/sink/memstore"
 	"github.com/tetherhq/tether/sink/parquet"
 )
 
@@ -62,6 +63,8 @@ type demoConfig struct {
 	// DrainTimeout bounds the wait for the consumer to catch up after
 	// production stops.
 	DrainTimeout time.Duration
+	// Console, when set, receives every durable batch (the console's view).
+	Console *memstore.Store
 }
 
 func defaultDemoConfig() demoConfig {
@@ -145,6 +148,8 @@ func runDemo(args []string) error {
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "events produced per second")
 	fs.IntVar(&cfg.BadRecords, "bad", cfg.BadRecords, "deliberately invalid records to produce (dead-lettered)")
 	verbose := fs.Bool("v", false, "log the pipeline (to stderr)")
+	listen := fs.String("listen", "127.0.0.1:9464", "address of the console (empty: no console)")
+	linger := fs.Bool("linger", false, "keep serving the console after the run until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -161,9 +166,22 @@ func runDemo(args []string) error {
 	defer stop()
 	fmt.Printf("tether demo: %d agents (%d go rogue after %d sessions), %.0f events/s for %s, seed %d\n",
 		cfg.Agents, cfg.Rogue, cfg.Warmup, cfg.Rate, cfg.Duration, cfg.Seed)
+	if *listen != "" {
+		cfg.Console = newConsoleStore(nil)
+		srv, addr, err := serveConsole(*listen, consoleHandler(cfg.Console, os.Getenv("TETHER_CONSOLE_TOKEN"), "Tether demo"))
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		fmt.Printf("console: http://%s/\n", addr)
+	}
 	rep, err := demo(ctx, cfg)
 	if rep != nil {
 		printDemoReport(os.Stdout, rep)
+	}
+	if *linger && cfg.Console != nil && ctx.Err() == nil {
+		fmt.Println("serving the console until interrupted (Ctrl-C)")
+		<-ctx.Done()
 	}
 	return err
 }
@@ -188,6 +206,9 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 		fopts.WarmupSessions = cfg.Warmup
 	}
 	fl := fleet.New(fopts)
+	if cfg.Console != nil {
+		cfg.Console.SetInventory(fl.Inventory())
+	}
 
 	if removed, err := clearDemoOutput(cfg.Out); err != nil {
 		return nil, err
@@ -224,6 +245,9 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 	}
 	defer cons.Close()
 	late.w = sink.Multi{pw, control.NewPublisher(cons.Client(), demoControlTopic), obs}
+	if cfg.Console != nil {
+		late.w = append(late.w.(sink.Multi), cfg.Console)
+	}
 
 	// A containment consumer, as an enforcement point would run it, reads
 	// the commands back from the control topic.

@@ -87,7 +87,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 		cancel()
 	}
-	srv := httptest.NewServer(httpHandler(reg, m))
+	srv := httptest.NewServer(httpHandler(reg, m, nil))
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + "/readyz")

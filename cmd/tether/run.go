@@ -113,13 +113,15 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			log.Error().Err(err).Msg("closing sinks")
 		}
 	}()
-	out.w = sinks
+	store := newConsoleStore(inv)
+	out.w = append(sinks, store)
 
 	if cfg.HTTP.Listen != "" {
 		if err := reg.Register(cons.Metrics()); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		srv, err := startHTTP(cfg.HTTP.Listen, reg, cons.Metrics(), log)
+		ui := consoleHandler(store, cfg.HTTP.ConsoleToken.Reveal(), "Tether")
+		srv, err := startHTTP(cfg.HTTP.Listen, reg, cons.Metrics(), ui, log)
 		if err != nil {
 			return err
 		}
@@ -165,26 +167,29 @@ func kafkaMetrics(reg *prometheus.Registry) func(client string) []kgo.Hook {
 }
 
 // startHTTP serves /metrics (Prometheus), /healthz (liveness: the process
-// serves HTTP) and /readyz (ingest.Readiness as JSON: 200 when ready, 503
-// with the reasons otherwise).
-func startHTTP(addr string, reg *prometheus.Registry, m *ingest.Metrics, log zerolog.Logger) (*http.Server, error) {
+// serves HTTP), /readyz (ingest.Readiness as JSON: 200 when ready, 503
+// with the reasons otherwise) and the console ui at / (when not nil).
+func startHTTP(addr string, reg *prometheus.Registry, m *ingest.Metrics, ui http.Handler, log zerolog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: httpHandler(reg, m), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: httpHandler(reg, m, ui), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Msg("http server")
 		}
 	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving the console at /, /metrics, /healthz, /readyz")
 	return srv, nil
 }
 
 // httpHandler routes the daemon's HTTP endpoints (see startHTTP).
-func httpHandler(reg *prometheus.Registry, m *ingest.Metrics) http.Handler {
+func httpHandler(reg *prometheus.Registry, m *ingest.Metrics, ui http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if ui != nil {
+		mux.Handle("/", ui)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

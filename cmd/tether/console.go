@@ -1,0 +1,45 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tetherhq/tether/console"
+	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink/memstore"
+)
+
+// newConsoleStore returns the console's bounded in-memory view
+// (memstore.DefaultOptions) over the declared inventory.
+func newConsoleStore(inv *models.Inventory) *memstore.Store {
+	o := memstore.DefaultOptions()
+	o.Inventory = inv
+	return memstore.New(o)
+}
+
+// consoleHandler is the console over store, with triage written to the
+// store (the ClickHouse triage table is written by `tether triage set`).
+func consoleHandler(store *memstore.Store, token, title string) http.Handler {
+	o := console.DefaultOptions()
+	o.Source, o.Triage, o.Token, o.Title = store, store, token, title
+	return console.Handler(o)
+}
+
+// serveConsole serves h on addr (the demo's console); it returns the server
+// and the address it listens on.
+func serveConsole(addr string, h http.Handler) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("console listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Printf("console server: %v\n", err)
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}
