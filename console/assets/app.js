@@ -247,7 +247,7 @@ async function submitTriage(form) {
   }
   msg.className = r.ok ? "muted" : "error";
   msg.textContent = r.ok ? "saved" : body.error || r.statusText;
-  if (r.ok) { version = -1; tick(); }
+  if (r.ok) { document.activeElement.blur(); version = -1; tick(); }
 }
 
 // ---- routing and live updates ----

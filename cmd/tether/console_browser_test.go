@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
+
+	"github.com/tetherhq/tether/bench/fleet"
+	"github.com/tetherhq/tether/deploy/testenv"
+	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink/memstore"
+)
+
+// TestConsoleInBrowser runs the demo with its console, drives headless
+// Chromium (Debian's chromium, over the DevTools protocol) through the
+// fleet overview (while the demo runs), an agent page, the timeline of a
+// rogue session and one of its findings, saves a screenshot of each, and
+// asserts the timeline: every finding of the session is shown, pinned after
+// the last event of the step it fired at. It then sets a triage status from
+// the finding page and checks it is stored and shown.
+//
+// Screenshots go to $TETHER_CONSOLE_SCREENSHOTS when set (e.g. out/console),
+// else to the test's temporary directory; their paths are logged.
+func TestConsoleInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo and a browser")
+	}
+	chromium := testenv.Chromium(t)
+	defer goleak.VerifyNone(t)
+	shots := os.Getenv("TETHER_CONSOLE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := defaultDemoConfig()
+	cfg.Duration = 8 * time.Second
+	cfg.Rate = 1500
+	cfg.Agents, cfg.Rogue, cfg.Seed = 8, 2, 11
+	cfg.Out = filepath.Join(t.TempDir(), "demo")
+	cfg.Console = newConsoleStore(nil)
+	srv, addr, err := serveConsole("127.0.0.1:0", consoleHandler(cfg.Console, "", "Tether demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	base := "http://" + addr + "/"
+
+	type result struct {
+		rep *demoReport
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := demo(context.Background(), cfg)
+		done <- result{rep, err}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+
+	shoot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(shots, name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s: %s (%d bytes)", name, path, len(png))
+	}
+	// waitFor polls a JavaScript condition in the page (the console
+	// re-renders on its own when the data changes).
+	waitFor := func(what, js string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ok, err := chromedp.Run(browser, chromedp.Evaluate[bool](js))
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				html, _ := chromedp.Run(browser, chromedp.OuterHTML("#app"))
+				t.Fatalf("timed out waiting for %s; page: %.2000s", what, html)
+			}
+			time.Sleep(100 * time.Millisecond) // polling a condition, with a deadline
+		}
+	}
+
+	// 1. Fleet overview while the demo runs: wait for a finding to show.
+	if err := chromedp.Do(browser, chromedp.Navigate(base)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the overview to list agents with findings",
+		`document.querySelectorAll('#agents tbody tr').length > 0 && [...document.querySelectorAll('#agents tbody tr td:nth-child(4)')].some(td => +td.textContent > 0)`)
+	select {
+	case r := <-done:
+		t.Fatalf("the demo ended before the overview showed findings: %v", r.err)
+	default:
+	}
+	shoot("1-overview")
+
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+
+	// Pick the known rogue session: among the fleet's rogue agents (the same
+	// seed gives the same fleet), the session with the most alert findings.
+	fopts := fleet.DefaultOptions()
+	fopts.Agents, fopts.Rogue, fopts.Seed = cfg.Agents, cfg.Rogue, cfg.Seed
+	rogues := fleet.New(fopts).Rogues()
+	var best memstore.SessionDetail
+	bestAlerts := 0
+	for _, id := range rogues {
+		a, err := cfg.Console.Agent(id)
+		if err != nil {
+			t.Fatalf("rogue agent %s not in the console: %v", id, err)
+		}
+		for _, s := range a.Sessions {
+			d, err := cfg.Console.Session(s.ID)
+			if err != nil {
+				continue
+			}
+			n := 0
+			for _, f := range d.Findings {
+				if f.Severity >= models.AlertThreshold {
+					n++
+				}
+			}
+			if n > bestAlerts {
+				best, bestAlerts = d, n
+			}
+		}
+	}
+	if bestAlerts == 0 {
+		t.Fatalf("no session of the rogue agents %v has an alert in the console", rogues)
+	}
+	t.Logf("rogue session %s of %s: %d events, %d findings (%d alerts)", best.ID, best.AgentID, len(best.EventsList), len(best.Findings), bestAlerts)
+
+	// 2. Agent page.
+	if err := chromedp.Do(browser, chromedp.Navigate(base+"#/agent/"+best.RootAgentID)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the agent page", fmt.Sprintf(`document.querySelector('#app').dataset.page === 'agent' && document.querySelector('h1').textContent.includes(%q) && !!document.querySelector('#tool-chart') && !!document.querySelector('#lineage')`, best.RootAgentID))
+	shoot("2-agent")
+
+	// 3. Session timeline: every finding pinned at its step.
+	if err := chromedp.Do(browser, chromedp.Navigate(base+"#/session/"+best.ID)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the timeline", fmt.Sprintf(`document.querySelector('#app').dataset.page === 'session' && document.querySelectorAll('#timeline tr.finding').length === %d`, len(best.Findings)))
+	type pinned struct {
+		ID       string `json:"id"`
+		Step     int    `json:"step"`
+		PrevStep int    `json:"prevStep"`
+		NextStep int    `json:"nextStep"`
+	}
+	rows, err := chromedp.Run(browser, chromedp.Evaluate[[]pinned](`[...document.querySelectorAll('#timeline tr.finding')].map(tr => {
+		let p = tr.previousElementSibling; while (p && !p.classList.contains('ev')) p = p.previousElementSibling;
+		let n = tr.nextElementSibling; while (n && !n.classList.contains('ev')) n = n.nextElementSibling;
+		return {id: tr.dataset.findingId, step: +tr.dataset.step, prevStep: p ? +p.dataset.step : -1, nextStep: n ? +n.dataset.step : -1};
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := map[int]bool{}
+	for _, e := range best.EventsList {
+		steps[e.Step] = true
+	}
+	for _, f := range best.Findings {
+		i := slices.IndexFunc(rows, func(p pinned) bool { return p.ID == f.ID })
+		if i < 0 {
+			t.Errorf("finding %s (%s/%s, step %d) is not on the timeline", f.ID, f.Detector, f.Kind, f.Step)
+			continue
+		}
+		p := rows[i]
+		if p.Step != f.Step {
+			t.Errorf("finding %s shown at step %d, fired at step %d", f.ID, p.Step, f.Step)
+		}
+		if steps[f.Step] && (p.PrevStep != f.Step || p.NextStep == f.Step) {
+			t.Errorf("finding %s (step %d) is not pinned after the last event of its step: previous event step %d, next %d", f.ID, f.Step, p.PrevStep, p.NextStep)
+		}
+	}
+	sinks, err := chromedp.Run(browser, chromedp.Evaluate[int](`document.querySelectorAll('#timeline tr.ev.taint-sink').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("timeline: %d findings pinned, %d taint sinks highlighted", len(rows), sinks)
+	shoot("3-session")
+
+	// 4. Finding page of the session's most severe finding, then triage it.
+	top := slices.MaxFunc(best.Findings, func(a, b memstore.TriagedFinding) int { return int(a.Severity) - int(b.Severity) })
+	if err := chromedp.Do(browser, chromedp.Navigate(base+"#/finding/"+top.ID)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the finding page", fmt.Sprintf(`document.querySelector('#app').dataset.page === 'finding' && document.querySelector('.kv dd.mono').textContent === %q && document.querySelectorAll('#evidence li').length > 0`, top.ID))
+	shoot("4-finding")
+
+	if err := chromedp.Do(browser,
+		chromedp.SetValue(`#triage-form select[name=status]`, "false_positive"),
+		chromedp.SetValue(`#triage-form input[name=comment]`, "test: expected data flow"),
+		chromedp.SetValue(`#triage-form input[name=by]`, "analyst@test"),
+		chromedp.Click(`#triage-form button`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the triage to show", `!!document.querySelector('#triage-history') && document.querySelector('#triage-history').textContent.includes('analyst@test') && document.querySelector('#status').textContent === 'false_positive'`)
+	shoot("5-finding-triaged")
+	d, err := cfg.Console.Finding(top.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Finding.Status != "false_positive" || len(d.Triage) != 1 || d.Triage[0].By != "analyst@test" || d.Triage[0].Comment != "test: expected data flow" {
+		t.Errorf("stored triage %+v (status %s), want one false_positive record by analyst@test", d.Triage, d.Finding.Status)
+	}
+	cancelBrowser()
+	cancelAlloc()
+}
