@@ -117,6 +117,8 @@ type Schema struct {
 	Database string
 	// Events, Findings and Commands describe the three tables.
 	Events, Findings, Commands Table
+	// Triage holds analysts' triage decisions (triage.go).
+	Triage Table
 }
 
 // Table names.
@@ -229,11 +231,12 @@ func NewSchema(opts Options, d Dialect) Schema {
 			TTLColumn:     "issued_at",
 			RetentionDays: opts.RetentionDays,
 		},
+		Triage: triageTable(),
 	}
 }
 
 // Tables returns the tables in creation order.
-func (s Schema) Tables() []Table { return []Table{s.Events, s.Findings, s.Commands} }
+func (s Schema) Tables() []Table { return []Table{s.Events, s.Findings, s.Commands, s.Triage} }
 
 // Qualified returns database.table.
 func (s Schema) Qualified(table string) string { return s.Database + "." + table }
@@ -275,7 +278,7 @@ func (s Schema) Statements() []string {
 	for _, t := range s.Tables() {
 		stmts = append(stmts, s.CreateTable(t))
 	}
-	return stmts
+	return append(stmts, s.Views()...)
 }
 
 // InsertQuery renders the INSERT with t's explicit column list.

@@ -124,15 +124,20 @@ func TestCreateTable(t *testing.T) {
 func TestStatements(t *testing.T) {
 	s := NewSchema(DefaultOptions(), DialectLegacy)
 	stmts := s.Statements()
-	if len(stmts) != 4 {
-		t.Fatalf("got %d statements, want 4", len(stmts))
+	if want := 1 + len(s.Tables()) + len(s.Views()); len(stmts) != want {
+		t.Fatalf("got %d statements, want %d", len(stmts), want)
 	}
 	if stmts[0] != "CREATE DATABASE IF NOT EXISTS tether" {
 		t.Errorf("first statement %q", stmts[0])
 	}
-	for i, tbl := range []string{"events", "findings", "commands"} {
+	for i, tbl := range []string{"events", "findings", "commands", "triage"} {
 		if !strings.HasPrefix(stmts[i+1], "CREATE TABLE IF NOT EXISTS tether."+tbl+"\n") {
 			t.Errorf("statement %d does not create %s: %q", i+1, tbl, stmts[i+1])
+		}
+	}
+	for i, v := range []string{"agent_daily", "agent_daily_events"} {
+		if !strings.HasPrefix(stmts[5+i], "CREATE MATERIALIZED VIEW IF NOT EXISTS tether."+v+"\n") {
+			t.Errorf("statement %d does not create the view %s: %q", 5+i, v, stmts[5+i])
 		}
 	}
 }

@@ -1,0 +1,86 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tetherhq/tether/triage"
+)
+
+// TriageTable holds analysts' triage decisions (package triage): an
+// append-only audit, one row per decision; a finding's current status is
+// the row with the greatest at_ms (argMax(status, at_ms)). at_ms is the
+// decision time in Unix milliseconds, so the order is exact on servers
+// without DateTime64 (the legacy `at` column holds whole seconds).
+const TriageTable = "triage"
+
+func triageTable() Table {
+	return Table{
+		Name: TriageTable,
+		Columns: []Column{
+			{Name: "finding_id", Type: tString},
+			{Name: "status", Type: tLowCard},
+			{Name: "comment", Type: tString},
+			{Name: "set_by", Type: tString},
+			{Name: "at", Type: tTime},
+			{Name: "at_ms", Type: "UInt64"},
+			{Name: "inserted_at", Type: "DateTime('UTC')", Default: "now()"},
+		},
+		// Every decision is its own row; a retried insert of the same
+		// decision collapses.
+		OrderBy: "(finding_id, at_ms, set_by, status)",
+	}
+}
+
+// TriageRow is the row of r in the triage table, in InsertColumns order.
+func TriageRow(r *triage.Record) []any {
+	return []any{r.FindingID, string(r.Status), r.Comment, r.By, ts(r.At), uint64(r.At.UnixMilli())}
+}
+
+// SetTriage validates r and inserts it into the triage table.
+func (w *Writer) SetTriage(ctx context.Context, r triage.Record) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if w.isClosed() {
+		return fmt.Errorf("clickhouse %s: %w", w.opts.Addr, ErrClosed)
+	}
+	return w.insert(ctx, w.schema.Triage, 1, func(int) []any { return TriageRow(&r) })
+}
+
+// AgentDailyView is the materialised view of per-agent daily finding
+// rollups (SummingMergeTree: sum the columns when querying, rows of one key
+// may not be merged yet). It counts rows as inserted, so a replayed batch
+// (at-least-once delivery) is counted twice; exact figures come from the
+// findings table with FINAL.
+const AgentDailyView = "agent_daily"
+
+// AgentDailyEventsView is the materialised view of per-agent daily event,
+// tool-call and session-start counts (same caveats as AgentDailyView).
+const AgentDailyEventsView = "agent_daily_events"
+
+// Views renders the materialised views, after the tables they read.
+func (s Schema) Views() []string {
+	return []string{
+		fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %s
+ENGINE = SummingMergeTree()
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, root_agent_id, agent_id)
+AS SELECT toDate(time) AS day, root_agent_id, agent_id,
+    count() AS findings,
+    countIf(severity >= 50) AS alerts,
+    countIf(severity >= 90) AS critical
+FROM %s
+GROUP BY day, root_agent_id, agent_id`, s.Qualified(AgentDailyView), s.Qualified(FindingsTable)),
+		fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %s
+ENGINE = SummingMergeTree()
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, root_agent_id, agent_id)
+AS SELECT toDate(time) AS day, root_agent_id, agent_id,
+    count() AS events,
+    countIf(kind = 'tool_call') AS tool_calls,
+    countIf(kind = 'session_start') AS sessions
+FROM %s
+GROUP BY day, root_agent_id, agent_id`, s.Qualified(AgentDailyEventsView), s.Qualified(EventsTable)),
+	}
+}
