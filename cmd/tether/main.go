@@ -16,6 +16,7 @@ Usage:
   tether demo   [--duration 30s] [--out DIR]  run the embedded demo: in-process broker, simulated fleet, Parquet findings
   tether import agentdojo --out DIR [--reword STYLE] PATH...
                                               convert AgentDojo runs into Tether's labelled stream format
+  tether query  [--dir DIR] QUESTION [ID]     the query cookbook's questions on Parquet output (top-agents, session, finding, ...)
   tether eval   --events FILE --labels FILE [--inventory FILE] --json OUT [--plot OUT.png]
                                               replay a labelled stream through the detectors and score them
   tether eval combine [--md OUT] NAME=REPORT.json ...
@@ -39,6 +40,8 @@ func main() {
 		err = runImport(args)
 	case "eval":
 		err = runEval(args)
+	case "query":
+		err = runQuery(args, os.Stdout)
 	case "--version", "-version", "version":
 		if len(args) > 0 {
 			fmt.Fprintf(os.Stderr, "tether: unexpected arguments after %s: %q\n", cmd, args)

@@ -1,0 +1,67 @@
+package parquet
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink"
+)
+
+// TestReadBack writes two batches (one repeated, as a retried batch is)
+// and reads the series back: every row once, every field intact.
+func TestReadBack(t *testing.T) {
+	tests := []struct {
+		name     string
+		findings []models.Finding
+		commands []models.ContainmentCommand
+	}{
+		{"with features", []models.Finding{finding(0, models.Feature{Name: "z", Observed: 7, Baseline: 1.5, Spread: 0.5}), finding(1)}, []models.ContainmentCommand{command(0)}},
+		{"no commands", []models.Finding{finding(2)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Dir = t.TempDir()
+			w, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			b := &sink.Batch{Findings: tt.findings, Commands: tt.commands}
+			for range 2 {
+				if err := w.Write(context.Background(), b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			gotF, err := ReadFindings(o.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(gotF, tt.findings) {
+				t.Errorf("findings read back\n%+v\nwant\n%+v", gotF, tt.findings)
+			}
+			gotC, err := ReadCommands(o.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(gotC, tt.commands) {
+				t.Errorf("commands read back\n%+v\nwant\n%+v", gotC, tt.commands)
+			}
+		})
+	}
+}
+
+func TestReadNotParquet(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "findings-x.parquet"), []byte("not parquet"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFindings(dir); !errors.Is(err, ErrFormat) {
+		t.Errorf("err %v, want ErrFormat", err)
+	}
+}
