@@ -17,6 +17,8 @@ Usage:
   tether import agentdojo --out DIR [--reword STYLE] PATH...
                                               convert AgentDojo runs into Tether's labelled stream format
   tether query  [--dir DIR] QUESTION [ID]     the query cookbook's questions on Parquet output (top-agents, session, finding, ...)
+  tether triage set --finding ID --status S [--comment C] --by WHO [--config FILE]
+                                              record a triage decision in ClickHouse (new, acknowledged, false_positive, accepted_risk, resolved)
   tether eval   --events FILE --labels FILE [--inventory FILE] --json OUT [--plot OUT.png]
                                               replay a labelled stream through the detectors and score them
   tether eval combine [--md OUT] NAME=REPORT.json ...
@@ -42,6 +44,8 @@ func main() {
 		err = runEval(args)
 	case "query":
 		err = runQuery(args, os.Stdout)
+	case "triage":
+		err = runTriage(args)
 	case "--version", "-version", "version":
 		if len(args) > 0 {
 			fmt.Fprintf(os.Stderr, "tether: unexpected arguments after %s: %q\n", cmd, args)
