@@ -131,7 +131,7 @@ const (
 // NewSchema describes the tables for opts.Database in dialect d.
 func NewSchema(opts Options, d Dialect) Schema {
 	insertedAt := Column{Name: "inserted_at", Type: "DateTime('UTC')", Default: "now()"}
-	return Schema{
+	s := Schema{
 		Dialect:  d,
 		Database: opts.Database,
 		Events: Table{
@@ -233,6 +233,8 @@ func NewSchema(opts Options, d Dialect) Schema {
 		},
 		Triage: triageTable(),
 	}
+	addMillis(&s)
+	return s
 }
 
 // Tables returns the tables in creation order.
