@@ -69,6 +69,16 @@ func TestIntegrationCookbook(t *testing.T) {
 	}()
 
 	b, fl := corpus(t, 20000)
+	// One crafted session whose alert comes 1.234 s after its first
+	// evidence event: the detection times must keep the milliseconds.
+	t1 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Add(456 * time.Millisecond)
+	src := &models.Event{ID: "crafted-e1", Kind: models.KindToolResult, Time: t1, AgentID: "crafted", SessionID: "crafted-s1", Step: 4, ToolName: "web.get"}
+	snk := &models.Event{ID: "crafted-e2", Kind: models.KindToolCall, Time: t1.Add(1234 * time.Millisecond), AgentID: "crafted", SessionID: "crafted-s1", Step: 9, ToolName: "http.post"}
+	crafted := models.Finding{Time: snk.Time, AgentID: "crafted", RootAgentID: "crafted", SessionID: "crafted-s1", Detector: "flow",
+		Kind: "untrusted_to_sink", Severity: 80, Step: 9, EvidenceIDs: []string{src.ID, snk.ID}}
+	crafted.SetID()
+	b.Events = append(b.Events, src, snk)
+	b.Findings = append(b.Findings, crafted)
 	if err := w.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +141,56 @@ func TestIntegrationCookbook(t *testing.T) {
 		"04_finding_commands":      topCommands,
 		"08_mttd_mttc_percentiles": 1,
 	}
+	// The session_detection view's MTTD for every alerted session, against
+	// the same definition computed here from what was written.
+	evTime := map[string]time.Time{}
+	for _, e := range b.Events {
+		evTime[e.ID] = e.Time
+	}
+	firstHarm, firstAlert := map[string]time.Time{}, map[string]time.Time{}
+	for _, f := range b.Findings {
+		if f.Severity < models.AlertThreshold {
+			continue
+		}
+		if a, ok := firstAlert[f.SessionID]; !ok || f.Time.Before(a) {
+			firstAlert[f.SessionID] = f.Time
+		}
+		for _, id := range f.EvidenceIDs {
+			if et, ok := evTime[id]; ok {
+				if h, seen := firstHarm[f.SessionID]; !seen || et.Before(h) {
+					firstHarm[f.SessionID] = et
+				}
+			}
+		}
+	}
+	rows, err := w.Conn().Query(ctx, "SELECT session_id, mttd_ms FROM "+o.Database+".session_detection")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked, positive := 0, 0
+	for rows.Next() {
+		var sid string
+		var mttd int64
+		if err := rows.Scan(&sid, &mttd); err != nil {
+			t.Fatal(err)
+		}
+		if want := firstAlert[sid].Sub(firstHarm[sid]).Milliseconds(); mttd != want {
+			t.Errorf("session_detection mttd_ms %d for %s, want %d", mttd, sid, want)
+		}
+		checked++
+		if mttd > 0 {
+			positive++
+		}
+		if sid == "crafted-s1" && mttd != 1234 {
+			t.Errorf("crafted session: mttd_ms %d, want 1234", mttd)
+		}
+	}
+	rows.Close()
+	if checked != len(firstAlert) || positive == 0 {
+		t.Errorf("session_detection: %d rows (%d with mttd > 0), want %d alerted sessions, the crafted one 1234 ms after its first harmful step", checked, positive, len(firstAlert))
+	}
+	t.Logf("session_detection: %d alerted sessions, %d detected after their first harmful step", checked, positive)
+
 	qs := Queries()
 	if len(qs) < 10 {
 		t.Fatalf("%d cookbook queries, want at least 10", len(qs))

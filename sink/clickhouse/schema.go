@@ -291,11 +291,19 @@ func (s Schema) InsertQuery(t Table) string {
 // migrate applies the schema and checks that tables created by an earlier
 // build have every column this build writes.
 func (w *Writer) migrate(ctx context.Context) error {
-	for _, stmt := range w.schema.Statements() {
-		if err := w.conn.Exec(ctx, stmt); err != nil {
-			first, _, _ := strings.Cut(stmt, "\n")
-			return fmt.Errorf("%w: %s on %s: %w", ErrSchema, first, w.opts.Addr, classify(err))
+	stmts := w.schema.Statements()
+	views := w.schema.Views() // last: created once the tables they read are checked
+	exec := func(stmts []string) error {
+		for _, stmt := range stmts {
+			if err := w.conn.Exec(ctx, stmt); err != nil {
+				first, _, _ := strings.Cut(stmt, "\n")
+				return fmt.Errorf("%w: %s on %s: %w", ErrSchema, first, w.opts.Addr, classify(err))
+			}
 		}
+		return nil
+	}
+	if err := exec(stmts[:len(stmts)-len(views)]); err != nil {
+		return err
 	}
 	for _, t := range w.schema.Tables() {
 		have, err := w.columns(ctx, t.Name)
@@ -314,7 +322,7 @@ func (w *Writer) migrate(ctx context.Context) error {
 				ErrSchema, w.schema.Qualified(t.Name), w.opts.Addr, strings.Join(missing, ", "))
 		}
 	}
-	return nil
+	return exec(views)
 }
 
 func (w *Writer) columns(ctx context.Context, table string) (map[string]bool, error) {
