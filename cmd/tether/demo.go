@@ -602,7 +602,5 @@ func printDemoReport(w io.Writer, r *demoReport) {
 	findings := filepath.Join(r.Out, parquet.FindingsPrefix+"-*.parquet")
 	commands := filepath.Join(r.Out, parquet.CommandsPrefix+"-*.parquet")
 	fmt.Fprintf(w, "  findings: %s\n  commands: %s\n\nQuery them:\n", findings, commands)
-	fmt.Fprintf(w, "  clickhouse local -q \"SELECT root_agent_id, detector, kind, max(severity) AS max_sev, count() AS n FROM file('%s', Parquet) GROUP BY ALL ORDER BY max_sev DESC, n DESC LIMIT 20\"\n", findings)
-	fmt.Fprintf(w, "  clickhouse local -q \"SELECT issued_at, agent_id, action, severity, reason FROM file('%s', Parquet) ORDER BY issued_at\"\n", commands)
-	fmt.Fprintf(w, "  duckdb -c \"SELECT root_agent_id, kind, max(severity) FROM '%s' GROUP BY ALL ORDER BY 3 DESC\"\n", findings)
+	fmt.Fprintf(w, "  tether query --dir %s top-agents   (also: session ID, finding ID, blast-radius ROOT, detection-times, percentiles, noisiest)\n", r.Out)
 }
