@@ -10,6 +10,9 @@
 //	GET  /api/sessions/{id}        the timeline: events by step, findings, commands, triage
 //	GET  /api/findings/{id}        explanation, evidence events, commands caused, triage
 //	POST /api/findings/{id}/triage {"status","comment","by"} (writes: see Options.Token)
+//	GET  /api/export/incident?finding=ID|agent=ID   the incident (package incident) as JSON
+//	GET  /export/incident?finding=ID|agent=ID       the same as a print-ready HTML page
+//	GET  /api/export/inventory     the AI-agent asset catalogue
 //
 // Reads are open to whoever reaches the listen address (loopback by
 // default). Writes need `Authorization: Bearer TOKEN` when a token is
@@ -31,6 +34,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetherhq/tether/incident"
+	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink/memstore"
 	"github.com/tetherhq/tether/triage"
 )
@@ -46,6 +51,7 @@ type Source interface {
 	Agent(id string) (memstore.AgentDetail, error)
 	Session(id string) (memstore.SessionDetail, error)
 	Finding(id string) (memstore.FindingDetail, error)
+	Inventory() *models.Inventory
 }
 
 // TriageWriter stores a triage decision (the memstore, and the ClickHouse
@@ -108,6 +114,9 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/sessions/{id}", h.session)
 	mux.HandleFunc("GET /api/findings/{id}", h.finding)
 	mux.HandleFunc("POST /api/findings/{id}/triage", h.setTriage)
+	mux.HandleFunc("GET /api/export/incident", h.incidentJSON)
+	mux.HandleFunc("GET /export/incident", h.incidentHTML)
+	mux.HandleFunc("GET /api/export/inventory", h.inventory)
 	return securityHeaders(mux)
 }
 
@@ -261,4 +270,43 @@ func (h *handler) setTriage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rec)
+}
+
+func (h *handler) buildIncident(r *http.Request) (*incident.Incident, error) {
+	q := r.URL.Query()
+	return incident.Build(h.opts.Source, incident.Scope{FindingID: q.Get("finding"), AgentID: q.Get("agent")}, h.opts.Now())
+}
+
+func (h *handler) incidentJSON(w http.ResponseWriter, r *http.Request) {
+	inc, err := h.buildIncident(r)
+	if err != nil {
+		if errors.Is(err, incident.ErrScope) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inc)
+}
+
+func (h *handler) incidentHTML(w http.ResponseWriter, r *http.Request) {
+	inc, err := h.buildIncident(r)
+	if err != nil {
+		status := http.StatusNotFound
+		if errors.Is(err, incident.ErrScope) {
+			status = http.StatusBadRequest
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	// The page is self-contained (inline style, no script) so that it
+	// can be saved and printed as it is.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = inc.WriteHTML(w)
+}
+
+func (h *handler) inventory(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, incident.NewCatalogue(h.opts.Source.Inventory(), h.opts.Now()))
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/tetherhq/tether/bench/fleet"
 	"github.com/tetherhq/tether/deploy/testenv"
+	"github.com/tetherhq/tether/incident"
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink/memstore"
 )
@@ -235,6 +238,84 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if d.Finding.Status != "false_positive" || len(d.Triage) != 1 || d.Triage[0].By != "analyst@test" || d.Triage[0].Comment != "test: expected data flow" {
 		t.Errorf("stored triage %+v (status %s), want one false_positive record by analyst@test", d.Triage, d.Finding.Status)
+	}
+
+	// 6. The incident export of the rogue session's top finding, through the
+	// CLI against the running console: every finding, command and triage
+	// decision of the session (and of the sub-agent sessions it spawned),
+	// nothing of other sessions.
+	outDir := t.TempDir()
+	var cliOut strings.Builder
+	if err := runExport([]string{"incident", "--finding", top.ID, "--console", base, "--out", outDir}, &cliOut); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", cliOut.String())
+	raw, err := os.ReadFile(filepath.Join(outDir, "incident-"+top.ID+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inc incident.Incident
+	if err := json.Unmarshal(raw, &inc); err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{best.ID: true}
+	for _, c := range best.Children {
+		allowed[c.ID] = true
+	}
+	got := map[string]bool{}
+	for _, f := range inc.Findings {
+		got[f.ID] = true
+		if !allowed[f.SessionID] {
+			t.Errorf("incident has finding %s of session %s", f.ID, f.SessionID)
+		}
+	}
+	for _, c := range inc.Commands {
+		got[c.ID] = true
+		if !allowed[c.SessionID] {
+			t.Errorf("incident has command %s of session %s", c.ID, c.SessionID)
+		}
+	}
+	for _, e := range inc.Timeline {
+		if !allowed[e.SessionID] {
+			t.Errorf("incident timeline has %s %s of session %s", e.Type, e.ID, e.SessionID)
+		}
+	}
+	for sid := range allowed {
+		d, err := cfg.Console.Session(sid)
+		if err != nil {
+			continue
+		}
+		for _, f := range d.Findings {
+			if !got[f.ID] {
+				t.Errorf("incident lacks finding %s of session %s", f.ID, sid)
+			}
+		}
+		for _, c := range d.Commands {
+			if !got[c.ID] {
+				t.Errorf("incident lacks command %s of session %s", c.ID, sid)
+			}
+		}
+	}
+	if len(inc.Triage) != 1 || inc.Triage[0].FindingID != top.ID || len(inc.Oversight) < 1 {
+		t.Errorf("incident triage %v, oversight %d entries; want the false_positive decision", inc.Triage, len(inc.Oversight))
+	}
+	if inc.Acknowledgements == nil || inc.Approvals == nil {
+		t.Error("acknowledgements and approvals must be (empty) lists")
+	}
+	t.Logf("incident: %d findings, %d commands, %d timeline entries, MTTD %d ms", len(inc.Findings), len(inc.Commands), len(inc.Timeline), inc.Summary.MTTDMillis)
+	if err := chromedp.Do(browser, chromedp.Navigate(base+"export/incident?finding="+top.ID)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the incident page", `document.title.startsWith('Incident report')`)
+	shoot("6-incident")
+
+	var inv strings.Builder
+	if err := runExport([]string{"inventory", "--console", base}, &inv); err != nil {
+		t.Fatal(err)
+	}
+	var cat incident.Catalogue
+	if err := json.Unmarshal([]byte(inv.String()), &cat); err != nil || len(cat.Agents) != len(cfg.Console.Inventory().Agents) {
+		t.Errorf("inventory export: %v, %d agents, want %d", err, len(cat.Agents), len(cfg.Console.Inventory().Agents))
 	}
 	cancelBrowser()
 	cancelAlloc()

@@ -128,6 +128,8 @@ async function agentPage(id) {
    <div class="card"><h3>Tool use: baseline vs recent</h3>${toolChart(a.tools)}</div>
    <div class="card"><h3>Events per minute</h3>${rateChart(a.rate)}</div>
   </div>
+  <p><a href="/export/incident?agent=${enc(a.agent_id)}" target="_blank">incident report</a> ·
+   <a href="/api/export/incident?agent=${enc(a.agent_id)}" target="_blank">JSON</a></p>
   <h2>Commands and demotions</h2>
   <p class="muted">${demotions.length} demotion(s); acknowledgements from enforcement points are not recorded yet.</p>
   ${commandRows(a.commands)}
@@ -222,6 +224,8 @@ async function findingPage(id) {
    <dt>principal</dt><dd>${esc(f.principal || "–")}</dd><dt>status</dt><dd id="status">${status(f.status)}</dd></dl></div>
    <div class="card"><h3>Explanation</h3><p id="explanation">${esc(f.explanation)}</p>
    ${feats ? `<table><thead><tr><th>feature</th><th>observed</th><th>baseline</th><th>spread</th></tr></thead><tbody>${feats}</tbody></table>` : ""}</div></div>
+  <p><a href="/export/incident?finding=${enc(f.finding_id)}" target="_blank">incident report</a> ·
+   <a href="/api/export/incident?finding=${enc(f.finding_id)}" target="_blank">JSON</a></p>
   <h2>Evidence chain</h2><ol id="evidence">${evid}</ol>
   ${d.missing_evidence ? `<p class="muted">not in memory: ${d.missing_evidence.map(esc).join(", ")}</p>` : ""}
   <h2>Commands it caused</h2>${commandRows(d.commands)}

@@ -348,6 +348,13 @@ func (s *Store) SetInventory(inv *models.Inventory) {
 	s.version.Add(1)
 }
 
+// Inventory returns the declared inventory the store reports (nil when none).
+func (s *Store) Inventory() *models.Inventory {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.opts.Inventory
+}
+
 func (s *Store) spec(id string) *models.AgentSpec {
 	if s.opts.Inventory == nil {
 		return nil
