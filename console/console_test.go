@@ -37,7 +37,7 @@ func TestReads(t *testing.T) {
 		{"/", "<title>Tether console</title>", 200},
 		{"/static/app.js", "hashchange", 200},
 		{"/api/overview", `"agent_id":"a"`, 200},
-		{"/api/agents/a", `"lineage"`, 200},
+		{"/api/agents/a", `"findings":1,`, 200},
 		{"/api/sessions/a-s1", `"timeline"`, 200},
 		{"/api/findings/" + f.ID, `"evidence"`, 200},
 		{"/api/findings/nope", "not in the console's memory window", 404},

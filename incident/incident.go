@@ -127,7 +127,7 @@ func Build(src Source, scope Scope, now time.Time) (*Incident, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range a.Sessions {
+		for _, s := range a.RecentSessions {
 			roots = append(roots, s.ID)
 		}
 	}

@@ -81,6 +81,15 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	shoot := func(name string) {
 		t.Helper()
+		// A rendering slip (an object or a missing field printed as text).
+		bad, err := chromedp.Run(browser, chromedp.Evaluate[string](`(() => { const t = document.body.innerText;
+			return ['[object Object]', 'undefined', 'NaN'].find(s => t.includes(s)) || ''; })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad != "" {
+			t.Errorf("page %s shows %q", name, bad)
+		}
 		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
@@ -142,7 +151,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rogue agent %s not in the console: %v", id, err)
 		}
-		for _, s := range a.Sessions {
+		for _, s := range a.RecentSessions {
 			d, err := cfg.Console.Session(s.ID)
 			if err != nil {
 				continue

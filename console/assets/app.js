@@ -133,8 +133,8 @@ async function agentPage(id) {
   <h2>Commands and demotions</h2>
   <p class="muted">${demotions.length} demotion(s); acknowledgements from enforcement points are not recorded yet.</p>
   ${commandRows(a.commands)}
-  <h2>Findings</h2>${capNote(a.findings, 50)}${findingRows((a.findings || []).slice(0, 50))}
-  <h2>Sessions</h2>${capNote(a.sessions, 30)}${sessionRows((a.sessions || []).slice(0, 30))}`;
+  <h2>Findings</h2>${capNote(a.recent_findings, 50)}${findingRows((a.recent_findings || []).slice(0, 50))}
+  <h2>Sessions</h2>${capNote(a.recent_sessions, 30)}${sessionRows((a.recent_sessions || []).slice(0, 30))}`;
 }
 
 function capNote(xs, n) {

@@ -193,9 +193,11 @@ type AgentDetail struct {
 	Tools    []Share                     `json:"tools"`
 	Rate     []RatePoint                 `json:"rate"`
 	Lineage  Lineage                     `json:"lineage"`
-	Findings []TriagedFinding            `json:"findings"`
-	Sessions []SessionSummary            `json:"sessions"`
-	Commands []models.ContainmentCommand `json:"commands"`
+	// RecentFindings and RecentSessions are the agent's latest (at most
+	// 200 each, newest first) still in memory.
+	RecentFindings []TriagedFinding             `json:"recent_findings"`
+	RecentSessions []SessionSummary             `json:"recent_sessions"`
+	Commands       []models.ContainmentCommand `json:"commands"`
 }
 
 // SessionDetail is the session timeline.
@@ -661,12 +663,12 @@ func (s *Store) Agent(id string) (AgentDetail, error) {
 	d.Lineage = s.lineage(a.root, 0)
 	for _, fid := range slices.Backward(a.findingIDs) {
 		if f, ok := s.triaged(fid); ok {
-			d.Findings = append(d.Findings, f)
+			d.RecentFindings = append(d.RecentFindings, f)
 		}
 	}
 	for _, sid := range slices.Backward(a.sessionIDs) {
 		if ss := s.sessions[sid]; ss != nil {
-			d.Sessions = append(d.Sessions, ss.SessionSummary)
+			d.RecentSessions = append(d.RecentSessions, ss.SessionSummary)
 		}
 	}
 	for _, cid := range a.commandIDs {
