@@ -132,7 +132,7 @@ async function agentPage(id) {
    <a href="/api/export/incident?agent=${enc(a.agent_id)}" target="_blank">JSON</a></p>
   <h2>Commands and demotions</h2>
   <p class="muted">${demotions.length} demotion(s); acknowledgements from enforcement points are not recorded yet.</p>
-  ${commandRows(a.commands)}
+  ${capNote(a.commands, 20)}${commandRows((a.commands || []).slice(-20).reverse())}
   <h2>Findings</h2>${capNote(a.recent_findings, 50)}${findingRows((a.recent_findings || []).slice(0, 50))}
   <h2>Sessions</h2>${capNote(a.recent_sessions, 30)}${sessionRows((a.recent_sessions || []).slice(0, 30))}`;
 }

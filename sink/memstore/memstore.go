@@ -190,13 +190,13 @@ type Lineage struct {
 // AgentDetail is the agent page.
 type AgentDetail struct {
 	AgentSummary
-	Tools    []Share                     `json:"tools"`
-	Rate     []RatePoint                 `json:"rate"`
-	Lineage  Lineage                     `json:"lineage"`
+	Tools   []Share     `json:"tools"`
+	Rate    []RatePoint `json:"rate"`
+	Lineage Lineage     `json:"lineage"`
 	// RecentFindings and RecentSessions are the agent's latest (at most
 	// 200 each, newest first) still in memory.
-	RecentFindings []TriagedFinding             `json:"recent_findings"`
-	RecentSessions []SessionSummary             `json:"recent_sessions"`
+	RecentFindings []TriagedFinding            `json:"recent_findings"`
+	RecentSessions []SessionSummary            `json:"recent_sessions"`
 	Commands       []models.ContainmentCommand `json:"commands"`
 }
 
