@@ -217,6 +217,7 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 	}
 	popts := parquet.DefaultOptions()
 	popts.Dir = cfg.Out
+	popts.RollRows, popts.RollInterval = 20000, 30*time.Second // few, large files
 	pw, err := parquet.New(popts)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package parquet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -63,5 +64,48 @@ func TestReadNotParquet(t *testing.T) {
 	}
 	if _, err := ReadFindings(dir); !errors.Is(err, ErrFormat) {
 		t.Errorf("err %v, want ErrFormat", err)
+	}
+}
+
+// TestRolling writes 10 batches of 30 findings (each batch written twice,
+// as a retried batch is) with RollRows 100: three files (a roll closes at
+// the first Write that reaches 100 rows), every finding once.
+func TestRolling(t *testing.T) {
+	o := DefaultOptions()
+	o.Dir, o.RollRows = t.TempDir(), 100
+	w, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var all []models.Finding
+	for b := range 10 {
+		var batch []models.Finding
+		for i := range 30 {
+			f := finding(b*30 + i)
+			f.Kind = fmt.Sprintf("k%03d", b*30+i)
+			f.SetID()
+			batch = append(batch, f)
+		}
+		all = append(all, batch...)
+		for range 2 {
+			if err := w.Write(context.Background(), &sink.Batch{Findings: batch}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(o.Dir, FindingsPrefix+"-*.parquet"))
+	if len(files) != 3 || len(w.Files()) != 3 {
+		t.Errorf("%d files (%d reported), want 3", len(files), len(w.Files()))
+	}
+	got, err := ReadFindings(o.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(all) || w.Rows(FindingsPrefix) != int64(len(all)) {
+		t.Errorf("read %d findings, counted %d, want %d", len(got), w.Rows(FindingsPrefix), len(all))
+	}
+	if left, _ := filepath.Glob(filepath.Join(o.Dir, ".*.tmp")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }

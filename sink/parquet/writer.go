@@ -5,7 +5,10 @@
 //
 // # Files
 //
-// Each Write produces at most two files, one per series:
+// Each Write produces at most two files, one per series (unless
+// Options.RollRows is set: then each series has a current file, rewritten
+// whole on each Write and closed by size or age, so a long run produces few,
+// large files; the demo rolls at 20,000 rows or 30 s):
 //
 //	<Dir>/findings-<first event time>-<content hash>.parquet
 //	<Dir>/commands-<first issue time>-<content hash>.parquet
@@ -17,8 +20,9 @@
 // than Options.MaxRowsPerFile rows it is split into parts ("-p001", …).
 // Files are written to a hidden ".*.tmp" file in Dir, synced, and renamed
 // into place, so a reader globbing "findings-*.parquet" never sees a partial
-// file. Files are never appended to; a long run produces many small files,
-// which the query engines above read as one table through a glob.
+// file. Files are never appended to: without RollRows a long run produces
+// many small files, which the query engines above read as one table through
+// a glob.
 //
 // # Schemas
 //
@@ -74,6 +78,18 @@ type Options struct {
 	Sync bool
 	// Allocator is the Arrow memory allocator; nil means the Go allocator.
 	Allocator memory.Allocator
+	// RollRows, when > 0, rolls files by size instead of writing one per
+	// Write: each series accumulates rows in a current file, rewritten
+	// whole (atomically, under the same name) on each Write so that it is
+	// durable when Write returns, until it holds RollRows rows or is
+	// RollInterval old; then the next Write starts a new file. The current
+	// file's rows (at most RollRows) and the ids of the previous file are
+	// kept in memory; a row already in either is not written again (a
+	// batch retried after a later sink failed). MaxRowsPerFile does not
+	// apply.
+	RollRows int
+	// RollInterval closes a rolling file after this long (0: by size only).
+	RollInterval time.Duration
 }
 
 // DefaultOptions writes zstd-compressed findings and commands into
@@ -93,10 +109,50 @@ type Writer struct {
 	opts Options
 	mem  memory.Allocator
 
-	mu     sync.Mutex
-	closed bool
-	files  []string
-	rows   map[string]int64
+	mu       sync.Mutex
+	closed   bool
+	files    []string
+	rows     map[string]int64
+	findRoll roll[models.Finding]
+	cmdRoll  roll[models.ContainmentCommand]
+}
+
+// roll is a series' current rolling file.
+type roll[T any] struct {
+	name    string
+	started time.Time
+	rows    []T
+	ids     map[string]bool
+	// prev holds the ids of the previous (closed) roll, so that a batch
+	// written again after a later sink failed is not written twice.
+	prev  map[string]bool
+	dirty bool
+}
+
+// add appends the rows not yet in the roll and reports how many were new.
+func (r *roll[T]) add(rows []T, id func(*T) string, first func(*T) time.Time, prefix string, now time.Time) int {
+	n := 0
+	for i := range rows {
+		k := id(&rows[i])
+		if r.ids[k] || r.prev[k] {
+			continue
+		}
+		if r.ids == nil {
+			r.ids = map[string]bool{}
+			r.started = now
+			r.name = fileName(prefix, first(&rows[i]), []string{k}, 0)
+		}
+		r.ids[k] = true
+		r.rows = append(r.rows, rows[i])
+		r.dirty = true
+		n++
+	}
+	return n
+}
+
+// full reports whether the roll is to be closed after its current write.
+func (r *roll[T]) full(o Options, now time.Time) bool {
+	return len(r.rows) >= o.RollRows || (o.RollInterval > 0 && now.Sub(r.started) >= o.RollInterval)
 }
 
 var _ sink.Writer = (*Writer)(nil)
@@ -141,6 +197,9 @@ func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 	if w.closed {
 		return fmt.Errorf("parquet write: %w", ErrClosed)
 	}
+	if w.opts.RollRows > 0 {
+		return w.writeRolling(ctx, b)
+	}
 	for part, rows := range chunks(b.Findings, w.opts.MaxRowsPerFile) {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("parquet write: %w", err)
@@ -171,6 +230,40 @@ func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 			return err
 		}
 		w.rows[CommandsPrefix] += int64(len(rows))
+	}
+	return nil
+}
+
+// writeRolling is Write with Options.RollRows; the caller holds mu.
+func (w *Writer) writeRolling(ctx context.Context, b *sink.Batch) error {
+	now := time.Now()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("parquet write: %w", err)
+	}
+	n := w.findRoll.add(b.Findings, func(f *models.Finding) string { return f.ID }, func(f *models.Finding) time.Time { return f.Time }, FindingsPrefix, now)
+	w.rows[FindingsPrefix] += int64(n)
+	if r := &w.findRoll; r.dirty {
+		if err := w.writeFile(r.name, len(r.rows), FindingsSchema(), func(rb *array.RecordBuilder) { appendFindings(rb, r.rows) }); err != nil {
+			return err
+		}
+		r.dirty = false
+		if r.full(w.opts, now) {
+			*r = roll[models.Finding]{prev: r.ids}
+		}
+	}
+	if !w.opts.Commands {
+		return nil
+	}
+	n = w.cmdRoll.add(b.Commands, func(c *models.ContainmentCommand) string { return c.ID }, func(c *models.ContainmentCommand) time.Time { return c.IssuedAt }, CommandsPrefix, now)
+	w.rows[CommandsPrefix] += int64(n)
+	if r := &w.cmdRoll; r.dirty {
+		if err := w.writeFile(r.name, len(r.rows), CommandsSchema(), func(rb *array.RecordBuilder) { appendCommands(rb, r.rows) }); err != nil {
+			return err
+		}
+		r.dirty = false
+		if r.full(w.opts, now) {
+			*r = roll[models.ContainmentCommand]{prev: r.ids}
+		}
 	}
 	return nil
 }
