@@ -9,6 +9,8 @@ import (
 
 	"github.com/tetherhq/tether/console"
 	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink"
+	"github.com/tetherhq/tether/sink/clickhouse"
 	"github.com/tetherhq/tether/sink/memstore"
 )
 
@@ -20,11 +22,17 @@ func newConsoleStore(inv *models.Inventory) *memstore.Store {
 	return memstore.New(o)
 }
 
-// consoleHandler is the console over store, with triage written to the
-// store (the ClickHouse triage table is written by `tether triage set`).
-func consoleHandler(store *memstore.Store, token, title string) http.Handler {
+// consoleHandler is the console over store. Triage decisions are written
+// to the ClickHouse triage table first when sinks has a ClickHouse writer
+// (the same code as `tether triage set`), then to the store.
+func consoleHandler(store *memstore.Store, sinks sink.Multi, token, title string) http.Handler {
 	o := console.DefaultOptions()
 	o.Source, o.Triage, o.Token, o.Title = store, store, token, title
+	for _, w := range sinks {
+		if ch, ok := w.(*clickhouse.Writer); ok {
+			o.Triage = console.Multi{ch, store}
+		}
+	}
 	return console.Handler(o)
 }
 

@@ -51,7 +51,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	cfg.Agents, cfg.Rogue, cfg.Seed = 8, 2, 11
 	cfg.Out = filepath.Join(t.TempDir(), "demo")
 	cfg.Console = newConsoleStore(nil)
-	srv, addr, err := serveConsole("127.0.0.1:0", consoleHandler(cfg.Console, "", "Tether demo"))
+	srv, addr, err := serveConsole("127.0.0.1:0", consoleHandler(cfg.Console, nil, "", "Tether demo"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,7 +168,7 @@ func runDemo(args []string) error {
 		cfg.Agents, cfg.Rogue, cfg.Warmup, cfg.Rate, cfg.Duration, cfg.Seed)
 	if *listen != "" {
 		cfg.Console = newConsoleStore(nil)
-		srv, addr, err := serveConsole(*listen, consoleHandler(cfg.Console, os.Getenv("TETHER_CONSOLE_TOKEN"), "Tether demo"))
+		srv, addr, err := serveConsole(*listen, consoleHandler(cfg.Console, nil, os.Getenv("TETHER_CONSOLE_TOKEN"), "Tether demo"))
 		if err != nil {
 			return err
 		}

@@ -120,7 +120,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		if err := reg.Register(cons.Metrics()); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		ui := consoleHandler(store, cfg.HTTP.ConsoleToken.Reveal(), "Tether")
+		ui := consoleHandler(store, sinks, cfg.HTTP.ConsoleToken.Reveal(), "Tether")
 		srv, err := startHTTP(cfg.HTTP.Listen, reg, cons.Metrics(), ui, log)
 		if err != nil {
 			return err
