@@ -218,6 +218,7 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 	popts := parquet.DefaultOptions()
 	popts.Dir = cfg.Out
 	popts.RollRows, popts.RollInterval = 20000, 30*time.Second // few, large files
+	popts.Events, popts.EventRollRows = true, 5000             // for tether query's timelines
 	pw, err := parquet.New(popts)
 	if err != nil {
 		return nil, err
@@ -373,7 +374,7 @@ func clearDemoOutput(dir string) (int, error) {
 		return 0, fmt.Errorf("%w: output directory: %v", errDemo, err)
 	}
 	n := 0
-	for _, prefix := range []string{parquet.FindingsPrefix, parquet.CommandsPrefix} {
+	for _, prefix := range []string{parquet.FindingsPrefix, parquet.CommandsPrefix, parquet.EventsPrefix} {
 		old, _ := filepath.Glob(filepath.Join(dir, prefix+"-*.parquet"))
 		for _, f := range old {
 			if err := os.Remove(f); err != nil {

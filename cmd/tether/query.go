@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,19 +23,25 @@ import (
 // errQuery is wrapped by `tether query` usage errors.
 var errQuery = errors.New("query")
 
-const queryUsage = `tether query [--dir DIR] QUESTION [ID]: the cookbook's questions on Parquet output (no other tool needed)
+const queryUsage = `tether query [--dir DIR] [--json] QUESTION [ID]: the query cookbook's questions
+(deploy/clickhouse/queries) on Parquet output, in Go, with no other tool installed
 
-  top-agents            agents by risk: highest severity, alerts, findings        (cookbook 01)
-  session ID            a session's findings by step, and its commands             (cookbook 02, findings only)
-  finding ID            a finding, its evidence chain, the commands it caused      (cookbook 03, 04)
-  blast-radius ROOT     every agent of a root agent's lineage with its findings    (cookbook 05)
-  detection-times       per alerted session: first alert, first command, delay     (cookbook 07)
-  percentiles           time from first alert to first command: p50, p90, p99      (cookbook 08)
-  noisiest              findings per detector/kind                                 (cookbook 09)
+  top-agents            agents by risk: highest severity, alerts, findings               (cookbook 01)
+  session ID            a session step by step: events and findings by step, commands     (02)
+  finding ID            a finding, its evidence chain and the events behind it, commands  (03, 04)
+  blast-radius ROOT     every agent of a root agent's lineage: tools, data, destinations  (05)
+  autonomy              findings and alerts per autonomy level                            (06)
+  detection-times       per alerted session: first harmful step, first alert, first
+                        command, MTTD and MTTC in ms                                      (07)
+  percentiles           MTTD and MTTC p50, p90, p99 in ms                                 (08)
+  noisiest              findings per detector/kind (triage is in ClickHouse only)         (09)
+  promotion-review      agents below principal, >= 5 sessions, no alert, no command       (10)
+  agent-daily           per-agent daily events, tool calls, sessions, findings, alerts    (11)
 
-Parquet output holds findings and commands, not events: questions about
-events (event timelines, autonomy levels, promotion review) need ClickHouse
-(deploy/clickhouse/queries). Times are to the millisecond.
+The event questions need the events series (tether demo writes it; the
+daemon's Parquet sink does not): without it, session and finding show
+findings and commands only, and the detection times run from the first alert.
+Times are event times, to the millisecond.
 `
 
 // runQuery is `tether query`.
@@ -62,10 +70,14 @@ func runQuery(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(findings) == 0 && len(commands) == 0 {
-		return fmt.Errorf("%w: no findings or commands in %s (run tether demo first)", errQuery, *dir)
+	events, err := parquet.ReadEvents(*dir)
+	if err != nil {
+		return err
 	}
-	d := queryData{findings: findings, commands: commands}
+	if len(findings) == 0 && len(commands) == 0 && len(events) == 0 {
+		return fmt.Errorf("%w: no Parquet output in %s (run tether demo first)", errQuery, *dir)
+	}
+	d := newQueryData(findings, commands, events)
 	var tbl queryTable
 	switch q {
 	case "top-agents":
@@ -76,6 +88,12 @@ func runQuery(args []string, stdout io.Writer) error {
 		tbl, err = d.finding(rest[0])
 	case "blast-radius":
 		tbl = d.blastRadius(rest[0])
+	case "autonomy":
+		tbl = d.byAutonomy()
+	case "promotion-review":
+		tbl = d.promotionReview()
+	case "agent-daily":
+		tbl = d.agentDaily()
 	case "detection-times":
 		tbl = d.detectionTimes()
 	case "percentiles":
@@ -146,6 +164,33 @@ func (t *queryTable) writeJSON(w io.Writer) error {
 type queryData struct {
 	findings []models.Finding
 	commands []models.ContainmentCommand
+	events   []*models.Event
+	byID     map[string]*models.Event
+}
+
+func newQueryData(f []models.Finding, c []models.ContainmentCommand, e []*models.Event) *queryData {
+	d := &queryData{findings: f, commands: c, events: e, byID: make(map[string]*models.Event, len(e))}
+	for _, ev := range e {
+		d.byID[ev.ID] = ev
+	}
+	return d
+}
+
+// eventDetail is an event's one-line description.
+func eventDetail(e *models.Event) string {
+	switch e.Kind {
+	case models.KindToolCall:
+		t := e.ToolName + " " + string(e.Arguments)
+		if e.Destination != "" {
+			t += " -> " + e.Destination
+		}
+		return clipText(t, 160)
+	case models.KindToolResult:
+		return clipText(e.ToolName+" result: "+e.Result, 160)
+	case models.KindAgentSpawn:
+		return "spawns " + e.ChildAgentID + " (" + e.ChildSessionID + ")"
+	}
+	return clipText(e.Role+" "+e.Content, 160)
 }
 
 func (d *queryData) topAgents() queryTable {
@@ -191,19 +236,31 @@ func (d *queryData) topAgents() queryTable {
 
 func (d *queryData) session(id string) queryTable {
 	t := queryTable{header: []string{"step", "time", "source", "what", "severity", "id", "detail"}}
-	var fs []models.Finding
-	for _, f := range d.findings {
-		if f.SessionID == id {
-			fs = append(fs, f)
+	type row struct {
+		step, ord int
+		time      time.Time
+		cells     []any
+	}
+	var rows []row
+	for _, e := range d.events {
+		if e.SessionID == id {
+			rows = append(rows, row{e.Step, 0, e.Time, []any{e.Step, e.Time, "event", string(e.Kind), 0, e.ID, eventDetail(e)}})
 		}
 	}
-	slices.SortStableFunc(fs, func(a, b models.Finding) int { return cmp.Or(cmp.Compare(a.Step, b.Step), a.Time.Compare(b.Time)) })
-	for _, f := range fs {
-		t.add(f.Step, f.Time, "finding", f.Detector+"/"+f.Kind, f.Severity, f.ID, clipText(f.Explanation, 120))
+	for _, f := range d.findings {
+		if f.SessionID == id {
+			rows = append(rows, row{f.Step, 1, f.Time, []any{f.Step, f.Time, "finding", f.Detector + "/" + f.Kind, f.Severity, f.ID, clipText(f.Explanation, 160)}})
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.step, b.step), cmp.Compare(a.ord, b.ord), a.time.Compare(b.time))
+	})
+	for _, r := range rows {
+		t.add(r.cells...)
 	}
 	for _, c := range d.commands {
 		if c.SessionID == id {
-			t.add("-", c.IssuedAt, "command", string(c.Action), c.Severity, c.ID, clipText(c.Reason, 120))
+			t.add("-", c.IssuedAt, "command", string(c.Action), c.Severity, c.ID, clipText(c.Reason, 160))
 		}
 	}
 	return t
@@ -222,7 +279,11 @@ func (d *queryData) finding(id string) (queryTable, error) {
 		if j == len(f.EvidenceIDs)-1 {
 			role = "trigger"
 		}
-		t.add("evidence", j+1, e, "", role+" event (event details are in ClickHouse's events table)")
+		if ev := d.byID[e]; ev != nil {
+			t.add("evidence", j+1, e, ev.Time, fmt.Sprintf("%s: step %d %s %s", role, ev.Step, ev.Kind, eventDetail(ev)))
+			continue
+		}
+		t.add("evidence", j+1, e, "", role+" event (not in the events series)")
 	}
 	for _, c := range d.commands {
 		if slices.Contains(c.FindingIDs, id) {
@@ -234,53 +295,196 @@ func (d *queryData) finding(id string) (queryTable, error) {
 
 func (d *queryData) blastRadius(root string) queryTable {
 	type agg struct {
-		n        int
-		sessions map[string]bool
-		maxSev   uint8
-		kinds    map[string]bool
+		parent                     string
+		events, findings           int
+		maxSev                     uint8
+		sessions                   map[string]bool
+		tools, classes, dests, set map[string]bool
 	}
 	by := map[string]*agg{}
+	get := func(id string) *agg {
+		if by[id] == nil {
+			by[id] = &agg{sessions: map[string]bool{}, tools: map[string]bool{}, classes: map[string]bool{}, dests: map[string]bool{}}
+		}
+		return by[id]
+	}
+	for _, e := range d.events {
+		if e.Root() != root {
+			continue
+		}
+		a := get(e.AgentID)
+		a.events++
+		a.sessions[e.SessionID] = true
+		a.parent = cmp.Or(a.parent, e.ParentAgentID)
+		if e.ToolName != "" {
+			a.tools[e.ToolName] = true
+		}
+		for _, c := range e.DataClasses {
+			a.classes[c] = true
+		}
+		if e.Destination != "" {
+			a.dests[e.Destination] = true
+		}
+	}
 	for _, f := range d.findings {
 		if f.RootAgentID != root {
 			continue
 		}
-		a := by[f.AgentID]
-		if a == nil {
-			a = &agg{sessions: map[string]bool{}, kinds: map[string]bool{}}
-			by[f.AgentID] = a
-		}
-		a.n++
+		a := get(f.AgentID)
+		a.findings++
 		a.sessions[f.SessionID] = true
 		a.maxSev = max(a.maxSev, f.Severity)
-		a.kinds[f.Detector+"/"+f.Kind] = true
 	}
-	ids := slices.Sorted(func(yield func(string) bool) {
-		for id := range by {
-			if !yield(id) {
-				return
-			}
-		}
-	})
-	t := queryTable{header: []string{"agent_id", "findings", "sessions", "max_severity", "kinds"}}
-	for _, id := range ids {
+	join := func(m map[string]bool) string { return strings.Join(slices.Sorted(maps.Keys(m)), " ") }
+	t := queryTable{header: []string{"agent_id", "parent_agent_id", "sessions", "events", "tools", "data_classes", "destinations", "findings", "max_severity"}}
+	for _, id := range slices.Sorted(maps.Keys(by)) {
 		a := by[id]
-		kinds := make([]string, 0, len(a.kinds))
-		for k := range a.kinds {
-			kinds = append(kinds, k)
+		t.add(id, a.parent, len(a.sessions), a.events, join(a.tools), join(a.classes), join(a.dests), a.findings, a.maxSev)
+	}
+	return t
+}
+
+// latestAutonomy is each agent's last observed autonomy level.
+func (d *queryData) latestAutonomy() map[string]models.Autonomy {
+	level, at := map[string]models.Autonomy{}, map[string]time.Time{}
+	for _, e := range d.events {
+		if e.Autonomy != "" && !e.Time.Before(at[e.AgentID]) {
+			level[e.AgentID], at[e.AgentID] = e.Autonomy, e.Time
 		}
-		slices.Sort(kinds)
-		t.add(id, a.n, len(a.sessions), a.maxSev, strings.Join(kinds, " "))
+	}
+	return level
+}
+
+func (d *queryData) byAutonomy() queryTable {
+	level := d.latestAutonomy()
+	type agg struct {
+		agents          map[string]bool
+		findings, alert int
+		sum             float64
+	}
+	by := map[string]*agg{}
+	for _, f := range d.findings {
+		l := string(level[f.AgentID])
+		if by[l] == nil {
+			by[l] = &agg{agents: map[string]bool{}}
+		}
+		a := by[l]
+		a.agents[f.AgentID] = true
+		a.findings++
+		a.sum += float64(f.Severity)
+		if f.Severity >= models.AlertThreshold {
+			a.alert++
+		}
+	}
+	keys := slices.Collect(maps.Keys(by))
+	slices.SortFunc(keys, func(x, y string) int {
+		return cmp.Or(cmp.Compare(by[y].alert, by[x].alert), cmp.Compare(by[y].findings, by[x].findings), cmp.Compare(x, y))
+	})
+	t := queryTable{header: []string{"autonomy_level", "agents", "findings", "alerts", "mean_severity"}}
+	for _, k := range keys {
+		a := by[k]
+		t.add(cmp.Or(k, "(unknown)"), len(a.agents), a.findings, a.alert, fmt.Sprintf("%.1f", a.sum/float64(a.findings)))
+	}
+	return t
+}
+
+func (d *queryData) promotionReview() queryTable {
+	level := d.latestAutonomy()
+	sessions, events := map[string]map[string]bool{}, map[string]int{}
+	for _, e := range d.events {
+		if sessions[e.AgentID] == nil {
+			sessions[e.AgentID] = map[string]bool{}
+		}
+		sessions[e.AgentID][e.SessionID] = true
+		events[e.AgentID]++
+	}
+	alerts, findings, commands := map[string]int{}, map[string]int{}, map[string]int{}
+	for _, f := range d.findings {
+		findings[f.AgentID]++
+		if f.Severity >= models.AlertThreshold {
+			alerts[f.AgentID]++
+		}
+	}
+	for _, c := range d.commands {
+		commands[c.AgentID]++
+	}
+	ids := slices.Collect(maps.Keys(sessions))
+	slices.SortFunc(ids, func(x, y string) int {
+		return cmp.Or(cmp.Compare(len(sessions[y]), len(sessions[x])), cmp.Compare(x, y))
+	})
+	t := queryTable{header: []string{"agent_id", "autonomy_level", "sessions", "events", "findings"}}
+	for _, id := range ids {
+		l := level[id]
+		if alerts[id] == 0 && commands[id] == 0 && len(sessions[id]) >= 5 && l.Rank() >= 1 && l.Rank() <= 3 {
+			t.add(id, l, len(sessions[id]), events[id], findings[id])
+		}
+	}
+	return t
+}
+
+func (d *queryData) agentDaily() queryTable {
+	type key struct{ day, root, agent string }
+	type agg struct{ events, tools, sessions, findings, alerts, critical int }
+	by := map[key]*agg{}
+	get := func(k key) *agg {
+		if by[k] == nil {
+			by[k] = &agg{}
+		}
+		return by[k]
+	}
+	for _, e := range d.events {
+		a := get(key{e.Time.UTC().Format("2006-01-02"), e.Root(), e.AgentID})
+		a.events++
+		switch e.Kind {
+		case models.KindToolCall:
+			a.tools++
+		case models.KindSessionStart:
+			a.sessions++
+		}
+	}
+	for _, f := range d.findings {
+		a := get(key{f.Time.UTC().Format("2006-01-02"), f.RootAgentID, f.AgentID})
+		a.findings++
+		if f.Severity >= models.AlertThreshold {
+			a.alerts++
+		}
+		if f.Severity >= models.SeverityCritical {
+			a.critical++
+		}
+	}
+	keys := slices.Collect(maps.Keys(by))
+	slices.SortFunc(keys, func(x, y key) int {
+		return cmp.Or(cmp.Compare(y.day, x.day), cmp.Compare(by[y].alerts, by[x].alerts), cmp.Compare(by[y].events, by[x].events), cmp.Compare(x.agent, y.agent))
+	})
+	t := queryTable{header: []string{"day", "root_agent_id", "agent_id", "events", "tool_calls", "sessions", "findings", "alerts", "critical"}}
+	for _, k := range keys {
+		a := by[k]
+		t.add(k.day, k.root, k.agent, a.events, a.tools, a.sessions, a.findings, a.alerts, a.critical)
 	}
 	return t
 }
 
 // sessionTimes is one alerted session's detection times.
 type sessionTimes struct {
-	session, agent           string
-	firstStep                int
-	firstAlert, firstCommand time.Time
+	session, agent                         string
+	firstStep                              int
+	firstHarmful, firstAlert, firstCommand time.Time
 }
 
+// mttd and mttc run from the first harmful event to the first alert and
+// the first command (-1 ms when there is none).
+func (s sessionTimes) mttd() int64 { return s.firstAlert.Sub(s.firstHarmful).Milliseconds() }
+func (s sessionTimes) mttc() int64 {
+	if s.firstCommand.IsZero() {
+		return -1
+	}
+	return s.firstCommand.Sub(s.firstHarmful).Milliseconds()
+}
+
+// alerted returns the detection times of every session with a finding at
+// or above the alert threshold. The first harmful step is the earliest
+// event in the evidence of those findings (their first alert when the
+// events series is absent), as in the session_detection view.
 func (d *queryData) alerted() []sessionTimes {
 	by := map[string]*sessionTimes{}
 	for _, f := range d.findings {
@@ -289,11 +493,17 @@ func (d *queryData) alerted() []sessionTimes {
 		}
 		s := by[f.SessionID]
 		if s == nil {
-			s = &sessionTimes{session: f.SessionID, agent: f.AgentID, firstStep: f.Step, firstAlert: f.Time}
+			s = &sessionTimes{session: f.SessionID, agent: f.AgentID, firstStep: f.Step, firstHarmful: f.Time, firstAlert: f.Time}
 			by[f.SessionID] = s
 		}
-		if f.Time.Before(s.firstAlert) {
-			s.firstAlert, s.firstStep = f.Time, f.Step
+		s.firstAlert = minTime(s.firstAlert, f.Time)
+		if f.Time.Before(s.firstHarmful) {
+			s.firstHarmful, s.firstStep = f.Time, f.Step
+		}
+		for _, id := range f.EvidenceIDs {
+			if e := d.byID[id]; e != nil && e.Time.Before(s.firstHarmful) {
+				s.firstHarmful, s.firstStep = e.Time, e.Step
+			}
 		}
 	}
 	for _, c := range d.commands {
@@ -311,29 +521,44 @@ func (d *queryData) alerted() []sessionTimes {
 	return out
 }
 
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 func (d *queryData) detectionTimes() queryTable {
-	t := queryTable{header: []string{"session_id", "agent_id", "first_alert_step", "first_alert", "first_command", "alert_to_command_s"}}
+	t := queryTable{header: []string{"session_id", "agent_id", "first_harmful_step", "first_harmful", "first_alert", "first_command", "mttd_ms", "mttc_ms"}}
 	for _, s := range d.alerted() {
-		if s.firstCommand.IsZero() {
-			t.add(s.session, s.agent, s.firstStep, s.firstAlert, "-", "-")
-			continue
+		cmd := "-"
+		if !s.firstCommand.IsZero() {
+			cmd = s.firstCommand.UTC().Format("2006-01-02 15:04:05.000")
 		}
-		t.add(s.session, s.agent, s.firstStep, s.firstAlert, s.firstCommand, s.firstCommand.Sub(s.firstAlert))
+		t.add(s.session, s.agent, s.firstStep, s.firstHarmful, s.firstAlert, cmd, s.mttd(), s.mttc())
 	}
 	return t
 }
 
 func (d *queryData) percentiles() queryTable {
-	var delays []float64
+	var mttd, mttc []float64
 	all := d.alerted()
 	for _, s := range all {
-		if !s.firstCommand.IsZero() {
-			delays = append(delays, s.firstCommand.Sub(s.firstAlert).Seconds())
+		mttd = append(mttd, float64(s.mttd()))
+		if v := s.mttc(); v >= 0 {
+			mttc = append(mttc, float64(v))
 		}
 	}
-	slices.Sort(delays)
-	t := queryTable{header: []string{"alerted_sessions", "contained_sessions", "alert_to_command_p50_s", "p90_s", "p99_s"}}
-	t.add(len(all), len(delays), quantile(delays, 0.5), quantile(delays, 0.9), quantile(delays, 0.99))
+	slices.Sort(mttd)
+	slices.Sort(mttc)
+	t := queryTable{header: []string{"alerted_sessions", "contained_sessions", "mttd_ms_p50", "mttd_ms_p90", "mttd_ms_p99", "mttc_ms_p50", "mttc_ms_p90", "mttc_ms_p99"}}
+	q := func(xs []float64, p float64) string {
+		if v := quantile(xs, p); !math.IsNaN(v) {
+			return strconv.FormatInt(int64(v), 10)
+		}
+		return "-"
+	}
+	t.add(len(all), len(mttc), q(mttd, 0.5), q(mttd, 0.9), q(mttd, 0.99), q(mttc, 0.5), q(mttc, 0.9), q(mttc, 0.99))
 	return t
 }
 

@@ -29,7 +29,7 @@ func fleetOutput(t *testing.T, dir string, events int) *sink.Batch {
 	var out detector.Output
 	b := &sink.Batch{}
 	po := parquet.DefaultOptions()
-	po.Dir = dir
+	po.Dir, po.Events, po.RollRows, po.EventRollRows, po.Sync = dir, true, 20000, 5000, false
 	pw, err := parquet.New(po)
 	if err != nil {
 		t.Fatal(err)
@@ -41,10 +41,11 @@ func fleetOutput(t *testing.T, dir string, events int) *sink.Batch {
 		for _, ev := range evs[i:min(i+1000, len(evs))] {
 			eng.Process(ev, &out)
 		}
-		part := &sink.Batch{Findings: slices.Clone(out.Findings), Commands: slices.Clone(out.Commands)}
+		part := &sink.Batch{Events: evs[i:min(i+1000, len(evs))], Findings: slices.Clone(out.Findings), Commands: slices.Clone(out.Commands)}
 		if err := pw.Write(context.Background(), part); err != nil {
 			t.Fatal(err)
 		}
+		b.Events = append(b.Events, part.Events...)
 		b.Findings = append(b.Findings, part.Findings...)
 		b.Commands = append(b.Commands, part.Commands...)
 	}
@@ -87,6 +88,11 @@ func TestQueryOnParquet(t *testing.T) {
 			alertedSessions[f.SessionID] = true
 		}
 	}
+	for _, e := range b.Events {
+		if e.SessionID == top.SessionID {
+			sessionRows++
+		}
+	}
 	for _, c := range b.Commands {
 		if c.SessionID == top.SessionID {
 			sessionRows++
@@ -106,12 +112,29 @@ func TestQueryOnParquet(t *testing.T) {
 		}},
 		{[]string{"session", top.SessionID}, func(t *testing.T, rows []map[string]string) {
 			if len(rows) != sessionRows {
-				t.Errorf("%d rows, want %d findings and commands", len(rows), sessionRows)
+				t.Errorf("%d rows, want %d events, findings and commands", len(rows), sessionRows)
+			}
+			// Ordered by step, findings after the events of their step.
+			last, lastSrc := -1, ""
+			for _, r := range rows {
+				if r["source"] == "command" {
+					continue
+				}
+				step, _ := strconv.Atoi(r["step"])
+				if step < last || (step == last && lastSrc == "finding" && r["source"] == "event") {
+					t.Errorf("row %v out of order after step %d %s", r, last, lastSrc)
+				}
+				last, lastSrc = step, r["source"]
 			}
 		}},
 		{[]string{"finding", top.ID}, func(t *testing.T, rows []map[string]string) {
 			if want := 1 + len(top.EvidenceIDs) + topCmds; len(rows) != want {
 				t.Errorf("%d rows, want the finding, %d evidence ids and %d commands", len(rows), len(top.EvidenceIDs), topCmds)
+			}
+			for _, r := range rows {
+				if r["part"] == "evidence" && r["time"] == "" {
+					t.Errorf("evidence event %s without its event", r["id"])
+				}
 			}
 		}},
 		{[]string{"blast-radius", top.RootAgentID}, func(t *testing.T, rows []map[string]string) {
@@ -127,6 +150,38 @@ func TestQueryOnParquet(t *testing.T) {
 		{[]string{"percentiles"}, func(t *testing.T, rows []map[string]string) {
 			if len(rows) != 1 || rows[0]["alerted_sessions"] != strconv.Itoa(len(alertedSessions)) {
 				t.Errorf("percentiles %v, want %d alerted sessions", rows, len(alertedSessions))
+			}
+		}},
+		{[]string{"autonomy"}, func(t *testing.T, rows []map[string]string) {
+			n := 0
+			for _, r := range rows {
+				v, _ := strconv.Atoi(r["findings"])
+				n += v
+			}
+			if n != len(b.Findings) {
+				t.Errorf("findings per autonomy level add up to %d, want %d", n, len(b.Findings))
+			}
+		}},
+		{[]string{"promotion-review"}, func(t *testing.T, rows []map[string]string) {
+			if len(rows) == 0 {
+				t.Error("no agent eligible")
+			}
+			for _, r := range rows {
+				for _, f := range b.Findings {
+					if f.AgentID == r["agent_id"] && f.Severity >= models.AlertThreshold {
+						t.Errorf("%s has an alert but is listed for promotion", r["agent_id"])
+					}
+				}
+			}
+		}},
+		{[]string{"agent-daily"}, func(t *testing.T, rows []map[string]string) {
+			n := 0
+			for _, r := range rows {
+				v, _ := strconv.Atoi(r["events"])
+				n += v
+			}
+			if n != len(b.Events) {
+				t.Errorf("daily events add up to %d, want %d", n, len(b.Events))
 			}
 		}},
 		{[]string{"noisiest"}, func(t *testing.T, rows []map[string]string) {

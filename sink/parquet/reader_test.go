@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink"
@@ -107,5 +110,52 @@ func TestRolling(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(o.Dir, ".*.tmp")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestEventsSeries writes events in both modes and reads them back: every
+// field the schema keeps, free text cut at a UTF-8 boundary, no duplicates.
+func TestEventsSeries(t *testing.T) {
+	long := strings.Repeat("ü", 3000) // 6000 bytes
+	mk := func(i int) *models.Event {
+		return &models.Event{SchemaVersion: models.SchemaVersion, ID: fmt.Sprintf("e%d", i), Kind: models.KindToolCall, Time: t0.Add(time.Duration(i) * time.Millisecond),
+			AgentID: "a.worker", RootAgentID: "a", SessionID: "s1", Step: i, Role: "assistant", ToolName: "http.post", Arguments: []byte(`{"to":"x"}`),
+			Result: long, ParentAgentID: "a", ParentSessionID: "s0", Principal: "p@x", Autonomy: models.AutonomyJunior,
+			DataClasses: []string{"pii", "secret"}, Resource: "r", Destination: "https://x.example"}
+	}
+	for _, roll := range []int{0, 3} {
+		t.Run(fmt.Sprintf("roll %d", roll), func(t *testing.T) {
+			o := DefaultOptions()
+			o.Dir, o.Events, o.RollRows, o.Sync = t.TempDir(), true, roll, false
+			w, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			var want []*models.Event
+			for b := range 3 {
+				batch := []*models.Event{mk(2 * b), mk(2*b + 1)}
+				want = append(want, batch...)
+				for range 2 {
+					if err := w.Write(context.Background(), &sink.Batch{Events: batch}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			got, err := ReadEvents(o.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("read %d events, want %d", len(got), len(want))
+			}
+			for i, g := range got {
+				exp := *want[i]
+				exp.Result = long[:maxEventText] // 4096 is even: a whole number of ü
+				if !utf8.ValidString(g.Result) || !reflect.DeepEqual(*g, exp) {
+					t.Errorf("event %d read back\n%+v\nwant\n%+v", i, *g, exp)
+				}
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@
 //
 //	<Dir>/findings-<first event time>-<content hash>.parquet
 //	<Dir>/commands-<first issue time>-<content hash>.parquet
+//	<Dir>/events-<first event time>-<content hash>.parquet   (Options.Events)
 //
 // (a series with no rows in the batch produces no file). The name is
 // derived from the rows' deterministic IDs, so a batch that is retried
@@ -33,6 +34,7 @@
 package parquet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +92,11 @@ type Options struct {
 	RollRows int
 	// RollInterval closes a rolling file after this long (0: by size only).
 	RollInterval time.Duration
+	// Events enables the events series (the audit trail that `tether
+	// query` reads for timelines); off by default.
+	Events bool
+	// EventRollRows is the rolling size of the events series (0: RollRows).
+	EventRollRows int
 }
 
 // DefaultOptions writes zstd-compressed findings and commands into
@@ -115,6 +122,7 @@ type Writer struct {
 	rows     map[string]int64
 	findRoll roll[models.Finding]
 	cmdRoll  roll[models.ContainmentCommand]
+	evRoll   roll[*models.Event]
 }
 
 // roll is a series' current rolling file.
@@ -150,9 +158,21 @@ func (r *roll[T]) add(rows []T, id func(*T) string, first func(*T) time.Time, pr
 	return n
 }
 
-// full reports whether the roll is to be closed after its current write.
-func (r *roll[T]) full(o Options, now time.Time) bool {
-	return len(r.rows) >= o.RollRows || (o.RollInterval > 0 && now.Sub(r.started) >= o.RollInterval)
+// full reports whether the roll of at most rows rows is to be closed after
+// its current write.
+func (r *roll[T]) full(rows int, o Options, now time.Time) bool {
+	return len(r.rows) >= rows || (o.RollInterval > 0 && now.Sub(r.started) >= o.RollInterval)
+}
+
+// keepEvent copies e for a roll (the batch's events are not retained),
+// with its free text already cut.
+func keepEvent(e *models.Event) *models.Event {
+	c := *e
+	c.Arguments = []byte(cutText(string(e.Arguments)))
+	c.Result, c.Content, c.Error = cutText(e.Result), cutText(e.Content), cutText(e.Error)
+	c.DataClasses = slices.Clone(e.DataClasses)
+	c.PrincipalSessionEnd, c.CredentialExpiry = nil, nil
+	return &c
 }
 
 var _ sink.Writer = (*Writer)(nil)
@@ -190,7 +210,8 @@ func (w *Writer) Rows(prefix string) int64 {
 	return w.rows[prefix]
 }
 
-// Write implements sink.Writer. Events in the batch are not written.
+// Write implements sink.Writer. Events in the batch are written only with
+// Options.Events.
 func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -213,6 +234,19 @@ func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 			return err
 		}
 		w.rows[FindingsPrefix] += int64(len(rows))
+	}
+	if w.opts.Events {
+		for part, rows := range chunks(b.Events, w.opts.MaxRowsPerFile) {
+			ids := make([]string, len(rows))
+			for i := range rows {
+				ids[i] = rows[i].ID
+			}
+			name := fileName(EventsPrefix, rows[0].Time, ids, part)
+			if err := w.writeFile(name, len(rows), EventsSchema(), func(rb *array.RecordBuilder) { appendEvents(rb, rows) }); err != nil {
+				return err
+			}
+			w.rows[EventsPrefix] += int64(len(rows))
+		}
 	}
 	if !w.opts.Commands {
 		return nil
@@ -247,8 +281,25 @@ func (w *Writer) writeRolling(ctx context.Context, b *sink.Batch) error {
 			return err
 		}
 		r.dirty = false
-		if r.full(w.opts, now) {
+		if r.full(w.opts.RollRows, w.opts, now) {
 			*r = roll[models.Finding]{prev: r.ids}
+		}
+	}
+	if w.opts.Events {
+		kept := make([]*models.Event, len(b.Events))
+		for i, e := range b.Events {
+			kept[i] = keepEvent(e)
+		}
+		n := w.evRoll.add(kept, func(e **models.Event) string { return (*e).ID }, func(e **models.Event) time.Time { return (*e).Time }, EventsPrefix, now)
+		w.rows[EventsPrefix] += int64(n)
+		if r := &w.evRoll; r.dirty {
+			if err := w.writeFile(r.name, len(r.rows), EventsSchema(), func(rb *array.RecordBuilder) { appendEvents(rb, r.rows) }); err != nil {
+				return err
+			}
+			r.dirty = false
+			if r.full(cmp.Or(w.opts.EventRollRows, w.opts.RollRows), w.opts, now) {
+				*r = roll[*models.Event]{prev: r.ids}
+			}
 		}
 	}
 	if !w.opts.Commands {
@@ -261,7 +312,7 @@ func (w *Writer) writeRolling(ctx context.Context, b *sink.Batch) error {
 			return err
 		}
 		r.dirty = false
-		if r.full(w.opts, now) {
+		if r.full(w.opts.RollRows, w.opts, now) {
 			*r = roll[models.ContainmentCommand]{prev: r.ids}
 		}
 	}
