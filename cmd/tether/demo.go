@@ -604,5 +604,5 @@ func printDemoReport(w io.Writer, r *demoReport) {
 	findings := filepath.Join(r.Out, parquet.FindingsPrefix+"-*.parquet")
 	commands := filepath.Join(r.Out, parquet.CommandsPrefix+"-*.parquet")
 	fmt.Fprintf(w, "  findings: %s\n  commands: %s\n\nQuery them:\n", findings, commands)
-	fmt.Fprintf(w, "  tether query --dir %s top-agents   (also: session ID, finding ID, blast-radius ROOT, detection-times, percentiles, noisiest)\n", r.Out)
+	fmt.Fprintf(w, "  tether query --dir %s top-agents   (tether query -h lists the other questions)\n", r.Out)
 }
