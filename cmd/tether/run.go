@@ -23,6 +23,7 @@ import (
 	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/ingest"
 	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink/memstore"
 )
 
 // runDaemon is `tether run`: consume events, detect, write findings and
@@ -113,8 +114,12 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			log.Error().Err(err).Msg("closing sinks")
 		}
 	}()
-	store := newConsoleStore(inv)
-	out.w = append(sinks, store)
+	out.w = sinks
+	var store *memstore.Store
+	if cfg.HTTP.Listen != "" { // the console's view, last: it never fails a batch
+		store = newConsoleStore(inv)
+		out.w = append(sinks, store)
+	}
 
 	if cfg.HTTP.Listen != "" {
 		if err := reg.Register(cons.Metrics()); err != nil {

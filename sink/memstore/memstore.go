@@ -65,7 +65,7 @@ func DefaultOptions() Options {
 var ErrNotFound = errors.New("not in the console's memory window")
 
 const (
-	eventOverhead   = 320 // struct, slice slot, map and list bookkeeping
+	eventOverhead   = 380 // struct, slice slot, id set entry, list bookkeeping
 	rateBuckets     = 60  // per-minute event counts kept per agent
 	recentTools     = 50  // tool calls in an agent's "recent" profile
 	maxToolNames    = 64  // distinct tools counted per agent ("(other)" beyond)
@@ -133,6 +133,7 @@ type SessionSummary struct {
 type session struct {
 	SessionSummary
 	events     []EventView
+	eventIDs   map[string]struct{} // of events, for replayed batches
 	bytes      int64
 	findingIDs []string
 	commandIDs []string
@@ -424,10 +425,8 @@ func (s *Store) addEvent(ev *models.Event) {
 	if ev.Kind == models.KindSessionEnd {
 		ss.Ended = true
 	}
-	for i := range ss.events { // replayed batch
-		if ss.events[i].ID == ev.ID {
-			return
-		}
+	if _, dup := ss.eventIDs[ev.ID]; dup { // replayed batch
+		return
 	}
 	if len(ss.events) >= s.opts.MaxEventsPerSession {
 		ss.DroppedEvents++
@@ -443,6 +442,10 @@ func (s *Store) addEvent(ev *models.Event) {
 	v.Content, t3 = s.cut(ev.Content)
 	v.Truncated = t1 || t2 || t3
 	ss.events = append(ss.events, v)
+	if ss.eventIDs == nil {
+		ss.eventIDs = map[string]struct{}{}
+	}
+	ss.eventIDs[v.ID] = struct{}{}
 	ss.Events = len(ss.events)
 	sz := v.size()
 	ss.bytes += sz
