@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/tetherhq/tether/models"
@@ -132,7 +134,37 @@ func readFile(path string, mem memory.Allocator, want *arrow.Schema, each func(a
 		return err
 	}
 	defer f.Close()
-	tbl, err := pqarrow.ReadTable(context.Background(), f, pq.NewReaderProperties(mem), pqarrow.ArrowReadProperties{}, mem)
+	// Pages cannot be larger than the file, nor decompress to more than a
+	// generous ratio of it: a corrupt header cannot ask for gigabytes.
+	size := fileSize(f)
+	props := pq.NewReaderProperties(mem)
+	props.MaxCompressedPageSize = max(size, 1)
+	props.MaxUncompressedPageSize = min(max(size*64, 1<<20), 256<<20)
+	pf, err := file.NewParquetReader(f, file.WithReadProps(props))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrFormat, path, err)
+	}
+	defer pf.Close()
+	// Ignore the stored Arrow schema: the types come from the Parquet
+	// schema and are checked below, and a corrupt stored schema can make
+	// the Arrow decoder allocate without bound (found by FuzzReadSeries).
+	md := pf.MetaData()
+	kvs := md.FileMetaData.KeyValueMetadata
+	kept := kvs[:0:0]
+	for _, kv := range kvs {
+		if kv != nil && kv.Key != "ARROW:schema" {
+			kept = append(kept, kv)
+		}
+	}
+	md.FileMetaData.KeyValueMetadata = kept
+	if err := checkChunks(md, size); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrFormat, path, err)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrFormat, path, err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrFormat, path, err)
 	}
@@ -152,4 +184,40 @@ func readFile(path string, mem memory.Allocator, want *arrow.Schema, each func(a
 		each(tr.RecordBatch())
 	}
 	return tr.Err()
+}
+
+func fileSize(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// checkChunks rejects footers whose row counts or column chunks do not fit
+// the file: the Arrow reader trusts them, and a corrupt one makes it
+// allocate a negative or huge buffer in a goroutine it starts, where the
+// panic cannot be recovered (found by FuzzReadSeries).
+func checkChunks(md *metadata.FileMetaData, size int64) error {
+	for i := range md.NumRowGroups() {
+		rg := md.RowGroup(i)
+		if rg.NumRows() < 0 || rg.NumRows() > size*8 {
+			return fmt.Errorf("row group %d: %d rows in a file of %d bytes", i, rg.NumRows(), size)
+		}
+		for j := range rg.NumColumns() {
+			cc, err := rg.ColumnChunk(j)
+			if err != nil {
+				return fmt.Errorf("row group %d column %d: %w", i, j, err)
+			}
+			start := cc.DataPageOffset()
+			if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 {
+				start = min(start, cc.DictionaryPageOffset())
+			}
+			n := cc.TotalCompressedSize()
+			if start < 0 || n < 0 || start > size || n > size-start || cc.NumValues() < 0 || cc.NumValues() > size*8 {
+				return fmt.Errorf("row group %d column %d: chunk at %d of %d bytes (%d values) in a file of %d bytes", i, j, start, n, cc.NumValues(), size)
+			}
+		}
+	}
+	return nil
 }
