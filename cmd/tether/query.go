@@ -295,11 +295,11 @@ func (d *queryData) finding(id string) (queryTable, error) {
 
 func (d *queryData) blastRadius(root string) queryTable {
 	type agg struct {
-		parent                     string
-		events, findings           int
-		maxSev                     uint8
-		sessions                   map[string]bool
-		tools, classes, dests, set map[string]bool
+		parent                string
+		events, findings      int
+		maxSev                uint8
+		sessions              map[string]bool
+		tools, classes, dests map[string]bool
 	}
 	by := map[string]*agg{}
 	get := func(id string) *agg {
