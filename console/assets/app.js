@@ -202,7 +202,7 @@ async function sessionPage(id) {
    <dt>first command</dt><dd>${ts(s.first_command)} <span class="muted">(${dur(s.start, s.first_command)} after start)</span></dd>
    ${kids ? `<dt>sub-agent sessions</dt><dd><ul>${kids}</ul></dd>` : ""}</dl></div>
   <h2>Timeline</h2>
-  <p class="legend muted"><span><i class="sw base"></i>taint source</span><span><i class="sw recent"></i>sink</span> findings are pinned after the last event of the step they fired at.</p>
+  <p class="legend muted"><span><i class="sw src"></i>taint source</span><span><i class="sw sink"></i>sink</span> findings are pinned after the last event of the step they fired at.</p>
   <table id="timeline"><thead><tr><th>step</th><th>time</th><th>kind</th><th>agent</th><th>what</th><th></th></tr></thead><tbody>${rows.join("")}</tbody></table>
   <h2>Commands</h2>${commandRows(s.commands)}`;
 }
