@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"github.com/tetherhq/tether/sink"
 	"github.com/tetherhq/tether/sink/clickhouse"
 	"github.com/tetherhq/tether/sink/memstore"
+	"github.com/tetherhq/tether/triage"
 )
 
 // newConsoleStore returns the console's bounded in-memory view
@@ -22,18 +24,35 @@ func newConsoleStore(inv *models.Inventory) *memstore.Store {
 	return memstore.New(o)
 }
 
-// consoleHandler is the console over store. Triage decisions are written
-// to the ClickHouse triage table first when sinks has a ClickHouse writer
-// (the same code as `tether triage set`), then to the store.
+// consoleHandler is the console over store. When sinks has a ClickHouse
+// writer, sessions and findings no longer in memory are read from
+// ClickHouse (historySource), and triage decisions are written to its
+// triage table first (the same code as `tether triage set`), then to the
+// store.
 func consoleHandler(store *memstore.Store, sinks sink.Multi, token, title string) http.Handler {
 	o := console.DefaultOptions()
 	o.Source, o.Triage, o.Token, o.Title = store, store, token, title
 	for _, w := range sinks {
 		if ch, ok := w.(*clickhouse.Writer); ok {
-			o.Triage = console.Multi{ch, store}
+			// History beyond the memory window comes from ClickHouse, and
+			// so may a finding being triaged: memory then has nothing to
+			// update.
+			o.Source = historySource{Store: store, ch: ch}
+			o.Triage = console.Multi{ch, inMemoryIfKept{store}}
 		}
 	}
 	return console.Handler(o)
+}
+
+// inMemoryIfKept records triage in the store when it holds the finding.
+type inMemoryIfKept struct{ *memstore.Store }
+
+// SetTriage implements console.TriageWriter.
+func (m inMemoryIfKept) SetTriage(ctx context.Context, r triage.Record) error {
+	if err := m.Store.SetTriage(ctx, r); err != nil && !errors.Is(err, memstore.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // serveConsole serves h on addr (the demo's console); it returns the server
