@@ -138,8 +138,12 @@ type Config struct {
 		MaxPastSkew    time.Duration `yaml:"max_past_skew"`
 	} `yaml:"decode"`
 	HTTP struct {
-		// Listen is the address of /metrics, /healthz and /readyz; empty disables.
+		// Listen is the address of the console (/), /metrics, /healthz and
+		// /readyz; empty disables.
 		Listen string `yaml:"listen"`
+		// ConsoleToken is the bearer token the console's writes (triage)
+		// need; empty accepts writes from loopback clients only.
+		ConsoleToken ingest.Secret `yaml:"console_token"`
 	} `yaml:"http"`
 	Log struct {
 		Level string `yaml:"level"`
@@ -355,6 +359,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("TETHER_ACK_TOPIC", &c.Control.AckTopic)
 	str("TETHER_INVENTORY", &c.Inventory.File)
 	str("TETHER_HTTP_LISTEN", &c.HTTP.Listen)
+	secret("TETHER_CONSOLE_TOKEN", &c.HTTP.ConsoleToken)
 	str("TETHER_LOG_LEVEL", &c.Log.Level)
 	if v := getenv("TETHER_MEMORY_BUDGET"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

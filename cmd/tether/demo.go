@@ -26,6 +26,7 @@ import (
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink"
 	"github.com/tetherhq/tether/sink/control"
+	"github.com/tetherhq/tether/sink/memstore"
 	"github.com/tetherhq/tether/sink/parquet"
 )
 
@@ -63,6 +64,8 @@ type demoConfig struct {
 	// DrainTimeout bounds the wait for the consumer to catch up after
 	// production stops.
 	DrainTimeout time.Duration
+	// Console, when set, receives every durable batch (the console's view).
+	Console *memstore.Store
 }
 
 func defaultDemoConfig() demoConfig {
@@ -179,6 +182,8 @@ func runDemo(args []string) error {
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "events produced per second")
 	fs.IntVar(&cfg.BadRecords, "bad", cfg.BadRecords, "deliberately invalid records to produce (dead-lettered)")
 	verbose := fs.Bool("v", false, "log the pipeline (to stderr)")
+	listen := fs.String("listen", "127.0.0.1:9464", "address of the console (empty: no console)")
+	linger := fs.Bool("linger", false, "keep serving the console after the run until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -195,9 +200,22 @@ func runDemo(args []string) error {
 	defer stop()
 	fmt.Printf("tether demo: %d agents (%d go rogue after %d sessions), %.0f events/s for %s, seed %d\n",
 		cfg.Agents, cfg.Rogue, cfg.Warmup, cfg.Rate, cfg.Duration, cfg.Seed)
+	if *listen != "" {
+		cfg.Console = newConsoleStore(nil)
+		srv, addr, err := serveConsole(*listen, consoleHandler(cfg.Console, nil, os.Getenv("TETHER_CONSOLE_TOKEN"), "Tether demo"))
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		fmt.Printf("console: http://%s/\n", addr)
+	}
 	rep, err := demo(ctx, cfg)
 	if rep != nil {
 		printDemoReport(os.Stdout, rep)
+	}
+	if *linger && cfg.Console != nil && ctx.Err() == nil {
+		fmt.Println("serving the console until interrupted (Ctrl-C)")
+		<-ctx.Done()
 	}
 	return err
 }
@@ -222,6 +240,9 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 		fopts.WarmupSessions = cfg.Warmup
 	}
 	fl := fleet.New(fopts)
+	if cfg.Console != nil {
+		cfg.Console.SetInventory(fl.Inventory())
+	}
 
 	if removed, err := clearDemoOutput(cfg.Out); err != nil {
 		return nil, err
@@ -230,6 +251,8 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 	}
 	popts := parquet.DefaultOptions()
 	popts.Dir = cfg.Out
+	popts.RollRows, popts.RollInterval = 20000, 30*time.Second // few, large files
+	popts.Events, popts.EventRollRows = true, 5000             // for tether query's timelines
 	pw, err := parquet.New(popts)
 	if err != nil {
 		return nil, err
@@ -290,6 +313,9 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 	}
 	defer rec.Close()
 	late.w = sink.Multi{pw, pub, rec, obs}
+	if cfg.Console != nil {
+		late.w = append(late.w.(sink.Multi), cfg.Console)
+	}
 
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(demoEventsTopic),
 		kgo.ProducerLinger(5*time.Millisecond))
@@ -451,7 +477,7 @@ func clearDemoOutput(dir string) (int, error) {
 		return 0, fmt.Errorf("%w: output directory: %v", errDemo, err)
 	}
 	n := 0
-	for _, prefix := range []string{parquet.FindingsPrefix, parquet.CommandsPrefix} {
+	for _, prefix := range []string{parquet.FindingsPrefix, parquet.CommandsPrefix, parquet.EventsPrefix} {
 		old, _ := filepath.Glob(filepath.Join(dir, prefix+"-*.parquet"))
 		for _, f := range old {
 			if err := os.Remove(f); err != nil {
@@ -703,9 +729,7 @@ func printDemoReport(w io.Writer, r *demoReport) {
 	findings := filepath.Join(r.Out, parquet.FindingsPrefix+"-*.parquet")
 	commands := filepath.Join(r.Out, parquet.CommandsPrefix+"-*.parquet")
 	fmt.Fprintf(w, "  findings: %s\n  commands: %s\n\nQuery them:\n", findings, commands)
-	fmt.Fprintf(w, "  clickhouse local -q \"SELECT root_agent_id, detector, kind, max(severity) AS max_sev, count() AS n FROM file('%s', Parquet) GROUP BY ALL ORDER BY max_sev DESC, n DESC LIMIT 20\"\n", findings)
-	fmt.Fprintf(w, "  clickhouse local -q \"SELECT issued_at, agent_id, action, severity, reason FROM file('%s', Parquet) ORDER BY issued_at\"\n", commands)
-	fmt.Fprintf(w, "  duckdb -c \"SELECT root_agent_id, kind, max(severity) FROM '%s' GROUP BY ALL ORDER BY 3 DESC\"\n", findings)
+	fmt.Fprintf(w, "  tether query --dir %s top-agents   (tether query -h lists the other questions)\n", r.Out)
 }
 
 // demoLoop measures the closed loop: when each event was produced (wall

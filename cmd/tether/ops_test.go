@@ -98,7 +98,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 		cancel()
 	}
-	srv := httptest.NewServer(httpHandler(reg, m, nil, zerolog.Nop()))
+	srv := httptest.NewServer(httpHandler(reg, m, nil, nil, zerolog.Nop()))
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + "/readyz")

@@ -25,6 +25,7 @@ import (
 	"github.com/tetherhq/tether/ingest"
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink/control"
+	"github.com/tetherhq/tether/sink/memstore"
 )
 
 // runDaemon is `tether run`: consume events, detect, write findings and
@@ -138,6 +139,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	out.w = sinks
 	go reloadOnHUP(ctx, cfg.path, live, log)
+	var store *memstore.Store
+	if cfg.HTTP.Listen != "" { // the console's view, last: it never fails a batch
+		store = newConsoleStore(inv)
+		out.w = append(sinks, store)
+	}
 
 	if cfg.HTTP.Listen != "" {
 		if err := reg.Register(cons.Metrics()); err != nil {
@@ -146,7 +152,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		if err := registerContainmentMetrics(reg, rec, breaker); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		srv, err := startHTTP(cfg.HTTP.Listen, reg, cons.Metrics(), breaker, log)
+		ui := consoleHandler(store, sinks, cfg.HTTP.ConsoleToken.Reveal(), "Tether")
+		srv, err := startHTTP(cfg.HTTP.Listen, reg, cons.Metrics(), ui, breaker, log)
 		if err != nil {
 			return err
 		}
@@ -193,27 +200,30 @@ func kafkaMetrics(reg *prometheus.Registry) func(client string) []kgo.Hook {
 
 // startHTTP serves /metrics (Prometheus), /healthz (liveness: the process
 // serves HTTP), /readyz (ingest.Readiness as JSON: 200 when ready, 503
-// with the reasons otherwise) and, with a breaker, POST
+// with the reasons otherwise, the console ui at / (when not nil) and, with a breaker, POST
 // /containment/breaker/clear (an operator clears a tripped containment
 // circuit breaker; the address is loopback by default).
-func startHTTP(addr string, reg *prometheus.Registry, m *ingest.Metrics, breaker *containment.Breaker, log zerolog.Logger) (*http.Server, error) {
+func startHTTP(addr string, reg *prometheus.Registry, m *ingest.Metrics, ui http.Handler, breaker *containment.Breaker, log zerolog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: httpHandler(reg, m, breaker, log), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: httpHandler(reg, m, ui, breaker, log), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Msg("http server")
 		}
 	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving the console at /, /metrics, /healthz, /readyz")
 	return srv, nil
 }
 
 // httpHandler routes the daemon's HTTP endpoints (see startHTTP).
-func httpHandler(reg *prometheus.Registry, m *ingest.Metrics, breaker *containment.Breaker, log zerolog.Logger) http.Handler {
+func httpHandler(reg *prometheus.Registry, m *ingest.Metrics, ui http.Handler, breaker *containment.Breaker, log zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	if ui != nil {
+		mux.Handle("/", ui)
+	}
 	if breaker != nil {
 		mux.HandleFunc("/containment/breaker/clear", func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodPost {

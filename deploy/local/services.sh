@@ -66,6 +66,8 @@ up() {
 		echo "services: ClickHouse native  $clickhouse_addr (HTTP 127.0.0.1:${TETHER_CLICKHOUSE_HTTP_PORT:-8123})" >&2
 	fi
 	echo "TETHER_TEST_KAFKA=$kafka_addr"
+	# The console's browser tests need Chromium (not a service: installed only).
+	bash "$here/chromium.sh" install
 	if [[ $kafka_sasl_port != 0 ]] && port_open "$kafka_sasl_port"; then
 		local k="$cache_root/kafka"
 		echo "services: Kafka SASL_SSL     127.0.0.1:$kafka_sasl_port (CA $k/tls/ca.crt)" >&2

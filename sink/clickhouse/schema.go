@@ -117,6 +117,8 @@ type Schema struct {
 	Database string
 	// Events, Findings, Commands and Acks describe the tables.
 	Events, Findings, Commands, Acks Table
+	// Triage holds analysts' triage decisions (triage.go).
+	Triage Table
 }
 
 // Table names.
@@ -130,7 +132,7 @@ const (
 // NewSchema describes the tables for opts.Database in dialect d.
 func NewSchema(opts Options, d Dialect) Schema {
 	insertedAt := Column{Name: "inserted_at", Type: "DateTime('UTC')", Default: "now()"}
-	return Schema{
+	s := Schema{
 		Dialect:  d,
 		Database: opts.Database,
 		Events: Table{
@@ -257,11 +259,14 @@ func NewSchema(opts Options, d Dialect) Schema {
 			TTLColumn:     "acked_at",
 			RetentionDays: opts.RetentionDays,
 		},
+		Triage: triageTable(),
 	}
+	addMillis(&s)
+	return s
 }
 
 // Tables returns the tables in creation order.
-func (s Schema) Tables() []Table { return []Table{s.Events, s.Findings, s.Commands, s.Acks} }
+func (s Schema) Tables() []Table { return []Table{s.Events, s.Findings, s.Commands, s.Acks, s.Triage} }
 
 // Qualified returns database.table.
 func (s Schema) Qualified(table string) string { return s.Database + "." + table }
@@ -303,7 +308,7 @@ func (s Schema) Statements() []string {
 	for _, t := range s.Tables() {
 		stmts = append(stmts, s.CreateTable(t))
 	}
-	return stmts
+	return append(stmts, s.Views()...)
 }
 
 // InsertQuery renders the INSERT with t's explicit column list.
@@ -314,11 +319,19 @@ func (s Schema) InsertQuery(t Table) string {
 // migrate applies the schema and checks that tables created by an earlier
 // build have every column this build writes.
 func (w *Writer) migrate(ctx context.Context) error {
-	for _, stmt := range w.schema.Statements() {
-		if err := w.conn.Exec(ctx, stmt); err != nil {
-			first, _, _ := strings.Cut(stmt, "\n")
-			return fmt.Errorf("%w: %s on %s: %w", ErrSchema, first, w.opts.Addr, classify(err))
+	stmts := w.schema.Statements()
+	views := w.schema.Views() // last: created once the tables they read are checked
+	exec := func(stmts []string) error {
+		for _, stmt := range stmts {
+			if err := w.conn.Exec(ctx, stmt); err != nil {
+				first, _, _ := strings.Cut(stmt, "\n")
+				return fmt.Errorf("%w: %s on %s: %w", ErrSchema, first, w.opts.Addr, classify(err))
+			}
 		}
+		return nil
+	}
+	if err := exec(stmts[:len(stmts)-len(views)]); err != nil {
+		return err
 	}
 	for _, t := range w.schema.Tables() {
 		have, err := w.columns(ctx, t.Name)
@@ -337,7 +350,7 @@ func (w *Writer) migrate(ctx context.Context) error {
 				ErrSchema, w.schema.Qualified(t.Name), w.opts.Addr, strings.Join(missing, ", "))
 		}
 	}
-	return nil
+	return exec(views)
 }
 
 func (w *Writer) columns(ctx context.Context, table string) (map[string]bool, error) {

@@ -148,6 +148,7 @@ func EventRow(e *models.Event, maxText int) []any {
 		e.Destination,
 		e.Bytes,
 		uint8(e.SchemaVersion),
+		millis(e.Time),
 	}
 }
 
@@ -183,6 +184,7 @@ func FindingRow(f *models.Finding) []any {
 		baseline,
 		spread,
 		int64(f.Step),
+		millis(f.Time),
 	}
 }
 
@@ -201,6 +203,7 @@ func CommandRow(c *models.ContainmentCommand) []any {
 		c.Severity,
 		c.Reason,
 		nonNil(c.FindingIDs),
+		millis(c.IssuedAt),
 	}
 }
 
