@@ -368,6 +368,61 @@ func keyRepeats(text string, ls int, key string) bool {
 	}
 }
 
+// isSchemaField reports whether the token at byte at of text is a field
+// value the records of the result share: the result is the token alone,
+// or the token is the whole value of a "key: value" line whose key opens
+// another line of the result at the same indentation (within keyWindow
+// bytes: the same field of another record). A document's own single
+// "IBAN: …" line, or a line of a notice pasted into a field, is not.
+func isSchemaField(text string, at int) bool {
+	end := at
+	for end < len(text) && !isDelim(text[end]) {
+		end++
+	}
+	if trimmedIs(text, at, end) {
+		return true
+	}
+	ls := at
+	for ls > 0 && !lineStart(text, ls) {
+		ls--
+	}
+	ind := ls
+	for ind < at && (text[ind] == ' ' || text[ind] == '\t') {
+		ind++
+	}
+	line := text[ind:at]
+	if len(line) > 1 && line[0] == '-' && line[1] == ' ' {
+		line = line[2:]
+		ind += 2 // a list item's first field sits at its siblings' indentation
+	}
+	key, ok := lineKey(line)
+	if !ok || strings.TrimRight(line[len(key)+1:], " '\"") != "" {
+		return false
+	}
+	indent := ind - ls
+	lo, hi := max(0, ls-keyWindow), min(len(text), ls+keyWindow)
+	for i := lo; i < hi; {
+		j := i
+		for j < hi && text[j] != '\n' {
+			j++
+		}
+		if i != ls {
+			k := i
+			for k < j && (text[k] == ' ' || text[k] == '\t') {
+				k++
+			}
+			if k+1 < j && text[k] == '-' && text[k+1] == ' ' {
+				k += 2
+			}
+			if k-i == indent && strings.HasPrefix(text[k:j], key) && len(text[k:j]) > len(key) && text[k+len(key)] == ':' {
+				return true
+			}
+		}
+		i = j + 1
+	}
+	return false
+}
+
 // keyWindow bounds the bytes on each side of a line searched for its key.
 const keyWindow = 4 << 10
 

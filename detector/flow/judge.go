@@ -31,6 +31,9 @@ type hit struct {
 	// planted: the value is the call's destination (or fetched location)
 	// and was planted in its source (attempt.go).
 	planted bool
+	// counterparty: the value is the call's destination and a field value
+	// of the user's own records (values.go entry.counterparty).
+	counterparty bool
 }
 
 func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
@@ -109,7 +112,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 					planted: e.planted && whole && isAddress(v, c)})
 			case e.flags&fromPrivate != 0 && sink:
 				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c))),
-					planted: e.planted && whole && isAddress(v, c)})
+					planted: e.planted && whole && isAddress(v, c), counterparty: e.counterparty && whole && isAddress(v, c)})
 			case !seen && context && c.RecipientLike():
 				d.hits = append(d.hits, hit{kind: KindUnexplainedDestination, arg: path, value: v, class: c})
 			}
@@ -323,6 +326,12 @@ func (d *Detector) privateSeverity(hs []hit, auth authority) (sev uint8, conf fl
 			}
 		case !h.dest:
 			s, c, n = d.opts.SeverityPrivate, 0.6, ""
+		case h.counterparty && auth.called && !h.planted:
+			// the user asks for this action and the destination is one of
+			// their own counterparties ("pay the bill, like last month"
+			// paying the recipient of last month's transaction): the user
+			// acting on their own records
+			s, c, n = d.opts.SeverityPrivateDestDirected, 0.5, "; the destination is a counterparty in a field of the user's own records and the user's request asks for this action"
 		default:
 			s, c, n = d.opts.SeverityPrivateDest, 0.5, "; the destination is a private value"
 		}

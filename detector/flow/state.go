@@ -12,12 +12,12 @@ import (
 var ErrState = errors.New("flow: invalid state")
 
 // StateVersion is the version of the MarshalState encoding.
-const StateVersion = 4
+const StateVersion = 5
 
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 4; version 3 lacked the session flag 4, the
+// State encoding (version 5; version 4 lacked the marks byte; version 3 lacked the session flag 4, the
 // request text, the value flags 64 and 128 and the pending calls' flag 2
 // and host (it listed directed calls only); version 2 also lacked flag
 // 32, the cue byte, the instructed source and the reported pairs; version 1
@@ -32,6 +32,7 @@ const stateMagic = "TFLW"
 //	  u(values), oldest first (the eviction order):
 //	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
 //	      | 32 instructed undirected | 64 described | 128 planted) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
+//	    b(marks: 1 counterparty)
 //	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
 //	    s(instructed event) s(instructed tool)
 //	  u(trusted), oldest first: s(value)
@@ -65,6 +66,9 @@ const (
 	// request; the value was planted (new in version 4).
 	svDescribed = 64
 	svPlanted   = 128
+	// smCounterparty: the value was a field of the user's own records (the
+	// marks byte, new in version 5).
+	smCounterparty = 1
 
 	allCues = cueAddressee | cueDirective | cueRole | cueImperative
 )
@@ -114,7 +118,11 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			if e.planted {
 				fl |= svPlanted
 			}
-			b = append(b, fl, byte(e.class), byte(e.cues))
+			var marks byte
+			if e.counterparty {
+				marks |= smCounterparty
+			}
+			b = append(b, fl, byte(e.class), byte(e.cues), marks)
 			for _, src := range [...]source{e.untrusted, e.private, e.seen, e.instr} {
 				b = appendStr(b, src.event)
 				b = appendStr(b, src.tool)
@@ -289,6 +297,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			fl := r.byte("value flags")
 			c := Class(r.byte("value class"))
 			cues := cueCat(r.byte("value cues"))
+			marks := r.byte("value marks")
 			var e entry
 			e.untrusted = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
 			e.private = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
@@ -297,7 +306,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if r.err != nil {
 				break
 			}
-			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 {
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 || marks&^smCounterparty != 0 {
 				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
 				break
 			}
@@ -309,6 +318,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			e.class, e.instructed, e.undirected, e.privUndirected = c, fl&svInstructed != 0, fl&svUndirected != 0, fl&svPrivUndirected != 0
 			e.instrUndirected, e.cues = fl&svInstrUndirected != 0, cues
 			e.described, e.planted = fl&svDescribed != 0, fl&svPlanted != 0
+			e.counterparty = marks&smCounterparty != 0
 			s.hasInstructed = s.hasInstructed || e.instructed
 			s.hasOutsider = s.hasOutsider || e.flags != 0
 			s.values.put(k, e)

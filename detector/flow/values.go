@@ -47,6 +47,15 @@ type entry struct {
 	// record the request does not describe, or had instruction cues nearby:
 	// content aimed at the agent (attempt.go).
 	described, planted bool
+	// counterparty: some occurrence was a field value of the records of a
+	// result of the user's own store (a private_data tool that is not
+	// untrusted_content) that the store's schema holds: the result alone
+	// (the user's own IBAN) or a field whose key recurs, at the same
+	// indentation, in the result's other records (the "recipient" of a
+	// past transaction; isSchemaField). Outsiders write free text into
+	// such stores (a subject, a note, a document's lines), not the
+	// schema's fields.
+	counterparty bool
 }
 
 // valueSet is a FIFO-bounded map of values. keys is the insertion ring
@@ -212,13 +221,14 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 			near = cuesNear(d.cues, at)
 		}
 		instructed := catCount(near) >= InstructMin
-		described := false
+		described, counterparty := false, false
 		if flags != 0 && isAddress(v, c) {
 			described = d.rec.describes(req, text, at)
 			switch {
 			case d.fetchedFrom == "" && isStructured(text, at, &d.shape), ownOf(d.fetchedFrom, v, c):
 				// the result's own entity; on a page fetched from a host,
 				// only that host's own addresses are the page's
+				counterparty = flags == fromPrivate && d.fetchedFrom == "" && isSchemaField(text, at)
 				d.own[v] = struct{}{} // one of the result's own entities
 				if c == ClassEmail {
 					d.own[v[strings.LastIndexByte(v, '@')+1:]] = struct{}{} // its domain
@@ -259,6 +269,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				a.hasInstructed = true
 			}
 			e.described = e.described || described
+			e.counterparty = e.counterparty || counterparty
 			a.hasOutsider = a.hasOutsider || flags != 0
 			e.flags |= flags
 			a.values.put(v, e)
@@ -298,6 +309,7 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 			e.instrUndirected = e.instrUndirected || x.instrUndirected
 			e.described = e.described || x.described
 			e.planted = e.planted || x.planted
+			e.counterparty = e.counterparty || x.counterparty
 			e.flags |= x.flags
 		}
 		return true
