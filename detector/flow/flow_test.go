@@ -126,6 +126,10 @@ func TestFlows(t *testing.T) {
 		}, []want{
 			{kind: flow.KindPrivateToSink, maxSev: 10, contains: []string{"designed=true"}},
 		}},
+		{"a destination the user typed without a space after it is explained", agentSpec("a"), []step{
+			user("s", "Mail the hobbies to the office at hobbies@our-company.example.They sent them to Bob."),
+			call("s", "send_email", `{"to":"hobbies@our-company.example","body":"Alice: painting"}`),
+		}, nil},
 		{"no user input: no basis for unexplained", agentSpec("a"), []step{
 			call("s", "send_email", `{"to":"someone@else.org"}`),
 		}, nil},

@@ -113,7 +113,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 			case e.flags&fromPrivate != 0 && sink:
 				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c))),
 					planted: e.planted && whole && isAddress(v, c), counterparty: e.counterparty && whole && isAddress(v, c)})
-			case !seen && context && c.RecipientLike():
+			case !seen && context && c.RecipientLike() && !d.inUserText(s, v):
 				d.hits = append(d.hits, hit{kind: KindUnexplainedDestination, arg: path, value: v, class: c})
 			}
 		})
@@ -195,6 +195,16 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	for _, f := range fs[:n] {
 		emit(f)
 	}
+}
+
+// inUserText reports whether v occurs at word boundaries in the user and
+// system text of s (or its nearest ancestor with text): a value the
+// extractor read as part of a longer token there ("www.a.example.They",
+// a missing space after a full stop) is still the user's.
+func (d *Detector) inUserText(s *session, v string) bool {
+	var text []byte
+	d.chain(s, func(a *session) bool { text = a.text; return len(text) == 0 })
+	return len(v) <= 64 && containsWordFold(text, v)
 }
 
 // unrequested emits unrequested_action for a destructive call (see
