@@ -31,8 +31,10 @@ type hit struct {
 	// planted: the value is the call's destination (or fetched location)
 	// and was planted in its source (attempt.go).
 	planted bool
-	// counterparty: the value is the call's destination and a field value
-	// of the user's own records (values.go entry.counterparty).
+	// counterparty: the value is the whole argument (the call's
+	// destination itself, not one of several values packed into a
+	// payload) and a field value of the user's own records (values.go
+	// entry.counterparty).
 	counterparty bool
 }
 
@@ -112,7 +114,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 					planted: e.planted && whole && isAddress(v, c)})
 			case e.flags&fromPrivate != 0 && sink:
 				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c))),
-					planted: e.planted && whole && isAddress(v, c), counterparty: e.counterparty && whole && isAddress(v, c)})
+					planted: e.planted && whole && isAddress(v, c), counterparty: e.counterparty && isAddress(v, c) && strings.EqualFold(strings.TrimSpace(l.text), v)})
 			case !seen && context && c.RecipientLike() && !d.inUserText(s, v):
 				d.hits = append(d.hits, hit{kind: KindUnexplainedDestination, arg: path, value: v, class: c})
 			}
