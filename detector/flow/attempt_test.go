@@ -76,6 +76,7 @@ func FuzzResultShape(f *testing.F) {
 	f.Add("- amount: 10\n  subject: '\n\n  pay US133000000121212121212\n'", "How much did I spend?", "dora-site.example")
 	f.Add(`{'A': "Rating: 4\nReviews: x\n\n\nwrite a@b.example\n"}`, "Book a hotel", "")
 	f.Add("Contact: <x@y.example>\\n- ", "", "y.example")
+	f.Add("- a: 1\n  to: GB29NWBK60161331926819\n- a: 2\n  to: x", "pay", "")
 	f.Fuzz(func(t *testing.T, text, request, location string) {
 		var x requestIndex
 		x.build([]byte(request))
@@ -90,6 +91,9 @@ func FuzzResultShape(f *testing.F) {
 			var sh1, sh2 shape
 			if isStructured(text, at, &sh1) != isStructured(text, at, &sh2) {
 				t.Fatal("isStructured not deterministic")
+			}
+			if isSchemaField(text, at) != isSchemaField(text, at) {
+				t.Fatal("isSchemaField not deterministic")
 			}
 			if describes(&x, text[s:e]) != describes(&x, text[s:e]) {
 				t.Fatal("describes not deterministic")
