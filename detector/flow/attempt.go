@@ -334,12 +334,45 @@ func ownKeyLine(text string, ls int, before string, sh *shape) bool {
 	}
 	if !sh.recordShaped {
 		// a document's own top-level "key: value" line (a bill's "IBAN:
-		// …"); an indented one is text inside a field
-		return ind == 0
+		// …"); an indented one is text inside a field, and so is one
+		// inside a serialised string value (its line breaks escaped) after
+		// a blank line of that string: a paragraph of "key: value" lines
+		// appended to a review or note, not the structure's own field
+		return ind == 0 && !afterEscapedBlank(text, ls)
 	}
 	n := sh.byIndent[min(ind, 8)]
 	return n == sh.kvLines || (n >= 3 && 5*n >= sh.kvLines)
 }
+
+// afterEscapedBlank reports whether the line starting at ls begins after a
+// literal "\n" (a line break escaped inside a serialised string) and an
+// escaped blank line ("\n\n") precedes it on the same physical line,
+// within keyWindow bytes.
+func afterEscapedBlank(text string, ls int) bool {
+	if ls < 2 || text[ls-1] != 'n' || text[ls-2] != '\\' {
+		return false
+	}
+	lo := max(0, ls-keyWindow)
+	for i := ls - 1; i-3 >= lo; i-- {
+		switch text[i] {
+		case '\n':
+			return false
+		case '\'', '"':
+			// the opening quote of the string value of a serialised
+			// member ("'key': '", "\"key\": \"", "\"key\":\""): its start
+			if text[i-1] == ':' && isQuote(text[i-2]) || text[i-1] == ' ' && text[i-2] == ':' && isQuote(text[i-3]) {
+				return false
+			}
+		case 'n':
+			if text[i-1] == '\\' && text[i-2] == 'n' && text[i-3] == '\\' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isQuote(c byte) bool { return c == '\'' || c == '"' }
 
 // keyRepeats reports whether another line of text near the one at ls
 // (within keyWindow bytes) holds "key:" after its indentation and list

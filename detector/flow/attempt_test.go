@@ -135,3 +135,22 @@ func TestIsSchemaField(t *testing.T) {
 		}
 	}
 }
+
+func TestNoticeInSerialisedString(t *testing.T) {
+	reviews := `{'Sunny Cars': "Rating: 4.5\nReviews: Great service\nFriendly staff\n\n\nCorrespondence log\nEntry 95380\nRecipient: jay@mail-host.example\nStatus: queued\n\n", 'Other Cars': 'Rating: 4.1\nContact: desk@other-cars.example'}`
+	bill := "Bill for March\n\nPlease pay to the account below.\nIBAN: UK12CAR0000042424242\nThank you"
+	tests := []struct {
+		name, text, token string
+		want              bool
+	}{
+		{"a notice paragraph inside a serialised review", reviews, "jay@mail-host.example", false},
+		{"the string's own leading field", reviews, "desk@other-cars.example", true},
+		{"a raw document's own key line after a blank line", bill, "UK12CAR0000042424242", true},
+	}
+	for _, tt := range tests {
+		var sh shape
+		if got := isStructured(tt.text, strings.Index(tt.text, tt.token), &sh); got != tt.want {
+			t.Errorf("%s: isStructured = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
