@@ -288,7 +288,10 @@ func (a authority) authorised(h *hit) bool {
 // the record the location sat in, or it delegates to a source the user
 // named.
 func (a authority) fetchAuthorised(h *hit) bool {
-	if a.called && a.links {
+	if a.called && a.links && !(h.planted && h.undirected) {
+		// "all the websites posted" asks for the links of the source the
+		// user named, not for a link planted in a page reached through
+		// them (read by a call that named nothing the user named)
 		return true
 	}
 	return (a.called && !a.location && !h.planted) || h.pointed || (a.delegated && !h.undirected)
