@@ -217,7 +217,7 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 		return
 	}
 	r := d.requestOf(s)
-	if r == nil || r.req.delegated || r.req.callFor(ev.ToolName) {
+	if r == nil || r.req.delegated || r.req.callFor(ev.ToolName) || asksVerb(r.req.lower, ev.ToolName) {
 		return
 	}
 	outsider := false

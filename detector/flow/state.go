@@ -17,7 +17,8 @@ const StateVersion = 5
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 5; version 4 lacked the marks byte; version 3 lacked the session flag 4, the
+// State encoding (version 5; version 4 lacked the marks byte and the
+// session flag 8; version 3 lacked the session flag 4, the
 // request text, the value flags 64 and 128 and the pending calls' flag 2
 // and host (it listed directed calls only); version 2 also lacked flag
 // 32, the cue byte, the instructed source and the reported pairs; version 1
@@ -28,7 +29,7 @@ const stateMagic = "TFLW"
 //
 //	"TFLW" b(version) u(sessions)
 //	per session, most recently active first (the LRU order):
-//	  s(id) s(parent) b(1 child | 2 context | 4 attempt reported) s(text) s(request)
+//	  s(id) s(parent) b(1 child | 2 context | 4 attempt reported | 8 read outsider content) s(text) s(request)
 //	  u(values), oldest first (the eviction order):
 //	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
 //	      | 32 instructed undirected | 64 described | 128 planted) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
@@ -51,6 +52,9 @@ const (
 	stChild     = 1
 	stContext   = 2
 	stAttempted = 4 // new in version 4
+	// stOutsider: the session read outsider-written content, with or
+	// without values (new in version 5).
+	stOutsider = 8
 
 	svUntrusted  = 1
 	svPrivate    = 2
@@ -91,6 +95,9 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		}
 		if s.attempted {
 			fl |= stAttempted
+		}
+		if s.hasOutsider {
+			fl |= stOutsider
 		}
 		b = append(b, fl)
 		b = appendStr(b, string(s.text))
@@ -277,10 +284,11 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		s.id = r.str(maxIDLen, "session id")
 		s.parent = r.str(maxIDLen, "parent id")
 		fl := r.byte("session flags")
-		if fl&^(stChild|stContext|stAttempted) != 0 {
+		if fl&^(stChild|stContext|stAttempted|stOutsider) != 0 {
 			r.fail("session %q: bad flags %#x", s.id, fl)
 		}
 		s.child, s.context, s.attempted = fl&stChild != 0, fl&stContext != 0, fl&stAttempted != 0
+		s.hasOutsider = fl&stOutsider != 0
 		if t := r.str(textLimit, "user text"); t != "" {
 			s.text = []byte(t)
 		}

@@ -137,9 +137,10 @@ type session struct {
 	// of the state; recomputed on restore). Lets non-sink calls of
 	// sessions without instructions skip argument parsing.
 	hasInstructed bool
-	// hasOutsider: some value of the session came from an untrusted or
-	// private result (not part of the state; recomputed on restore). Lets
-	// calls of sessions without such values skip the fetch judgement.
+	// hasOutsider: the session read an untrusted_content result, or some
+	// value of it came from an untrusted or private result (state flag 8).
+	// Lets calls of sessions without such content skip the fetch
+	// judgement; unrequested_action needs it.
 	hasOutsider bool
 }
 
@@ -193,6 +194,11 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		directed, d.fetchedFrom = p.directed, p.location
 		delete(s.directed, key)
 		d.cues = instructionCues(text, d.cues)
+	}
+	if flags&fromUntrusted != 0 {
+		// read outsider-written content, whether or not it carries a
+		// value the extractor tracks (a review)
+		d.chain(s, func(a *session) bool { a.hasOutsider = true; return true })
 	}
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
 		text = text[:d.opts.MaxScanBytes]
