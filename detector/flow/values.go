@@ -137,8 +137,9 @@ type session struct {
 	// of the state; recomputed on restore). Lets non-sink calls of
 	// sessions without instructions skip argument parsing.
 	hasInstructed bool
-	// hasOutsider: the session read an untrusted_content result, or some
-	// value of it came from an untrusted or private result (state flag 8).
+	// hasOutsider: the session read an untrusted_content result with
+	// instruction cues, or some value of it came from an untrusted or
+	// private result (state flag 8).
 	// Lets calls of sessions without such content skip the fetch
 	// judgement; unrequested_action needs it.
 	hasOutsider bool
@@ -195,9 +196,11 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		delete(s.directed, key)
 		d.cues = instructionCues(text, d.cues)
 	}
-	if flags&fromUntrusted != 0 {
-		// read outsider-written content, whether or not it carries a
-		// value the extractor tracks (a review)
+	if flags&fromUntrusted != 0 && instructs(d.cues) {
+		// outsider-written content addressed to the agent, whether or not
+		// it carries a value the extractor tracks (a review telling the
+		// assistant to book a hotel); a log excerpt or a plain review
+		// without values does not count
 		d.chain(s, func(a *session) bool { a.hasOutsider = true; return true })
 	}
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
@@ -286,6 +289,11 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		d.plant(s, ev, directed, emit)
 	}
 }
+
+// instructs reports whether the text holds an instruction cue of any
+// category (instruct.go): words addressed to the agent, a directive, a
+// role or an imperative clause.
+func instructs(cues []cue) bool { return len(cues) > 0 }
 
 // lookup merges what s and its ancestors know about v.
 func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
