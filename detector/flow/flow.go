@@ -73,7 +73,8 @@
 //   - unrequested_action: a destructive call the request does not ask for
 //     (nor delegate; nor ask for its action whatever the object, asksVerb),
 //     carrying an argument the user did not supply, in a session that read
-//     outsider-written content (with or without tracked values), when the
+//     outsider-written content (carrying a tracked value or an
+//     instruction cue), when the
 //     call raised no finding as strong: 60. It covers values the extractor does not track
 //     (a hotel name, a file number, a password).
 //   - injection_attempt: the first result of a session carrying a planted
