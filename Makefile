@@ -14,7 +14,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test test-short services-up services-down services-status demo eval eval-reworded corpus eval-corpus bench bench-contain fuzz vet lint fmt
+.PHONY: build test test-short services-up services-down services-status demo eval eval-reworded corpus eval-corpus bench bench-contain bench-e2e fuzz vet lint fmt
 
 ## build: compile the tether binary into bin/tether (version and commit from git; `bin/tether --version`)
 build:
@@ -90,6 +90,18 @@ eval-corpus: build
 ## bench: every benchmark, no tests
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+## bench-e2e: end-to-end throughput and latency against the local Kafka and
+## ClickHouse (started if needed): E2E_EVENTS events (default 500k) into a
+## fresh topic, a plain franz-go consumer, `tether run` with ClickHouse on
+## and off; writes out/bench-e2e.json (see bench/README.md)
+E2E_EVENTS ?= 500000
+E2E_AGENTS ?= 5000
+bench-e2e: build
+	env_lines="$$(deploy/local/services.sh up)"; \
+	set -a; eval "$$env_lines"; set +a; \
+	mkdir -p out; \
+	$(GO) run ./bench/e2e -events $(E2E_EVENTS) -agents $(E2E_AGENTS) -tether bin/tether -out out/bench-e2e.json
 
 ## fuzz: run each Fuzz target for FUZZTIME (default 10s)
 fuzz:
