@@ -271,7 +271,7 @@ func fastString(b []byte, i int, dst *string) (int, bool) {
 			return j + 1, true
 		}
 		if c < 0x20 || c == '\\' || c >= 0x80 {
-			return unquoteSlow(b, s, dst)
+			return unquoteSlow(b, s, j, dst)
 		}
 	}
 	return i, false
@@ -285,18 +285,41 @@ func skipNull(b []byte, i int) (int, bool) {
 }
 
 // unquoteSlow decodes the body of a JSON string starting at b[s] (after the
-// opening quote) exactly as encoding/json's unquote does: escapes decoded,
-// invalid surrogate escapes replaced with U+FFFD. It reports false on
-// invalid UTF-8 bytes (which encoding/json would replace too, but the
-// decoder refuses).
-func unquoteSlow(b []byte, s int, dst *string) (int, bool) {
-	out := make([]byte, 0, 64)
-	j := s
+// opening quote; b[s:j] is already known to be plain) exactly as
+// encoding/json's unquote does: escapes decoded, invalid surrogate escapes
+// replaced with U+FFFD. It reports false on invalid UTF-8 bytes (which
+// encoding/json would replace too, but the decoder refuses). A decoded
+// string is never longer than its encoding, so the result is built in one
+// allocation sized by a first pass to the closing quote, copying runs of
+// plain bytes at once.
+func unquoteSlow(b []byte, s, j int, dst *string) (int, bool) {
+	end := j
+	for end < len(b) && b[end] != '"' {
+		if b[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	if end >= len(b) {
+		return j, false
+	}
+	var out strings.Builder
+	out.Grow(end - s)
+	out.Write(b[s:j])
 	for j < len(b) {
+		k := j
+		for k < len(b) && plainStringByte[b[k]] {
+			k++
+		}
+		out.Write(b[j:k])
+		j = k
+		if j >= len(b) {
+			break
+		}
 		c := b[j]
 		switch {
 		case c == '"':
-			*dst = string(out)
+			*dst = out.String()
 			return j + 1, true
 		case c < 0x20:
 			return j, false
@@ -306,17 +329,17 @@ func unquoteSlow(b []byte, s int, dst *string) (int, bool) {
 			}
 			switch b[j+1] {
 			case '"', '\\', '/':
-				out = append(out, b[j+1])
+				out.WriteByte(b[j+1])
 			case 'b':
-				out = append(out, '\b')
+				out.WriteByte('\b')
 			case 'f':
-				out = append(out, '\f')
+				out.WriteByte('\f')
 			case 'n':
-				out = append(out, '\n')
+				out.WriteByte('\n')
 			case 'r':
-				out = append(out, '\r')
+				out.WriteByte('\r')
 			case 't':
-				out = append(out, '\t')
+				out.WriteByte('\t')
 			case 'u':
 				r := getu4(b, j)
 				if r < 0 {
@@ -325,28 +348,25 @@ func unquoteSlow(b []byte, s int, dst *string) (int, bool) {
 				if utf16.IsSurrogate(r) {
 					r1 := getu4(b, j+6)
 					if dec := utf16.DecodeRune(r, r1); dec != utf8.RuneError {
-						out = utf8.AppendRune(out, dec)
+						out.WriteRune(dec)
 						j += 12
 						continue
 					}
 					r = utf8.RuneError
 				}
-				out = utf8.AppendRune(out, r)
+				out.WriteRune(r)
 				j += 6
 				continue
 			default:
 				return j, false
 			}
 			j += 2
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			j++
-		default:
+		default: // c >= utf8.RuneSelf
 			r, size := utf8.DecodeRune(b[j:])
 			if r == utf8.RuneError && size == 1 {
 				return j, false
 			}
-			out = append(out, b[j:j+size]...)
+			out.Write(b[j : j+size])
 			j += size
 		}
 	}
@@ -639,7 +659,7 @@ func (o *objectKeys) add(key []byte) bool {
 	if bytes.IndexByte(key, '\\') >= 0 {
 		var dec string
 		// The body of a valid string: unquoteSlow cannot fail here.
-		unquoteSlow(append(append(make([]byte, 0, len(key)+1), key...), '"'), 0, &dec)
+		unquoteSlow(append(append(make([]byte, 0, len(key)+1), key...), '"'), 0, 0, &dec)
 		key = []byte(dec)
 	}
 	if o.big == nil {
@@ -914,7 +934,7 @@ func scanRecord(b []byte) error {
 func foldedField(k []byte) (string, bool) {
 	if bytes.IndexByte(k, '\\') >= 0 {
 		var key string
-		unquoteSlow(append(append([]byte(nil), k...), '"'), 0, &key)
+		unquoteSlow(append(append([]byte(nil), k...), '"'), 0, 0, &key)
 		k = []byte(key)
 	}
 	for _, f := range fieldNames {

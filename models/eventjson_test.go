@@ -262,21 +262,40 @@ func FuzzDecodeEquivalence(f *testing.F) {
 }
 
 // BenchmarkDecode measures Decoder.Decode on fleet events against the
-// json.Unmarshal-based reference path.
+// json.Unmarshal-based reference path; "escaped" are fleet events whose
+// content and tool results carry a 1 KB multi-line text with quotes and
+// non-ASCII letters (as AgentDojo's do), decoded by the escape path.
 func BenchmarkDecode(b *testing.B) {
-	recs := fleetRecords(b, 4096)
-	var size int
-	for _, r := range recs {
-		size += len(r)
+	plain := fleetRecords(b, 4096)
+	escaped := make([][]byte, 0, 1024)
+	text := strings.Repeat("Line with \"quoted\" words, café prices\tand a path C:\\tmp.\n", 16)
+	for _, ev := range fleet.New(fleet.DefaultOptions()).Take(1024) {
+		if ev.Kind == models.KindToolResult {
+			ev.Result = text
+		} else {
+			ev.Content = text
+		}
+		r, err := json.Marshal(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		escaped = append(escaped, r)
 	}
 	d := models.NewDecoder(models.DefaultDecodeOptions())
 	for _, bc := range []struct {
 		name string
+		recs [][]byte
 		dec  func([]byte) (*models.Event, error)
 	}{
-		{"fast", func(r []byte) (*models.Event, error) { return d.Decode(r, time.Time{}) }},
-		{"encoding-json", func(r []byte) (*models.Event, error) { return referenceDecode(d, r, time.Time{}) }},
+		{"fast", plain, func(r []byte) (*models.Event, error) { return d.Decode(r, time.Time{}) }},
+		{"escaped", escaped, func(r []byte) (*models.Event, error) { return d.Decode(r, time.Time{}) }},
+		{"encoding-json", plain, func(r []byte) (*models.Event, error) { return referenceDecode(d, r, time.Time{}) }},
 	} {
+		recs := bc.recs
+		var size int
+		for _, r := range recs {
+			size += len(r)
+		}
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size / len(recs)))

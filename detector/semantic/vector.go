@@ -26,15 +26,19 @@ func (v Vector) Tokens() int {
 }
 
 // Vectoriser hashes text into Dims buckets and learns inverse document
-// frequencies online over the texts it is given. Memory is fixed: 4 bytes
-// per bucket (16 KiB at the default 2^12 dims) plus a scratch buffer.
+// frequencies online over the texts it is given. Memory is fixed: 10 bytes
+// per bucket (40 KiB at the default 2^12 dims).
 type Vectoriser struct {
 	mask    uint32
 	df      []uint32 // documents containing each bucket
 	docs    uint32   // documents seen
 	maxDocs uint32   // when reached, df and docs are halved (recency)
 	maxTerm int      // distinct buckets kept per vector
-	scratch map[uint32]float32
+	// Per-bucket position in the vector being built, valid when the
+	// bucket's stamp is the current one: O(1) per token without a map.
+	stamp []uint32
+	pos   []uint16
+	gen   uint32
 }
 
 // NewVectoriser returns a Vectoriser of 2^bits buckets that keeps at most
@@ -46,8 +50,9 @@ func NewVectoriser(bits, maxTerms int, maxDocs uint32) *Vectoriser {
 		mask:    uint32(1)<<bits - 1,
 		df:      make([]uint32, 1<<bits),
 		maxDocs: max(maxDocs, 16),
-		maxTerm: max(maxTerms, 8),
-		scratch: make(map[uint32]float32, 64),
+		maxTerm: min(max(maxTerms, 8), math.MaxUint16),
+		stamp:   make([]uint32, 1<<bits),
+		pos:     make([]uint16, 1<<bits),
 	}
 }
 
@@ -58,17 +63,21 @@ func (z *Vectoriser) Docs() uint32 { return z.docs }
 // learn is true the text counts as one document for the IDF weights. Cost
 // is O(len(text)); at most maxTerms buckets are kept (the first seen).
 func (z *Vectoriser) Vectorise(dst Vector, text string, learn bool) Vector {
-	clear(z.scratch)
+	z.gen++
+	if z.gen == 0 { // wrapped: forget every stamp
+		clear(z.stamp)
+		z.gen = 1
+	}
+	dst = dst[:0]
 	forEachToken(text, func(tok []byte) {
 		b := hash(tok) & z.mask
-		if _, ok := z.scratch[b]; ok || len(z.scratch) < z.maxTerm {
-			z.scratch[b]++
+		if z.stamp[b] == z.gen {
+			dst[z.pos[b]].TF++
+		} else if len(dst) < z.maxTerm {
+			z.stamp[b], z.pos[b] = z.gen, uint16(len(dst))
+			dst = append(dst, Term{Bucket: b, TF: 1})
 		}
 	})
-	dst = dst[:0]
-	for b, tf := range z.scratch {
-		dst = append(dst, Term{Bucket: b, TF: tf})
-	}
 	slices.SortFunc(dst, func(a, b Term) int { return int(a.Bucket) - int(b.Bucket) })
 	if learn && len(dst) > 0 {
 		z.learn(dst)
@@ -206,8 +215,12 @@ func stem(t []byte) []byte {
 	return t
 }
 
-// stopWords are function words that carry no topic.
-var stopWords = map[string]struct{}{}
+// stopWords are function words that carry no topic; maxStopLen is the
+// longest one's length.
+var (
+	stopWords  = map[string]struct{}{}
+	maxStopLen int
+)
 
 func init() {
 	for _, w := range []string{"the", "and", "for", "you", "your", "are", "was", "were", "this", "that", "with", "from",
@@ -218,10 +231,14 @@ func init() {
 		"user", "users", "use", "need", "want", "make", "get", "now", "one", "these", "those", "each", "other", "over", "under",
 		"again", "more", "most", "less", "yes", "via", "per", "true", "false", "null", "none"} {
 		stopWords[w] = struct{}{}
+		maxStopLen = max(maxStopLen, len(w))
 	}
 }
 
 func isStop(t []byte) bool {
+	if len(t) > maxStopLen {
+		return false
+	}
 	_, ok := stopWords[string(t)] // no allocation: map lookup with converted key
 	return ok
 }
