@@ -81,9 +81,10 @@ func main() {
 		out        = flag.String("out", "out/bench-e2e.json", "result file")
 		latencyFor = flag.Duration("latency-for", 20*time.Second, "how long to measure event → command latency")
 		skipNoCH   = flag.Bool("skip-no-clickhouse", false, "skip the Parquet-only run")
+		maxPoll    = flag.Int("max-poll-records", 0, "the daemon's kafka.max_poll_records (0: its default)")
 	)
 	flag.Parse()
-	if err := run(strings.Split(*brokers, ","), *ch, *events, *agents, *partitions, *bin, *out, *latencyFor, *skipNoCH); err != nil {
+	if err := run(strings.Split(*brokers, ","), *ch, *events, *agents, *partitions, *bin, *out, *latencyFor, *skipNoCH, *maxPoll); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
 		os.Exit(1)
 	}
@@ -100,7 +101,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
 
-func run(brokers []string, chAddr string, n, agents, partitions int, bin, out string, latencyFor time.Duration, skipNoCH bool) error {
+func run(brokers []string, chAddr string, n, agents, partitions int, bin, out string, latencyFor time.Duration, skipNoCH bool, maxPoll int) error {
 	ctx := context.Background()
 	suffix := strconv.FormatInt(time.Now().Unix(), 10)
 	topic := "bench.e2e." + suffix + ".events"
@@ -179,6 +180,15 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	// 3. tether run, ClickHouse on (kept running for 4).
 	db := "bench_e2e_" + suffix
 	res.ClickHouseDatabase = db
+	res.MaxPollRecords = maxPoll
+	cfg := filepath.Join(work, "tether.yaml")
+	cfgText := "{}\n"
+	if maxPoll > 0 {
+		cfgText = fmt.Sprintf("kafka:\n  max_poll_records: %d\n", maxPoll)
+	}
+	if err := os.WriteFile(cfg, []byte(cfgText), 0o644); err != nil {
+		return err
+	}
 	env := []string{
 		"TETHER_KAFKA_BROKERS=" + strings.Join(brokers, ","), "TETHER_EVENTS_TOPIC=" + topic,
 		"TETHER_DEAD_LETTER_TOPIC=" + topic + ".dlq", "TETHER_FINDINGS_TOPIC=", "TETHER_INVENTORY=" + inv,
@@ -187,7 +197,7 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	onEnv := append(slices.Clone(env), "TETHER_KAFKA_GROUP=bench-ch-"+suffix, "TETHER_CONTROL_TOPIC="+topic+".control",
 		"TETHER_STATE_TOPIC="+topic+".state", "TETHER_CLICKHOUSE_ENABLED=true", "TETHER_CLICKHOUSE_ADDR="+chAddr,
 		"TETHER_CLICKHOUSE_DATABASE="+db, "TETHER_PARQUET_DIR=")
-	d, err := startDaemon(bin, onEnv, work, "ch")
+	d, err := startDaemon(bin, cfg, onEnv, work, "ch")
 	if err != nil {
 		return err
 	}
@@ -202,10 +212,12 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 
 	// 4. Latency at half the maximum rate.
 	load := m.rate / 2
-	res.LatencyLoadEventsPerSec = load
-	lat, err := latency(brokers, topic, topic+".control", fl, load, latencyFor)
-	if err != nil {
-		return fmt.Errorf("latency: %w", err)
+	var lat []float64
+	if latencyFor > 0 {
+		res.LatencyLoadEventsPerSec = load
+		if lat, err = latency(brokers, topic, topic+".control", fl, load, latencyFor); err != nil {
+			return fmt.Errorf("latency: %w", err)
+		}
 	}
 	d.stop()
 	res.LatencyProbes = len(lat)
@@ -220,7 +232,7 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 		ncEnv := append(slices.Clone(env), "TETHER_KAFKA_GROUP=bench-nc-"+suffix, "TETHER_CONTROL_TOPIC="+topic+".control.nc",
 			"TETHER_DEAD_LETTER_TOPIC="+topic+".dlq.nc", "TETHER_STATE_TOPIC="+topic+".state.nc",
 			"TETHER_CLICKHOUSE_ENABLED=false", "TETHER_PARQUET_DIR="+filepath.Join(work, "parquet"))
-		d2, err := startDaemon(bin, ncEnv, work, "nc")
+		d2, err := startDaemon(bin, cfg, ncEnv, work, "nc")
 		if err != nil {
 			return err
 		}
@@ -304,8 +316,8 @@ type daemon struct {
 	once sync.Once
 }
 
-func startDaemon(bin string, env []string, dir, name string) (*daemon, error) {
-	cmd := exec.Command(bin, "run")
+func startDaemon(bin, cfg string, env []string, dir, name string) (*daemon, error) {
+	cmd := exec.Command(bin, "run", "--config", cfg)
 	cmd.Env = append(os.Environ(), env...)
 	logFile, err := os.Create(filepath.Join(dir, "tether-"+name+".log"))
 	if err != nil {

@@ -69,7 +69,8 @@ func (z *Vectoriser) Vectorise(dst Vector, text string, learn bool) Vector {
 		z.gen = 1
 	}
 	dst = dst[:0]
-	forEachToken(text, func(tok []byte) {
+	tk := tokenizer{text: text}
+	for tok := tk.next(); tok != nil; tok = tk.next() {
 		b := hash(tok) & z.mask
 		if z.stamp[b] == z.gen {
 			dst[z.pos[b]].TF++
@@ -77,7 +78,7 @@ func (z *Vectoriser) Vectorise(dst Vector, text string, learn bool) Vector {
 			z.stamp[b], z.pos[b] = z.gen, uint16(len(dst))
 			dst = append(dst, Term{Bucket: b, TF: 1})
 		}
-	})
+	}
 	slices.SortFunc(dst, func(a, b Term) int { return int(a.Bucket) - int(b.Bucket) })
 	if learn && len(dst) > 0 {
 		z.learn(dst)
@@ -156,37 +157,55 @@ func hash(b []byte) uint32 {
 // maxTokenLen bounds a token; longer alphanumeric runs are truncated.
 const maxTokenLen = 32
 
-// forEachToken calls fn for each lower-cased, lightly stemmed ASCII
-// alphanumeric token of at least 3 bytes that is not a stop word. Bytes
-// outside [A-Za-z0-9] separate tokens. The slice passed to fn is reused.
+// forEachToken calls fn for each token of text (see tokenizer). The
+// slice passed to fn is reused.
 func forEachToken(text string, fn func([]byte)) {
-	var buf [maxTokenLen]byte
-	n := 0
-	flush := func() {
+	tk := tokenizer{text: text}
+	for tok := tk.next(); tok != nil; tok = tk.next() {
+		fn(tok)
+	}
+}
+
+// tokenizer yields the lower-cased, lightly stemmed ASCII alphanumeric
+// tokens of at least 3 bytes of text that are not stop words. Bytes outside
+// [A-Za-z0-9] separate tokens. A method rather than a callback, so that
+// the per-event path neither allocates a closure nor moves the token
+// buffer to the heap.
+type tokenizer struct {
+	text string
+	i    int
+	buf  [maxTokenLen]byte
+}
+
+// next returns the next token, valid until the following call, or nil at
+// the end of the text.
+func (t *tokenizer) next() []byte {
+	for t.i <= len(t.text) {
+		n := 0
+		for ; t.i < len(t.text); t.i++ {
+			c := t.text[t.i]
+			switch {
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			default:
+				goto flush
+			}
+			if n < maxTokenLen {
+				t.buf[n] = c
+			}
+			n++
+		}
+	flush:
+		t.i++ // past the separator (or the end)
 		if n >= 3 {
-			tok := buf[:min(n, maxTokenLen)]
+			tok := t.buf[:min(n, maxTokenLen)]
 			if !isStop(tok) {
-				fn(stem(tok))
+				return stem(tok)
 			}
 		}
-		n = 0
 	}
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		default:
-			flush()
-			continue
-		}
-		if n < maxTokenLen {
-			buf[n] = c
-		}
-		n++
-	}
-	flush()
+	return nil
 }
 
 // stem strips one common English inflection (-ing, -ed, -ies→y, -es after
