@@ -48,7 +48,10 @@ func DefaultDecodeOptions() DecodeOptions {
 
 // Decoder turns record bytes into validated events. It is safe for
 // concurrent use.
-type Decoder struct{ opts DecodeOptions }
+type Decoder struct {
+	opts DecodeOptions
+	in   interner // repeated id values (see interner)
+}
 
 // NewDecoder returns a Decoder with the given limits.
 func NewDecoder(opts DecodeOptions) *Decoder { return &Decoder{opts: opts} }
@@ -67,7 +70,7 @@ func (d *Decoder) Decode(b []byte, ref time.Time) (*Event, error) {
 	var ev Event
 	// The fast path takes the records producers emit; it defers anything
 	// else (errors included) to json.Unmarshal, whose result it matches.
-	if !decodeEventFast(b, &ev) {
+	if !decodeEventFast(b, &ev, &d.in) {
 		// Hostile input is refused here, before encoding/json would
 		// normalise it away (see scanRecord).
 		if err := scanRecord(b); err != nil {

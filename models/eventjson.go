@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -50,7 +51,7 @@ import (
 // decodeEventFast decodes record b into ev (which should be zero). It
 // reports false, leaving ev in an unspecified state, when the record must go
 // through json.Unmarshal instead.
-func decodeEventFast(b []byte, ev *Event) bool {
+func decodeEventFast(b []byte, ev *Event, in *interner) bool {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -116,22 +117,22 @@ func decodeEventFast(b []byte, ev *Event) bool {
 			i, ok = fastTime(b, i, &ev.Time)
 		case "gen_ai.agent.id":
 			bit = 1 << 4
-			i, ok = fastString(b, i, &ev.AgentID)
+			i, ok = in.fastString(b, i, &ev.AgentID)
 		case "gen_ai.agent.name":
 			bit = 1 << 5
-			i, ok = fastString(b, i, &ev.AgentName)
+			i, ok = in.fastString(b, i, &ev.AgentName)
 		case "gen_ai.agent.version":
 			bit = 1 << 6
-			i, ok = fastString(b, i, &ev.AgentVersion)
+			i, ok = in.fastString(b, i, &ev.AgentVersion)
 		case "gen_ai.conversation.id":
 			bit = 1 << 7
-			i, ok = fastString(b, i, &ev.SessionID)
+			i, ok = in.fastString(b, i, &ev.SessionID)
 		case "gen_ai.operation.name":
 			bit = 1 << 8
 			i, ok = fastSym(b, i, &ev.Operation, operationSyms)
 		case "gen_ai.tool.name":
 			bit = 1 << 9
-			i, ok = fastString(b, i, &ev.ToolName)
+			i, ok = in.fastString(b, i, &ev.ToolName)
 		case "gen_ai.tool.call.id":
 			bit = 1 << 10
 			i, ok = fastString(b, i, &ev.ToolCallID)
@@ -149,35 +150,37 @@ func decodeEventFast(b []byte, ev *Event) bool {
 			i, ok = fastString(b, i, &ev.Result)
 		case "gen_ai.request.model":
 			bit = 1 << 13
-			i, ok = fastString(b, i, &ev.Model)
+			i, ok = in.fastString(b, i, &ev.Model)
 		case "gen_ai.provider.name":
-			i, ok = fastString(b, i, &ev.Provider)
+			bit = 1 << 32
+			i, ok = in.fastString(b, i, &ev.Provider)
 		case "error.type":
-			i, ok = fastString(b, i, &ev.ErrorType)
+			bit = 1 << 33
+			i, ok = in.fastString(b, i, &ev.ErrorType)
 		case "tether.root_agent.id":
 			bit = 1 << 14
-			i, ok = fastString(b, i, &ev.RootAgentID)
+			i, ok = in.fastString(b, i, &ev.RootAgentID)
 		case "tether.parent_agent.id":
 			bit = 1 << 15
-			i, ok = fastString(b, i, &ev.ParentAgentID)
+			i, ok = in.fastString(b, i, &ev.ParentAgentID)
 		case "tether.parent_session.id":
 			bit = 1 << 16
-			i, ok = fastString(b, i, &ev.ParentSessionID)
+			i, ok = in.fastString(b, i, &ev.ParentSessionID)
 		case "tether.child_agent.id":
 			bit = 1 << 17
-			i, ok = fastString(b, i, &ev.ChildAgentID)
+			i, ok = in.fastString(b, i, &ev.ChildAgentID)
 		case "tether.child_session.id":
 			bit = 1 << 18
-			i, ok = fastString(b, i, &ev.ChildSessionID)
+			i, ok = in.fastString(b, i, &ev.ChildSessionID)
 		case "tether.principal":
 			bit = 1 << 19
-			i, ok = fastString(b, i, &ev.Principal)
+			i, ok = in.fastString(b, i, &ev.Principal)
 		case "tether.principal.session_end":
 			bit = 1 << 20
 			i, ok = fastTimePtr(b, i, &ev.PrincipalSessionEnd)
 		case "tether.credential.id":
 			bit = 1 << 21
-			i, ok = fastString(b, i, &ev.CredentialID)
+			i, ok = in.fastString(b, i, &ev.CredentialID)
 		case "tether.credential.expires_at":
 			bit = 1 << 22
 			i, ok = fastTimePtr(b, i, &ev.CredentialExpiry)
@@ -275,6 +278,55 @@ func fastString(b []byte, i int, dst *string) (int, bool) {
 		}
 	}
 	return i, false
+}
+
+// interner hands out one string for repeated values of the fields that
+// repeat from event to event (agent, session, tool, model, principal,
+// credential ids), so decoding them does not allocate once seen. It is a
+// fixed table of internSlots recent values indexed by hash; a collision
+// replaces the slot. Slots are atomic pointers: a Decoder is shared by the
+// consumer's partition goroutines. A nil *interner allocates every string.
+type interner struct {
+	slots [internSlots]atomic.Pointer[string]
+}
+
+const (
+	internSlots  = 4096 // 32 KiB of pointers
+	internMaxLen = 128  // longer values are not interned
+)
+
+var internSeed = maphash.MakeSeed()
+
+// fastString is fastString with interning of plain (unescaped) values.
+func (in *interner) fastString(b []byte, i int, dst *string) (int, bool) {
+	if in == nil || b[i] != '"' {
+		return fastString(b, i, dst)
+	}
+	s := i + 1
+	for j := s; j < len(b) && j-s <= internMaxLen; j++ {
+		c := b[j]
+		if c == '"' {
+			*dst = in.intern(b[s:j])
+			return j + 1, true
+		}
+		if c < 0x20 || c == '\\' || c >= 0x80 {
+			break
+		}
+	}
+	return fastString(b, i, dst)
+}
+
+func (in *interner) intern(v []byte) string {
+	if len(v) == 0 {
+		return ""
+	}
+	slot := &in.slots[maphash.Bytes(internSeed, v)&(internSlots-1)]
+	if p := slot.Load(); p != nil && *p == string(v) {
+		return *p
+	}
+	s := string(v)
+	slot.Store(&s)
+	return s
 }
 
 func skipNull(b []byte, i int) (int, bool) {
