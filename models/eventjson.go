@@ -267,17 +267,19 @@ func fastString(b []byte, i int, dst *string) (int, bool) {
 		return i, false
 	}
 	s := i + 1
-	for j := s; j < len(b); j++ {
-		c := b[j]
-		if c == '"' {
-			*dst = string(b[s:j])
-			return j + 1, true
-		}
-		if c < 0x20 || c == '\\' || c >= 0x80 {
-			return unquoteSlow(b, s, j, dst)
-		}
+	j := s
+	for j < len(b) && plainStringByte[b[j]] {
+		j++
 	}
-	return i, false
+	switch {
+	case j >= len(b):
+		return i, false
+	case b[j] == '"':
+		*dst = string(b[s:j])
+		return j + 1, true
+	default:
+		return unquoteSlow(b, s, j, dst)
+	}
 }
 
 // interner hands out one string for repeated values of the fields that
@@ -345,15 +347,21 @@ func skipNull(b []byte, i int) (int, bool) {
 // allocation sized by a first pass to the closing quote, copying runs of
 // plain bytes at once.
 func unquoteSlow(b []byte, s, j int, dst *string) (int, bool) {
-	end := j
-	for end < len(b) && b[end] != '"' {
-		if b[end] == '\\' {
-			end++
+	end := j // the closing quote: the first one after an even run of backslashes
+	for {
+		k := bytes.IndexByte(b[end:], '"')
+		if k < 0 {
+			return j, false
+		}
+		end += k
+		n := 0
+		for p := end - 1; p >= j && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			break
 		}
 		end++
-	}
-	if end >= len(b) {
-		return j, false
 	}
 	var out strings.Builder
 	out.Grow(end - s)
