@@ -21,7 +21,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,6 +71,7 @@ type result struct {
 	TetherSecondsClickHouse        float64 `json:"tether_seconds"`
 	TetherSecondsNoClickHouse      float64 `json:"tether_seconds_no_clickhouse"`
 	PlainConsumerSeconds           float64 `json:"plain_consumer_seconds"`
+	MeanBatchRecords               float64 `json:"mean_batch_records"`
 }
 
 func main() {
@@ -79,7 +83,7 @@ func main() {
 		partitions = flag.Int("partitions", 3, "partitions of the events topic")
 		bin        = flag.String("tether", "bin/tether", "tether binary")
 		out        = flag.String("out", "out/bench-e2e.json", "result file")
-		latencyFor = flag.Duration("latency-for", 20*time.Second, "how long to measure event → command latency")
+		latencyFor = flag.Duration("latency-for", 40*time.Second, "how long to measure event → command latency")
 		skipNoCH   = flag.Bool("skip-no-clickhouse", false, "skip the Parquet-only run")
 		maxPoll    = flag.Int("max-poll-records", 0, "the daemon's kafka.max_poll_records (0: its default)")
 	)
@@ -127,7 +131,7 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	}()
 
 	// 1. The backlog.
-	fl := fleet.New(fleet.Options{Agents: agents, Rogue: max(1, agents/20), Seed: 7, Start: time.Now().UTC().Add(-time.Hour)})
+	fl := fleet.New(fleet.Options{Agents: agents, Rogue: max(1, agents/500), Seed: 7, Start: time.Now().UTC().Add(-time.Hour)})
 	inv := filepath.Join(work, "inventory.json")
 	ib, err := json.Marshal(fl.Inventory())
 	if err != nil {
@@ -192,11 +196,16 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	env := []string{
 		"TETHER_KAFKA_BROKERS=" + strings.Join(brokers, ","), "TETHER_EVENTS_TOPIC=" + topic,
 		"TETHER_DEAD_LETTER_TOPIC=" + topic + ".dlq", "TETHER_FINDINGS_TOPIC=", "TETHER_INVENTORY=" + inv,
-		"TETHER_HTTP_LISTEN=", "TETHER_LOG_LEVEL=warn",
+		"TETHER_LOG_LEVEL=warn",
 	}
 	onEnv := append(slices.Clone(env), "TETHER_KAFKA_GROUP=bench-ch-"+suffix, "TETHER_CONTROL_TOPIC="+topic+".control",
 		"TETHER_STATE_TOPIC="+topic+".state", "TETHER_CLICKHOUSE_ENABLED=true", "TETHER_CLICKHOUSE_ADDR="+chAddr,
 		"TETHER_CLICKHOUSE_DATABASE="+db, "TETHER_PARQUET_DIR=")
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	onEnv = append(onEnv, "TETHER_HTTP_LISTEN="+httpAddr)
 	d, err := startDaemon(bin, cfg, onEnv, work, "ch")
 	if err != nil {
 		return err
@@ -208,6 +217,9 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	}
 	res.TetherEventsPerSec, res.CPUCoresUsed, res.TetherSecondsClickHouse = m.rate, m.cores, m.secs
 	res.PeakRSSBytes = m.peakRSS
+	if batches := scrape(httpAddr, "tether_batches_total"); batches > 0 {
+		res.MeanBatchRecords = float64(n) / batches
+	}
 	logf("tether, ClickHouse on: %.0f events/s, %.2f cores, peak RSS %d MiB", m.rate, m.cores, m.peakRSS>>20)
 
 	// 4. Latency at half the maximum rate.
@@ -231,7 +243,7 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	if !skipNoCH {
 		ncEnv := append(slices.Clone(env), "TETHER_KAFKA_GROUP=bench-nc-"+suffix, "TETHER_CONTROL_TOPIC="+topic+".control.nc",
 			"TETHER_DEAD_LETTER_TOPIC="+topic+".dlq.nc", "TETHER_STATE_TOPIC="+topic+".state.nc",
-			"TETHER_CLICKHOUSE_ENABLED=false", "TETHER_PARQUET_DIR="+filepath.Join(work, "parquet"))
+			"TETHER_CLICKHOUSE_ENABLED=false", "TETHER_PARQUET_DIR="+filepath.Join(work, "parquet"), "TETHER_HTTP_LISTEN=")
 		d2, err := startDaemon(bin, cfg, ncEnv, work, "nc")
 		if err != nil {
 			return err
@@ -435,10 +447,15 @@ func peakRSS(pid int) int64 {
 	return 0
 }
 
+// probeEvery paces the latency probes: the identity detector reports at
+// most 20 new unregistered agents per minute and partition one by one (the
+// rest are aggregated), so probes stay well under that.
+const probeEvery = 750 * time.Millisecond
+
 // latency produces fleet events at rate per second for d, plus a probe
-// every 250 ms: an event from an agent the inventory does not know, which
-// the identity detector reports (unregistered_agent) and the containment
-// policy turns into a review command. It returns, per probe, the time from
+// every probeEvery: an event from an agent the inventory does not know,
+// which the identity detector reports (unregistered_agent) and the
+// containment policy turns into a review command. It returns, per probe, the time from
 // producing it to reading its command on the control topic (ms).
 func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate float64, d time.Duration) ([]float64, error) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -501,7 +518,7 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 			prod.Produce(ctx, r, nil)
 			produced++
 		}
-		if now.Sub(lastProbe) >= 250*time.Millisecond {
+		if now.Sub(lastProbe) >= probeEvery {
 			lastProbe = now
 			probes++
 			id := fmt.Sprintf("probe-%d-%d", start.Unix(), probes)
@@ -536,6 +553,37 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 		logf("latency: %d of %d probes got no command within 5 s", len(sent), probes)
 	}
 	return slices.Clone(lat), nil
+}
+
+// freeAddr returns a loopback address with a free port.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// scrape reads one unlabelled sample from the daemon's /metrics (0 when
+// absent).
+func scrape(addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
 }
 
 func quantile(xs []float64, q float64) float64 {
