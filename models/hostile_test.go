@@ -118,6 +118,8 @@ func hostileCases(t testing.TB) []hostileCase {
 		{"arguments one level too deep", withValue(t, map[string]any{"gen_ai.tool.call.arguments": hole}, nested(models.MaxDepth)), "malformed", nil},
 		{"10,000-deep unknown field", withValue(t, map[string]any{"x_extra": hole}, strings.Repeat("[", 10000)+strings.Repeat("]", 10000)), "malformed", nil},
 		{"duplicate agent id key", replaced(record(t, nil), `"gen_ai.agent.id":"agent-1"`, `"gen_ai.agent.id":"agent-1","gen_ai.agent.id":"agent-2"`), "malformed", nil},
+		{"duplicate provider key", replaced(record(t, nil), `"gen_ai.agent.id":"agent-1"`, `"gen_ai.agent.id":"agent-1","gen_ai.provider.name":"a","gen_ai.provider.name":"b"`), "malformed", nil},
+		{"duplicate error.type key", replaced(record(t, nil), `"gen_ai.agent.id":"agent-1"`, `"gen_ai.agent.id":"agent-1","error.type":"a","error.type":"b"`), "malformed", nil},
 		{"duplicate key inside arguments", replaced(record(t, nil), `{"q":"x"}`, `{"to":"boss@corp.example","to":"x@evil.example"}`), "malformed", nil},
 		{"duplicate key spelled with an escape", replaced(record(t, nil), `"gen_ai.agent.id":"agent-1"`, `"gen_ai.agent.id":"agent-1","gen_ai.agent\u002eid":"agent-2"`), "malformed", nil},
 		{"case-variant key", replaced(record(t, nil), `"gen_ai.agent.id"`, `"Gen_AI.Agent.ID"`), "malformed", nil},
