@@ -9,8 +9,10 @@
 // fixed per-event overhead; argument, result and content text is cut to
 // MaxTextBytes), at most MaxEventsPerSession events per session (later ones
 // are counted, not kept), MaxFindings findings, MaxCommands commands and
-// MaxAgents agents. The least recently active session or agent, and the
-// oldest finding or command, is evicted first.
+// MaxAgents agents, and the acknowledgements of at most MaxAckedCommands
+// commands (at most 16 per command). The least recently active session or
+// agent, and the oldest finding, command or acknowledged command, is
+// evicted first.
 package memstore
 
 import (
@@ -43,6 +45,9 @@ type Options struct {
 	MaxFindings, MaxCommands int
 	// MaxAgents caps the agents kept (least recently active evicted).
 	MaxAgents int
+	// MaxAckedCommands caps the commands whose acknowledgements are kept
+	// (the first acknowledged evicted first).
+	MaxAckedCommands int
 	// Inventory, when set, gives declared purpose, owner and autonomy.
 	Inventory *models.Inventory
 }
@@ -57,6 +62,7 @@ func DefaultOptions() Options {
 		MaxFindings:         50000,
 		MaxCommands:         20000,
 		MaxAgents:           10000,
+		MaxAckedCommands:    20000,
 	}
 }
 
@@ -72,7 +78,16 @@ const (
 	maxAgentRefs    = 200 // findings, sessions, commands listed per agent
 	maxChildren     = 64
 	maxTriagePerFnd = 32
+	maxAcksPerCmd   = 16 // consumers acknowledging one command
 )
+
+// Ack is a command's acknowledgement by a consumer as the console shows
+// it, with its time-to-contain (event time to acknowledgement, 0 when a
+// time is missing).
+type Ack struct {
+	models.CommandAck
+	TimeToContainMillis int64 `json:"time_to_contain_ms"`
+}
 
 // EventView is an event as the console shows it (long text cut).
 type EventView struct {
@@ -199,6 +214,9 @@ type AgentDetail struct {
 	RecentFindings []TriagedFinding            `json:"recent_findings"`
 	RecentSessions []SessionSummary            `json:"recent_sessions"`
 	Commands       []models.ContainmentCommand `json:"commands"`
+	// Acks are the acknowledgements of Commands and of the human clears of
+	// the agent's halts.
+	Acks []Ack `json:"acks"`
 }
 
 // SessionDetail is the session timeline.
@@ -207,8 +225,10 @@ type SessionDetail struct {
 	EventsList []EventView                 `json:"timeline"`
 	Findings   []TriagedFinding            `json:"findings"`
 	Commands   []models.ContainmentCommand `json:"commands"`
-	Triage     map[string][]triage.Record  `json:"triage,omitempty"`
-	Children   []SessionSummary            `json:"children,omitempty"`
+	// Acks are the acknowledgements of Commands.
+	Acks     []Ack                      `json:"acks"`
+	Triage   map[string][]triage.Record `json:"triage,omitempty"`
+	Children []SessionSummary           `json:"children,omitempty"`
 }
 
 // FindingDetail is the finding page.
@@ -217,8 +237,10 @@ type FindingDetail struct {
 	Evidence []EventView                 `json:"evidence"`
 	Missing  []string                    `json:"missing_evidence,omitempty"`
 	Commands []models.ContainmentCommand `json:"commands"`
-	Triage   []triage.Record             `json:"triage"`
-	Session  *SessionSummary             `json:"session,omitempty"`
+	// Acks are the acknowledgements of Commands.
+	Acks    []Ack           `json:"acks"`
+	Triage  []triage.Record `json:"triage"`
+	Session *SessionSummary `json:"session,omitempty"`
 }
 
 type agent struct {
@@ -239,6 +261,7 @@ type agent struct {
 	sessionIDs       []string
 	sessions         int
 	commandIDs       []string
+	clearIDs         []string // acknowledged human clears of the agent
 	containment      string
 	elem             *list.Element
 }
@@ -261,6 +284,8 @@ type Store struct {
 	cmdOrder   []string
 	byFinding  map[string][]string // finding id → command ids
 	triage     map[string][]triage.Record
+	acks       map[string][]Ack // command id → its acknowledgements
+	ackOrder   []string         // acknowledged command ids, first acknowledged first
 	evictions  uint64
 }
 
@@ -274,11 +299,12 @@ func New(opts Options) *Store {
 	opts.MaxFindings = cmp.Or(opts.MaxFindings, d.MaxFindings)
 	opts.MaxCommands = cmp.Or(opts.MaxCommands, d.MaxCommands)
 	opts.MaxAgents = cmp.Or(opts.MaxAgents, d.MaxAgents)
+	opts.MaxAckedCommands = cmp.Or(opts.MaxAckedCommands, d.MaxAckedCommands)
 	return &Store{
 		opts: opts, agents: map[string]*agent{}, agentLRU: list.New(),
 		sessions: map[string]*session{}, sessionLRU: list.New(),
 		findings: map[string]*models.Finding{}, commands: map[string]*models.ContainmentCommand{},
-		byFinding: map[string][]string{}, triage: map[string][]triage.Record{},
+		byFinding: map[string][]string{}, triage: map[string][]triage.Record{}, acks: map[string][]Ack{},
 	}
 }
 
@@ -529,6 +555,13 @@ func (s *Store) evict() {
 		s.findOrder = slices.Delete(s.findOrder, 0, n)
 		s.evictions += uint64(n)
 	}
+	if n := len(s.ackOrder) - s.opts.MaxAckedCommands; n > 0 {
+		for _, id := range s.ackOrder[:n] {
+			delete(s.acks, id)
+		}
+		s.ackOrder = slices.Delete(s.ackOrder, 0, n)
+		s.evictions += uint64(n)
+	}
 	if n := len(s.cmdOrder) - s.opts.MaxCommands; n > 0 {
 		for _, id := range s.cmdOrder[:n] {
 			delete(s.commands, id)
@@ -540,13 +573,15 @@ func (s *Store) evict() {
 
 // Stats is the store's size, for the console's footer and tests.
 type Stats struct {
-	Agents     int    `json:"agents"`
-	Sessions   int    `json:"sessions"`
-	EventBytes int64  `json:"event_bytes"`
-	Findings   int    `json:"findings"`
-	Commands   int    `json:"commands"`
-	Evictions  uint64 `json:"evictions"`
-	Version    uint64 `json:"version"`
+	Agents     int   `json:"agents"`
+	Sessions   int   `json:"sessions"`
+	EventBytes int64 `json:"event_bytes"`
+	Findings   int   `json:"findings"`
+	Commands   int   `json:"commands"`
+	// AckedCommands is how many commands have acknowledgements kept.
+	AckedCommands int    `json:"acked_commands"`
+	Evictions     uint64 `json:"evictions"`
+	Version       uint64 `json:"version"`
 }
 
 // Stats returns the store's current size.
@@ -554,7 +589,7 @@ func (s *Store) Stats() Stats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return Stats{Agents: len(s.agents), Sessions: len(s.sessions), EventBytes: s.eventBytes,
-		Findings: len(s.findings), Commands: len(s.commands), Evictions: s.evictions, Version: s.Version()}
+		Findings: len(s.findings), Commands: len(s.commands), AckedCommands: len(s.acks), Evictions: s.evictions, Version: s.Version()}
 }
 
 // SetTriage records an analyst's triage decision (the console's write path
@@ -679,6 +714,7 @@ func (s *Store) Agent(id string) (AgentDetail, error) {
 			d.Commands = append(d.Commands, *c)
 		}
 	}
+	d.Acks = s.acksOf(a.commandIDs, a.clearIDs)
 	return d, nil
 }
 
@@ -709,6 +745,7 @@ func (s *Store) Session(id string) (SessionDetail, error) {
 			d.Commands = append(d.Commands, *c)
 		}
 	}
+	d.Acks = s.acksOf(ss.commandIDs)
 	for _, ev := range ss.events {
 		if ev.ChildSessionID != "" {
 			if c := s.sessions[ev.ChildSessionID]; c != nil {
@@ -762,5 +799,51 @@ func (s *Store) Finding(id string) (FindingDetail, error) {
 			d.Commands = append(d.Commands, *c)
 		}
 	}
+	d.Acks = s.acksOf(s.byFinding[id])
 	return d, nil
+}
+
+// WriteAcks records consumers' acknowledgements of commands (it implements
+// the ack recorder's store, like the ClickHouse writer). It never fails; a
+// repeated acknowledgement (same command, consumer, status and time) is
+// kept once. An acknowledged human clear is listed on its agent's page.
+func (s *Store) WriteAcks(_ context.Context, acks []models.CommandAck) error {
+	if len(acks) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range acks {
+		h, known := s.acks[a.CommandID]
+		if slices.ContainsFunc(h, func(x Ack) bool {
+			return x.Consumer == a.Consumer && x.Status == a.Status && x.AckedAt.Equal(a.AckedAt)
+		}) || len(h) >= maxAcksPerCmd {
+			continue
+		}
+		s.acks[a.CommandID] = append(h, Ack{CommandAck: a, TimeToContainMillis: a.Stages().TimeToContain.Milliseconds()})
+		if !known {
+			s.ackOrder = append(s.ackOrder, a.CommandID)
+		}
+		if a.Action == models.ActionClear && a.Status == models.AckApplied {
+			if ag := s.agents[a.AgentID]; ag != nil && !slices.Contains(ag.clearIDs, a.CommandID) {
+				ag.clearIDs = pushCapped(ag.clearIDs, a.CommandID)
+			}
+		}
+	}
+	s.evict()
+	s.version.Add(1)
+	return nil
+}
+
+// acksOf returns the acknowledgements of the commands ids, in order of
+// acknowledgement time; the caller holds mu.
+func (s *Store) acksOf(ids ...[]string) []Ack {
+	out := []Ack{}
+	for _, l := range ids {
+		for _, id := range l {
+			out = append(out, s.acks[id]...)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y Ack) int { return x.AckedAt.Compare(y.AckedAt) })
+	return out
 }

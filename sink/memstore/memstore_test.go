@@ -135,3 +135,50 @@ func TestBounds(t *testing.T) {
 	}
 	t.Logf("after 100 sessions × 40 events: %+v", st)
 }
+
+func TestAcks(t *testing.T) {
+	o := DefaultOptions()
+	o.MaxAckedCommands = 2
+	s := New(o)
+	ctx := context.Background()
+	f := finding("a-s1", 1, 80, "a-s1-e1")
+	c := models.ContainmentCommand{AgentID: "a", SessionID: "a-s1", Action: models.ActionHaltAgent, FindingIDs: []string{f.ID}, IssuedAt: t0.Add(time.Second)}
+	c.SetID()
+	if err := s.Write(ctx, &sink.Batch{Events: []*models.Event{ev("a-s1", 1, models.KindToolCall, "http.post")}, Findings: []models.Finding{f},
+		Commands: []models.ContainmentCommand{c}}); err != nil {
+		t.Fatal(err)
+	}
+	applied := models.CommandAck{CommandID: c.ID, AgentID: "a", Action: c.Action, Status: models.AckApplied, Consumer: "enforcer",
+		IssuedAt: f.Time, ReceivedAt: f.Time.Add(40 * time.Millisecond), AckedAt: f.Time.Add(55 * time.Millisecond)}
+	refused := applied
+	refused.Consumer, refused.Status, refused.Reason = "other", models.AckRefused, "bad_signature"
+	clear := models.CommandAck{CommandID: "clear-1", AgentID: "a", Action: models.ActionClear, Status: models.AckApplied, Consumer: "enforcer",
+		IssuedAt: t0.Add(time.Minute), AckedAt: t0.Add(time.Minute + time.Millisecond)}
+	for range 2 { // a replayed ack is kept once
+		if err := s.WriteAcks(ctx, []models.CommandAck{applied, refused, clear}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := s.Finding(f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fd.Acks) != 2 || fd.Acks[0].Consumer != "enforcer" || fd.Acks[0].TimeToContainMillis != 55 || fd.Acks[1].Reason != "bad_signature" {
+		t.Errorf("finding acks %+v, want applied by enforcer (55 ms) and refused (bad_signature)", fd.Acks)
+	}
+	sd, _ := s.Session("a-s1")
+	if len(sd.Acks) != 2 {
+		t.Errorf("session acks %d, want 2", len(sd.Acks))
+	}
+	ad, _ := s.Agent("a")
+	if len(ad.Acks) != 3 || ad.Acks[2].Action != models.ActionClear {
+		t.Errorf("agent acks %+v, want the command's two and the clear", ad.Acks)
+	}
+	// Bounded: a third acknowledged command evicts the first.
+	if err := s.WriteAcks(ctx, []models.CommandAck{{CommandID: "x", AgentID: "b", Status: models.AckApplied, Consumer: "e"}}); err != nil {
+		t.Fatal(err)
+	}
+	if fd, _ := s.Finding(f.ID); len(fd.Acks) != 0 || s.Stats().AckedCommands != 2 {
+		t.Errorf("after eviction: finding acks %d, %d acked commands kept; want 0, 2", len(fd.Acks), s.Stats().AckedCommands)
+	}
+}
