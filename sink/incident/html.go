@@ -32,7 +32,7 @@ var page = template.Must(template.New("incident").Funcs(template.FuncMap{
 body{font:12px/1.4 "DejaVu Sans",Arial,sans-serif;margin:2em;color:#111}
 h1{font-size:18px} h2{font-size:14px;border-bottom:1px solid #999;margin-top:1.6em}
 table{border-collapse:collapse;width:100%} td,th{border:1px solid #ccc;padding:2px 5px;vertical-align:top;text-align:left}
-th{background:#eee} tr.finding td{background:#fff3e0} tr.command td{background:#fde8e8} tr.triage td{background:#e8f5e9}
+th{background:#eee} tr.finding td{background:#fff3e0} tr.command td{background:#fde8e8} tr.triage td{background:#e8f5e9} tr.acknowledgement td,tr.ack-applied td{background:#e3f2fd} tr.clear td{background:#f3e5f5}
 .mono{font-family:"DejaVu Sans Mono",monospace;font-size:11px;word-break:break-all}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px} dt{font-weight:bold} dd{margin:0}
 @media print{body{margin:0} tr{page-break-inside:avoid}}
@@ -63,8 +63,11 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px} dt{font-weig
 <table><tr><th>issued</th><th>action</th><th>target</th><th>sev</th><th>reason</th><th>findings</th><th>id</th></tr>
 {{range .Commands}}<tr><td>{{ts .IssuedAt}}</td><td>{{.Action}}</td><td>{{.TargetAutonomy}}</td><td>{{.Severity}}</td><td>{{.Reason}}</td><td class="mono">{{range .FindingIDs}}{{.}} {{end}}</td><td class="mono">{{.ID}}</td></tr>{{else}}<tr><td colspan="7">none</td></tr>{{end}}
 </table>
-<h2>Acknowledgements and approvals</h2>
-<p>{{if or .Acknowledgements .Approvals}}{{len .Acknowledgements}} acknowledgements, {{len .Approvals}} approvals.{{else}}None recorded: Tether does not yet record enforcement acknowledgements or human approvals.{{end}}</p>
+<h2>Acknowledgements by enforcement points</h2>
+<table id="acks"><tr><th>acknowledged</th><th>status</th><th>action</th><th>consumer</th><th>reason</th><th>received</th><th>time to contain</th><th>agent</th><th>command</th></tr>
+{{range .Acks}}<tr class="ack-{{.Status}}"><td>{{ts .AckedAt}}</td><td>{{.Status}}</td><td>{{.Action}}</td><td>{{.Consumer}}</td><td>{{.Reason}}</td><td>{{ts .ReceivedAt}}</td><td>{{if gt .TimeToContainMillis 0}}{{ms .TimeToContainMillis}}{{else}}–{{end}}</td><td>{{.AgentID}}</td><td class="mono">{{.CommandID}}</td></tr>{{else}}<tr><td colspan="9">none recorded</td></tr>{{end}}
+</table>
+<p>Human approvals of gated actions are not recorded by Tether yet.</p>
 <h2>Human oversight log (EU AI Act Art. 14)</h2>
 <table><tr><th>time</th><th>type</th><th>agent</th><th>what</th><th>id</th></tr>
 {{range .Oversight}}<tr class="{{.Type}}"><td>{{ts .Time}}</td><td>{{.Type}}</td><td>{{.AgentID}}</td><td>{{.Text}}</td><td class="mono">{{.ID}}</td></tr>{{else}}<tr><td colspan="5">none</td></tr>{{end}}

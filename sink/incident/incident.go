@@ -100,14 +100,18 @@ type Incident struct {
 	Timeline    []Entry                     `json:"timeline"`
 	Findings    []memstore.TriagedFinding   `json:"findings"`
 	Commands    []models.ContainmentCommand `json:"commands"`
-	// Acknowledgements by enforcement points and human approvals are not
-	// recorded by Tether yet: always empty lists, kept so consumers of the
-	// format need not change when they are.
-	Acknowledgements []Entry         `json:"acknowledgements"`
-	Approvals        []Entry         `json:"approvals"`
-	Triage           []triage.Record `json:"triage"`
-	Oversight        []Entry         `json:"oversight"`
-	Omitted          map[string]int  `json:"omitted,omitempty"`
+	// Acknowledgements are the enforcement points' acknowledgements of
+	// Commands and of the human clears of the incident's agents' halts
+	// (type acknowledgement, or clear; ID is the command id); Acks the
+	// same with their times and time-to-contain.
+	Acknowledgements []Entry        `json:"acknowledgements"`
+	Acks             []memstore.Ack `json:"acks"`
+	// Approvals (human approvals of gated actions) are not recorded by
+	// Tether yet: always an empty list.
+	Approvals []Entry         `json:"approvals"`
+	Triage    []triage.Record `json:"triage"`
+	Oversight []Entry         `json:"oversight"`
+	Omitted   map[string]int  `json:"omitted,omitempty"`
 }
 
 // Build assembles the incident of scope from src at now.
@@ -131,9 +135,10 @@ func Build(src Source, scope Scope, now time.Time) (*Incident, error) {
 			roots = append(roots, s.ID)
 		}
 	}
-	inc := &Incident{Format: Format, GeneratedAt: now.UTC(), Scope: scope, Acknowledgements: []Entry{}, Approvals: []Entry{},
+	inc := &Incident{Format: Format, GeneratedAt: now.UTC(), Scope: scope, Acknowledgements: []Entry{}, Acks: []memstore.Ack{}, Approvals: []Entry{},
 		Triage: []triage.Record{}, Oversight: []Entry{}, Summary: Summary{MTTDMillis: -1, MTTCMillis: -1}}
 	seenSession, seenFinding, seenCommand, agents := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	seenAck := map[string]bool{}
 	evTime := map[string]time.Time{}
 	principals := map[string]bool{}
 	// Breadth-first over the sessions and the sub-agent sessions they spawned.
@@ -207,6 +212,21 @@ func Build(src Source, scope Scope, now time.Time) (*Incident, error) {
 			inc.Timeline = append(inc.Timeline, e)
 			inc.Oversight = append(inc.Oversight, e)
 		}
+		cmds := map[string]models.ContainmentCommand{}
+		for _, c := range d.Commands {
+			cmds[c.ID] = c
+		}
+		for _, a := range d.Acks {
+			c, ok := cmds[a.CommandID]
+			if !ok || seenAck[ackKey(a)] {
+				continue
+			}
+			seenAck[ackKey(a)] = true
+			inc.Acks = append(inc.Acks, a)
+			e := Entry{Time: a.AckedAt, Step: -1, SessionID: c.SessionID, AgentID: a.AgentID, Type: "acknowledgement", ID: a.CommandID, Text: ackText(a)}
+			inc.Timeline = append(inc.Timeline, e)
+			inc.Acknowledgements = append(inc.Acknowledgements, e)
+		}
 	}
 	for id := range agents {
 		a, err := src.Agent(id)
@@ -214,11 +234,23 @@ func Build(src Source, scope Scope, now time.Time) (*Incident, error) {
 			inc.Agents = append(inc.Agents, Agent{ID: id})
 			continue
 		}
+		// Human clears of the agent's halts during or after the incident:
+		// agent-wide, so in the oversight log, not on a session's timeline.
+		for _, k := range a.Acks {
+			if k.Action != models.ActionClear || k.AckedAt.Before(inc.Summary.FirstEvent) || seenAck[ackKey(k)] {
+				continue
+			}
+			seenAck[ackKey(k)] = true
+			inc.Acks = append(inc.Acks, k)
+			e := Entry{Time: k.AckedAt, Step: -1, AgentID: k.AgentID, Type: "clear", ID: k.CommandID, Text: ackText(k)}
+			inc.Acknowledgements = append(inc.Acknowledgements, e)
+			inc.Oversight = append(inc.Oversight, e)
+		}
 		inc.Agents = append(inc.Agents, Agent{ID: id, Owner: a.Owner, Purpose: a.Purpose, Registered: a.Registered, Autonomy: a.Autonomy,
 			CurrentAutonomy: a.Current, Containment: a.Containment})
 	}
 	slices.SortFunc(inc.Agents, func(a, b Agent) int { return cmp.Compare(a.ID, b.ID) })
-	order := map[string]int{"event": 0, "finding": 1, "command": 2, "acknowledgement": 3, "approval": 4, "triage": 5}
+	order := map[string]int{"event": 0, "finding": 1, "command": 2, "acknowledgement": 3, "clear": 4, "approval": 5, "triage": 6}
 	sortEntries := func(es []Entry) {
 		slices.SortStableFunc(es, func(a, b Entry) int {
 			return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.SessionID, b.SessionID), cmp.Compare(a.Step, b.Step), cmp.Compare(order[a.Type], order[b.Type]), cmp.Compare(a.ID, b.ID))
@@ -226,6 +258,8 @@ func Build(src Source, scope Scope, now time.Time) (*Incident, error) {
 	}
 	sortEntries(inc.Timeline)
 	sortEntries(inc.Oversight)
+	sortEntries(inc.Acknowledgements)
+	slices.SortStableFunc(inc.Acks, func(a, b memstore.Ack) int { return a.AckedAt.Compare(b.AckedAt) })
 	summarise(inc, evTime, principals)
 	return inc, nil
 }
@@ -267,6 +301,23 @@ func summarise(inc *Incident, evTime map[string]time.Time, principals map[string
 	s.Agents = sortedKeys(agents)
 	s.Principals = sortedKeys(principals)
 	s.Findings, s.Commands = len(inc.Findings), len(inc.Commands)
+}
+
+func ackKey(a memstore.Ack) string {
+	return a.CommandID + "\x00" + a.Consumer + "\x00" + string(a.Status) + "\x00" + a.AckedAt.String()
+}
+
+// ackText is an acknowledgement's line: status, action, consumer, reason
+// and time-to-contain.
+func ackText(a memstore.Ack) string {
+	t := fmt.Sprintf("%s %s by %s", a.Status, a.Action, a.Consumer)
+	if a.Reason != "" {
+		t += ": " + a.Reason
+	}
+	if a.Status == models.AckApplied && a.TimeToContainMillis > 0 {
+		t += fmt.Sprintf(" (time to contain %d ms)", a.TimeToContainMillis)
+	}
+	return t
 }
 
 func sortedKeys(m map[string]bool) []string {

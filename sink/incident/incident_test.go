@@ -3,6 +3,8 @@ package incident
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +60,18 @@ func fixture(t *testing.T) (*memstore.Store, models.Finding) {
 	if err := s.Write(context.Background(), &sink.Batch{Events: events, Findings: findings, Commands: []models.ContainmentCommand{cmd, other}}); err != nil {
 		t.Fatal(err)
 	}
+	// Acks: the command applied by the enforcer and refused by another
+	// consumer; b's command applied; human clears of a and of b.
+	ack := func(c models.ContainmentCommand, consumer string, st models.AckStatus, reason string, ms int) models.CommandAck {
+		return models.CommandAck{CommandID: c.ID, AgentID: c.AgentID, Action: c.Action, Status: st, Reason: reason, Consumer: consumer,
+			IssuedAt: c.IssuedAt, ReceivedAt: c.IssuedAt.Add(time.Duration(ms-5) * time.Millisecond), AckedAt: c.IssuedAt.Add(time.Duration(ms) * time.Millisecond)}
+	}
+	clearA := models.ContainmentCommand{ID: "clear-a", AgentID: "a", Action: models.ActionClear, IssuedAt: t0.Add(2 * time.Minute)}
+	clearB := models.ContainmentCommand{ID: "clear-b", AgentID: "b", Action: models.ActionClear, IssuedAt: t0.Add(2 * time.Minute)}
+	if err := s.WriteAcks(context.Background(), []models.CommandAck{ack(cmd, "enforcer", models.AckApplied, "", 30), ack(cmd, "gateway", models.AckRefused, "expired", 40),
+		ack(other, "enforcer", models.AckApplied, "", 30), ack(clearA, "enforcer", models.AckApplied, "", 10), ack(clearB, "enforcer", models.AckApplied, "", 10)}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.SetTriage(context.Background(), triage.Record{FindingID: top.ID, Status: triage.StatusAcknowledged, By: "ana", At: t0.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +103,21 @@ func TestBuild(t *testing.T) {
 			if sum.MTTDMillis != tt.mttd || sum.MTTCMillis != tt.mttc {
 				t.Errorf("MTTD %d ms, MTTC %d ms; want %d, %d", sum.MTTDMillis, sum.MTTCMillis, tt.mttd, tt.mttc)
 			}
-			for _, e := range inc.Timeline {
+			var acks, clears []string
+			for _, e := range inc.Acknowledgements {
+				if e.Type == "clear" {
+					clears = append(clears, e.ID)
+				} else {
+					acks = append(acks, e.Text)
+				}
+			}
+			if want := "[applied suspend_session by enforcer (time to contain 30 ms) refused suspend_session by gateway: expired]"; fmt.Sprint(acks) != want || fmt.Sprint(clears) != "[clear-a]" || len(inc.Acks) != 3 {
+				t.Errorf("acknowledgements %q, clears %v, %d acks; want %s and [clear-a]", acks, clears, len(inc.Acks), want)
+			}
+			if !slices.ContainsFunc(inc.Oversight, func(e Entry) bool { return e.Type == "clear" && e.ID == "clear-a" }) {
+				t.Errorf("the oversight log lacks the human clear: %v", inc.Oversight)
+			}
+			for _, e := range slices.Concat(inc.Timeline, inc.Acknowledgements, inc.Oversight) {
 				if e.SessionID == "b1" || e.AgentID == "b" {
 					t.Errorf("timeline has %s %s of another agent's session", e.Type, e.ID)
 				}
@@ -100,6 +128,9 @@ func TestBuild(t *testing.T) {
 			}
 			if strings.Contains(html.String(), "<script>") || !strings.Contains(html.String(), "&lt;script&gt;") {
 				t.Error("the HTML page does not escape finding text")
+			}
+			if n := strings.Count(html.String(), `<tr class="ack-`); n != 3 {
+				t.Errorf("the HTML page lists %d acknowledgements, want 3", n)
 			}
 		})
 	}
