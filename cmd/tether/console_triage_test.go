@@ -70,7 +70,8 @@ func TestConsoleTriageToClickHouse(t *testing.T) {
 // TestConsoleHistoryFromClickHouse: a session written to ClickHouse but not
 // to the console's memory (evicted, or from before a restart) is still
 // shown, with its events in step order, its findings with millisecond
-// times, its commands and its triage; it can be triaged from the console.
+// times, its commands with their acknowledgements (time-to-contain to the
+// millisecond) and its triage; it can be triaged from the console.
 func TestConsoleHistoryFromClickHouse(t *testing.T) {
 	addr := testenv.ClickHouse(t)
 	var rnd [6]byte
@@ -99,6 +100,14 @@ func TestConsoleHistoryFromClickHouse(t *testing.T) {
 	if err := ch.Write(ctx, &sink.Batch{Events: evs, Findings: []models.Finding{f}, Commands: []models.ContainmentCommand{c}}); err != nil {
 		t.Fatal(err)
 	}
+	applied := models.CommandAck{CommandID: c.ID, AgentID: "a", Action: c.Action, Status: models.AckApplied, Consumer: "enforcer", IssuedAt: c.IssuedAt,
+		AlertedAt: c.IssuedAt.Add(35 * time.Millisecond), ReceivedAt: c.IssuedAt.Add(60 * time.Millisecond), AckedAt: c.IssuedAt.Add(73 * time.Millisecond)}
+	refused := models.CommandAck{CommandID: c.ID, AgentID: "a", Action: c.Action, Status: models.AckRefused, Reason: "bad_signature", Consumer: "gateway",
+		IssuedAt: c.IssuedAt, ReceivedAt: c.IssuedAt.Add(61 * time.Millisecond), AckedAt: c.IssuedAt.Add(62 * time.Millisecond)}
+	other := models.CommandAck{CommandID: "not-this-session", AgentID: "a", Status: models.AckApplied, Consumer: "enforcer", AckedAt: c.IssuedAt}
+	if err := ch.WriteAcks(ctx, []models.CommandAck{applied, refused, other}); err != nil {
+		t.Fatal(err)
+	}
 	store := newConsoleStore(nil) // empty: nothing of old-s1 in memory
 	srv := httptest.NewServer(consoleHandler(store, sink.Multi{ch, store}, "", "test"))
 	defer srv.Close()
@@ -125,6 +134,10 @@ func TestConsoleHistoryFromClickHouse(t *testing.T) {
 	}
 	if len(fd.Evidence) != 2 || len(fd.Commands) != 1 || len(fd.Finding.Features) != 1 || len(fd.Triage) != 1 {
 		t.Errorf("finding from history: %+v", fd)
+	}
+	if len(fd.Acks) != 2 || fd.Acks[1].Consumer != "enforcer" || fd.Acks[1].TimeToContainMillis != 73 || !fd.Acks[1].AckedAt.Equal(applied.AckedAt) ||
+		fd.Acks[0].Reason != "bad_signature" || len(sess.Acks) != 2 {
+		t.Errorf("acks from history: finding %+v, session %d; want the refusal and the application (73 ms)", fd.Acks, len(sess.Acks))
 	}
 	if err := getJSON(srv.URL+"/api/sessions/never", &sess); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("unknown session: %v, want 404", err)

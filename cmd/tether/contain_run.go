@@ -13,17 +13,21 @@ import (
 
 	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/ingest"
+	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink"
 	"github.com/tetherhq/tether/sink/clickhouse"
 	"github.com/tetherhq/tether/sink/control"
+	"github.com/tetherhq/tether/sink/memstore"
 )
 
 // startRecorder starts the ack recorder: acks from control.ack_topic are
 // stored in ClickHouse (when enabled) with their time-to-contain stages,
 // and commands not applied within control.ack_deadline raise
-// containment_unacknowledged findings (to ClickHouse).
+// containment_unacknowledged findings (to ClickHouse). When console is not
+// nil, it keeps the acks too (after ClickHouse took them), for the
+// console's pages and incident exports.
 // The returned stop function ends the recorder and waits for it.
-func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks sink.Multi, log zerolog.Logger) (*control.Recorder, func(), error) {
+func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks sink.Multi, console *memstore.Store, log zerolog.Logger) (*control.Recorder, func(), error) {
 	kopts, err := ingest.ClientOptions(sec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
@@ -38,10 +42,17 @@ func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks s
 	o.Brokers, o.Topic, o.Group, o.Deadline = cfg.Kafka.Brokers, cfg.Control.AckTopic, cfg.Kafka.Group+"-acks-"+host, cfg.Control.AckDeadline
 	o.KafkaOpts = kopts
 	o.OnError = func(err error) { log.Warn().Err(err).Msg("containment ack recorder") }
+	var stores ackStores
 	for _, w := range sinks {
 		if ch, ok := w.(*clickhouse.Writer); ok {
-			o.Store, o.Findings = ch, ch
+			stores, o.Findings = append(stores, ch), ch
 		}
+	}
+	if console != nil {
+		stores = append(stores, console)
+	}
+	if len(stores) > 0 {
+		o.Store = stores
 	}
 	rec, err := control.NewRecorder(o)
 	if err != nil {
@@ -55,8 +66,22 @@ func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks s
 			log.Error().Err(err).Msg("containment ack recorder stopped")
 		}
 	}()
-	log.Info().Str("topic", o.Topic).Dur("deadline", o.Deadline).Bool("clickhouse", o.Store != nil).Msg("recording containment acks")
+	log.Info().Str("topic", o.Topic).Dur("deadline", o.Deadline).Bool("clickhouse", o.Findings != nil).Bool("console", console != nil).Msg("recording containment acks")
 	return rec, func() { cancel(); <-done; rec.Close() }, nil
+}
+
+// ackStores stores acks in each store in turn (the recorder retries the
+// batch while one fails: the console's store keeps a repeated ack once).
+type ackStores []control.AckStore
+
+// WriteAcks implements control.AckStore.
+func (s ackStores) WriteAcks(ctx context.Context, acks []models.CommandAck) error {
+	for _, st := range s {
+		if err := st.WriteAcks(ctx, acks); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reloadOnHUP re-reads the configuration file on SIGHUP and puts its

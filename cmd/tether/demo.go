@@ -307,6 +307,9 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 	ropts.Brokers, ropts.Topic, ropts.Group, ropts.Deadline = brokers, demoAckTopic, "tether-demo-acks", 10*time.Second
 	ropts.KafkaOpts = []kgo.Opt{kgo.FetchMaxWait(50 * time.Millisecond)}
 	ropts.OnAck = loop.ack
+	if cfg.Console != nil { // acks on the console's pages and in incident exports
+		ropts.Store = cfg.Console
+	}
 	rec, err := control.NewRecorder(ropts)
 	if err != nil {
 		return nil, err

@@ -64,7 +64,8 @@ func withMillis(t time.Time, ms uint16) time.Time {
 }
 
 // load reads one session's events (at most the store's per-session cap),
-// findings, commands and triage from ClickHouse into a fresh store.
+// findings, commands, their acknowledgements and triage from ClickHouse
+// into a fresh store.
 func (h historySource) load(session string) (*memstore.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
 	defer cancel()
@@ -164,6 +165,11 @@ FROM %s.commands FINAL WHERE session_id = ? ORDER BY issued_at, issued_at_ms`, d
 	}
 	tmp := memstore.New(opts)
 	_ = tmp.Write(ctx, b)
+	acks, err := h.acks(ctx, session, b.Commands)
+	if err != nil {
+		return fail("command_acks", err)
+	}
+	_ = tmp.WriteAcks(ctx, acks)
 
 	rows, err = h.ch.Conn().Query(ctx, fmt.Sprintf(`SELECT finding_id, status, comment, set_by, at_ms
 FROM %s.triage WHERE finding_id IN (SELECT finding_id FROM %s.findings FINAL WHERE session_id = ?) ORDER BY at_ms`, db, db), session)
@@ -185,4 +191,55 @@ FROM %s.triage WHERE finding_id IN (SELECT finding_id FROM %s.findings FINAL WHE
 		return fail("triage", err)
 	}
 	return tmp, nil
+}
+
+// acks reads the acknowledgements of a session's commands from
+// command_acks. The stage columns are exact to the millisecond where the
+// timestamps may not be (a legacy DateTime table keeps whole seconds), so
+// the times are rebuilt from the command's issue time and the stages.
+func (h historySource) acks(ctx context.Context, session string, cmds []models.ContainmentCommand) ([]models.CommandAck, error) {
+	if len(cmds) == 0 {
+		return nil, nil
+	}
+	issued := map[string]time.Time{}
+	for _, c := range cmds {
+		issued[c.ID] = c.IssuedAt
+	}
+	db := h.ch.Database()
+	rows, err := h.ch.Conn().Query(ctx, fmt.Sprintf(`SELECT command_id, consumer, status, agent_id, action, reason, issued_at, alerted_at,
+    received_at, acked_at, event_to_finding_ms, command_to_ack_ms, time_to_contain_ms
+FROM %s.command_acks FINAL WHERE command_id IN (SELECT command_id FROM %s.commands FINAL WHERE session_id = ?) ORDER BY acked_at`, db, db), session)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []models.CommandAck
+	for rows.Next() {
+		var a models.CommandAck
+		var status, action string
+		var e2f, c2a, ttc float64
+		if err := rows.Scan(&a.CommandID, &a.Consumer, &status, &a.AgentID, &action, &a.Reason, &a.IssuedAt, &a.AlertedAt,
+			&a.ReceivedAt, &a.AckedAt, &e2f, &c2a, &ttc); err != nil {
+			return nil, err
+		}
+		a.Status, a.Action = models.AckStatus(status), models.Action(action)
+		ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+		if t, ok := issued[a.CommandID]; ok && ttc > 0 {
+			a.IssuedAt = t
+			a.AckedAt = t.Add(ms(ttc))
+			a.ReceivedAt = a.AckedAt.Add(-ms(c2a))
+			if e2f > 0 {
+				a.AlertedAt = t.Add(ms(e2f))
+			}
+		}
+		for _, t := range []*time.Time{&a.IssuedAt, &a.AlertedAt, &a.ReceivedAt, &a.AckedAt} {
+			if t.Unix() <= 0 { // the writer's zero time
+				*t = time.Time{}
+			} else {
+				*t = t.UTC()
+			}
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }

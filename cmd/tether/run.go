@@ -128,10 +128,14 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			log.Error().Err(err).Msg("closing sinks")
 		}
 	}()
+	var store *memstore.Store
+	if cfg.HTTP.Listen != "" {
+		store = newConsoleStore(inv)
+	}
 	var rec *control.Recorder
 	if cfg.Control.AckTopic != "" {
 		var stopRec func()
-		if rec, stopRec, err = startRecorder(ctx, cfg, sec, sinks, log); err != nil {
+		if rec, stopRec, err = startRecorder(ctx, cfg, sec, sinks, store, log); err != nil {
 			return err
 		}
 		defer stopRec()
@@ -139,9 +143,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	out.w = sinks
 	go reloadOnHUP(ctx, cfg.path, live, log)
-	var store *memstore.Store
-	if cfg.HTTP.Listen != "" { // the console's view, last: it never fails a batch
-		store = newConsoleStore(inv)
+	if store != nil { // the console's view, last: it never fails a batch
 		out.w = append(sinks, store)
 	}
 
