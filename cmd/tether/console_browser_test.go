@@ -171,7 +171,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	if bestAlerts == 0 {
 		t.Fatalf("no session of the rogue agents %v has an alert in the console", rogues)
 	}
-	t.Logf("rogue session %s of %s: %d events, %d findings (%d alerts)", best.ID, best.AgentID, len(best.EventsList), len(best.Findings), bestAlerts)
+	t.Logf("rogue session %s of %s: %d events, %d findings (%d alerts), %d commands, %d acks", best.ID, best.AgentID, len(best.EventsList), len(best.Findings), bestAlerts,
+		len(best.Commands), len(best.Acks))
+	// The closed loop: the demo's enforcer acknowledged every command the
+	// session caused, and the recorder fed the acks to the console.
+	if len(best.Commands) == 0 {
+		t.Fatalf("the rogue session %s caused no command", best.ID)
+	}
+	for _, c := range best.Commands {
+		if !slices.ContainsFunc(best.Acks, func(k memstore.Ack) bool { return k.CommandID == c.ID && k.Consumer != "" }) {
+			t.Errorf("command %s (%s) of the rogue session has no acknowledgement in the console", c.ID, c.Action)
+		}
+	}
 
 	// 2. Agent page.
 	if err := chromedp.Do(browser, chromedp.Navigate(base+"#/agent/"+best.RootAgentID)); err != nil {
@@ -251,12 +262,44 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shoot("3b-session-taint")
 
-	// 4. Finding page of the session's most severe finding, then triage it.
-	top := slices.MaxFunc(best.Findings, func(a, b memstore.TriagedFinding) int { return int(a.Severity) - int(b.Severity) })
+	// 4. Finding page of the session's most severe finding that caused a
+	// command, with the command and its acknowledgements; then triage it.
+	var top memstore.TriagedFinding
+	var topDetail memstore.FindingDetail
+	for _, f := range best.Findings {
+		if fd, err := cfg.Console.Finding(f.ID); err == nil && len(fd.Commands) > 0 && f.Severity > top.Severity {
+			top, topDetail = f, fd
+		}
+	}
+	if top.ID == "" || len(topDetail.Acks) == 0 {
+		t.Fatalf("no finding of the rogue session caused an acknowledged command (top %q, acks %v)", top.ID, topDetail.Acks)
+	}
 	if err := chromedp.Do(browser, chromedp.Navigate(base+"#/finding/"+top.ID)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("the finding page", fmt.Sprintf(`document.querySelector('#app').dataset.page === 'finding' && document.querySelector('.kv dd.mono').textContent === %q && document.querySelectorAll('#evidence li').length > 0`, top.ID))
+	type shownAck struct {
+		Command  string `json:"command"`
+		Status   string `json:"status"`
+		Consumer string `json:"consumer"`
+		Text     string `json:"text"`
+	}
+	shown, err := chromedp.Run(browser, chromedp.Evaluate[[]shownAck](`[...document.querySelectorAll('#commands tr[data-command] .ack')].map(d =>
+		({command: d.closest('tr').dataset.command, status: d.dataset.status, consumer: d.dataset.consumer, text: d.textContent}))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shown) != len(topDetail.Acks) {
+		t.Errorf("the finding page shows %d acknowledgements, the store has %d: %+v", len(shown), len(topDetail.Acks), shown)
+	}
+	for _, k := range topDetail.Acks {
+		if !slices.ContainsFunc(shown, func(s shownAck) bool {
+			return s.Command == k.CommandID && s.Status == string(k.Status) && s.Consumer == k.Consumer &&
+				(k.Status != models.AckApplied || k.TimeToContainMillis == 0 || strings.Contains(s.Text, fmt.Sprintf("time to contain %d ms", k.TimeToContainMillis)))
+		}) {
+			t.Errorf("the finding page lacks the acknowledgement %+v (shown %+v)", k, shown)
+		}
+	}
 	shoot("4-finding")
 
 	if err := chromedp.Do(browser,
@@ -278,9 +321,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// 6. The incident export of the rogue session's top finding, through the
-	// CLI against the running console: every finding, command and triage
-	// decision of the session (and of the sub-agent sessions it spawned),
-	// nothing of other sessions.
+	// CLI against the running console: every finding, command,
+	// acknowledgement and triage decision of the session (and of the
+	// sub-agent sessions it spawned), nothing of other sessions.
 	outDir := t.TempDir()
 	var cliOut strings.Builder
 	if err := runExport([]string{"incident", "--finding", top.ID, "--console", base, "--out", outDir}, &cliOut); err != nil {
@@ -317,6 +360,22 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("incident timeline has %s %s of session %s", e.Type, e.ID, e.SessionID)
 		}
 	}
+	ackKey := func(k memstore.Ack) string { return k.CommandID + "/" + k.Consumer + "/" + string(k.Status) }
+	gotAcks := map[string]bool{}
+	for _, k := range inc.Acks {
+		gotAcks[ackKey(k)] = true
+		if !got[k.CommandID] && k.Action != models.ActionClear {
+			t.Errorf("incident has acknowledgement %s of command %s, not one of the session's", ackKey(k), k.CommandID)
+		}
+	}
+	for _, e := range inc.Acknowledgements {
+		if e.Type == "acknowledgement" && !allowed[e.SessionID] {
+			t.Errorf("incident acknowledgement of command %s of session %s", e.ID, e.SessionID)
+		}
+	}
+	if len(inc.Acks) == 0 || len(inc.Acknowledgements) != len(inc.Acks) {
+		t.Errorf("incident: %d acks, %d acknowledgement entries; want the session's", len(inc.Acks), len(inc.Acknowledgements))
+	}
 	for sid := range allowed {
 		d, err := cfg.Console.Session(sid)
 		if err != nil {
@@ -332,18 +391,23 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("incident lacks command %s of session %s", c.ID, sid)
 			}
 		}
+		for _, k := range d.Acks {
+			if !gotAcks[ackKey(k)] {
+				t.Errorf("incident lacks acknowledgement %s of session %s", ackKey(k), sid)
+			}
+		}
 	}
 	if len(inc.Triage) != 1 || inc.Triage[0].FindingID != top.ID || len(inc.Oversight) < 1 {
 		t.Errorf("incident triage %v, oversight %d entries; want the false_positive decision", inc.Triage, len(inc.Oversight))
 	}
-	if inc.Acknowledgements == nil || inc.Approvals == nil {
-		t.Error("acknowledgements and approvals must be (empty) lists")
+	if inc.Approvals == nil {
+		t.Error("approvals must be an (empty) list")
 	}
-	t.Logf("incident: %d findings, %d commands, %d timeline entries, MTTD %d ms", len(inc.Findings), len(inc.Commands), len(inc.Timeline), inc.Summary.MTTDMillis)
+	t.Logf("incident: %d findings, %d commands, %d acks, %d timeline entries, MTTD %d ms", len(inc.Findings), len(inc.Commands), len(inc.Acks), len(inc.Timeline), inc.Summary.MTTDMillis)
 	if err := chromedp.Do(browser, chromedp.Navigate(base+"export/incident?finding="+top.ID)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the incident page", `document.title.startsWith('Incident report')`)
+	waitFor("the incident page", fmt.Sprintf(`document.title.startsWith('Incident report') && document.querySelectorAll('#acks tr[class^=ack-]').length === %d`, len(inc.Acks)))
 	shoot("6-incident")
 
 	var inv strings.Builder

@@ -79,8 +79,8 @@ func exportIncident(args []string, stdout io.Writer) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "incident of %s: %d sessions, %d events, %d findings, %d commands, %d triage decisions\n  %s.json\n  %s.html\n",
-		id, len(inc.Summary.Sessions), inc.Summary.Events, len(inc.Findings), len(inc.Commands), len(inc.Triage), base, base)
+	fmt.Fprintf(stdout, "incident of %s: %d sessions, %d events, %d findings, %d commands, %d acknowledgements, %d triage decisions\n  %s.json\n  %s.html\n",
+		id, len(inc.Summary.Sessions), inc.Summary.Events, len(inc.Findings), len(inc.Commands), len(inc.Acks), len(inc.Triage), base, base)
 	return nil
 }
 

@@ -91,12 +91,24 @@ function tree(node, current) {
   return `<li>${me} ${node.risk ? sev(node.risk) : ""}${kids ? `<ul class="tree">${kids}</ul>` : ""}</li>`;
 }
 
-function commandRows(cmds) {
+// ackLine is one acknowledgement: status, consumer, reason, time-to-contain.
+function ackLine(k) {
+  // Event time (the agent's clock) to the ack (the consumer's): a negative
+  // value means the clocks disagree.
+  const ttc = k.status === "applied" && k.time_to_contain_ms ? ` · time to contain ${k.time_to_contain_ms} ms${k.time_to_contain_ms < 0 ? " (clock skew)" : ""}` : "";
+  return `<div class="ack" data-status="${esc(k.status)}" data-consumer="${esc(k.consumer)}"><span class="pill ack-${esc(k.status)}">${esc(k.status)}</span>
+  by ${esc(k.consumer)}${k.reason ? `: ${esc(k.reason)}` : ""}${ttc ? `<span class="muted">${ttc}</span>` : ""} <span class="mono muted">${ts(k.acked_at)}</span></div>`;
+}
+
+function commandRows(cmds, acks) {
   if (!cmds || !cmds.length) return `<p class="muted">none</p>`;
-  return `<table class="commands"><thead><tr><th>issued</th><th>action</th><th>target</th><th>severity</th><th>session</th><th>reason</th><th>findings</th></tr></thead><tbody>
+  const by = {};
+  for (const k of acks || []) (by[k.command_id] ||= []).push(k);
+  return `<table class="commands"><thead><tr><th>issued</th><th>action</th><th>target</th><th>severity</th><th>session</th><th>reason</th><th>findings</th><th>acknowledgement</th></tr></thead><tbody>
   ${cmds.map((c) => `<tr data-command="${esc(c.command_id)}"><td class="mono">${ts(c.issued_at)}</td><td><span class="pill action">${esc(c.action)}</span></td>
   <td>${esc(c.target_autonomy || "")}</td><td>${sev(c.severity)}</td><td>${c.session_id ? sessionLink(c.session_id) : "–"}</td><td>${esc(c.reason)}</td>
-  <td>${(c.finding_ids || []).map((f) => findingLink(f)).join(" ")}</td></tr>`).join("")}</tbody></table>`;
+  <td>${(c.finding_ids || []).map((f) => findingLink(f)).join(" ")}</td>
+  <td class="acks">${(by[c.command_id] || []).map(ackLine).join("") || `<span class="muted">none yet</span>`}</td></tr>`).join("")}</tbody></table>`;
 }
 
 function findingRows(fs) {
@@ -117,6 +129,7 @@ async function agentPage(id) {
   const a = await api(`/api/agents/${enc(id)}`);
   document.title = `Tether – ${a.agent_id}`;
   const demotions = (a.commands || []).filter((c) => c.action === "demote_autonomy");
+  const clears = (a.acks || []).filter((k) => k.action === "clear");
   return `<h1>Agent ${esc(a.agent_id)} ${sev(a.risk)}</h1>
   <div class="grid">
    <div class="card"><dl class="kv"><dt>purpose</dt><dd>${esc(a.purpose || "–")}</dd><dt>owner</dt><dd>${esc(a.owner || "–")}</dd>
@@ -131,8 +144,9 @@ async function agentPage(id) {
   <p><a href="/export/incident?agent=${enc(a.agent_id)}" target="_blank">incident report</a> ·
    <a href="/api/export/incident?agent=${enc(a.agent_id)}" target="_blank">JSON</a></p>
   <h2>Commands and demotions</h2>
-  <p class="muted">${demotions.length} demotion(s); acknowledgements from enforcement points are not recorded yet.</p>
-  ${capNote(a.commands, 20)}${commandRows((a.commands || []).slice(-20).reverse())}
+  <p class="muted">${demotions.length} demotion(s), ${clears.length} human clear(s) applied.</p>
+  ${capNote(a.commands, 20)}${commandRows((a.commands || []).slice(-20).reverse(), a.acks)}
+  ${clears.length ? `<h3>Human clears</h3><div id="clears">${clears.map(ackLine).join("")}</div>` : ""}
   <h2>Findings</h2>${capNote(a.recent_findings, 50)}${findingRows((a.recent_findings || []).slice(0, 50))}
   <h2>Sessions</h2>${capNote(a.recent_sessions, 30)}${sessionRows((a.recent_sessions || []).slice(0, 30))}`;
 }
@@ -204,7 +218,7 @@ async function sessionPage(id) {
   <h2>Timeline</h2>
   <p class="legend muted"><span><i class="sw src"></i>taint source</span><span><i class="sw sink"></i>sink</span> findings are pinned after the last event of the step they fired at.</p>
   <table id="timeline"><thead><tr><th>step</th><th>time</th><th>kind</th><th>agent</th><th>what</th><th></th></tr></thead><tbody>${rows.join("")}</tbody></table>
-  <h2>Commands</h2>${commandRows(s.commands)}`;
+  <h2>Commands</h2>${commandRows(s.commands, s.acks)}`;
 }
 
 async function findingPage(id) {
@@ -228,8 +242,7 @@ async function findingPage(id) {
    <a href="/api/export/incident?finding=${enc(f.finding_id)}" target="_blank">JSON</a></p>
   <h2>Evidence chain</h2><ol id="evidence">${evid}</ol>
   ${d.missing_evidence ? `<p class="muted">not in memory: ${d.missing_evidence.map(esc).join(", ")}</p>` : ""}
-  <h2>Commands it caused</h2>${commandRows(d.commands)}
-  <p class="muted">Acknowledgements from enforcement points are not recorded yet.</p>
+  <h2>Commands it caused</h2><div id="commands">${commandRows(d.commands, d.acks)}</div>
   <h2>Triage</h2>
   ${hist ? `<table id="triage-history"><thead><tr><th>at</th><th>status</th><th>by</th><th>comment</th></tr></thead><tbody>${hist}</tbody></table>` : `<p class="muted">no triage yet</p>`}
   <form class="triage" id="triage-form" data-finding="${esc(f.finding_id)}">
