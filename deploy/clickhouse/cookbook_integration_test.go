@@ -131,15 +131,42 @@ func TestIntegrationCookbook(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Acknowledgements: every command applied by one consumer with a known
+	// time-to-contain (and a second consumer for some), plus a refusal and
+	// an application older than a day that the time-to-contain query
+	// must leave out.
+	var acks []models.CommandAck
+	ttcByAction := map[models.Action][]float64{}
+	for i, c := range b.Commands {
+		ttc := time.Duration(10+(i*37)%500) * time.Millisecond
+		a := models.CommandAck{CommandID: c.ID, AgentID: c.AgentID, Action: c.Action, Status: models.AckApplied, Consumer: "enforcer",
+			IssuedAt: c.IssuedAt, ReceivedAt: c.IssuedAt.Add(ttc - 3*time.Millisecond), AckedAt: c.IssuedAt.Add(ttc)}
+		acks = append(acks, a)
+		ttcByAction[c.Action] = append(ttcByAction[c.Action], float64(ttc.Milliseconds()))
+		if i%3 == 0 {
+			a.Consumer, a.Status, a.Reason = "gateway", models.AckRefused, "expired"
+			acks = append(acks, a)
+		}
+	}
+	old := time.Now().UTC().Add(-50 * time.Hour)
+	acks = append(acks, models.CommandAck{CommandID: "old", AgentID: "a", Action: models.ActionHaltAgent, Status: models.AckApplied, Consumer: "enforcer",
+		IssuedAt: old, ReceivedAt: old.Add(time.Second), AckedAt: old.Add(time.Hour)})
+	if err := w.WriteAcks(ctx, acks); err != nil {
+		t.Fatal(err)
+	}
+	if len(ttcByAction) == 0 {
+		t.Fatal("the corpus has no command")
+	}
 	params := map[string]string{"session_id": session, "finding_id": top.ID, "root_agent_id": top.RootAgentID}
 	t.Logf("%d events, %d findings, %d commands; session %s (%d events, %d findings), finding %s (%s/%s, %d commands)",
 		len(b.Events), len(b.Findings), len(b.Commands), session, sessionEvents, len(inSession), top.ID, top.Detector, top.Kind, topCommands)
 
 	want := map[string]int{ // exact row counts where the corpus fixes them
-		"02_session_timeline":      sessionEvents + len(inSession),
-		"03_finding_evidence":      len(top.EvidenceIDs),
-		"04_finding_commands":      topCommands,
-		"08_mttd_mttc_percentiles": 1,
+		"02_session_timeline":          sessionEvents + len(inSession),
+		"03_finding_evidence":          len(top.EvidenceIDs),
+		"04_finding_commands":          topCommands,
+		"08_mttd_mttc_percentiles":     1,
+		"12_time_to_contain_by_action": len(ttcByAction),
 	}
 	// The session_detection view's MTTD for every alerted session, against
 	// the same definition computed here from what was written.
@@ -174,7 +201,8 @@ func TestIntegrationCookbook(t *testing.T) {
 		if err := rows.Scan(&sid, &mttd); err != nil {
 			t.Fatal(err)
 		}
-		if want := firstAlert[sid].Sub(firstHarm[sid]).Milliseconds(); mttd != want {
+		// The columns keep whole milliseconds (the fleet's times have finer ones).
+		if want := firstAlert[sid].Truncate(time.Millisecond).Sub(firstHarm[sid].Truncate(time.Millisecond)).Milliseconds(); mttd != want {
 			t.Errorf("session_detection mttd_ms %d for %s, want %d", mttd, sid, want)
 		}
 		checked++
@@ -190,6 +218,40 @@ func TestIntegrationCookbook(t *testing.T) {
 		t.Errorf("session_detection: %d rows (%d with mttd > 0), want %d alerted sessions, the crafted one 1234 ms after its first harmful step", checked, positive, len(firstAlert))
 	}
 	t.Logf("session_detection: %d alerted sessions, %d detected after their first harmful step", checked, positive)
+
+	// Time-to-contain per action: the p50 and p99 of what was written
+	// (quantilesExact takes the element at floor(level × n) of the sorted
+	// values).
+	ttcSQL, err := Query{}, error(nil)
+	for _, q := range Queries() {
+		if q.Name == "12_time_to_contain_by_action" {
+			ttcSQL = q
+		}
+	}
+	sql, err := ttcSQL.Render(o.Database, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err = w.Conn().Query(ctx, sql)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	for rows.Next() {
+		var action string
+		var applied, consumers uint64
+		var ttc, apply []float64
+		if err := rows.Scan(&action, &applied, &ttc, &apply, &consumers); err != nil {
+			t.Fatal(err)
+		}
+		vs := slices.Sorted(slices.Values(ttcByAction[models.Action(action)]))
+		at := func(q float64) float64 { return vs[min(int(q*float64(len(vs))), len(vs)-1)] }
+		if int(applied) != len(vs) || len(ttc) != 2 || ttc[0] != at(0.5) || ttc[1] != at(0.99) || consumers != 1 || apply[0] != 3 {
+			t.Errorf("time to contain of %s: %d applied, p50/p99 %v ms, apply %v ms, %d consumers; want %d, [%v %v], 3 ms, 1",
+				action, applied, ttc, apply, consumers, len(vs), at(0.5), at(0.99))
+		}
+		t.Logf("time to contain of %s: %d applied, p50 %v ms, p99 %v ms", action, applied, ttc[0], ttc[1])
+	}
+	rows.Close()
 
 	qs := Queries()
 	if len(qs) < 10 {
