@@ -41,7 +41,9 @@ const queryUsage = `tether query [--dir DIR] [--json] QUESTION [ID]: the query c
 The event questions need the events series (tether demo writes it; the
 daemon's Parquet sink does not): without it, session and finding show
 findings and commands only, and the detection times run from the first alert.
-Times are event times, to the millisecond.
+Times are event times, to the millisecond. Time-to-contain per action
+(cookbook 12) needs the acknowledgements, which no Parquet series carries:
+ClickHouse command_acks, or the daemon's tether_containment_stage_seconds.
 `
 
 // runQuery is `tether query`.

@@ -1,9 +1,9 @@
 // Package incident builds the evidence an analyst hands on: one
-// self-contained incident timeline (events, findings, commands,
-// acknowledgements, human approvals and triage) for a finding or an agent,
-// as JSON and as a print-ready HTML page fit for a NIS2 24-hour early
+// self-contained incident timeline (events, findings, commands, the
+// enforcement points' acknowledgements and triage) for a finding or an
+// agent, as JSON and as a print-ready HTML page fit for a NIS2 24-hour early
 // warning, with an oversight log (triage decisions, demotions and other
-// containment) for EU AI Act Article 14; and the AI-agent asset catalogue
+// containment, human clears) for EU AI Act Article 14; and the AI-agent asset catalogue
 // (agents, owners, purposes, autonomy levels, tools and capabilities, toxic
 // paths).
 //
