@@ -28,6 +28,22 @@ import (
 // console's pages and incident exports.
 // The returned stop function ends the recorder and waits for it.
 func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks sink.Multi, console *memstore.Store, log zerolog.Logger) (*control.Recorder, func(), error) {
+	var stores ackStores
+	for _, w := range sinks {
+		if ch, ok := w.(*clickhouse.Writer); ok {
+			stores = append(stores, ch)
+		}
+	}
+	if console != nil {
+		stores = append(stores, console)
+	}
+	return startRecorderWith(ctx, cfg, sec, sinks, stores, log)
+}
+
+// startRecorderWith starts the recorder storing acks in stores (in
+// order) and writing containment_unacknowledged findings to the ClickHouse
+// writer among sinks.
+func startRecorderWith(ctx context.Context, cfg Config, sec ingest.Security, sinks sink.Multi, stores ackStores, log zerolog.Logger) (*control.Recorder, func(), error) {
 	kopts, err := ingest.ClientOptions(sec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
@@ -42,14 +58,10 @@ func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks s
 	o.Brokers, o.Topic, o.Group, o.Deadline = cfg.Kafka.Brokers, cfg.Control.AckTopic, cfg.Kafka.Group+"-acks-"+host, cfg.Control.AckDeadline
 	o.KafkaOpts = kopts
 	o.OnError = func(err error) { log.Warn().Err(err).Msg("containment ack recorder") }
-	var stores ackStores
 	for _, w := range sinks {
 		if ch, ok := w.(*clickhouse.Writer); ok {
-			stores, o.Findings = append(stores, ch), ch
+			o.Findings = ch
 		}
-	}
-	if console != nil {
-		stores = append(stores, console)
 	}
 	if len(stores) > 0 {
 		o.Store = stores
@@ -66,7 +78,7 @@ func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks s
 			log.Error().Err(err).Msg("containment ack recorder stopped")
 		}
 	}()
-	log.Info().Str("topic", o.Topic).Dur("deadline", o.Deadline).Bool("clickhouse", o.Findings != nil).Bool("console", console != nil).Msg("recording containment acks")
+	log.Info().Str("topic", o.Topic).Dur("deadline", o.Deadline).Bool("clickhouse", o.Findings != nil).Int("ack_stores", len(stores)).Msg("recording containment acks")
 	return rec, func() { cancel(); <-done; rec.Close() }, nil
 }
 
