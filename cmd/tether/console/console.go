@@ -6,9 +6,9 @@
 //
 //	GET  /api/overview             agents by current risk, store size
 //	GET  /api/version              changes whenever the data does (live updates poll it), store size
-//	GET  /api/agents/{id}          baseline vs recent, lineage, commands, sessions, findings
-//	GET  /api/sessions/{id}        the timeline: events by step, findings, commands, triage
-//	GET  /api/findings/{id}        explanation, evidence events, commands caused, triage
+//	GET  /api/agents/{id}          baseline vs recent, lineage, commands and their acks (and human clears), sessions, findings
+//	GET  /api/sessions/{id}        the timeline: events by step, findings, commands and their acks, triage
+//	GET  /api/findings/{id}        explanation, evidence events, commands caused and their acks, triage
 //	POST /api/findings/{id}/triage {"status","comment","by"} (writes: see Options.Token)
 //	GET  /api/export/incident?finding=ID|agent=ID   the incident (package incident) as JSON
 //	GET  /export/incident?finding=ID|agent=ID       the same as a print-ready HTML page

@@ -313,7 +313,7 @@ async function tick() {
     }
     const st = vr.stats;
     document.getElementById("footer").textContent =
-      `in memory: ${st.agents} agents, ${st.sessions} sessions, ${(st.event_bytes / 1048576).toFixed(1)} MiB of events, ${st.findings} findings, ${st.commands} commands; ${st.evictions} evicted`;
+      `in memory: ${st.agents} agents, ${st.sessions} sessions, ${(st.event_bytes / 1048576).toFixed(1)} MiB of events, ${st.findings} findings, ${st.commands} commands (${st.acked_commands ?? 0} acknowledged); ${st.evictions} evicted`;
   } catch (e) {
     live.classList.add("stale");
   }
