@@ -65,7 +65,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px} dt{font-weig
 </table>
 <h2>Acknowledgements by enforcement points</h2>
 <table id="acks"><tr><th>acknowledged</th><th>status</th><th>action</th><th>consumer</th><th>reason</th><th>received</th><th>time to contain</th><th>agent</th><th>command</th></tr>
-{{range .Acks}}<tr class="ack-{{.Status}}"><td>{{ts .AckedAt}}</td><td>{{.Status}}</td><td>{{.Action}}</td><td>{{.Consumer}}</td><td>{{.Reason}}</td><td>{{ts .ReceivedAt}}</td><td>{{if gt .TimeToContainMillis 0}}{{ms .TimeToContainMillis}}{{else if lt .TimeToContainMillis 0}}{{.TimeToContainMillis}} ms (clock skew){{else}}–{{end}}</td><td>{{.AgentID}}</td><td class="mono">{{.CommandID}}</td></tr>{{else}}<tr><td colspan="9">none recorded</td></tr>{{end}}
+{{range .Acks}}<tr class="ack-{{.Status}}"><td>{{ts .AckedAt}}</td><td>{{.Status}}</td><td>{{.Action}}</td><td>{{.Consumer}}</td><td>{{.Reason}}</td><td>{{ts .ReceivedAt}}</td><td>{{if gt .TimeToContainMillis 0}}{{ms .TimeToContainMillis}}{{else if lt .TimeToContainMillis 0}}{{.TimeToContainMillis}} ms (event time ahead of the ack){{else}}–{{end}}</td><td>{{.AgentID}}</td><td class="mono">{{.CommandID}}</td></tr>{{else}}<tr><td colspan="9">none recorded</td></tr>{{end}}
 </table>
 <p>Human approvals of gated actions are not recorded by Tether yet.</p>
 <h2>Human oversight log (EU AI Act Art. 14)</h2>

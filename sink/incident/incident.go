@@ -317,7 +317,7 @@ func ackText(a memstore.Ack) string {
 	if a.Status == models.AckApplied && a.TimeToContainMillis != 0 {
 		t += fmt.Sprintf(" (time to contain %d ms", a.TimeToContainMillis)
 		if a.TimeToContainMillis < 0 { // the agent's clock ahead of the consumer's
-			t += ", clock skew"
+			t += ", event time ahead of the ack"
 		}
 		t += ")"
 	}

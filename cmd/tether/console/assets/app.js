@@ -95,7 +95,7 @@ function tree(node, current) {
 function ackLine(k) {
   // Event time (the agent's clock) to the ack (the consumer's): a negative
   // value means the clocks disagree.
-  const ttc = k.status === "applied" && k.time_to_contain_ms ? ` · time to contain ${k.time_to_contain_ms} ms${k.time_to_contain_ms < 0 ? " (clock skew)" : ""}` : "";
+  const ttc = k.status === "applied" && k.time_to_contain_ms ? ` · time to contain ${k.time_to_contain_ms} ms${k.time_to_contain_ms < 0 ? " (event time ahead of the ack)" : ""}` : "";
   return `<div class="ack" data-status="${esc(k.status)}" data-consumer="${esc(k.consumer)}"><span class="pill ack-${esc(k.status)}">${esc(k.status)}</span>
   by ${esc(k.consumer)}${k.reason ? `: ${esc(k.reason)}` : ""}${ttc ? `<span class="muted">${ttc}</span>` : ""} <span class="mono muted">${ts(k.acked_at)}</span></div>`;
 }
