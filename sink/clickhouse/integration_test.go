@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
@@ -37,15 +38,16 @@ func testOptions(t *testing.T) Options {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cl := o
-		cl.Database = "default"
-		w, err := Open(ctx, cl, zerolog.Nop())
+		// A bare connection: opening a Writer on "default" would apply
+		// this build's schema there, and fail on tables an older build
+		// left in it.
+		conn, err := ch.Open(&ch.Options{Addr: []string{o.Addr}})
 		if err != nil {
 			t.Errorf("cleanup: %v", err)
 			return
 		}
-		defer w.Close()
-		if err := w.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+o.Database); err != nil {
+		defer conn.Close()
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+o.Database); err != nil {
 			t.Errorf("cleanup: drop %s: %v", o.Database, err)
 		}
 	})

@@ -144,7 +144,7 @@ func TestInsertQuery(t *testing.T) {
 		want  string
 	}{
 		{s.Commands, "INSERT INTO tether.commands (command_id, issued_at, expires_at, agent_id, session_id, credential_id, action, target_autonomy, severity, reason, finding_ids)"},
-		{s.Findings, "INSERT INTO tether.findings (finding_id, time, root_agent_id, agent_id, session_id, principal, detector, kind, severity, confidence, explanation, evidence_event_ids, feature_name, feature_observed, feature_baseline, feature_spread, step)"},
+		{s.Findings, "INSERT INTO tether.findings (finding_id, time, root_agent_id, agent_id, session_id, principal, detector, kind, severity, confidence, explanation, evidence_event_ids, feature_name, feature_observed, feature_baseline, feature_spread, step, rule_id, ruleset_version, exception)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.table.Name, func(t *testing.T) {
