@@ -24,6 +24,7 @@ import (
 	"github.com/tetherhq/tether/detector/identity"
 	"github.com/tetherhq/tether/detector/profile"
 	"github.com/tetherhq/tether/detector/risk"
+	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/detector/semantic"
 	"github.com/tetherhq/tether/detector/session"
 	"github.com/tetherhq/tether/detector/toolcap"
@@ -77,6 +78,10 @@ type Options struct {
 	// Options together (see Budget); nil leaves each detector to its own
 	// Max… options.
 	MemoryBudget *Budget
+	// Rules holds the ruleset (detector/rules) applied to every finding:
+	// rule id and version stamps, enabled flags, overrides, exceptions. A
+	// reload stores a new ruleset in it; nil: the default ruleset.
+	Rules *rules.Holder
 }
 
 // DefaultOptions returns the production detector set and policy.
@@ -117,6 +122,7 @@ type Engine struct {
 	sessions  *session.Tracker
 	policy    *containment.Policy
 
+	rules     *rules.Holder
 	budget    *Budget
 	budgetGen uint64 // the budget generation last applied
 	closed    bool
@@ -135,11 +141,14 @@ type Engine struct {
 func New(opts Options) *Engine {
 	inv := toolcap.LabelInventory(opts.Inventory)
 	e := &Engine{inv: inv, sessions: session.New(opts.Session), policy: containment.New(opts.Containment),
-		budget: opts.MemoryBudget}
+		budget: opts.MemoryBudget, rules: opts.Rules}
+	if e.rules == nil {
+		e.rules = rules.NewHolder(nil)
+	}
 	for _, f := range opts.Detectors {
 		e.detectors = append(e.detectors, f(inv))
 	}
-	e.emitFn = e.emit
+	e.emitFn = func(f models.Finding) { e.emit(f) }
 	if e.budget != nil {
 		e.budget.join()
 		e.applyBudget()
@@ -216,6 +225,9 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 		e.compound(start)
 	}
 	for i := start; i < len(out.Findings); i++ {
+		if out.Findings[i].Exception != "" {
+			continue // suppressed: recorded, never commanded
+		}
 		if c, ok := e.policy.Decide(&out.Findings[i], ev, agent); ok {
 			out.Commands = append(out.Commands, c)
 		}
@@ -241,7 +253,9 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 func (e *Engine) compound(start int) {
 	end := len(e.curOut.Findings)
 	for i := start; i < end; i++ {
-		e.sessions.Fold(&e.curOut.Findings[i])
+		if e.curOut.Findings[i].Exception == "" { // suppressed: not a deviation
+			e.sessions.Fold(&e.curOut.Findings[i])
+		}
 	}
 	e.curDet = session.Name
 	for i := start; i < end; i++ {
@@ -258,13 +272,16 @@ func (e *Engine) compound(start int) {
 		}
 		if c, ok := e.sessions.Compound(sid); ok {
 			c.AgentID, c.SessionID = agent, sid
-			e.emit(c)
-			e.sessions.Fold(&e.curOut.Findings[len(e.curOut.Findings)-1])
+			if n := len(e.curOut.Findings); e.emit(c) && e.curOut.Findings[n].Exception == "" {
+				e.sessions.Fold(&e.curOut.Findings[n])
+			}
 		}
 	}
 }
 
-func (e *Engine) emit(f models.Finding) {
+// emit completes f, applies the ruleset (stamps, overrides, exceptions)
+// and appends it; it reports false when the finding's rule is disabled.
+func (e *Engine) emit(f models.Finding) bool {
 	ev := e.cur
 	f.Detector = e.curDet
 	f.Time = ev.Time
@@ -287,8 +304,12 @@ func (e *Engine) emit(f models.Finding) {
 	if f.Severity > 100 {
 		f.Severity = 100
 	}
+	if !e.rules.Load().Apply(&f) {
+		return false
+	}
 	f.SetID()
 	e.curOut.Findings = append(e.curOut.Findings, f)
+	return true
 }
 
 // Stateful is implemented by detectors whose state can be checkpointed
