@@ -14,18 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/tetherhq/tether/detector/baseline"
-	"github.com/tetherhq/tether/detector/capability"
 	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/detector/flow"
-	"github.com/tetherhq/tether/detector/identity"
-	"github.com/tetherhq/tether/detector/profile"
-	"github.com/tetherhq/tether/detector/risk"
 	"github.com/tetherhq/tether/detector/rules"
-	"github.com/tetherhq/tether/detector/semantic"
 	"github.com/tetherhq/tether/detector/session"
 	"github.com/tetherhq/tether/detector/toolcap"
 	"github.com/tetherhq/tether/models"
@@ -84,34 +79,42 @@ type Options struct {
 	Rules *rules.Holder
 }
 
-// DefaultOptions returns the production detector set and policy.
-func DefaultOptions() Options {
+// DefaultOptions returns the production detector set (Registry, in
+// order) and policy, with the default ruleset.
+func DefaultOptions() Options { return build(nil, nil, rules.Default()) }
+
+// build assembles Options from the registry: every detector not disabled,
+// with its tuned options (else its defaults); the ones that do not
+// compound are excluded from the session compounder.
+func build(disabled []string, tuned map[string]any, rs *rules.Ruleset) Options {
 	so := session.DefaultOptions()
-	so.ExcludeDetectors = []string{capability.Name}                 // posture, not session evidence
-	so.ExcludeDetectors = append(so.ExcludeDetectors, profile.Name) // informational profile deviations
-	// semantic: lexical judgements are informational, not compounded
-	so.ExcludeDetectors = append(so.ExcludeDetectors, semantic.Name)
 	// an attempted injection is evidence for analysts, not a deviation
 	so.ExcludeKinds = []string{flow.Name + "/" + flow.KindInjectionAttempt}
 	// informational findings (the info band) are not deviations
 	so.MinSeverity = models.SeverityLow
-	// risk: its alert-level findings (dangerous commands, secrets, public
-	// shares) alert alone; compounding its sub-threshold novelty findings
-	// cost recall at 1% FPR on AgentDojo (0.825 -> 0.599, DESIGN.md)
-	so.ExcludeDetectors = append(so.ExcludeDetectors, risk.Name)
+	var factories []Factory
+	for _, r := range Registry {
+		if !r.Compounds {
+			so.ExcludeDetectors = append(so.ExcludeDetectors, r.Name)
+		}
+		if slices.Contains(disabled, r.Name) {
+			continue
+		}
+		opts := tuned[r.Name]
+		factories = append(factories, func(inv *models.Inventory) Detector {
+			o := opts
+			if o == nil {
+				o = r.Defaults()
+			}
+			return r.Build(inv, o, rs)
+		})
+	}
 	return Options{
-		Detectors: []Factory{
-			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return baseline.New(baseline.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return flow.New(flow.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return capability.New(inv, capability.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return profile.New(profile.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return semantic.New(semantic.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return risk.New(risk.DefaultOptions()) },
-		},
+		Detectors:    factories,
 		Session:      so,
 		Containment:  containment.DefaultOptions(),
 		MemoryBudget: NewBudget(DefaultMemoryBudget()),
+		Rules:        rules.NewHolder(rs),
 	}
 }
 

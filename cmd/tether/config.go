@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/ingest"
 )
 
@@ -108,6 +109,9 @@ type Config struct {
 		// eighth of the machine's or cgroup's memory).
 		MemoryBudget int64 `yaml:"memory_budget"`
 	} `yaml:"detector"`
+	// Detectors selects and tunes the detectors and names the operator's
+	// ruleset files (detector.Config; validated by its Options method).
+	Detectors detectorsConfig `yaml:"detectors"`
 	Decode struct {
 		MaxRecordBytes int           `yaml:"max_record_bytes"`
 		MaxFutureSkew  time.Duration `yaml:"max_future_skew"`
@@ -121,6 +125,16 @@ type Config struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// detectorsConfig is the detectors section: detector.Config plus how
+// often the ruleset files are checked for changes.
+type detectorsConfig struct {
+	detector.Config `yaml:",inline"`
+	// ReloadInterval is how often the rules files are checked for a
+	// change (their size and modification time); 0 disables the check
+	// (SIGHUP still reloads).
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
 // tlsConfig is a TLS client section (kafka.tls, clickhouse.tls).
@@ -239,6 +253,7 @@ func defaultConfig() Config {
 	c.ClickHouse.Username = "default"
 	c.ClickHouse.RetentionDays = 365
 	c.ClickHouse.EventRetentionDays = 30
+	c.Detectors.ReloadInterval = 5 * time.Second
 	c.Decode.MaxRecordBytes = 1 << 20
 	c.Decode.MaxFutureSkew = 5 * time.Minute
 	c.Decode.MaxPastSkew = 7 * 24 * time.Hour
@@ -385,6 +400,12 @@ func (c *Config) validate() error {
 	}
 	if c.Detector.MemoryBudget < 0 {
 		errs = append(errs, "detector.memory_budget is negative")
+	}
+	if _, err := c.Detectors.Options(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.Detectors.ReloadInterval < 0 {
+		errs = append(errs, "detectors.reload_interval is negative")
 	}
 	if c.ClickHouse.RetentionDays < 0 || c.ClickHouse.EventRetentionDays < 0 {
 		errs = append(errs, "clickhouse retention days are negative")

@@ -22,6 +22,8 @@ Usage:
                                               combined markdown tables of several reports
   tether produce (--fleet | --events FILE | --stream DIR) [--rate N] [--rebase-time] [--config FILE]
                                               replay events into the Kafka events topic, keyed as the daemon expects
+  tether rules check|list|test [--config FILE] [FILE|DIR...]
+                                              validate, list or test the ruleset (defaults + operator files)
 
 Run 'tether COMMAND -h' for a command's flags.
 `
@@ -50,6 +52,8 @@ func main() {
 		return
 	case "produce":
 		err = runProduce(args)
+	case "rules":
+		err = runRules(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

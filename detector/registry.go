@@ -1,0 +1,151 @@
+package detector
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tetherhq/tether/detector/baseline"
+	"github.com/tetherhq/tether/detector/capability"
+	"github.com/tetherhq/tether/detector/flow"
+	"github.com/tetherhq/tether/detector/identity"
+	"github.com/tetherhq/tether/detector/profile"
+	"github.com/tetherhq/tether/detector/risk"
+	"github.com/tetherhq/tether/detector/rules"
+	"github.com/tetherhq/tether/detector/semantic"
+	"github.com/tetherhq/tether/models"
+)
+
+// Registration describes one detector for the registry.
+type Registration struct {
+	// Name is the detector's name (Detector.Name).
+	Name string
+	// Compounds: its findings are folded into the session's
+	// compound_deviation. False for posture and weak behavioural signals
+	// that, measured on AgentDojo, added more false alarms than detections
+	// when compounded (DESIGN.md "Detectors").
+	Compounds bool
+	// Posture: its findings describe what an agent could do (configuration),
+	// not what it did.
+	Posture bool
+	// Defaults returns a pointer to the detector's default Options, which
+	// the `detectors:` configuration decodes onto.
+	Defaults func() any
+	// Build makes a detector from options returned by Defaults, for an
+	// engine's inventory and the ruleset (lists the detector reads).
+	Build func(inv *models.Inventory, opts any, rs *rules.Ruleset) Detector
+}
+
+// Registry lists the detectors in the order they run on every event.
+var Registry = []Registration{
+	{Name: identity.Name, Compounds: true,
+		Defaults: func() any { o := identity.DefaultOptions(); return &o },
+		Build: func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector {
+			return identity.New(*o.(*identity.Options))
+		}},
+	{Name: baseline.Name, Compounds: true,
+		Defaults: func() any { o := baseline.DefaultOptions(); return &o },
+		Build: func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector {
+			return baseline.New(*o.(*baseline.Options))
+		}},
+	{Name: flow.Name, Compounds: true,
+		Defaults: func() any { o := flow.DefaultOptions(); return &o },
+		Build:    func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector { return flow.New(*o.(*flow.Options)) }},
+	{Name: capability.Name, Posture: true,
+		Defaults: func() any { o := capability.DefaultOptions(); return &o },
+		Build: func(inv *models.Inventory, o any, _ *rules.Ruleset) Detector {
+			return capability.New(inv, *o.(*capability.Options))
+		}},
+	{Name: profile.Name, // informational profile deviations
+		Defaults: func() any { o := profile.DefaultOptions(); return &o },
+		Build:    func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector { return profile.New(*o.(*profile.Options)) }},
+	{Name: semantic.Name, // lexical judgements are informational
+		Defaults: func() any { o := semantic.DefaultOptions(); return &o },
+		Build: func(_ *models.Inventory, o any, rs *rules.Ruleset) Detector {
+			so := *o.(*semantic.Options)
+			so.Lexicon = semantic.LexiconFrom(rs)
+			return semantic.New(so)
+		}},
+	// risk: its alert-level findings (dangerous commands, secrets, public
+	// shares) alert alone; compounding its sub-threshold novelty findings
+	// cost recall at 1% FPR on AgentDojo (0.825 -> 0.599, DESIGN.md)
+	{Name: risk.Name,
+		Defaults: func() any { o := risk.DefaultOptions(); return &o },
+		Build:    func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector { return risk.New(*o.(*risk.Options)) }},
+}
+
+// ErrConfig wraps every error of Config validation.
+var ErrConfig = errors.New("detector: invalid configuration")
+
+// Config is the daemon's `detectors:` section: which detectors run, their
+// thresholds and state limits, and the operator's ruleset files (per
+// finding kind enabled flags, severities, confidences, exceptions: see
+// detector/rules). It is validated in one place, Options.
+type Config struct {
+	// Disabled names detectors that do not run.
+	Disabled []string `yaml:"disabled"`
+	// Tune maps a detector name to fields of its Options (the Go field
+	// names, lower-cased: `maxsessions: 1000`), decoded onto its defaults;
+	// unknown fields are errors.
+	Tune map[string]yaml.Node `yaml:"tune"`
+	// RulesFiles are operator ruleset files applied, in order, on top of
+	// the embedded default ruleset.
+	RulesFiles []string `yaml:"rules_files"`
+}
+
+// Options validates c and returns the engine options it selects, with the
+// ruleset loaded from c.RulesFiles (held in Options.Rules, for reloads).
+func (c Config) Options() (Options, error) {
+	known := make([]string, len(Registry))
+	for i, r := range Registry {
+		known[i] = r.Name
+	}
+	var errs []string
+	for _, d := range c.Disabled {
+		if !slices.Contains(known, d) {
+			errs = append(errs, fmt.Sprintf("detectors.disabled: unknown detector %q (known: %s)", d, strings.Join(known, ", ")))
+		}
+	}
+	tuned := make(map[string]any, len(c.Tune))
+	names := make([]string, 0, len(c.Tune))
+	for n := range c.Tune {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		i := slices.Index(known, n)
+		if i < 0 {
+			errs = append(errs, fmt.Sprintf("detectors.tune: unknown detector %q (known: %s)", n, strings.Join(known, ", ")))
+			continue
+		}
+		o := Registry[i].Defaults()
+		node := c.Tune[n]
+		if err := decodeStrict(&node, o); err != nil {
+			errs = append(errs, fmt.Sprintf("detectors.tune.%s: line %d: %v", n, node.Line, err))
+		}
+		tuned[n] = o
+	}
+	rs, err := rules.Load(c.RulesFiles...)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return Options{}, fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
+	}
+	return build(c.Disabled, tuned, rs), nil
+}
+
+// decodeStrict decodes n onto out, rejecting fields out does not have.
+func decodeStrict(n *yaml.Node, out any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	return dec.Decode(out)
+}
