@@ -85,13 +85,15 @@ func DefaultOptions() Options { return build(nil, nil, rules.Default()) }
 
 // build assembles Options from the registry: every detector not disabled,
 // with its tuned options (else its defaults); the ones that do not
-// compound are excluded from the session compounder.
+// compound are excluded from the session compounder. Detectors read their
+// lists from the ruleset held in Options.Rules when they are built.
 func build(disabled []string, tuned map[string]any, rs *rules.Ruleset) Options {
 	so := session.DefaultOptions()
 	// an attempted injection is evidence for analysts, not a deviation
 	so.ExcludeKinds = []string{flow.Name + "/" + flow.KindInjectionAttempt}
 	// informational findings (the info band) are not deviations
 	so.MinSeverity = models.SeverityLow
+	h := rules.NewHolder(rs)
 	var factories []Factory
 	for _, r := range Registry {
 		if !r.Compounds {
@@ -106,7 +108,7 @@ func build(disabled []string, tuned map[string]any, rs *rules.Ruleset) Options {
 			if o == nil {
 				o = r.Defaults()
 			}
-			return r.Build(inv, o, rs)
+			return r.Build(inv, o, h.Load())
 		})
 	}
 	return Options{
@@ -114,7 +116,7 @@ func build(disabled []string, tuned map[string]any, rs *rules.Ruleset) Options {
 		Session:      so,
 		Containment:  containment.DefaultOptions(),
 		MemoryBudget: NewBudget(DefaultMemoryBudget()),
-		Rules:        rules.NewHolder(rs),
+		Rules:        h,
 	}
 }
 

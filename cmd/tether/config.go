@@ -112,7 +112,7 @@ type Config struct {
 	// Detectors selects and tunes the detectors and names the operator's
 	// ruleset files (detector.Config; validated by its Options method).
 	Detectors detectorsConfig `yaml:"detectors"`
-	Decode struct {
+	Decode    struct {
 		MaxRecordBytes int           `yaml:"max_record_bytes"`
 		MaxFutureSkew  time.Duration `yaml:"max_future_skew"`
 		MaxPastSkew    time.Duration `yaml:"max_past_skew"`
@@ -127,15 +127,26 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
-// detectorsConfig is the detectors section: detector.Config plus how
-// often the ruleset files are checked for changes.
+// detectorsConfig is the detectors section (detector.Config, validated by
+// its Options method) plus how often the ruleset files are checked.
 type detectorsConfig struct {
-	detector.Config `yaml:",inline"`
-	// ReloadInterval is how often the rules files are checked for a
-	// change (their size and modification time); 0 disables the check
-	// (SIGHUP still reloads).
+	// Disabled names detectors that do not run (identity, baseline, flow, capability, profile, semantic, risk).
+	Disabled []string `yaml:"disabled"`
+	// Tune maps a detector name to fields of its Options (Go field names, lower-cased: {risk: {maxagents: 1000}}), decoded onto its defaults; unknown fields are errors.
+	Tune map[string]yaml.Node `yaml:"tune"`
+	// RulesFiles are operator ruleset files (detector/rules: list appends, rule overrides, exceptions) applied in order on top of the embedded default ruleset; `tether rules check` validates them.
+	RulesFiles []string `yaml:"rules_files"`
+	// ReloadInterval is how often the rules files are checked for a change (size and modification time); 0 disables the check (SIGHUP still reloads).
 	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
+
+// Config returns the detector package's view of the section.
+func (d detectorsConfig) Config() detector.Config {
+	return detector.Config{Disabled: d.Disabled, Tune: d.Tune, RulesFiles: d.RulesFiles}
+}
+
+// Options validates the section and returns the engine options.
+func (d detectorsConfig) Options() (detector.Options, error) { return d.Config().Options() }
 
 // tlsConfig is a TLS client section (kafka.tls, clickhouse.tls).
 type tlsConfig struct {

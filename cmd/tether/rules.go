@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -17,11 +18,14 @@ import (
 
 	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/detector/rules"
+	"github.com/tetherhq/tether/detector/scenario"
 )
 
-// runRules is `tether rules check|list|test`, promtool-style: without file
-// arguments each works on the ruleset the daemon would load (the embedded
-// defaults plus detectors.rules_files of --config).
+// runRules is `tether rules check|list|test`, promtool-style. check and
+// list without file arguments work on the ruleset the daemon would load
+// (the embedded defaults plus detectors.rules_files of --config); test
+// runs scenario files or directories through engines built from the
+// --config's detectors section.
 func runRules(args []string) error {
 	if len(args) == 0 {
 		return errors.New("usage: tether rules check|list|test [--config FILE] [FILE...]")
@@ -33,12 +37,19 @@ func runRules(args []string) error {
 		return err
 	}
 	files := fs.Args()
-	if len(files) == 0 && *cfgPath != "" {
+	var dc detector.Config
+	if *cfgPath != "" {
 		cfg, err := loadConfig(*cfgPath, os.Getenv)
 		if err != nil {
 			return err
 		}
-		files = cfg.Detectors.RulesFiles
+		dc = cfg.Detectors.Config()
+	}
+	if sub == "test" {
+		return rulesTest(os.Stdout, dc, files)
+	}
+	if len(files) == 0 {
+		files = dc.RulesFiles
 	}
 	switch sub {
 	case "check":
@@ -50,8 +61,6 @@ func runRules(args []string) error {
 		}
 		rulesList(os.Stdout, rs)
 		return nil
-	case "test":
-		return rulesTest(os.Stdout, files)
 	}
 	return fmt.Errorf("unknown subcommand %q (want check, list or test)", sub)
 }
@@ -163,9 +172,63 @@ func stamp(files []string) string {
 	return b.String()
 }
 
-// rulesTest runs the scenario files (detector.RunScenario) of every
-// directory; without one, the built-in scenarios.
-func rulesTest(w io.Writer, dirs []string) error {
-	_ = detector.DefaultOptions
-	return errors.New("rules test: not implemented yet")
+// rulesTest runs the scenario files (detector/scenario) of every
+// directory or file in paths through fresh engines built as the daemon
+// would (dc: the detectors section), and reports each scenario and the
+// counts; it fails when one fails.
+func rulesTest(w io.Writer, dc detector.Config, paths []string) error {
+	if len(paths) == 0 {
+		return errors.New("rules test: name scenario files or directories")
+	}
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		m, err := filepath.Glob(filepath.Join(p, "*.yaml"))
+		if err != nil {
+			return err
+		}
+		files = append(files, m...)
+	}
+	passed, failed := 0, 0
+	for _, f := range files {
+		errs := runScenarioFile(dc, f)
+		if len(errs) == 0 {
+			passed++
+			fmt.Fprintf(w, "PASS %s\n", f)
+			continue
+		}
+		failed++
+		fmt.Fprintf(w, "FAIL %s\n", f)
+		for _, e := range errs {
+			fmt.Fprintf(w, "     %s\n", e)
+		}
+	}
+	fmt.Fprintf(w, "scenarios: %d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d scenarios failed", failed, len(files))
+	}
+	return nil
+}
+
+func runScenarioFile(dc detector.Config, path string) []string {
+	sc, err := scenario.Load(path)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	opts, err := dc.Options()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	out, err := sc.Run(opts)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return sc.Check(out)
 }

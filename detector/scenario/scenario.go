@@ -45,6 +45,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,7 @@ import (
 	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/detector/capability"
 	"github.com/tetherhq/tether/detector/identity"
+	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/detector/semantic"
 	"github.com/tetherhq/tether/models"
 )
@@ -67,6 +69,11 @@ type Scenario struct {
 	Events      []EventSpec       `yaml:"events"`
 	Expect      []Expectation     `yaml:"expect"`
 	Commands    []Expectation     `yaml:"commands"`
+	// RulesFiles are operator ruleset files (paths relative to the
+	// scenario file) applied on top of the options' ruleset.
+	RulesFiles []string `yaml:"rules_files"`
+
+	dir string
 }
 
 // IdentitySeverity overrides the identity detector's severities (0 keeps
@@ -123,8 +130,12 @@ type Expectation struct {
 	Session     string        `yaml:"session"`
 	MinSeverity *uint8        `yaml:"min_severity"`
 	MaxSeverity *uint8        `yaml:"max_severity"`
-	Count       *int          `yaml:"count"`
-	None        bool          `yaml:"none"`
+	// RuleID and Exception match the finding's rule id and the id of the
+	// exception that suppressed it ("-" matches an unsuppressed finding).
+	RuleID    string `yaml:"rule_id"`
+	Exception string `yaml:"exception"`
+	Count     *int   `yaml:"count"`
+	None      bool   `yaml:"none"`
 }
 
 // Start is the event time of offset 0.
@@ -147,6 +158,7 @@ func Load(path string) (*Scenario, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	sc.dir = filepath.Dir(path)
 	if len(sc.Expect)+len(sc.Commands) == 0 {
 		return nil, fmt.Errorf("%s: no expectations", path)
 	}
@@ -274,7 +286,9 @@ func (x Expectation) MatchFinding(f *models.Finding) bool {
 		(x.Agent == "" || x.Agent == f.AgentID) &&
 		(x.Session == "" || x.Session == f.SessionID) &&
 		(x.MinSeverity == nil || f.Severity >= *x.MinSeverity) &&
-		(x.MaxSeverity == nil || f.Severity <= *x.MaxSeverity)
+		(x.MaxSeverity == nil || f.Severity <= *x.MaxSeverity) &&
+		(x.RuleID == "" || x.RuleID == f.RuleID) &&
+		(x.Exception == "" || x.Exception == f.Exception || (x.Exception == "-" && f.Exception == ""))
 }
 
 // MatchCommand reports whether c meets the expectation's filters.
@@ -351,13 +365,34 @@ func (x Expectation) Describe() string {
 
 // Run replays the scenario through an engine built from opts (the
 // scenario's inventory and identity severities replace opts' own) and
-// returns what it produced.
+// returns what it produced. With rules_files it stores the resulting
+// ruleset in opts.Rules: pass fresh options (detector.DefaultOptions,
+// detector.Config.Options) to every run.
 func (sc *Scenario) Run(opts detector.Options) (*detector.Output, error) {
 	evs, err := sc.Expand()
 	if err != nil {
 		return nil, err
 	}
 	opts.Inventory = sc.Inventory
+	if len(sc.RulesFiles) > 0 {
+		base := rules.Default()
+		if opts.Rules != nil {
+			base = opts.Rules.Load()
+		}
+		files := slices.Clone(base.Files)
+		for _, f := range sc.RulesFiles {
+			files = append(files, filepath.Join(sc.dir, f))
+		}
+		rs, err := rules.Load(files...)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Rules == nil {
+			opts.Rules = rules.NewHolder(rs)
+		} else {
+			opts.Rules.Store(rs) // the detectors read their lists from it
+		}
+	}
 	if o := sc.Identity; o != nil {
 		io := identity.DefaultOptions()
 		io.ExpiredSeverity = cmp.Or(o.Expired, io.ExpiredSeverity)
