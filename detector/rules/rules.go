@@ -270,6 +270,20 @@ func (r *Ruleset) index() {
 	}
 }
 
+// syntaxErr renders a YAML syntax error as "file:line: message" (the
+// parser reports the line, not the column).
+func syntaxErr(file string, err error) error {
+	msg := err.Error()
+	var line int
+	if rest, ok := strings.CutPrefix(msg, "yaml: line "); ok {
+		if n, err := fmt.Sscanf(rest, "%d:", &line); n == 1 && err == nil {
+			_, after, _ := strings.Cut(rest, ": ")
+			return fmt.Errorf("%w: %s:%d: yaml syntax: %s", ErrRuleset, file, line, after)
+		}
+	}
+	return fmt.Errorf("%w: %s: %s", ErrRuleset, file, msg)
+}
+
 // posErr is a validation error at a node.
 func posErr(file string, n *yaml.Node, format string, args ...any) error {
 	return fmt.Errorf("%w: %s:%d:%d: %s", ErrRuleset, file, n.Line, n.Column, fmt.Sprintf(format, args...))
@@ -352,7 +366,7 @@ func (r *Ruleset) parse(file string, data []byte, isDefault bool) error {
 		if errors.Is(err, io.EOF) {
 			return nil // empty file
 		}
-		return fmt.Errorf("%w: %s: %w", ErrRuleset, file, err)
+		return syntaxErr(file, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil

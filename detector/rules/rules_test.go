@@ -114,7 +114,7 @@ func TestLoadErrors(t *testing.T) {
 		{"exception field", "exceptions:\n  - id: E\n    rule: TTH-risk-new_egress\n    comment: c\n    fields: {tool: x}\n", ":5:14: unknown key \"tool\""},
 		{"exception comment", "exceptions:\n  - id: E\n    rule: TTH-risk-new_egress\n", ":2:5: exception E: a comment is required"},
 		{"exception expiry", "exceptions:\n  - id: E\n    rule: TTH-risk-new_egress\n    comment: c\n    expires: tomorrow\n", ":5:14: expires: expected an RFC 3339 time"},
-		{"syntax", "overrides: [\n", "yaml"},
+		{"syntax", "version: a\n  b: c\n", ":2: yaml syntax: mapping values are not allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
