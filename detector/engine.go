@@ -108,7 +108,7 @@ func build(disabled []string, tuned map[string]any, rs *rules.Ruleset) Options {
 			if o == nil {
 				o = r.Defaults()
 			}
-			return r.Build(inv, o, h.Load())
+			return r.Build(inv, o, h)
 		})
 	}
 	return Options{
@@ -331,6 +331,14 @@ type Stateful interface {
 	UnmarshalState([]byte) error
 }
 
+// OptionalState is implemented by Stateful detectors that start empty
+// when a snapshot has no state for them (a snapshot taken by a build
+// without the detector), instead of failing the restore.
+type OptionalState interface {
+	Stateful
+	OptionalState()
+}
+
 // ErrState wraps every error of Engine.Snapshot and Engine.Restore.
 var ErrState = errors.New("detector: engine state")
 
@@ -407,7 +415,15 @@ func (e *Engine) Restore(b []byte) error {
 	if err != nil {
 		return err
 	}
-	if len(env.Detectors) != len(e.detectors) {
+	optional := 0 // detectors added after the snapshot was taken
+	for _, d := range e.detectors {
+		if _, ok := env.Detectors[d.Name()]; !ok {
+			if _, opt := d.(OptionalState); opt {
+				optional++
+			}
+		}
+	}
+	if len(env.Detectors)+optional != len(e.detectors) {
 		return fmt.Errorf("%w: snapshot holds %d detectors, engine runs %d", ErrState, len(env.Detectors), len(e.detectors))
 	}
 	jobs := make([]func() ([]byte, error), 0, len(e.detectors)+2)
@@ -422,7 +438,11 @@ func (e *Engine) Restore(b []byte) error {
 		}
 		db, ok := env.Detectors[name]
 		if !ok {
-			return fmt.Errorf("%w: snapshot has no state for detector %q", ErrState, name)
+			if _, opt := d.(OptionalState); !opt {
+				return fmt.Errorf("%w: snapshot has no state for detector %q", ErrState, name)
+			}
+			jobs = append(jobs, func() ([]byte, error) { return nil, nil }) // keeps its fresh state
+			continue
 		}
 		jobs = append(jobs, unmarshal(s, db))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetherhq/tether/detector/baseline"
 	"github.com/tetherhq/tether/detector/capability"
+	"github.com/tetherhq/tether/detector/custom"
 	"github.com/tetherhq/tether/detector/flow"
 	"github.com/tetherhq/tether/detector/identity"
 	"github.com/tetherhq/tether/detector/profile"
@@ -36,38 +37,39 @@ type Registration struct {
 	// the `detectors:` configuration decodes onto.
 	Defaults func() any
 	// Build makes a detector from options returned by Defaults, for an
-	// engine's inventory and the ruleset (lists the detector reads).
-	Build func(inv *models.Inventory, opts any, rs *rules.Ruleset) Detector
+	// engine's inventory and the ruleset holder (lists the detector reads
+	// when built; custom rules it reads on every event).
+	Build func(inv *models.Inventory, opts any, rs *rules.Holder) Detector
 }
 
 // Registry lists the detectors in the order they run on every event.
 var Registry = []Registration{
 	{Name: identity.Name, Compounds: true,
 		Defaults: func() any { o := identity.DefaultOptions(); return &o },
-		Build: func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector {
+		Build: func(_ *models.Inventory, o any, _ *rules.Holder) Detector {
 			return identity.New(*o.(*identity.Options))
 		}},
 	{Name: baseline.Name, Compounds: true,
 		Defaults: func() any { o := baseline.DefaultOptions(); return &o },
-		Build: func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector {
+		Build: func(_ *models.Inventory, o any, _ *rules.Holder) Detector {
 			return baseline.New(*o.(*baseline.Options))
 		}},
 	{Name: flow.Name, Compounds: true,
 		Defaults: func() any { o := flow.DefaultOptions(); return &o },
-		Build:    func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector { return flow.New(*o.(*flow.Options)) }},
+		Build:    func(_ *models.Inventory, o any, _ *rules.Holder) Detector { return flow.New(*o.(*flow.Options)) }},
 	{Name: capability.Name, Posture: true,
 		Defaults: func() any { o := capability.DefaultOptions(); return &o },
-		Build: func(inv *models.Inventory, o any, _ *rules.Ruleset) Detector {
+		Build: func(inv *models.Inventory, o any, _ *rules.Holder) Detector {
 			return capability.New(inv, *o.(*capability.Options))
 		}},
 	{Name: profile.Name, // informational profile deviations
 		Defaults: func() any { o := profile.DefaultOptions(); return &o },
-		Build:    func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector { return profile.New(*o.(*profile.Options)) }},
+		Build:    func(_ *models.Inventory, o any, _ *rules.Holder) Detector { return profile.New(*o.(*profile.Options)) }},
 	{Name: semantic.Name, // lexical judgements are informational
 		Defaults: func() any { o := semantic.DefaultOptions(); return &o },
-		Build: func(_ *models.Inventory, o any, rs *rules.Ruleset) Detector {
+		Build: func(_ *models.Inventory, o any, rs *rules.Holder) Detector {
 			so := *o.(*semantic.Options)
-			so.Lexicon = semantic.LexiconFrom(rs)
+			so.Lexicon = semantic.LexiconFrom(rs.Load())
 			return semantic.New(so)
 		}},
 	// risk: its alert-level findings (dangerous commands, secrets, public
@@ -75,7 +77,14 @@ var Registry = []Registration{
 	// cost recall at 1% FPR on AgentDojo (0.825 -> 0.599, DESIGN.md)
 	{Name: risk.Name,
 		Defaults: func() any { o := risk.DefaultOptions(); return &o },
-		Build:    func(_ *models.Inventory, o any, _ *rules.Ruleset) Detector { return risk.New(*o.(*risk.Options)) }},
+		Build:    func(_ *models.Inventory, o any, _ *rules.Holder) Detector { return risk.New(*o.(*risk.Options)) }},
+	// custom: operators' CEL rules (detector/rules); they compound like
+	// any deviation of the session
+	{Name: custom.Name, Compounds: true,
+		Defaults: func() any { o := custom.DefaultOptions(); return &o },
+		Build: func(_ *models.Inventory, o any, h *rules.Holder) Detector {
+			return custom.New(*o.(*custom.Options), h)
+		}},
 }
 
 // ErrConfig wraps every error of Config validation.

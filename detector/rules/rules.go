@@ -8,6 +8,11 @@
 // on top of the defaults (Falco's override model):
 //
 //	version: "acme-3"          # optional; appended to the ruleset version
+//	rules:                     # custom rules: CEL conditions (cel.go)
+//	  - id: ACME-001
+//	    kind: shell_after_fetch
+//	    severity: 70
+//	    condition: event.tool == "shell" && "fetch_url" in session.tools
 //	lists:                     # append to a list (replace: true replaces it)
 //	  - list: semantic.public_sink_verbs
 //	    items: [dispatch]
@@ -156,6 +161,9 @@ type Ruleset struct {
 	lists      map[string][]string
 	exceptions []*Exception
 	byRule     map[*Rule][]*Exception
+
+	custom        []*Custom
+	enabledCustom []*Custom
 }
 
 // Rules returns the rules in definition order.
@@ -263,6 +271,13 @@ func Load(files ...string) (*Ruleset, error) {
 }
 
 func (r *Ruleset) index() {
+	r.enabledCustom = nil
+	for _, c := range r.custom {
+		c.Rule = r.byID[c.Rule.ID] // the latest override
+		if c.Rule.Enabled {
+			r.enabledCustom = append(r.enabledCustom, c)
+		}
+	}
 	r.byRule = map[*Rule][]*Exception{}
 	for _, x := range r.exceptions {
 		rule := r.byID[x.Rule]
@@ -372,7 +387,7 @@ func (r *Ruleset) parse(file string, data []byte, isDefault bool) error {
 		return nil
 	}
 	root := doc.Content[0]
-	allowed := []string{"version", "lists", "overrides", "exceptions"}
+	allowed := []string{"version", "lists", "rules", "overrides", "exceptions"}
 	if isDefault {
 		allowed = []string{"id", "version", "date", "lists", "rules"}
 	}
@@ -392,7 +407,11 @@ func (r *Ruleset) parse(file string, data []byte, isDefault bool) error {
 				err = r.appendLists(file, v)
 			}
 		case "rules":
-			err = r.defineRules(file, v)
+			if isDefault {
+				err = r.defineRules(file, v)
+			} else {
+				err = r.defineCustom(file, v)
+			}
 		case "overrides":
 			err = r.overrides(file, v)
 		case "exceptions":
