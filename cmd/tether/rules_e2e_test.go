@@ -157,6 +157,12 @@ func TestDaemonRulesReload(t *testing.T) {
 	}
 
 	write(`version: ops-2
+rules:
+  - id: OPS-SHELL
+    kind: shell_call
+    severity: 40
+    description: a shell tool was called
+    condition: event.kind == "tool_call" && event.tool.startsWith("shell.") && session.calls == 0
 exceptions:
   - id: EXC-support-shell
     rule: TTH-baseline-tool_outside_manifest
@@ -168,6 +174,18 @@ exceptions:
 	exc, v2 := finding("s-2")
 	if exc != "EXC-support-shell" || !strings.HasSuffix(v2, "+ops-2") {
 		t.Fatalf("after the reload: exception %q version %q, want EXC-support-shell and ...+ops-2", exc, v2)
+	}
+	custom := func(sid string) uint64 {
+		var n uint64
+		q := "SELECT count() FROM " + cfg.ClickHouse.Database + ".findings FINAL WHERE detector = 'custom' AND kind = 'shell_call' AND rule_id = 'OPS-SHELL' AND session_id = ?"
+		if err := qw.Conn().QueryRow(ctx, q, sid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// the CEL rule's finding is written in the same batch as s-2's other one
+	if n1, n2 := custom("s-1"), custom("s-2"); n1 != 0 || n2 != 1 {
+		t.Errorf("CEL rule findings: s-1 %d, s-2 %d; want 0 (before the reload) and 1", n1, n2)
 	}
 
 	write("version: ops-3\noverrides:\n  - rule: TTH-baseline-tool_outside_manifest\n    severity: high\n")
