@@ -265,6 +265,8 @@ func defaultConfig() Config {
 	c.ClickHouse.RetentionDays = 365
 	c.ClickHouse.EventRetentionDays = 30
 	c.Detectors.ReloadInterval = 5 * time.Second
+	c.Detectors.Tune = map[string]yaml.Node{}
+	c.Detectors.Disabled, c.Detectors.RulesFiles = []string{}, []string{}
 	c.Decode.MaxRecordBytes = 1 << 20
 	c.Decode.MaxFutureSkew = 5 * time.Minute
 	c.Decode.MaxPastSkew = 7 * 24 * time.Hour
