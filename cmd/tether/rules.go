@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/detector/atr"
 	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/detector/scenario"
 )
@@ -33,6 +34,7 @@ func runRules(args []string) error {
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("rules "+sub, flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "daemon configuration whose detectors.rules_files to use when no FILE is given")
+	atrDir := fs.String("atr", "", "rules test: also run the own test cases of the Agent Threat Rules under this directory (bench/atr/setup.sh)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,6 +48,14 @@ func runRules(args []string) error {
 		dc = cfg.Detectors.Config()
 	}
 	if sub == "test" {
+		if *atrDir != "" {
+			if err := atrTest(os.Stdout, *atrDir); err != nil {
+				return err
+			}
+			if len(files) == 0 {
+				return nil
+			}
+		}
 		return rulesTest(os.Stdout, dc, files)
 	}
 	if len(files) == 0 {
@@ -231,4 +241,29 @@ func runScenarioFile(dc detector.Config, path string) []string {
 		return []string{err.Error()}
 	}
 	return sc.Check(out)
+}
+
+// atrTest loads the ATR rules under dir and runs their own test cases,
+// reporting loaded/unsupported rules (by reason) and passed/failed cases.
+func atrTest(w io.Writer, dir string) error {
+	rs, st, err := atr.Load(dir)
+	if err != nil {
+		return err
+	}
+	res := atr.RunTests(rs)
+	fmt.Fprintf(w, "ATR: %d files, %d rules loaded, %d unsupported\n", st.Files, st.Loaded, st.TotalUnsupported())
+	reasons := make([]string, 0, len(st.Unsupported))
+	for k := range st.Unsupported {
+		reasons = append(reasons, k)
+	}
+	sort.Strings(reasons)
+	for _, k := range reasons {
+		fmt.Fprintf(w, "  unsupported: %-50s %d\n", k, st.Unsupported[k])
+	}
+	failedRules := len(res.FailedRules)
+	fmt.Fprintf(w, "ATR test cases: %d passed, %d failed (in %d rules), %d without an input Tether maps\n", res.Passed, res.Failed, failedRules, res.NoInput)
+	for _, id := range res.FailedRules {
+		fmt.Fprintf(w, "  failed: %s\n", id)
+	}
+	return nil
 }
