@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/tetherhq/tether/bench/eval"
+	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/detector/atr"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -25,6 +27,9 @@ func runEval(args []string) error {
 	jsonOut := fs.String("json", "", "write the JSON report here")
 	plotOut := fs.String("plot", "", "write the ROC curve PNG here (optional)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	atrDir := fs.String("atr", "", "also run the Agent Threat Rules under this directory (bench/atr/setup.sh)")
+	atrLane := fs.String("atr-lane", "stable", "ATR rules to run by maturity: stable, test (stable+test) or all")
+	atrExclude := fs.String("atr-exclude", "", "comma-separated benchmark names: ATR rules whose text names one are excluded (rules derived from the evaluation set)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,6 +47,13 @@ func runEval(args []string) error {
 			return err
 		}
 		opts.Detector.Inventory = inv
+	}
+	if *atrDir != "" {
+		n, err := addATR(&opts.Detector, *atrDir, *atrLane, *atrExclude)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "ATR: %d rules in lane %s (excluding rules naming %q)\n", n, *atrLane, *atrExclude)
 	}
 	if !*quiet {
 		opts.Progress = os.Stderr
@@ -111,4 +123,32 @@ func runEvalCombine(args []string) error {
 	}
 	_, err := os.Stdout.Write(buf.Bytes())
 	return err
+}
+
+// addATR appends a detector of the ATR rules under dir in lane, without
+// those whose text names one of the comma-separated benchmarks in
+// exclude, to opts. Its findings alert alone and are not compounded.
+func addATR(opts *detector.Options, dir, lane, exclude string) (int, error) {
+	if lane != "stable" && lane != "test" && lane != "all" {
+		return 0, fmt.Errorf("--atr-lane %q: want stable, test or all", lane)
+	}
+	all, _, err := atr.Load(dir)
+	if err != nil {
+		return 0, err
+	}
+	var names []string
+	for _, n := range strings.Split(exclude, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	var rs []*atr.Rule
+	for _, r := range all {
+		if r.InLane(lane) && !(len(names) > 0 && r.DerivedFrom(names...)) {
+			rs = append(rs, r)
+		}
+	}
+	opts.Detectors = append(opts.Detectors, func(*models.Inventory) detector.Detector { return atr.New(rs, 0) })
+	opts.Session.ExcludeDetectors = append(opts.Session.ExcludeDetectors, atr.Name)
+	return len(rs), nil
 }
