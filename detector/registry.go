@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tetherhq/tether/detector/atr"
 	"github.com/tetherhq/tether/detector/baseline"
 	"github.com/tetherhq/tether/detector/capability"
 	"github.com/tetherhq/tether/detector/custom"
@@ -104,6 +106,10 @@ type Config struct {
 	// RulesFiles are operator ruleset files applied, in order, on top of
 	// the embedded default ruleset.
 	RulesFiles []string `yaml:"rules_files"`
+	// ATRDir, when set, runs the Agent Threat Rules under it (detector/atr)
+	// of lane ATRLane (stable, test or all; empty: stable).
+	ATRDir  string `yaml:"atr_dir"`
+	ATRLane string `yaml:"atr_lane"`
 }
 
 // Options validates c and returns the engine options it selects, with the
@@ -145,7 +151,13 @@ func (c Config) Options() (Options, error) {
 	if len(errs) > 0 {
 		return Options{}, fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
 	}
-	return build(c.Disabled, tuned, rs), nil
+	opts := build(c.Disabled, tuned, rs)
+	if c.ATRDir != "" {
+		if _, err := AddATR(&opts, c.ATRDir, cmp.Or(c.ATRLane, "stable"), nil); err != nil {
+			return Options{}, err
+		}
+	}
+	return opts, nil
 }
 
 // decodeStrict decodes n onto out, rejecting fields out does not have.
@@ -157,4 +169,34 @@ func decodeStrict(n *yaml.Node, out any) error {
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	return dec.Decode(out)
+}
+
+// AddATR appends a detector of the Agent Threat Rules under dir (detector/atr)
+// in lane (stable, test or all), without those whose text names one of
+// the benchmarks in exclude (rules derived from an evaluation set), and
+// returns how many it runs. Its findings alert alone and are not
+// compounded.
+func AddATR(opts *Options, dir, lane string, exclude []string) (int, error) {
+	if lane != "stable" && lane != "test" && lane != "all" {
+		return 0, fmt.Errorf("%w: atr lane %q: want stable, test or all", ErrConfig, lane)
+	}
+	all, _, err := atr.Load(dir)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var names []string
+	for _, n := range exclude {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	var rs []*atr.Rule
+	for _, r := range all {
+		if r.InLane(lane) && !(len(names) > 0 && r.DerivedFrom(names...)) {
+			rs = append(rs, r)
+		}
+	}
+	opts.Detectors = append(opts.Detectors, func(*models.Inventory) Detector { return atr.New(rs, 0) })
+	opts.Session.ExcludeDetectors = append(opts.Session.ExcludeDetectors, atr.Name)
+	return len(rs), nil
 }

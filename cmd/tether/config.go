@@ -136,13 +136,17 @@ type detectorsConfig struct {
 	Tune map[string]yaml.Node `yaml:"tune"`
 	// RulesFiles are operator ruleset files (detector/rules: list appends, rule overrides, exceptions) applied in order on top of the embedded default ruleset; `tether rules check` validates them.
 	RulesFiles []string `yaml:"rules_files"`
+	// ATRDir, when set, runs the Agent Threat Rules under it (bench/atr/setup.sh fetches them; off by default: on AgentDojo the stable lane added no detection and one false-alarm session, DESIGN.md).
+	ATRDir string `yaml:"atr_dir"`
+	// ATRLane selects ATR rules by maturity: stable, test (stable and test) or all.
+	ATRLane string `yaml:"atr_lane"`
 	// ReloadInterval is how often the rules files are checked for a change (size and modification time); 0 disables the check (SIGHUP still reloads).
 	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
 // Config returns the detector package's view of the section.
 func (d detectorsConfig) Config() detector.Config {
-	return detector.Config{Disabled: d.Disabled, Tune: d.Tune, RulesFiles: d.RulesFiles}
+	return detector.Config{Disabled: d.Disabled, Tune: d.Tune, RulesFiles: d.RulesFiles, ATRDir: d.ATRDir, ATRLane: d.ATRLane}
 }
 
 // Options validates the section and returns the engine options.
@@ -265,6 +269,7 @@ func defaultConfig() Config {
 	c.ClickHouse.RetentionDays = 365
 	c.ClickHouse.EventRetentionDays = 30
 	c.Detectors.ReloadInterval = 5 * time.Second
+	c.Detectors.ATRLane = "stable"
 	c.Detectors.Tune = map[string]yaml.Node{}
 	c.Detectors.Disabled, c.Detectors.RulesFiles = []string{}, []string{}
 	c.Decode.MaxRecordBytes = 1 << 20

@@ -10,7 +10,6 @@ import (
 
 	"github.com/tetherhq/tether/bench/eval"
 	"github.com/tetherhq/tether/detector"
-	"github.com/tetherhq/tether/detector/atr"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -49,7 +48,7 @@ func runEval(args []string) error {
 		opts.Detector.Inventory = inv
 	}
 	if *atrDir != "" {
-		n, err := addATR(&opts.Detector, *atrDir, *atrLane, *atrExclude)
+		n, err := detector.AddATR(&opts.Detector, *atrDir, *atrLane, strings.Split(*atrExclude, ","))
 		if err != nil {
 			return err
 		}
@@ -123,32 +122,4 @@ func runEvalCombine(args []string) error {
 	}
 	_, err := os.Stdout.Write(buf.Bytes())
 	return err
-}
-
-// addATR appends a detector of the ATR rules under dir in lane, without
-// those whose text names one of the comma-separated benchmarks in
-// exclude, to opts. Its findings alert alone and are not compounded.
-func addATR(opts *detector.Options, dir, lane, exclude string) (int, error) {
-	if lane != "stable" && lane != "test" && lane != "all" {
-		return 0, fmt.Errorf("--atr-lane %q: want stable, test or all", lane)
-	}
-	all, _, err := atr.Load(dir)
-	if err != nil {
-		return 0, err
-	}
-	var names []string
-	for _, n := range strings.Split(exclude, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			names = append(names, n)
-		}
-	}
-	var rs []*atr.Rule
-	for _, r := range all {
-		if r.InLane(lane) && !(len(names) > 0 && r.DerivedFrom(names...)) {
-			rs = append(rs, r)
-		}
-	}
-	opts.Detectors = append(opts.Detectors, func(*models.Inventory) detector.Detector { return atr.New(rs, 0) })
-	opts.Session.ExcludeDetectors = append(opts.Session.ExcludeDetectors, atr.Name)
-	return len(rs), nil
 }
