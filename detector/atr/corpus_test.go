@@ -25,7 +25,7 @@ func TestCorpus(t *testing.T) {
 				if r.DerivedFrom("agentdojo") {
 					dojo++
 				}
-				if r.DerivedFrom("agent security bench", "agent-security-bench", "ASB") {
+				if r.DerivedFrom("agent security bench", "agent-security-bench") {
 					asb++
 				}
 			}
