@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/tetherhq/tether/detector"
@@ -266,4 +267,31 @@ func atrTest(w io.Writer, dir string) error {
 		fmt.Fprintf(w, "  failed: %s\n", id)
 	}
 	return nil
+}
+
+// rulesCollector exports the running ruleset's version and, per
+// exception, the findings it has suppressed since it was loaded (a reload
+// starts the counts again, which Prometheus treats as a counter reset).
+type rulesCollector struct {
+	h                *rules.Holder
+	info, suppressed *prometheus.Desc
+}
+
+func newRulesCollector(h *rules.Holder) *rulesCollector {
+	return &rulesCollector{h: h,
+		info: prometheus.NewDesc("tether_ruleset_info", "Always 1; the labels identify the running ruleset.", []string{"id", "version"}, nil),
+		suppressed: prometheus.NewDesc("tether_exception_suppressed_total",
+			"Findings suppressed by each exception of the running ruleset (recorded with its id, never dropped).", []string{"exception", "rule"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *rulesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.info; ch <- c.suppressed }
+
+// Collect implements prometheus.Collector.
+func (c *rulesCollector) Collect(ch chan<- prometheus.Metric) {
+	rs := c.h.Load()
+	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, rs.ID, rs.Version)
+	for _, x := range rs.Exceptions() {
+		ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(x.Hits()), x.ID, x.Rule)
+	}
 }

@@ -105,6 +105,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	opts.LagInterval = cfg.Consumer.LagInterval
 	opts.Logger = log
 	reg := newRegistry()
+	if err := reg.Register(newRulesCollector(opts.Detector.Rules)); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	opts.KafkaHooks = kafkaMetrics(reg)
 
 	out := &lateWriter{}
