@@ -33,10 +33,15 @@ type Options struct {
 func DefaultOptions() Options { return Options{MaxSessions: 16384} }
 
 type sessionState struct {
-	Tools   []string `json:"tools,omitempty"`
-	Calls   int64    `json:"calls,omitempty"`
-	Results int64    `json:"results,omitempty"`
-	Events  int64    `json:"events,omitempty"`
+	Tools []string `json:"tools,omitempty"`
+	// Steps and Times are, per entry of Tools, the step and event time
+	// (Unix seconds) of the tool's latest call: sequence conditions
+	// ("A then B within N steps or T seconds").
+	Steps   []int64   `json:"steps,omitempty"`
+	Times   []float64 `json:"times,omitempty"`
+	Calls   int64     `json:"calls,omitempty"`
+	Results int64     `json:"results,omitempty"`
+	Events  int64     `json:"events,omitempty"`
 }
 
 // Detector evaluates the custom rules. Not safe for concurrent use (one
@@ -96,8 +101,13 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 	switch ev.Kind {
 	case models.KindToolCall:
 		st.Calls++
-		if ev.ToolName != "" && len(st.Tools) < maxTools && !slices.Contains(st.Tools, ev.ToolName) {
+		at := float64(ev.Time.UnixNano()) / 1e9
+		if i := slices.Index(st.Tools, ev.ToolName); i >= 0 {
+			st.Steps[i], st.Times[i] = int64(ev.Step), at
+		} else if ev.ToolName != "" && len(st.Tools) < maxTools {
 			st.Tools = append(st.Tools, ev.ToolName)
+			st.Steps = append(st.Steps, int64(ev.Step))
+			st.Times = append(st.Times, at)
 		}
 	case models.KindToolResult:
 		st.Results++
@@ -123,6 +133,7 @@ func eventVars(ev *models.Event) map[string]any {
 		"step": int64(ev.Step), "tool": ev.ToolName, "args": args, "result": ev.Result, "content": ev.Content,
 		"role": ev.Role, "principal": ev.Principal, "autonomy": string(ev.Autonomy), "destination": ev.Destination,
 		"resource": ev.Resource, "data_classes": classes, "bytes": ev.Bytes, "model": ev.Model,
+		"time": float64(ev.Time.UnixNano()) / 1e9,
 	}
 }
 
@@ -142,7 +153,12 @@ func sessionVars(st *sessionState) map[string]any {
 	if tools == nil {
 		tools = []string{}
 	}
-	return map[string]any{"tools": tools, "calls": st.Calls, "results": st.Results, "events": st.Events}
+	step := make(map[string]int64, len(st.Tools))
+	at := make(map[string]float64, len(st.Tools))
+	for i, t := range st.Tools {
+		step[t], at[t] = st.Steps[i], st.Times[i]
+	}
+	return map[string]any{"tools": tools, "tool_step": step, "tool_time": at, "calls": st.Calls, "results": st.Results, "events": st.Events}
 }
 
 // errState marks invalid input to UnmarshalState.
@@ -186,8 +202,8 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		return fmt.Errorf("%w: %d sessions, cap %d", errState, len(s.Sessions), d.opts.MaxSessions)
 	}
 	for _, x := range s.Sessions {
-		if len(x.Tools) > maxTools {
-			return fmt.Errorf("%w: session %q lists %d tools, cap %d", errState, x.ID, len(x.Tools), maxTools)
+		if len(x.Tools) > maxTools || len(x.Steps) != len(x.Tools) || len(x.Times) != len(x.Tools) {
+			return fmt.Errorf("%w: session %q lists %d tools (cap %d), %d steps, %d times", errState, x.ID, len(x.Tools), maxTools, len(x.Steps), len(x.Times))
 		}
 		st, ok := d.sessions.PushBack(x.ID)
 		if !ok {

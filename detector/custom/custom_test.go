@@ -39,6 +39,13 @@ const shellAfterFetch = `rules:
     kind: big_transfer
     severity: 60
     condition: event.tool == "transfer" && has(event.args.amount) && event.args.amount > 1000.0
+  - id: OPS-005
+    kind: send_soon_after_read
+    severity: 65
+    condition: >-
+      event.tool == "send_email" && "read_inbox" in session.tool_step &&
+      int(event.step) - int(session.tool_step["read_inbox"]) <= 2 &&
+      double(event.time) - double(session.tool_time["read_inbox"]) <= 60.0
   - id: OPS-003
     kind: unregistered_shell
     severity: 50
@@ -51,6 +58,11 @@ func TestCustomRules(t *testing.T) {
 		return &models.Event{Kind: models.KindToolCall, AgentID: "a", SessionID: session, ToolName: tool, Arguments: json.RawMessage(args)}
 	}
 	spec := &models.AgentSpec{ID: "a", Tools: []models.ToolSpec{{Name: "shell"}}}
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	step := func(ev *models.Event, n, sec int) *models.Event {
+		ev.Step, ev.Time = n, t0.Add(time.Duration(sec)*time.Second)
+		return ev
+	}
 	tests := []struct {
 		name   string
 		events []*models.Event
@@ -60,6 +72,9 @@ func TestCustomRules(t *testing.T) {
 		{"shell after fetch", []*models.Event{call("s1", "fetch_url", `{"url":"x"}`), call("s1", "shell", `{"cmd":"ls"}`)}, spec, []string{"shell_after_fetch"}},
 		{"shell in another session", []*models.Event{call("s1", "fetch_url", `{}`), call("s2", "shell", `{}`)}, spec, nil},
 		{"shell first", []*models.Event{call("s1", "shell", `{}`), call("s1", "fetch_url", `{}`)}, spec, nil},
+		{"send right after read", []*models.Event{step(call("s1", "read_inbox", `{}`), 1, 0), step(call("s1", "send_email", `{}`), 3, 30)}, spec, []string{"send_soon_after_read"}},
+		{"send too many steps later", []*models.Event{step(call("s1", "read_inbox", `{}`), 1, 0), step(call("s1", "send_email", `{}`), 4, 30)}, spec, nil},
+		{"send too late", []*models.Event{step(call("s1", "read_inbox", `{}`), 1, 0), step(call("s1", "send_email", `{}`), 2, 61)}, spec, nil},
 		{"big transfer", []*models.Event{call("s1", "transfer", `{"amount": 5000}`)}, spec, []string{"big_transfer"}},
 		{"small transfer", []*models.Event{call("s1", "transfer", `{"amount": 5}`)}, spec, nil},
 		{"transfer without amount", []*models.Event{call("s1", "transfer", `{"to":"x"}`)}, spec, nil},
@@ -164,7 +179,7 @@ func BenchmarkRules(b *testing.B) {
 // FuzzUnmarshalState: no input panics the state decoder or breaks the
 // determinism of a state it accepts.
 func FuzzUnmarshalState(f *testing.F) {
-	f.Add([]byte(`{"sessions":[{"id":"s1","tools":["a"],"calls":2}]}`))
+	f.Add([]byte(`{"sessions":[{"id":"s1","tools":["a"],"steps":[3],"times":[1.5],"calls":2}]}`))
 	f.Add([]byte(`{"sessions":[]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

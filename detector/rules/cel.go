@@ -19,13 +19,16 @@ const CustomDetector = "custom"
 // The condition sees three variables (documented in README "Custom
 // rules"):
 //
-//	event    kind, agent_id, root_agent_id, session_id, step, tool, args (the
-//	         parsed call arguments), result, content, role, principal,
-//	         autonomy, destination, resource, data_classes, bytes, model
+//	event    kind, agent_id, root_agent_id, session_id, step, time (Unix
+//	         seconds), tool, args (the parsed call arguments), result,
+//	         content, role, principal, autonomy, destination, resource,
+//	         data_classes, bytes, model
 //	agent    registered (bool), id, purpose, owner, autonomy, tools (declared
 //	         tool names); empty strings and lists for an unregistered agent
 //	session  tools (distinct tools called before this event, first 64),
-//	         calls, results, events (counts before this event)
+//	         tool_step and tool_time (per tool, the step and time of its
+//	         latest call: sequences "A then B within N steps or T
+//	         seconds"), calls, results, events (counts before this event)
 type Custom struct {
 	Rule *Rule
 	// Condition is the CEL source; Program its compiled form.
