@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -35,7 +37,7 @@ func runRules(args []string) error {
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("rules "+sub, flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "daemon configuration whose detectors.rules_files to use when no FILE is given")
-	atrDir := fs.String("atr", "", "rules test: also run the own test cases of the Agent Threat Rules under this directory (bench/atr/setup.sh)")
+	atrDir := fs.String("atr", "", "Agent Threat Rules directory (bench/atr/setup.sh): test runs their own test cases, list lists them (default: the config's detectors.atr_dir)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +73,9 @@ func runRules(args []string) error {
 			return err
 		}
 		rulesList(os.Stdout, rs)
+		if dir := cmp.Or(*atrDir, dc.ATRDir); dir != "" {
+			return atrList(os.Stdout, dir, cmp.Or(dc.ATRLane, "stable"))
+		}
 		return nil
 	}
 	return fmt.Errorf("unknown subcommand %q (want check, list or test)", sub)
@@ -294,4 +299,23 @@ func (c *rulesCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, x := range rs.Exceptions() {
 		ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(x.Hits()), x.ID, x.Rule)
 	}
+}
+
+// atrList prints the ATR rules of lane under dir, one per line, in the
+// format of rulesList (version: the rule's rule_version).
+func atrList(w io.Writer, dir, lane string) error {
+	rs, st, err := atr.Load(dir)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.InLane(lane) {
+			fmt.Fprintf(w, "%s\t%d\tatr/%s\t%s\tenabled\t%s\t%s\n", r.ID, r.Version, r.ID, r.Severity,
+				strings.Join(append(slices.Clone(r.OWASP), r.ATLAS...), ","), r.File)
+		}
+	}
+	for _, u := range st.UnsupportedRules {
+		fmt.Fprintf(w, "%s\tunsupported\n", u)
+	}
+	return nil
 }
