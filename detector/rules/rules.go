@@ -22,7 +22,7 @@
 //	    severity: 30
 //	exceptions:                # suppress matching findings until expiry
 //	  - id: EXC-billing-egress
-//	    rule: TTH-risk-new_egress
+//	    rule: TTH-risk-new_egress  # or kind: risk/new_egress
 //	    fields: {agent_id: [billing-bot]}
 //	    expires: 2027-01-31T00:00:00Z
 //	    comment: known partner endpoint (ticket SEC-42)
@@ -599,14 +599,31 @@ func (r *Ruleset) addExceptions(file string, n *yaml.Node) error {
 	for _, e := range n.Content {
 		x := &Exception{Fields: map[string][]string{}, Source: fmt.Sprintf("%s:%d", file, e.Line)}
 		var idNode, ruleNode *yaml.Node
-		err := mapping(file, e, []string{"id", "rule", "fields", "expires", "comment"}, func(key string, k, v *yaml.Node) error {
+		err := mapping(file, e, []string{"id", "rule", "kind", "fields", "expires", "comment"}, func(key string, k, v *yaml.Node) error {
 			var err error
 			switch key {
 			case "id":
 				x.ID, err = scalar(file, v, key)
 				idNode = v
 			case "rule":
+				if ruleNode != nil {
+					return posErr(file, k, "exception: give rule or kind, not both")
+				}
 				x.Rule, err = scalar(file, v, key)
+				ruleNode = v
+			case "kind": // detector/kind, resolved to its rule
+				if ruleNode != nil {
+					return posErr(file, k, "exception: give rule or kind, not both")
+				}
+				var dk string
+				if dk, err = scalar(file, v, key); err == nil {
+					det, kind, _ := strings.Cut(dk, "/")
+					rule := r.byKey[ruleKey{det, kind}]
+					if rule == nil {
+						return posErr(file, v, "exception: no rule for kind %q (want detector/kind)", dk)
+					}
+					x.Rule = rule.ID
+				}
 				ruleNode = v
 			case "comment":
 				x.Comment, err = scalar(file, v, key)
@@ -638,7 +655,7 @@ func (r *Ruleset) addExceptions(file string, n *yaml.Node) error {
 		case idNode == nil:
 			return posErr(file, e, "exception without an id")
 		case ruleNode == nil:
-			return posErr(file, e, "exception %s without a rule", x.ID)
+			return posErr(file, e, "exception %s without a rule or kind", x.ID)
 		case r.byID[x.Rule] == nil:
 			return posErr(file, ruleNode, "exception %s: unknown rule %q", x.ID, x.Rule)
 		case x.Comment == "":

@@ -57,6 +57,10 @@ exceptions:
     fields: {agent_id: [billing-bot, ledger-bot]}
     expires: 2027-01-01T00:00:00Z
     comment: partner endpoint
+  - id: EXC-2
+    kind: flow/instructed_call
+    fields: {session_id: s-9}
+    comment: red-team exercise
 `)
 	r, err := Load(f)
 	if err != nil {
@@ -81,6 +85,7 @@ exceptions:
 		{"expired", models.Finding{Detector: "risk", Kind: "new_egress", AgentID: "ledger-bot", Severity: 35, Time: at.AddDate(1, 0, 0)}, true, 12, "TTH-risk-new_egress", ""},
 		{"disabled", models.Finding{Detector: "baseline", Kind: "model_change", Severity: 10, Time: at}, false, 10, "", ""},
 		{"untouched", models.Finding{Detector: "flow", Kind: "instructed_call", Severity: 70, Time: at}, true, 70, "TTH-flow-instructed_call", ""},
+		{"exception by kind", models.Finding{Detector: "flow", Kind: "instructed_call", SessionID: "s-9", Severity: 70, Time: at}, true, 70, "TTH-flow-instructed_call", "EXC-2"},
 		{"unknown kind", models.Finding{Detector: "x", Kind: "y", Severity: 70, Time: at}, true, 70, "TTH-x-y", ""},
 	}
 	for _, tt := range tests {
@@ -114,6 +119,7 @@ func TestLoadErrors(t *testing.T) {
 		{"exception field", "exceptions:\n  - id: E\n    rule: TTH-risk-new_egress\n    comment: c\n    fields: {tool: x}\n", ":5:14: unknown key \"tool\""},
 		{"exception comment", "exceptions:\n  - id: E\n    rule: TTH-risk-new_egress\n", ":2:5: exception E: a comment is required"},
 		{"exception expiry", "exceptions:\n  - id: E\n    rule: TTH-risk-new_egress\n    comment: c\n    expires: tomorrow\n", ":5:14: expires: expected an RFC 3339 time"},
+		{"exception kind", "exceptions:\n  - {id: E, kind: flow/nope, comment: c}\n", ":2:19: exception: no rule for kind \"flow/nope\""},
 		{"syntax", "version: a\n  b: c\n", ":2: yaml syntax: mapping values are not allowed"},
 	}
 	for _, tt := range tests {
