@@ -37,11 +37,13 @@ type sessionState struct {
 	// Steps and Times are, per entry of Tools, the step and event time
 	// (Unix seconds) of the tool's latest call: sequence conditions
 	// ("A then B within N steps or T seconds").
-	Steps   []int64   `json:"steps,omitempty"`
-	Times   []float64 `json:"times,omitempty"`
-	Calls   int64     `json:"calls,omitempty"`
-	Results int64     `json:"results,omitempty"`
-	Events  int64     `json:"events,omitempty"`
+	Steps []int64   `json:"steps,omitempty"`
+	Times []float64 `json:"times,omitempty"`
+	// Counts is, per entry of Tools, how often it was called (thresholds).
+	Counts  []int64 `json:"counts,omitempty"`
+	Calls   int64   `json:"calls,omitempty"`
+	Results int64   `json:"results,omitempty"`
+	Events  int64   `json:"events,omitempty"`
 }
 
 // Detector evaluates the custom rules. Not safe for concurrent use (one
@@ -104,10 +106,12 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 		at := float64(ev.Time.UnixNano()) / 1e9
 		if i := slices.Index(st.Tools, ev.ToolName); i >= 0 {
 			st.Steps[i], st.Times[i] = int64(ev.Step), at
+			st.Counts[i]++
 		} else if ev.ToolName != "" && len(st.Tools) < maxTools {
 			st.Tools = append(st.Tools, ev.ToolName)
 			st.Steps = append(st.Steps, int64(ev.Step))
 			st.Times = append(st.Times, at)
+			st.Counts = append(st.Counts, 1)
 		}
 	case models.KindToolResult:
 		st.Results++
@@ -155,10 +159,12 @@ func sessionVars(st *sessionState) map[string]any {
 	}
 	step := make(map[string]int64, len(st.Tools))
 	at := make(map[string]float64, len(st.Tools))
+	count := make(map[string]int64, len(st.Tools))
 	for i, t := range st.Tools {
-		step[t], at[t] = st.Steps[i], st.Times[i]
+		step[t], at[t], count[t] = st.Steps[i], st.Times[i], st.Counts[i]
 	}
-	return map[string]any{"tools": tools, "tool_step": step, "tool_time": at, "calls": st.Calls, "results": st.Results, "events": st.Events}
+	return map[string]any{"tools": tools, "tool_step": step, "tool_time": at, "tool_calls": count,
+		"calls": st.Calls, "results": st.Results, "events": st.Events}
 }
 
 // errState marks invalid input to UnmarshalState.
@@ -202,8 +208,9 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		return fmt.Errorf("%w: %d sessions, cap %d", errState, len(s.Sessions), d.opts.MaxSessions)
 	}
 	for _, x := range s.Sessions {
-		if len(x.Tools) > maxTools || len(x.Steps) != len(x.Tools) || len(x.Times) != len(x.Tools) {
-			return fmt.Errorf("%w: session %q lists %d tools (cap %d), %d steps, %d times", errState, x.ID, len(x.Tools), maxTools, len(x.Steps), len(x.Times))
+		if len(x.Tools) > maxTools || len(x.Steps) != len(x.Tools) || len(x.Times) != len(x.Tools) || len(x.Counts) != len(x.Tools) {
+			return fmt.Errorf("%w: session %q lists %d tools (cap %d), %d steps, %d times, %d counts",
+				errState, x.ID, len(x.Tools), maxTools, len(x.Steps), len(x.Times), len(x.Counts))
 		}
 		st, ok := d.sessions.PushBack(x.ID)
 		if !ok {

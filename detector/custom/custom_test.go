@@ -46,6 +46,10 @@ const shellAfterFetch = `rules:
       event.tool == "send_email" && "read_inbox" in session.tool_step &&
       int(event.step) - int(session.tool_step["read_inbox"]) <= 2 &&
       double(event.time) - double(session.tool_time["read_inbox"]) <= 60.0
+  - id: OPS-006
+    kind: deletion_spree
+    severity: 55
+    condition: event.tool == "delete_file" && "delete_file" in session.tool_calls && int(session.tool_calls["delete_file"]) >= 2
   - id: OPS-003
     kind: unregistered_shell
     severity: 50
@@ -75,6 +79,8 @@ func TestCustomRules(t *testing.T) {
 		{"send right after read", []*models.Event{step(call("s1", "read_inbox", `{}`), 1, 0), step(call("s1", "send_email", `{}`), 3, 30)}, spec, []string{"send_soon_after_read"}},
 		{"send too many steps later", []*models.Event{step(call("s1", "read_inbox", `{}`), 1, 0), step(call("s1", "send_email", `{}`), 4, 30)}, spec, nil},
 		{"send too late", []*models.Event{step(call("s1", "read_inbox", `{}`), 1, 0), step(call("s1", "send_email", `{}`), 2, 61)}, spec, nil},
+		{"third deletion", []*models.Event{call("s1", "delete_file", `{}`), call("s1", "delete_file", `{}`), call("s1", "delete_file", `{}`)}, spec, []string{"deletion_spree"}},
+		{"second deletion", []*models.Event{call("s1", "delete_file", `{}`), call("s1", "delete_file", `{}`)}, spec, nil},
 		{"big transfer", []*models.Event{call("s1", "transfer", `{"amount": 5000}`)}, spec, []string{"big_transfer"}},
 		{"small transfer", []*models.Event{call("s1", "transfer", `{"amount": 5}`)}, spec, nil},
 		{"transfer without amount", []*models.Event{call("s1", "transfer", `{"to":"x"}`)}, spec, nil},
@@ -179,7 +185,7 @@ func BenchmarkRules(b *testing.B) {
 // FuzzUnmarshalState: no input panics the state decoder or breaks the
 // determinism of a state it accepts.
 func FuzzUnmarshalState(f *testing.F) {
-	f.Add([]byte(`{"sessions":[{"id":"s1","tools":["a"],"steps":[3],"times":[1.5],"calls":2}]}`))
+	f.Add([]byte(`{"sessions":[{"id":"s1","tools":["a"],"steps":[3],"times":[1.5],"counts":[2],"calls":2}]}`))
 	f.Add([]byte(`{"sessions":[]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

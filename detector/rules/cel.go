@@ -26,9 +26,10 @@ const CustomDetector = "custom"
 //	agent    registered (bool), id, purpose, owner, autonomy, tools (declared
 //	         tool names); empty strings and lists for an unregistered agent
 //	session  tools (distinct tools called before this event, first 64),
-//	         tool_step and tool_time (per tool, the step and time of its
-//	         latest call: sequences "A then B within N steps or T
-//	         seconds"), calls, results, events (counts before this event)
+//	         tool_step, tool_time and tool_calls (per tool, the step and
+//	         time of its latest call: sequences "A then B within N steps
+//	         or T seconds"; its call count: thresholds), calls, results,
+//	         events (counts before this event)
 type Custom struct {
 	Rule *Rule
 	// Condition is the CEL source; Program its compiled form.
