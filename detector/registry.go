@@ -58,7 +58,13 @@ var Registry = []Registration{
 		}},
 	{Name: flow.Name, Compounds: true,
 		Defaults: func() any { o := flow.DefaultOptions(); return &o },
-		Build:    func(_ *models.Inventory, o any, _ *rules.Holder) Detector { return flow.New(*o.(*flow.Options)) }},
+		Build: func(_ *models.Inventory, o any, h *rules.Holder) Detector {
+			fo := *o.(*flow.Options)
+			if c, err := flow.NewCues(h.Load()); err == nil { // validated by Config.Options and reloads
+				fo.Cues = c
+			}
+			return flow.New(fo)
+		}},
 	{Name: capability.Name, Posture: true,
 		Defaults: func() any { o := capability.DefaultOptions(); return &o },
 		Build: func(inv *models.Inventory, o any, _ *rules.Holder) Detector {
@@ -147,6 +153,8 @@ func (c Config) Options() (Options, error) {
 	rs, err := rules.Load(c.RulesFiles...)
 	if err != nil {
 		errs = append(errs, err.Error())
+	} else if err := ValidateRuleset(rs); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
 		return Options{}, fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
@@ -199,4 +207,12 @@ func AddATR(opts *Options, dir, lane string, exclude []string) (int, error) {
 	opts.Detectors = append(opts.Detectors, func(*models.Inventory) Detector { return atr.New(rs, 0) })
 	opts.Session.ExcludeDetectors = append(opts.Session.ExcludeDetectors, atr.Name)
 	return len(rs), nil
+}
+
+// ValidateRuleset checks what the rules package cannot: that the
+// detectors can build their lexicons from the ruleset's lists. The
+// daemon's reload rejects a ruleset that fails it.
+func ValidateRuleset(rs *rules.Ruleset) error {
+	_, err := flow.NewCues(rs)
+	return err
 }

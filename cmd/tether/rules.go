@@ -94,6 +94,9 @@ func rulesCheck(w io.Writer, files []string) error {
 		fmt.Fprintf(w, "OK     %s\n", f)
 	}
 	rs, err := rules.Load(files...)
+	if err == nil {
+		err = detector.ValidateRuleset(rs)
+	}
 	if err != nil {
 		if failed == 0 {
 			fmt.Fprintf(w, "FAILED together: %v\n", err)
@@ -153,6 +156,9 @@ func watchRules(ctx context.Context, c detectorsConfig, h *rules.Holder, log zer
 	reload := func(why string) {
 		last = stamp(c.RulesFiles)
 		rs, err := rules.Load(c.RulesFiles...)
+		if err == nil {
+			err = detector.ValidateRuleset(rs)
+		}
 		if err != nil {
 			log.Error().Err(err).Str("trigger", why).Str("kept_version", h.Load().Version).Msg("ruleset reload rejected; the previous ruleset keeps running")
 			return

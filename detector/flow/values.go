@@ -183,7 +183,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		p := s.directed[key]
 		directed, d.fetchedFrom = p.directed, p.location
 		delete(s.directed, key)
-		d.cues = instructionCues(text, d.cues)
+		d.cues = d.opts.Cues.instructionCues(text, d.cues)
 	}
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
 		text = text[:d.opts.MaxScanBytes]
