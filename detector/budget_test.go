@@ -105,7 +105,7 @@ func TestContainmentRateLimited(t *testing.T) {
 	script := map[string][]models.Finding{}
 	const agents = 500
 	for i := range agents {
-		script[fmt.Sprint("e", i)] = []models.Finding{{Kind: "bad", Severity: 90, Confidence: 1}}
+		script[fmt.Sprint("e", i)] = []models.Finding{{Kind: "bad", Severity: 75, Confidence: 1}} // suspends an intern, below its halt (80)
 	}
 	opts := detector.Options{
 		Detectors:   []detector.Factory{func(*models.Inventory) detector.Detector { return &scripted{"s", script} }},

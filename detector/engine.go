@@ -229,6 +229,9 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 	if e.sessions != nil {
 		e.compound(start)
 	}
+	if c, ok := e.policy.Observe(ev); ok {
+		out.Commands = append(out.Commands, c)
+	}
 	for i := start; i < len(out.Findings); i++ {
 		if out.Findings[i].Exception != "" {
 			continue // suppressed: recorded, never commanded
@@ -236,6 +239,13 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 		if c, ok := e.policy.Decide(&out.Findings[i], ev, agent); ok {
 			out.Commands = append(out.Commands, c)
 		}
+		if c, ok := e.policy.Escalate(&out.Findings[i], ev, agent); ok {
+			out.Commands = append(out.Commands, c)
+		}
+	}
+	if f, ok := e.policy.BreakerFinding(); ok {
+		e.curDet = containment.Name
+		e.emit(f)
 	}
 	// Commands held back by the rate limits are summarised, once per
 	// window, in a containment_rate_limited finding (never compounded,

@@ -84,3 +84,48 @@ func TestSchemaIDPatternMatchesValidator(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaMatchesCommand keeps command.v1.json and ContainmentCommand in
+// step: the same keys, the same actions, the version constant.
+func TestSchemaMatchesCommand(t *testing.T) {
+	b, err := os.ReadFile("schema/command.v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeFor[ContainmentCommand]()
+	var keys []string
+	for i := range typ.NumField() {
+		keys = append(keys, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+	}
+	for _, k := range keys {
+		if _, ok := s.Properties[k]; !ok {
+			t.Errorf("schema lacks ContainmentCommand key %q", k)
+		}
+	}
+	for k := range s.Properties {
+		if !slices.Contains(keys, k) {
+			t.Errorf("schema describes %q, which ContainmentCommand lacks", k)
+		}
+	}
+	var action struct {
+		Enum []Action `json:"enum"`
+	}
+	if err := json.Unmarshal(s.Properties["action"], &action); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(action.Enum, Actions) {
+		t.Errorf("schema actions %v, want %v", action.Enum, Actions)
+	}
+	var v struct {
+		Const int `json:"const"`
+	}
+	if err := json.Unmarshal(s.Properties["v"], &v); err != nil || v.Const != CommandVersion {
+		t.Errorf("schema version %d (%v), want %d", v.Const, err, CommandVersion)
+	}
+}

@@ -112,19 +112,51 @@ type Config struct {
 	// Detectors selects and tunes the detectors and names the operator's
 	// ruleset files (detector.Config; validated by its Options method).
 	Detectors detectorsConfig `yaml:"detectors"`
-	Decode    struct {
+	// Control configures the signing of containment commands and the
+	// acknowledgements Tether records.
+	Control struct {
+		// Signing is "required" (default: the daemon refuses to start
+		// without a signing key) or "disabled" (commands are published
+		// unsigned; consumers must opt in with control.AllowUnsigned).
+		Signing string `yaml:"signing"`
+		// SigningKeyFile is a PKCS #8 PEM Ed25519 private key (`tether
+		// keygen` writes one); TETHER_CONTROL_SIGNING_KEY may carry the
+		// PEM itself instead.
+		SigningKeyFile string        `yaml:"signing_key_file"`
+		SigningKey     ingest.Secret `yaml:"signing_key"`
+		// AckTopic is where containment consumers acknowledge commands;
+		// Tether records the acks and times-to-contain in ClickHouse.
+		// Empty disables recording.
+		AckTopic string `yaml:"ack_topic"`
+		// AckDeadline: a command not acknowledged as applied within it
+		// raises a containment_unacknowledged finding.
+		AckDeadline time.Duration `yaml:"ack_deadline"`
+	} `yaml:"control"`
+	// Containment is the containment policy (detector/containment):
+	// thresholds, rules, rate limits and circuit breaker. Reloaded on
+	// SIGHUP.
+	Containment containmentConfig `yaml:"containment"`
+	Decode      struct {
 		MaxRecordBytes int           `yaml:"max_record_bytes"`
 		MaxFutureSkew  time.Duration `yaml:"max_future_skew"`
 		MaxPastSkew    time.Duration `yaml:"max_past_skew"`
 	} `yaml:"decode"`
 	HTTP struct {
-		// Listen is the address of /metrics, /healthz and /readyz; empty disables.
+		// Listen is the address of the console (/), /metrics, /healthz and
+		// /readyz; empty disables.
 		Listen string `yaml:"listen"`
+		// ConsoleToken is the bearer token the console's writes (triage)
+		// need; empty accepts writes from loopback clients only.
+		ConsoleToken ingest.Secret `yaml:"console_token"`
 	} `yaml:"http"`
 	Log struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// path is the file the configuration was read from ("" for none),
+	// for the SIGHUP reload of the containment policy.
+	path string
 }
 
 // detectorsConfig is the detectors section (detector.Config, validated by
@@ -272,6 +304,10 @@ func defaultConfig() Config {
 	c.Detectors.ATRLane = "stable"
 	c.Detectors.Tune = map[string]yaml.Node{}
 	c.Detectors.Disabled, c.Detectors.RulesFiles = []string{}, []string{}
+	c.Control.Signing = "required"
+	c.Control.AckTopic = "tether.control.acks"
+	c.Control.AckDeadline = 30 * time.Second
+	c.Containment = defaultContainmentConfig()
 	c.Decode.MaxRecordBytes = 1 << 20
 	c.Decode.MaxFutureSkew = 5 * time.Minute
 	c.Decode.MaxPastSkew = 7 * 24 * time.Hour
@@ -286,6 +322,7 @@ func defaultConfig() Config {
 // overrides and validates.
 func loadConfig(path string, getenv func(string) string) (Config, error) {
 	c := defaultConfig()
+	c.path = path
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -349,8 +386,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("TETHER_KAFKA_TLS_KEY_FILE", &c.Kafka.TLS.KeyFile)
 	str("TETHER_CLICKHOUSE_TLS_CA_FILE", &c.ClickHouse.TLS.CAFile)
 	str("TETHER_PARQUET_DIR", &c.Parquet.Dir)
+	str("TETHER_CONTROL_SIGNING", &c.Control.Signing)
+	str("TETHER_CONTROL_SIGNING_KEY_FILE", &c.Control.SigningKeyFile)
+	secret("TETHER_CONTROL_SIGNING_KEY", &c.Control.SigningKey)
+	str("TETHER_ACK_TOPIC", &c.Control.AckTopic)
 	str("TETHER_INVENTORY", &c.Inventory.File)
 	str("TETHER_HTTP_LISTEN", &c.HTTP.Listen)
+	secret("TETHER_CONSOLE_TOKEN", &c.HTTP.ConsoleToken)
 	str("TETHER_LOG_LEVEL", &c.Log.Level)
 	if v := getenv("TETHER_MEMORY_BUDGET"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -442,6 +484,31 @@ func (c *Config) validate() error {
 		if _, err := c.clickHousePassword(); err != nil {
 			errs = append(errs, err.Error())
 		}
+	}
+	switch c.Control.Signing {
+	case "required":
+		// A configured key must load; a missing one is refused when the
+		// daemon starts (serve), not by commands that only read the file.
+		if c.Control.SigningKey != "" || c.Control.SigningKeyFile != "" {
+			if _, err := c.signer(); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+	case "disabled":
+		if c.Control.SigningKeyFile != "" || c.Control.SigningKey != "" {
+			errs = append(errs, "control.signing is disabled but a signing key is set")
+		}
+	default:
+		errs = append(errs, fmt.Sprintf("control.signing %q (want required or disabled)", c.Control.Signing))
+	}
+	if a := c.Control.AckTopic; a != "" && (a == c.Kafka.EventsTopic || a == c.Kafka.ControlTopic || a == c.Kafka.DeadLetterTopic || a == c.Kafka.StateTopic || a == c.Kafka.FindingsTopic) {
+		errs = append(errs, "control.ack_topic must differ from the other topics")
+	}
+	if c.Control.AckDeadline <= 0 {
+		errs = append(errs, "control.ack_deadline must be positive")
+	}
+	if _, err := c.Containment.options(); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if c.Decode.MaxRecordBytes <= 0 {
 		errs = append(errs, "decode.max_record_bytes must be positive")

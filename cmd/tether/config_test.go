@@ -1,11 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tetherhq/tether/detector/containment"
+	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink/control"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -128,5 +137,123 @@ func TestLoadConfig(t *testing.T) {
 			}
 			tt.check(t, c)
 		})
+	}
+}
+
+// TestExampleConfigAndReload: the example file loads (with its signing key
+// in place) and its containment section is what SIGHUP puts in force; an
+// invalid rule is refused and the policy in force stays.
+func TestExampleConfigAndReload(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile("../../deploy/tether.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "control.key")
+	s, err := control.GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, s.PrivateKeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(b), ".cache/keys/control.key", key)
+	text = strings.ReplaceAll(text, "testdata/inventory.example.yaml", "../../testdata/inventory.example.yaml")
+	path := filepath.Join(dir, "tether.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(string) string { return "" }
+	c, err := loadConfig(path, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.signer(); err != nil || got.KeyID() != s.KeyID() {
+		t.Fatalf("signer %v, %v; want key %s", got, err, s.KeyID())
+	}
+	def := defaultContainmentConfig()
+	def.Rules = []containment.Rule{}
+	if !reflect.DeepEqual(c.Containment, def) {
+		t.Errorf("example containment section %+v differs from the defaults %+v", c.Containment, defaultContainmentConfig())
+	}
+	live := new(containment.Live)
+	withRule := strings.Replace(text, "rules: []", "rules: [{kind: flow/exfiltration, min_severity: 60, autonomy: [junior], action: halt_agent}]", 1)
+	if err := os.WriteFile(path, []byte(withRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := reloadPolicy(path, env, live); err != nil {
+		t.Fatal(err)
+	}
+	if o := live.Load(); o == nil || len(o.Rules) != 1 || o.Rules[0].Action != models.ActionHaltAgent {
+		t.Fatalf("reloaded policy %+v, want the rule", o)
+	}
+	bad := strings.Replace(text, "rules: []", "rules: [{kind: x, action: clear}]", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := reloadPolicy(path, env, live); err == nil {
+		t.Fatal("a clear rule was accepted")
+	}
+	if o := live.Load(); len(o.Rules) != 1 {
+		t.Fatal("a refused reload changed the policy in force")
+	}
+	// Without a key the daemon refuses to start.
+	c.Control.SigningKeyFile = ""
+	if err := serve(context.Background(), c, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "tether keygen") {
+		t.Fatalf("serve without a signing key: %v", err)
+	}
+}
+
+// TestSigningKeyFromEnv: the PEM in TETHER_CONTROL_SIGNING_KEY signs; a
+// key and a key file together, a bad PEM and an unknown signing mode are
+// refused without echoing the key.
+func TestSigningKeyFromEnv(t *testing.T) {
+	s, err := control.GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem := string(s.PrivateKeyPEM())
+	tests := []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{"pem in the environment", map[string]string{"TETHER_CONTROL_SIGNING_KEY": pem}, true},
+		{"key and file", map[string]string{"TETHER_CONTROL_SIGNING_KEY": pem, "TETHER_CONTROL_SIGNING_KEY_FILE": "/nonexistent"}, false},
+		{"bad pem", map[string]string{"TETHER_CONTROL_SIGNING_KEY": "not-a-key-c0ffee"}, false},
+		{"missing file", map[string]string{"TETHER_CONTROL_SIGNING_KEY_FILE": "/nonexistent/control.key"}, false},
+		{"unknown mode", map[string]string{"TETHER_CONTROL_SIGNING": "optional"}, false},
+		{"disabled with a key", map[string]string{"TETHER_CONTROL_SIGNING": "disabled", "TETHER_CONTROL_SIGNING_KEY": pem}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig("", func(k string) string { return tt.env[k] })
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := c.signer(); err != nil || got.KeyID() != s.KeyID() {
+					t.Fatalf("signer %v, %v", got, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if k := tt.env["TETHER_CONTROL_SIGNING_KEY"]; k != "" && strings.Contains(err.Error(), k) {
+				t.Fatalf("error echoes the key: %v", err)
+			}
+		})
+	}
+}
+
+func TestClearCommand(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	c := clearCommand("a", true, "investigated", now, time.Hour)
+	if c.Action != models.ActionClear || c.Scope != models.ScopeLineage || c.ID != c.ComputeID() || !c.ExpiresAt.Equal(now.Add(time.Hour)) || c.Version != models.CommandVersion {
+		t.Fatalf("clear %+v", c)
+	}
+	if d := clearCommand("a", false, "x", now, time.Hour); d.Scope != models.ScopeAgent || d.ID == c.ID {
+		t.Fatalf("agent clear %+v shares the lineage clear's scope or id", d)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink/control"
 )
 
 // TestDemo runs the demo's core on a few seconds of simulated traffic
@@ -55,7 +56,22 @@ func TestDemo(t *testing.T) {
 				t.Errorf("consumed %d records, want %d", rep.Stats.Consumed, want)
 			}
 			if rep.ControlHandled != uint64(rep.Stats.Commands) {
-				t.Errorf("enforcer read %d commands from the control topic, pipeline issued %d", rep.ControlHandled, rep.Stats.Commands)
+				t.Errorf("enforcer applied %d commands from the control topic, pipeline issued %d", rep.ControlHandled, rep.Stats.Commands)
+			}
+			// The loop closes: every command and refusal is acknowledged and
+			// read back; the forgeries are refused and halt nobody.
+			if want := int(rep.Control.Handled + rep.Control.RefusedTotal()); rep.Acks < want || rep.Unacked != 0 {
+				t.Errorf("%d acks read back, want %d; %d commands unacknowledged", rep.Acks, want, rep.Unacked)
+			}
+			if len(rep.Forged) != 2 || rep.Control.Refused[control.ReasonUnknownKey] != 1 || rep.Control.Refused[control.ReasonBadSignature] != 1 || rep.ForgedHalted {
+				t.Errorf("forgeries %v: refused %v, target %s halted %v; want both refused and nobody halted", rep.Forged, rep.Control.Refused, rep.ForgedTarget, rep.ForgedHalted)
+			}
+			applied := 0
+			for _, d := range rep.Contain {
+				applied += len(d)
+			}
+			if rep.Stats.Commands > 0 && applied == 0 {
+				t.Errorf("no time-to-contain measured for %d commands", rep.Stats.Commands)
 			}
 			files, _ := filepath.Glob(filepath.Join(cfg.Out, "findings-*.parquet"))
 			if rep.Stats.Findings > 0 && len(files) == 0 {
@@ -67,6 +83,9 @@ func TestDemo(t *testing.T) {
 
 			rogues := 0
 			for _, a := range rep.Agents {
+				if a.Halted && a.EmittedAfterHalt != 0 {
+					t.Errorf("%s emitted %d events after its halt was applied", a.ID, a.EmittedAfterHalt)
+				}
 				switch {
 				case a.Rogue && a.RogueSince.IsZero():
 					t.Errorf("rogue agent %s never went rogue in %s: the run is too short for the warm-up", a.ID, cfg.Duration)

@@ -74,6 +74,8 @@ func TestDaemonSecureEndToEnd(t *testing.T) {
 	cfg.Inventory.File = "../../testdata/inventory.example.yaml"
 	cfg.HTTP.Listen = ""
 	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.Control.AckTopic = "sec-e2e.acks." + suffix
+	signer := testSigningKey(t, &cfg)
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +159,7 @@ func TestDaemonSecureEndToEnd(t *testing.T) {
 	defer ccancel()
 	cons, err := control.NewConsumer(control.Brokers(k.Addr), control.Topic(cfg.Kafka.ControlTopic),
 		control.Group("sec-e2e-control-"+suffix), control.KafkaOpts(kopts...),
+		control.TrustKey(signer.Public()), control.AckTopic(cfg.Control.AckTopic),
 		control.Handler(func(_ context.Context, c models.ContainmentCommand) error {
 			seen[c.ID] = true
 			if len(seen) >= 1 {

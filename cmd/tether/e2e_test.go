@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -36,6 +38,8 @@ func TestDaemonEndToEnd(t *testing.T) {
 	cfg.Inventory.File = "../../testdata/inventory.example.yaml"
 	cfg.HTTP.Listen = ""
 	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.Control.AckTopic = "e2e.acks." + suffix
+	signer := testSigningKey(t, &cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -194,6 +198,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
 	defer ccancel()
 	cons, err := control.NewConsumer(control.Brokers(broker), control.Topic(cfg.Kafka.ControlTopic), control.Group("e2e-control-"+suffix),
+		control.TrustKey(signer.Public()), control.AckTopic(cfg.Control.AckTopic),
 		control.Handler(func(_ context.Context, c models.ContainmentCommand) error {
 			seen[c.ID]++
 			if len(seen) >= 2 {
@@ -249,4 +254,20 @@ func readTopic(t *testing.T, broker, topic string, want int, opts ...kgo.Opt) []
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
 	}
 	return out
+}
+
+// testSigningKey writes a fresh control signing key to a temporary file,
+// points cfg at it and returns its signer.
+func testSigningKey(t *testing.T, cfg *Config) *control.Signer {
+	t.Helper()
+	s, err := control.GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "control.key")
+	if err := os.WriteFile(path, s.PrivateKeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Control.SigningKeyFile = path
+	return s
 }

@@ -16,12 +16,24 @@ Usage:
   tether demo   [--duration 30s] [--out DIR]  run the embedded demo: in-process broker, simulated fleet, Parquet findings
   tether import agentdojo --out DIR [--reword STYLE] PATH...
                                               convert AgentDojo runs into Tether's labelled stream format
+  tether query  [--dir DIR] QUESTION [ID]     the query cookbook's questions on Parquet output (top-agents, session, finding, ...)
+  tether triage set --finding ID --status S [--comment C] --by WHO [--config FILE]
+                                              record a triage decision in ClickHouse (new, acknowledged, false_positive, accepted_risk, resolved)
+  tether export incident (--finding ID | --agent ID) [--console URL] [--out DIR]
+                                              incident timeline as JSON and print-ready HTML (NIS2 early warning, oversight log)
+  tether export inventory (--inventory FILE | --console URL) [--out FILE]
+                                              AI-agent asset catalogue: agents, owners, purposes, autonomy, tools, toxic paths
   tether eval   --events FILE --labels FILE [--inventory FILE] --json OUT [--plot OUT.png]
                                               replay a labelled stream through the detectors and score them
   tether eval combine [--md OUT] NAME=REPORT.json ...
                                               combined markdown tables of several reports
   tether produce (--fleet | --events FILE | --stream DIR) [--rate N] [--rebase-time] [--config FILE]
                                               replay events into the Kafka events topic, keyed as the daemon expects
+  tether keygen [--out .cache/keys/control]   create the Ed25519 key that signs containment commands
+  tether contain clear --agent ID [--lineage] --reason TEXT [--config FILE]
+                                              publish a signed human clear that lifts a halt
+  tether autonomy report [--agent ID] [--since 30d] [--json] [--config FILE]
+                                              evidence for the autonomy promotion gates, per agent, from ClickHouse
   tether rules check|list|test [--config FILE] [FILE|DIR...]
                                               validate, list or test the ruleset (defaults + operator files)
 
@@ -43,6 +55,12 @@ func main() {
 		err = runImport(args)
 	case "eval":
 		err = runEval(args)
+	case "query":
+		err = runQuery(args, os.Stdout)
+	case "triage":
+		err = runTriage(args)
+	case "export":
+		err = runExport(args, os.Stdout)
 	case "--version", "-version", "version":
 		if len(args) > 0 {
 			fmt.Fprintf(os.Stderr, "tether: unexpected arguments after %s: %q\n", cmd, args)
@@ -52,6 +70,12 @@ func main() {
 		return
 	case "produce":
 		err = runProduce(args)
+	case "keygen":
+		err = runKeygen(args)
+	case "contain":
+		err = runContain(args)
+	case "autonomy":
+		err = runAutonomy(args)
 	case "rules":
 		err = runRules(args)
 	case "-h", "--help", "help":

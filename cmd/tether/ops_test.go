@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/rs/zerolog"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,14 +35,24 @@ func TestRunRejectsArguments(t *testing.T) {
 	}
 }
 
-// TestExampleConfigLoads keeps deploy/tether.example.yaml valid.
+// TestExampleConfigLoads keeps deploy/tether.example.yaml valid. Its
+// signing key (written by services.sh up, relative to the repository) is
+// replaced by a test key through the environment, as an operator would.
 func TestExampleConfigLoads(t *testing.T) {
-	c, err := loadConfig("../../deploy/tether.example.yaml", func(string) string { return "" })
+	var keyed Config
+	testSigningKey(t, &keyed)
+	env := map[string]string{"TETHER_CONTROL_SIGNING_KEY_FILE": keyed.Control.SigningKeyFile}
+	c, err := loadConfig("../../deploy/tether.example.yaml", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := defaultConfig()
-	want.Inventory.File = c.Inventory.File // the example points at the sample inventory
+	want.Inventory.File = c.Inventory.File                     // the example points at the sample inventory
+	want.Control.SigningKeyFile = keyed.Control.SigningKeyFile // and at a key that is not a default
+	want.path = c.path
+	if len(c.Containment.Rules) == 0 && len(want.Containment.Rules) == 0 {
+		want.Containment.Rules = c.Containment.Rules // "rules: []" in the file, nil by default
+	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("the example's values differ from the defaults it says it shows:\n got %+v\nwant %+v", c, want)
 	}
@@ -87,7 +98,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 		cancel()
 	}
-	srv := httptest.NewServer(httpHandler(reg, m))
+	srv := httptest.NewServer(httpHandler(reg, m, nil, nil, zerolog.Nop()))
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + "/readyz")

@@ -177,6 +177,8 @@ func TestReadmeQuickstart(t *testing.T) {
 	cfg.HTTP.Listen = ""
 	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.Inventory.File = filepath.Join(dir, "fleet-inventory.yaml")
+	testSigningKey(t, &cfg) // the README's services.sh up writes the development key
+	cfg.Control.AckTopic = "quickstart.acks." + suffix
 
 	t.Cleanup(func() {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
@@ -186,7 +188,7 @@ func TestReadmeQuickstart(t *testing.T) {
 		defer cl.Close()
 		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer dcancel()
-		_, _ = kadm.NewClient(cl).DeleteTopics(dctx, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic, cfg.Kafka.FindingsTopic)
+		_, _ = kadm.NewClient(cl).DeleteTopics(dctx, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic, cfg.Kafka.FindingsTopic, cfg.Control.AckTopic)
 	})
 	pc := defaultProduceConfig()
 	pc.Brokers, pc.Topic, pc.Source, pc.Count, pc.Rate = cfg.Kafka.Brokers, cfg.Kafka.EventsTopic, sourceFleet, 10000, 0
@@ -229,7 +231,12 @@ func TestReadmeQuickstart(t *testing.T) {
 	alerts := "SELECT count() FROM " + cfg.ClickHouse.Database + ".findings FINAL WHERE severity >= 50"
 	deadline := time.Now().Add(2 * time.Minute)
 	for (count(events) < 10000 || count(alerts) == 0) && time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
+		select {
+		case err := <-done: // serve stopped early (start-up failure): fail at once
+			stop()
+			t.Fatalf("serve returned early: %v", err)
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	stop()
 	if err := <-done; err != nil {

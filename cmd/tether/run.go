@@ -21,8 +21,11 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/ingest"
 	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink/control"
+	"github.com/tetherhq/tether/sink/memstore"
 )
 
 // runDaemon is `tether run`: consume events, detect, write findings and
@@ -58,6 +61,11 @@ func newLogger(level string) zerolog.Logger {
 // serve runs the daemon until ctx ends.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	log.Info().Object("config", cfg).Msg("configuration (secrets redacted)")
+	if cfg.Control.Signing != "disabled" {
+		if _, err := cfg.signer(); err != nil {
+			return fmt.Errorf("%w: %w", errConfig, err)
+		}
+	}
 	var inv *models.Inventory
 	if cfg.Inventory.File != "" {
 		var err error
@@ -88,6 +96,13 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return fmt.Errorf("%w: %w", errConfig, err)
 	}
 	opts.Detector.Inventory = inv
+	copts, err := cfg.Containment.options()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	live, breaker := new(containment.Live), containment.NewBreaker()
+	copts.Live, copts.Breaker = live, breaker
+	opts.Detector.Containment = copts
 	rs := opts.Detector.Rules.Load()
 	log.Info().Str("ruleset", rs.ID).Str("version", rs.Version).Strs("files", rs.Files).Int("rules", len(rs.Rules())).
 		Int("exceptions", len(rs.Exceptions())).Msg("ruleset loaded")
@@ -125,13 +140,32 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			log.Error().Err(err).Msg("closing sinks")
 		}
 	}()
+	var rec *control.Recorder
+	if cfg.Control.AckTopic != "" {
+		var stopRec func()
+		if rec, stopRec, err = startRecorder(ctx, cfg, sec, sinks, log); err != nil {
+			return err
+		}
+		defer stopRec()
+		sinks = append(sinks, rec)
+	}
 	out.w = sinks
+	go reloadOnHUP(ctx, cfg.path, live, log)
+	var store *memstore.Store
+	if cfg.HTTP.Listen != "" { // the console's view, last: it never fails a batch
+		store = newConsoleStore(inv)
+		out.w = append(sinks, store)
+	}
 
 	if cfg.HTTP.Listen != "" {
 		if err := reg.Register(cons.Metrics()); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		srv, err := startHTTP(cfg.HTTP.Listen, reg, cons.Metrics(), log)
+		if err := registerContainmentMetrics(reg, rec, breaker); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		ui := consoleHandler(store, sinks, cfg.HTTP.ConsoleToken.Reveal(), "Tether")
+		srv, err := startHTTP(cfg.HTTP.Listen, reg, cons.Metrics(), ui, breaker, log)
 		if err != nil {
 			return err
 		}
@@ -177,26 +211,42 @@ func kafkaMetrics(reg *prometheus.Registry) func(client string) []kgo.Hook {
 }
 
 // startHTTP serves /metrics (Prometheus), /healthz (liveness: the process
-// serves HTTP) and /readyz (ingest.Readiness as JSON: 200 when ready, 503
-// with the reasons otherwise).
-func startHTTP(addr string, reg *prometheus.Registry, m *ingest.Metrics, log zerolog.Logger) (*http.Server, error) {
+// serves HTTP), /readyz (ingest.Readiness as JSON: 200 when ready, 503
+// with the reasons otherwise, the console ui at / (when not nil) and, with a breaker, POST
+// /containment/breaker/clear (an operator clears a tripped containment
+// circuit breaker; the address is loopback by default).
+func startHTTP(addr string, reg *prometheus.Registry, m *ingest.Metrics, ui http.Handler, breaker *containment.Breaker, log zerolog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: httpHandler(reg, m), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: httpHandler(reg, m, ui, breaker, log), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Msg("http server")
 		}
 	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving the console at /, /metrics, /healthz, /readyz")
 	return srv, nil
 }
 
 // httpHandler routes the daemon's HTTP endpoints (see startHTTP).
-func httpHandler(reg *prometheus.Registry, m *ingest.Metrics) http.Handler {
+func httpHandler(reg *prometheus.Registry, m *ingest.Metrics, ui http.Handler, breaker *containment.Breaker, log zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	if ui != nil {
+		mux.Handle("/", ui)
+	}
+	if breaker != nil {
+		mux.HandleFunc("/containment/breaker/clear", func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				http.Error(w, "POST to clear the containment circuit breaker", http.StatusMethodNotAllowed)
+				return
+			}
+			was := breaker.Clear()
+			log.Warn().Bool("was_tripped", was).Str("remote", r.RemoteAddr).Msg("containment circuit breaker cleared by an operator")
+			fmt.Fprintf(w, "cleared (was tripped: %v)\n", was)
+		})
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

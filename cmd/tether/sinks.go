@@ -72,6 +72,18 @@ func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zero
 	if cfg.Kafka.FindingsTopic != "" {
 		m = append(m, ocsf.NewPublisher(cons.Client(), cfg.Kafka.FindingsTopic))
 	}
-	m = append(m, control.NewPublisher(cons.Client(), cfg.Kafka.ControlTopic))
+	pub := control.NewPublisher(cons.Client(), cfg.Kafka.ControlTopic)
+	if cfg.Control.Signing != "disabled" {
+		s, err := cfg.signer()
+		if err != nil {
+			_ = m.CloseAll()
+			return nil, fmt.Errorf("%w: %w", errConfig, err)
+		}
+		pub.Signer = s
+		log.Info().Str("key_id", s.KeyID()).Msg("containment commands are signed")
+	} else {
+		log.Warn().Msg("control.signing is disabled: containment commands are published unsigned; consumers must opt in with control.AllowUnsigned")
+	}
+	m = append(m, pub)
 	return m, nil
 }

@@ -34,7 +34,23 @@ source "$here/lib.sh"
 
 have_clickhouse() { [[ -f "$here/clickhouse.sh" ]]; }
 
+# dev_signing_key writes, once, the local development key that signs
+# containment commands (control.signing_key_file of
+# deploy/tether.example.yaml), with openssl in the PKCS #8 PEM Ed25519
+# format that `tether keygen` writes. Production creates its own key with
+# `tether keygen` and keeps it out of the repository.
+dev_signing_key() {
+	local dir="$repo/.cache/keys"
+	[[ -f $dir/control.key ]] && return 0
+	mkdir -p "$dir"
+	chmod 700 "$dir"
+	(umask 077 && openssl genpkey -algorithm ed25519 -out "$dir/control.key")
+	openssl pkey -in "$dir/control.key" -pubout -out "$dir/control.pub"
+	log "development signing key $dir/control.key (deploy/tether.example.yaml; production: tether keygen)"
+}
+
 up() {
+	dev_signing_key
 	bash "$here/kafka.sh" install
 	if have_clickhouse; then
 		bash "$here/clickhouse.sh" install
@@ -50,6 +66,8 @@ up() {
 		echo "services: ClickHouse native  $clickhouse_addr (HTTP 127.0.0.1:${TETHER_CLICKHOUSE_HTTP_PORT:-8123})" >&2
 	fi
 	echo "TETHER_TEST_KAFKA=$kafka_addr"
+	# The console's browser tests need Chromium (not a service: installed only).
+	bash "$here/chromium.sh" install
 	if [[ $kafka_sasl_port != 0 ]] && port_open "$kafka_sasl_port"; then
 		local k="$cache_root/kafka"
 		echo "services: Kafka SASL_SSL     127.0.0.1:$kafka_sasl_port (CA $k/tls/ca.crt)" >&2

@@ -8,6 +8,7 @@ package testenv
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -143,5 +144,27 @@ func need(t testing.TB, name, env, def string) string {
 		return addr
 	}
 	unavailable(t, name+" is not reachable at "+addr+" ("+err.Error()+"); start it with deploy/local/services.sh up or set "+env)
+	return ""
+}
+
+// ChromiumEnv names the Chromium binary the console's browser tests drive
+// (deploy/local/chromium.sh install prints it); default: chromium on PATH.
+const ChromiumEnv = "TETHER_TEST_CHROMIUM"
+
+// Chromium returns the path of a Chromium binary, or skips/fails t when
+// there is none.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv(ChromiumEnv); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	unavailable(t, "no chromium binary; install it with deploy/local/chromium.sh install or set "+ChromiumEnv)
 	return ""
 }

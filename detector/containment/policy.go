@@ -3,15 +3,26 @@
 // autonomy: the less autonomy an agent was granted, the sooner it is
 // stopped; every command is explained by the findings behind it.
 //
-// Storm protection: commands are rate-limited by two token buckets in event
-// time, one per agent and one for the whole fleet of the engine (one
-// partition). A command either bucket cannot pay for is held back: it is
+// Kill switch: a finding at or above HaltAt (lowered per autonomy level like
+// the other thresholds), or the HaltAfter-th suspension or revocation of
+// the same agent, also halts the agent until a human clear — or its
+// whole lineage (halt_lineage) when the agent has spawned sub-agents — and
+// demotes it straight to intern (Escalate).
+//
+// Storm protection: commands are rate-limited by three token buckets in
+// event time, one per agent, one per lineage (root agent) and one for the
+// whole fleet of the engine (one partition). A command a bucket cannot pay
+// for is held back: it is
 // not published, the session is not marked as commanded (a later finding
 // of the session may still issue it once tokens are back), it is counted
 // (Policy.Held, metric tether_containment_commands_held_total) and every
 // SummaryWindow of held-back commands is summarised in one
 // containment_rate_limited finding (HeldSummary) with the count, the agents
-// and the strongest action held. Nothing is dropped silently.
+// and the strongest action held. Nothing is dropped silently. When
+// BreakerHeld commands are held back within one SummaryWindow the circuit
+// breaker (Breaker, shared by the engines of a process) trips: one
+// containment_breaker_tripped finding is raised and no automated command is
+// issued (all are held back and summarised) until a human clears it.
 //
 // Memory: the strongest action issued per session (about 100 bytes plus the
 // session id) and the per-agent buckets (about 110 bytes plus the agent
@@ -37,6 +48,103 @@ const Name = "containment"
 // KindRateLimited is the kind of the finding that summarises held-back
 // commands.
 const KindRateLimited = "containment_rate_limited"
+
+// KindBreakerTripped is the kind of the finding raised when the circuit
+// breaker trips.
+const KindBreakerTripped = "containment_breaker_tripped"
+
+// Rule issues Action for findings of Kind (detector/kind, or a kind of any
+// detector) at or above MinSeverity, for agents at one of the Autonomy
+// levels (empty: any). Halts (halt_agent, halt_lineage) come through
+// Escalate, the other actions through Decide; clear is not allowed.
+type Rule struct {
+	Kind        string            `yaml:"kind"`
+	MinSeverity uint8             `yaml:"min_severity"`
+	Autonomy    []models.Autonomy `yaml:"autonomy"`
+	Action      models.Action     `yaml:"action"`
+}
+
+// matches reports whether r applies to f raised by an agent at level.
+func (r *Rule) matches(f *models.Finding, level models.Autonomy) bool {
+	if f.Severity < r.MinSeverity || (r.Kind != f.Kind && r.Kind != f.Detector+"/"+f.Kind) {
+		return false
+	}
+	return len(r.Autonomy) == 0 || slices.Contains(r.Autonomy, level)
+}
+
+// Validate checks the rules: a known action other than clear, a kind.
+func (o *Options) Validate() error {
+	for i, r := range o.Rules {
+		if r.Kind == "" || !r.Action.Known() || r.Action == models.ActionClear || r.MinSeverity > 100 {
+			return fmt.Errorf("containment rule %d (%+v): want a kind, min_severity 0..100 and an action other than clear", i, r)
+		}
+		for _, a := range r.Autonomy {
+			if a.Rank() == 0 {
+				return fmt.Errorf("containment rule %d: unknown autonomy level %q", i, a)
+			}
+		}
+	}
+	return nil
+}
+
+// Live holds options replaced at run time (hot reload). Safe for
+// concurrent use.
+type Live struct{ p atomic.Pointer[Options] }
+
+// Store makes o the options of every Policy built with this Live.
+func (l *Live) Store(o Options) { l.p.Store(&o) }
+
+// Load returns the stored options, or nil.
+func (l *Live) Load() *Options { return l.p.Load() }
+
+// cur returns the options in force: the Live ones when set.
+func (p *Policy) cur() *Options {
+	if p.opts.Live != nil {
+		if o := p.opts.Live.Load(); o != nil {
+			return o
+		}
+	}
+	return &p.opts
+}
+
+// Breaker is the containment circuit breaker shared by the engines of one
+// process. Safe for concurrent use.
+type Breaker struct {
+	tripped atomic.Bool
+	trips   atomic.Uint64
+	at      atomic.Int64 // unix ns (event time) of the last trip
+}
+
+// NewBreaker returns a closed (not tripped) breaker.
+func NewBreaker() *Breaker { return &Breaker{} }
+
+// Tripped reports whether the breaker is tripped.
+func (b *Breaker) Tripped() bool { return b.tripped.Load() }
+
+// Trips returns how often the breaker tripped.
+func (b *Breaker) Trips() uint64 { return b.trips.Load() }
+
+// TrippedAt returns the event time of the last trip (zero if never).
+func (b *Breaker) TrippedAt() time.Time {
+	if n := b.at.Load(); n != 0 {
+		return time.Unix(0, n).UTC()
+	}
+	return time.Time{}
+}
+
+// Clear closes the breaker again (a human decision); it reports whether it
+// was tripped.
+func (b *Breaker) Clear() bool { return b.tripped.Swap(false) }
+
+// trip trips the breaker; it reports whether this call tripped it.
+func (b *Breaker) trip(now int64) bool {
+	if b.tripped.CompareAndSwap(false, true) {
+		b.trips.Add(1)
+		b.at.Store(now)
+		return true
+	}
+	return false
+}
 
 // Options sets the severity at which each action is issued. A threshold of
 // 0 disables that action. Thresholds are lowered by AutonomyDiscount per
@@ -67,8 +175,35 @@ type Options struct {
 	// a storm of reviews cannot hold back an approval, suspension or
 	// revocation.
 	FleetReserve int
-	// MaxAgents bounds the per-agent buckets (least recently active
-	// evicted: an evicted agent starts again with a full bucket).
+	// LineageBurst and LineagePerMinute are the same for all agents of
+	// one lineage (root agent) together; LineageBurst 0 disables it.
+	LineageBurst     int
+	LineagePerMinute float64
+	// HaltAt is the severity at which the agent is also halted (its
+	// lineage when it spawned sub-agents) and demoted to intern; 0
+	// disables halts. Lowered by AutonomyDiscount like the others.
+	HaltAt uint8
+	// HaltAfter suspensions or revocations of one agent (while the policy
+	// remembers the agent) halt it like a critical incident: it keeps
+	// misbehaving in new sessions. 0 disables it.
+	HaltAfter int
+	// BreakerHeld held-back commands within one SummaryWindow trip the
+	// circuit breaker; 0 disables it.
+	BreakerHeld int
+	// Rules add actions for particular finding kinds, severities and
+	// autonomy levels on top of the thresholds; the strongest action due
+	// wins.
+	Rules []Rule
+	// Breaker is the circuit breaker, shared by the engines of a process;
+	// nil gives each Policy its own.
+	Breaker *Breaker
+	// Live, when set and holding options, replaces the thresholds, rules,
+	// rate limits, TTL and BreakerHeld of these Options at every decision
+	// (hot reload; the table sizes, SummaryWindow and Breaker stay).
+	Live *Live
+	// MaxAgents bounds the per-agent and per-lineage buckets (least
+	// recently active evicted: an evicted agent starts again with a full
+	// bucket).
 	MaxAgents int
 	// SummaryWindow is the event time over which held-back commands are
 	// summarised in one containment_rate_limited finding.
@@ -88,7 +223,10 @@ type Options struct {
 // burst); the fleet of one engine 200 at once and 200 per minute (an
 // incident touching many agents at once still gets 200 commands out
 // immediately; a storm of thousands per minute is summarised instead), of
-// which reviews may not take the last 50. One
+// which reviews may not take the last 50; a lineage (a root agent and its
+// sub-agents) 20 at once and 5 per minute. 1,000 commands held back within
+// a minute trip the circuit breaker. Halts at 95 (80 for an intern), or
+// at the second suspension or revocation of the same agent. One
 // containment_rate_limited finding per minute, at the alert threshold (50):
 // a throttled containment is itself something an analyst must see.
 func DefaultOptions() Options {
@@ -105,6 +243,11 @@ func DefaultOptions() Options {
 		FleetBurst:          200,
 		FleetPerMinute:      200,
 		FleetReserve:        50,
+		LineageBurst:        20,
+		LineagePerMinute:    5,
+		HaltAt:              95,
+		HaltAfter:           2,
+		BreakerHeld:         1000,
 		MaxAgents:           100_000,
 		SummaryWindow:       time.Minute,
 		RateLimitedSeverity: models.AlertThreshold,
@@ -122,6 +265,9 @@ const (
 type bucket struct {
 	tokens float64
 	last   int64 // unix ns of the last refill; 0: full, never used
+	// strikes counts the suspensions and revocations issued for the agent
+	// (agent buckets only): HaltAfter of them halt it.
+	strikes int
 }
 
 // take refills b to now and takes one token if there is one.
@@ -168,6 +314,10 @@ type Policy struct {
 
 	held      *atomic.Uint64
 	evictions *atomic.Uint64
+	breaker   *Breaker
+	// tripPending: this policy tripped the breaker and has not yet
+	// reported it (BreakerFinding).
+	tripPending bool
 }
 
 // New returns a Policy. Zero caps and windows fall back to the defaults.
@@ -185,7 +335,10 @@ func New(opts Options) *Policy {
 	if opts.RateLimitedSeverity == 0 {
 		opts.RateLimitedSeverity = def.RateLimitedSeverity
 	}
-	p := &Policy{opts: opts, held: new(atomic.Uint64), evictions: new(atomic.Uint64)}
+	p := &Policy{opts: opts, held: new(atomic.Uint64), evictions: new(atomic.Uint64), breaker: opts.Breaker}
+	if p.breaker == nil {
+		p.breaker = NewBreaker()
+	}
 	p.issued, p.agents = p.tables(opts.MaxSessions, opts.MaxAgents)
 	return p
 }
@@ -223,9 +376,123 @@ func (p *Policy) Held() uint64 { return p.held.Load() }
 var rank = map[models.Action]int{
 	models.ActionReview:           1,
 	models.ActionRequireApproval:  2,
+	models.ActionThrottle:         2,
 	models.ActionDemote:           2,
 	models.ActionSuspendSession:   3,
 	models.ActionRevokeCredential: 4,
+	models.ActionHaltAgent:        5,
+	models.ActionHaltLineage:      6,
+}
+
+// maxRank is the rank of the strongest action.
+const maxRank = 6
+
+// Key prefixes in the issued and agents tables: ids never contain NUL, so
+// they cannot collide with a session or agent id.
+const (
+	haltKey    = "\x00halt:"    // issued: agent -> rank of the halt issued
+	spawnKey   = "\x00spawn:"   // issued: agent -> 1 when it spawned sub-agents
+	lineageKey = "\x00lineage:" // agents: root agent -> lineage bucket
+)
+
+// Observe records what the policy needs from every event: which agents
+// spawned sub-agents (a halt of such an agent halts its lineage). An agent
+// halted alone that still spawns a sub-agent — the spawn raced the halt —
+// gets its lineage halted: Observe returns that command (severity
+// critical, no findings: its id includes the event time), once per agent.
+func (p *Policy) Observe(ev *models.Event) (models.ContainmentCommand, bool) {
+	if ev.Kind != models.KindAgentSpawn {
+		return models.ContainmentCommand{}, false
+	}
+	v, _ := p.issued.Put(spawnKey + ev.AgentID)
+	*v = 1
+	r := p.issued.Peek(haltKey + ev.AgentID)
+	if r == nil || *r != rank[models.ActionHaltAgent] {
+		return models.ContainmentCommand{}, false
+	}
+	*r = rank[models.ActionHaltLineage]
+	c := models.ContainmentCommand{
+		AgentID:        ev.AgentID,
+		RootAgentID:    ev.Root(),
+		Action:         models.ActionHaltLineage,
+		TargetAutonomy: models.AutonomyIntern,
+		Severity:       models.SeverityCritical,
+		Reason:         fmt.Sprintf("agent %s spawned sub-agent %s after it was halted: its lineage is halted", ev.AgentID, ev.ChildAgentID),
+		FindingIDs:     []string{},
+		IssuedAt:       ev.Time,
+		ExpiresAt:      ev.Time.Add(p.cur().TTL),
+	}
+	c.SetID()
+	return c, true
+}
+
+// level is the autonomy level the policy judges agent at.
+func level(ev *models.Event, agent *models.AgentSpec) models.Autonomy {
+	l := ev.Autonomy
+	if agent != nil && agent.Autonomy != "" {
+		l = agent.Autonomy
+	}
+	if l == "" {
+		l = models.AutonomyIntern // unknown agents get the least trust
+	}
+	return l
+}
+
+// Escalate returns the kill-switch command for finding f, if one is due:
+// at HaltAt (less the autonomy discount) the agent is halted — its lineage
+// when it spawned sub-agents — and demoted straight to intern, once per
+// agent (while the policy remembers it). The rate limits and the breaker
+// apply as to Decide.
+func (p *Policy) Escalate(f *models.Finding, ev *models.Event, agent *models.AgentSpec) (models.ContainmentCommand, bool) {
+	if f.Detector == Name {
+		return models.ContainmentCommand{}, false
+	}
+	lvl := level(ev, agent)
+	discount := int(p.cur().AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - lvl.Rank())
+	due := p.cur().HaltAt > 0 && int(f.Severity) >= int(p.cur().HaltAt)-discount
+	why := fmt.Sprintf("critical incident: %s/%s severity %d at autonomy %s", f.Detector, f.Kind, f.Severity, lvl)
+	if b := p.agents.Peek(f.AgentID); !due && b != nil && p.cur().HaltAfter > 0 && b.strikes >= p.cur().HaltAfter {
+		due = true
+		why = fmt.Sprintf("repeated incidents: %d suspensions or revocations, the last for %s/%s severity %d at autonomy %s", b.strikes, f.Detector, f.Kind, f.Severity, lvl)
+	}
+	for i := range p.cur().Rules {
+		r := &p.cur().Rules[i]
+		if (r.Action == models.ActionHaltAgent || r.Action == models.ActionHaltLineage) && r.matches(f, lvl) {
+			due = true
+		}
+	}
+	if !due {
+		return models.ContainmentCommand{}, false
+	}
+	action := models.ActionHaltAgent
+	if p.issued.Peek(spawnKey+f.AgentID) != nil {
+		action = models.ActionHaltLineage
+	}
+	if r := p.issued.Peek(haltKey + f.AgentID); r != nil && rank[action] <= *r {
+		return models.ContainmentCommand{}, false
+	}
+	if !p.allow(f, action, true) {
+		return models.ContainmentCommand{}, false
+	}
+	r, _ := p.issued.Put(haltKey + f.AgentID)
+	*r = rank[action]
+	c := models.ContainmentCommand{
+		AgentID:        f.AgentID,
+		RootAgentID:    f.RootAgentID,
+		Action:         action,
+		AutonomyBefore: lvl,
+		TargetAutonomy: models.AutonomyIntern,
+		Severity:       f.Severity,
+		Reason:         why + ": " + f.Explanation,
+		FindingIDs:     []string{f.ID},
+		IssuedAt:       f.Time,
+		ExpiresAt:      f.Time.Add(p.cur().TTL),
+	}
+	if c.RootAgentID == "" {
+		c.RootAgentID = ev.Root()
+	}
+	c.SetID()
+	return c, true
 }
 
 // Decide returns the command for finding f raised on event ev by agent
@@ -235,27 +502,34 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 	if f.Detector == Name {
 		return models.ContainmentCommand{}, false
 	}
-	level := ev.Autonomy
-	if agent != nil && agent.Autonomy != "" {
-		level = agent.Autonomy
-	}
-	if level == "" {
-		level = models.AutonomyIntern // unknown agents get the least trust
-	}
-	discount := int(p.opts.AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - level.Rank())
+	level := level(ev, agent)
+	discount := int(p.cur().AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - level.Rank())
 	at := func(th uint8) bool { return th > 0 && int(f.Severity) >= int(th)-discount }
 
 	var action models.Action
 	switch {
-	case at(p.opts.RevokeAt) && ev.CredentialID != "":
+	case at(p.cur().RevokeAt) && ev.CredentialID != "":
 		action = models.ActionRevokeCredential
-	case at(p.opts.SuspendAt) || at(p.opts.RevokeAt):
+	case at(p.cur().SuspendAt) || at(p.cur().RevokeAt):
 		action = models.ActionSuspendSession
-	case at(p.opts.RequireApprovalAt):
+	case at(p.cur().RequireApprovalAt):
 		action = models.ActionRequireApproval
-	case at(p.opts.ReviewAt):
+	case at(p.cur().ReviewAt):
 		action = models.ActionReview
-	default:
+	}
+	for i := range p.cur().Rules {
+		r := &p.cur().Rules[i]
+		if r.Action == models.ActionHaltAgent || r.Action == models.ActionHaltLineage || !r.matches(f, level) {
+			continue
+		}
+		if r.Action == models.ActionRevokeCredential && ev.CredentialID == "" {
+			continue
+		}
+		if rank[r.Action] > rank[action] {
+			action = r.Action
+		}
+	}
+	if action == "" {
 		return models.ContainmentCommand{}, false
 	}
 	if r := p.issued.Peek(f.SessionID); r != nil && rank[action] <= *r {
@@ -266,15 +540,24 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 	}
 	r, _ := p.issued.Put(f.SessionID)
 	*r = rank[action]
+	if action == models.ActionSuspendSession || action == models.ActionRevokeCredential {
+		b, _ := p.agents.Put(f.AgentID)
+		b.strikes++
+	}
 	c := models.ContainmentCommand{
-		AgentID:    f.AgentID,
-		SessionID:  f.SessionID,
-		Action:     action,
-		Severity:   f.Severity,
-		Reason:     fmt.Sprintf("%s/%s severity %d at autonomy %s: %s", f.Detector, f.Kind, f.Severity, level, f.Explanation),
-		FindingIDs: []string{f.ID},
-		IssuedAt:   f.Time,
-		ExpiresAt:  f.Time.Add(p.opts.TTL),
+		AgentID:        f.AgentID,
+		SessionID:      f.SessionID,
+		RootAgentID:    f.RootAgentID,
+		Action:         action,
+		AutonomyBefore: level,
+		Severity:       f.Severity,
+		Reason:         fmt.Sprintf("%s/%s severity %d at autonomy %s: %s", f.Detector, f.Kind, f.Severity, level, f.Explanation),
+		FindingIDs:     []string{f.ID},
+		IssuedAt:       f.Time,
+		ExpiresAt:      f.Time.Add(p.cur().TTL),
+	}
+	if c.RootAgentID == "" {
+		c.RootAgentID = ev.Root()
 	}
 	if action == models.ActionRevokeCredential {
 		c.CredentialID = ev.CredentialID
@@ -292,25 +575,32 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 // fleet tokens for stronger actions.
 func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) bool {
 	now := f.Time.UnixNano()
-	agentOK, fleetOK := true, true
-	var b *bucket
-	if p.opts.AgentBurst > 0 {
+	agentOK, lineageOK, fleetOK := true, true, true
+	var b, lb *bucket
+	if p.cur().AgentBurst > 0 {
 		b, _ = p.agents.Put(f.AgentID)
-		agentOK = b.peek(now, p.opts.AgentBurst, p.opts.AgentPerMinute, 1)
+		agentOK = b.peek(now, p.cur().AgentBurst, p.cur().AgentPerMinute, 1)
 	}
-	if p.opts.FleetBurst > 0 {
+	if root := f.RootAgentID; p.cur().LineageBurst > 0 && root != "" {
+		lb, _ = p.agents.Put(lineageKey + root)
+		lineageOK = lb.peek(now, p.cur().LineageBurst, p.cur().LineagePerMinute, 1)
+	}
+	if p.cur().FleetBurst > 0 {
 		need := 1.0
 		if !strong {
-			need += float64(max(p.opts.FleetReserve, 0))
+			need += float64(max(p.cur().FleetReserve, 0))
 		}
-		fleetOK = p.fleet.peek(now, p.opts.FleetBurst, p.opts.FleetPerMinute, need)
+		fleetOK = p.fleet.peek(now, p.cur().FleetBurst, p.cur().FleetPerMinute, need)
 	}
-	if agentOK && fleetOK {
+	if agentOK && lineageOK && fleetOK && !p.breaker.Tripped() {
 		if b != nil {
-			b.take(now, p.opts.AgentBurst, p.opts.AgentPerMinute)
+			b.take(now, p.cur().AgentBurst, p.cur().AgentPerMinute)
 		}
-		if p.opts.FleetBurst > 0 {
-			p.fleet.take(now, p.opts.FleetBurst, p.opts.FleetPerMinute)
+		if lb != nil {
+			lb.take(now, p.cur().LineageBurst, p.cur().LineagePerMinute)
+		}
+		if p.cur().FleetBurst > 0 {
+			p.fleet.take(now, p.cur().FleetBurst, p.cur().FleetPerMinute)
 		}
 		return true
 	}
@@ -334,7 +624,34 @@ func (p *Policy) allow(f *models.Finding, action models.Action, strong bool) boo
 	if rank[action] > rank[w.strong] {
 		w.strong = action
 	}
+	if p.cur().BreakerHeld > 0 && w.count >= p.cur().BreakerHeld && p.breaker.trip(now) {
+		p.tripPending = true
+	}
 	return false
+}
+
+// BreakerFinding returns the containment_breaker_tripped finding once,
+// after this policy tripped the breaker; the caller fills the rest
+// (detector Name, time, ID). The policy never commands on it.
+func (p *Policy) BreakerFinding() (models.Finding, bool) {
+	if !p.tripPending {
+		return models.Finding{}, false
+	}
+	p.tripPending = false
+	w := &p.window
+	f := models.Finding{
+		Kind:       KindBreakerTripped,
+		Severity:   models.SeverityCritical,
+		Confidence: 1,
+		Explanation: fmt.Sprintf("containment circuit breaker tripped: %d commands were held back by the rate limits within %s (breaker at %d). No automated containment command is issued until a human clears the breaker (POST /containment/breaker/clear on the daemon's HTTP address); held-back commands keep being counted and summarised",
+			w.count, p.opts.SummaryWindow, p.cur().BreakerHeld),
+		Features: []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: float64(p.cur().BreakerHeld)}},
+	}
+	if len(w.agents) > 0 {
+		f.AgentID, f.SessionID = w.agents[0], w.sessions[0]
+		f.EvidenceIDs = append([]string(nil), w.events...)
+	}
+	return f, true
 }
 
 // peek reports whether b, refilled to now, holds at least need tokens.
@@ -368,8 +685,8 @@ func (p *Policy) HeldSummary(now time.Time) (models.Finding, bool) {
 		Confidence: 1,
 		AgentID:    w.agents[0],
 		SessionID:  w.sessions[0],
-		Explanation: fmt.Sprintf("%d containment commands (strongest %s) were held back by the rate limits (per agent %d at once, %g/min; fleet %d at once, %g/min, %d kept for actions stronger than review) in the %s from %s; first agents held: %s. Their findings stand; a later finding of each session issues the command once the limits allow",
-			w.count, w.strong, p.opts.AgentBurst, p.opts.AgentPerMinute, p.opts.FleetBurst, p.opts.FleetPerMinute, p.opts.FleetReserve,
+		Explanation: fmt.Sprintf("%d containment commands (strongest %s) were held back by the rate limits (per agent %d at once, %g/min; per lineage %d at once, %g/min; fleet %d at once, %g/min, %d kept for actions stronger than review) or the tripped circuit breaker in the %s from %s; first agents held: %s. Their findings stand; a later finding of each session issues the command once the limits allow",
+			w.count, w.strong, p.cur().AgentBurst, p.cur().AgentPerMinute, p.cur().LineageBurst, p.cur().LineagePerMinute, p.cur().FleetBurst, p.cur().FleetPerMinute, p.cur().FleetReserve,
 			p.opts.SummaryWindow, time.Unix(0, w.start).UTC().Format(time.RFC3339), strings.Join(w.agents, ", ")),
 		EvidenceIDs: append([]string(nil), w.events...),
 		Features:    []models.Feature{{Name: "commands_held", Observed: float64(w.count), Baseline: 0}},

@@ -30,9 +30,10 @@ type issuedJSON struct {
 }
 
 type bucketJSON struct {
-	Agent  string  `json:"a,omitempty"`
-	Tokens float64 `json:"t"`
-	Last   int64   `json:"l"`
+	Agent   string  `json:"a,omitempty"`
+	Tokens  float64 `json:"t"`
+	Last    int64   `json:"l"`
+	Strikes int     `json:"k,omitempty"`
 }
 
 type heldJSON struct {
@@ -52,7 +53,7 @@ func (p *Policy) MarshalState() ([]byte, error) {
 		st.Issued = append(st.Issued, issuedJSON{s, *r})
 	}
 	for a, b := range p.agents.All() {
-		st.Agents = append(st.Agents, bucketJSON{a, b.tokens, b.last})
+		st.Agents = append(st.Agents, bucketJSON{a, b.tokens, b.last, b.strikes})
 	}
 	if w := p.window; w.count > 0 {
 		st.Held = &heldJSON{w.start, w.count, w.agents, w.sessions, w.events, w.strong}
@@ -77,7 +78,7 @@ func (p *Policy) UnmarshalState(b []byte) error {
 	}
 	issued, agents := p.tables(max(p.issued.Max(), len(st.Issued)), max(p.agents.Max(), len(st.Agents)))
 	for _, is := range st.Issued {
-		if is.Rank < 1 || is.Rank > rank[models.ActionRevokeCredential] {
+		if is.Rank < 1 || is.Rank > maxRank {
 			return fmt.Errorf("%w: session %q has rank %d", errState, is.Session, is.Rank)
 		}
 		v, ok := issued.PushBack(is.Session)
@@ -91,7 +92,10 @@ func (p *Policy) UnmarshalState(b []byte) error {
 		if !ok {
 			return fmt.Errorf("%w: duplicate agent %q", errState, a.Agent)
 		}
-		*v = bucket{a.Tokens, a.Last}
+		if a.Strikes < 0 {
+			return fmt.Errorf("%w: agent %q has %d strikes", errState, a.Agent, a.Strikes)
+		}
+		*v = bucket{a.Tokens, a.Last, a.Strikes}
 	}
 	var w heldWindow
 	if h := st.Held; h != nil {
@@ -105,6 +109,6 @@ func (p *Policy) UnmarshalState(b []byte) error {
 	}
 	issued.SetMax(p.issued.Max())
 	agents.SetMax(p.agents.Max())
-	p.issued, p.agents, p.fleet, p.window, p.summaryAt = issued, agents, bucket{st.Fleet.Tokens, st.Fleet.Last}, w, st.SummaryAt
+	p.issued, p.agents, p.fleet, p.window, p.summaryAt = issued, agents, bucket{tokens: st.Fleet.Tokens, last: st.Fleet.Last}, w, st.SummaryAt
 	return nil
 }

@@ -334,12 +334,45 @@ func ownKeyLine(text string, ls int, before string, sh *shape) bool {
 	}
 	if !sh.recordShaped {
 		// a document's own top-level "key: value" line (a bill's "IBAN:
-		// …"); an indented one is text inside a field
-		return ind == 0
+		// …"); an indented one is text inside a field, and so is one
+		// inside a serialised string value (its line breaks escaped) after
+		// a blank line of that string: a paragraph of "key: value" lines
+		// appended to a review or note, not the structure's own field
+		return ind == 0 && !afterEscapedBlank(text, ls)
 	}
 	n := sh.byIndent[min(ind, 8)]
 	return n == sh.kvLines || (n >= 3 && 5*n >= sh.kvLines)
 }
+
+// afterEscapedBlank reports whether the line starting at ls begins after a
+// literal "\n" (a line break escaped inside a serialised string) and an
+// escaped blank line ("\n\n") precedes it on the same physical line,
+// within keyWindow bytes.
+func afterEscapedBlank(text string, ls int) bool {
+	if ls < 2 || text[ls-1] != 'n' || text[ls-2] != '\\' {
+		return false
+	}
+	lo := max(0, ls-keyWindow)
+	for i := ls - 1; i-3 >= lo; i-- {
+		switch text[i] {
+		case '\n':
+			return false
+		case '\'', '"':
+			// the opening quote of the string value of a serialised
+			// member ("'key': '", "\"key\": \"", "\"key\":\""): its start
+			if text[i-1] == ':' && isQuote(text[i-2]) || text[i-1] == ' ' && text[i-2] == ':' && isQuote(text[i-3]) {
+				return false
+			}
+		case 'n':
+			if text[i-1] == '\\' && text[i-2] == 'n' && text[i-3] == '\\' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isQuote(c byte) bool { return c == '\'' || c == '"' }
 
 // keyRepeats reports whether another line of text near the one at ls
 // (within keyWindow bytes) holds "key:" after its indentation and list
@@ -366,6 +399,61 @@ func keyRepeats(text string, ls int, key string) bool {
 			return true
 		}
 	}
+}
+
+// isSchemaField reports whether the token at byte at of text is a field
+// value the records of the result share: the result is the token alone,
+// or the token is the whole value of a "key: value" line whose key opens
+// another line of the result at the same indentation (within keyWindow
+// bytes: the same field of another record). A document's own single
+// "IBAN: …" line, or a line of a notice pasted into a field, is not.
+func isSchemaField(text string, at int) bool {
+	end := at
+	for end < len(text) && !isDelim(text[end]) {
+		end++
+	}
+	if trimmedIs(text, at, end) {
+		return true
+	}
+	ls := at
+	for ls > 0 && !lineStart(text, ls) {
+		ls--
+	}
+	ind := ls
+	for ind < at && (text[ind] == ' ' || text[ind] == '\t') {
+		ind++
+	}
+	line := text[ind:at]
+	if len(line) > 1 && line[0] == '-' && line[1] == ' ' {
+		line = line[2:]
+		ind += 2 // a list item's first field sits at its siblings' indentation
+	}
+	key, ok := lineKey(line)
+	if !ok || strings.TrimRight(line[len(key)+1:], " '\"") != "" {
+		return false
+	}
+	indent := ind - ls
+	lo, hi := max(0, ls-keyWindow), min(len(text), ls+keyWindow)
+	for i := lo; i < hi; {
+		j := i
+		for j < hi && text[j] != '\n' {
+			j++
+		}
+		if i != ls {
+			k := i
+			for k < j && (text[k] == ' ' || text[k] == '\t') {
+				k++
+			}
+			if k+1 < j && text[k] == '-' && text[k+1] == ' ' {
+				k += 2
+			}
+			if k-i == indent && strings.HasPrefix(text[k:j], key) && len(text[k:j]) > len(key) && text[k+len(key)] == ':' {
+				return true
+			}
+		}
+		i = j + 1
+	}
+	return false
 }
 
 // keyWindow bounds the bytes on each side of a line searched for its key.

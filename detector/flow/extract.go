@@ -228,9 +228,21 @@ func (x *extractor) classify(t string, at int, fn func(string, Class, int)) {
 	if !isASCII(t) {
 		return
 	}
-	if strings.IndexByte(t, '/') >= 0 {
+	if sl := strings.IndexByte(t, '/'); sl >= 0 {
 		if isFileExt(extOf(t)) {
 			fn(x.lower(t), ClassFile, at)
+			return
+		}
+		// a link written without its scheme ("www.a.example/alice"): the
+		// same URL and host as "https://www.a.example/alice"
+		if sl > 4 && (t[:4] == "www." || t[:4] == "WWW.") {
+			if host := x.lower(t[4:sl]); isHost(host) {
+				u := strings.TrimRight(x.lower(t[4:]), "/")
+				fn(u, ClassURL, at)
+				if u != host {
+					fn(host, ClassHost, at)
+				}
+			}
 		}
 		return
 	}

@@ -84,3 +84,22 @@ func FuzzExtract(f *testing.F) {
 		})
 	})
 }
+
+func TestExtractSchemelessLink(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"my TODO list at www.company-todo.example/alice!", []string{"url:company-todo.example/alice", "host:company-todo.example"}},
+		{"see https://www.company-todo.example/alice", []string{"url:company-todo.example/alice", "host:company-todo.example"}},
+		{"the file reports/q1.pdf", []string{"file:reports/q1.pdf"}},
+		{"a path a/b/c", nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		Extract(tt.in, 0, func(v string, c Class) { got = append(got, c.String()+":"+v) })
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Extract(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

@@ -31,6 +31,11 @@ type hit struct {
 	// planted: the value is the call's destination (or fetched location)
 	// and was planted in its source (attempt.go).
 	planted bool
+	// counterparty: the value is the whole argument (the call's
+	// destination itself, not one of several values packed into a
+	// payload) and a field value of the user's own records (values.go
+	// entry.counterparty).
+	counterparty bool
 }
 
 func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
@@ -109,8 +114,8 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 					planted: e.planted && whole && isAddress(v, c)})
 			case e.flags&fromPrivate != 0 && sink:
 				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c))),
-					planted: e.planted && whole && isAddress(v, c)})
-			case !seen && context && c.RecipientLike():
+					planted: e.planted && whole && isAddress(v, c), counterparty: e.counterparty && isAddress(v, c) && strings.EqualFold(strings.TrimSpace(l.text), v)})
+			case !seen && context && c.RecipientLike() && !d.inUserText(s, v):
 				d.hits = append(d.hits, hit{kind: KindUnexplainedDestination, arg: path, value: v, class: c})
 			}
 		})
@@ -194,6 +199,16 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	}
 }
 
+// inUserText reports whether v occurs at word boundaries in the user and
+// system text of s (or its nearest ancestor with text): a value the
+// extractor read as part of a longer token there ("www.a.example.They",
+// a missing space after a full stop) is still the user's.
+func (d *Detector) inUserText(s *session, v string) bool {
+	var text []byte
+	d.chain(s, func(a *session) bool { text = a.text; return len(text) == 0 })
+	return len(v) <= 64 && containsWordFold(text, v)
+}
+
 // unrequested emits unrequested_action for a destructive call (see
 // Options.Unrequested) unless the call already raised a finding at least
 // as strong. Reported once per session per tool.
@@ -202,7 +217,7 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 		return
 	}
 	r := d.requestOf(s)
-	if r == nil || r.req.delegated || r.req.callFor(ev.ToolName) {
+	if r == nil || r.req.delegated || r.req.callFor(ev.ToolName) || asksVerb(r.req.lower, ev.ToolName) {
 		return
 	}
 	outsider := false
@@ -273,7 +288,10 @@ func (a authority) authorised(h *hit) bool {
 // the record the location sat in, or it delegates to a source the user
 // named.
 func (a authority) fetchAuthorised(h *hit) bool {
-	if a.called && a.links {
+	if a.called && a.links && !(h.planted && h.undirected) {
+		// "all the websites posted" asks for the links of the source the
+		// user named, not for a link planted in a page reached through
+		// them (read by a call that named nothing the user named)
 		return true
 	}
 	return (a.called && !a.location && !h.planted) || h.pointed || (a.delegated && !h.undirected)
@@ -323,6 +341,12 @@ func (d *Detector) privateSeverity(hs []hit, auth authority) (sev uint8, conf fl
 			}
 		case !h.dest:
 			s, c, n = d.opts.SeverityPrivate, 0.6, ""
+		case h.counterparty && auth.called && !h.planted:
+			// the user asks for this action and the destination is one of
+			// their own counterparties ("pay the bill, like last month"
+			// paying the recipient of last month's transaction): the user
+			// acting on their own records
+			s, c, n = d.opts.SeverityPrivateDestDirected, 0.5, "; the destination is a counterparty in a field of the user's own records and the user's request asks for this action"
 		default:
 			s, c, n = d.opts.SeverityPrivateDest, 0.5, "; the destination is a private value"
 		}

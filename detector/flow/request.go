@@ -276,6 +276,21 @@ func callFor(req []byte, tool string) bool {
 	return nouns == 0 || matched
 }
 
+// asksVerb reports whether the request holds a word of the action family
+// of tool's verb (its first name word), whatever object it names: "make a
+// reservation" asks for reserve_hotel though it says "a place to stay".
+// unrequested_action, whose values the extractor does not track, needs
+// the action itself to be unasked for.
+func asksVerb(req []byte, tool string) bool {
+	verb := ""
+	toolWords(tool, func(w string) {
+		if verb == "" {
+			verb = w
+		}
+	})
+	return verb != "" && !readVerbs[verb] && !genericToolWords[verb] && matchesFamily(req, verb)
+}
+
 // delegates reports whether the request hands the choice of actions to
 // content the user names.
 func delegates(req []byte) bool {

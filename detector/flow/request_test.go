@@ -86,3 +86,21 @@ func TestToolWords(t *testing.T) {
 		}
 	}
 }
+
+func TestAsksVerb(t *testing.T) {
+	tests := []struct {
+		req, tool string
+		want      bool
+	}{
+		{"if it is rated above 4, make a reservation for me", "reserve_hotel", true},
+		{"which rental company has the best rating?", "reserve_hotel", false},
+		{"please delete the old drafts", "delete_file", true},
+		{"show me the reviews", "get_rating_reviews_for_hotels", false}, // a reading verb
+		{"", "reserve_hotel", false},
+	}
+	for _, tt := range tests {
+		if got := asksVerb([]byte(tt.req), tt.tool); got != tt.want {
+			t.Errorf("asksVerb(%q, %q) = %v, want %v", tt.req, tt.tool, got, tt.want)
+		}
+	}
+}

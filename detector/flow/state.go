@@ -12,12 +12,13 @@ import (
 var ErrState = errors.New("flow: invalid state")
 
 // StateVersion is the version of the MarshalState encoding.
-const StateVersion = 4
+const StateVersion = 5
 
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 4; version 3 lacked the session flag 4, the
+// State encoding (version 5; version 4 lacked the marks byte and the
+// session flag 8; version 3 lacked the session flag 4, the
 // request text, the value flags 64 and 128 and the pending calls' flag 2
 // and host (it listed directed calls only); version 2 also lacked flag
 // 32, the cue byte, the instructed source and the reported pairs; version 1
@@ -28,10 +29,11 @@ const stateMagic = "TFLW"
 //
 //	"TFLW" b(version) u(sessions)
 //	per session, most recently active first (the LRU order):
-//	  s(id) s(parent) b(1 child | 2 context | 4 attempt reported) s(text) s(request)
+//	  s(id) s(parent) b(1 child | 2 context | 4 attempt reported | 8 read outsider content) s(text) s(request)
 //	  u(values), oldest first (the eviction order):
 //	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
 //	      | 32 instructed undirected | 64 described | 128 planted) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
+//	    b(marks: 1 counterparty)
 //	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
 //	    s(instructed event) s(instructed tool)
 //	  u(trusted), oldest first: s(value)
@@ -50,6 +52,9 @@ const (
 	stChild     = 1
 	stContext   = 2
 	stAttempted = 4 // new in version 4
+	// stOutsider: the session read outsider-written content, with or
+	// without values (new in version 5).
+	stOutsider = 8
 
 	svUntrusted  = 1
 	svPrivate    = 2
@@ -65,6 +70,9 @@ const (
 	// request; the value was planted (new in version 4).
 	svDescribed = 64
 	svPlanted   = 128
+	// smCounterparty: the value was a field of the user's own records (the
+	// marks byte, new in version 5).
+	smCounterparty = 1
 
 	allCues = cueAddressee | cueDirective | cueRole | cueImperative
 )
@@ -87,6 +95,9 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		}
 		if s.attempted {
 			fl |= stAttempted
+		}
+		if s.hasOutsider {
+			fl |= stOutsider
 		}
 		b = append(b, fl)
 		b = appendStr(b, string(s.text))
@@ -114,7 +125,11 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			if e.planted {
 				fl |= svPlanted
 			}
-			b = append(b, fl, byte(e.class), byte(e.cues))
+			var marks byte
+			if e.counterparty {
+				marks |= smCounterparty
+			}
+			b = append(b, fl, byte(e.class), byte(e.cues), marks)
 			for _, src := range [...]source{e.untrusted, e.private, e.seen, e.instr} {
 				b = appendStr(b, src.event)
 				b = appendStr(b, src.tool)
@@ -269,10 +284,11 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		s.id = r.str(maxIDLen, "session id")
 		s.parent = r.str(maxIDLen, "parent id")
 		fl := r.byte("session flags")
-		if fl&^(stChild|stContext|stAttempted) != 0 {
+		if fl&^(stChild|stContext|stAttempted|stOutsider) != 0 {
 			r.fail("session %q: bad flags %#x", s.id, fl)
 		}
 		s.child, s.context, s.attempted = fl&stChild != 0, fl&stContext != 0, fl&stAttempted != 0
+		s.hasOutsider = fl&stOutsider != 0
 		if t := r.str(textLimit, "user text"); t != "" {
 			s.text = []byte(t)
 		}
@@ -289,6 +305,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			fl := r.byte("value flags")
 			c := Class(r.byte("value class"))
 			cues := cueCat(r.byte("value cues"))
+			marks := r.byte("value marks")
 			var e entry
 			e.untrusted = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
 			e.private = source{r.str(maxIDLen, "event id"), r.str(maxIDLen, "tool name")}
@@ -297,7 +314,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if r.err != nil {
 				break
 			}
-			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 {
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 || marks&^smCounterparty != 0 {
 				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
 				break
 			}
@@ -309,6 +326,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			e.class, e.instructed, e.undirected, e.privUndirected = c, fl&svInstructed != 0, fl&svUndirected != 0, fl&svPrivUndirected != 0
 			e.instrUndirected, e.cues = fl&svInstrUndirected != 0, cues
 			e.described, e.planted = fl&svDescribed != 0, fl&svPlanted != 0
+			e.counterparty = marks&smCounterparty != 0
 			s.hasInstructed = s.hasInstructed || e.instructed
 			s.hasOutsider = s.hasOutsider || e.flags != 0
 			s.values.put(k, e)

@@ -47,6 +47,15 @@ type entry struct {
 	// record the request does not describe, or had instruction cues nearby:
 	// content aimed at the agent (attempt.go).
 	described, planted bool
+	// counterparty: some occurrence was a field value of the records of a
+	// result of the user's own store (a private_data tool that is not
+	// untrusted_content) that the store's schema holds: the result alone
+	// (the user's own IBAN) or a field whose key recurs, at the same
+	// indentation, in the result's other records (the "recipient" of a
+	// past transaction; isSchemaField). Outsiders write free text into
+	// such stores (a subject, a note, a document's lines), not the
+	// schema's fields.
+	counterparty bool
 }
 
 // valueSet is a FIFO-bounded map of values. keys is the insertion ring
@@ -128,9 +137,11 @@ type session struct {
 	// of the state; recomputed on restore). Lets non-sink calls of
 	// sessions without instructions skip argument parsing.
 	hasInstructed bool
-	// hasOutsider: some value of the session came from an untrusted or
-	// private result (not part of the state; recomputed on restore). Lets
-	// calls of sessions without such values skip the fetch judgement.
+	// hasOutsider: the session read an untrusted_content result with
+	// instruction cues, or some value of it came from an untrusted or
+	// private result (state flag 8).
+	// Lets calls of sessions without such content skip the fetch
+	// judgement; unrequested_action needs it.
 	hasOutsider bool
 }
 
@@ -185,6 +196,13 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		delete(s.directed, key)
 		d.cues = d.opts.Cues.instructionCues(text, d.cues)
 	}
+	if flags&fromUntrusted != 0 && instructs(d.cues) {
+		// outsider-written content addressed to the agent, whether or not
+		// it carries a value the extractor tracks (a review telling the
+		// assistant to book a hotel); a log excerpt or a plain review
+		// without values does not count
+		d.chain(s, func(a *session) bool { a.hasOutsider = true; return true })
+	}
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
 		text = text[:d.opts.MaxScanBytes]
 	}
@@ -212,13 +230,14 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 			near = cuesNear(d.cues, at)
 		}
 		instructed := catCount(near) >= InstructMin
-		described := false
+		described, counterparty := false, false
 		if flags != 0 && isAddress(v, c) {
 			described = d.rec.describes(req, text, at)
 			switch {
 			case d.fetchedFrom == "" && isStructured(text, at, &d.shape), ownOf(d.fetchedFrom, v, c):
 				// the result's own entity; on a page fetched from a host,
 				// only that host's own addresses are the page's
+				counterparty = flags == fromPrivate && d.fetchedFrom == "" && isSchemaField(text, at)
 				d.own[v] = struct{}{} // one of the result's own entities
 				if c == ClassEmail {
 					d.own[v[strings.LastIndexByte(v, '@')+1:]] = struct{}{} // its domain
@@ -259,6 +278,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				a.hasInstructed = true
 			}
 			e.described = e.described || described
+			e.counterparty = e.counterparty || counterparty
 			a.hasOutsider = a.hasOutsider || flags != 0
 			e.flags |= flags
 			a.values.put(v, e)
@@ -269,6 +289,11 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		d.plant(s, ev, directed, emit)
 	}
 }
+
+// instructs reports whether the text holds an instruction cue of any
+// category (instruct.go): words addressed to the agent, a directive, a
+// role or an imperative clause.
+func instructs(cues []cue) bool { return len(cues) > 0 }
 
 // lookup merges what s and its ancestors know about v.
 func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
@@ -298,6 +323,7 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 			e.instrUndirected = e.instrUndirected || x.instrUndirected
 			e.described = e.described || x.described
 			e.planted = e.planted || x.planted
+			e.counterparty = e.counterparty || x.counterparty
 			e.flags |= x.flags
 		}
 		return true

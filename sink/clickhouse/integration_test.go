@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tetherhq/tether/deploy/testenv"
+	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink"
 )
 
@@ -554,7 +555,14 @@ func TestIntegrationReadmeQueries(t *testing.T) {
 	o := testOptions(t)
 	w := openT(t, o)
 	ctx := context.Background()
-	if err := w.Write(ctx, sample(time.Now().UTC().Add(-time.Minute))); err != nil {
+	b := sample(time.Now().UTC().Add(-time.Minute))
+	if err := w.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	c, now := b.Commands[0], time.Now().UTC()
+	ack := models.CommandAck{CommandID: c.ID, AgentID: c.AgentID, Action: c.Action, Status: models.AckApplied, Consumer: "gateway",
+		IssuedAt: c.IssuedAt, AlertedAt: now.Add(-40 * time.Millisecond), ReceivedAt: now.Add(-10 * time.Millisecond), AckedAt: now}
+	if err := w.WriteAcks(ctx, []models.CommandAck{ack}); err != nil {
 		t.Fatal(err)
 	}
 	for i, q := range qs {

@@ -115,8 +115,10 @@ type Schema struct {
 	Dialect Dialect
 	// Database holding the tables.
 	Database string
-	// Events, Findings and Commands describe the three tables.
-	Events, Findings, Commands Table
+	// Events, Findings, Commands and Acks describe the tables.
+	Events, Findings, Commands, Acks Table
+	// Triage holds analysts' triage decisions (triage.go).
+	Triage Table
 }
 
 // Table names.
@@ -124,12 +126,13 @@ const (
 	EventsTable   = "events"
 	FindingsTable = "findings"
 	CommandsTable = "commands"
+	AcksTable     = "command_acks"
 )
 
 // NewSchema describes the tables for opts.Database in dialect d.
 func NewSchema(opts Options, d Dialect) Schema {
 	insertedAt := Column{Name: "inserted_at", Type: "DateTime('UTC')", Default: "now()"}
-	return Schema{
+	s := Schema{
 		Dialect:  d,
 		Database: opts.Database,
 		Events: Table{
@@ -233,11 +236,41 @@ func NewSchema(opts Options, d Dialect) Schema {
 			TTLColumn:     "issued_at",
 			RetentionDays: opts.RetentionDays,
 		},
+		Acks: Table{
+			Name: AcksTable,
+			Columns: []Column{
+				{Name: "command_id", Type: tString},
+				{Name: "consumer", Type: tLowCard},
+				{Name: "status", Type: tLowCard},
+				{Name: "agent_id", Type: tLowCard},
+				{Name: "action", Type: tLowCard},
+				{Name: "reason", Type: tString},
+				{Name: "issued_at", Type: tTime},
+				{Name: "alerted_at", Type: tTime},
+				{Name: "received_at", Type: tTime},
+				{Name: "acked_at", Type: tTime},
+				// Stages of time-to-contain in milliseconds (models.Stages),
+				// exact even where the timestamps are whole seconds.
+				{Name: "event_to_finding_ms", Type: tFloat64},
+				{Name: "finding_to_command_ms", Type: tFloat64},
+				{Name: "command_to_ack_ms", Type: tFloat64},
+				{Name: "time_to_contain_ms", Type: tFloat64},
+				insertedAt,
+			},
+			// One row per command, consumer and outcome: a replayed ack
+			// collapses; a failed then applied command keeps both.
+			OrderBy:       "(command_id, consumer, status)",
+			TTLColumn:     "acked_at",
+			RetentionDays: opts.RetentionDays,
+		},
+		Triage: triageTable(),
 	}
+	addMillis(&s)
+	return s
 }
 
 // Tables returns the tables in creation order.
-func (s Schema) Tables() []Table { return []Table{s.Events, s.Findings, s.Commands} }
+func (s Schema) Tables() []Table { return []Table{s.Events, s.Findings, s.Commands, s.Acks, s.Triage} }
 
 // Qualified returns database.table.
 func (s Schema) Qualified(table string) string { return s.Database + "." + table }
@@ -279,7 +312,7 @@ func (s Schema) Statements() []string {
 	for _, t := range s.Tables() {
 		stmts = append(stmts, s.CreateTable(t))
 	}
-	return stmts
+	return append(stmts, s.Views()...)
 }
 
 // InsertQuery renders the INSERT with t's explicit column list.
@@ -290,11 +323,19 @@ func (s Schema) InsertQuery(t Table) string {
 // migrate applies the schema and checks that tables created by an earlier
 // build have every column this build writes.
 func (w *Writer) migrate(ctx context.Context) error {
-	for _, stmt := range w.schema.Statements() {
-		if err := w.conn.Exec(ctx, stmt); err != nil {
-			first, _, _ := strings.Cut(stmt, "\n")
-			return fmt.Errorf("%w: %s on %s: %w", ErrSchema, first, w.opts.Addr, classify(err))
+	stmts := w.schema.Statements()
+	views := w.schema.Views() // last: created once the tables they read are checked
+	exec := func(stmts []string) error {
+		for _, stmt := range stmts {
+			if err := w.conn.Exec(ctx, stmt); err != nil {
+				first, _, _ := strings.Cut(stmt, "\n")
+				return fmt.Errorf("%w: %s on %s: %w", ErrSchema, first, w.opts.Addr, classify(err))
+			}
 		}
+		return nil
+	}
+	if err := exec(stmts[:len(stmts)-len(views)]); err != nil {
+		return err
 	}
 	for _, t := range w.schema.Tables() {
 		have, err := w.columns(ctx, t.Name)
@@ -313,7 +354,7 @@ func (w *Writer) migrate(ctx context.Context) error {
 				ErrSchema, w.schema.Qualified(t.Name), w.opts.Addr, strings.Join(missing, ", "))
 		}
 	}
-	return nil
+	return exec(views)
 }
 
 func (w *Writer) columns(ctx context.Context, table string) (map[string]bool, error) {

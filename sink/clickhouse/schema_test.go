@@ -124,15 +124,21 @@ func TestCreateTable(t *testing.T) {
 func TestStatements(t *testing.T) {
 	s := NewSchema(DefaultOptions(), DialectLegacy)
 	stmts := s.Statements()
-	if len(stmts) != 4 {
-		t.Fatalf("got %d statements, want 4", len(stmts))
+	if want := 1 + len(s.Tables()) + len(s.Views()); len(stmts) != want {
+		t.Fatalf("got %d statements, want %d", len(stmts), want)
 	}
 	if stmts[0] != "CREATE DATABASE IF NOT EXISTS tether" {
 		t.Errorf("first statement %q", stmts[0])
 	}
-	for i, tbl := range []string{"events", "findings", "commands"} {
+	for i, tbl := range []string{"events", "findings", "commands", "command_acks", "triage"} {
 		if !strings.HasPrefix(stmts[i+1], "CREATE TABLE IF NOT EXISTS tether."+tbl+"\n") {
 			t.Errorf("statement %d does not create %s: %q", i+1, tbl, stmts[i+1])
+		}
+	}
+	for i, v := range []string{"VIEW IF NOT EXISTS tether.session_detection", "MATERIALIZED VIEW IF NOT EXISTS tether.agent_daily", "MATERIALIZED VIEW IF NOT EXISTS tether.agent_daily_events"} {
+		j := 1 + len(s.Tables()) + i
+		if !strings.HasPrefix(stmts[j], "CREATE "+v+" AS") && !strings.HasPrefix(stmts[j], "CREATE "+v+"\n") {
+			t.Errorf("statement %d does not create the view %s: %q", j, v, stmts[j])
 		}
 	}
 }
@@ -143,8 +149,9 @@ func TestInsertQuery(t *testing.T) {
 		table Table
 		want  string
 	}{
-		{s.Commands, "INSERT INTO tether.commands (command_id, issued_at, expires_at, agent_id, session_id, credential_id, action, target_autonomy, severity, reason, finding_ids)"},
-		{s.Findings, "INSERT INTO tether.findings (finding_id, time, root_agent_id, agent_id, session_id, principal, detector, kind, severity, confidence, explanation, evidence_event_ids, feature_name, feature_observed, feature_baseline, feature_spread, step, rule_id, ruleset_version, exception)"},
+		{s.Commands, "INSERT INTO tether.commands (command_id, issued_at, expires_at, agent_id, session_id, credential_id, action, target_autonomy, severity, reason, finding_ids, issued_at_ms)"},
+		{s.Acks, "INSERT INTO tether.command_acks (command_id, consumer, status, agent_id, action, reason, issued_at, alerted_at, received_at, acked_at, event_to_finding_ms, finding_to_command_ms, command_to_ack_ms, time_to_contain_ms)"},
+		{s.Findings, "INSERT INTO tether.findings (finding_id, time, root_agent_id, agent_id, session_id, principal, detector, kind, severity, confidence, explanation, evidence_event_ids, feature_name, feature_observed, feature_baseline, feature_spread, step, rule_id, ruleset_version, exception, time_ms)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.table.Name, func(t *testing.T) {
@@ -395,5 +402,20 @@ func TestFindingAndCommandRows(t *testing.T) {
 				t.Errorf("%s = %#v, want %#v", tt.col, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestAckRowStages(t *testing.T) {
+	at := time.Date(2026, 2, 2, 10, 0, 0, 0, time.UTC)
+	a := models.CommandAck{CommandID: "c", Consumer: "g", Status: models.AckApplied, AgentID: "a", Action: models.ActionHaltAgent,
+		IssuedAt: at, AlertedAt: at.Add(20 * time.Millisecond), ReceivedAt: at.Add(35 * time.Millisecond), AckedAt: at.Add(36500 * time.Microsecond)}
+	row := AckRow(&a)
+	s := NewSchema(DefaultOptions(), DialectModern)
+	if len(row) != len(s.Acks.InsertColumns()) {
+		t.Fatalf("row has %d values for %d columns", len(row), len(s.Acks.InsertColumns()))
+	}
+	want := []float64{20, 15, 1.5, 36.5}
+	if got := row[len(row)-4:]; got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || got[3] != want[3] {
+		t.Fatalf("stages %v ms, want %v", got, want)
 	}
 }

@@ -148,6 +148,7 @@ func EventRow(e *models.Event, maxText int) []any {
 		e.Destination,
 		e.Bytes,
 		uint8(e.SchemaVersion),
+		millis(e.Time),
 	}
 }
 
@@ -186,6 +187,7 @@ func FindingRow(f *models.Finding) []any {
 		f.RuleID,
 		f.RulesetVersion,
 		f.Exception,
+		millis(f.Time),
 	}
 }
 
@@ -204,5 +206,38 @@ func CommandRow(c *models.ContainmentCommand) []any {
 		c.Severity,
 		c.Reason,
 		nonNil(c.FindingIDs),
+		millis(c.IssuedAt),
+	}
+}
+
+// WriteAcks inserts command acknowledgements into the command_acks table
+// with their time-to-contain stages. Errors are classified as for Write.
+func (w *Writer) WriteAcks(ctx context.Context, acks []models.CommandAck) error {
+	if w.isClosed() {
+		return fmt.Errorf("clickhouse %s: %w", w.opts.Addr, ErrClosed)
+	}
+	return w.insert(ctx, w.schema.Acks, len(acks), func(i int) []any { return AckRow(&acks[i]) })
+}
+
+// AckRow maps an acknowledgement to the values of the command_acks table's
+// insert columns, in order.
+func AckRow(a *models.CommandAck) []any {
+	st := a.Stages()
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return []any{
+		a.CommandID,
+		a.Consumer,
+		string(a.Status),
+		a.AgentID,
+		string(a.Action),
+		a.Reason,
+		ts(a.IssuedAt),
+		ts(a.AlertedAt),
+		ts(a.ReceivedAt),
+		ts(a.AckedAt),
+		ms(st.EventToFinding),
+		ms(st.FindingToCommand),
+		ms(st.CommandToAck),
+		ms(st.TimeToContain),
 	}
 }

@@ -50,7 +50,7 @@ func sortByID(cs []models.ContainmentCommand) []models.ContainmentCommand {
 func TestPublishConsumeRoundTrip(t *testing.T) {
 	const topic = "tether.control"
 	addr := fakeCluster(t, topic)
-	pub := NewPublisher(newClient(t, addr), "")
+	pub := testPublisher(newClient(t, addr), "")
 	if pub.Topic() != DefaultTopic {
 		t.Fatalf("default topic %q, want %q", pub.Topic(), DefaultTopic)
 	}
@@ -66,6 +66,9 @@ func TestPublishConsumeRoundTrip(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	got := col.got()
+	for i := range want { // the consumer sees them signed
+		testSigner.Sign(&want[i])
+	}
 	if !reflect.DeepEqual(sortByID(got), sortByID(want)) {
 		t.Fatalf("round trip mismatch:\n got  %+v\n want %+v", got, want)
 	}
@@ -79,7 +82,7 @@ func TestPublishConsumeRoundTrip(t *testing.T) {
 	if !slices.Equal(a, []models.Action{models.ActionReview, models.ActionSuspendSession}) {
 		t.Fatalf("agent-a commands out of order: %v", a)
 	}
-	if s := c.Stats(); s.Handled != uint64(len(want)) || s.Duplicates != 0 || s.Invalid != 0 {
+	if s := c.Stats(); s.Handled != uint64(len(want)) || s.Duplicates != 0 || s.RefusedTotal() != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 	assertCommitted(t, newClient(t, addr), "roundtrip", topic)
@@ -88,7 +91,7 @@ func TestPublishConsumeRoundTrip(t *testing.T) {
 func TestPublisherRecordFormat(t *testing.T) {
 	const topic = "custom.control"
 	addr := fakeCluster(t, topic)
-	pub := NewPublisher(newClient(t, addr), topic)
+	pub := testPublisher(newClient(t, addr), topic)
 	want := testCommands()
 	// A command without an id gets its deterministic id on the wire; the
 	// batch itself is not modified.
@@ -114,7 +117,7 @@ func TestPublisherRecordFormat(t *testing.T) {
 	}
 	byID := map[string]models.ContainmentCommand{}
 	for _, c := range want {
-		byID[c.ID] = c
+		byID[c.ID] = signed(c)
 	}
 	for _, r := range recs {
 		id := sink.HeaderValue(r, HeaderCommandID)
@@ -135,7 +138,7 @@ func TestPublisherRecordFormat(t *testing.T) {
 		if err := json.Unmarshal(r.Value, &fields); err != nil {
 			t.Fatalf("command %s: value is not JSON: %v", id, err)
 		}
-		for _, k := range []string{"command_id", "agent_id", "action", "severity", "reason", "finding_ids", "issued_at", "expires_at"} {
+		for _, k := range []string{"v", "command_id", "agent_id", "scope", "action", "severity", "reason", "finding_ids", "issued_at", "expires_at", "key_id", "signature"} {
 			if _, ok := fields[k]; !ok {
 				t.Errorf("command %s: JSON lacks %q: %s", id, k, r.Value)
 			}
@@ -167,7 +170,7 @@ func TestConsumerDeduplicates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := fmt.Sprintf("dedup-%d", i)
 			addr := fakeCluster(t, topic)
-			pub := NewPublisher(newClient(t, addr), topic)
+			pub := testPublisher(newClient(t, addr), topic)
 			total := 0
 			for _, b := range tc.batches {
 				if err := pub.Write(context.Background(), &sink.Batch{Commands: b}); err != nil {
@@ -205,7 +208,7 @@ func TestConsumerRetriesThenCommits(t *testing.T) {
 	const topic = "retry"
 	addr := fakeCluster(t, topic)
 	cmd := command("agent-r", "s", models.ActionSuspendSession, "f")
-	if err := NewPublisher(newClient(t, addr), topic).Write(context.Background(), &sink.Batch{Commands: []models.ContainmentCommand{cmd}}); err != nil {
+	if err := testPublisher(newClient(t, addr), topic).Write(context.Background(), &sink.Batch{Commands: []models.ContainmentCommand{cmd}}); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	var calls atomic.Int32
@@ -240,26 +243,59 @@ func TestConsumerRetriesThenCommits(t *testing.T) {
 	assertCommitted(t, newClient(t, addr), "g", topic)
 }
 
-func TestConsumerSkips(t *testing.T) {
-	now := time.Date(2026, 2, 2, 10, 30, 0, 0, time.UTC)
+func TestConsumerRefuses(t *testing.T) {
+	now := testIssued.Add(30 * time.Minute)
+	clock := withClock(func() time.Time { return now })
 	expired := command("agent-x", "s", models.ActionReview, "old")
 	expired.ExpiresAt = now.Add(-time.Minute)
 	valid := command("agent-x", "s", models.ActionReview, "new")
 	skipMe := command("agent-x", "s", models.ActionRevokeCredential, "skip")
-	noAgent, _ := json.Marshal(models.ContainmentCommand{ID: "x1", Action: models.ActionReview})
-	noAction, _ := json.Marshal(models.ContainmentCommand{ID: "x2", AgentID: "a"})
-	headerOnly := command("agent-h", "s", models.ActionReview, "h")
-	headerOnlyValue, _ := json.Marshal(struct {
-		AgentID string        `json:"agent_id"`
-		Action  models.Action `json:"action"`
-	}{headerOnly.AgentID, headerOnly.Action})
+	noAgent, _ := json.Marshal(models.ContainmentCommand{ID: "x1", Action: models.ActionReview, ExpiresAt: now.Add(time.Hour)})
+	noAction, _ := json.Marshal(models.ContainmentCommand{ID: "x2", AgentID: "a", ExpiresAt: now.Add(time.Hour)})
+
+	other, err := GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke := command("agent-x", "s", models.ActionRevokeCredential, "f-revoke")
+	revoke.CredentialID = "cred-1"
+	revoke.SetID()
+	// Forged: signed by a key the consumer does not trust.
+	forgedKey := revoke
+	other.Sign(&forgedKey)
+	// Forged: no signature at all.
+	unsigned := revoke
+	// Tampered: a signed review turned into a revocation, id recomputed.
+	tampered := signed(command("agent-x", "s", models.ActionReview, "f-t"))
+	tampered.Action = models.ActionRevokeCredential
+	tampered.SetID()
+	// Tampered: the same without recomputing the id.
+	tamperedID := signed(command("agent-x", "s", models.ActionReview, "f-t2"))
+	tamperedID.Action = models.ActionRevokeCredential
+	// Header says review, value says revoke_credential (the value is a
+	// genuine signed revocation; the header lies to filters).
+	liar := mustRecord(t, revoke)
+	for i := range liar.Headers {
+		if liar.Headers[i].Key == HeaderAction {
+			liar.Headers[i].Value = []byte(models.ActionReview)
+		}
+	}
+	unknown := command("agent-x", "s", "self_destruct", "f-u")
+	v2 := command("agent-x", "s", models.ActionReview, "f-v2")
+	v2.Version = 2
+	// Replay outside the window: with a window of one, a is forgotten (still
+	// in force) when b is handled.
+	a := command("agent-r", "s", models.ActionReview, "f-a")
+	b := command("agent-r", "s", models.ActionSuspendSession, "f-b")
+	b.IssuedAt = a.IssuedAt.Add(time.Second)
+	b.SetID()
 
 	tests := []struct {
 		name    string
 		records []*kgo.Record
 		opts    []Opt
 		handled []string // command ids given to the handler
-		stats   Stats
+		stats   Stats    // Refused holds only the non-zero reasons
 	}{
 		{
 			name: "invalid records",
@@ -267,31 +303,46 @@ func TestConsumerSkips(t *testing.T) {
 				{Value: []byte("not json")},
 				{Value: noAgent},
 				{Value: noAction},
-				{Value: []byte(`{"agent_id":"a","action":"review"}`)}, // no id anywhere
+				{Value: []byte(`{"agent_id":"a","action":"review"}`)}, // no id
 				mustRecord(t, valid),
 			},
 			handled: []string{valid.ID},
-			stats:   Stats{Handled: 1, Invalid: 4},
+			stats:   Stats{Handled: 1, Refused: map[Reason]uint64{ReasonInvalid: 4}},
 		},
 		{
-			name:    "id from header",
-			records: []*kgo.Record{{Key: []byte("agent-h"), Value: headerOnlyValue, Headers: []kgo.RecordHeader{{Key: HeaderCommandID, Value: []byte(headerOnly.ID)}}}},
-			handled: []string{headerOnly.ID},
-			stats:   Stats{Handled: 1},
-		},
-		{
-			name:    "expired with SkipExpired",
-			records: []*kgo.Record{mustRecord(t, expired), mustRecord(t, valid)},
-			opts:    []Opt{SkipExpired(), withClock(func() time.Time { return now })},
+			name:    "forgeries and tampering",
+			records: []*kgo.Record{rawRecord(t, forgedKey), rawRecord(t, unsigned), rawRecord(t, tampered), rawRecord(t, tamperedID), liar, mustRecord(t, unknown), mustRecord(t, v2), mustRecord(t, valid)},
 			handled: []string{valid.ID},
-			stats:   Stats{Handled: 1, Expired: 1},
+			stats: Stats{Handled: 1, Refused: map[Reason]uint64{ReasonUnknownKey: 1, ReasonMissingSignature: 1, ReasonBadSignature: 1,
+				ReasonIDMismatch: 1, ReasonHeaderMismatch: 1, ReasonUnknownAction: 1, ReasonUnsupportedVersion: 1}},
 		},
 		{
-			name:    "expired without SkipExpired",
+			name:    "unsigned accepted with AllowUnsigned",
+			records: []*kgo.Record{rawRecord(t, unsigned), rawRecord(t, forgedKey)},
+			opts:    []Opt{AllowUnsigned()},
+			handled: []string{unsigned.ID},
+			// a signature by an unknown key is still refused
+			stats: Stats{Handled: 1, Refused: map[Reason]uint64{ReasonUnknownKey: 1}},
+		},
+		{
+			name:    "expired",
+			records: []*kgo.Record{mustRecord(t, expired), mustRecord(t, valid)},
+			handled: []string{valid.ID},
+			stats:   Stats{Handled: 1, Refused: map[Reason]uint64{ReasonExpired: 1}},
+		},
+		{
+			name:    "expired with AcceptExpired",
 			records: []*kgo.Record{mustRecord(t, expired)},
-			opts:    []Opt{withClock(func() time.Time { return now })},
+			opts:    []Opt{AcceptExpired()},
 			handled: []string{expired.ID},
 			stats:   Stats{Handled: 1},
+		},
+		{
+			name:    "replays inside and outside the window",
+			records: []*kgo.Record{mustRecord(t, a), mustRecord(t, a), mustRecord(t, b), mustRecord(t, a)},
+			opts:    []Opt{DedupWindow(1)},
+			handled: []string{a.ID, b.ID},
+			stats:   Stats{Handled: 2, Duplicates: 1, Refused: map[Reason]uint64{ReasonReplay: 1}},
 		},
 		{
 			name:    "handler ErrSkip",
@@ -302,7 +353,7 @@ func TestConsumerSkips(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			topic := fmt.Sprintf("skips-%d", i)
+			topic := fmt.Sprintf("refuses-%d", i)
 			addr := fakeCluster(t, topic)
 			for _, r := range tc.records {
 				r.Partition = 0
@@ -324,44 +375,78 @@ func TestConsumerSkips(t *testing.T) {
 				}
 				return nil
 			}
-			opts := append([]Opt{Brokers(addr), Topic(topic), Group("g"), Handler(handler),
+			opts := append([]Opt{Brokers(addr), Topic(topic), Group("g"), Handler(handler), clock,
 				OnError(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() })}, tc.opts...)
 			c, stop := startConsumer(t, opts...)
 			want := tc.stats
 			s := waitStats(t, c, waitLong, func(s Stats) bool {
-				return s.Handled+s.Invalid+s.Expired+s.Skipped+s.Duplicates == uint64(len(tc.records))
+				return s.Handled+s.RefusedTotal()+s.Skipped+s.Duplicates == uint64(len(tc.records))
 			})
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			if s != want {
-				t.Fatalf("stats %+v, want %+v", s, want)
+			got := s
+			got.Refused = nonZero(s.Refused)
+			if want.Refused == nil {
+				want.Refused = map[Reason]uint64{}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("stats %+v, want %+v", got, want)
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			if !slices.Equal(ids, tc.handled) {
 				t.Fatalf("handler saw %v, want %v", ids, tc.handled)
 			}
-			invalid := 0
+			refused := 0
 			for _, err := range errs {
-				if errors.Is(err, ErrInvalidCommand) {
-					invalid++
+				if errors.Is(err, ErrRefused) {
+					refused++
 					if !containsAll(err.Error(), "topic \""+topic+"\"", "partition 0", "offset ") {
-						t.Errorf("invalid-record error lacks context: %v", err)
+						t.Errorf("refusal lacks context: %v", err)
 					}
 				}
 			}
-			if uint64(invalid) != want.Invalid {
-				t.Errorf("OnError reported %d invalid records, want %d: %v", invalid, want.Invalid, errs)
+			if uint64(refused) != s.RefusedTotal() {
+				t.Errorf("OnError reported %d refusals, want %d: %v", refused, s.RefusedTotal(), errs)
 			}
 			assertCommitted(t, newClient(t, addr), "g", topic)
 		})
 	}
 }
 
-func mustRecord(t *testing.T, c models.ContainmentCommand) *kgo.Record {
+func nonZero(m map[Reason]uint64) map[Reason]uint64 {
+	out := map[Reason]uint64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// signed returns c signed by testSigner.
+func signed(c models.ContainmentCommand) models.ContainmentCommand {
+	testSigner.Sign(&c)
+	return c
+}
+
+// rawRecord encodes c as it is, without signing or fixing its id, with
+// headers that agree with it.
+func rawRecord(t *testing.T, c models.ContainmentCommand) *kgo.Record {
 	t.Helper()
 	r, err := NewPublisher(nil, "").record(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Topic = ""
+	return r
+}
+
+// mustRecord encodes c as the daemon publishes it (signed by testSigner).
+func mustRecord(t *testing.T, c models.ContainmentCommand) *kgo.Record {
+	t.Helper()
+	r, err := testPublisher(nil, "").record(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,8 +470,12 @@ func TestNewConsumerConfig(t *testing.T) {
 		opts []Opt
 		ok   bool
 	}{
-		{"complete", []Opt{Brokers("127.0.0.1:1"), Group("g"), h}, true},
-		{"custom topic and options", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, Topic("t"), DedupWindow(1), MaxPollRecords(1), RetryBackoff(time.Millisecond, time.Millisecond), SkipExpired(), OnError(nil)}, true},
+		{"complete", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, TrustKey(testSigner.Public())}, true},
+		{"custom topic and options", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, AllowUnsigned(), Topic("t"), AckTopic("acks"), DedupWindow(1), MaxPollRecords(1), RetryBackoff(time.Millisecond, time.Millisecond), AcceptExpired(), OnError(nil)}, true},
+		{"unsigned allowed", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, AllowUnsigned()}, true},
+		{"no trusted key", []Opt{Brokers("127.0.0.1:1"), Group("g"), h}, false},
+		{"track without handler", []Opt{Brokers("127.0.0.1:1"), Group("g"), Track(NewState()), AllowUnsigned()}, true},
+		{"ack topic is the control topic", []Opt{Brokers("127.0.0.1:1"), Group("g"), h, AllowUnsigned(), AckTopic(DefaultTopic)}, false},
 		{"no brokers", []Opt{Group("g"), h}, false},
 		{"no group", []Opt{Brokers("127.0.0.1:1"), h}, false},
 		{"no handler", []Opt{Brokers("127.0.0.1:1"), Group("g")}, false},
@@ -419,7 +508,7 @@ func TestNewConsumerConfig(t *testing.T) {
 
 func TestRunOnce(t *testing.T) {
 	addr := fakeCluster(t, DefaultTopic)
-	c, err := NewConsumer(Brokers(addr), Group("g"), Handler(func(context.Context, models.ContainmentCommand) error { return nil }))
+	c, err := NewConsumer(Brokers(addr), Group("g"), AllowUnsigned(), Handler(func(context.Context, models.ContainmentCommand) error { return nil }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +559,7 @@ func TestPublisherUnavailable(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := NewPublisher(cl, "")
+			p := testPublisher(cl, "")
 			p.Timeout = tc.timeout
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -545,8 +634,9 @@ func TestIDWindow(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newIDWindow(tc.size)
+			at := time.Date(2026, 2, 2, 10, 0, 0, 0, time.UTC)
 			for _, id := range tc.add {
-				w.add(id)
+				w.add(models.ContainmentCommand{ID: id, IssuedAt: at, ExpiresAt: at.Add(time.Hour)}, at)
 			}
 			for _, id := range tc.has {
 				if !w.has(id) {
@@ -560,6 +650,10 @@ func TestIDWindow(t *testing.T) {
 			}
 			if len(w.ids) > tc.size {
 				t.Errorf("window holds %d ids, capacity %d", len(w.ids), tc.size)
+			}
+			// Forgetting a command still in force raises the horizon.
+			if evicted := len(slices.Compact(slices.Clone(tc.add))) > tc.size; evicted != (w.horizon == at.UnixNano()) {
+				t.Errorf("horizon %d after evicting: %v", w.horizon, evicted)
 			}
 		})
 	}

@@ -17,6 +17,22 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// testSigner signs the tests' commands; startConsumer trusts it.
+var testSigner = func() *Signer {
+	s, err := GenerateSigner()
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// testPublisher returns a Publisher signing with testSigner.
+func testPublisher(cl *kgo.Client, topic string) *Publisher {
+	p := NewPublisher(cl, topic)
+	p.Signer = testSigner
+	return p
+}
+
 // fakeCluster starts an in-process broker with topic seeded (3 partitions).
 func fakeCluster(t *testing.T, topic string) string {
 	t.Helper()
@@ -39,9 +55,13 @@ func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// testIssued is the issue time of the tests' commands: half an hour ago,
+// so they are in force for another half hour.
+var testIssued = time.Now().UTC().Truncate(time.Second).Add(-30 * time.Minute)
+
 // command returns a valid command with a deterministic id.
 func command(agent, session string, action models.Action, finding string) models.ContainmentCommand {
-	at := time.Date(2026, 2, 2, 10, 0, 0, 0, time.UTC)
+	at := testIssued
 	c := models.ContainmentCommand{
 		AgentID:    agent,
 		SessionID:  session,
@@ -92,12 +112,13 @@ func (c *collector) wait(t *testing.T, n int, timeout time.Duration) {
 	}
 }
 
-// startConsumer creates a consumer, runs it in a goroutine and returns a
+// startConsumer creates a consumer trusting testSigner, without acks
+// unless opts set an AckTopic, runs it in a goroutine and returns a
 // stop function that closes it and returns Run's error. Stop is also
 // registered as cleanup.
 func startConsumer(t *testing.T, opts ...Opt) (*Consumer, func() error) {
 	t.Helper()
-	c, err := NewConsumer(opts...)
+	c, err := NewConsumer(append([]Opt{TrustKey(testSigner.Public()), AckTopic("")}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
 	}

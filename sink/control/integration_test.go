@@ -43,7 +43,7 @@ func TestIntegrationKafka(t *testing.T) {
 		_, _ = adm.DeleteTopic(dctx, topic)
 	})
 
-	pub := NewPublisher(cl, topic)
+	pub := testPublisher(cl, topic)
 	pub.Timeout = 30 * time.Second
 	want := testCommands()
 	if err := pub.Write(ctx, &sink.Batch{Commands: want}); err != nil {
@@ -64,6 +64,9 @@ func TestIntegrationKafka(t *testing.T) {
 	if s.Handled != uint64(len(want)) || s.Duplicates != uint64(len(want)) {
 		t.Fatalf("stats %+v, want %d handled and %d duplicates", s, len(want), len(want))
 	}
+	for i := range want { // the consumer sees them signed
+		testSigner.Sign(&want[i])
+	}
 	if got := col.got(); !reflect.DeepEqual(sortByID(got), sortByID(want)) {
 		t.Fatalf("read back %+v, want %+v", got, want)
 	}
@@ -81,6 +84,7 @@ func TestIntegrationKafka(t *testing.T) {
 	if err := stop2(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	testSigner.Sign(&extra)
 	if got := col2.got(); len(got) != 1 || !reflect.DeepEqual(got[0], extra) {
 		t.Fatalf("restarted consumer read %+v, want only %+v", got, extra)
 	}

@@ -6,8 +6,11 @@
 // the command id in the "tether-command-id" header. The consumer side is
 // Consumer, a small library for automated containment consumers (an IAM
 // revoker, a session gateway, an approval queue): it decodes commands,
-// drops replays by command id, calls a handler, and commits offsets only
-// after the handler succeeded.
+// verifies each command (Ed25519 signature by a trusted key, known action,
+// content-derived id, headers, expiry) and refuses, counts and acknowledges
+// forgeries, drops replays by command id, applies commands to a State an
+// enforcement point consults, calls a handler, acknowledges the outcome on
+// the ack topic, and commits offsets only after the handler succeeded.
 //
 // Delivery is at least once: a batch that the daemon retries, or a consumer
 // that restarts before committing, sees a command again. Command ids are
@@ -41,6 +44,10 @@ const (
 	HeaderAction = "tether-action"
 	// HeaderContentType is "application/json".
 	HeaderContentType = "content-type"
+	// HeaderAlertedAt carries when the daemon started publishing the
+	// command (RFC 3339, nanoseconds): its findings were durable then.
+	// Informational (not signed); acks copy it for time-to-contain.
+	HeaderAlertedAt = "tether-alerted-at"
 )
 
 // DefaultPublishTimeout bounds one Publisher.Write when the broker does not
@@ -63,6 +70,10 @@ var ErrRejected = errors.New("control command rejected by broker")
 type Publisher struct {
 	client *kgo.Client
 	topic  string
+	// Signer signs every command; nil publishes unsigned commands, which
+	// consumers refuse unless configured with AllowUnsigned (the daemon
+	// only does so with `control.signing: disabled`).
+	Signer *Signer
 	// Timeout bounds one Write; zero means DefaultPublishTimeout, negative
 	// means only the caller's context bounds it.
 	Timeout time.Duration
@@ -92,11 +103,13 @@ func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
 		return nil
 	}
 	recs := make([]*kgo.Record, 0, len(b.Commands))
+	alerted := []byte(time.Now().UTC().Format(time.RFC3339Nano))
 	for i := range b.Commands {
 		r, err := p.record(b.Commands[i])
 		if err != nil {
 			return err
 		}
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderAlertedAt, Value: alerted})
 		recs = append(recs, r)
 	}
 	pctx := ctx
@@ -127,11 +140,15 @@ func (p *Publisher) timeout() time.Duration {
 	return p.Timeout
 }
 
-// record encodes one command. A command without an ID gets its deterministic
-// ID (on a copy; the batch is not modified).
+// record encodes one command. A command without an ID gets its version,
+// scope and deterministic ID, and is signed when the Publisher has a Signer
+// (on a copy; the batch is not modified).
 func (p *Publisher) record(c models.ContainmentCommand) (*kgo.Record, error) {
 	if c.ID == "" {
 		c.SetID()
+	}
+	if p.Signer != nil {
+		p.Signer.Sign(&c)
 	}
 	v, err := json.Marshal(c)
 	if err != nil {

@@ -5,10 +5,14 @@
 //
 // # Files
 //
-// Each Write produces at most two files, one per series:
+// Each Write produces at most two files, one per series (unless
+// Options.RollRows is set: then each series has a current file, rewritten
+// whole on each Write and closed by size or age, so a long run produces few,
+// large files; the demo rolls at 20,000 rows or 30 s):
 //
 //	<Dir>/findings-<first event time>-<content hash>.parquet
 //	<Dir>/commands-<first issue time>-<content hash>.parquet
+//	<Dir>/events-<first event time>-<content hash>.parquet   (Options.Events)
 //
 // (a series with no rows in the batch produces no file). The name is
 // derived from the rows' deterministic IDs, so a batch that is retried
@@ -17,8 +21,9 @@
 // than Options.MaxRowsPerFile rows it is split into parts ("-p001", …).
 // Files are written to a hidden ".*.tmp" file in Dir, synced, and renamed
 // into place, so a reader globbing "findings-*.parquet" never sees a partial
-// file. Files are never appended to; a long run produces many small files,
-// which the query engines above read as one table through a glob.
+// file. Files are never appended to: without RollRows a long run produces
+// many small files, which the query engines above read as one table through
+// a glob.
 //
 // # Schemas
 //
@@ -29,6 +34,7 @@
 package parquet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,6 +80,23 @@ type Options struct {
 	Sync bool
 	// Allocator is the Arrow memory allocator; nil means the Go allocator.
 	Allocator memory.Allocator
+	// RollRows, when > 0, rolls files by size instead of writing one per
+	// Write: each series accumulates rows in a current file, rewritten
+	// whole (atomically, under the same name) on each Write so that it is
+	// durable when Write returns, until it holds RollRows rows or is
+	// RollInterval old; then the next Write starts a new file. The current
+	// file's rows (at most RollRows) and the ids of the previous file are
+	// kept in memory; a row already in either is not written again (a
+	// batch retried after a later sink failed). MaxRowsPerFile does not
+	// apply.
+	RollRows int
+	// RollInterval closes a rolling file after this long (0: by size only).
+	RollInterval time.Duration
+	// Events enables the events series (the audit trail that `tether
+	// query` reads for timelines); off by default.
+	Events bool
+	// EventRollRows is the rolling size of the events series (0: RollRows).
+	EventRollRows int
 }
 
 // DefaultOptions writes zstd-compressed findings and commands into
@@ -93,10 +116,63 @@ type Writer struct {
 	opts Options
 	mem  memory.Allocator
 
-	mu     sync.Mutex
-	closed bool
-	files  []string
-	rows   map[string]int64
+	mu       sync.Mutex
+	closed   bool
+	files    []string
+	rows     map[string]int64
+	findRoll roll[models.Finding]
+	cmdRoll  roll[models.ContainmentCommand]
+	evRoll   roll[*models.Event]
+}
+
+// roll is a series' current rolling file.
+type roll[T any] struct {
+	name    string
+	started time.Time
+	rows    []T
+	ids     map[string]bool
+	// prev holds the ids of the previous (closed) roll, so that a batch
+	// written again after a later sink failed is not written twice.
+	prev  map[string]bool
+	dirty bool
+}
+
+// add appends the rows not yet in the roll and reports how many were new.
+func (r *roll[T]) add(rows []T, id func(*T) string, first func(*T) time.Time, prefix string, now time.Time) int {
+	n := 0
+	for i := range rows {
+		k := id(&rows[i])
+		if r.ids[k] || r.prev[k] {
+			continue
+		}
+		if r.ids == nil {
+			r.ids = map[string]bool{}
+			r.started = now
+			r.name = fileName(prefix, first(&rows[i]), []string{k}, 0)
+		}
+		r.ids[k] = true
+		r.rows = append(r.rows, rows[i])
+		r.dirty = true
+		n++
+	}
+	return n
+}
+
+// full reports whether the roll of at most rows rows is to be closed after
+// its current write.
+func (r *roll[T]) full(rows int, o Options, now time.Time) bool {
+	return len(r.rows) >= rows || (o.RollInterval > 0 && now.Sub(r.started) >= o.RollInterval)
+}
+
+// keepEvent copies e for a roll (the batch's events are not retained),
+// with its free text already cut.
+func keepEvent(e *models.Event) *models.Event {
+	c := *e
+	c.Arguments = []byte(cutText(string(e.Arguments)))
+	c.Result, c.Content, c.Error = cutText(e.Result), cutText(e.Content), cutText(e.Error)
+	c.DataClasses = slices.Clone(e.DataClasses)
+	c.PrincipalSessionEnd, c.CredentialExpiry = nil, nil
+	return &c
 }
 
 var _ sink.Writer = (*Writer)(nil)
@@ -134,12 +210,16 @@ func (w *Writer) Rows(prefix string) int64 {
 	return w.rows[prefix]
 }
 
-// Write implements sink.Writer. Events in the batch are not written.
+// Write implements sink.Writer. Events in the batch are written only with
+// Options.Events.
 func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return fmt.Errorf("parquet write: %w", ErrClosed)
+	}
+	if w.opts.RollRows > 0 {
+		return w.writeRolling(ctx, b)
 	}
 	for part, rows := range chunks(b.Findings, w.opts.MaxRowsPerFile) {
 		if err := ctx.Err(); err != nil {
@@ -154,6 +234,19 @@ func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 			return err
 		}
 		w.rows[FindingsPrefix] += int64(len(rows))
+	}
+	if w.opts.Events {
+		for part, rows := range chunks(b.Events, w.opts.MaxRowsPerFile) {
+			ids := make([]string, len(rows))
+			for i := range rows {
+				ids[i] = rows[i].ID
+			}
+			name := fileName(EventsPrefix, rows[0].Time, ids, part)
+			if err := w.writeFile(name, len(rows), EventsSchema(), func(rb *array.RecordBuilder) { appendEvents(rb, rows) }); err != nil {
+				return err
+			}
+			w.rows[EventsPrefix] += int64(len(rows))
+		}
 	}
 	if !w.opts.Commands {
 		return nil
@@ -171,6 +264,57 @@ func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 			return err
 		}
 		w.rows[CommandsPrefix] += int64(len(rows))
+	}
+	return nil
+}
+
+// writeRolling is Write with Options.RollRows; the caller holds mu.
+func (w *Writer) writeRolling(ctx context.Context, b *sink.Batch) error {
+	now := time.Now()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("parquet write: %w", err)
+	}
+	n := w.findRoll.add(b.Findings, func(f *models.Finding) string { return f.ID }, func(f *models.Finding) time.Time { return f.Time }, FindingsPrefix, now)
+	w.rows[FindingsPrefix] += int64(n)
+	if r := &w.findRoll; r.dirty {
+		if err := w.writeFile(r.name, len(r.rows), FindingsSchema(), func(rb *array.RecordBuilder) { appendFindings(rb, r.rows) }); err != nil {
+			return err
+		}
+		r.dirty = false
+		if r.full(w.opts.RollRows, w.opts, now) {
+			*r = roll[models.Finding]{prev: r.ids}
+		}
+	}
+	if w.opts.Events {
+		kept := make([]*models.Event, len(b.Events))
+		for i, e := range b.Events {
+			kept[i] = keepEvent(e)
+		}
+		n := w.evRoll.add(kept, func(e **models.Event) string { return (*e).ID }, func(e **models.Event) time.Time { return (*e).Time }, EventsPrefix, now)
+		w.rows[EventsPrefix] += int64(n)
+		if r := &w.evRoll; r.dirty {
+			if err := w.writeFile(r.name, len(r.rows), EventsSchema(), func(rb *array.RecordBuilder) { appendEvents(rb, r.rows) }); err != nil {
+				return err
+			}
+			r.dirty = false
+			if r.full(cmp.Or(w.opts.EventRollRows, w.opts.RollRows), w.opts, now) {
+				*r = roll[*models.Event]{prev: r.ids}
+			}
+		}
+	}
+	if !w.opts.Commands {
+		return nil
+	}
+	n = w.cmdRoll.add(b.Commands, func(c *models.ContainmentCommand) string { return c.ID }, func(c *models.ContainmentCommand) time.Time { return c.IssuedAt }, CommandsPrefix, now)
+	w.rows[CommandsPrefix] += int64(n)
+	if r := &w.cmdRoll; r.dirty {
+		if err := w.writeFile(r.name, len(r.rows), CommandsSchema(), func(rb *array.RecordBuilder) { appendCommands(rb, r.rows) }); err != nil {
+			return err
+		}
+		r.dirty = false
+		if r.full(w.opts.RollRows, w.opts, now) {
+			*r = roll[models.ContainmentCommand]{prev: r.ids}
+		}
 	}
 	return nil
 }
