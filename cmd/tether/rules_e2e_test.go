@@ -67,6 +67,8 @@ func TestDaemonRulesReload(t *testing.T) {
 	cfg.Inventory.File = "../../testdata/inventory.example.yaml"
 	cfg.HTTP.Listen = ""
 	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.Control.AckTopic = "rules.acks." + suffix
+	testSigningKey(t, &cfg)
 	cfg.Detectors.RulesFiles = []string{rulesFile}
 	cfg.Detectors.ReloadInterval = 50 * time.Millisecond
 
@@ -77,7 +79,7 @@ func TestDaemonRulesReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic, cfg.Control.AckTopic); err != nil {
 		t.Fatal(err)
 	}
 	chOpts := clickhouse.DefaultOptions()
@@ -128,6 +130,7 @@ func TestDaemonRulesReload(t *testing.T) {
 		for time.Now().Before(deadline) {
 			select {
 			case err := <-done:
+				done <- err // for the deferred stop
 				t.Fatalf("daemon stopped: %v", err)
 			default:
 			}
