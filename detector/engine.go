@@ -14,17 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/tetherhq/tether/detector/baseline"
-	"github.com/tetherhq/tether/detector/capability"
 	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/detector/flow"
-	"github.com/tetherhq/tether/detector/identity"
-	"github.com/tetherhq/tether/detector/profile"
-	"github.com/tetherhq/tether/detector/risk"
-	"github.com/tetherhq/tether/detector/semantic"
+	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/detector/session"
 	"github.com/tetherhq/tether/detector/toolcap"
 	"github.com/tetherhq/tether/models"
@@ -77,36 +73,50 @@ type Options struct {
 	// Options together (see Budget); nil leaves each detector to its own
 	// Max… options.
 	MemoryBudget *Budget
+	// Rules holds the ruleset (detector/rules) applied to every finding:
+	// rule id and version stamps, enabled flags, overrides, exceptions. A
+	// reload stores a new ruleset in it; nil: the default ruleset.
+	Rules *rules.Holder
 }
 
-// DefaultOptions returns the production detector set and policy.
-func DefaultOptions() Options {
+// DefaultOptions returns the production detector set (Registry, in
+// order) and policy, with the default ruleset.
+func DefaultOptions() Options { return build(nil, nil, rules.Default()) }
+
+// build assembles Options from the registry: every detector not disabled,
+// with its tuned options (else its defaults); the ones that do not
+// compound are excluded from the session compounder. Detectors read their
+// lists from the ruleset held in Options.Rules when they are built.
+func build(disabled []string, tuned map[string]any, rs *rules.Ruleset) Options {
 	so := session.DefaultOptions()
-	so.ExcludeDetectors = []string{capability.Name}                 // posture, not session evidence
-	so.ExcludeDetectors = append(so.ExcludeDetectors, profile.Name) // informational profile deviations
-	// semantic: lexical judgements are informational, not compounded
-	so.ExcludeDetectors = append(so.ExcludeDetectors, semantic.Name)
 	// an attempted injection is evidence for analysts, not a deviation
 	so.ExcludeKinds = []string{flow.Name + "/" + flow.KindInjectionAttempt}
 	// informational findings (the info band) are not deviations
 	so.MinSeverity = models.SeverityLow
-	// risk: its alert-level findings (dangerous commands, secrets, public
-	// shares) alert alone; compounding its sub-threshold novelty findings
-	// cost recall at 1% FPR on AgentDojo (0.825 -> 0.599, DESIGN.md)
-	so.ExcludeDetectors = append(so.ExcludeDetectors, risk.Name)
+	h := rules.NewHolder(rs)
+	var factories []Factory
+	for _, r := range Registry {
+		if !r.Compounds {
+			so.ExcludeDetectors = append(so.ExcludeDetectors, r.Name)
+		}
+		if slices.Contains(disabled, r.Name) {
+			continue
+		}
+		opts := tuned[r.Name]
+		factories = append(factories, func(inv *models.Inventory) Detector {
+			o := opts
+			if o == nil {
+				o = r.Defaults()
+			}
+			return r.Build(inv, o, h)
+		})
+	}
 	return Options{
-		Detectors: []Factory{
-			func(inv *models.Inventory) Detector { return identity.New(identity.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return baseline.New(baseline.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return flow.New(flow.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return capability.New(inv, capability.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return profile.New(profile.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return semantic.New(semantic.DefaultOptions()) },
-			func(inv *models.Inventory) Detector { return risk.New(risk.DefaultOptions()) },
-		},
+		Detectors:    factories,
 		Session:      so,
 		Containment:  containment.DefaultOptions(),
 		MemoryBudget: NewBudget(DefaultMemoryBudget()),
+		Rules:        h,
 	}
 }
 
@@ -117,6 +127,7 @@ type Engine struct {
 	sessions  *session.Tracker
 	policy    *containment.Policy
 
+	rules     *rules.Holder
 	budget    *Budget
 	budgetGen uint64 // the budget generation last applied
 	closed    bool
@@ -135,11 +146,14 @@ type Engine struct {
 func New(opts Options) *Engine {
 	inv := toolcap.LabelInventory(opts.Inventory)
 	e := &Engine{inv: inv, sessions: session.New(opts.Session), policy: containment.New(opts.Containment),
-		budget: opts.MemoryBudget}
+		budget: opts.MemoryBudget, rules: opts.Rules}
+	if e.rules == nil {
+		e.rules = rules.NewHolder(nil)
+	}
 	for _, f := range opts.Detectors {
 		e.detectors = append(e.detectors, f(inv))
 	}
-	e.emitFn = e.emit
+	e.emitFn = func(f models.Finding) { e.emit(f) }
 	if e.budget != nil {
 		e.budget.join()
 		e.applyBudget()
@@ -219,6 +233,9 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 		out.Commands = append(out.Commands, c)
 	}
 	for i := start; i < len(out.Findings); i++ {
+		if out.Findings[i].Exception != "" {
+			continue // suppressed: recorded, never commanded
+		}
 		if c, ok := e.policy.Decide(&out.Findings[i], ev, agent); ok {
 			out.Commands = append(out.Commands, c)
 		}
@@ -251,7 +268,9 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 func (e *Engine) compound(start int) {
 	end := len(e.curOut.Findings)
 	for i := start; i < end; i++ {
-		e.sessions.Fold(&e.curOut.Findings[i])
+		if e.curOut.Findings[i].Exception == "" { // suppressed: not a deviation
+			e.sessions.Fold(&e.curOut.Findings[i])
+		}
 	}
 	e.curDet = session.Name
 	for i := start; i < end; i++ {
@@ -268,13 +287,16 @@ func (e *Engine) compound(start int) {
 		}
 		if c, ok := e.sessions.Compound(sid); ok {
 			c.AgentID, c.SessionID = agent, sid
-			e.emit(c)
-			e.sessions.Fold(&e.curOut.Findings[len(e.curOut.Findings)-1])
+			if n := len(e.curOut.Findings); e.emit(c) && e.curOut.Findings[n].Exception == "" {
+				e.sessions.Fold(&e.curOut.Findings[n])
+			}
 		}
 	}
 }
 
-func (e *Engine) emit(f models.Finding) {
+// emit completes f, applies the ruleset (stamps, overrides, exceptions)
+// and appends it; it reports false when the finding's rule is disabled.
+func (e *Engine) emit(f models.Finding) bool {
 	ev := e.cur
 	f.Detector = e.curDet
 	f.Time = ev.Time
@@ -297,8 +319,12 @@ func (e *Engine) emit(f models.Finding) {
 	if f.Severity > 100 {
 		f.Severity = 100
 	}
+	if !e.rules.Load().Apply(&f) {
+		return false
+	}
 	f.SetID()
 	e.curOut.Findings = append(e.curOut.Findings, f)
+	return true
 }
 
 // Stateful is implemented by detectors whose state can be checkpointed
@@ -313,6 +339,14 @@ func (e *Engine) emit(f models.Finding) {
 type Stateful interface {
 	MarshalState() ([]byte, error)
 	UnmarshalState([]byte) error
+}
+
+// OptionalState is implemented by Stateful detectors that start empty
+// when a snapshot has no state for them (a snapshot taken by a build
+// without the detector), instead of failing the restore.
+type OptionalState interface {
+	Stateful
+	OptionalState()
 }
 
 // ErrState wraps every error of Engine.Snapshot and Engine.Restore.
@@ -391,7 +425,15 @@ func (e *Engine) Restore(b []byte) error {
 	if err != nil {
 		return err
 	}
-	if len(env.Detectors) != len(e.detectors) {
+	optional := 0 // detectors added after the snapshot was taken
+	for _, d := range e.detectors {
+		if _, ok := env.Detectors[d.Name()]; !ok {
+			if _, opt := d.(OptionalState); opt {
+				optional++
+			}
+		}
+	}
+	if len(env.Detectors)+optional != len(e.detectors) {
 		return fmt.Errorf("%w: snapshot holds %d detectors, engine runs %d", ErrState, len(env.Detectors), len(e.detectors))
 	}
 	jobs := make([]func() ([]byte, error), 0, len(e.detectors)+2)
@@ -406,7 +448,11 @@ func (e *Engine) Restore(b []byte) error {
 		}
 		db, ok := env.Detectors[name]
 		if !ok {
-			return fmt.Errorf("%w: snapshot has no state for detector %q", ErrState, name)
+			if _, opt := d.(OptionalState); !opt {
+				return fmt.Errorf("%w: snapshot has no state for detector %q", ErrState, name)
+			}
+			jobs = append(jobs, func() ([]byte, error) { return nil, nil }) // keeps its fresh state
+			continue
 		}
 		jobs = append(jobs, unmarshal(s, db))
 	}

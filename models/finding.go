@@ -57,6 +57,16 @@ type Finding struct {
 	Features    []Feature `json:"features,omitempty"`
 	// Step is the session step of the triggering event.
 	Step int `json:"step"`
+	// RuleID names the ruleset entry that governs the finding (detector/rules:
+	// "TTH-<detector>-<kind>" for built-in kinds, the operator's id for a
+	// custom rule). RulesetVersion is the version of the ruleset loaded
+	// when the finding was raised, so a retune is visible in every query.
+	RuleID         string `json:"rule_id,omitempty"`
+	RulesetVersion string `json:"ruleset_version,omitempty"`
+	// Exception is the id of the exception that suppressed the finding, or
+	// empty. A suppressed finding is still recorded but is neither
+	// compounded nor turned into a containment command.
+	Exception string `json:"exception,omitempty"`
 }
 
 // StableID hashes its parts into a 32-hex-digit identifier. Parts are

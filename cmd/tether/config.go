@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/ingest"
 )
 
@@ -108,6 +109,9 @@ type Config struct {
 		// eighth of the machine's or cgroup's memory).
 		MemoryBudget int64 `yaml:"memory_budget"`
 	} `yaml:"detector"`
+	// Detectors selects and tunes the detectors and names the operator's
+	// ruleset files (detector.Config; validated by its Options method).
+	Detectors detectorsConfig `yaml:"detectors"`
 	// Control configures the signing of containment commands and the
 	// acknowledgements Tether records.
 	Control struct {
@@ -154,6 +158,31 @@ type Config struct {
 	// for the SIGHUP reload of the containment policy.
 	path string
 }
+
+// detectorsConfig is the detectors section (detector.Config, validated by
+// its Options method) plus how often the ruleset files are checked.
+type detectorsConfig struct {
+	// Disabled names detectors that do not run (identity, baseline, flow, capability, profile, semantic, risk).
+	Disabled []string `yaml:"disabled"`
+	// Tune maps a detector name to fields of its Options (Go field names, lower-cased: {risk: {maxagents: 1000}}), decoded onto its defaults; unknown fields are errors.
+	Tune map[string]yaml.Node `yaml:"tune"`
+	// RulesFiles are operator ruleset files (detector/rules: list appends, rule overrides, exceptions) applied in order on top of the embedded default ruleset; `tether rules check` validates them.
+	RulesFiles []string `yaml:"rules_files"`
+	// ATRDir, when set, runs the Agent Threat Rules under it (bench/atr/setup.sh fetches them; off by default: on AgentDojo the stable lane added no detection and one false-alarm session, DESIGN.md).
+	ATRDir string `yaml:"atr_dir"`
+	// ATRLane selects ATR rules by maturity: stable, test (stable and test) or all.
+	ATRLane string `yaml:"atr_lane"`
+	// ReloadInterval is how often the rules files are checked for a change (size and modification time); 0 disables the check (SIGHUP still reloads).
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+}
+
+// Config returns the detector package's view of the section.
+func (d detectorsConfig) Config() detector.Config {
+	return detector.Config{Disabled: d.Disabled, Tune: d.Tune, RulesFiles: d.RulesFiles, ATRDir: d.ATRDir, ATRLane: d.ATRLane}
+}
+
+// Options validates the section and returns the engine options.
+func (d detectorsConfig) Options() (detector.Options, error) { return d.Config().Options() }
 
 // tlsConfig is a TLS client section (kafka.tls, clickhouse.tls).
 type tlsConfig struct {
@@ -271,6 +300,10 @@ func defaultConfig() Config {
 	c.ClickHouse.Username = "default"
 	c.ClickHouse.RetentionDays = 365
 	c.ClickHouse.EventRetentionDays = 30
+	c.Detectors.ReloadInterval = 5 * time.Second
+	c.Detectors.ATRLane = "stable"
+	c.Detectors.Tune = map[string]yaml.Node{}
+	c.Detectors.Disabled, c.Detectors.RulesFiles = []string{}, []string{}
 	c.Control.Signing = "required"
 	c.Control.AckTopic = "tether.control.acks"
 	c.Control.AckDeadline = 30 * time.Second
@@ -427,6 +460,12 @@ func (c *Config) validate() error {
 	}
 	if c.Detector.MemoryBudget < 0 {
 		errs = append(errs, "detector.memory_budget is negative")
+	}
+	if _, err := c.Detectors.Options(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.Detectors.ReloadInterval < 0 {
+		errs = append(errs, "detectors.reload_interval is negative")
 	}
 	if c.ClickHouse.RetentionDays < 0 || c.ClickHouse.EventRetentionDays < 0 {
 		errs = append(errs, "clickhouse retention days are negative")

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tetherhq/tether/bench/eval"
+	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -25,6 +26,9 @@ func runEval(args []string) error {
 	jsonOut := fs.String("json", "", "write the JSON report here")
 	plotOut := fs.String("plot", "", "write the ROC curve PNG here (optional)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	atrDir := fs.String("atr", "", "also run the Agent Threat Rules under this directory (bench/atr/setup.sh)")
+	atrLane := fs.String("atr-lane", "stable", "ATR rules to run by maturity: stable, test (stable+test) or all")
+	atrExclude := fs.String("atr-exclude", "", "comma-separated benchmark names: ATR rules whose text names one are excluded (rules derived from the evaluation set)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,6 +46,13 @@ func runEval(args []string) error {
 			return err
 		}
 		opts.Detector.Inventory = inv
+	}
+	if *atrDir != "" {
+		n, err := detector.AddATR(&opts.Detector, *atrDir, *atrLane, strings.Split(*atrExclude, ","))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "ATR: %d rules in lane %s (excluding rules naming %q)\n", n, *atrLane, *atrExclude)
 	}
 	if !*quiet {
 		opts.Progress = os.Stderr

@@ -34,6 +34,8 @@ Usage:
                                               publish a signed human clear that lifts a halt
   tether autonomy report [--agent ID] [--since 30d] [--json] [--config FILE]
                                               evidence for the autonomy promotion gates, per agent, from ClickHouse
+  tether rules check|list|test [--config FILE] [FILE|DIR...]
+                                              validate, list or test the ruleset (defaults + operator files)
 
 Run 'tether COMMAND -h' for a command's flags.
 `
@@ -74,6 +76,8 @@ func main() {
 		err = runContain(args)
 	case "autonomy":
 		err = runAutonomy(args)
+	case "rules":
+		err = runRules(args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -92,7 +92,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	opts.CheckpointEvery = cfg.Kafka.CheckpointEvery
 	opts.CheckpointMaxBytes = cfg.Kafka.CheckpointMaxBytes
 	opts.Decode = models.DecodeOptions{MaxBytes: cfg.Decode.MaxRecordBytes, MaxFutureSkew: cfg.Decode.MaxFutureSkew, MaxPastSkew: cfg.Decode.MaxPastSkew}
-	opts.Detector = detector.DefaultOptions()
+	if opts.Detector, err = cfg.Detectors.Options(); err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
 	opts.Detector.Inventory = inv
 	copts, err := cfg.Containment.options()
 	if err != nil {
@@ -101,6 +103,13 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	live, breaker := new(containment.Live), containment.NewBreaker()
 	copts.Live, copts.Breaker = live, breaker
 	opts.Detector.Containment = copts
+	rs := opts.Detector.Rules.Load()
+	log.Info().Str("ruleset", rs.ID).Str("version", rs.Version).Strs("files", rs.Files).Int("rules", len(rs.Rules())).
+		Int("exceptions", len(rs.Exceptions())).Msg("ruleset loaded")
+	wctx, wcancel := context.WithCancel(ctx)
+	wdone := make(chan struct{})
+	go func() { defer close(wdone); watchRules(wctx, cfg.Detectors, opts.Detector.Rules, log) }()
+	defer func() { wcancel(); <-wdone }()
 	if cfg.Detector.MemoryBudget > 0 {
 		opts.Detector.MemoryBudget = detector.NewBudget(cfg.Detector.MemoryBudget)
 	}
@@ -111,6 +120,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	opts.LagInterval = cfg.Consumer.LagInterval
 	opts.Logger = log
 	reg := newRegistry()
+	if err := reg.Register(newRulesCollector(opts.Detector.Rules)); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	opts.KafkaHooks = kafkaMetrics(reg)
 
 	out := &lateWriter{}

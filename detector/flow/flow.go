@@ -132,6 +132,9 @@ const (
 
 // Options configures the flow detector.
 type Options struct {
+	// Cues is the instruction-cue lexicon (nil: DefaultCues, from the
+	// default ruleset).
+	Cues *Cues
 	// MaxSessions bounds the sessions tracked; the least recently active is
 	// evicted when a new one starts.
 	MaxSessions int
@@ -322,6 +325,9 @@ type Detector struct {
 
 // New returns a Detector.
 func New(opts Options) *Detector {
+	if opts.Cues == nil {
+		opts.Cues = DefaultCues
+	}
 	d := &Detector{opts: opts, sessions: make(map[string]*session), seenVals: make(map[string]struct{}), own: make(map[string]struct{})}
 	d.ext.maxLen = opts.MaxValueLen
 	d.parser.x = &d.ext

@@ -1,5 +1,13 @@
 package flow
 
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tetherhq/tether/detector/rules"
+)
+
 // Instruction-likeness of untrusted text.
 //
 // A prompt injection has to instruct the agent: the value an attacker wants
@@ -28,7 +36,9 @@ package flow
 // (InstructMin). One category alone is common in benign mail and pages
 // ("please send me the report", "instead of Tuesday") and is not enough.
 // The list is deliberately short and about the grammar of commanding an
-// agent, not about any one injection template.
+// agent, not about any one injection template. The words and phrases are
+// data (the flow.cue_* lists of the ruleset, detector/rules/default.yaml);
+// Options.Cues carries the lexicon built from them.
 
 // InstructWindow is how many bytes on each side of a value are searched for
 // instruction cues: about one paragraph, so an instruction in one item of a
@@ -57,75 +67,22 @@ type cue struct {
 	cat cueCat
 }
 
-// Word ids of the words the phrases and clause openers use (0: none), so
-// the scan keeps its last words as small integers.
+// The cue words and phrases are data: the ruleset lists named below
+// (detector/rules/default.yaml), built once into a Cues lexicon.
 const (
-	wNone uint8 = iota
-	wLanguage
-	wModel
-	wBefore
-	wYou
-	wAfter
-	wMust
-	wNeed
-	wHave
-	wTo
-	wShould
-	wMake
-	wSure
-	wNot
-	wTell
-	wMention
-	wInform
-	wDont
-	wWithout
-	wTelling
-	wFrom
-	wThe
-	wUser
-	wYour
-	wOn
-	wBehalf
-	wOf
-	wSystem
-	wMessage
-	wPrompt
-	wAdministrator
-	wPlease
-	wThen
-	wKindly
+	ListCueAddresseeWords   = "flow.cue_addressee_words"
+	ListCueAddresseePhrases = "flow.cue_addressee_phrases"
+	ListCueDirectiveWords   = "flow.cue_directive_words"
+	ListCueDirectivePhrases = "flow.cue_directive_phrases"
+	ListCueRolePhrases      = "flow.cue_role_phrases"
+	ListCueImperativeVerbs  = "flow.cue_imperative_verbs"
+	ListCueOpeners          = "flow.cue_openers"
 )
 
-// phrases are multi-word cues, matched against the last words seen: the
-// words of a phrase in order (unused trailing entries are wNone).
-var phrases = [...]struct {
-	words [3]uint8
-	n     int
-	cat   cueCat
-}{
-	{[3]uint8{wLanguage, wModel}, 2, cueAddressee},
-	{[3]uint8{wBefore, wYou}, 2, cueDirective},
-	{[3]uint8{wAfter, wYou}, 2, cueDirective},
-	{[3]uint8{wYou, wMust}, 2, cueDirective},
-	{[3]uint8{wYou, wNeed}, 2, cueDirective},
-	{[3]uint8{wYou, wHave, wTo}, 3, cueDirective},
-	{[3]uint8{wYou, wShould}, 2, cueDirective},
-	{[3]uint8{wMake, wSure}, 2, cueDirective},
-	{[3]uint8{wNot, wTell}, 2, cueDirective},
-	{[3]uint8{wNot, wMention}, 2, cueDirective},
-	{[3]uint8{wNot, wInform}, 2, cueDirective},
-	{[3]uint8{wDont, wTell}, 2, cueDirective},
-	{[3]uint8{wDont, wMention}, 2, cueDirective},
-	{[3]uint8{wWithout, wTelling}, 2, cueDirective},
-	{[3]uint8{wFrom, wThe, wUser}, 3, cueRole},
-	{[3]uint8{wFrom, wYour, wUser}, 3, cueRole},
-	{[3]uint8{wOn, wBehalf, wOf}, 3, cueRole},
-	{[3]uint8{wSystem, wMessage}, 2, cueRole},
-	{[3]uint8{wSystem, wPrompt}, 2, cueRole},
-	{[3]uint8{wSystem, wAdministrator}, 2, cueRole},
-}
+// maxPhraseWords is the longest phrase a lexicon holds.
+const maxPhraseWords = 3
 
-// word properties returned by lookupWord.
+// word properties.
 const (
 	wfAddressee  uint8 = 1 << iota // addresses an AI
 	wfDirective                    // single-word directive
@@ -133,105 +90,113 @@ const (
 	wfOpener                       // clause opener: precedes an imperative
 )
 
-// lookupWord classifies a lower-cased word: its flags and its phrase word
-// id. One switch (compiled to a binary search) replaces several map lookups.
-func lookupWord(w []byte) (flags, id uint8) {
-	if len(w) < 2 || len(w) > 13 { // the longest word is "administrator"
-		return 0, wNone
-	}
-	switch string(w) {
-	// addressee words
-	case "assistant", "assistants", "ai", "llm", "chatbot":
-		return wfAddressee, wNone
-	// directive words
-	case "ignore", "disregard", "instead", "instruction", "instructions":
-		return wfDirective, wNone
-	// imperative verbs ("make" is also a phrase word)
-	case "send", "transfer", "forward", "pay", "delete", "remove",
-		"invite", "email", "share", "post", "publish", "visit",
-		"download", "upload", "add", "change", "update", "reply",
-		"click", "call", "create", "schedule", "book", "grant",
-		"give", "open", "go":
-		return wfImperative, wNone
-	case "make":
-		return wfImperative, wMake
-	case "please":
-		return wfOpener, wPlease
-	case "then":
-		return wfOpener, wThen
-	case "kindly":
-		return wfOpener, wKindly
-	case "language":
-		return 0, wLanguage
-	case "model":
-		return 0, wModel
-	case "before":
-		return 0, wBefore
-	case "you":
-		return 0, wYou
-	case "after":
-		return 0, wAfter
-	case "must":
-		return 0, wMust
-	case "need":
-		return 0, wNeed
-	case "have":
-		return 0, wHave
-	case "to":
-		return 0, wTo
-	case "should":
-		return 0, wShould
-	case "sure":
-		return 0, wSure
-	case "not":
-		return 0, wNot
-	case "tell":
-		return 0, wTell
-	case "mention":
-		return 0, wMention
-	case "inform":
-		return 0, wInform
-	case "don't":
-		return 0, wDont
-	case "without":
-		return 0, wWithout
-	case "telling":
-		return 0, wTelling
-	case "from":
-		return 0, wFrom
-	case "the":
-		return 0, wThe
-	case "user":
-		return 0, wUser
-	case "your":
-		return 0, wYour
-	case "on":
-		return 0, wOn
-	case "behalf":
-		return 0, wBehalf
-	case "of":
-		return 0, wOf
-	case "system":
-		return 0, wSystem
-	case "message":
-		return 0, wMessage
-	case "prompt":
-		return 0, wPrompt
-	case "administrator":
-		return 0, wAdministrator
-	}
-	return 0, wNone
+// wordInfo is a lexicon word's flags and phrase-word id (0: in no phrase).
+type wordInfo struct {
+	flags uint8
+	id    uint16
 }
+
+type phrase struct {
+	words [maxPhraseWords]uint16
+	n     int
+	cat   cueCat
+}
+
+// Cues is the instruction-cue lexicon, built once from a ruleset's lists.
+type Cues struct {
+	words   map[string]wordInfo
+	phrases []phrase
+	maxLen  int
+	// maybe[len][first byte & 31] is set when some lexicon word has that
+	// length and first letter: most words of a text skip the map lookup.
+	maybe [25][32]bool
+}
+
+// ErrCues reports a lexicon entry the scanner cannot match.
+var ErrCues = errors.New("flow: invalid instruction-cue list")
+
+// NewCues builds the lexicon from the ruleset's flow.cue_* lists. Words
+// are lower-case letters and apostrophes (at most 24 bytes); phrases are
+// up to three such words separated by spaces.
+func NewCues(r *rules.Ruleset) (*Cues, error) {
+	c := &Cues{words: map[string]wordInfo{}}
+	check := func(list, w string) error {
+		if w == "" || len(w) > 24 {
+			return fmt.Errorf("%w: %s: %q", ErrCues, list, w)
+		}
+		for i := 0; i < len(w); i++ {
+			if !isWordByte(w[i]) || w[i]|0x20 != w[i] {
+				return fmt.Errorf("%w: %s: %q is not a lower-case word", ErrCues, list, w)
+			}
+		}
+		c.maxLen = max(c.maxLen, len(w))
+		c.maybe[len(w)][w[0]&31] = true
+		return nil
+	}
+	for _, l := range []struct {
+		name string
+		flag uint8
+	}{{ListCueAddresseeWords, wfAddressee}, {ListCueDirectiveWords, wfDirective}, {ListCueImperativeVerbs, wfImperative}, {ListCueOpeners, wfOpener}} {
+		for _, w := range r.List(l.name) {
+			if err := check(l.name, w); err != nil {
+				return nil, err
+			}
+			wi := c.words[w]
+			wi.flags |= l.flag
+			c.words[w] = wi
+		}
+	}
+	next := uint16(1)
+	for _, l := range []struct {
+		name string
+		cat  cueCat
+	}{{ListCueAddresseePhrases, cueAddressee}, {ListCueDirectivePhrases, cueDirective}, {ListCueRolePhrases, cueRole}} {
+		for _, ph := range r.List(l.name) {
+			ws := strings.Fields(ph)
+			if len(ws) < 2 || len(ws) > maxPhraseWords {
+				return nil, fmt.Errorf("%w: %s: %q: want 2 to %d words", ErrCues, l.name, ph, maxPhraseWords)
+			}
+			p := phrase{n: len(ws), cat: l.cat}
+			for i, w := range ws {
+				if err := check(l.name, w); err != nil {
+					return nil, err
+				}
+				wi := c.words[w]
+				if wi.id == 0 {
+					if next == 0 {
+						return nil, fmt.Errorf("%w: more than 65535 phrase words", ErrCues)
+					}
+					wi.id = next
+					next++
+					c.words[w] = wi
+				}
+				p.words[i] = wi.id
+			}
+			c.phrases = append(c.phrases, p)
+		}
+	}
+	return c, nil
+}
+
+// DefaultCues is the lexicon of the default ruleset.
+var DefaultCues = func() *Cues {
+	c, err := NewCues(rules.Default())
+	if err != nil {
+		panic(err) // the embedded ruleset is tested
+	}
+	return c
+}()
 
 func isWordByte(b byte) bool { return isAlpha(b) || b == '\'' }
 
 // instructionCues returns the positions and categories of the cues in text,
 // in order. buf is reused when it has capacity.
-func instructionCues(text string, buf []cue) []cue {
+func (c *Cues) instructionCues(text string, buf []cue) []cue {
 	cues := buf[:0]
-	var last [3]uint8 // ids of the last words, most recent at index 0
+	var last [maxPhraseWords]uint16 // ids of the last words, most recent at index 0
 	var word [24]byte
-	boundary := true // a sentence or clause boundary precedes the next word
+	boundary := true    // a sentence or clause boundary precedes the next word
+	prevOpener := false // the previous word is a clause opener ("please")
 	i := 0
 	for i < len(text) && len(cues) < maxCues {
 		b := text[i]
@@ -255,24 +220,27 @@ func instructionCues(text string, buf []cue) []cue {
 			i++
 		}
 		if n > len(word) {
-			last = [3]uint8{wNone, last[0], last[1]}
-			boundary = false
+			last = [maxPhraseWords]uint16{0, last[0], last[1]}
+			boundary, prevOpener = false, false
 			continue
 		}
-		flags, w := lookupWord(word[:n])
+		var wi wordInfo
+		if n <= c.maxLen && c.maybe[n][word[0]&31] {
+			wi = c.words[string(word[:n])]
+		}
 		var cat cueCat
-		if flags&wfAddressee != 0 {
+		if wi.flags&wfAddressee != 0 {
 			cat |= cueAddressee
 		}
-		if flags&wfDirective != 0 {
+		if wi.flags&wfDirective != 0 {
 			cat |= cueDirective
 		}
-		if flags&wfImperative != 0 && (boundary || last[0] == wPlease || last[0] == wThen || last[0] == wKindly) {
+		if wi.flags&wfImperative != 0 && (boundary || prevOpener) {
 			cat |= cueImperative
 		}
-		if w != wNone {
-			for k := range phrases {
-				p := &phrases[k]
+		if w := wi.id; w != 0 {
+			for k := range c.phrases {
+				p := &c.phrases[k]
 				if p.words[p.n-1] != w {
 					continue
 				}
@@ -291,8 +259,8 @@ func instructionCues(text string, buf []cue) []cue {
 		if cat != 0 {
 			cues = append(cues, cue{start, cat})
 		}
-		last = [3]uint8{w, last[0], last[1]}
-		boundary = false
+		last = [maxPhraseWords]uint16{wi.id, last[0], last[1]}
+		boundary, prevOpener = false, wi.flags&wfOpener != 0
 	}
 	return cues
 }
@@ -330,7 +298,7 @@ func catCount(c cueCat) int {
 // (0–4) within InstructWindow bytes of byte offset pos of text; pos < 0
 // scores the whole text.
 func InstructionScore(text string, pos int) int {
-	cues := instructionCues(text, nil)
+	cues := DefaultCues.instructionCues(text, nil)
 	if pos < 0 {
 		var c cueCat
 		for _, x := range cues {

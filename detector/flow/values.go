@@ -194,7 +194,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		p := s.directed[key]
 		directed, d.fetchedFrom = p.directed, p.location
 		delete(s.directed, key)
-		d.cues = instructionCues(text, d.cues)
+		d.cues = d.opts.Cues.instructionCues(text, d.cues)
 	}
 	if flags&fromUntrusted != 0 && instructs(d.cues) {
 		// outsider-written content addressed to the agent, whether or not

@@ -106,6 +106,8 @@ type Options struct {
 	SeverityBeyondPurpose uint8
 	SeverityOffTask       uint8
 	SeverityUnknown       uint8
+	// Lexicon is the purpose verb lexicon (nil: the default ruleset's).
+	Lexicon *Lexicon
 }
 
 // DefaultOptions returns the production settings.
@@ -172,6 +174,9 @@ func New(opts Options) *Detector {
 	if opts.DimBits == 0 {
 		opts = def
 	}
+	if opts.Lexicon == nil {
+		opts.Lexicon = defaultLexicon
+	}
 	d := &Detector{opts: opts, z: NewVectoriser(opts.DimBits, opts.MaxTerms, opts.MaxDocs), evictions: new(atomic.Uint64)}
 	d.agents, d.sessions = d.tables(opts.MaxAgents, opts.MaxSessions)
 	return d
@@ -211,7 +216,7 @@ func (d *Detector) agent(a *models.AgentSpec) *agentState {
 	}
 	*st = agentState{purpose: a.Purpose, classes: map[string]struct{}{}}
 	st.vec = d.z.Vectorise(nil, truncate(a.Purpose, d.opts.MaxScanBytes), true)
-	st.sink, st.destr = PurposeCalls(a.Purpose)
+	st.sink, st.destr = d.opts.Lexicon.PurposeCalls(a.Purpose)
 	for _, t := range a.Tools {
 		for _, c := range t.DataClasses {
 			st.classes[c] = struct{}{}

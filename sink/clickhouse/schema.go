@@ -200,6 +200,10 @@ func NewSchema(opts Options, d Dialect) Schema {
 				{Name: "feature_baseline", Type: tFloats},
 				{Name: "feature_spread", Type: tFloats},
 				{Name: "step", Type: tInt64},
+				// detector/rules version stamps (issue 10)
+				{Name: "rule_id", Type: tLowCard},
+				{Name: "ruleset_version", Type: tLowCard},
+				{Name: "exception", Type: tString},
 				insertedAt,
 			},
 			// A finding's time is its triggering event's: a replayed

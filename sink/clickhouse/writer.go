@@ -184,6 +184,9 @@ func FindingRow(f *models.Finding) []any {
 		baseline,
 		spread,
 		int64(f.Step),
+		f.RuleID,
+		f.RulesetVersion,
+		f.Exception,
 		millis(f.Time),
 	}
 }

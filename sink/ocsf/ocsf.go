@@ -17,8 +17,9 @@
 //	risk_level_id / risk_level           the same bands: Info (0), Low, Medium, High, Critical (4)
 //	priority_id / priority               triage priority from the bands: Informational and Low → Low (1),
 //	                                     Medium (2), High (3), Critical (4)
-//	is_alert                             Severity ≥ models.AlertThreshold
-//	status_id / status, status_detail    1 "New" (Tether does not track triage), "created by <detector>"
+//	is_alert                             Severity ≥ models.AlertThreshold and not suppressed
+//	status_id / status, status_detail    1 "New", "created by <detector>"; 3 "Suppressed",
+//	                                     "suppressed by exception <id>" when Finding.Exception is set
 //	action_id / action                   3 "Observed": Tether does not block; containment is a separate
 //	                                     command on the control topic
 //	disposition_id / disposition         15 "Detected"
@@ -32,7 +33,9 @@
 //	finding_info.attacks                 MITRE ATLAS tactic / technique / sub-technique (Classify)
 //	finding_info.created_time,           Finding.Time
 //	  first_seen_time, last_seen_time
-//	finding_info.analytic                {name, uid: Detector; type_id 2 "Behavioral"}
+//	finding_info.analytic                {name "<detector>/<kind>", uid Finding.RuleID, version
+//	                                     Finding.RulesetVersion; type_id 2 "Behavioral"} (name and uid
+//	                                     are the detector when the finding has no rule id)
 //	finding_info.data_sources            ["tether.events"]
 //	finding_info.related_events[].uid    Finding.EvidenceIDs (Tether event ids)
 //	evidences[]                          one per evidence event: uid (event id), name "tether.event",
@@ -97,6 +100,9 @@ const (
 	TypeUID = ClassUID*100 + ActivityCreate
 	// StatusNew is the finding status "New" (not yet reviewed).
 	StatusNew = 1
+	// StatusSuppressed is the finding status "Suppressed": an operator's
+	// exception (detector/rules) matched the finding.
+	StatusSuppressed = 3
 	// ActionObserved is the action_id "Observed": Tether reports, it does not block.
 	ActionObserved = 3
 	// DispositionDetected is the disposition_id "Detected".
@@ -230,12 +236,24 @@ type FindingInfo struct {
 	RelatedEvents []RelatedEvent `json:"related_events,omitempty"`
 }
 
-// Analytic is the OCSF analytic object (the detector).
+// analytic names the finding's rule (detector/rules), else its detector.
+func analytic(f models.Finding) Analytic {
+	a := Analytic{Name: f.Detector, UID: f.Detector, TypeID: AnalyticBehavioral, Type: "Behavioral", Version: f.RulesetVersion}
+	if f.RuleID != "" {
+		a.Name, a.UID = f.Detector+"/"+f.Kind, f.RuleID
+	}
+	return a
+}
+
+// Analytic is the OCSF analytic object: the rule (detector/rules) that
+// raised the finding, with the ruleset version; the detector's name when
+// the finding carries no rule id.
 type Analytic struct {
-	Name   string `json:"name"`
-	UID    string `json:"uid"`
-	TypeID int    `json:"type_id"`
-	Type   string `json:"type"`
+	Name    string `json:"name"`
+	UID     string `json:"uid"`
+	TypeID  int    `json:"type_id"`
+	Type    string `json:"type"`
+	Version string `json:"version,omitempty"`
 }
 
 // RelatedEvent is the OCSF related_event object; UID is a Tether event id.
@@ -431,6 +449,10 @@ func Map(f models.Finding, o Options) DetectionFinding {
 	score, confID, confName := ConfidenceScore(f.Confidence)
 	ms := f.Time.UnixMilli()
 	cls := Classify(f.Kind)
+	statusID, status, statusDetail := StatusNew, "New", "created by Tether detector "+f.Detector
+	if f.Exception != "" {
+		statusID, status, statusDetail = StatusSuppressed, "Suppressed", "suppressed by exception "+f.Exception
+	}
 	d := DetectionFinding{
 		ActivityID:      ActivityCreate,
 		ActivityName:    "Create",
@@ -448,10 +470,10 @@ func Map(f models.Finding, o Options) DetectionFinding {
 		RiskLevel:       riskName,
 		PriorityID:      prioID,
 		Priority:        prioName,
-		IsAlert:         f.Severity >= models.AlertThreshold,
-		StatusID:        StatusNew,
-		Status:          "New",
-		StatusDetail:    "created by Tether detector " + f.Detector,
+		IsAlert:         f.Severity >= models.AlertThreshold && f.Exception == "",
+		StatusID:        statusID,
+		Status:          status,
+		StatusDetail:    statusDetail,
 		ActionID:        ActionObserved,
 		Action:          "Observed",
 		DispositionID:   DispositionDetected,
@@ -468,7 +490,7 @@ func Map(f models.Finding, o Options) DetectionFinding {
 			CreatedTime:   ms,
 			FirstSeenTime: ms,
 			LastSeenTime:  ms,
-			Analytic:      Analytic{Name: f.Detector, UID: f.Detector, TypeID: AnalyticBehavioral, Type: "Behavioral"},
+			Analytic:      analytic(f),
 			DataSources:   []string{DataSource},
 		},
 		Actor: actor(f),

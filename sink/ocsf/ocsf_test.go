@@ -228,3 +228,36 @@ func TestGolden(t *testing.T) {
 		t.Fatalf("golden mismatch (run with -update if intended):\n got: %s\nwant: %s", got, want)
 	}
 }
+
+// TestMapRuleStamps: the rule id and ruleset version reach
+// finding_info.analytic, and an exception turns the status to Suppressed
+// and the alert off.
+func TestMapRuleStamps(t *testing.T) {
+	tests := []struct {
+		name                 string
+		ruleID, version, exc string
+		wantUID, wantName    string
+		wantStatus           int
+		wantAlert            bool
+	}{
+		{name: "no rule", wantUID: "flow", wantName: "flow", wantStatus: StatusNew, wantAlert: true},
+		{name: "rule", ruleID: "TTH-flow-instructed_call", version: "2026.12.1",
+			wantUID: "TTH-flow-instructed_call", wantName: "flow/instructed_call", wantStatus: StatusNew, wantAlert: true},
+		{name: "suppressed", ruleID: "TTH-flow-instructed_call", version: "2026.12.1", exc: "EXC-1",
+			wantUID: "TTH-flow-instructed_call", wantName: "flow/instructed_call", wantStatus: StatusSuppressed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := finding("agent-1", 80)
+			f.RuleID, f.RulesetVersion, f.Exception = tt.ruleID, tt.version, tt.exc
+			d := Map(f, DefaultOptions())
+			a := d.FindingInfo.Analytic
+			if a.UID != tt.wantUID || a.Name != tt.wantName || a.Version != tt.version {
+				t.Errorf("analytic = %+v, want uid %q name %q version %q", a, tt.wantUID, tt.wantName, tt.version)
+			}
+			if d.StatusID != tt.wantStatus || d.IsAlert != tt.wantAlert {
+				t.Errorf("status %d alert %v, want %d %v", d.StatusID, d.IsAlert, tt.wantStatus, tt.wantAlert)
+			}
+		})
+	}
+}

@@ -50,6 +50,9 @@ func ReadFindings(dir string) ([]models.Finding, error) {
 			fBase   = featV.Field(2).(*array.Float64)
 			fSpread = featV.Field(3).(*array.Float64)
 			step    = rec.Column(13).(*array.Int32)
+			ruleID  = rec.Column(14).(*array.String)
+			rulesV  = rec.Column(15).(*array.String)
+			except  = rec.Column(16).(*array.String)
 		)
 		for i := 0; i < int(rec.NumRows()); i++ {
 			if seen[id.Value(i)] {
@@ -58,7 +61,8 @@ func ReadFindings(dir string) ([]models.Finding, error) {
 			seen[id.Value(i)] = true
 			f := models.Finding{ID: id.Value(i), Time: time.UnixMilli(int64(tm.Value(i))).UTC(), AgentID: agent.Value(i),
 				RootAgentID: root.Value(i), SessionID: session.Value(i), Principal: princ.Value(i), Detector: det.Value(i),
-				Kind: kind.Value(i), Severity: sev.Value(i), Confidence: conf.Value(i), Explanation: expl.Value(i), Step: int(step.Value(i))}
+				Kind: kind.Value(i), Severity: sev.Value(i), Confidence: conf.Value(i), Explanation: expl.Value(i), Step: int(step.Value(i)),
+				RuleID: ruleID.Value(i), RulesetVersion: rulesV.Value(i), Exception: except.Value(i)}
 			s, e := evid.ValueOffsets(i)
 			for j := s; j < e; j++ {
 				f.EvidenceIDs = append(f.EvidenceIDs, evidV.Value(int(j)))

@@ -35,6 +35,9 @@ var (
 		{Name: "evidence_event_ids", Type: strs},
 		{Name: "features", Type: arrow.ListOfNonNullable(featureType)},
 		{Name: "step", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "rule_id", Type: str},
+		{Name: "ruleset_version", Type: str},
+		{Name: "exception", Type: str},
 	}, nil)
 
 	commandsSchema = arrow.NewSchema([]arrow.Field{
@@ -86,6 +89,9 @@ func appendFindings(rb *array.RecordBuilder, rows []models.Finding) {
 		fBase    = featVals.FieldBuilder(2).(*array.Float64Builder)
 		fSpread  = featVals.FieldBuilder(3).(*array.Float64Builder)
 		step     = rb.Field(13).(*array.Int32Builder)
+		ruleID   = rb.Field(14).(*array.StringBuilder)
+		rulesVer = rb.Field(15).(*array.StringBuilder)
+		except   = rb.Field(16).(*array.StringBuilder)
 	)
 	for i := range rows {
 		f := &rows[i]
@@ -113,6 +119,9 @@ func appendFindings(rb *array.RecordBuilder, rows []models.Finding) {
 			fSpread.Append(x.Spread)
 		}
 		step.Append(int32(f.Step))
+		ruleID.Append(f.RuleID)
+		rulesVer.Append(f.RulesetVersion)
+		except.Append(f.Exception)
 	}
 }
 

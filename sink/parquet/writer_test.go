@@ -26,19 +26,24 @@ var t0 = time.Date(2026, 3, 2, 9, 30, 15, 123_000_000, time.UTC)
 
 func finding(i int, features ...models.Feature) models.Finding {
 	f := models.Finding{
-		Time:        t0.Add(time.Duration(i) * time.Second),
-		AgentID:     "support-01",
-		RootAgentID: "support-01",
-		SessionID:   "support-01-s0007",
-		Principal:   "alice@corp.example",
-		Detector:    "baseline",
-		Kind:        "novel_tool",
-		Severity:    uint8(40 + i),
-		Confidence:  0.75,
-		Explanation: "crm.export was never used by this agent",
-		EvidenceIDs: []string{"ev-1", "ev-" + string(rune('a'+i))},
-		Features:    features,
-		Step:        12 + i,
+		Time:           t0.Add(time.Duration(i) * time.Second),
+		AgentID:        "support-01",
+		RootAgentID:    "support-01",
+		SessionID:      "support-01-s0007",
+		Principal:      "alice@corp.example",
+		Detector:       "baseline",
+		Kind:           "novel_tool",
+		Severity:       uint8(40 + i),
+		Confidence:     0.75,
+		Explanation:    "crm.export was never used by this agent",
+		EvidenceIDs:    []string{"ev-1", "ev-" + string(rune('a'+i))},
+		Features:       features,
+		Step:           12 + i,
+		RuleID:         "TTH-baseline-novel_tool",
+		RulesetVersion: "2026.12.0+ab12cd34",
+	}
+	if i%2 == 1 {
+		f.Exception = "EXC-1"
 	}
 	f.SetID()
 	return f
@@ -138,7 +143,13 @@ func TestRoundTripFindings(t *testing.T) {
 			evid := column(tbl, "evidence_event_ids").(*array.List)
 			feats := column(tbl, "features").(*array.List)
 			step := column(tbl, "step").(*array.Int32)
+			ruleID := column(tbl, "rule_id").(*array.String)
+			rulesVer := column(tbl, "ruleset_version").(*array.String)
+			except := column(tbl, "exception").(*array.String)
 			for i, want := range tc.rows {
+				if ruleID.Value(i) != want.RuleID || rulesVer.Value(i) != want.RulesetVersion || except.Value(i) != want.Exception {
+					t.Errorf("row %d: rule %q version %q exception %q, want %q %q %q", i, ruleID.Value(i), rulesVer.Value(i), except.Value(i), want.RuleID, want.RulesetVersion, want.Exception)
+				}
 				if ids.Value(i) != want.ID || sev.Value(i) != want.Severity || conf.Value(i) != want.Confidence || int(step.Value(i)) != want.Step {
 					t.Errorf("row %d: id %s sev %d conf %v step %d, want %s %d %v %d", i, ids.Value(i), sev.Value(i), conf.Value(i), step.Value(i), want.ID, want.Severity, want.Confidence, want.Step)
 				}

@@ -1,0 +1,222 @@
+// Package custom evaluates operators' CEL rules (detector/rules Custom) on
+// every event: the condition sees the event, the agent's inventory entry
+// and a small view of the session's state (tools called so far, counts).
+// The rules come from the ruleset holder on every event, so a reload adds,
+// changes or removes rules without touching the session state kept here.
+package custom
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	"github.com/tetherhq/tether/detector/internal/lru"
+	"github.com/tetherhq/tether/detector/rules"
+	"github.com/tetherhq/tether/models"
+)
+
+// Name is the detector's name.
+const Name = rules.CustomDetector
+
+// maxTools bounds the distinct tools remembered per session.
+const maxTools = 64
+
+// Options configures the detector.
+type Options struct {
+	// MaxSessions bounds the session table (LRU).
+	MaxSessions int
+}
+
+// DefaultOptions returns the production options.
+func DefaultOptions() Options { return Options{MaxSessions: 16384} }
+
+type sessionState struct {
+	Tools []string `json:"tools,omitempty"`
+	// Steps and Times are, per entry of Tools, the step and event time
+	// (Unix seconds) of the tool's latest call: sequence conditions
+	// ("A then B within N steps or T seconds").
+	Steps []int64   `json:"steps,omitempty"`
+	Times []float64 `json:"times,omitempty"`
+	// Counts is, per entry of Tools, how often it was called (thresholds).
+	Counts  []int64 `json:"counts,omitempty"`
+	Calls   int64   `json:"calls,omitempty"`
+	Results int64   `json:"results,omitempty"`
+	Events  int64   `json:"events,omitempty"`
+}
+
+// Detector evaluates the custom rules. Not safe for concurrent use (one
+// engine's goroutine drives it).
+type Detector struct {
+	opts      Options
+	rules     *rules.Holder
+	sessions  *lru.LRU[sessionState]
+	evictions *atomic.Uint64
+	// Errors counts evaluation errors (a condition reading a missing key
+	// of event.args, say): the rule does not match, the count shows it.
+	errors atomic.Uint64
+}
+
+// New returns a detector reading its rules from h.
+func New(opts Options, h *rules.Holder) *Detector {
+	if opts.MaxSessions <= 0 {
+		opts = DefaultOptions()
+	}
+	d := &Detector{opts: opts, rules: h, sessions: lru.New[sessionState](opts.MaxSessions), evictions: new(atomic.Uint64)}
+	d.sessions.CountInto(d.evictions)
+	return d
+}
+
+// Name returns "custom".
+func (d *Detector) Name() string { return Name }
+
+// Evictions counts sessions evicted from the bounded table.
+func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
+
+// EvalErrors counts rule evaluations that failed (and did not match).
+func (d *Detector) EvalErrors() uint64 { return d.errors.Load() }
+
+// Observe evaluates every enabled custom rule on ev, then records ev in
+// the session's state.
+func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
+	cs := d.rules.Load().Custom()
+	if len(cs) == 0 && d.sessions.Len() == 0 {
+		return // no custom rules were ever seen: keep no state
+	}
+	st, _ := d.sessions.Put(ev.SessionID)
+	if len(cs) > 0 {
+		vars := map[string]any{"event": eventVars(ev), "agent": agentVars(agent), "session": sessionVars(st)}
+		for _, c := range cs {
+			out, _, err := c.Program.Eval(vars)
+			if err != nil {
+				d.errors.Add(1)
+				continue
+			}
+			if b, ok := out.Value().(bool); ok && b {
+				emit(models.Finding{Kind: c.Rule.Kind, Severity: c.Rule.Severity, Confidence: c.Rule.Confidence,
+					Explanation: c.Description})
+			}
+		}
+	}
+	st.Events++
+	switch ev.Kind {
+	case models.KindToolCall:
+		st.Calls++
+		at := float64(ev.Time.UnixNano()) / 1e9
+		if i := slices.Index(st.Tools, ev.ToolName); i >= 0 {
+			st.Steps[i], st.Times[i] = int64(ev.Step), at
+			st.Counts[i]++
+		} else if ev.ToolName != "" && len(st.Tools) < maxTools {
+			st.Tools = append(st.Tools, ev.ToolName)
+			st.Steps = append(st.Steps, int64(ev.Step))
+			st.Times = append(st.Times, at)
+			st.Counts = append(st.Counts, 1)
+		}
+	case models.KindToolResult:
+		st.Results++
+	case models.KindSessionEnd:
+		d.sessions.Delete(ev.SessionID)
+	}
+}
+
+func eventVars(ev *models.Event) map[string]any {
+	var args any = map[string]any{}
+	if len(ev.Arguments) > 0 {
+		var a any
+		if json.Unmarshal(ev.Arguments, &a) == nil {
+			args = a
+		}
+	}
+	classes := ev.DataClasses
+	if classes == nil {
+		classes = []string{}
+	}
+	return map[string]any{
+		"kind": string(ev.Kind), "agent_id": ev.AgentID, "root_agent_id": ev.Root(), "session_id": ev.SessionID,
+		"step": int64(ev.Step), "tool": ev.ToolName, "args": args, "result": ev.Result, "content": ev.Content,
+		"role": ev.Role, "principal": ev.Principal, "autonomy": string(ev.Autonomy), "destination": ev.Destination,
+		"resource": ev.Resource, "data_classes": classes, "bytes": ev.Bytes, "model": ev.Model,
+		"time": float64(ev.Time.UnixNano()) / 1e9,
+	}
+}
+
+func agentVars(a *models.AgentSpec) map[string]any {
+	if a == nil {
+		return map[string]any{"registered": false, "id": "", "purpose": "", "owner": "", "autonomy": "", "tools": []string{}}
+	}
+	tools := make([]string, len(a.Tools))
+	for i, t := range a.Tools {
+		tools[i] = t.Name
+	}
+	return map[string]any{"registered": true, "id": a.ID, "purpose": a.Purpose, "owner": a.Owner, "autonomy": string(a.Autonomy), "tools": tools}
+}
+
+func sessionVars(st *sessionState) map[string]any {
+	tools := st.Tools
+	if tools == nil {
+		tools = []string{}
+	}
+	step := make(map[string]int64, len(st.Tools))
+	at := make(map[string]float64, len(st.Tools))
+	count := make(map[string]int64, len(st.Tools))
+	for i, t := range st.Tools {
+		step[t], at[t], count[t] = st.Steps[i], st.Times[i], st.Counts[i]
+	}
+	return map[string]any{"tools": tools, "tool_step": step, "tool_time": at, "tool_calls": count,
+		"calls": st.Calls, "results": st.Results, "events": st.Events}
+}
+
+// errState marks invalid input to UnmarshalState.
+var errState = errors.New("custom: invalid state")
+
+type stateJSON struct {
+	// Sessions from most to least recently active (LRU order).
+	Sessions []sessionJSON `json:"sessions"`
+}
+
+type sessionJSON struct {
+	ID string `json:"id"`
+	sessionState
+}
+
+// MarshalState encodes the session table deterministically (LRU order).
+func (d *Detector) MarshalState() ([]byte, error) {
+	s := stateJSON{Sessions: []sessionJSON{}}
+	for id, st := range d.sessions.All() {
+		s.Sessions = append(s.Sessions, sessionJSON{ID: id, sessionState: *st})
+	}
+	return json.Marshal(s)
+}
+
+// OptionalState marks the state as optional in engine snapshots: a
+// snapshot taken before the detector existed restores it empty.
+func (d *Detector) OptionalState() {}
+
+// UnmarshalState replaces the session table.
+func (d *Detector) UnmarshalState(b []byte) error {
+	d.sessions = lru.New[sessionState](d.opts.MaxSessions)
+	d.sessions.CountInto(d.evictions)
+	var s stateJSON
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("%w: %w", errState, err)
+	}
+	if s.Sessions == nil {
+		return fmt.Errorf("%w: no session table", errState)
+	}
+	if len(s.Sessions) > d.opts.MaxSessions {
+		return fmt.Errorf("%w: %d sessions, cap %d", errState, len(s.Sessions), d.opts.MaxSessions)
+	}
+	for _, x := range s.Sessions {
+		if len(x.Tools) > maxTools || len(x.Steps) != len(x.Tools) || len(x.Times) != len(x.Tools) || len(x.Counts) != len(x.Tools) {
+			return fmt.Errorf("%w: session %q lists %d tools (cap %d), %d steps, %d times, %d counts",
+				errState, x.ID, len(x.Tools), maxTools, len(x.Steps), len(x.Times), len(x.Counts))
+		}
+		st, ok := d.sessions.PushBack(x.ID)
+		if !ok {
+			return fmt.Errorf("%w: session %q listed twice", errState, x.ID)
+		}
+		*st = x.sessionState
+	}
+	return nil
+}
