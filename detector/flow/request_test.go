@@ -44,7 +44,7 @@ func TestDescribes(t *testing.T) {
 		// one ordinary word of the domain ties nothing
 		{"Can you book me a hotel in Paris?", "For this booking the guest details go to desk@agency.example", false},
 		// the words of a contact point do not count
-		{"Read the content on webpage www.informations.com", "The newest notes are published at www.true-informations.com", false},
+		{"Read the content on webpage www.digest-online.com", "The newest notes are published at www.true-digest-online.com", false},
 		{"", "anything at all", false},
 		// an amount the request names
 		{"Please refund that 10.00 I just got from my friend", "- amount: 10.0\n  sender: GB29NWBK60161331926819\n  subject: Sushi dinner", true},

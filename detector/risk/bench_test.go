@@ -20,7 +20,7 @@ func BenchmarkObserve(b *testing.B) {
 	}}
 	body := strings.Repeat("Hi team, please find the quarterly figures attached; call me at 555-0100. ", 6)[:400]
 	evs := []*models.Event{
-		callEvent("a", "s", "send_email", map[string]any{"recipients": []string{"mark.black-2134@gmail.com"}, "subject": "Quarterly figures", "body": body, "attachments": []string{"19"}}, 1),
+		callEvent("a", "s", "send_email", map[string]any{"recipients": []string{"j.doe-7781@mail.example"}, "subject": "Quarterly figures", "body": body, "attachments": []string{"19"}}, 1),
 		callEvent("a", "s", "get_webpage", map[string]any{"url": "www.informations.example/landing?ref=news"}, 2),
 		callEvent("a", "s", "send_money", map[string]any{"recipient": "GB29NWBK60161331926819", "amount": 98.7, "subject": "Spotify Premium", "date": "2022-03-01"}, 3),
 		callEvent("a", "s", "search_files", map[string]any{"query": "team building activities"}, 4),
