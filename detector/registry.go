@@ -20,6 +20,7 @@ import (
 	"github.com/tetherhq/tether/detector/risk"
 	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/detector/semantic"
+	"github.com/tetherhq/tether/detector/toolcap"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -155,6 +156,10 @@ func (c Config) Options() (Options, error) {
 		errs = append(errs, err.Error())
 	} else if err := ValidateRuleset(rs); err != nil {
 		errs = append(errs, err.Error())
+	} else if len(c.RulesFiles) > 0 {
+		// tool labelling is process-wide: operator appends to the
+		// toolcap.* lists apply to tools labelled from now on
+		_ = toolcap.Use(rs) // validated just above
 	}
 	if len(errs) > 0 {
 		return Options{}, fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
@@ -213,6 +218,9 @@ func AddATR(opts *Options, dir, lane string, exclude []string) (int, error) {
 // detectors can build their lexicons from the ruleset's lists. The
 // daemon's reload rejects a ruleset that fails it.
 func ValidateRuleset(rs *rules.Ruleset) error {
-	_, err := flow.NewCues(rs)
+	if _, err := flow.NewCues(rs); err != nil {
+		return err
+	}
+	_, err := toolcap.NewVocabulary(rs)
 	return err
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tetherhq/tether/detector/atr"
 	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/detector/scenario"
+	"github.com/tetherhq/tether/detector/toolcap"
 )
 
 // runRules is `tether rules check|list|test`, promtool-style. check and
@@ -164,6 +165,7 @@ func watchRules(ctx context.Context, c detectorsConfig, h *rules.Holder, log zer
 			return
 		}
 		h.Store(rs)
+		_ = toolcap.Use(rs) // validated above
 		log.Info().Str("trigger", why).Str("version", rs.Version).Int("rules", len(rs.Rules())).Int("exceptions", len(rs.Exceptions())).Msg("ruleset reloaded")
 	}
 	for {
