@@ -86,7 +86,13 @@ var Registry = []Registration{
 	// cost recall at 1% FPR on AgentDojo (0.825 -> 0.599, DESIGN.md)
 	{Name: risk.Name,
 		Defaults: func() any { o := risk.DefaultOptions(); return &o },
-		Build:    func(_ *models.Inventory, o any, _ *rules.Holder) Detector { return risk.New(*o.(*risk.Options)) }},
+		Build: func(_ *models.Inventory, o any, h *rules.Holder) Detector {
+			ro := *o.(*risk.Options)
+			if p, err := risk.NewPatterns(h.Load()); err == nil { // validated by Config.Options and reloads
+				ro.Patterns = p
+			}
+			return risk.New(ro)
+		}},
 	// custom: operators' CEL rules (detector/rules); they compound like
 	// any deviation of the session
 	{Name: custom.Name, Compounds: true,
@@ -219,6 +225,9 @@ func AddATR(opts *Options, dir, lane string, exclude []string) (int, error) {
 // daemon's reload rejects a ruleset that fails it.
 func ValidateRuleset(rs *rules.Ruleset) error {
 	if _, err := flow.NewCues(rs); err != nil {
+		return err
+	}
+	if _, err := risk.NewPatterns(rs); err != nil {
 		return err
 	}
 	_, err := toolcap.NewVocabulary(rs)

@@ -104,7 +104,7 @@ func rulesCheck(w io.Writer, files []string) error {
 		}
 		return fmt.Errorf("%d of %d files invalid: %w", max(failed, 1), len(files), err)
 	}
-	fmt.Fprintf(w, "ruleset %s version %s: %d rules, %d exceptions, %d lists\n", rs.ID, rs.Version, len(rs.Rules()), len(rs.Exceptions()), len(rs.ListNames()))
+	fmt.Fprintf(w, "ruleset %s version %s: %d rules, %d exceptions, %d lists, %d pattern lists\n", rs.ID, rs.Version, len(rs.Rules()), len(rs.Exceptions()), len(rs.ListNames()), len(rs.PatternNames()))
 	return nil
 }
 
