@@ -20,6 +20,7 @@ import (
 	"github.com/tetherhq/tether/detector/risk"
 	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/detector/semantic"
+	"github.com/tetherhq/tether/detector/toolcap"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -85,7 +86,13 @@ var Registry = []Registration{
 	// cost recall at 1% FPR on AgentDojo (0.825 -> 0.599, DESIGN.md)
 	{Name: risk.Name,
 		Defaults: func() any { o := risk.DefaultOptions(); return &o },
-		Build:    func(_ *models.Inventory, o any, _ *rules.Holder) Detector { return risk.New(*o.(*risk.Options)) }},
+		Build: func(_ *models.Inventory, o any, h *rules.Holder) Detector {
+			ro := *o.(*risk.Options)
+			if p, err := risk.NewPatterns(h.Load()); err == nil { // validated by Config.Options and reloads
+				ro.Patterns = p
+			}
+			return risk.New(ro)
+		}},
 	// custom: operators' CEL rules (detector/rules); they compound like
 	// any deviation of the session
 	{Name: custom.Name, Compounds: true,
@@ -155,6 +162,10 @@ func (c Config) Options() (Options, error) {
 		errs = append(errs, err.Error())
 	} else if err := ValidateRuleset(rs); err != nil {
 		errs = append(errs, err.Error())
+	} else if len(c.RulesFiles) > 0 {
+		// tool labelling is process-wide: operator appends to the
+		// toolcap.* lists apply to tools labelled from now on
+		_ = toolcap.Use(rs) // validated just above
 	}
 	if len(errs) > 0 {
 		return Options{}, fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
@@ -213,6 +224,12 @@ func AddATR(opts *Options, dir, lane string, exclude []string) (int, error) {
 // detectors can build their lexicons from the ruleset's lists. The
 // daemon's reload rejects a ruleset that fails it.
 func ValidateRuleset(rs *rules.Ruleset) error {
-	_, err := flow.NewCues(rs)
+	if _, err := flow.NewCues(rs); err != nil {
+		return err
+	}
+	if _, err := risk.NewPatterns(rs); err != nil {
+		return err
+	}
+	_, err := toolcap.NewVocabulary(rs)
 	return err
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tetherhq/tether/detector/atr"
 	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/detector/scenario"
+	"github.com/tetherhq/tether/detector/toolcap"
 )
 
 // runRules is `tether rules check|list|test`, promtool-style. check and
@@ -103,7 +104,7 @@ func rulesCheck(w io.Writer, files []string) error {
 		}
 		return fmt.Errorf("%d of %d files invalid: %w", max(failed, 1), len(files), err)
 	}
-	fmt.Fprintf(w, "ruleset %s version %s: %d rules, %d exceptions, %d lists\n", rs.ID, rs.Version, len(rs.Rules()), len(rs.Exceptions()), len(rs.ListNames()))
+	fmt.Fprintf(w, "ruleset %s version %s: %d rules, %d exceptions, %d lists, %d pattern lists\n", rs.ID, rs.Version, len(rs.Rules()), len(rs.Exceptions()), len(rs.ListNames()), len(rs.PatternNames()))
 	return nil
 }
 
@@ -164,6 +165,7 @@ func watchRules(ctx context.Context, c detectorsConfig, h *rules.Holder, log zer
 			return
 		}
 		h.Store(rs)
+		_ = toolcap.Use(rs) // validated above
 		log.Info().Str("trigger", why).Str("version", rs.Version).Int("rules", len(rs.Rules())).Int("exceptions", len(rs.Exceptions())).Msg("ruleset reloaded")
 	}
 	for {

@@ -1,6 +1,9 @@
 // Package custom evaluates operators' CEL rules (detector/rules Custom) on
 // every event: the condition sees the event, the agent's inventory entry
-// and a small view of the session's state (tools called so far, counts).
+// and a small view of the session's state (tools called so far, counts)
+// and of the lineage's (the same, over every session of the event's root
+// agent: a delegation tree), so a sequence "A then B within N steps or T
+// seconds" can span a parent and its sub-agents.
 // The rules come from the ruleset holder on every event, so a reload adds,
 // changes or removes rules without touching the session state kept here.
 package custom
@@ -27,16 +30,23 @@ const maxTools = 64
 type Options struct {
 	// MaxSessions bounds the session table (LRU).
 	MaxSessions int
+
+	// MaxLineages bounds the lineage table (LRU, keyed by root agent id).
+	MaxLineages int
 }
 
 // DefaultOptions returns the production options.
-func DefaultOptions() Options { return Options{MaxSessions: 16384} }
+func DefaultOptions() Options { return Options{MaxSessions: 16384, MaxLineages: 4096} }
 
+// sessionState is the state of one scope: a session, or a lineage (all
+// sessions of one root agent).
 type sessionState struct {
 	Tools []string `json:"tools,omitempty"`
 	// Steps and Times are, per entry of Tools, the step and event time
 	// (Unix seconds) of the tool's latest call: sequence conditions
-	// ("A then B within N steps or T seconds").
+	// ("A then B within N steps or T seconds"). A lineage's step is its
+	// call ordinal (1 for its first tool call): event steps count per
+	// session, so they do not order calls of different sessions.
 	Steps []int64   `json:"steps,omitempty"`
 	Times []float64 `json:"times,omitempty"`
 	// Counts is, per entry of Tools, how often it was called (thresholds).
@@ -52,6 +62,7 @@ type Detector struct {
 	opts      Options
 	rules     *rules.Holder
 	sessions  *lru.LRU[sessionState]
+	lineages  *lru.LRU[sessionState]
 	evictions *atomic.Uint64
 	// Errors counts evaluation errors (a condition reading a missing key
 	// of event.args, say): the rule does not match, the count shows it.
@@ -60,18 +71,29 @@ type Detector struct {
 
 // New returns a detector reading its rules from h.
 func New(opts Options, h *rules.Holder) *Detector {
+	def := DefaultOptions()
 	if opts.MaxSessions <= 0 {
-		opts = DefaultOptions()
+		opts.MaxSessions = def.MaxSessions
 	}
-	d := &Detector{opts: opts, rules: h, sessions: lru.New[sessionState](opts.MaxSessions), evictions: new(atomic.Uint64)}
-	d.sessions.CountInto(d.evictions)
+	if opts.MaxLineages <= 0 {
+		opts.MaxLineages = def.MaxLineages
+	}
+	d := &Detector{opts: opts, rules: h, evictions: new(atomic.Uint64)}
+	d.reset()
 	return d
 }
 
 // Name returns "custom".
 func (d *Detector) Name() string { return Name }
 
-// Evictions counts sessions evicted from the bounded table.
+func (d *Detector) reset() {
+	d.sessions = lru.New[sessionState](d.opts.MaxSessions)
+	d.sessions.CountInto(d.evictions)
+	d.lineages = lru.New[sessionState](d.opts.MaxLineages)
+	d.lineages.CountInto(d.evictions)
+}
+
+// Evictions counts sessions and lineages evicted from the bounded tables.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
 
 // EvalErrors counts rule evaluations that failed (and did not match).
@@ -85,8 +107,12 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 		return // no custom rules were ever seen: keep no state
 	}
 	st, _ := d.sessions.Put(ev.SessionID)
+	ln, _ := d.lineages.Put(ev.Root())
 	if len(cs) > 0 {
 		vars := map[string]any{"event": eventVars(ev), "agent": agentVars(agent), "session": sessionVars(st)}
+		if slices.ContainsFunc(cs, func(c *rules.Custom) bool { return c.Lineage }) {
+			vars["lineage"] = sessionVars(ln)
+		}
 		for _, c := range cs {
 			out, _, err := c.Program.Eval(vars)
 			if err != nil {
@@ -99,24 +125,31 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 			}
 		}
 	}
+	record(st, ev, int64(ev.Step))
+	record(ln, ev, ln.Calls+1)
+	if ev.Kind == models.KindSessionEnd {
+		d.sessions.Delete(ev.SessionID) // a lineage outlives its sessions (LRU-bounded)
+	}
+}
+
+// record adds ev to a scope's state; step is the call's step in the scope.
+func record(st *sessionState, ev *models.Event, step int64) {
 	st.Events++
 	switch ev.Kind {
 	case models.KindToolCall:
 		st.Calls++
 		at := float64(ev.Time.UnixNano()) / 1e9
 		if i := slices.Index(st.Tools, ev.ToolName); i >= 0 {
-			st.Steps[i], st.Times[i] = int64(ev.Step), at
+			st.Steps[i], st.Times[i] = step, at
 			st.Counts[i]++
 		} else if ev.ToolName != "" && len(st.Tools) < maxTools {
 			st.Tools = append(st.Tools, ev.ToolName)
-			st.Steps = append(st.Steps, int64(ev.Step))
+			st.Steps = append(st.Steps, step)
 			st.Times = append(st.Times, at)
 			st.Counts = append(st.Counts, 1)
 		}
 	case models.KindToolResult:
 		st.Results++
-	case models.KindSessionEnd:
-		d.sessions.Delete(ev.SessionID)
 	}
 }
 
@@ -173,6 +206,8 @@ var errState = errors.New("custom: invalid state")
 type stateJSON struct {
 	// Sessions from most to least recently active (LRU order).
 	Sessions []sessionJSON `json:"sessions"`
+	// Lineages likewise, by root agent id (absent in older snapshots).
+	Lineages []sessionJSON `json:"lineages,omitempty"`
 }
 
 type sessionJSON struct {
@@ -186,6 +221,9 @@ func (d *Detector) MarshalState() ([]byte, error) {
 	for id, st := range d.sessions.All() {
 		s.Sessions = append(s.Sessions, sessionJSON{ID: id, sessionState: *st})
 	}
+	for id, st := range d.lineages.All() {
+		s.Lineages = append(s.Lineages, sessionJSON{ID: id, sessionState: *st})
+	}
 	return json.Marshal(s)
 }
 
@@ -193,10 +231,9 @@ func (d *Detector) MarshalState() ([]byte, error) {
 // snapshot taken before the detector existed restores it empty.
 func (d *Detector) OptionalState() {}
 
-// UnmarshalState replaces the session table.
+// UnmarshalState replaces the session and lineage tables.
 func (d *Detector) UnmarshalState(b []byte) error {
-	d.sessions = lru.New[sessionState](d.opts.MaxSessions)
-	d.sessions.CountInto(d.evictions)
+	d.reset()
 	var s stateJSON
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("%w: %w", errState, err)
@@ -204,17 +241,24 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if s.Sessions == nil {
 		return fmt.Errorf("%w: no session table", errState)
 	}
-	if len(s.Sessions) > d.opts.MaxSessions {
-		return fmt.Errorf("%w: %d sessions, cap %d", errState, len(s.Sessions), d.opts.MaxSessions)
+	if err := restore(d.sessions, s.Sessions, "session", d.opts.MaxSessions); err != nil {
+		return err
 	}
-	for _, x := range s.Sessions {
+	return restore(d.lineages, s.Lineages, "lineage", d.opts.MaxLineages)
+}
+
+func restore(t *lru.LRU[sessionState], xs []sessionJSON, what string, limit int) error {
+	if len(xs) > limit {
+		return fmt.Errorf("%w: %d %ss, cap %d", errState, len(xs), what, limit)
+	}
+	for _, x := range xs {
 		if len(x.Tools) > maxTools || len(x.Steps) != len(x.Tools) || len(x.Times) != len(x.Tools) || len(x.Counts) != len(x.Tools) {
-			return fmt.Errorf("%w: session %q lists %d tools (cap %d), %d steps, %d times, %d counts",
-				errState, x.ID, len(x.Tools), maxTools, len(x.Steps), len(x.Times), len(x.Counts))
+			return fmt.Errorf("%w: %s %q lists %d tools (cap %d), %d steps, %d times, %d counts",
+				errState, what, x.ID, len(x.Tools), maxTools, len(x.Steps), len(x.Times), len(x.Counts))
 		}
-		st, ok := d.sessions.PushBack(x.ID)
+		st, ok := t.PushBack(x.ID)
 		if !ok {
-			return fmt.Errorf("%w: session %q listed twice", errState, x.ID)
+			return fmt.Errorf("%w: %s %q listed twice", errState, what, x.ID)
 		}
 		*st = x.sessionState
 	}

@@ -147,6 +147,7 @@ func TestCompileErrors(t *testing.T) {
 
 func TestStateRoundTrip(t *testing.T) {
 	rs := load(t, shellAfterFetch+`  - {id: OPS-004, kind: busy, severity: 20, condition: 'event.kind == "tool_call" && session.calls % 7 == 3'}
+  - {id: OPS-007, kind: lineage_busy, severity: 20, condition: 'event.kind == "tool_call" && lineage.calls % 11 == 5 && size(lineage.tools) > 1'}
 `)
 	statetest.RoundTrip(t, statetest.Fleet(20), 400, 400, func(*models.Inventory) statetest.Detector {
 		return New(DefaultOptions(), rules.NewHolder(rs))
@@ -186,6 +187,7 @@ func BenchmarkRules(b *testing.B) {
 // determinism of a state it accepts.
 func FuzzUnmarshalState(f *testing.F) {
 	f.Add([]byte(`{"sessions":[{"id":"s1","tools":["a"],"steps":[3],"times":[1.5],"counts":[2],"calls":2}]}`))
+	f.Add([]byte(`{"sessions":[],"lineages":[{"id":"root","tools":["a","b"],"steps":[1,2],"times":[1,2],"counts":[1,1],"calls":2}]}`))
 	f.Add([]byte(`{"sessions":[]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -146,6 +146,9 @@ type Options struct {
 	SizeZ float64
 	// MaxValueBytes caps how much of one argument value is scanned.
 	MaxValueBytes int
+	// Patterns is the compiled command, path, system-file and safety-device
+	// tables (nil: the default ruleset's, NewPatterns).
+	Patterns *Patterns
 }
 
 // DefaultOptions returns the documented defaults.
@@ -248,6 +251,9 @@ type toolShape struct {
 // New returns a detector. It panics if the embedded gitleaks rules do not
 // compile (they are fixed data, checked by the tests).
 func New(opts Options) *Detector {
+	if opts.Patterns == nil {
+		opts.Patterns = defaultPatterns
+	}
 	s, err := defaultSecrets()
 	if err != nil {
 		panic(err)
@@ -407,17 +413,17 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 		}
 		val, lower := d.leafVal(i), d.leafLower(i)
 		if exec || role&toolcap.RoleCommand != 0 || looksLikeCommand(val) {
-			if p := compiledCommands.first(val, lower); p != nil && (cmd == nil || p.Severity > cmd.Severity) {
+			if p := d.opts.Patterns.commands.first(val, lower); p != nil && (cmd == nil || p.Severity > cmd.Severity) {
 				cmd, cmdArg = p, lf.key
 			}
 		}
 		if path == nil {
-			if p := compiledPaths.first(val, lower); p != nil {
+			if p := d.opts.Patterns.paths.first(val, lower); p != nil {
 				path, pathArg = p, lf.key
 			}
 		}
 		if writes && sys == nil && len(val) < 4096 && (role&toolcap.RolePath != 0 || strings.HasPrefix(val, "/") || strings.HasPrefix(val, "~/")) {
-			if p := compiledSystem.first(strings.TrimSpace(val), lower); p != nil {
+			if p := d.opts.Patterns.system.first(strings.TrimSpace(val), lower); p != nil {
 				sys, sysArg = p, lf.key
 			}
 		}
@@ -538,7 +544,7 @@ func (d *Detector) judgeSafety(c *call, emit func(models.Finding)) {
 		}
 	}
 	d.phrase = buf
-	if p := compiledSafety.first(string(buf), buf); p != nil {
+	if p := d.opts.Patterns.safety.first(string(buf), buf); p != nil {
 		d.emit(c, emit, KindSafetyDeviceChange, p.Severity, 0.6,
 			fmt.Sprintf("%s %s: %s (%s)", c.ev.ToolName, p.Why, p.ID, clip(string(buf), 120)),
 			models.Feature{Name: "pattern_severity", Observed: float64(p.Severity)})

@@ -16,7 +16,7 @@ const CustomDetector = "custom"
 // event by detector/custom. Its finding kind is Rule.Kind (detector
 // "custom"); overrides and exceptions apply to it like to any rule.
 //
-// The condition sees three variables (documented in README "Custom
+// The condition sees four variables (documented in README "Custom
 // rules"):
 //
 //	event    kind, agent_id, root_agent_id, session_id, step, time (Unix
@@ -30,6 +30,11 @@ const CustomDetector = "custom"
 //	         time of its latest call: sequences "A then B within N steps
 //	         or T seconds"; its call count: thresholds), calls, results,
 //	         events (counts before this event)
+//	lineage  the same over every session of the event's root agent (a
+//	         delegation tree), except that tool_step is the lineage's call
+//	         ordinal (this event's is lineage.calls + 1): "A then B within
+//	         N steps" across sub-agents is
+//	         lineage.calls + 1 - lineage.tool_step["A"] <= N
 type Custom struct {
 	Rule *Rule
 	// Condition is the CEL source; Program its compiled form.
@@ -37,6 +42,9 @@ type Custom struct {
 	Program   cel.Program
 	// Description explains a match (the finding's explanation).
 	Description string
+	// Lineage is set when the condition names the lineage variable (the
+	// detector builds it only then).
+	Lineage bool
 }
 
 // Custom returns the operator's CEL rules that are enabled, in order.
@@ -47,6 +55,7 @@ var celEnv = func() *cel.Env {
 		cel.Variable("event", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("agent", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("session", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("lineage", cel.MapType(cel.StringType, cel.DynType)),
 	)
 	if err != nil {
 		panic(err)
@@ -132,6 +141,7 @@ func (r *Ruleset) defineCustom(file string, n *yaml.Node) error {
 		if c.Program, err = compileCEL(file, condNode, c.Condition); err != nil {
 			return err
 		}
+		c.Lineage = strings.Contains(c.Condition, "lineage")
 		r.rules = append(r.rules, rule)
 		r.byID[rule.ID], r.byKey[key] = rule, rule
 		r.custom = append(r.custom, c)

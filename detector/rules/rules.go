@@ -159,6 +159,7 @@ type Ruleset struct {
 	byKey      map[ruleKey]*Rule
 	byID       map[string]*Rule
 	lists      map[string][]string
+	patterns   map[string][]Pattern
 	exceptions []*Exception
 	byRule     map[*Rule][]*Exception
 
@@ -225,7 +226,7 @@ var defaultRuleset = func() *Ruleset {
 func Default() *Ruleset { return defaultRuleset }
 
 func parseDefault() (*Ruleset, error) {
-	r := &Ruleset{byKey: map[ruleKey]*Rule{}, byID: map[string]*Rule{}, lists: map[string][]string{}}
+	r := &Ruleset{byKey: map[ruleKey]*Rule{}, byID: map[string]*Rule{}, lists: map[string][]string{}, patterns: map[string][]Pattern{}}
 	if err := r.parse(DefaultFile, defaultYAML, true); err != nil {
 		return nil, err
 	}
@@ -387,9 +388,9 @@ func (r *Ruleset) parse(file string, data []byte, isDefault bool) error {
 		return nil
 	}
 	root := doc.Content[0]
-	allowed := []string{"version", "lists", "rules", "overrides", "exceptions"}
+	allowed := []string{"version", "lists", "patterns", "rules", "overrides", "exceptions"}
 	if isDefault {
-		allowed = []string{"id", "version", "date", "lists", "rules"}
+		allowed = []string{"id", "version", "date", "lists", "patterns", "rules"}
 	}
 	return mapping(file, root, allowed, func(key string, k, v *yaml.Node) error {
 		var err error
@@ -405,6 +406,12 @@ func (r *Ruleset) parse(file string, data []byte, isDefault bool) error {
 				err = r.defineLists(file, v)
 			} else {
 				err = r.appendLists(file, v)
+			}
+		case "patterns":
+			if isDefault {
+				err = r.definePatterns(file, v)
+			} else {
+				err = r.appendPatterns(file, v)
 			}
 		case "rules":
 			if isDefault {

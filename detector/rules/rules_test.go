@@ -120,6 +120,11 @@ func TestLoadErrors(t *testing.T) {
 		{"exception comment", "exceptions:\n  - id: E\n    rule: TTH-risk-new_egress\n", ":2:5: exception E: a comment is required"},
 		{"exception expiry", "exceptions:\n  - id: E\n    rule: TTH-risk-new_egress\n    comment: c\n    expires: tomorrow\n", ":5:14: expires: expected an RFC 3339 time"},
 		{"exception kind", "exceptions:\n  - {id: E, kind: flow/nope, comment: c}\n", ":2:19: exception: no rule for kind \"flow/nope\""},
+		{"unknown pattern list", "patterns:\n  - list: nope\n    items: []\n", ":2:11: unknown pattern list \"nope\""},
+		{"bad pattern expr", "patterns:\n  - list: risk.command_patterns\n    items:\n      - {id: x, keywords: [a], expr: '(a'}\n", ":4:38: expr: error parsing regexp"},
+		{"pattern keyword case", "patterns:\n  - list: risk.command_patterns\n    items:\n      - {id: x, keywords: [A], expr: a}\n", ":4:28: keywords: \"A\" is not lower case"},
+		{"pattern duplicate id", "patterns:\n  - list: risk.command_patterns\n    items:\n      - {id: cmd.sudo, keywords: [a], expr: a}\n", ":4:9: risk.command_patterns: duplicate pattern id \"cmd.sudo\""},
+		{"pattern without expr", "patterns:\n  - list: risk.path_patterns\n    items:\n      - {id: x, keywords: [a]}\n", ":4:9: pattern: id, keywords and expr are required"},
 		{"syntax", "version: a\n  b: c\n", ":2: yaml syntax: mapping values are not allowed"},
 	}
 	for _, tt := range tests {
@@ -148,6 +153,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("overrides:\n  - rule: TTH-risk-new_egress\n    severity: 3\n"))
 	f.Add([]byte("exceptions:\n  - id: E\n    rule: TTH-risk-new_egress\n    comment: c\n    fields: {agent_id: a}\n"))
 	f.Add([]byte("lists:\n  - list: semantic.destructive_verbs\n    items: [x]\n    replace: true\n"))
+	f.Add([]byte("patterns:\n  - list: risk.command_patterns\n    items:\n      - {id: x, severity: 5, why: w, keywords: [a], expr: a, unless: b}\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := filepath.Join(dir, "f.yaml")

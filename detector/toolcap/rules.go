@@ -16,28 +16,7 @@ type verbRule struct {
 	Why     string
 }
 
-var (
-	readVerbs = []string{"read", "get", "search", "list", "check", "find", "fetch", "lookup", "browse", "view", "open",
-		"query", "retrieve", "download", "scrape", "crawl", "load", "show", "describe", "count", "return", "see", "inspect", "look"}
-	mutateVerbs = []string{"create", "update", "append", "set", "add", "write", "edit", "modify", "rename", "move", "reschedule",
-		"insert", "put", "save", "mark", "patch", "replace", "upsert", "copy", "archive", "make", "schedule", "change", "reset", "grant", "place", "confirm", "manage", "configure"}
-	sinkVerbs        = []string{"send", "post", "publish", "share", "forward", "invite", "email", "mail", "tweet", "reply", "comment", "upload", "notify", "broadcast", "message", "dm", "submit"}
-	destroyVerbs     = []string{"delete", "remove", "cancel", "drop", "revoke", "destroy", "erase", "purge", "wipe", "truncate", "kill", "terminate", "uninstall", "unlink", "rm", "unsubscribe", "deactivate", "disable", "unlock", "disarm"}
-	payVerbs         = []string{"pay", "transfer", "wire", "withdraw", "remit", "donate", "tip"}
-	buyVerbs         = []string{"purchase", "buy", "order", "checkout", "charge", "refund", "subscribe", "trade", "sell", "invest"}
-	commitVerbs      = []string{"reserve", "book"}
-	execVerbs        = []string{"exec", "execute", "eval", "evaluate", "shell", "bash", "sh", "powershell", "run", "spawn", "invoke", "interpret"}
-	execObjects      = []string{"command", "commands", "cmd", "code", "script", "scripts", "shell", "bash", "terminal", "program", "python", "javascript", "js", "sql", "process", "binary", "notebook", "cell", "snippet"}
-	moneyObjects     = []string{"money", "transaction", "transactions", "payment", "payments", "transfer", "transfers", "funds", "wire", "invoice"}
-	credObjects      = []string{"password", "passwords", "credential", "credentials", "secret", "secrets", "token", "tokens", "key", "keys", "mfa", "2fa", "passphrase"}
-	grantObjects     = []string{"participant", "participants", "user", "users", "member", "members", "collaborator", "collaborators", "guest", "guests", "people", "permission", "permissions", "access", "attendee", "attendees", "owner", "admin"}
-	webObjects       = []string{"webpage", "web", "url", "website", "page", "review", "reviews", "internet", "news", "link", "links", "html", "site", "rss", "feed", "search"}
-	commsObjects     = []string{"email", "emails", "inbox", "messages", "message", "mail", "mails", "dm", "dms", "chat", "chats", "comment", "comments", "post", "posts", "tweets", "notification", "notifications", "thread", "threads"}
-	nonSensitiveObjs = []string{"current", "now", "today", "day", "date", "time", "weather", "timezone", "utc", "local"}
-	qualifiers       = []string{"by", "in", "with", "using", "via", "to", "from"}
-)
-
-// nameRules is the name and description table, applied to the first verb
+// The name and description table (Vocabulary.nameRules), applied to the first verb
 // of the text and the words after it (for a description: of its first
 // sentence). Every matching rule adds its labels.
 //
@@ -66,32 +45,14 @@ var (
 //	reader … email(s)|inbox|message(s)|chat|       untrusted_content + private_data   communication outsiders write
 //	  comment(s)|post(s)|channel|…
 //	reader (read, get, search, list, fetch, …)     private_data       reads the user's data (not the clock or weather)
-var nameRules = []verbRule{
-	{Verbs: sinkVerbs, Labels: []models.Label{models.LabelPublicSink}, Why: "delivers data to other people or the web"},
-	{Verbs: []string{"add", "grant"}, Objects: grantObjects, Labels: []models.Label{models.LabelPublicSink}, Why: "grants another party access"},
-	{Verbs: []string{"set", "update", "change", "manage", "modify", "configure"}, Objects: []string{"sharing", "share", "permission", "permissions", "access", "visibility", "acl"}, Labels: []models.Label{models.LabelPublicSink}, Why: "changes who can access a resource"},
-	{Verbs: destroyVerbs, Labels: []models.Label{models.LabelDestructive}, Why: "removes data or commitments"},
-	{Verbs: payVerbs, Labels: []models.Label{models.LabelMoney, models.LabelDestructive, models.LabelPublicSink}, Why: "moves money to another party"},
-	{Verbs: buyVerbs, Labels: []models.Label{models.LabelMoney, models.LabelDestructive}, Why: "commits the user's money"},
-	{Verbs: []string{"send", "schedule", "make", "create", "update"}, Objects: moneyObjects, Labels: []models.Label{models.LabelMoney, models.LabelDestructive, models.LabelPublicSink}, Why: "moves money to another party"},
-	{Verbs: []string{"update", "change", "reset", "set", "rotate"}, Objects: credObjects, Labels: []models.Label{models.LabelDestructive}, Why: "takes over the account"},
-	{Verbs: commitVerbs, Labels: []models.Label{models.LabelDestructive}, Why: "commits the user's money"},
-	{Verbs: []string{"make", "create", "place", "confirm"}, Objects: []string{"reservation", "reservations", "booking", "bookings", "order", "orders", "purchase"}, Labels: []models.Label{models.LabelDestructive}, Why: "commits the user's money"},
-	{Verbs: []string{"exec", "execute", "eval", "evaluate", "shell", "bash", "sh", "powershell", "interpret"}, Labels: []models.Label{models.LabelExecution, models.LabelDestructive}, Why: "runs code the agent supplies"},
-	{Verbs: []string{"run", "invoke", "spawn"}, Objects: execObjects, Labels: []models.Label{models.LabelExecution, models.LabelDestructive}, Why: "runs code the agent supplies"},
-	{Verbs: readVerbs, Objects: webObjects, Labels: []models.Label{models.LabelUntrustedContent}, Why: "public content anyone can write"},
-	{Verbs: readVerbs, Objects: commsObjects, Labels: []models.Label{models.LabelUntrustedContent, models.LabelPrivateData}, Why: "private communication that outsiders write"},
-}
-
-// descRules are the same table: a description is read like a name.
-var descRules = nameRules
-
-// allVerbs is every verb the rules know, in lookup order.
-var allVerbs = slices.Concat(readVerbs, mutateVerbs, sinkVerbs, destroyVerbs, payVerbs, buyVerbs, commitVerbs, execVerbs)
+//
+// The words are the toolcap.* lists of the ruleset; the table is built
+// from them in NewVocabulary (vocab.go).
 
 // stem maps an inflected description word to a known verb ("sends",
 // "deleted", "executing" → send, delete, execute), or returns w.
-func stem(w string) string {
+func stem(v *Vocabulary, w string) string {
+	allVerbs := v.allVerbs
 	if slices.Contains(allVerbs, w) {
 		return w
 	}
@@ -108,7 +69,9 @@ func stem(w string) string {
 
 // inferText applies rules to the first verb of text and the words after
 // it. A description is cut at its first sentence and its words stemmed.
-func inferText(b *builder, text string, src Source, rules []verbRule) {
+func inferText(b *builder, text string, src Source) {
+	v := current.Load()
+	rules := v.nameRules
 	if text == "" {
 		return
 	}
@@ -120,17 +83,17 @@ func inferText(b *builder, text string, src Source, rules []verbRule) {
 	words := Words(text)
 	if src == SourceDescription {
 		for i, w := range words {
-			words[i] = stem(w)
+			words[i] = stem(v, w)
 		}
 	}
-	vi := slices.IndexFunc(words, func(w string) bool { return slices.Contains(allVerbs, w) })
+	vi := slices.IndexFunc(words, func(w string) bool { return slices.Contains(v.allVerbs, w) })
 	if vi < 0 {
 		return
 	}
 	verb, objects := words[vi], words[vi+1:]
 	// a qualifier ("search_contacts_by_email", "get_users_in_channel")
 	// does not name what the tool reads or acts on
-	if i := slices.IndexFunc(objects, func(w string) bool { return slices.Contains(qualifiers, w) }); i >= 0 {
+	if i := slices.IndexFunc(objects, func(w string) bool { return slices.Contains(v.qualifiers, w) }); i >= 0 {
 		objects = objects[:i]
 	}
 	matched := false
@@ -147,13 +110,13 @@ func inferText(b *builder, text string, src Source, rules []verbRule) {
 			b.add(l, src, verb+": "+r.Why)
 		}
 	}
-	if slices.Contains(readVerbs, verb) && !matched {
-		clock := len(objects) > 0 && !slices.ContainsFunc(objects, func(w string) bool { return !slices.Contains(nonSensitiveObjs, w) })
+	if slices.Contains(v.read, verb) && !matched {
+		clock := len(objects) > 0 && !slices.ContainsFunc(objects, func(w string) bool { return !slices.Contains(v.clockObjects, w) })
 		if !clock {
 			b.reader = true
 		}
 	}
-	if slices.Contains(mutateVerbs, verb) {
+	if slices.Contains(v.mutate, verb) {
 		b.mutates = true
 	}
 }
@@ -176,24 +139,6 @@ func schemaArgs(schema map[string]any) []arg {
 	slices.SortFunc(out, func(a, b arg) int { return strings.Compare(a.name, b.name) })
 	return out
 }
-
-// Argument-name vocabularies (words of the argument name).
-var (
-	amountWords   = []string{"amount", "price", "total", "cost", "fee", "sum"}
-	partyWords    = []string{"recipient", "recipients", "payee", "beneficiary", "iban", "bic", "swift", "routing", "account", "creditor"}
-	cardWords     = []string{"cvv", "cvc", "pan"}
-	execArgWords  = []string{"command", "commands", "cmd", "script", "shell", "bash", "sql", "powershell", "snippet"}
-	codeOwners    = []string{"python", "js", "javascript", "source", "shell", "bash", "program", "ruby", "go", "node"}
-	peopleWords   = []string{"recipient", "recipients", "to", "cc", "bcc", "participants", "participant", "attendees", "attendee", "invitee", "invitees", "member", "members", "assignee", "assignees", "reviewer", "reviewers", "phone"}
-	payloadWords  = []string{"body", "message", "text", "content", "subject", "attachment", "attachments", "data", "payload", "html", "markdown", "comment", "caption", "json"}
-	urlWords      = []string{"url", "uri", "link", "href", "website", "webpage", "endpoint", "webhook", "domain", "host", "hostname"}
-	shareWords    = []string{"permission", "permissions", "role", "visibility", "access", "acl", "sharing", "share", "public"}
-	passwordWords = []string{"password", "passwd", "passphrase", "pin"}
-	loginWords    = []string{"username", "login", "user"}
-	forceWords    = []string{"force", "recursive", "purge", "overwrite", "permanent", "permanently", "cascade", "wipe"}
-	selectorWords = []string{"query", "q", "id", "ids", "search", "filter", "keyword", "keywords", "name", "names", "day", "date", "n", "limit",
-		"offset", "page", "path", "file", "filename", "city", "category", "sender", "from", "channel", "folder", "directory", "dir", "key", "start", "end", "since", "until", "sort", "order", "count"}
-)
 
 func anyIn(words, set []string) bool {
 	return slices.ContainsFunc(words, func(w string) bool { return slices.Contains(set, w) })
@@ -310,8 +255,6 @@ const (
 	RolePath
 )
 
-var pathWords = []string{"path", "file", "filename", "filepath", "folder", "directory", "dir"}
-
 // ArgRole returns the roles an argument name (snake_case, camelCase or
 // dotted) and, when known, its JSON schema type give its value.
 func ArgRole(name, typ string) Role {
@@ -320,26 +263,27 @@ func ArgRole(name, typ string) Role {
 		return 0
 	}
 	last := w[len(w)-1]
+	v := current.Load()
 	var r Role
 	set := func(role Role, cond bool) {
 		if cond {
 			r |= role
 		}
 	}
-	set(RoleAmount, anyIn(w, amountWords) && typ != "string" && typ != "boolean" || slices.Contains(amountWords, last) && typ != "boolean")
-	set(RoleParty, anyIn(w, partyWords))
-	set(RoleCard, anyIn(w, cardWords) || slices.Contains(w, "card") && slices.Contains(w, "number"))
-	set(RoleCommand, anyIn(w, execArgWords) || last == "code" && (len(w) == 1 && typ != "integer" && typ != "number" || len(w) > 1 && slices.Contains(codeOwners, w[len(w)-2])))
-	set(RolePeople, anyIn(w, peopleWords) && !(w[0] == "to" && len(w) > 1 && (last == "date" || last == "time" || last == "day")))
+	set(RoleAmount, anyIn(w, v.amount) && typ != "string" && typ != "boolean" || slices.Contains(v.amount, last) && typ != "boolean")
+	set(RoleParty, anyIn(w, v.party))
+	set(RoleCard, anyIn(w, v.card) || slices.Contains(w, "card") && slices.Contains(w, "number"))
+	set(RoleCommand, anyIn(w, v.command) || last == "code" && (len(w) == 1 && typ != "integer" && typ != "number" || len(w) > 1 && slices.Contains(v.codeOwners, w[len(w)-2])))
+	set(RolePeople, anyIn(w, v.people) && !(w[0] == "to" && len(w) > 1 && (last == "date" || last == "time" || last == "day")))
 	set(RoleAccount, last == "email" || last == "emails" || last == "user" || last == "users")
-	set(RolePayload, slices.Contains(payloadWords, last))
-	set(RoleURL, anyIn(w, urlWords))
+	set(RolePayload, slices.Contains(v.payload, last))
+	set(RoleURL, anyIn(w, v.url))
 	set(RoleHook, slices.Contains(w, "webhook") || slices.Contains(w, "endpoint"))
-	set(RoleShare, anyIn(w, shareWords))
-	set(RolePassword, anyIn(w, passwordWords))
-	set(RoleLogin, anyIn(w, loginWords) || last == "email")
-	set(RoleForce, anyIn(w, forceWords))
-	set(RoleSelector, slices.Contains(selectorWords, last))
-	set(RolePath, slices.Contains(pathWords, last))
+	set(RoleShare, anyIn(w, v.share))
+	set(RolePassword, anyIn(w, v.password))
+	set(RoleLogin, anyIn(w, v.login) || last == "email")
+	set(RoleForce, anyIn(w, v.force))
+	set(RoleSelector, slices.Contains(v.selector, last))
+	set(RolePath, slices.Contains(v.path, last))
 	return r
 }

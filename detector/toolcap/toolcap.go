@@ -17,8 +17,8 @@
 //     "extension" reaches an outside system;
 //  4. the argument names of the input schema, or of observed calls, and
 //     the JSON types the schema gives them (argRules);
-//  5. the description's words (descRules);
-//  6. the tool name's words (nameRules), the last fallback.
+//  5. the description's words (the name table, see Vocabulary);
+//  6. the tool name's words (the same table), the last fallback.
 //
 // Sources 3–6 are unioned (a capability any of them shows is kept) and then
 // filtered by the annotation vetoes. Every label comes with the evidence
@@ -105,8 +105,8 @@ func Infer(spec *models.ToolSpec, obs Observed) Inference {
 		}
 	}
 	inferArgs(&b, args)
-	inferText(&b, spec.Description, SourceDescription, descRules)
-	inferText(&b, spec.Name, SourceName, nameRules)
+	inferText(&b, spec.Description, SourceDescription)
+	inferText(&b, spec.Name, SourceName)
 	readerDefault(&b)
 	if a := spec.Annotations; a != nil {
 		applyAnnotations(&b, a)
