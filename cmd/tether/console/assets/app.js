@@ -232,7 +232,7 @@ async function findingPage(id) {
   return `<h1>Finding ${sev(f.severity)} ${esc(f.detector)}/${esc(f.kind)}</h1>
   <div class="grid"><div class="card"><dl class="kv">
    <dt>id</dt><dd class="mono">${esc(f.finding_id)}</dd><dt>detector / kind</dt><dd>${esc(f.detector)} / ${esc(f.kind)}</dd>
-   <dt>subject</dt><dd>${esc(f.subject || "–")}</dd><dt>rule version</dt><dd class="muted">not versioned yet</dd>
+   <dt>subject</dt><dd>${esc(f.subject || "–")}</dd><dt>rule</dt><dd>${esc(f.rule_id || "–")} <span class="muted">${esc(f.ruleset_version ? "ruleset " + f.ruleset_version : "")}</span>${f.exception ? " · suppressed by " + esc(f.exception) : ""}</dd>
    <dt>severity</dt><dd>${f.severity} (confidence ${(f.confidence ?? 0).toFixed(2)})</dd><dt>time</dt><dd class="mono">${ts(f.time)}</dd>
    <dt>agent</dt><dd>${agentLink(f.agent_id)} (root ${agentLink(f.root_agent_id)})</dd><dt>session</dt><dd>${sessionLink(f.session_id)} step ${f.step}</dd>
    <dt>principal</dt><dd>${esc(f.principal || "–")}</dd><dt>status</dt><dd id="status">${status(f.status)}</dd></dl></div>
