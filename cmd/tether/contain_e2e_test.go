@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -28,21 +27,9 @@ func TestDaemonContainmentLoop(t *testing.T) {
 	}
 	broker := testenv.Kafka(t)
 	chAddr := testenv.ClickHouse(t)
-	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
-	cfg := defaultConfig()
-	cfg.Kafka.Brokers = []string{broker}
-	cfg.Kafka.Group = "loop-" + suffix
-	cfg.Kafka.EventsTopic = "loop.events." + suffix
-	cfg.Kafka.DeadLetterTopic = "loop.dlq." + suffix
-	cfg.Kafka.ControlTopic = "loop.control." + suffix
+	cfg := testDaemonConfig("loop", broker, chAddr)
 	cfg.Kafka.FindingsTopic = ""
 	cfg.Kafka.StateTopic = ""
-	cfg.Control.AckTopic = "loop.acks." + suffix
-	cfg.ClickHouse.Addr = chAddr
-	cfg.ClickHouse.Database = "tether_loop_" + suffix
-	cfg.Inventory.File = "../../testdata/inventory.example.yaml"
-	cfg.HTTP.Listen = ""
-	cfg.ShutdownTimeout = 10 * time.Second
 	signer := testSigningKey(t, &cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -65,7 +52,7 @@ func TestDaemonContainmentLoop(t *testing.T) {
 
 	// The enforcement point runs alongside the daemon.
 	state := control.NewState()
-	enf, err := control.NewConsumer(control.Brokers(broker), control.Topic(cfg.Kafka.ControlTopic), control.Group("loop-enforcer-"+suffix),
+	enf, err := control.NewConsumer(control.Brokers(broker), control.Topic(cfg.Kafka.ControlTopic), control.Group(cfg.Kafka.Group+"-enforcer"),
 		control.Track(state), control.TrustKey(signer.Public()), control.AckTopic(cfg.Control.AckTopic),
 		control.KafkaOpts(kgo.FetchMaxWait(50*time.Millisecond)))
 	if err != nil {

@@ -26,19 +26,7 @@ import (
 func TestDaemonEndToEnd(t *testing.T) {
 	broker := testenv.Kafka(t)
 	chAddr := testenv.ClickHouse(t)
-	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
-	cfg := defaultConfig()
-	cfg.Kafka.Brokers = []string{broker}
-	cfg.Kafka.Group = "e2e-" + suffix
-	cfg.Kafka.EventsTopic = "e2e.events." + suffix
-	cfg.Kafka.DeadLetterTopic = "e2e.dlq." + suffix
-	cfg.Kafka.ControlTopic = "e2e.control." + suffix
-	cfg.ClickHouse.Addr = chAddr
-	cfg.ClickHouse.Database = "tether_e2e_" + suffix
-	cfg.Inventory.File = "../../testdata/inventory.example.yaml"
-	cfg.HTTP.Listen = ""
-	cfg.ShutdownTimeout = 10 * time.Second
-	cfg.Control.AckTopic = "e2e.acks." + suffix
+	cfg := testDaemonConfig("e2e", broker, chAddr)
 	signer := testSigningKey(t, &cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -197,7 +185,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	seen := map[string]int{}
 	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
 	defer ccancel()
-	cons, err := control.NewConsumer(control.Brokers(broker), control.Topic(cfg.Kafka.ControlTopic), control.Group("e2e-control-"+suffix),
+	cons, err := control.NewConsumer(control.Brokers(broker), control.Topic(cfg.Kafka.ControlTopic), control.Group(cfg.Kafka.Group+"-control"),
 		control.TrustKey(signer.Public()), control.AckTopic(cfg.Control.AckTopic),
 		control.Handler(func(_ context.Context, c models.ContainmentCommand) error {
 			seen[c.ID]++
@@ -254,6 +242,28 @@ func readTopic(t *testing.T, broker, topic string, want int, opts ...kgo.Opt) []
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
 	}
 	return out
+}
+
+// testDaemonConfig is the configuration of a daemon under an integration
+// test: its own consumer group, topics (events, dead letters, control,
+// acks) and ClickHouse database, named after name and made unique, the
+// sample inventory, no HTTP listener and a 10 s shutdown timeout. The test
+// adds a signing key (testSigningKey) and whatever it varies.
+func testDaemonConfig(name, broker, chAddr string) Config {
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	cfg := defaultConfig()
+	cfg.Kafka.Brokers = []string{broker}
+	cfg.Kafka.Group = name + "-" + suffix
+	cfg.Kafka.EventsTopic = name + ".events." + suffix
+	cfg.Kafka.DeadLetterTopic = name + ".dlq." + suffix
+	cfg.Kafka.ControlTopic = name + ".control." + suffix
+	cfg.Control.AckTopic = name + ".acks." + suffix
+	cfg.ClickHouse.Addr = chAddr
+	cfg.ClickHouse.Database = "tether_" + name + "_" + suffix
+	cfg.Inventory.File = "../../testdata/inventory.example.yaml"
+	cfg.HTTP.Listen = ""
+	cfg.ShutdownTimeout = 10 * time.Second
+	return cfg
 }
 
 // testSigningKey writes a fresh control signing key to a temporary file,

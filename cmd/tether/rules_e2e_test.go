@@ -41,7 +41,6 @@ func logHas(logs *syncBuffer, sub ...string) bool {
 func TestDaemonRulesReload(t *testing.T) {
 	broker := testenv.Kafka(t)
 	chAddr := testenv.ClickHouse(t)
-	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	rulesFile := filepath.Join(t.TempDir(), "ops.yaml")
 	write := func(body string) {
 		t.Helper()
@@ -56,18 +55,7 @@ func TestDaemonRulesReload(t *testing.T) {
 	}
 	write("version: ops-1\n")
 
-	cfg := defaultConfig()
-	cfg.Kafka.Brokers = []string{broker}
-	cfg.Kafka.Group = "rules-" + suffix
-	cfg.Kafka.EventsTopic = "rules.events." + suffix
-	cfg.Kafka.DeadLetterTopic = "rules.dlq." + suffix
-	cfg.Kafka.ControlTopic = "rules.control." + suffix
-	cfg.ClickHouse.Addr = chAddr
-	cfg.ClickHouse.Database = "tether_rules_" + suffix
-	cfg.Inventory.File = "../../testdata/inventory.example.yaml"
-	cfg.HTTP.Listen = ""
-	cfg.ShutdownTimeout = 10 * time.Second
-	cfg.Control.AckTopic = "rules.acks." + suffix
+	cfg := testDaemonConfig("rules", broker, chAddr)
 	testSigningKey(t, &cfg)
 	cfg.Detectors.RulesFiles = []string{rulesFile}
 	cfg.Detectors.ReloadInterval = 50 * time.Millisecond
