@@ -123,41 +123,22 @@ func (r *Ruleset) definePatterns(file string, n *yaml.Node) error {
 
 // appendPatterns reads an operator file's [{list, items, replace}].
 func (r *Ruleset) appendPatterns(file string, n *yaml.Node) error {
-	if n.Kind != yaml.SequenceNode {
-		return posErr(file, n, "patterns: expected a list of {list, items, replace}")
+	eds, err := listEdits(file, n, "patterns")
+	if err != nil {
+		return err
 	}
-	for _, e := range n.Content {
-		var name string
-		var items *yaml.Node
-		var replace bool
-		var at *yaml.Node
-		err := mapping(file, e, []string{"list", "items", "replace"}, func(key string, _, v *yaml.Node) error {
-			var err error
-			switch key {
-			case "list":
-				name, err = scalar(file, v, key)
-				at = v
-			case "items":
-				items = v
-			case "replace":
-				replace, err = boolean(file, v, key)
-			}
-			return err
-		})
-		if err != nil {
-			return err
+	for _, ed := range eds {
+		if ed.at == nil || ed.items == nil {
+			return posErr(file, ed.entry, "pattern entry without \"list\" or \"items\"")
 		}
-		if at == nil || items == nil {
-			return posErr(file, e, "pattern entry without \"list\" or \"items\"")
-		}
-		have, ok := r.patterns[name]
+		have, ok := r.patterns[ed.name]
 		if !ok {
-			return posErr(file, at, "unknown pattern list %q (known: %s)", name, strings.Join(r.PatternNames(), ", "))
+			return posErr(file, ed.at, "unknown pattern list %q (known: %s)", ed.name, strings.Join(r.PatternNames(), ", "))
 		}
-		if replace {
+		if ed.replace {
 			have = nil
 		}
-		if r.patterns[name], err = patternList(file, items, name, have); err != nil {
+		if r.patterns[ed.name], err = patternList(file, ed.items, ed.name, have); err != nil {
 			return err
 		}
 	}

@@ -447,43 +447,68 @@ func (r *Ruleset) defineLists(file string, n *yaml.Node) error {
 }
 
 func (r *Ruleset) appendLists(file string, n *yaml.Node) error {
-	if n.Kind != yaml.SequenceNode {
-		return posErr(file, n, "lists: expected a list of {list, items, replace}")
+	eds, err := listEdits(file, n, "lists")
+	if err != nil {
+		return err
 	}
-	for _, e := range n.Content {
-		var name string
+	for _, ed := range eds {
+		if ed.at == nil {
+			return posErr(file, ed.entry, "list entry without \"list\"")
+		}
 		var items []string
-		var replace bool
-		var at *yaml.Node
-		err := mapping(file, e, []string{"list", "items", "replace"}, func(key string, k, v *yaml.Node) error {
+		if ed.items != nil {
+			if items, err = strings_(file, ed.items, "items"); err != nil {
+				return err
+			}
+		}
+		if _, ok := r.lists[ed.name]; !ok {
+			return posErr(file, ed.at, "unknown list %q (known: %s)", ed.name, strings.Join(r.ListNames(), ", "))
+		}
+		if ed.replace {
+			r.lists[ed.name] = items
+		} else {
+			r.lists[ed.name] = append(slices.Clip(r.lists[ed.name]), items...)
+		}
+	}
+	return nil
+}
+
+// listEdit is one operator entry {list, items, replace} of `lists:` or
+// `patterns:`.
+type listEdit struct {
+	entry, at, items *yaml.Node // the entry, its list name and its items (nil when absent)
+	name             string
+	replace          bool
+}
+
+// listEdits reads an operator file's [{list, items, replace}] under
+// section; the caller checks the names and converts the items.
+func listEdits(file string, n *yaml.Node, section string) ([]listEdit, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, posErr(file, n, "%s: expected a list of {list, items, replace}", section)
+	}
+	eds := make([]listEdit, 0, len(n.Content))
+	for _, e := range n.Content {
+		ed := listEdit{entry: e}
+		err := mapping(file, e, []string{"list", "items", "replace"}, func(key string, _, v *yaml.Node) error {
 			var err error
 			switch key {
 			case "list":
-				name, err = scalar(file, v, key)
-				at = v
+				ed.name, err = scalar(file, v, key)
+				ed.at = v
 			case "items":
-				items, err = strings_(file, v, key)
+				ed.items = v
 			case "replace":
-				replace, err = boolean(file, v, key)
+				ed.replace, err = boolean(file, v, key)
 			}
 			return err
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if at == nil {
-			return posErr(file, e, "list entry without \"list\"")
-		}
-		if _, ok := r.lists[name]; !ok {
-			return posErr(file, at, "unknown list %q (known: %s)", name, strings.Join(r.ListNames(), ", "))
-		}
-		if replace {
-			r.lists[name] = items
-		} else {
-			r.lists[name] = append(slices.Clip(r.lists[name]), items...)
-		}
+		eds = append(eds, ed)
 	}
-	return nil
+	return eds, nil
 }
 
 // ListNames returns the names of the lists, sorted.
