@@ -130,19 +130,66 @@ func TestIntegrationMigrateTwice(t *testing.T) {
 	}
 }
 
-func TestIntegrationSchemaMismatch(t *testing.T) {
+// TestIntegrationMigration opens a database whose findings and commands
+// tables were created by a build without the subject and command envelope
+// columns: Open adds them, old rows read their defaults, new rows store
+// them.
+func TestIntegrationMigration(t *testing.T) {
 	o := testOptions(t)
 	w := openT(t, o)
 	ctx := context.Background()
-	if err := w.Conn().Exec(ctx, "DROP TABLE "+o.Database+".commands"); err != nil {
+	added := map[string]bool{"subject": true, "root_agent_id": true, "scope": true, "autonomy_before": true, "key_id": true, "signature": true}
+	for _, tbl := range []Table{w.schema.Findings, w.schema.Commands} {
+		old := tbl
+		old.Columns = nil
+		for _, c := range tbl.Columns {
+			if !added[c.Name] || (tbl.Name == FindingsTable && c.Name == "root_agent_id") {
+				old.Columns = append(old.Columns, c)
+			}
+		}
+		if err := w.Conn().Exec(ctx, "DROP TABLE "+w.schema.Qualified(tbl.Name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Conn().Exec(ctx, w.schema.CreateTable(old)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+o.Database+".commands (command_id, agent_id)")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Conn().Exec(ctx, "CREATE TABLE "+o.Database+".commands (command_id String, issued_at DateTime) ENGINE = ReplacingMergeTree ORDER BY command_id"); err != nil {
+	if err := old.Append("old-cmd", "agent-old"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(ctx, o, zerolog.Nop())
-	if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "finding_ids") {
-		t.Fatalf("Open over an old commands table: %v; want ErrSchema naming finding_ids", err)
+	if err := old.Send(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := openT(t, o)
+	b := sample(time.Now().UTC())
+	c := &b.Commands[0]
+	c.RootAgentID, c.AutonomyBefore, c.KeyID, c.Signature = "agent-a", models.AutonomySenior, "k1", "c2ln"
+	b.Findings[0].Subject = "pii"
+	if err := w2.Write(ctx, b); err != nil {
+		t.Fatalf("Write after migration: %v", err)
+	}
+	var subject string
+	if err := w2.Conn().QueryRow(ctx, "SELECT subject FROM "+o.Database+".findings FINAL WHERE finding_id = ?", b.Findings[0].ID).Scan(&subject); err != nil || subject != "pii" {
+		t.Errorf("subject = %q, %v; want pii", subject, err)
+	}
+	tests := []struct{ id, scope, root, before, key, sig string }{
+		{"old-cmd", "", "", "", "", ""},
+		{c.ID, string(c.Scope), "agent-a", "senior", "k1", "c2ln"},
+	}
+	for _, tt := range tests {
+		var scope, root, before, key, sig string
+		err := w2.Conn().QueryRow(ctx, "SELECT scope, root_agent_id, autonomy_before, key_id, signature FROM "+o.Database+".commands FINAL WHERE command_id = ?", tt.id).
+			Scan(&scope, &root, &before, &key, &sig)
+		if err != nil {
+			t.Fatalf("command %s: %v", tt.id, err)
+		}
+		if got := []string{scope, root, before, key, sig}; strings.Join(got, ",") != strings.Join([]string{tt.scope, tt.root, tt.before, tt.key, tt.sig}, ",") {
+			t.Errorf("command %s envelope = %q", tt.id, got)
+		}
 	}
 }
 

@@ -1,17 +1,12 @@
 package clickhouse
 
-import (
-	"slices"
-	"time"
-)
-
 // Millisecond columns. Event, finding and command times are kept to the
 // millisecond end to end: DateTime64(3) in the modern dialect, but a
 // legacy server (before 20.1, e.g. Debian's 18.16) only has DateTime,
 // which holds whole seconds. Every dialect therefore also stores the
-// millisecond within the second in a UInt16 column next to the time, so
-// the same query is exact on both: toUInt32(time) * 1000 + time_ms is the
-// Unix time in milliseconds.
+// millisecond within the second in a UInt16 column next to the time
+// (columns.Millis), so the same query is exact on both:
+// toUInt32(time) * 1000 + time_ms is the Unix time in milliseconds.
 const (
 	// EventTimeMillis is the events table's millisecond column (of time).
 	EventTimeMillis = "time_ms"
@@ -20,21 +15,3 @@ const (
 	// CommandIssuedMillis is the commands table's millisecond column (of issued_at).
 	CommandIssuedMillis = "issued_at_ms"
 )
-
-// addMillis appends the millisecond columns to the tables; EventRow,
-// FindingRow and CommandRow append their values last, in the same order.
-func addMillis(s *Schema) {
-	add := func(t *Table, name string) {
-		i := len(t.Columns)
-		for i > 0 && t.Columns[i-1].Default != "" { // before inserted_at
-			i--
-		}
-		t.Columns = slices.Insert(t.Columns, i, Column{Name: name, Type: "UInt16"})
-	}
-	add(&s.Events, EventTimeMillis)
-	add(&s.Findings, FindingTimeMillis)
-	add(&s.Commands, CommandIssuedMillis)
-}
-
-// millis is the millisecond within the second of ts(t).
-func millis(t time.Time) uint16 { return uint16(ts(t).Nanosecond() / int(time.Millisecond)) }

@@ -3,8 +3,9 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
+
+	"github.com/tetherhq/tether/sink/columns"
 )
 
 // Dialect is the flavour of DDL rendered for a server version.
@@ -43,19 +44,24 @@ func DialectFor(major, minor uint64) Dialect {
 	return DialectLegacy
 }
 
-// Logical column types, rendered per dialect.
-const (
-	tString  = "String"
-	tLowCard = "LowCardinality(String)" // legacy: String
-	tTime    = "DateTime64(3, 'UTC')"   // legacy: DateTime('UTC')
-	tNTime   = "Nullable(DateTime64(3, 'UTC'))"
-	tStrings = "Array(String)"
-	tLCs     = "Array(LowCardinality(String))" // legacy: Array(String)
-	tFloats  = "Array(Float64)"
-	tUInt8   = "UInt8"
-	tInt64   = "Int64"
-	tFloat64 = "Float64"
-)
+// chTypes are the modern ClickHouse types of the column kinds; RenderType
+// maps them for the legacy dialect.
+var chTypes = map[columns.Kind]string{
+	columns.String:   "String",
+	columns.LowCard:  "LowCardinality(String)",
+	columns.Time:     "DateTime64(3, 'UTC')",
+	columns.NullTime: "Nullable(DateTime64(3, 'UTC'))",
+	columns.Strings:  "Array(String)",
+	columns.LowCards: "Array(LowCardinality(String))",
+	columns.Floats:   "Array(Float64)",
+	columns.UInt8:    "UInt8",
+	columns.UInt16:   "UInt16",
+	columns.UInt64:   "UInt64",
+	columns.Int32:    "Int32",
+	columns.Int64:    "Int64",
+	columns.Float64:  "Float64",
+	columns.Seconds:  "DateTime('UTC')",
+}
 
 // Column is one column of a table.
 type Column struct {
@@ -123,149 +129,61 @@ type Schema struct {
 
 // Table names.
 const (
-	EventsTable   = "events"
-	FindingsTable = "findings"
-	CommandsTable = "commands"
-	AcksTable     = "command_acks"
+	EventsTable   = columns.EventsTable
+	FindingsTable = columns.FindingsTable
+	CommandsTable = columns.CommandsTable
+	AcksTable     = columns.AcksTable
 )
 
-// NewSchema describes the tables for opts.Database in dialect d.
+// tableOf renders a column table's ClickHouse columns; the storage layout
+// (partitioning, sorting key, retention) is the caller's.
+func tableOf[T any](ct columns.Table[T]) Table {
+	t := Table{Name: ct.Name}
+	for _, c := range ct.Columns {
+		if c.InClickHouse() {
+			t.Columns = append(t.Columns, Column{Name: c.Name, Type: chTypes[c.Kind], Default: c.Default})
+		}
+	}
+	return t
+}
+
+// NewSchema describes the tables for opts.Database in dialect d: the
+// columns come from package columns, the layout is set here.
 func NewSchema(opts Options, d Dialect) Schema {
-	insertedAt := Column{Name: "inserted_at", Type: "DateTime('UTC')", Default: "now()"}
 	s := Schema{
 		Dialect:  d,
 		Database: opts.Database,
-		Events: Table{
-			Name: EventsTable,
-			Columns: []Column{
-				{Name: "event_id", Type: tString},
-				{Name: "time", Type: tTime},
-				{Name: "kind", Type: tLowCard},
-				{Name: "root_agent_id", Type: tLowCard},
-				{Name: "agent_id", Type: tLowCard},
-				{Name: "agent_name", Type: tLowCard},
-				{Name: "agent_version", Type: tLowCard},
-				{Name: "session_id", Type: tString},
-				{Name: "step", Type: tInt64},
-				{Name: "operation", Type: tLowCard},
-				{Name: "role", Type: tLowCard},
-				{Name: "tool_name", Type: tLowCard},
-				{Name: "tool_call_id", Type: tString},
-				{Name: "arguments", Type: tString},
-				{Name: "result", Type: tString},
-				{Name: "content", Type: tString},
-				{Name: "error", Type: tString},
-				{Name: "truncated", Type: tUInt8},
-				{Name: "model", Type: tLowCard},
-				{Name: "parent_agent_id", Type: tLowCard},
-				{Name: "parent_session_id", Type: tString},
-				{Name: "child_agent_id", Type: tLowCard},
-				{Name: "child_session_id", Type: tString},
-				{Name: "principal", Type: tLowCard},
-				{Name: "principal_session_end", Type: tNTime},
-				{Name: "credential_id", Type: tString},
-				{Name: "credential_expires_at", Type: tNTime},
-				{Name: "autonomy_level", Type: tLowCard},
-				{Name: "data_classes", Type: tLCs},
-				{Name: "resource", Type: tString},
-				{Name: "destination", Type: tString},
-				{Name: "bytes", Type: tInt64},
-				{Name: "schema_version", Type: tUInt8},
-				insertedAt,
-			},
-			PartitionBy: "toYYYYMMDD(time)",
-			// event_id last: equal keys mean the same event, which
-			// ReplacingMergeTree collapses.
-			OrderBy:       "(root_agent_id, agent_id, session_id, time, event_id)",
-			TTLColumn:     "time",
-			RetentionDays: opts.EventRetentionDays,
-		},
-		Findings: Table{
-			Name: FindingsTable,
-			Columns: []Column{
-				{Name: "finding_id", Type: tString},
-				{Name: "time", Type: tTime},
-				{Name: "root_agent_id", Type: tLowCard},
-				{Name: "agent_id", Type: tLowCard},
-				{Name: "session_id", Type: tString},
-				{Name: "principal", Type: tLowCard},
-				{Name: "detector", Type: tLowCard},
-				{Name: "kind", Type: tLowCard},
-				{Name: "severity", Type: tUInt8},
-				{Name: "confidence", Type: tFloat64},
-				{Name: "explanation", Type: tString},
-				{Name: "evidence_event_ids", Type: tStrings},
-				{Name: "feature_name", Type: tLCs},
-				{Name: "feature_observed", Type: tFloats},
-				{Name: "feature_baseline", Type: tFloats},
-				{Name: "feature_spread", Type: tFloats},
-				{Name: "step", Type: tInt64},
-				// detector/rules version stamps (issue 10)
-				{Name: "rule_id", Type: tLowCard},
-				{Name: "ruleset_version", Type: tLowCard},
-				{Name: "exception", Type: tString},
-				insertedAt,
-			},
-			// A finding's time is its triggering event's: a replayed
-			// finding lands in the same partition, where it is collapsed.
-			PartitionBy:   "toYYYYMM(time)",
-			OrderBy:       "finding_id",
-			TTLColumn:     "time",
-			RetentionDays: opts.RetentionDays,
-		},
-		Commands: Table{
-			Name: CommandsTable,
-			Columns: []Column{
-				{Name: "command_id", Type: tString},
-				{Name: "issued_at", Type: tTime},
-				{Name: "expires_at", Type: tTime},
-				{Name: "agent_id", Type: tLowCard},
-				{Name: "session_id", Type: tString},
-				{Name: "credential_id", Type: tString},
-				{Name: "action", Type: tLowCard},
-				{Name: "target_autonomy", Type: tLowCard},
-				{Name: "severity", Type: tUInt8},
-				{Name: "reason", Type: tString},
-				{Name: "finding_ids", Type: tStrings},
-				insertedAt,
-			},
-			// Unpartitioned: a re-issued command may carry a later
-			// issued_at, and ReplacingMergeTree only collapses rows
-			// within one partition.
-			OrderBy:       "command_id",
-			TTLColumn:     "issued_at",
-			RetentionDays: opts.RetentionDays,
-		},
-		Acks: Table{
-			Name: AcksTable,
-			Columns: []Column{
-				{Name: "command_id", Type: tString},
-				{Name: "consumer", Type: tLowCard},
-				{Name: "status", Type: tLowCard},
-				{Name: "agent_id", Type: tLowCard},
-				{Name: "action", Type: tLowCard},
-				{Name: "reason", Type: tString},
-				{Name: "issued_at", Type: tTime},
-				{Name: "alerted_at", Type: tTime},
-				{Name: "received_at", Type: tTime},
-				{Name: "acked_at", Type: tTime},
-				// Stages of time-to-contain in milliseconds (models.Stages),
-				// exact even where the timestamps are whole seconds.
-				{Name: "event_to_finding_ms", Type: tFloat64},
-				{Name: "finding_to_command_ms", Type: tFloat64},
-				{Name: "command_to_ack_ms", Type: tFloat64},
-				{Name: "time_to_contain_ms", Type: tFloat64},
-				insertedAt,
-			},
-			// One row per command, consumer and outcome: a replayed ack
-			// collapses; a failed then applied command keeps both.
-			OrderBy:       "(command_id, consumer, status)",
-			TTLColumn:     "acked_at",
-			RetentionDays: opts.RetentionDays,
-		},
-		Triage: triageTable(),
+		Events:   tableOf(columns.Events),
+		Findings: tableOf(columns.Findings),
+		Commands: tableOf(columns.Commands),
+		Acks:     tableOf(columns.Acks),
+		Triage:   tableOf(columns.Triage),
 	}
-	addMillis(&s)
+	s.Events.PartitionBy = "toYYYYMMDD(time)"
+	// event_id last: equal keys mean the same event, which
+	// ReplacingMergeTree collapses.
+	s.Events.OrderBy = "(root_agent_id, agent_id, session_id, time, event_id)"
+	s.Events.TTLColumn, s.Events.RetentionDays = "time", opts.EventRetentionDays
+
+	// A finding's time is its triggering event's: a replayed finding lands
+	// in the same partition, where it is collapsed.
+	s.Findings.PartitionBy = "toYYYYMM(time)"
+	s.Findings.OrderBy = "finding_id"
+	s.Findings.TTLColumn, s.Findings.RetentionDays = "time", opts.RetentionDays
+
+	// Unpartitioned: a re-issued command may carry a later issued_at, and
+	// ReplacingMergeTree only collapses rows within one partition.
+	s.Commands.OrderBy = "command_id"
+	s.Commands.TTLColumn, s.Commands.RetentionDays = "issued_at", opts.RetentionDays
+
+	// One row per command, consumer and outcome: a replayed ack collapses;
+	// a failed then applied command keeps both.
+	s.Acks.OrderBy = "(command_id, consumer, status)"
+	s.Acks.TTLColumn, s.Acks.RetentionDays = "acked_at", opts.RetentionDays
+
+	// Every triage decision is its own row; a retried insert of the same
+	// decision collapses.
+	s.Triage.OrderBy = "(finding_id, at_ms, set_by, status)"
 	return s
 }
 
@@ -320,12 +238,23 @@ func (s Schema) InsertQuery(t Table) string {
 	return fmt.Sprintf("INSERT INTO %s (%s)", s.Qualified(t.Name), strings.Join(t.InsertColumns(), ", "))
 }
 
-// migrate applies the schema and checks that tables created by an earlier
-// build have every column this build writes.
+// AddColumn renders the ALTER TABLE statement adding column c to t, for a
+// table created by an earlier build.
+func (s Schema) AddColumn(t Table, c Column) string {
+	stmt := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", s.Qualified(t.Name), c.Name, c.RenderType(s.Dialect))
+	if c.Default != "" {
+		stmt += " DEFAULT " + c.Default
+	}
+	return stmt
+}
+
+// migrate applies the schema and adds to tables created by an earlier
+// build the columns this build writes (ALTER TABLE … ADD COLUMN: existing
+// rows read the column's default, an empty string, zero or epoch).
 func (w *Writer) migrate(ctx context.Context) error {
 	stmts := w.schema.Statements()
-	views := w.schema.Views() // last: created once the tables they read are checked
-	exec := func(stmts []string) error {
+	views := w.schema.Views() // last: created once the tables they read are complete
+	exec := func(stmts ...string) error {
 		for _, stmt := range stmts {
 			if err := w.conn.Exec(ctx, stmt); err != nil {
 				first, _, _ := strings.Cut(stmt, "\n")
@@ -334,7 +263,7 @@ func (w *Writer) migrate(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := exec(stmts[:len(stmts)-len(views)]); err != nil {
+	if err := exec(stmts[:len(stmts)-len(views)]...); err != nil {
 		return err
 	}
 	for _, t := range w.schema.Tables() {
@@ -342,19 +271,21 @@ func (w *Writer) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: columns of %s on %s: %w", ErrSchema, w.schema.Qualified(t.Name), w.opts.Addr, classify(err))
 		}
-		var missing []string
 		for _, c := range t.Columns {
-			if !have[c.Name] {
-				missing = append(missing, c.Name)
+			if have[c.Name] {
+				continue
 			}
-		}
-		if len(missing) > 0 {
-			sort.Strings(missing)
-			return fmt.Errorf("%w: table %s on %s exists without columns %s (created by another version; migrate or drop it)",
-				ErrSchema, w.schema.Qualified(t.Name), w.opts.Addr, strings.Join(missing, ", "))
+			if err := exec(w.schema.AddColumn(t, c)); err != nil {
+				// Another daemon may have added it meanwhile.
+				if again, qerr := w.columns(ctx, t.Name); qerr != nil || !again[c.Name] {
+					return err
+				}
+				continue
+			}
+			w.log.Info().Str("table", w.schema.Qualified(t.Name)).Str("column", c.Name).Msg("column added to a table of an earlier version")
 		}
 	}
-	return exec(views)
+	return exec(views...)
 }
 
 func (w *Writer) columns(ctx context.Context, table string) (map[string]bool, error) {

@@ -149,9 +149,9 @@ func TestInsertQuery(t *testing.T) {
 		table Table
 		want  string
 	}{
-		{s.Commands, "INSERT INTO tether.commands (command_id, issued_at, expires_at, agent_id, session_id, credential_id, action, target_autonomy, severity, reason, finding_ids, issued_at_ms)"},
+		{s.Commands, "INSERT INTO tether.commands (command_id, issued_at, expires_at, agent_id, session_id, credential_id, action, target_autonomy, severity, reason, finding_ids, issued_at_ms, root_agent_id, scope, autonomy_before, key_id, signature)"},
 		{s.Acks, "INSERT INTO tether.command_acks (command_id, consumer, status, agent_id, action, reason, issued_at, alerted_at, received_at, acked_at, event_to_finding_ms, finding_to_command_ms, command_to_ack_ms, time_to_contain_ms)"},
-		{s.Findings, "INSERT INTO tether.findings (finding_id, time, root_agent_id, agent_id, session_id, principal, detector, kind, severity, confidence, explanation, evidence_event_ids, feature_name, feature_observed, feature_baseline, feature_spread, step, rule_id, ruleset_version, exception, time_ms)"},
+		{s.Findings, "INSERT INTO tether.findings (finding_id, time, root_agent_id, agent_id, session_id, principal, detector, kind, severity, confidence, explanation, evidence_event_ids, feature_name, feature_observed, feature_baseline, feature_spread, step, rule_id, ruleset_version, exception, time_ms, subject)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.table.Name, func(t *testing.T) {
@@ -201,33 +201,6 @@ func TestOpenInvalidOptions(t *testing.T) {
 	w, err := Open(context.Background(), o, zerolog.Nop())
 	if !errors.Is(err, ErrInvalidOptions) || w != nil {
 		t.Fatalf("Open = %v, %v; want ErrInvalidOptions", w, err)
-	}
-}
-
-func TestTruncate(t *testing.T) {
-	tests := []struct {
-		in      string
-		limit   int
-		want    string
-		wantCut bool
-	}{
-		{"hello", 0, "hello", false},
-		{"hello", 10, "hello", false},
-		{"hello", 5, "hello", false},
-		{"hello", 3, "hel", true},
-		{"héllo", 2, "h", true},  // é is 2 bytes starting at index 1: never split
-		{"héllo", 3, "hé", true}, // cut right after é
-		{"日本語", 4, "日", true},    // 3-byte runes
-		{"日本語", 2, "", true},     // not even one rune fits
-		{"", 1, "", false},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%q/%d", tt.in, tt.limit), func(t *testing.T) {
-			got, cut := truncate(tt.in, tt.limit)
-			if got != tt.want || cut != tt.wantCut {
-				t.Errorf("truncate(%q, %d) = %q, %v; want %q, %v", tt.in, tt.limit, got, cut, tt.want, tt.wantCut)
-			}
-		})
 	}
 }
 

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink"
+	"github.com/tetherhq/tether/sink/columns"
 )
 
 // Write inserts the batch's events, findings and commands, one native batch
@@ -77,138 +77,41 @@ func nts(t *time.Time) *time.Time {
 	return &v
 }
 
-// truncate cuts s to at most limit bytes at a UTF-8 boundary; limit 0 means
-// no limit. It reports whether s was cut.
-func truncate(s string, limit int) (string, bool) {
-	if limit <= 0 || len(s) <= limit {
-		return s, false
+// Row returns the values of r's insert columns of table ct, in order, as
+// the server takes them (times in UTC, the zero time as the epoch).
+func Row[T any](ct columns.Table[T], r *T) []any {
+	out := make([]any, 0, len(ct.Columns))
+	for _, c := range ct.Columns {
+		if !c.Inserted() {
+			continue
+		}
+		v := c.Value(r)
+		switch c.Kind {
+		case columns.Time, columns.Seconds:
+			v = ts(v.(time.Time))
+		case columns.NullTime:
+			v = nts(v.(*time.Time))
+		}
+		out = append(out, v)
 	}
-	cut := limit
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut], true
-}
-
-// nonNil returns s, or an empty slice for nil (Array columns want a value).
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
+	return out
 }
 
 // EventRow maps an event to the values of the events table's insert
 // columns, in order. Free-text fields longer than maxText bytes are cut
 // and flagged in the truncated column; maxText 0 means no limit.
 func EventRow(e *models.Event, maxText int) []any {
-	args, t1 := truncate(string(e.Arguments), maxText)
-	result, t2 := truncate(e.Result, maxText)
-	content, t3 := truncate(e.Content, maxText)
-	errText, t4 := truncate(e.Error, maxText)
-	var truncated uint8
-	if t1 || t2 || t3 || t4 {
-		truncated = 1
-	}
-	op := e.Operation
-	if op == "" {
-		op = e.Kind.Operation()
-	}
-	return []any{
-		e.ID,
-		ts(e.Time),
-		string(e.Kind),
-		e.Root(),
-		e.AgentID,
-		e.AgentName,
-		e.AgentVersion,
-		e.SessionID,
-		int64(e.Step),
-		op,
-		e.Role,
-		e.ToolName,
-		e.ToolCallID,
-		args,
-		result,
-		content,
-		errText,
-		truncated,
-		e.Model,
-		e.ParentAgentID,
-		e.ParentSessionID,
-		e.ChildAgentID,
-		e.ChildSessionID,
-		e.Principal,
-		nts(e.PrincipalSessionEnd),
-		e.CredentialID,
-		nts(e.CredentialExpiry),
-		string(e.Autonomy),
-		nonNil(e.DataClasses),
-		e.Resource,
-		e.Destination,
-		e.Bytes,
-		uint8(e.SchemaVersion),
-		millis(e.Time),
-	}
+	r := columns.NewEvent(e, maxText)
+	return Row(columns.Events, &r)
 }
 
 // FindingRow maps a finding to the values of the findings table's insert
-// columns, in order. Features become four parallel arrays.
-func FindingRow(f *models.Finding) []any {
-	names := make([]string, len(f.Features))
-	observed := make([]float64, len(f.Features))
-	baseline := make([]float64, len(f.Features))
-	spread := make([]float64, len(f.Features))
-	for i, ft := range f.Features {
-		names[i], observed[i], baseline[i], spread[i] = ft.Name, ft.Observed, ft.Baseline, ft.Spread
-	}
-	root := f.RootAgentID
-	if root == "" {
-		root = f.AgentID
-	}
-	return []any{
-		f.ID,
-		ts(f.Time),
-		root,
-		f.AgentID,
-		f.SessionID,
-		f.Principal,
-		f.Detector,
-		f.Kind,
-		f.Severity,
-		f.Confidence,
-		f.Explanation,
-		nonNil(f.EvidenceIDs),
-		names,
-		observed,
-		baseline,
-		spread,
-		int64(f.Step),
-		f.RuleID,
-		f.RulesetVersion,
-		f.Exception,
-		millis(f.Time),
-	}
-}
+// columns, in order.
+func FindingRow(f *models.Finding) []any { return Row(columns.Findings, f) }
 
 // CommandRow maps a containment command to the values of the commands
 // table's insert columns, in order. A zero ExpiresAt is stored as the epoch.
-func CommandRow(c *models.ContainmentCommand) []any {
-	return []any{
-		c.ID,
-		ts(c.IssuedAt),
-		ts(c.ExpiresAt),
-		c.AgentID,
-		c.SessionID,
-		c.CredentialID,
-		string(c.Action),
-		string(c.TargetAutonomy),
-		c.Severity,
-		c.Reason,
-		nonNil(c.FindingIDs),
-		millis(c.IssuedAt),
-	}
-}
+func CommandRow(c *models.ContainmentCommand) []any { return Row(columns.Commands, c) }
 
 // WriteAcks inserts command acknowledgements into the command_acks table
 // with their time-to-contain stages. Errors are classified as for Write.
@@ -221,23 +124,4 @@ func (w *Writer) WriteAcks(ctx context.Context, acks []models.CommandAck) error 
 
 // AckRow maps an acknowledgement to the values of the command_acks table's
 // insert columns, in order.
-func AckRow(a *models.CommandAck) []any {
-	st := a.Stages()
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	return []any{
-		a.CommandID,
-		a.Consumer,
-		string(a.Status),
-		a.AgentID,
-		string(a.Action),
-		a.Reason,
-		ts(a.IssuedAt),
-		ts(a.AlertedAt),
-		ts(a.ReceivedAt),
-		ts(a.AckedAt),
-		ms(st.EventToFinding),
-		ms(st.FindingToCommand),
-		ms(st.CommandToAck),
-		ms(st.TimeToContain),
-	}
-}
+func AckRow(a *models.CommandAck) []any { return Row(columns.Acks, a) }
