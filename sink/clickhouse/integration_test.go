@@ -138,7 +138,7 @@ func TestIntegrationMigration(t *testing.T) {
 	o := testOptions(t)
 	w := openT(t, o)
 	ctx := context.Background()
-	added := map[string]bool{"subject": true, "root_agent_id": true, "scope": true, "autonomy_before": true, "key_id": true, "signature": true}
+	added := map[string]bool{"subject": true, "version": true, "root_agent_id": true, "scope": true, "autonomy_before": true, "key_id": true, "signature": true}
 	for _, tbl := range []Table{w.schema.Findings, w.schema.Commands} {
 		old := tbl
 		old.Columns = nil

@@ -149,7 +149,7 @@ func TestInsertQuery(t *testing.T) {
 		table Table
 		want  string
 	}{
-		{s.Commands, "INSERT INTO tether.commands (command_id, issued_at, expires_at, agent_id, session_id, credential_id, action, target_autonomy, severity, reason, finding_ids, issued_at_ms, root_agent_id, scope, autonomy_before, key_id, signature)"},
+		{s.Commands, "INSERT INTO tether.commands (command_id, issued_at, expires_at, agent_id, session_id, credential_id, action, target_autonomy, severity, reason, finding_ids, issued_at_ms, version, root_agent_id, scope, autonomy_before, key_id, signature)"},
 		{s.Acks, "INSERT INTO tether.command_acks (command_id, consumer, status, agent_id, action, reason, issued_at, alerted_at, received_at, acked_at, event_to_finding_ms, finding_to_command_ms, command_to_ack_ms, time_to_contain_ms)"},
 		{s.Findings, "INSERT INTO tether.findings (finding_id, time, root_agent_id, agent_id, session_id, principal, detector, kind, severity, confidence, explanation, evidence_event_ids, feature_name, feature_observed, feature_baseline, feature_spread, step, rule_id, ruleset_version, exception, time_ms, subject)"},
 	}

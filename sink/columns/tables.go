@@ -168,7 +168,9 @@ var Commands = Table[models.ContainmentCommand]{
 		col("reason", String, func(c *models.ContainmentCommand) string { return c.Reason }),
 		col("finding_ids", Strings, func(c *models.ContainmentCommand) []string { return nonNil(c.FindingIDs) }),
 		col("issued_at_ms", UInt16, func(c *models.ContainmentCommand) uint16 { return Millis(c.IssuedAt) }),
-		// The signed envelope (models.ContainmentCommand.SigningBytes).
+		// The rest of the signed envelope (models.ContainmentCommand.SigningBytes):
+		// with these a stored command can be verified against the key.
+		col("version", UInt8, func(c *models.ContainmentCommand) uint8 { return uint8(c.Version) }),
 		col("root_agent_id", LowCard, func(c *models.ContainmentCommand) string { return c.RootAgentID }),
 		col("scope", LowCard, func(c *models.ContainmentCommand) string { return string(c.Scope) }),
 		col("autonomy_before", LowCard, func(c *models.ContainmentCommand) string { return string(c.AutonomyBefore) }),
@@ -178,7 +180,7 @@ var Commands = Table[models.ContainmentCommand]{
 	},
 	Parquet: []string{"command_id", "agent_id", "session_id", "credential_id", "action", "target_autonomy", "severity",
 		"reason", "finding_ids", "issued_at", "expires_at",
-		"root_agent_id", "scope", "autonomy_before", "key_id", "signature"},
+		"version", "root_agent_id", "scope", "autonomy_before", "key_id", "signature"},
 }
 
 // Acks holds containment consumers' acknowledgements with their stages of

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -29,49 +28,19 @@ func ReadFindings(dir string) ([]models.Finding, error) {
 	var out []models.Finding
 	seen := map[string]bool{}
 	err := readSeries(dir, FindingsPrefix, findingsSchema, func(rec arrow.RecordBatch) {
-		var (
-			id      = rec.Column(0).(*array.String)
-			tm      = rec.Column(1).(*array.Timestamp)
-			agent   = rec.Column(2).(*array.String)
-			root    = rec.Column(3).(*array.String)
-			session = rec.Column(4).(*array.String)
-			princ   = rec.Column(5).(*array.String)
-			det     = rec.Column(6).(*array.String)
-			kind    = rec.Column(7).(*array.String)
-			sev     = rec.Column(8).(*array.Uint8)
-			conf    = rec.Column(9).(*array.Float64)
-			expl    = rec.Column(10).(*array.String)
-			evid    = rec.Column(11).(*array.List)
-			evidV   = evid.ListValues().(*array.String)
-			feat    = rec.Column(12).(*array.List)
-			featV   = feat.ListValues().(*array.Struct)
-			fName   = featV.Field(0).(*array.String)
-			fObs    = featV.Field(1).(*array.Float64)
-			fBase   = featV.Field(2).(*array.Float64)
-			fSpread = featV.Field(3).(*array.Float64)
-			step    = rec.Column(13).(*array.Int32)
-			ruleID  = rec.Column(14).(*array.String)
-			rulesV  = rec.Column(15).(*array.String)
-			except  = rec.Column(16).(*array.String)
-		)
+		r := newRow(rec)
 		for i := 0; i < int(rec.NumRows()); i++ {
-			if seen[id.Value(i)] {
+			id := r.str("finding_id", i)
+			if seen[id] {
 				continue
 			}
-			seen[id.Value(i)] = true
-			f := models.Finding{ID: id.Value(i), Time: time.UnixMilli(int64(tm.Value(i))).UTC(), AgentID: agent.Value(i),
-				RootAgentID: root.Value(i), SessionID: session.Value(i), Principal: princ.Value(i), Detector: det.Value(i),
-				Kind: kind.Value(i), Severity: sev.Value(i), Confidence: conf.Value(i), Explanation: expl.Value(i), Step: int(step.Value(i)),
-				RuleID: ruleID.Value(i), RulesetVersion: rulesV.Value(i), Exception: except.Value(i)}
-			s, e := evid.ValueOffsets(i)
-			for j := s; j < e; j++ {
-				f.EvidenceIDs = append(f.EvidenceIDs, evidV.Value(int(j)))
-			}
-			s, e = feat.ValueOffsets(i)
-			for j := s; j < e; j++ {
-				f.Features = append(f.Features, models.Feature{Name: fName.Value(int(j)), Observed: fObs.Value(int(j)), Baseline: fBase.Value(int(j)), Spread: fSpread.Value(int(j))})
-			}
-			out = append(out, f)
+			seen[id] = true
+			out = append(out, models.Finding{ID: id, Time: r.time("time", i), AgentID: r.str("agent_id", i),
+				RootAgentID: r.str("root_agent_id", i), SessionID: r.str("session_id", i), Principal: r.str("principal", i),
+				Detector: r.str("detector", i), Kind: r.str("kind", i), Subject: r.str("subject", i), Severity: r.uint8("severity", i),
+				Confidence: r.float("confidence", i), Explanation: r.str("explanation", i), EvidenceIDs: r.strs("evidence_event_ids", i),
+				Features: r.features("features", i), Step: int(r.int("step", i)), RuleID: r.str("rule_id", i),
+				RulesetVersion: r.str("ruleset_version", i), Exception: r.str("exception", i)})
 		}
 	})
 	return out, err
@@ -83,33 +52,19 @@ func ReadCommands(dir string) ([]models.ContainmentCommand, error) {
 	var out []models.ContainmentCommand
 	seen := map[string]bool{}
 	err := readSeries(dir, CommandsPrefix, commandsSchema, func(rec arrow.RecordBatch) {
-		var (
-			id      = rec.Column(0).(*array.String)
-			agent   = rec.Column(1).(*array.String)
-			session = rec.Column(2).(*array.String)
-			cred    = rec.Column(3).(*array.String)
-			action  = rec.Column(4).(*array.String)
-			target  = rec.Column(5).(*array.String)
-			sev     = rec.Column(6).(*array.Uint8)
-			reason  = rec.Column(7).(*array.String)
-			fids    = rec.Column(8).(*array.List)
-			fidsV   = fids.ListValues().(*array.String)
-			issued  = rec.Column(9).(*array.Timestamp)
-			expires = rec.Column(10).(*array.Timestamp)
-		)
+		r := newRow(rec)
 		for i := 0; i < int(rec.NumRows()); i++ {
-			if seen[id.Value(i)] {
+			id := r.str("command_id", i)
+			if seen[id] {
 				continue
 			}
-			seen[id.Value(i)] = true
-			c := models.ContainmentCommand{ID: id.Value(i), AgentID: agent.Value(i), SessionID: session.Value(i), CredentialID: cred.Value(i),
-				Action: models.Action(action.Value(i)), TargetAutonomy: models.Autonomy(target.Value(i)), Severity: sev.Value(i), Reason: reason.Value(i),
-				IssuedAt: time.UnixMilli(int64(issued.Value(i))).UTC(), ExpiresAt: time.UnixMilli(int64(expires.Value(i))).UTC()}
-			s, e := fids.ValueOffsets(i)
-			for j := s; j < e; j++ {
-				c.FindingIDs = append(c.FindingIDs, fidsV.Value(int(j)))
-			}
-			out = append(out, c)
+			seen[id] = true
+			out = append(out, models.ContainmentCommand{Version: int(r.uint8("version", i)), ID: id, AgentID: r.str("agent_id", i), SessionID: r.str("session_id", i),
+				CredentialID: r.str("credential_id", i), RootAgentID: r.str("root_agent_id", i), Scope: models.Scope(r.str("scope", i)),
+				Action: models.Action(r.str("action", i)), AutonomyBefore: models.Autonomy(r.str("autonomy_before", i)),
+				TargetAutonomy: models.Autonomy(r.str("target_autonomy", i)), Severity: r.uint8("severity", i), Reason: r.str("reason", i),
+				FindingIDs: r.strs("finding_ids", i), IssuedAt: r.time("issued_at", i), ExpiresAt: r.time("expires_at", i),
+				KeyID: r.str("key_id", i), Signature: r.str("signature", i)})
 		}
 	})
 	return out, err
@@ -173,11 +128,13 @@ func readFile(path string, mem memory.Allocator, want *arrow.Schema, each func(a
 		return fmt.Errorf("%w: %s: %v", ErrFormat, path, err)
 	}
 	defer tbl.Release()
+	// A file of an earlier build lacks the columns added since, which are
+	// always appended: its columns are a prefix of want's.
 	got := tbl.Schema()
-	if got.NumFields() != want.NumFields() {
-		return fmt.Errorf("%w: %s has %d columns, want %d", ErrFormat, path, got.NumFields(), want.NumFields())
+	if got.NumFields() == 0 || got.NumFields() > want.NumFields() {
+		return fmt.Errorf("%w: %s has %d columns, want 1 to %d", ErrFormat, path, got.NumFields(), want.NumFields())
 	}
-	for i := range want.Fields() {
+	for i := range got.Fields() {
 		if got.Field(i).Name != want.Field(i).Name || !arrow.TypeEqual(got.Field(i).Type, want.Field(i).Type) {
 			return fmt.Errorf("%w: %s column %d is %s %s, want %s %s", ErrFormat, path, i, got.Field(i).Name, got.Field(i).Type, want.Field(i).Name, want.Field(i).Type)
 		}

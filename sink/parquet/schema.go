@@ -1,17 +1,19 @@
 package parquet
 
 import (
+	"time"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink/columns"
 )
 
 var (
-	str  = arrow.BinaryTypes.String
-	ts   = arrow.FixedWidthTypes.Timestamp_ms // timestamp[ms, tz=UTC]
-	f64  = arrow.PrimitiveTypes.Float64
-	strs = arrow.ListOfNonNullable(str)
+	str = arrow.BinaryTypes.String
+	ts  = arrow.FixedWidthTypes.Timestamp_ms // timestamp[ms, tz=UTC]
+	f64 = arrow.PrimitiveTypes.Float64
 
 	featureType = arrow.StructOf(
 		arrow.Field{Name: "name", Type: str},
@@ -20,141 +22,219 @@ var (
 		arrow.Field{Name: "spread", Type: f64},
 	)
 
-	findingsSchema = arrow.NewSchema([]arrow.Field{
-		{Name: "finding_id", Type: str},
-		{Name: "time", Type: ts},
-		{Name: "agent_id", Type: str},
-		{Name: "root_agent_id", Type: str},
-		{Name: "session_id", Type: str},
-		{Name: "principal", Type: str},
-		{Name: "detector", Type: str},
-		{Name: "kind", Type: str},
-		{Name: "severity", Type: arrow.PrimitiveTypes.Uint8},
-		{Name: "confidence", Type: f64},
-		{Name: "explanation", Type: str},
-		{Name: "evidence_event_ids", Type: strs},
-		{Name: "features", Type: arrow.ListOfNonNullable(featureType)},
-		{Name: "step", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "rule_id", Type: str},
-		{Name: "ruleset_version", Type: str},
-		{Name: "exception", Type: str},
-	}, nil)
+	// arrowTypes are the Arrow types of the column kinds.
+	arrowTypes = map[columns.Kind]arrow.DataType{
+		columns.String:   str,
+		columns.LowCard:  str,
+		columns.Time:     ts,
+		columns.NullTime: ts,
+		columns.Strings:  arrow.ListOfNonNullable(str),
+		columns.LowCards: arrow.ListOfNonNullable(str),
+		columns.Floats:   arrow.ListOfNonNullable(f64),
+		columns.UInt8:    arrow.PrimitiveTypes.Uint8,
+		columns.UInt16:   arrow.PrimitiveTypes.Uint16,
+		columns.UInt64:   arrow.PrimitiveTypes.Uint64,
+		columns.Int32:    arrow.PrimitiveTypes.Int32,
+		columns.Int64:    arrow.PrimitiveTypes.Int64,
+		columns.Float64:  f64,
+		columns.Features: arrow.ListOfNonNullable(featureType),
+	}
 
-	commandsSchema = arrow.NewSchema([]arrow.Field{
-		{Name: "command_id", Type: str},
-		{Name: "agent_id", Type: str},
-		{Name: "session_id", Type: str},
-		{Name: "credential_id", Type: str},
-		{Name: "action", Type: str},
-		{Name: "target_autonomy", Type: str},
-		{Name: "severity", Type: arrow.PrimitiveTypes.Uint8},
-		{Name: "reason", Type: str},
-		{Name: "finding_ids", Type: strs},
-		{Name: "issued_at", Type: ts},
-		{Name: "expires_at", Type: ts},
-	}, nil)
+	findingsSchema = schemaOf(columns.Findings)
+	commandsSchema = schemaOf(columns.Commands)
+	eventsSchema   = schemaOf(columns.Events)
 )
 
-// FindingsSchema is the Arrow schema of the findings files. Columns follow
-// models.Finding's JSON names. Every column, list element and struct field
-// is required (non-nullable): absent optional values are empty strings, so
-// readers expose plain types (ClickHouse String, not Nullable(String)).
+// schemaOf is the Arrow schema of ct's Parquet series. Every column, list
+// element and struct field is required (non-nullable) except NullTime
+// columns: absent optional values are empty strings, so readers expose
+// plain types (ClickHouse String, not Nullable(String)).
+func schemaOf[T any](ct columns.Table[T]) *arrow.Schema {
+	var fields []arrow.Field
+	for _, c := range ct.ParquetColumns() {
+		k := c.ParquetType()
+		fields = append(fields, arrow.Field{Name: c.Name, Type: arrowTypes[k], Nullable: k == columns.NullTime})
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// FindingsSchema is the Arrow schema of the findings files: the Parquet
+// columns of columns.Findings, named as in the ClickHouse findings table
+// except features, one list<struct<name, observed, baseline, spread>>.
 func FindingsSchema() *arrow.Schema { return findingsSchema }
 
-// CommandsSchema is the Arrow schema of the commands files. Columns follow
-// models.ContainmentCommand's JSON names.
+// CommandsSchema is the Arrow schema of the commands files: the Parquet
+// columns of columns.Commands, with the signed envelope.
 func CommandsSchema() *arrow.Schema { return commandsSchema }
 
-func millis(t interface{ UnixMilli() int64 }) arrow.Timestamp { return arrow.Timestamp(t.UnixMilli()) }
+// EventsSchema is the Arrow schema of the events files: the Parquet columns
+// of columns.Events, the audit trail's columns an analyst's questions need
+// (free text cut to 4096 bytes per field).
+func EventsSchema() *arrow.Schema { return eventsSchema }
 
-func appendFindings(rb *array.RecordBuilder, rows []models.Finding) {
-	var (
-		id       = rb.Field(0).(*array.StringBuilder)
-		tm       = rb.Field(1).(*array.TimestampBuilder)
-		agent    = rb.Field(2).(*array.StringBuilder)
-		root     = rb.Field(3).(*array.StringBuilder)
-		session  = rb.Field(4).(*array.StringBuilder)
-		princ    = rb.Field(5).(*array.StringBuilder)
-		det      = rb.Field(6).(*array.StringBuilder)
-		kind     = rb.Field(7).(*array.StringBuilder)
-		sev      = rb.Field(8).(*array.Uint8Builder)
-		conf     = rb.Field(9).(*array.Float64Builder)
-		expl     = rb.Field(10).(*array.StringBuilder)
-		evid     = rb.Field(11).(*array.ListBuilder)
-		evidVals = evid.ValueBuilder().(*array.StringBuilder)
-		feat     = rb.Field(12).(*array.ListBuilder)
-		featVals = feat.ValueBuilder().(*array.StructBuilder)
-		fName    = featVals.FieldBuilder(0).(*array.StringBuilder)
-		fObs     = featVals.FieldBuilder(1).(*array.Float64Builder)
-		fBase    = featVals.FieldBuilder(2).(*array.Float64Builder)
-		fSpread  = featVals.FieldBuilder(3).(*array.Float64Builder)
-		step     = rb.Field(13).(*array.Int32Builder)
-		ruleID   = rb.Field(14).(*array.StringBuilder)
-		rulesVer = rb.Field(15).(*array.StringBuilder)
-		except   = rb.Field(16).(*array.StringBuilder)
-	)
-	for i := range rows {
-		f := &rows[i]
-		id.Append(f.ID)
-		tm.Append(millis(f.Time))
-		agent.Append(f.AgentID)
-		root.Append(f.RootAgentID)
-		session.Append(f.SessionID)
-		princ.Append(f.Principal)
-		det.Append(f.Detector)
-		kind.Append(f.Kind)
-		sev.Append(f.Severity)
-		conf.Append(f.Confidence)
-		expl.Append(f.Explanation)
-		evid.Append(true)
-		for _, e := range f.EvidenceIDs {
-			evidVals.Append(e)
+// appendRows appends rows to rb, whose schema is schemaOf(ct), column by
+// column.
+func appendRows[T any](rb *array.RecordBuilder, ct columns.Table[T], rows []T) {
+	for i, c := range ct.ParquetColumns() {
+		b, k := rb.Field(i), c.ParquetType()
+		for j := range rows {
+			appendValue(b, k, c.Value(&rows[j]))
 		}
-		feat.Append(true)
-		for _, x := range f.Features {
-			featVals.Append(true)
-			fName.Append(x.Name)
-			fObs.Append(x.Observed)
-			fBase.Append(x.Baseline)
-			fSpread.Append(x.Spread)
-		}
-		step.Append(int32(f.Step))
-		ruleID.Append(f.RuleID)
-		rulesVer.Append(f.RulesetVersion)
-		except.Append(f.Exception)
 	}
 }
 
-func appendCommands(rb *array.RecordBuilder, rows []models.ContainmentCommand) {
-	var (
-		id       = rb.Field(0).(*array.StringBuilder)
-		agent    = rb.Field(1).(*array.StringBuilder)
-		session  = rb.Field(2).(*array.StringBuilder)
-		cred     = rb.Field(3).(*array.StringBuilder)
-		action   = rb.Field(4).(*array.StringBuilder)
-		target   = rb.Field(5).(*array.StringBuilder)
-		sev      = rb.Field(6).(*array.Uint8Builder)
-		reason   = rb.Field(7).(*array.StringBuilder)
-		fids     = rb.Field(8).(*array.ListBuilder)
-		fidsVals = fids.ValueBuilder().(*array.StringBuilder)
-		issued   = rb.Field(9).(*array.TimestampBuilder)
-		expires  = rb.Field(10).(*array.TimestampBuilder)
-	)
-	for i := range rows {
-		c := &rows[i]
-		id.Append(c.ID)
-		agent.Append(c.AgentID)
-		session.Append(c.SessionID)
-		cred.Append(c.CredentialID)
-		action.Append(string(c.Action))
-		target.Append(string(c.TargetAutonomy))
-		sev.Append(c.Severity)
-		reason.Append(c.Reason)
-		fids.Append(true)
-		for _, f := range c.FindingIDs {
-			fidsVals.Append(f)
+// appendValue appends v, a value of a column whose Parquet kind is k, to b.
+func appendValue(b array.Builder, k columns.Kind, v any) {
+	switch k {
+	case columns.String, columns.LowCard:
+		b.(*array.StringBuilder).Append(v.(string))
+	case columns.Time:
+		b.(*array.TimestampBuilder).Append(arrow.Timestamp(v.(time.Time).UnixMilli()))
+	case columns.NullTime:
+		if t := v.(*time.Time); t != nil {
+			b.(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMilli()))
+		} else {
+			b.AppendNull()
 		}
-		issued.Append(millis(c.IssuedAt))
-		expires.Append(millis(c.ExpiresAt))
+	case columns.Strings, columns.LowCards:
+		lb := b.(*array.ListBuilder)
+		lb.Append(true)
+		vb := lb.ValueBuilder().(*array.StringBuilder)
+		for _, s := range v.([]string) {
+			vb.Append(s)
+		}
+	case columns.Floats:
+		lb := b.(*array.ListBuilder)
+		lb.Append(true)
+		vb := lb.ValueBuilder().(*array.Float64Builder)
+		for _, x := range v.([]float64) {
+			vb.Append(x)
+		}
+	case columns.UInt8:
+		b.(*array.Uint8Builder).Append(v.(uint8))
+	case columns.UInt16:
+		b.(*array.Uint16Builder).Append(v.(uint16))
+	case columns.UInt64:
+		b.(*array.Uint64Builder).Append(v.(uint64))
+	case columns.Int32:
+		switch x := v.(type) {
+		case int64: // an Int64 column stored as int32 (ParquetKind)
+			b.(*array.Int32Builder).Append(int32(x))
+		default:
+			b.(*array.Int32Builder).Append(x.(int32))
+		}
+	case columns.Int64:
+		b.(*array.Int64Builder).Append(v.(int64))
+	case columns.Float64:
+		b.(*array.Float64Builder).Append(v.(float64))
+	case columns.Features:
+		lb := b.(*array.ListBuilder)
+		lb.Append(true)
+		sb := lb.ValueBuilder().(*array.StructBuilder)
+		for _, x := range v.([]models.Feature) {
+			sb.Append(true)
+			sb.FieldBuilder(0).(*array.StringBuilder).Append(x.Name)
+			sb.FieldBuilder(1).(*array.Float64Builder).Append(x.Observed)
+			sb.FieldBuilder(2).(*array.Float64Builder).Append(x.Baseline)
+			sb.FieldBuilder(3).(*array.Float64Builder).Append(x.Spread)
+		}
+	default:
+		panic("parquet: column kind " + k.String() + " has no Arrow type")
 	}
+}
+
+// row reads a record batch's columns by name. A column the file does not
+// have (written by an earlier build, before the column was added) reads as
+// the zero value.
+type row struct {
+	rec arrow.RecordBatch
+	idx map[string]int
+}
+
+func newRow(rec arrow.RecordBatch) row {
+	idx := make(map[string]int, rec.NumCols())
+	for i, f := range rec.Schema().Fields() {
+		idx[f.Name] = i
+	}
+	return row{rec: rec, idx: idx}
+}
+
+func (r row) col(name string) arrow.Array {
+	if i, ok := r.idx[name]; ok {
+		return r.rec.Column(i)
+	}
+	return nil
+}
+
+func (r row) str(name string, i int) string {
+	if a, ok := r.col(name).(*array.String); ok {
+		return a.Value(i)
+	}
+	return ""
+}
+
+func (r row) time(name string, i int) time.Time {
+	if a, ok := r.col(name).(*array.Timestamp); ok {
+		return time.UnixMilli(int64(a.Value(i))).UTC()
+	}
+	return time.Time{}
+}
+
+func (r row) int(name string, i int) int64 {
+	switch a := r.col(name).(type) {
+	case *array.Int32:
+		return int64(a.Value(i))
+	case *array.Int64:
+		return a.Value(i)
+	}
+	return 0
+}
+
+func (r row) uint8(name string, i int) uint8 {
+	if a, ok := r.col(name).(*array.Uint8); ok {
+		return a.Value(i)
+	}
+	return 0
+}
+
+func (r row) float(name string, i int) float64 {
+	if a, ok := r.col(name).(*array.Float64); ok {
+		return a.Value(i)
+	}
+	return 0
+}
+
+// strs returns a list<string> value, nil when empty.
+func (r row) strs(name string, i int) []string {
+	a, ok := r.col(name).(*array.List)
+	if !ok {
+		return nil
+	}
+	vals := a.ListValues().(*array.String)
+	var out []string
+	s, e := a.ValueOffsets(i)
+	for j := s; j < e; j++ {
+		out = append(out, vals.Value(int(j)))
+	}
+	return out
+}
+
+// features returns a list<struct<name, observed, baseline, spread>> value,
+// nil when empty.
+func (r row) features(name string, i int) []models.Feature {
+	a, ok := r.col(name).(*array.List)
+	if !ok {
+		return nil
+	}
+	st := a.ListValues().(*array.Struct)
+	var (
+		n               = st.Field(0).(*array.String)
+		obs, base, sprd = st.Field(1).(*array.Float64), st.Field(2).(*array.Float64), st.Field(3).(*array.Float64)
+		out             []models.Feature
+	)
+	s, e := a.ValueOffsets(i)
+	for j := int(s); j < int(e); j++ {
+		out = append(out, models.Feature{Name: n.Value(j), Observed: obs.Value(j), Baseline: base.Value(j), Spread: sprd.Value(j)})
+	}
+	return out
 }

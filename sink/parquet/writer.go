@@ -27,10 +27,14 @@
 //
 // # Schemas
 //
-// Timestamps are timestamp[ms, UTC] (Parquet TIMESTAMP(MILLIS, UTC)),
-// severity is uint8, evidence and finding ids are list<string>, features
-// are list<struct<name, observed, baseline, spread>>. The Arrow schema is
-// also stored in the file metadata. See FindingsSchema and CommandsSchema.
+// The columns are those of package columns' tables (Table.Parquet names
+// them in file order; columns added later go last, and the readers take
+// files written before as having them empty). Timestamps are
+// timestamp[ms, UTC] (Parquet TIMESTAMP(MILLIS, UTC)), severity is uint8,
+// evidence and finding ids are list<string>, features are
+// list<struct<name, observed, baseline, spread>>. The Arrow schema is also
+// stored in the file metadata. See FindingsSchema, CommandsSchema and
+// EventsSchema.
 package parquet
 
 import (
@@ -54,6 +58,7 @@ import (
 
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink"
+	"github.com/tetherhq/tether/sink/columns"
 )
 
 // Series file-name prefixes.
@@ -168,8 +173,9 @@ func (r *roll[T]) full(rows int, o Options, now time.Time) bool {
 // with its free text already cut.
 func keepEvent(e *models.Event) *models.Event {
 	c := *e
-	c.Arguments = []byte(cutText(string(e.Arguments)))
-	c.Result, c.Content, c.Error = cutText(e.Result), cutText(e.Content), cutText(e.Error)
+	t := columns.NewEvent(e, maxEventText)
+	c.Arguments = []byte(t.Arguments)
+	c.Result, c.Content, c.Error = t.Result, t.Content, t.Error
 	c.DataClasses = slices.Clone(e.DataClasses)
 	c.PrincipalSessionEnd, c.CredentialExpiry = nil, nil
 	return &c
@@ -230,7 +236,7 @@ func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 			ids[i] = rows[i].ID
 		}
 		name := fileName(FindingsPrefix, rows[0].Time, ids, part)
-		if err := w.writeFile(name, len(rows), FindingsSchema(), func(rb *array.RecordBuilder) { appendFindings(rb, rows) }); err != nil {
+		if err := w.writeFile(name, len(rows), FindingsSchema(), func(rb *array.RecordBuilder) { appendRows(rb, columns.Findings, rows) }); err != nil {
 			return err
 		}
 		w.rows[FindingsPrefix] += int64(len(rows))
@@ -242,7 +248,7 @@ func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 				ids[i] = rows[i].ID
 			}
 			name := fileName(EventsPrefix, rows[0].Time, ids, part)
-			if err := w.writeFile(name, len(rows), EventsSchema(), func(rb *array.RecordBuilder) { appendEvents(rb, rows) }); err != nil {
+			if err := w.writeFile(name, len(rows), EventsSchema(), func(rb *array.RecordBuilder) { appendRows(rb, columns.Events, eventRows(rows)) }); err != nil {
 				return err
 			}
 			w.rows[EventsPrefix] += int64(len(rows))
@@ -260,7 +266,7 @@ func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 			ids[i] = rows[i].ID
 		}
 		name := fileName(CommandsPrefix, rows[0].IssuedAt, ids, part)
-		if err := w.writeFile(name, len(rows), CommandsSchema(), func(rb *array.RecordBuilder) { appendCommands(rb, rows) }); err != nil {
+		if err := w.writeFile(name, len(rows), CommandsSchema(), func(rb *array.RecordBuilder) { appendRows(rb, columns.Commands, rows) }); err != nil {
 			return err
 		}
 		w.rows[CommandsPrefix] += int64(len(rows))
@@ -277,7 +283,7 @@ func (w *Writer) writeRolling(ctx context.Context, b *sink.Batch) error {
 	n := w.findRoll.add(b.Findings, func(f *models.Finding) string { return f.ID }, func(f *models.Finding) time.Time { return f.Time }, FindingsPrefix, now)
 	w.rows[FindingsPrefix] += int64(n)
 	if r := &w.findRoll; r.dirty {
-		if err := w.writeFile(r.name, len(r.rows), FindingsSchema(), func(rb *array.RecordBuilder) { appendFindings(rb, r.rows) }); err != nil {
+		if err := w.writeFile(r.name, len(r.rows), FindingsSchema(), func(rb *array.RecordBuilder) { appendRows(rb, columns.Findings, r.rows) }); err != nil {
 			return err
 		}
 		r.dirty = false
@@ -293,7 +299,7 @@ func (w *Writer) writeRolling(ctx context.Context, b *sink.Batch) error {
 		n := w.evRoll.add(kept, func(e **models.Event) string { return (*e).ID }, func(e **models.Event) time.Time { return (*e).Time }, EventsPrefix, now)
 		w.rows[EventsPrefix] += int64(n)
 		if r := &w.evRoll; r.dirty {
-			if err := w.writeFile(r.name, len(r.rows), EventsSchema(), func(rb *array.RecordBuilder) { appendEvents(rb, r.rows) }); err != nil {
+			if err := w.writeFile(r.name, len(r.rows), EventsSchema(), func(rb *array.RecordBuilder) { appendRows(rb, columns.Events, eventRows(r.rows)) }); err != nil {
 				return err
 			}
 			r.dirty = false
@@ -308,7 +314,7 @@ func (w *Writer) writeRolling(ctx context.Context, b *sink.Batch) error {
 	n = w.cmdRoll.add(b.Commands, func(c *models.ContainmentCommand) string { return c.ID }, func(c *models.ContainmentCommand) time.Time { return c.IssuedAt }, CommandsPrefix, now)
 	w.rows[CommandsPrefix] += int64(n)
 	if r := &w.cmdRoll; r.dirty {
-		if err := w.writeFile(r.name, len(r.rows), CommandsSchema(), func(rb *array.RecordBuilder) { appendCommands(rb, r.rows) }); err != nil {
+		if err := w.writeFile(r.name, len(r.rows), CommandsSchema(), func(rb *array.RecordBuilder) { appendRows(rb, columns.Commands, r.rows) }); err != nil {
 			return err
 		}
 		r.dirty = false

@@ -61,8 +61,11 @@ func command(i int) models.ContainmentCommand {
 		FindingIDs:     []string{"f1", "f2"},
 		IssuedAt:       t0.Add(time.Duration(i) * time.Minute),
 		ExpiresAt:      t0.Add(time.Hour + time.Duration(i)*time.Minute),
+		RootAgentID:    "support-root",
+		AutonomyBefore: models.AutonomySenior,
 	}
 	c.SetID()
+	c.KeyID, c.Signature = "k-test", "c2lnbmF0dXJl" // not verified here
 	return c
 }
 

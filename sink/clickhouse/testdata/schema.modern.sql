@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS tether.commands
     reason String,
     finding_ids Array(String),
     issued_at_ms UInt16,
+    version UInt8,
     root_agent_id LowCardinality(String),
     scope LowCardinality(String),
     autonomy_before LowCardinality(String),
@@ -188,6 +189,6 @@ GROUP BY day, root_agent_id, agent_id;
 
 INSERT INTO tether.events (event_id, time, kind, root_agent_id, agent_id, agent_name, agent_version, session_id, step, operation, role, tool_name, tool_call_id, arguments, result, content, error, truncated, model, parent_agent_id, parent_session_id, child_agent_id, child_session_id, principal, principal_session_end, credential_id, credential_expires_at, autonomy_level, data_classes, resource, destination, bytes, schema_version, time_ms);
 INSERT INTO tether.findings (finding_id, time, root_agent_id, agent_id, session_id, principal, detector, kind, severity, confidence, explanation, evidence_event_ids, feature_name, feature_observed, feature_baseline, feature_spread, step, rule_id, ruleset_version, exception, time_ms, subject);
-INSERT INTO tether.commands (command_id, issued_at, expires_at, agent_id, session_id, credential_id, action, target_autonomy, severity, reason, finding_ids, issued_at_ms, root_agent_id, scope, autonomy_before, key_id, signature);
+INSERT INTO tether.commands (command_id, issued_at, expires_at, agent_id, session_id, credential_id, action, target_autonomy, severity, reason, finding_ids, issued_at_ms, version, root_agent_id, scope, autonomy_before, key_id, signature);
 INSERT INTO tether.command_acks (command_id, consumer, status, agent_id, action, reason, issued_at, alerted_at, received_at, acked_at, event_to_finding_ms, finding_to_command_ms, command_to_ack_ms, time_to_contain_ms);
 INSERT INTO tether.triage (finding_id, status, comment, set_by, at, at_ms);
