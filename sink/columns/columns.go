@@ -197,12 +197,11 @@ func (t Table[T]) Row(dst []any, r *T) []any {
 }
 
 // Check reports the first inconsistency of t: a duplicate or empty name, a
-// column without a getter or with a getter of the wrong type (tried on the
-// zero T), a Parquet name that is not a column or is ClickHouse's DEFAULT
+// column without a getter or with a getter of the wrong type (tried on r),
+// a Parquet name that is not a column or is ClickHouse's DEFAULT
 // column, a ParquetOnly column missing from the Parquet series.
-func (t Table[T]) Check() error {
+func (t Table[T]) Check(r *T) error {
 	seen := map[string]bool{}
-	var zero T
 	for _, c := range t.Columns {
 		switch {
 		case c.Name == "":
@@ -218,7 +217,7 @@ func (t Table[T]) Check() error {
 		}
 		seen[c.Name] = true
 		if c.Value != nil {
-			if got, want := fmt.Sprintf("%T", c.Value(&zero)), fmt.Sprintf("%T", c.Kind.GoType()); got != want {
+			if got, want := fmt.Sprintf("%T", c.Value(r)), fmt.Sprintf("%T", c.Kind.GoType()); got != want {
 				return fmt.Errorf("%s.%s: getter returns %s, kind %s wants %s", t.Name, c.Name, got, c.Kind, want)
 			}
 		}
