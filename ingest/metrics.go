@@ -54,7 +54,7 @@ type Metrics struct {
 
 	mu        sync.Mutex
 	dlqClass  map[string]int64
-	severity  [5]int64        // info, low, medium, high, critical
+	severity  [5]int64        // by models.Band
 	ckptSince map[int32]int64 // unix nanos of the last checkpoint of partitions with records after it
 }
 
@@ -135,7 +135,7 @@ type Stats struct {
 	Batches, Commits, CommitErrors, SinkErrors int64
 	// DeadLetterByClass counts dead letters by models.ReasonClass.
 	DeadLetterByClass map[string]int64
-	// FindingsBySeverity counts findings in the bands info (<30), low
+	// FindingsBySeverity counts findings by models.Band: info (<30), low
 	// (<50), medium (<70), high (<90) and critical.
 	FindingsBySeverity [5]int64
 	// Lag is the records behind the end offsets on this member's
@@ -291,19 +291,8 @@ func (m *Metrics) observeDeadLetter(class string) {
 }
 
 func (m *Metrics) observeFinding(f *models.Finding) {
-	band := 0
-	switch {
-	case f.Severity >= models.SeverityCritical:
-		band = 4
-	case f.Severity >= models.SeverityHigh:
-		band = 3
-	case f.Severity >= models.SeverityMedium:
-		band = 2
-	case f.Severity >= models.SeverityLow:
-		band = 1
-	}
 	m.mu.Lock()
-	m.severity[band]++
+	m.severity[models.BandOf(f.Severity)]++
 	m.mu.Unlock()
 }
 
@@ -419,8 +408,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range s.DeadLetterByClass {
 		ch <- prometheus.MustNewConstMetric(m.deadLetterDesc, prometheus.CounterValue, float64(v), k)
 	}
-	for i, band := range []string{"info", "low", "medium", "high", "critical"} {
-		ch <- prometheus.MustNewConstMetric(m.severityDesc, prometheus.CounterValue, float64(s.FindingsBySeverity[i]), band)
+	for _, band := range models.Bands {
+		ch <- prometheus.MustNewConstMetric(m.severityDesc, prometheus.CounterValue, float64(s.FindingsBySeverity[band]), band.String())
 	}
 	m.batchSeconds.Collect(ch)
 	m.findingLatency.Collect(ch)

@@ -6,20 +6,6 @@ import (
 	"time"
 )
 
-// Severity bands on the shared 0–100 scale.
-const (
-	SeverityInfo     = 10
-	SeverityLow      = 30
-	SeverityMedium   = 50
-	SeverityHigh     = 70
-	SeverityCritical = 90
-)
-
-// AlertThreshold is the single, documented severity at or above which a
-// session counts as alerted (used by evaluation and the default containment
-// policy). It is not tuned per dataset.
-const AlertThreshold = 50
-
 // Feature is one observed-versus-baseline value behind a finding.
 type Feature struct {
 	Name     string  `json:"name"`

@@ -56,8 +56,8 @@ type agentEvidence struct {
 	// else its first event in the window at that level.
 	AtLevelSince time.Time `json:"at_level_since"`
 	TimeAtLevel  string    `json:"time_at_level"`
-	// Findings by band: info (<30), low (<50), medium (<70), high (<90),
-	// critical (>=90); CriticalIncidents = critical.
+	// Findings by models.Band: info (<30), low (<50), medium (<70), high
+	// (<90), critical (>=90); CriticalIncidents = critical.
 	Findings          [5]uint64 `json:"findings_by_severity"`
 	CriticalIncidents uint64    `json:"critical_incidents"`
 	// Containment counts commands by action.
@@ -93,7 +93,7 @@ func (a *agentEvidence) recommend(now time.Time) {
 		return
 	}
 	var hold []string
-	if alerts := a.Findings[2] + a.Findings[3]; alerts > 0 {
+	if alerts := a.Findings[models.BandMedium] + a.Findings[models.BandHigh]; alerts > 0 {
 		hold = append(hold, fmt.Sprintf("%d findings at or above severity %d", alerts, models.AlertThreshold))
 	}
 	var commands uint64
@@ -254,7 +254,7 @@ func autonomyReport(ctx context.Context, conn driver.Conn, db string, since time
 	if err != nil {
 		return nil, err
 	}
-	err = scan("SELECT agent_id, countIf(severity < 30), countIf(severity >= 30 AND severity < 50), countIf(severity >= 50 AND severity < 70), countIf(severity >= 70 AND severity < 90), countIf(severity >= 90) FROM "+db+".findings FINAL WHERE time >= ?"+filter+" GROUP BY agent_id",
+	err = scan("SELECT agent_id, "+clickhouse.BandCounts("severity")+" FROM "+db+".findings FINAL WHERE time >= ?"+filter+" GROUP BY agent_id",
 		func(r driver.Rows) error {
 			var id string
 			var b [5]uint64
@@ -262,7 +262,7 @@ func autonomyReport(ctx context.Context, conn driver.Conn, db string, since time
 				return err
 			}
 			a := get(id)
-			a.Findings, a.CriticalIncidents = b, b[4]
+			a.Findings, a.CriticalIncidents = b, b[models.BandCritical]
 			return nil
 		})
 	if err != nil {

@@ -392,3 +392,11 @@ func TestAckRowStages(t *testing.T) {
 		t.Fatalf("stages %v ms, want %v", got, want)
 	}
 }
+
+func TestBandCounts(t *testing.T) {
+	// The query the autonomy report ran before the bands were generated.
+	want := "countIf(severity < 30), countIf(severity >= 30 AND severity < 50), countIf(severity >= 50 AND severity < 70), countIf(severity >= 70 AND severity < 90), countIf(severity >= 90)"
+	if got := BandCounts("severity"); got != want {
+		t.Errorf("BandCounts =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -1,6 +1,11 @@
 package clickhouse
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tetherhq/tether/models"
+)
 
 // AgentDailyView is the materialised view of per-agent daily finding
 // rollups (SummingMergeTree: sum the columns when querying, rows of one key
@@ -22,6 +27,24 @@ const AgentDailyEventsView = "agent_daily_events"
 // time, so mttc_ms measures the decision, not the enforcement.
 const SessionDetectionView = "session_detection"
 
+// BandCounts renders one countIf per models.Band over the severity column
+// col, lowest band first, comma-separated: the per-band finding counts of
+// a GROUP BY.
+func BandCounts(col string) string {
+	parts := make([]string, len(models.Bands))
+	for i, b := range models.Bands {
+		switch {
+		case i == len(models.Bands)-1:
+			parts[i] = fmt.Sprintf("countIf(%s >= %d)", col, b.Floor())
+		case i == 0:
+			parts[i] = fmt.Sprintf("countIf(%s < %d)", col, models.Bands[i+1].Floor())
+		default:
+			parts[i] = fmt.Sprintf("countIf(%s >= %d AND %s < %d)", col, b.Floor(), col, models.Bands[i+1].Floor())
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Views renders the views, after the tables they read.
 func (s Schema) Views() []string {
 	ms := func(col, msCol string) string { return fmt.Sprintf("toUInt64(toUInt32(%s)) * 1000 + %s", col, msCol) }
@@ -37,14 +60,14 @@ FROM
     (
         SELECT session_id, any(root_agent_id) AS root_agent_id, any(agent_id) AS agent_id, min(%[5]s) AS first_alert_ms
         FROM %[2]s FINAL
-        WHERE severity >= 50
+        WHERE severity >= %[8]d
         GROUP BY session_id
     )
     ANY INNER JOIN
     (
         SELECT session_id, min(%[6]s) AS first_harmful_ms, min(step) AS first_harmful_step
         FROM %[3]s FINAL
-        WHERE event_id IN (SELECT arrayJoin(evidence_event_ids) FROM %[2]s FINAL WHERE severity >= 50)
+        WHERE event_id IN (SELECT arrayJoin(evidence_event_ids) FROM %[2]s FINAL WHERE severity >= %[8]d)
         GROUP BY session_id
     ) USING session_id
 )
@@ -55,17 +78,17 @@ ANY LEFT JOIN
     WHERE session_id != ''
     GROUP BY session_id
 ) USING session_id`, s.Qualified(SessionDetectionView), s.Qualified(FindingsTable), s.Qualified(EventsTable), s.Qualified(CommandsTable),
-			ms("time", FindingTimeMillis), ms("time", EventTimeMillis), ms("issued_at", CommandIssuedMillis)),
+			ms("time", FindingTimeMillis), ms("time", EventTimeMillis), ms("issued_at", CommandIssuedMillis), models.AlertThreshold),
 		fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %s
 ENGINE = SummingMergeTree()
 PARTITION BY toYYYYMM(day)
 ORDER BY (day, root_agent_id, agent_id)
 AS SELECT toDate(time) AS day, root_agent_id, agent_id,
     count() AS findings,
-    countIf(severity >= 50) AS alerts,
-    countIf(severity >= 90) AS critical
+    countIf(severity >= %d) AS alerts,
+    countIf(severity >= %d) AS critical
 FROM %s
-GROUP BY day, root_agent_id, agent_id`, s.Qualified(AgentDailyView), s.Qualified(FindingsTable)),
+GROUP BY day, root_agent_id, agent_id`, s.Qualified(AgentDailyView), models.AlertThreshold, models.BandCritical.Floor(), s.Qualified(FindingsTable)),
 		fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %s
 ENGINE = SummingMergeTree()
 PARTITION BY toYYYYMM(day)

@@ -383,20 +383,11 @@ func (f Float) MarshalJSON() ([]byte, error) {
 }
 
 // SeverityID maps Tether's 0–100 severity to the OCSF severity_id and its
-// caption.
+// caption: one OCSF severity per models.Band, Informational (1) to
+// Critical (5).
 func SeverityID(sev uint8) (int, string) {
-	switch {
-	case sev < models.SeverityLow:
-		return SeverityInformational, "Informational"
-	case sev < models.SeverityMedium:
-		return SeverityLow, "Low"
-	case sev < models.SeverityHigh:
-		return SeverityMedium, "Medium"
-	case sev < models.SeverityCritical:
-		return SeverityHigh, "High"
-	default:
-		return SeverityCritical, "Critical"
-	}
+	b := models.BandOf(sev)
+	return SeverityInformational + int(b), [...]string{"Informational", "Low", "Medium", "High", "Critical"}[b]
 }
 
 // RiskLevel maps the severity bands to risk_level_id (0 Info … 4 Critical)

@@ -22,11 +22,13 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -139,7 +141,17 @@ func (h *handler) index(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	_, _ = w.Write(b)
+	_, _ = w.Write(bytes.Replace(b, []byte("<body>"), []byte(`<body data-bands="`+bandFloors()+`">`), 1))
+}
+
+// bandFloors renders the severity bands for the page's script, which
+// colours severities by them: "info:0 low:30 medium:50 high:70 critical:90".
+func bandFloors() string {
+	parts := make([]string, len(models.Bands))
+	for i, b := range models.Bands {
+		parts[i] = fmt.Sprintf("%s:%d", b, b.Floor())
+	}
+	return strings.Join(parts, " ")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

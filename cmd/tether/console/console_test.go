@@ -35,6 +35,7 @@ func TestReads(t *testing.T) {
 		code       int
 	}{
 		{"/", "<title>Tether console</title>", 200},
+		{"/", `<body data-bands="info:0 low:30 medium:50 high:70 critical:90">`, 200}, // models.Bands, for the script's colours
 		{"/static/app.js", "hashchange", 200},
 		{"/api/overview", `"agent_id":"a"`, 200},
 		{"/api/agents/a", `"findings":1,`, 200},

@@ -10,7 +10,9 @@ function esc(s) {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 function enc(s) { return encodeURIComponent(s); }
-function band(sev) { return sev >= 90 ? "crit" : sev >= 70 ? "high" : sev >= 50 ? "med" : sev >= 30 ? "low" : "info"; }
+// Severity bands (models.Band), lowest first, from the page: "info:0 low:30 …".
+const bands = (document.body.dataset.bands || "info:0").split(" ").map((b) => { const [name, floor] = b.split(":"); return { name, floor: +floor }; });
+function band(sev) { let n = bands[0].name; for (const b of bands) if (sev >= b.floor) n = b.name; return n; }
 function sev(s) { return `<span class="sev ${band(s)}" title="severity ${s}">${s}</span>`; }
 function ts(t) {
   if (!t || t.startsWith("0001")) return "–";
