@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/models"
@@ -584,38 +583,6 @@ func TestPublisherUnavailable(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
-	live := context.Background()
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
-	tests := []struct {
-		name        string
-		ctx         context.Context
-		err         error
-		unavailable bool
-		rejected    bool
-	}{
-		{"not leader", live, kerr.NotLeaderForPartition, true, false},
-		{"timeout", live, kgo.ErrRecordTimeout, true, false},
-		{"client closed", live, kgo.ErrClientClosed, true, false},
-		{"deadline", live, context.DeadlineExceeded, true, false},
-		{"too large", live, fmt.Errorf("%w (uncompressed_bytes=9)", kerr.MessageTooLarge), false, true},
-		{"not authorised", live, kerr.TopicAuthorizationFailed, false, true},
-		{"caller cancelled", done, context.Canceled, false, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := sink.ClassifyProduce(tc.ctx, "control", "publish", ErrRejected, tc.err)
-			if errors.Is(err, sink.ErrUnavailable) != tc.unavailable || errors.Is(err, ErrRejected) != tc.rejected {
-				t.Fatalf("classify(%v) = %v: unavailable %v rejected %v, want %v %v", tc.err, err,
-					errors.Is(err, sink.ErrUnavailable), errors.Is(err, ErrRejected), tc.unavailable, tc.rejected)
-			}
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("classify(%v) = %v does not wrap the cause", tc.err, err)
-			}
-		})
-	}
-}
 
 func TestIDWindow(t *testing.T) {
 	tests := []struct {

@@ -52,7 +52,7 @@ const (
 
 // DefaultPublishTimeout bounds one Publisher.Write when the broker does not
 // answer and the caller's context has no earlier deadline.
-const DefaultPublishTimeout = 30 * time.Second
+const DefaultPublishTimeout = sink.DefaultPublishTimeout
 
 // ErrRejected is wrapped when the broker permanently refuses a command record
 // (too large, invalid, not authorised): retrying the same batch will not help.
@@ -61,22 +61,17 @@ var ErrRejected = errors.New("control command rejected by broker")
 
 // Publisher publishes containment commands to the control topic. It
 // implements sink.Writer. It does not own its client: the daemon shares one
-// kgo.Client between ingest and publishing and closes it itself, so Publisher
-// deliberately has no Close method.
+// kgo.Client between ingest and publishing and closes it itself, so
+// Publisher deliberately has no Close method.
 //
-// Records are produced synchronously with the client's producer settings;
-// franz-go's defaults (acks=all, idempotent producer) are what the control
-// topic needs, so callers should keep them.
+// Records are produced synchronously through sink.KafkaPublisher (whose
+// Timeout and Topic it has).
 type Publisher struct {
-	client *kgo.Client
-	topic  string
+	sink.KafkaPublisher
 	// Signer signs every command; nil publishes unsigned commands, which
 	// consumers refuse unless configured with AllowUnsigned (the daemon
 	// only does so with `control.signing: disabled`).
 	Signer *Signer
-	// Timeout bounds one Write; zero means DefaultPublishTimeout, negative
-	// means only the caller's context bounds it.
-	Timeout time.Duration
 }
 
 // NewPublisher returns a Publisher writing to topic (DefaultTopic when empty)
@@ -85,11 +80,10 @@ func NewPublisher(client *kgo.Client, topic string) *Publisher {
 	if topic == "" {
 		topic = DefaultTopic
 	}
-	return &Publisher{client: client, topic: topic}
+	return &Publisher{KafkaPublisher: sink.NewKafkaPublisher(client, topic, "control", ErrRejected, func(r *kgo.Record) string {
+		return fmt.Sprintf("command %s (agent %s, action %s)", sink.HeaderValue(r, HeaderCommandID), string(r.Key), sink.HeaderValue(r, HeaderAction))
+	})}
 }
-
-// Topic returns the control topic the Publisher writes to.
-func (p *Publisher) Topic() string { return p.topic }
 
 // Write publishes b.Commands, in order, and returns once every record is
 // acknowledged by the broker. Events and findings in b are ignored. A batch
@@ -112,32 +106,7 @@ func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderAlertedAt, Value: alerted})
 		recs = append(recs, r)
 	}
-	pctx := ctx
-	if t := p.timeout(); t > 0 {
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
-	results := p.client.ProduceSync(pctx, recs...)
-	for _, res := range results {
-		if res.Err == nil {
-			continue
-		}
-		r := res.Record
-		where := fmt.Sprintf("publish command %s (agent %s, action %s) to topic %q", sink.HeaderValue(r, HeaderCommandID), string(r.Key), sink.HeaderValue(r, HeaderAction), p.topic)
-		if len(results) > 1 {
-			where += fmt.Sprintf(" (batch of %d)", len(results))
-		}
-		return sink.ClassifyProduce(ctx, "control", where, ErrRejected, res.Err)
-	}
-	return nil
-}
-
-func (p *Publisher) timeout() time.Duration {
-	if p.Timeout == 0 {
-		return DefaultPublishTimeout
-	}
-	return p.Timeout
+	return p.Publish(ctx, recs)
 }
 
 // record encodes one command. A command without an ID gets its version,
@@ -155,7 +124,6 @@ func (p *Publisher) record(c models.ContainmentCommand) (*kgo.Record, error) {
 		return nil, fmt.Errorf("control: encode command %s (agent %s): %w", c.ID, c.AgentID, err)
 	}
 	return &kgo.Record{
-		Topic: p.topic,
 		Key:   []byte(c.AgentID),
 		Value: v,
 		Headers: []kgo.RecordHeader{

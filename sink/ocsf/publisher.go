@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -25,7 +24,7 @@ const (
 
 // DefaultPublishTimeout bounds one Publisher.Write when the broker does not
 // answer and the caller's context has no earlier deadline.
-const DefaultPublishTimeout = 30 * time.Second
+const DefaultPublishTimeout = sink.DefaultPublishTimeout
 
 // ErrRejected is wrapped when the broker permanently refuses a finding record
 // (too large, invalid, not authorised): retrying the same batch will not help.
@@ -34,18 +33,15 @@ var ErrRejected = errors.New("ocsf finding rejected by broker")
 
 // Publisher publishes each batch's findings as OCSF Detection Finding JSON
 // records, keyed by agent id, with the finding id in the "tether-finding-id"
-// header. It implements sink.Writer. Like sink/control's Publisher it does
-// not own its client (the daemon shares one and closes it) and therefore has
-// no Close method.
+// header. It implements sink.Writer. Like sink/control's Publisher it
+// produces through sink.KafkaPublisher (whose Timeout and Topic it has) and
+// does not own its client (the daemon shares one and closes it), and
+// therefore has no Close method.
 //
 // Delivery is at least once: a retried batch publishes its findings again
 // with the same finding_info.uid and metadata.uid, which SIEMs de-duplicate on.
 type Publisher struct {
-	client *kgo.Client
-	topic  string
-	// Timeout bounds one Write; zero means DefaultPublishTimeout, negative
-	// means only the caller's context bounds it.
-	Timeout time.Duration
+	sink.KafkaPublisher
 	// MinSeverity drops findings whose Tether severity is below it. The
 	// default, 0, publishes every finding including informational ones
 	// (severity_id 1): SIEMs filter on severity_id themselves.
@@ -61,11 +57,13 @@ func NewPublisher(client *kgo.Client, topic string) *Publisher {
 	if topic == "" {
 		topic = DefaultTopic
 	}
-	return &Publisher{client: client, topic: topic, ProductVersion: BuildVersion()}
+	return &Publisher{
+		KafkaPublisher: sink.NewKafkaPublisher(client, topic, "ocsf", ErrRejected, func(r *kgo.Record) string {
+			return fmt.Sprintf("finding %s (agent %s)", sink.HeaderValue(r, HeaderFindingID), string(r.Key))
+		}),
+		ProductVersion: BuildVersion(),
+	}
 }
-
-// Topic returns the topic the Publisher writes to.
-func (p *Publisher) Topic() string { return p.topic }
 
 // Write publishes b.Findings (those at or above MinSeverity), in order, and
 // returns once every record is acknowledged by the broker. Events and
@@ -87,12 +85,11 @@ func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
 		if f.ID == "" {
 			f.SetID() // on a copy; the batch is not modified
 		}
-		v, err := Marshal(f, Options{ProductVersion: p.ProductVersion, LogName: p.topic})
+		v, err := Marshal(f, Options{ProductVersion: p.ProductVersion, LogName: p.Topic()})
 		if err != nil {
 			return err
 		}
 		recs = append(recs, &kgo.Record{
-			Topic: p.topic,
 			Key:   []byte(f.AgentID),
 			Value: v,
 			Headers: []kgo.RecordHeader{
@@ -101,33 +98,5 @@ func (p *Publisher) Write(ctx context.Context, b *sink.Batch) error {
 			},
 		})
 	}
-	if len(recs) == 0 {
-		return nil
-	}
-	pctx := ctx
-	if t := p.timeout(); t > 0 {
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
-	results := p.client.ProduceSync(pctx, recs...)
-	for _, res := range results {
-		if res.Err == nil {
-			continue
-		}
-		r := res.Record
-		where := fmt.Sprintf("publish finding %s (agent %s) to topic %q", sink.HeaderValue(r, HeaderFindingID), string(r.Key), p.topic)
-		if len(results) > 1 {
-			where += fmt.Sprintf(" (batch of %d)", len(results))
-		}
-		return sink.ClassifyProduce(ctx, "ocsf", where, ErrRejected, res.Err)
-	}
-	return nil
-}
-
-func (p *Publisher) timeout() time.Duration {
-	if p.Timeout == 0 {
-		return DefaultPublishTimeout
-	}
-	return p.Timeout
+	return p.Publish(ctx, recs)
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
@@ -148,28 +147,3 @@ func TestPublisherUnavailable(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	tests := []struct {
-		name        string
-		ctx         context.Context
-		err         error
-		unavailable bool
-		rejected    bool
-	}{
-		{"too large", context.Background(), kerr.MessageTooLarge, false, true},
-		{"not authorised", context.Background(), kerr.TopicAuthorizationFailed, false, true},
-		{"timeout", context.Background(), context.DeadlineExceeded, true, false},
-		{"leader unavailable", context.Background(), kerr.LeaderNotAvailable, true, false},
-		{"caller cancelled", cancelled, context.Canceled, false, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := sink.ClassifyProduce(tt.ctx, "ocsf", "x", ErrRejected, tt.err)
-			if errors.Is(err, sink.ErrUnavailable) != tt.unavailable || errors.Is(err, ErrRejected) != tt.rejected || !errors.Is(err, tt.err) {
-				t.Fatalf("classify(%v) = %v", tt.err, err)
-			}
-		})
-	}
-}
