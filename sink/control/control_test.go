@@ -583,7 +583,6 @@ func TestPublisherUnavailable(t *testing.T) {
 	}
 }
 
-
 func TestIDWindow(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -146,4 +146,3 @@ func TestPublisherUnavailable(t *testing.T) {
 		t.Fatalf("got %v, want sink.ErrUnavailable", err)
 	}
 }
-
