@@ -153,7 +153,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		defer stopRec()
 		sinks = append(sinks, rec)
 	}
-	out.w = sinks
+	out.w, out.signer = sinks, signerOf(sinks)
 	go reloadOnHUP(ctx, cfg.path, live, log)
 	if store != nil { // the console's view, last: it never fails a batch
 		out.w = append(sinks, store)

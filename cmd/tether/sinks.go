@@ -15,11 +15,31 @@ import (
 )
 
 // lateWriter forwards to a writer set after the consumer is built (the
-// control-topic publisher shares the consumer's Kafka client).
-type lateWriter struct{ w sink.Writer }
+// control-topic publisher shares the consumer's Kafka client). With a
+// signer it signs the batch's commands first, so every sink stores them
+// as the control topic carries them.
+type lateWriter struct {
+	w      sink.Writer
+	signer *control.Signer
+}
 
 // Write implements sink.Writer.
-func (l *lateWriter) Write(ctx context.Context, b *sink.Batch) error { return l.w.Write(ctx, b) }
+func (l *lateWriter) Write(ctx context.Context, b *sink.Batch) error {
+	if l.signer != nil {
+		b = l.signer.Signed(b)
+	}
+	return l.w.Write(ctx, b)
+}
+
+// signerOf returns the signer of the control publisher among m, or nil.
+func signerOf(m sink.Multi) *control.Signer {
+	for _, w := range m {
+		if p, ok := w.(*control.Publisher); ok {
+			return p.Signer
+		}
+	}
+	return nil
+}
 
 // buildSinks opens the configured sinks in write order: the analysts'
 // stores first (ClickHouse, Parquet), then the OCSF findings topic for

@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -622,5 +624,39 @@ func TestIDWindow(t *testing.T) {
 				t.Errorf("horizon %d after evicting: %v", w.horizon, evicted)
 			}
 		})
+	}
+}
+
+// TestSignerSigned: the stores get each command as published (id, key id,
+// a signature that verifies), and the caller's batch is left as it was.
+func TestSignerSigned(t *testing.T) {
+	s, err := GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := testCommands()
+	cmds[0].ID = "" // a command without its id gets it
+	b := &sink.Batch{Commands: cmds, Findings: []models.Finding{{ID: "f"}}}
+	before := fmt.Sprintf("%+v", *b)
+	got := s.Signed(b)
+	if after := fmt.Sprintf("%+v", *b); after != before {
+		t.Fatalf("the batch was modified:\n%s\nwas\n%s", after, before)
+	}
+	if len(got.Findings) != 1 || len(got.Commands) != len(cmds) {
+		t.Fatalf("signed batch %+v", got)
+	}
+	for i, c := range got.Commands {
+		if c.ID == "" || c.ID != c.ComputeID() || c.KeyID != s.KeyID() {
+			t.Errorf("command %d: id %q key %q", i, c.ID, c.KeyID)
+		}
+		sig, err := base64.StdEncoding.DecodeString(c.Signature)
+		if err != nil || !ed25519.Verify(s.Public(), c.SigningBytes(), sig) {
+			t.Errorf("command %d: signature %q does not verify (%v)", i, c.Signature, err)
+		}
+	}
+	for _, empty := range []*sink.Batch{nil, {Findings: b.Findings}} {
+		if s.Signed(empty) != empty {
+			t.Errorf("a batch without commands was copied")
+		}
 	}
 }

@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/tetherhq/tether/models"
+	"github.com/tetherhq/tether/sink"
 )
 
 // ErrKey is wrapped when a signing or public key cannot be loaded.
@@ -58,6 +60,25 @@ func (s *Signer) Public() ed25519.PublicKey { return s.key.Public().(ed25519.Pub
 func (s *Signer) Sign(c *models.ContainmentCommand) {
 	c.KeyID = s.id
 	c.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.key, c.SigningBytes()))
+}
+
+// Signed returns b with every command given its ID (when it has none) and
+// signed, so that the analysts' stores hold each command as the control
+// topic carries it (key_id and signature columns). b is not modified: the
+// result is a copy when b has commands, b itself otherwise.
+func (s *Signer) Signed(b *sink.Batch) *sink.Batch {
+	if b == nil || len(b.Commands) == 0 {
+		return b
+	}
+	c := *b
+	c.Commands = slices.Clone(b.Commands)
+	for i := range c.Commands {
+		if c.Commands[i].ID == "" {
+			c.Commands[i].SetID()
+		}
+		s.Sign(&c.Commands[i])
+	}
+	return &c
 }
 
 // PrivateKeyPEM encodes the signer's key as a PKCS #8 PEM block (the format
