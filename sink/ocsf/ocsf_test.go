@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"flag"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/tetherhq/tether/deploy/testenv"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -214,19 +214,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	path := filepath.Join("testdata", "detection_finding.golden.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./sink/ocsf -run TestGolden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("golden mismatch (run with -update if intended):\n got: %s\nwant: %s", got, want)
-	}
+	testenv.Golden(t, filepath.Join("testdata", "detection_finding.golden.json"), got, *update)
 }
 
 // TestMapRuleStamps: the rule id and ruleset version reach

@@ -2,10 +2,11 @@ package parquet
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tetherhq/tether/deploy/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -23,17 +24,5 @@ func TestSchemaGolden(t *testing.T) {
 	} {
 		b.WriteString(s.name + ":\n" + s.schema + "\n\n")
 	}
-	path := filepath.Join("testdata", "schemas.txt")
-	if *update {
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got := b.String(); got != string(want) {
-		t.Errorf("Arrow schemas differ from %s (rerun with -update if intended):\ngot:\n%s", path, got)
-	}
+	testenv.Golden(t, filepath.Join("testdata", "schemas.txt"), []byte(b.String()), *update)
 }
