@@ -364,6 +364,7 @@ func (d *Detector) session(id string) *session {
 	s.values.max = d.opts.MaxValues
 	s.trusted.max = d.opts.MaxTrusted
 	s.reported.max = maxReported
+	s.amounts.max = maxAmounts
 	s.elem = d.lru.PushFront(s)
 	d.sessions[id] = s
 	return s

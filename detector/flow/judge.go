@@ -151,6 +151,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 			// a request that hands the choice of actions to content the
 			// user names asks for whatever that content asks for
 			auth.called = auth.called || auth.delegated
+			auth.strayAmount = sink && d.strayAmount(s, req, leaves)
 		}
 		for _, kind := range [...]string{KindUntrustedToSink, KindPrivateToSink, KindUntrustedFetch, KindUnexplainedDestination} {
 			d.hs = d.hs[:0]
@@ -275,14 +276,23 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 // actions to content the user names.
 // location: the request names a URL or host itself; links: it speaks of
 // several web locations ("all the websites posted").
-type authority struct{ called, delegated, location, links bool }
+//
+// strayAmount: the call carries an amount (an argument whose key names an
+// amount) that neither the request nor a result of a call directed at
+// something the user named holds (amountSupported). Pointing at a source
+// ("pay the bill in bill.txt") authorises paying what that source bills,
+// not an amount from elsewhere: a payment whose amount no pointed-at
+// source or request names is not accounted for by pointing (unless the
+// destination is a counterparty of the user's own records: "send Spotify
+// the difference" computes its amount).
+type authority struct{ called, delegated, location, links, strayAmount bool }
 
 // authorised reports whether a value with the given provenance may drive
 // the call: the request asks for the action and the user pointed at the
 // value's source or described its record, or the request delegates to a
 // source the user named.
 func (a authority) authorised(h *hit) bool {
-	return (a.called && h.pointed) || (a.delegated && h.delegable())
+	return (a.called && h.pointed && !(a.strayAmount && !h.counterparty)) || (a.delegated && h.delegable())
 }
 
 // delegable reports whether a delegating request reaches the value: every
@@ -309,6 +319,70 @@ func (a authority) fetchAuthorised(h *hit) bool {
 		return true
 	}
 	return (a.called && !a.location && !h.planted) || h.pointed || (a.delegated && h.delegable())
+}
+
+// strayAmount reports whether some amount argument of a call (a leaf whose
+// key path names an amount) is held neither by the request nor by a result
+// of a call directed at something the user named (session.amounts, in s or
+// an ancestor).
+func (d *Detector) strayAmount(s *session, req *requestIndex, leaves []leaf) bool {
+	for _, l := range leaves {
+		if !isAmountKey(l.path) {
+			continue
+		}
+		a, ok := normAmount(l.text)
+		if !ok {
+			continue
+		}
+		if _, ok := req.amounts[a]; ok {
+			continue
+		}
+		found := false
+		d.chain(s, func(x *session) bool {
+			_, found = x.amounts.get(a)
+			return !found
+		})
+		if !found {
+			return true
+		}
+	}
+	return false
+}
+
+// isAmountKey reports whether an argument's key path names an amount
+// ("amount", "total_amount", "payment.Amount").
+func isAmountKey(path string) bool {
+	for i := 0; i+6 <= len(path); i++ {
+		if (path[i]|0x20) == 'a' && strings.EqualFold(path[i:i+6], "amount") {
+			return true
+		}
+	}
+	return false
+}
+
+// normAmount normalises a number argument as eachAmount normalises the
+// amounts of text: digits with at most one decimal point, trailing decimal
+// zeros and a trailing point dropped ("1000.0" → "1000", "98.70" → "98.7").
+func normAmount(s string) (string, bool) {
+	s = strings.Trim(strings.TrimSpace(s), `"'`)
+	dots := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case isDigit(s[i]):
+		case s[i] == '.' && dots == 0 && i > 0:
+			dots++
+		default:
+			return "", false
+		}
+	}
+	if s == "" || s[len(s)-1] == '.' {
+		return "", false
+	}
+	if dots == 1 {
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+	}
+	return s, true
 }
 
 // reportKey builds the reported-set key of (tool, value) in d.key.

@@ -17,8 +17,8 @@ const StateVersion = 6
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 6; version 5 lacked the value marks 2 and 4 and
-// the pending calls' flag 4, and is still read, as values and calls without
+// State encoding (version 6; version 5 lacked the value marks 2 and 4,
+// the pending calls' flag 4 and the amounts, and is still read, as values and calls without
 // them; version 4 lacked the marks byte and the
 // session flag 8; version 3 lacked the session flag 4, the
 // request text, the value flags 64 and 128 and the pending calls' flag 2
@@ -41,6 +41,7 @@ const stateMagic = "TFLW"
 //	  u(trusted), oldest first: s(value)
 //	  u(pending calls), sorted by (by id, name): b(1 by call id | 2 directed | 4 named) s(name) s(fetched host)
 //	  u(reported instructed_call pairs), oldest first: s(tool + "\x00" + value)
+//	  u(amounts of user-directed results), oldest first: s(amount) (new in version 6)
 //
 // The same state always encodes to the same bytes. Per session the state
 // takes about 12 bytes plus its id, parent, text and request (each ≤
@@ -191,6 +192,10 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		for _, i := range ringOrder(len(s.reported.keys), s.reported.next) {
 			b = appendStr(b, s.reported.keys[i])
 		}
+		b = binary.AppendUvarint(b, uint64(len(s.amounts.keys)))
+		for _, i := range ringOrder(len(s.amounts.keys), s.amounts.next) {
+			b = appendStr(b, s.amounts.keys[i])
+		}
 	}
 	return b, nil
 }
@@ -281,8 +286,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	if len(data) < len(stateMagic)+1 || string(data[:len(stateMagic)]) != stateMagic {
 		return fmt.Errorf("%w: not a flow state", ErrState)
 	}
-	if v := data[len(stateMagic)]; v != StateVersion && v != 5 {
-		return fmt.Errorf("%w: unsupported version %d", ErrState, v)
+	version := data[len(stateMagic)]
+	if version != StateVersion && version != 5 {
+		return fmt.Errorf("%w: unsupported version %d", ErrState, version)
 	}
 	r := &stateReader{b: data[len(stateMagic)+1:]}
 	maxSessions := d.opts.MaxSessions
@@ -397,6 +403,21 @@ func (d *Detector) UnmarshalState(data []byte) error {
 				break
 			}
 			s.reported.put(k, struct{}{})
+		}
+		s.amounts.max = maxAmounts
+		if version >= 6 {
+			na := r.uvarint(maxAmounts, "amounts")
+			for range na {
+				k := r.str(24, "amount")
+				if r.err != nil {
+					break
+				}
+				if _, dup := s.amounts.m[k]; dup || len(k) == 0 {
+					r.fail("session %q: bad or duplicate amount %q", s.id, k)
+					break
+				}
+				s.amounts.put(k, struct{}{})
+			}
 		}
 		if r.err != nil {
 			break

@@ -138,6 +138,11 @@ type session struct {
 	req     requestIndex
 	// attempted: an injection_attempt was reported for the session.
 	attempted bool
+	// amounts holds the amounts (eachAmount) of results read by calls
+	// directed at something the user named, at most maxAmounts, oldest
+	// first out: what a source the user pointed at bills (judge.go
+	// strayAmount).
+	amounts valueSet[struct{}]
 	// directed records, per pending tool call (by call id, else by tool
 	// name), whether its arguments named a trusted value; at most
 	// maxPending entries.
@@ -161,6 +166,10 @@ type session struct {
 // maxReported bounds the instructed_call (tool, value) pairs remembered per
 // session.
 const maxReported = 64
+
+// maxAmounts bounds the amounts of user-directed results remembered per
+// session.
+const maxAmounts = 64
 
 // pendingKey identifies a tool call and its result: the call id when the
 // runtime records one (byID), else the tool name (the latest call of that
@@ -235,6 +244,9 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 			}
 		}
 		req = &r.req
+	}
+	if directed && flags != 0 {
+		eachAmount(text, func(a string) { s.amounts.put(a, struct{}{}) })
 	}
 	d.rec.reset()
 	d.shape.valid = false
