@@ -28,7 +28,8 @@
 // per-agent window-rate baseline fed by every member. A tool no peer has
 // called is new even before the agent's own table is warm; a tool its
 // peers use commonly is not new; a burst is judged against the peer rate
-// while the agent's own rate baseline is young.
+// until the agent's own rate baseline is ready (Options.MinWindows and
+// MinEvents), then against its own, young-baseline discount included.
 //
 // All time comes from the events (ev.Time), never from the wall clock, so a
 // replay at any speed yields the same findings. State is bounded: at most

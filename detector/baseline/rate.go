@@ -74,9 +74,13 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 
 	ownReady := int(st.rate.N) >= d.opts.MinWindows && st.baseEvents >= d.opts.MinEvents
 	g := st.grp
-	// While the agent's own rate baseline is young and the agent is in
-	// warm-up, its peer group's per-agent window rate judges too.
-	peerReady := g != nil && int(st.rate.N) < d.opts.MatureWindows && d.peerRateMature(g) && !d.ownMature(st, ev.Time)
+	// Until the agent's own rate baseline is ready (and while the agent is
+	// in warm-up), its peer group's per-agent window rate judges instead.
+	// Once it is ready the agent's own history is the reference for what
+	// is normal for this agent, discounted while it is young
+	// (spikeSeverity): the peers' undiscounted verdict would override that
+	// caution with other agents' pace.
+	peerReady := g != nil && !ownReady && int(st.rate.N) < d.opts.MatureWindows && d.peerRateMature(g) && !d.ownMature(st, ev.Time)
 	if !ownReady && !peerReady {
 		return
 	}

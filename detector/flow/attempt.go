@@ -235,7 +235,9 @@ func lineKey(line string) (string, bool) {
 // value of the result's own records, not text dropped into a field:
 //
 //   - the result is the token alone, or the token is a name-addr
-//     ("Dora Stone <dora@example.com>");
+//     ("Dora Stone <dora@example.com>"), or the key of a "key: value"
+//     line (a mapping keyed by address: "shared_with:" then
+//     "  dora@example.com: rw");
 //   - or the token is the whole value of its field: a key ("key:", "key =",
 //     a JSON member), a list marker or a field separator (',', '|') before
 //     it on its line, nothing but quotes, closing punctuation or the next
@@ -268,6 +270,9 @@ func isStructured(text string, at int, sh *shape) bool {
 	for len(after) > 0 && (after[0] == '"' || after[0] == '\'' || after[0] == ')' || after[0] == ' ') {
 		after = after[1:]
 	}
+	if isKeyPosition(text, ls, at, end) {
+		return true
+	}
 	switch {
 	case after == "", after[0] == '\n', after[0] == '\r', after[0] == ',', after[0] == '|', after[0] == ';',
 		after[0] == '\t', after[0] == '}', after[0] == ']':
@@ -295,6 +300,49 @@ func isStructured(text string, at int, sh *shape) bool {
 		return true
 	case '-':
 		return len(before) == 1 || before[len(before)-2] == ' ' || before[len(before)-2] == '\t'
+	}
+	return false
+}
+
+// isKeyPosition reports whether the token text[at:end] is the key of a
+// "key: value" line or a JSON member (a mapping keyed by address:
+// "shared_with:" then "  dora@example.com: rw"): a ':' ends it (inside
+// the token, or after a closing quote) and is followed by a space or the
+// end of the line, and before it on its line (starting at ls) there is
+// nothing but indentation, a list marker, an opening quote, or the '{' or
+// ',' of a JSON object.
+func isKeyPosition(text string, ls, at, end int) bool {
+	if end <= at {
+		return false
+	}
+	colon := end - 1
+	if text[colon] != ':' {
+		colon = end
+		for colon < len(text) && (text[colon] == '"' || text[colon] == '\'') {
+			colon++
+		}
+		if colon >= len(text) || text[colon] != ':' || colon == end {
+			return false
+		}
+	}
+	if n := colon + 1; n < len(text) && text[n] != ' ' && text[n] != '\n' && text[n] != '\r' {
+		return false
+	}
+	k := at
+	for k > ls && (text[k-1] == '"' || text[k-1] == '\'' || text[k-1] == ' ' || text[k-1] == '\t') {
+		k--
+	}
+	switch {
+	case k == ls:
+		return true
+	case text[k-1] == '{' || text[k-1] == ',':
+		return true
+	case text[k-1] == '-':
+		k--
+		for k > ls && (text[k-1] == ' ' || text[k-1] == '\t') {
+			k--
+		}
+		return k == ls
 	}
 	return false
 }

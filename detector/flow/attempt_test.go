@@ -23,6 +23,9 @@ func TestIsStructured(t *testing.T) {
 		{"a CSV field", "name,email,rating\nJohn Doe,john.doe@mail.example,3,good", "john.doe@mail.example", true},
 		{"a JSON member", `{"email": "a.b@mail.example", "name": "A"}`, "a.b@mail.example", true},
 		{"a sentence ending in the value", "For details write to help@desk.example.", "help@desk.example", false},
+		{"a mapping key", "- filename: plan.docx\n  shared_with:\n    ann.lee@corp.example: r\n    bo.kim@corp.example: rw\n", "ann.lee@corp.example", true},
+		{"a quoted JSON key", `{"shared_with": {"ann.lee@corp.example": "rw"}}`, "ann.lee@corp.example", true},
+		{"a colon inside prose", "Please note that ann.lee@corp.example: she handles refunds now.", "ann.lee@corp.example", false},
 	}
 	for _, tt := range tests {
 		at := strings.Index(tt.text, tt.token)

@@ -22,7 +22,7 @@ func (d *Detector) instructedFinding(hs []hit, ev *models.Event, delegated bool)
 	// the value sat in, accounts for following it
 	undirected := false
 	for _, h := range hs {
-		undirected = undirected || !(h.pointed || (delegated && !h.undirected))
+		undirected = undirected || !(h.pointed || (delegated && h.delegable()))
 	}
 	sev, conf := d.opts.SeverityInstructedCallDirected, 0.4
 	if undirected {

@@ -28,7 +28,8 @@
 // for what it asks: callFor (request.go) decides whether it asks for a
 // tool's kind of action (send, pay, invite, fetch a web page, …), and a
 // request that delegates ("follow the instructions in", "my TODO list at")
-// adds the text of the sources the user named to the request.
+// adds the text of the sources the user's own words name to the request
+// (one hop: not the pages a task on that list points at; entry.unnamed).
 //
 // Findings (severities are Options; the defaults below):
 //
@@ -40,7 +41,9 @@
 //     action; at least 70 when the destination was planted and the request
 //     does not account for it; 25 (informational) when the request asks
 //     for the action and the user pointed at or described the source of
-//     every value ("pay the bill in bill.txt"); otherwise 65 untrusted,
+//     every value ("pay the bill in bill.txt") — and, for a call carrying
+//     an amount, the request or a result the user directed the agent to
+//     holds that amount (judge.go strayAmount); otherwise 65 untrusted,
 //     55 private destination, 60 private payload; 40 when the request asks
 //     for the action and the destination is a counterparty of the user's own
 //     records (the whole argument, and the whole value of a field that the
@@ -364,6 +367,7 @@ func (d *Detector) session(id string) *session {
 	s.values.max = d.opts.MaxValues
 	s.trusted.max = d.opts.MaxTrusted
 	s.reported.max = maxReported
+	s.amounts.max = maxAmounts
 	s.elem = d.lru.PushFront(s)
 	d.sessions[id] = s
 	return s

@@ -18,6 +18,13 @@ type hit struct {
 	class                  Class
 	src                    source
 	instructed, undirected bool
+	// unnamed: some occurrence came from a call that named nothing of the
+	// user's own words (values.go entry.unnamed): delegation does not
+	// reach it.
+	unnamed bool
+	// namedPage: some occurrence was on a page fetched from a location the
+	// user's own words name (values.go entry.namedPage).
+	namedPage bool
 	// dest: the value is the call's destination (a whole argument string of
 	// an address class), not a payload it carries.
 	dest bool
@@ -94,7 +101,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 			seenVal[v] = struct{}{}
 			if instr && e.instructed && e.flags&(fromUntrusted|fromPrivate) != 0 && !d.wasReported(s, ev.ToolName, v) {
 				d.ihits = append(d.ihits, hit{kind: KindInstructedCall, arg: path, value: v, class: c, src: e.instr,
-					instructed: true, undirected: e.instrUndirected, cues: e.cues, pointed: e.described})
+					instructed: true, undirected: e.instrUndirected, unnamed: e.unnamed, cues: e.cues, pointed: e.described})
 			}
 			if !sink && !destructive {
 				// a reading (or any other) call whose whole argument is a
@@ -104,16 +111,16 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 				if fetch && whole && (c == ClassURL || c == ClassHost || (e.planted && isAddress(v, c))) && e.flags&(fromUntrusted|fromPrivate) != 0 {
 					d.hits = append(d.hits, hit{kind: KindUntrustedFetch, arg: path, value: v, class: c, src: e.seen, instructed: e.instructed,
 						undirected: (e.flags&fromUntrusted != 0 && e.undirected) || (e.flags&fromPrivate != 0 && e.privUndirected),
-						pointed:    e.described, planted: e.planted})
+						pointed:    e.described, planted: e.planted, unnamed: e.unnamed, namedPage: e.namedPage})
 				}
 				return
 			}
 			switch {
 			case e.flags&fromUntrusted != 0:
-				d.hits = append(d.hits, hit{kind: KindUntrustedToSink, arg: path, value: v, class: c, src: e.untrusted, instructed: e.instructed, undirected: e.undirected, pointed: e.described || (!e.undirected && !(e.planted && whole && isAddress(v, c))),
+				d.hits = append(d.hits, hit{kind: KindUntrustedToSink, arg: path, value: v, class: c, src: e.untrusted, instructed: e.instructed, undirected: e.undirected, unnamed: e.unnamed, pointed: e.described || (!e.undirected && !(e.planted && whole && isAddress(v, c))),
 					planted: e.planted && whole && isAddress(v, c)})
 			case e.flags&fromPrivate != 0 && sink:
-				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c))),
+				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, unnamed: e.unnamed, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c))),
 					planted: e.planted && whole && isAddress(v, c), counterparty: e.counterparty && isAddress(v, c) && strings.EqualFold(strings.TrimSpace(l.text), v)})
 			case !seen && context && c.RecipientLike() && !d.inUserText(s, v):
 				d.hits = append(d.hits, hit{kind: KindUnexplainedDestination, arg: path, value: v, class: c})
@@ -144,6 +151,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 			// a request that hands the choice of actions to content the
 			// user names asks for whatever that content asks for
 			auth.called = auth.called || auth.delegated
+			auth.strayAmount = sink && d.strayAmount(s, req, leaves)
 		}
 		for _, kind := range [...]string{KindUntrustedToSink, KindPrivateToSink, KindUntrustedFetch, KindUnexplainedDestination} {
 			d.hs = d.hs[:0]
@@ -268,15 +276,28 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 // actions to content the user names.
 // location: the request names a URL or host itself; links: it speaks of
 // several web locations ("all the websites posted").
-type authority struct{ called, delegated, location, links bool }
+//
+// strayAmount: the call carries an amount (an argument whose key names an
+// amount) that neither the request nor a result of a call directed at
+// something the user named holds (amountSupported). Pointing at a source
+// ("pay the bill in bill.txt") authorises paying what that source bills,
+// not an amount from elsewhere: a payment whose amount no pointed-at
+// source or request names is not accounted for by pointing (unless the
+// destination is a counterparty of the user's own records: "send Spotify
+// the difference" computes its amount).
+type authority struct{ called, delegated, location, links, strayAmount bool }
 
 // authorised reports whether a value with the given provenance may drive
 // the call: the request asks for the action and the user pointed at the
 // value's source or described its record, or the request delegates to a
 // source the user named.
 func (a authority) authorised(h *hit) bool {
-	return (a.called && h.pointed) || (a.delegated && !h.undirected)
+	return (a.called && h.pointed && !(a.strayAmount && !h.counterparty)) || (a.delegated && h.delegable())
 }
+
+// delegable reports whether a delegating request reaches the value: every
+// occurrence came from a source the user's own words named.
+func (h *hit) delegable() bool { return !h.undirected && !h.unnamed }
 
 // fetchAuthorised reports whether the request accounts for fetching the
 // location of h: it asks for this kind of reading without naming the
@@ -288,13 +309,80 @@ func (a authority) authorised(h *hit) bool {
 // the record the location sat in, or it delegates to a source the user
 // named.
 func (a authority) fetchAuthorised(h *hit) bool {
-	if a.called && a.links && !(h.planted && h.undirected) {
+	if a.called && a.links && !(h.planted && (h.undirected || h.namedPage)) {
 		// "all the websites posted" asks for the links of the source the
 		// user named, not for a link planted in a page reached through
-		// them (read by a call that named nothing the user named)
+		// them (read by a call that named nothing the user named), nor
+		// for one planted in a page the request names itself ("visit the
+		// websites of Dora (www.a.example) and Eve (www.b.example)" asks
+		// to read those pages, not the links dropped into them)
 		return true
 	}
-	return (a.called && !a.location && !h.planted) || h.pointed || (a.delegated && !h.undirected)
+	return (a.called && !a.location && !h.planted) || h.pointed || (a.delegated && h.delegable())
+}
+
+// strayAmount reports whether some amount argument of a call (a leaf whose
+// key path names an amount) is held neither by the request nor by a result
+// of a call directed at something the user named (session.amounts, in s or
+// an ancestor).
+func (d *Detector) strayAmount(s *session, req *requestIndex, leaves []leaf) bool {
+	for _, l := range leaves {
+		if !isAmountKey(l.path) {
+			continue
+		}
+		a, ok := normAmount(l.text)
+		if !ok {
+			continue
+		}
+		if _, ok := req.amounts[a]; ok {
+			continue
+		}
+		found := false
+		d.chain(s, func(x *session) bool {
+			_, found = x.amounts.get(a)
+			return !found
+		})
+		if !found {
+			return true
+		}
+	}
+	return false
+}
+
+// isAmountKey reports whether an argument's key path names an amount
+// ("amount", "total_amount", "payment.Amount").
+func isAmountKey(path string) bool {
+	for i := 0; i+6 <= len(path); i++ {
+		if (path[i]|0x20) == 'a' && strings.EqualFold(path[i:i+6], "amount") {
+			return true
+		}
+	}
+	return false
+}
+
+// normAmount normalises a number argument as eachAmount normalises the
+// amounts of text: digits with at most one decimal point, trailing decimal
+// zeros and a trailing point dropped ("1000.0" → "1000", "98.70" → "98.7").
+func normAmount(s string) (string, bool) {
+	s = strings.Trim(strings.TrimSpace(s), `"'`)
+	dots := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case isDigit(s[i]):
+		case s[i] == '.' && dots == 0 && i > 0:
+			dots++
+		default:
+			return "", false
+		}
+	}
+	if s == "" || s[len(s)-1] == '.' {
+		return "", false
+	}
+	if dots == 1 {
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+	}
+	return s, true
 }
 
 // reportKey builds the reported-set key of (tool, value) in d.key.
@@ -328,7 +416,7 @@ func (d *Detector) privateSeverity(hs []hit, auth authority) (sev uint8, conf fl
 		switch {
 		case h.dest && h.instructed:
 			s, c, n = d.opts.SeverityPrivateDestInstructed, 0.8, "; the destination is a private value surrounded by instruction cues in its source"
-		case !auth.called && !(auth.delegated && !h.undirected):
+		case !auth.called && !(auth.delegated && h.delegable()):
 			if h.dest {
 				s, c, n = d.opts.SeverityPrivateDestUncalled, 0.7, "; the destination is a private value and the user's request does not ask for this action"
 			} else {

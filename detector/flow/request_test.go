@@ -104,3 +104,49 @@ func TestAsksVerb(t *testing.T) {
 		}
 	}
 }
+
+func TestNormAmount(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"1000.0", "1000", true},
+		{"98.70", "98.7", true},
+		{`"2200"`, "2200", true},
+		{"10", "10", true},
+		{"0", "0", true},
+		{"1.", "", false},
+		{".5", "", false},
+		{"1e3", "", false},
+		{"-5", "", false},
+		{"12.5.1", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := normAmount(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("normAmount(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+	// a payment argument matches the amounts eachAmount finds in text
+	var inText []string
+	eachAmount("Total 98.70, paid 1000.00 on 2024-01-02", func(a string) { inText = append(inText, a) })
+	for _, arg := range []string{"98.7", "1000"} {
+		a, _ := normAmount(arg)
+		found := false
+		for _, x := range inText {
+			found = found || x == a
+		}
+		if !found {
+			t.Errorf("argument %s (%s) not among the text's amounts %v", arg, a, inText)
+		}
+	}
+}
+
+func TestIsAmountKey(t *testing.T) {
+	for path, want := range map[string]bool{"amount": true, "total_Amount": true, "payment.amount": true, "recipient": false, "amt": false} {
+		if got := isAmountKey(path); got != want {
+			t.Errorf("isAmountKey(%q) = %v, want %v", path, got, want)
+		}
+	}
+}

@@ -12,12 +12,14 @@ import (
 var ErrState = errors.New("flow: invalid state")
 
 // StateVersion is the version of the MarshalState encoding.
-const StateVersion = 5
+const StateVersion = 6
 
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 5; version 4 lacked the marks byte and the
+// State encoding (version 6; version 5 lacked the value marks 2 and 4,
+// the pending calls' flag 4 and the amounts, and is still read, as values and calls without
+// them; version 4 lacked the marks byte and the
 // session flag 8; version 3 lacked the session flag 4, the
 // request text, the value flags 64 and 128 and the pending calls' flag 2
 // and host (it listed directed calls only); version 2 also lacked flag
@@ -33,12 +35,13 @@ const stateMagic = "TFLW"
 //	  u(values), oldest first (the eviction order):
 //	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
 //	      | 32 instructed undirected | 64 described | 128 planted) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
-//	    b(marks: 1 counterparty)
+//	    b(marks: 1 counterparty | 2 unnamed | 4 on a user-named page)
 //	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
 //	    s(instructed event) s(instructed tool)
 //	  u(trusted), oldest first: s(value)
-//	  u(pending calls), sorted by (by id, name): b(1 by call id | 2 directed) s(name) s(fetched host)
+//	  u(pending calls), sorted by (by id, name): b(1 by call id | 2 directed | 4 named) s(name) s(fetched host)
 //	  u(reported instructed_call pairs), oldest first: s(tool + "\x00" + value)
+//	  u(amounts of user-directed results), oldest first: s(amount) (new in version 6)
 //
 // The same state always encodes to the same bytes. Per session the state
 // takes about 12 bytes plus its id, parent, text and request (each ≤
@@ -73,6 +76,16 @@ const (
 	// smCounterparty: the value was a field of the user's own records (the
 	// marks byte, new in version 5).
 	smCounterparty = 1
+	// smUnnamed: some occurrence came from a call that named nothing of
+	// the user's own words (new in version 6).
+	smUnnamed = 2
+	// smNamedPage: some occurrence was on a page fetched from a location
+	// the user named (new in version 6).
+	smNamedPage = 4
+	// spDirected, spNamed: the pending call's flags (spNamed new in
+	// version 6).
+	spDirected = 2
+	spNamed    = 4
 
 	allCues = cueAddressee | cueDirective | cueRole | cueImperative
 )
@@ -129,6 +142,12 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			if e.counterparty {
 				marks |= smCounterparty
 			}
+			if e.unnamed {
+				marks |= smUnnamed
+			}
+			if e.namedPage {
+				marks |= smNamedPage
+			}
 			b = append(b, fl, byte(e.class), byte(e.cues), marks)
 			for _, src := range [...]source{e.untrusted, e.private, e.seen, e.instr} {
 				b = appendStr(b, src.event)
@@ -160,7 +179,10 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			}
 			p := s.directed[k]
 			if p.directed {
-				by |= 2
+				by |= spDirected
+			}
+			if p.named {
+				by |= spNamed
 			}
 			b = append(b, by)
 			b = appendStr(b, k.name)
@@ -169,6 +191,10 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(s.reported.keys)))
 		for _, i := range ringOrder(len(s.reported.keys), s.reported.next) {
 			b = appendStr(b, s.reported.keys[i])
+		}
+		b = binary.AppendUvarint(b, uint64(len(s.amounts.keys)))
+		for _, i := range ringOrder(len(s.amounts.keys), s.amounts.next) {
+			b = appendStr(b, s.amounts.keys[i])
 		}
 	}
 	return b, nil
@@ -260,8 +286,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	if len(data) < len(stateMagic)+1 || string(data[:len(stateMagic)]) != stateMagic {
 		return fmt.Errorf("%w: not a flow state", ErrState)
 	}
-	if v := data[len(stateMagic)]; v != StateVersion {
-		return fmt.Errorf("%w: unsupported version %d", ErrState, v)
+	version := data[len(stateMagic)]
+	if version != StateVersion && version != 5 {
+		return fmt.Errorf("%w: unsupported version %d", ErrState, version)
 	}
 	r := &stateReader{b: data[len(stateMagic)+1:]}
 	maxSessions := d.opts.MaxSessions
@@ -314,7 +341,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if r.err != nil {
 				break
 			}
-			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 || marks&^smCounterparty != 0 {
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 || marks&^(smCounterparty|smUnnamed|smNamedPage) != 0 {
 				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
 				break
 			}
@@ -327,6 +354,8 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			e.instrUndirected, e.cues = fl&svInstrUndirected != 0, cues
 			e.described, e.planted = fl&svDescribed != 0, fl&svPlanted != 0
 			e.counterparty = marks&smCounterparty != 0
+			e.unnamed = marks&smUnnamed != 0
+			e.namedPage = marks&smNamedPage != 0
 			s.hasInstructed = s.hasInstructed || e.instructed
 			s.hasOutsider = s.hasOutsider || e.flags != 0
 			s.values.put(k, e)
@@ -352,14 +381,14 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if r.err != nil {
 				break
 			}
-			if by > 3 || (by&2 == 0 && loc == "") || (prev != nil && (prev.byID == k.byID && prev.name >= k.name || prev.byID && !k.byID)) {
+			if by > 7 || (by&spDirected == 0 && loc == "") || (by&spNamed != 0 && by&spDirected == 0) || (prev != nil && (prev.byID == k.byID && prev.name >= k.name || prev.byID && !k.byID)) {
 				r.fail("session %q: bad or unsorted pending call %q", s.id, k.name)
 				break
 			}
 			if s.directed == nil {
 				s.directed = make(map[pendingKey]pending)
 			}
-			s.directed[k] = pending{directed: by&2 != 0, location: loc}
+			s.directed[k] = pending{directed: by&spDirected != 0, named: by&spNamed != 0, location: loc}
 			prev = &k
 		}
 		s.reported.max = maxReported
@@ -374,6 +403,21 @@ func (d *Detector) UnmarshalState(data []byte) error {
 				break
 			}
 			s.reported.put(k, struct{}{})
+		}
+		s.amounts.max = maxAmounts
+		if version >= 6 {
+			na := r.uvarint(maxAmounts, "amounts")
+			for range na {
+				k := r.str(24, "amount")
+				if r.err != nil {
+					break
+				}
+				if _, dup := s.amounts.m[k]; dup || len(k) == 0 {
+					r.fail("session %q: bad or duplicate amount %q", s.id, k)
+					break
+				}
+				s.amounts.put(k, struct{}{})
+			}
 		}
 		if r.err != nil {
 			break

@@ -47,6 +47,19 @@ type entry struct {
 	// record the request does not describe, or had instruction cues nearby:
 	// content aimed at the agent (attempt.go).
 	described, planted bool
+	// unnamed: some untrusted or private occurrence came from a call whose
+	// arguments named nothing of the user's own messages (a trusted value or
+	// a whole argument found in the user's text) — at most a value from a
+	// record the request describes. A request that delegates ("do the tasks
+	// on my TODO list at …") hands the choice of actions to the source the
+	// user named, not to content reached through it (the article a task on
+	// the list points at).
+	unnamed bool
+	// namedPage: some occurrence was on a page fetched from a location
+	// (a URL or host argument) by a call that named the user's own words:
+	// the request asks to read that page, and a link planted in it is not
+	// one of the links it asks for.
+	namedPage bool
 	// counterparty: some occurrence was a field value of the records of a
 	// result of the user's own store (a private_data tool that is not
 	// untrusted_content) that the store's schema holds: the result alone
@@ -125,6 +138,11 @@ type session struct {
 	req     requestIndex
 	// attempted: an injection_attempt was reported for the session.
 	attempted bool
+	// amounts holds the amounts (eachAmount) of results read by calls
+	// directed at something the user named, at most maxAmounts, oldest
+	// first out: what a source the user pointed at bills (judge.go
+	// strayAmount).
+	amounts valueSet[struct{}]
 	// directed records, per pending tool call (by call id, else by tool
 	// name), whether its arguments named a trusted value; at most
 	// maxPending entries.
@@ -148,6 +166,10 @@ type session struct {
 // maxReported bounds the instructed_call (tool, value) pairs remembered per
 // session.
 const maxReported = 64
+
+// maxAmounts bounds the amounts of user-directed results remembered per
+// session.
+const maxAmounts = 64
 
 // pendingKey identifies a tool call and its result: the call id when the
 // runtime records one (byID), else the tool name (the latest call of that
@@ -185,14 +207,14 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		}
 	}
 	src := source{event: ev.ID, tool: ev.ToolName}
-	var directed bool
+	var directed, named bool
 	d.fetchedFrom = ""
 	if flags != 0 {
 		// untrusted and private results alike: outsider-written text also
 		// sits in private stores (a transaction subject, a shared file).
 		key := pendingKeyOf(ev)
 		p := s.directed[key]
-		directed, d.fetchedFrom = p.directed, p.location
+		directed, named, d.fetchedFrom = p.directed, p.named, p.location
 		delete(s.directed, key)
 		d.cues = d.opts.Cues.instructionCues(text, d.cues)
 	}
@@ -208,10 +230,13 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	}
 	var req *requestIndex
 	if r := d.requestOf(s); r != nil {
-		if directed && flags != 0 && r.req.delegated {
+		if named && flags != 0 && r.req.delegated {
 			// the user handed the choice of actions to this content ("do
 			// the tasks on my TODO list at …"): what it asks for is asked
-			// for, and the records it names are described
+			// for, and the records it names are described. Only a source
+			// the user's own words name: content reached through it (the
+			// page a task on the list points at) is read on the user's
+			// behalf, not obeyed.
 			if room := d.opts.MaxTrustedText - len(r.request); room > 0 {
 				r.request = append(r.request, '\n')
 				r.request = append(r.request, text[:min(len(text), room)]...)
@@ -219,6 +244,9 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 			}
 		}
 		req = &r.req
+	}
+	if directed && flags != 0 {
+		eachAmount(text, func(a string) { s.amounts.put(a, struct{}{}) })
 	}
 	d.rec.reset()
 	d.shape.valid = false
@@ -278,6 +306,8 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				a.hasInstructed = true
 			}
 			e.described = e.described || described
+			e.unnamed = e.unnamed || (flags != 0 && !named)
+			e.namedPage = e.namedPage || (flags != 0 && named && d.fetchedFrom != "")
 			e.counterparty = e.counterparty || counterparty
 			a.hasOutsider = a.hasOutsider || flags != 0
 			e.flags |= flags
@@ -324,6 +354,8 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 			e.described = e.described || x.described
 			e.planted = e.planted || x.planted
 			e.counterparty = e.counterparty || x.counterparty
+			e.unnamed = e.unnamed || x.unnamed
+			e.namedPage = e.namedPage || x.namedPage
 			e.flags |= x.flags
 		}
 		return true
@@ -359,7 +391,7 @@ func (d *Detector) noteCall(s *session, ev *models.Event) {
 	if !ok {
 		return
 	}
-	directed := false
+	directed, named := false, false
 	location := ""
 	for _, l := range leaves {
 		v := l.text
@@ -373,19 +405,21 @@ func (d *Detector) noteCall(s *session, ev *models.Event) {
 				}
 			})
 		}
-		if directed {
+		if named {
 			continue
 		}
 		if len(v) >= 4 && len(v) <= 64 && !isDigits(v) && containsWordFold(text, v) {
-			directed = true
+			directed, named = true, true
 			continue
 		}
 		d.scan(v, func(x string, _ Class) {
-			if !directed {
-				// a user-supplied value, or one read from a record the
-				// request describes (the user pointed at it by description)
+			if !named {
+				// a user-supplied value (named), or one read from a record
+				// the request describes (the user pointed at it by
+				// description)
 				e, _, trusted := d.lookup(s, x)
-				directed = trusted || e.described
+				named = trusted
+				directed = directed || trusted || e.described
 			}
 		})
 	}
@@ -396,15 +430,18 @@ func (d *Detector) noteCall(s *session, ev *models.Event) {
 		s.directed = make(map[pendingKey]pending)
 	}
 	key.name = strings.Clone(key.name)
-	s.directed[key] = pending{directed: directed, location: strings.Clone(location)}
+	s.directed[key] = pending{directed: directed, named: named, location: strings.Clone(location)}
 }
 
 // pending is what a tool call tells about its result: whether its
-// arguments named something the user named (directed), and the host it
-// fetches (location: the first argument that is a URL or host alone).
+// arguments named something the user named (directed: a trusted value, a
+// whole argument found in the user's text, or a value from a record the
+// request describes; named: one of the first two, the user's own words),
+// and the host it fetches (location: the first argument that is a URL or
+// host alone).
 type pending struct {
-	directed bool
-	location string
+	directed, named bool
+	location        string
 }
 
 // ownOf reports whether contact point v (of class c) belongs to the

@@ -170,12 +170,14 @@ func TestImportFixtures(t *testing.T) {
 		suite    string
 		pipeline string
 		nEvents  int
+		// injection: the GroupInjection value ("" for a clean run)
+		injection string
 	}{
-		{"toy-model-1/banking/user_task_0/none", eval.LabelBenign, false, nil, "banking", "toy-model-1", 10},
-		{"toy-model-1/banking/user_task_0/injection_task_0", eval.LabelMalicious, true, step(6), "banking", "toy-model-1", 11},
-		{"toy-model-1/slack/user_task_3/injection_task_0", eval.LabelBenign, true, nil, "slack", "toy-model-1", 9},
-		{"toy-pipeline/workspace/user_task_1/none", eval.LabelBenign, false, nil, "workspace", "toy-pipeline", 10},
-		{"toy-pipeline/workspace/user_task_1/injection_task_2", eval.LabelMalicious, true, step(5), "workspace", "toy-pipeline", 9},
+		{"toy-model-1/banking/user_task_0/none", eval.LabelBenign, false, nil, "banking", "toy-model-1", 10, ""},
+		{"toy-model-1/banking/user_task_0/injection_task_0", eval.LabelMalicious, true, step(6), "banking", "toy-model-1", 11, InjectionRead},
+		{"toy-model-1/slack/user_task_3/injection_task_0", eval.LabelBenign, true, nil, "slack", "toy-model-1", 9, InjectionRead},
+		{"toy-pipeline/workspace/user_task_1/none", eval.LabelBenign, false, nil, "workspace", "toy-pipeline", 10, ""},
+		{"toy-pipeline/workspace/user_task_1/injection_task_2", eval.LabelMalicious, true, step(5), "workspace", "toy-pipeline", 9, InjectionRead},
 	}
 	perSession := map[string][]models.Event{}
 	for _, ev := range res.Events {
@@ -193,7 +195,7 @@ func TestImportFixtures(t *testing.T) {
 		if (l.HarmStep == nil) != (w.harm == nil) || (w.harm != nil && *l.HarmStep != *w.harm) {
 			t.Errorf("%s: harm_step %v, want %v", w.id, deref(l.HarmStep), deref(w.harm))
 		}
-		if l.Groups["suite"] != w.suite || l.Groups["pipeline"] != w.pipeline {
+		if l.Groups["suite"] != w.suite || l.Groups["pipeline"] != w.pipeline || l.Groups[GroupInjection] != w.injection {
 			t.Errorf("%s: groups %v", w.id, l.Groups)
 		}
 		evs := perSession[w.id]

@@ -302,10 +302,10 @@ func (im *Importer) Convert() (*Result, error) {
 				s.start = next
 			}
 			before := len(res.Events)
-			harm := im.events(s, &res.Events)
+			harm, read := im.events(s, &res.Events)
 			steps := len(res.Events) - before
 			next = s.start.Add(time.Duration(steps+60) * im.opts.StepInterval)
-			res.Labels = append(res.Labels, im.label(s, harm))
+			res.Labels = append(res.Labels, im.label(s, harm, read))
 			all = append(all, s)
 		}
 		suite := agentSuite[agent]
@@ -337,7 +337,9 @@ func (im *Importer) Convert() (*Result, error) {
 	return res, nil
 }
 
-func (im *Importer) label(s *session, harm *int) eval.SessionLabel {
+// label builds the session's ground truth; read reports that a tool result
+// of the session showed the injected text (attacked runs only).
+func (im *Importer) label(s *session, harm *int, read bool) eval.SessionLabel {
 	r := s.run
 	att, hij := r.Attacked(), r.Hijacked()
 	l := eval.SessionLabel{
@@ -350,6 +352,12 @@ func (im *Importer) label(s *session, harm *int) eval.SessionLabel {
 		l.Extra["injection_task"] = r.InjectionTask
 		l.Extra["attack_type"] = r.AttackType
 		l.Groups["template"] = template(s)
+		// whether the injection reached the agent: an attack the agent
+		// never read leaves nothing in the session to see
+		l.Groups[GroupInjection] = InjectionNotRead
+		if read {
+			l.Groups[GroupInjection] = InjectionRead
+		}
 		im.stats.Attacked++
 	} else {
 		im.stats.Clean++
@@ -409,10 +417,24 @@ func template(s *session) string {
 	return s.run.AttackType
 }
 
+// GroupInjection is the label group telling whether an attacked session's
+// injection reached the agent: InjectionRead when a tool result of the
+// session showed the injected text, InjectionNotRead otherwise (the agent
+// never called a tool whose result carried it). Only attacked sessions
+// carry it, so `tether eval` scores each value against every clean session:
+// by.injection.read is the attacked view restricted to attacks the agent
+// saw.
+const (
+	GroupInjection   = "injection"
+	InjectionRead    = "read"
+	InjectionNotRead = "not_read"
+)
+
 // events appends the session's events and returns the harm step (the step
 // of the first tool call whose arguments carry a value from the injected
-// text, after the injection was seen), or nil.
-func (im *Importer) events(s *session, out *[]models.Event) *int {
+// text, after the injection was seen), or nil, and whether the injection
+// was seen in a tool result.
+func (im *Importer) events(s *session, out *[]models.Event) (*int, bool) {
 	r := s.run
 	inj := newInjection(r)
 	seen := false
@@ -472,7 +494,7 @@ func (im *Importer) events(s *session, out *[]models.Event) *int {
 		}
 	}
 	emit(models.Event{Kind: models.KindSessionEnd})
-	return harm
+	return harm, seen
 }
 
 // Write converts and writes events.jsonl, labels.jsonl and inventory.yaml

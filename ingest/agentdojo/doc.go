@@ -50,7 +50,9 @@
 // harm_step is null when no such call exists (e.g. the harm was in the
 // answer text, or the target value was also in the user's prompt). Attacked
 // runs carry the group "template": the attack name (attack_type), or
-// "reword-STYLE" for a rewording.
+// "reword-STYLE" for a rewording, and the group "injection" (GroupInjection):
+// "read" when a tool result showed the injected text, "not_read" when none
+// did (an attack the agent never saw leaves nothing to detect).
 //
 // Rewording (Options.Reword, `tether import agentdojo --reword STYLE`). To
 // test whether detection rests on the benchmark's wording, the injected
