@@ -33,7 +33,7 @@ const stateMagic = "TFLW"
 //	  u(values), oldest first (the eviction order):
 //	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
 //	      | 32 instructed undirected | 64 described | 128 planted) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
-//	    b(marks: 1 counterparty)
+//	    b(marks: 1 counterparty | 2 anomalous output; mark 2 is new, older readers reject it)
 //	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
 //	    s(instructed event) s(instructed tool)
 //	  u(trusted), oldest first: s(value)
@@ -73,6 +73,9 @@ const (
 	// smCounterparty: the value was a field of the user's own records (the
 	// marks byte, new in version 5).
 	smCounterparty = 1
+	// smAnomalous: the value sat in an out-of-shape part of its result
+	// (outputs.go).
+	smAnomalous = 2
 
 	allCues = cueAddressee | cueDirective | cueRole | cueImperative
 )
@@ -128,6 +131,9 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			var marks byte
 			if e.counterparty {
 				marks |= smCounterparty
+			}
+			if e.anomalous {
+				marks |= smAnomalous
 			}
 			b = append(b, fl, byte(e.class), byte(e.cues), marks)
 			for _, src := range [...]source{e.untrusted, e.private, e.seen, e.instr} {
@@ -314,7 +320,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if r.err != nil {
 				break
 			}
-			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 || marks&^smCounterparty != 0 {
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 || marks&^(smCounterparty|smAnomalous) != 0 {
 				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
 				break
 			}
@@ -327,6 +333,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			e.instrUndirected, e.cues = fl&svInstrUndirected != 0, cues
 			e.described, e.planted = fl&svDescribed != 0, fl&svPlanted != 0
 			e.counterparty = marks&smCounterparty != 0
+			e.anomalous = marks&smAnomalous != 0
 			s.hasInstructed = s.hasInstructed || e.instructed
 			s.hasOutsider = s.hasOutsider || e.flags != 0
 			s.values.put(k, e)

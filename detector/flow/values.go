@@ -56,6 +56,9 @@ type entry struct {
 	// such stores (a subject, a note, a document's lines), not the
 	// schema's fields.
 	counterparty bool
+	// anomalous: some occurrence sat in a part of its result that departs
+	// from the tool's usual output (outputs.go).
+	anomalous bool
 }
 
 // valueSet is a FIFO-bounded map of values. keys is the insertion ring
@@ -224,7 +227,9 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	d.shape.valid = false
 	d.attempt = d.attempt[:0]
 	clear(d.own)
+	d.outputs.load(ev, agent)
 	d.ext.run(text, func(v string, c Class, at int) {
+		anomalous := d.outputs.at(at)
 		var near cueCat
 		if flags != 0 {
 			near = cuesNear(d.cues, at)
@@ -279,6 +284,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 			}
 			e.described = e.described || described
 			e.counterparty = e.counterparty || counterparty
+			e.anomalous = e.anomalous || anomalous
 			a.hasOutsider = a.hasOutsider || flags != 0
 			e.flags |= flags
 			a.values.put(v, e)
@@ -324,6 +330,7 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 			e.described = e.described || x.described
 			e.planted = e.planted || x.planted
 			e.counterparty = e.counterparty || x.counterparty
+			e.anomalous = e.anomalous || x.anomalous
 			e.flags |= x.flags
 		}
 		return true
