@@ -10,6 +10,8 @@ package flow
 // not be in the bill the user asked to pay, not the bill's own IBAN).
 
 import (
+	"strings"
+
 	"github.com/tetherhq/tether/models"
 )
 
@@ -52,16 +54,28 @@ func (o *outputSpans) at(at int) bool {
 }
 
 // markAnomalous sets the anomalous mark of the call's hits whose value was
-// read from an out-of-shape span.
+// read from an out-of-shape span and is the call's destination or fetched
+// location: a whole argument, not one of the values a payload carries.
 func (d *Detector) markAnomalous(s *session) {
 	if d.outputs.base == nil {
 		return
 	}
 	for i := range d.hits {
-		if e, _, _ := d.lookup(s, d.hits[i].value); e.anomalous {
-			d.hits[i].anomalous = true
+		h := &d.hits[i]
+		if e, _, _ := d.lookup(s, h.value); e.anomalous && (h.kind == KindUntrustedFetch || d.wholeArg(h)) {
+			h.anomalous = true
 		}
 	}
+}
+
+// wholeArg reports whether h's value is the whole of its argument.
+func (d *Detector) wholeArg(h *hit) bool {
+	for _, l := range d.leaves {
+		if l.path == h.arg && strings.EqualFold(strings.TrimSpace(l.text), h.value) {
+			return true
+		}
+	}
+	return false
 }
 
 // anomalousFloor raises a flow finding to SeverityAnomalous when one of its
@@ -80,4 +94,14 @@ func (d *Detector) anomalousFloor(kind string, hs []hit, sev uint8, conf float64
 		}
 	}
 	return sev, conf, note
+}
+
+// isOwn reports whether v is one of the current result's own entities (a
+// field value of its records, or the fetched page's own address): those
+// are the result's shape even where the tool's baseline has not seen
+// their class (a contact page's own e-mail address), so only values in
+// free text count as anomalous.
+func (d *Detector) isOwn(v string) bool {
+	_, ok := d.own[v]
+	return ok
 }

@@ -284,7 +284,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 			}
 			e.described = e.described || described
 			e.counterparty = e.counterparty || counterparty
-			e.anomalous = e.anomalous || anomalous
+			e.anomalous = e.anomalous || (anomalous && !d.isOwn(v))
 			a.hasOutsider = a.hasOutsider || flags != 0
 			e.flags |= flags
 			a.values.put(v, e)

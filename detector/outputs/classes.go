@@ -10,16 +10,16 @@ type Class uint8
 // Value classes. ClassProse is free text (a sentence of several words); a
 // value that is not prose is a record token.
 const (
-	ClassEmail Class = iota
-	ClassURL         // a URL with a scheme or www. prefix
-	ClassHost        // a bare domain name
-	ClassIBAN        // an IBAN-shaped account id (ISO 13616)
-	ClassAccount     // a long run of digits (account, card, reference)
-	ClassPhone       // a phone number with a + or grouped digits
-	ClassMoney       // an amount with a currency mark or two decimals
-	ClassDate        // an ISO or slashed date
-	ClassPath        // a file-system path
-	ClassProse       // free text: a sentence of several words
+	ClassEmail   Class = iota
+	ClassURL           // a URL with a scheme or www. prefix
+	ClassHost          // a bare domain name
+	ClassIBAN          // an IBAN-shaped account id (ISO 13616)
+	ClassAccount       // a long run of digits (account, card, reference)
+	ClassPhone         // a phone number with a + or grouped digits
+	ClassMoney         // an amount with a currency mark or two decimals
+	ClassDate          // an ISO or slashed date
+	ClassPath          // a file-system path
+	ClassProse         // free text: a sentence of several words
 	numClasses
 )
 

@@ -192,6 +192,7 @@ type Detector struct {
 	lastID    string
 	spans     []Span
 	judged    []judged
+	fields    map[*fieldStats]fieldResult
 	keyAgent  []byte
 	keyGroups []byte
 }
@@ -208,7 +209,7 @@ func New(opts Options) *Detector {
 	if opts.Validate() != nil {
 		opts = DefaultOptions()
 	}
-	d := &Detector{opts: opts, tools: lru.New[toolStats](opts.MaxScopes)}
+	d := &Detector{opts: opts, tools: lru.New[toolStats](opts.MaxScopes), fields: make(map[*fieldStats]fieldResult)}
 	d.tools.CountInto(&d.evictions)
 	return d
 }
@@ -359,7 +360,7 @@ func (d *Detector) judge(ts *toolStats, l leaf, cs classSet) (Span, bool) {
 		}
 		return Span{Start: l.start, End: l.end, Field: l.path, Reason: ReasonNewField, Novel: classList(salient)}, true
 	}
-	if f.Length.N < int32(d.opts.MinObservations) {
+	if f.Seen < int32(d.opts.MinObservations) {
 		return Span{}, false
 	}
 	var novel classSet
@@ -395,6 +396,7 @@ func classList(s classSet) []Class {
 func (d *Detector) learn(ts *toolStats, leaves []leaf, newField bool) {
 	ts.Results = min(ts.Results+1, math.MaxInt32-1)
 	ts.NewFields.Add(b2f(newField), d.opts.Alpha)
+	clear(d.fields)
 	for i, l := range leaves {
 		j := d.judged[i]
 		f := ts.field(l.path)
@@ -408,8 +410,25 @@ func (d *Detector) learn(ts *toolStats, leaves []leaf, newField bool) {
 		if j.span >= 0 {
 			a /= 4
 		}
-		f.add(math.Log1p(float64(l.end-l.start)), j.classes, a)
+		f.Length.Add(math.Log1p(float64(l.end-l.start)), a)
+		g := d.fields[f]
+		g.classes |= j.classes
+		g.flagged = g.flagged || j.span >= 0
+		d.fields[f] = g
 	}
+	for f, g := range d.fields {
+		a := d.opts.Alpha
+		if g.flagged {
+			a /= 4
+		}
+		f.addClasses(g.classes, a)
+	}
+}
+
+// fieldResult is what one result's values of a field held.
+type fieldResult struct {
+	classes classSet
+	flagged bool
 }
 
 func b2f(b bool) float64 {

@@ -42,7 +42,7 @@ func (p *parser) parse(text string, max int) []leaf {
 			return p.leaves
 		}
 		p.leaves = p.leaves[:0]
-		}
+	}
 	p.lines(text, max)
 	return p.leaves
 }

@@ -34,6 +34,7 @@ type baselineJSON struct {
 type fieldJSON struct {
 	Path   string              `json:"p"`
 	Length ewstats.Stats       `json:"l"`
+	Seen   int32               `json:"s"`
 	Freq   [numClasses]float64 `json:"c"`
 }
 
@@ -44,7 +45,7 @@ func (d *Detector) MarshalState() ([]byte, error) {
 	for k, ts := range d.tools.All() {
 		b := baselineJSON{Key: k, Results: ts.Results, NewFields: ts.NewFields, Fields: make([]fieldJSON, 0, len(ts.Fields))}
 		for p, f := range ts.Fields {
-			b.Fields = append(b.Fields, fieldJSON{Path: p, Length: f.Length, Freq: f.Freq})
+			b.Fields = append(b.Fields, fieldJSON{Path: p, Length: f.Length, Seen: f.Seen, Freq: f.Freq})
 		}
 		slices.SortFunc(b.Fields, func(x, y fieldJSON) int {
 			switch {
@@ -87,7 +88,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		ts.Results, ts.NewFields = bl.Results, bl.NewFields
 		for j := range bl.Fields {
 			f := &bl.Fields[j]
-			if ts.has(f.Path) || !validStats(f.Length) {
+			if ts.has(f.Path) || !validStats(f.Length) || f.Seen < 0 {
 				return fmt.Errorf("%w: baseline %q: duplicate or invalid field %q", ErrState, bl.Key, f.Path)
 			}
 			for _, x := range f.Freq {
@@ -96,7 +97,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 				}
 			}
 			fs := ts.addField(f.Path)
-			fs.Length, fs.Freq = f.Length, f.Freq
+			fs.Length, fs.Seen, fs.Freq = f.Length, f.Seen, f.Freq
 		}
 	}
 	tools.CountInto(&d.evictions)

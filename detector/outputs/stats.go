@@ -1,6 +1,10 @@
 package outputs
 
-import "github.com/tetherhq/tether/detector/internal/ewstats"
+import (
+	"math"
+
+	"github.com/tetherhq/tether/detector/internal/ewstats"
+)
 
 // toolStats is the baseline of one tool in one scope (an agent or a peer
 // group).
@@ -19,8 +23,12 @@ type fieldStats struct {
 	// Length: the weighted mean and variance of log(1 + bytes) of the
 	// field's values; Length.N counts the values.
 	Length ewstats.Stats
-	// Freq is the weighted frequency of each value class among the
-	// field's values.
+	// Seen counts the results that returned the field.
+	Seen int32
+	// Freq is the weighted frequency, over the results that returned the
+	// field, of results in which some value of the field holds each
+	// class: a class that long file contents hold now and then is part
+	// of their shape even if few of their lines hold it.
 	Freq [numClasses]float64
 }
 
@@ -42,11 +50,14 @@ func (ts *toolStats) addField(path string) *fieldStats {
 	return f
 }
 
-// add folds one value (its log length and classes) in with smoothing
-// factor alpha; the first values weigh equally, as in ewstats.
-func (f *fieldStats) add(logLen float64, cs classSet, alpha float64) {
-	f.Length.Add(logLen, alpha)
-	w := max(alpha, 1/float64(f.Length.N))
+// addClasses folds in the classes the field's values held in one result
+// with smoothing factor alpha; the first results weigh equally, as in
+// ewstats.
+func (f *fieldStats) addClasses(cs classSet, alpha float64) {
+	if f.Seen < math.MaxInt32 {
+		f.Seen++
+	}
+	w := max(alpha, 1/float64(f.Seen))
 	for c := Class(0); c < numClasses; c++ {
 		f.Freq[c] += w * (b2f(cs.has(c)) - f.Freq[c])
 	}
