@@ -20,18 +20,21 @@
 // result is judged against the agent's baseline once it is warm, else
 // against the peer group's, so a young agent borrows the fleet's baseline.
 //
-// Assess returns the out-of-shape spans of a result and then learns it;
-// values judged out of shape are learned at a quarter of the usual weight,
-// so injected content arriving in bursts does not become the baseline while
-// a lasting change of a tool's output is adopted. The baseline is learned
+// Assess returns the out-of-shape spans of a result and then learns it.
+// A value class judged out of shape is not learned into its field's shape
+// (and the value's length weighs a quarter), so content planted into some
+// results does not become the baseline, even where half of a tool's results
+// carry it; a class that comes to be in most of a field's recent results
+// (AdoptFraction) is a lasting change of the tool's output and is adopted. The baseline is learned
 // online from the stream itself: nothing is fitted on labels.
 //
 // The flow detector (detector/flow) reads the assessment of each result
 // through the same Detector (the engine links them): a value read from an
 // out-of-shape span that drives a consequential call is evidence of
 // injected content whatever its wording. The detector itself reports
-// output_shape_deviation, informational (SeverityDeviation, default 20,
-// below the low band and not compounded), once per result with
+// output_shape_deviation in the low band (SeverityDeviation, default 30,
+// like flow's injection_attempt: evidence of an attempt, below the alert
+// threshold and not compounded), once per result with
 // out-of-shape spans that hold a contact point or free text.
 //
 // Memory is bounded: at most MaxScopes (scope, tool) baselines (least
@@ -88,20 +91,28 @@ type Options struct {
 	// its weighted frequency in the field (or the tool's rate of new
 	// fields) is below it.
 	RareFraction float64
+	// AdoptFraction: an out-of-shape class is adopted into a field's
+	// shape once it is in at least this weighted fraction of the field's
+	// recent results (a lasting change of the tool's output, not content
+	// planted into some results).
+	AdoptFraction float64
 	// LengthP: a value is too long for its field when the normal tail
 	// probability of its log length is below LengthP and it is at least
 	// MinLongBytes long.
 	LengthP      float64
 	MinLongBytes int
-	// SeverityDeviation is the severity of output_shape_deviation.
+	// SeverityDeviation is the severity of output_shape_deviation: the
+	// low band (30), as flow's injection_attempt — content aimed at the
+	// agent, not yet an incident.
 	SeverityDeviation uint8
 }
 
 // DefaultOptions returns the production settings. The thresholds are set
-// once from what they mean, not fitted on an evaluation set: a class seen
-// in fewer than 1 in 20 of a field's values is not part of its shape, a
-// field is judged after 20 values (a tool after 10 results), and a length
-// beyond the 1-in-10,000 tail of the field's log lengths is too long.
+// once from what they mean, not fitted on an evaluation set: a class in
+// fewer than 1 in 20 of a field's results is not part of its shape, one in
+// most of them (half) is, a field is judged after 20 results (a tool
+// after 10), and a length beyond the 1-in-10,000 tail of the field's log
+// lengths is too long.
 func DefaultOptions() Options {
 	return Options{
 		MaxScopes:         8192,
@@ -112,9 +123,10 @@ func DefaultOptions() Options {
 		MinResults:        10,
 		Alpha:             0.02,
 		RareFraction:      0.05,
+		AdoptFraction:     0.5,
 		LengthP:           1e-4,
 		MinLongBytes:      64,
-		SeverityDeviation: 20,
+		SeverityDeviation: 30,
 	}
 }
 
@@ -132,6 +144,9 @@ func (o Options) Validate() error {
 	}
 	if !(o.RareFraction > 0 && o.RareFraction < 1) {
 		errs = append(errs, fmt.Sprintf("RareFraction %v not in (0, 1)", o.RareFraction))
+	}
+	if !(o.AdoptFraction > o.RareFraction && o.AdoptFraction <= 1) {
+		errs = append(errs, fmt.Sprintf("AdoptFraction %v not in (RareFraction, 1]", o.AdoptFraction))
 	}
 	if !(o.LengthP > 0 && o.LengthP < 0.5) {
 		errs = append(errs, fmt.Sprintf("LengthP %v not in (0, 0.5)", o.LengthP))
@@ -200,7 +215,8 @@ type Detector struct {
 // judged is the per-leaf scratch of one assessment.
 type judged struct {
 	classes classSet
-	span    int // index in spans, or -1
+	novel   classSet // the classes that made it out of shape
+	span    int      // index in spans, or -1
 }
 
 // New returns a Detector; invalid options fall back to DefaultOptions
@@ -319,6 +335,9 @@ func (d *Detector) Assess(ev *models.Event, agent *models.AgentSpec) []Span {
 		j := judged{classes: cs, span: -1}
 		if s, ok := d.judge(judge, l, cs); ok {
 			j.span = len(d.spans)
+			for _, c := range s.Novel {
+				j.novel |= 1 << c
+			}
 			d.spans = append(d.spans, s)
 		}
 		d.judged = append(d.judged, j)
@@ -391,7 +410,7 @@ func classList(s classSet) []Class {
 	return out
 }
 
-// learn folds the result's leaves into ts; out-of-shape leaves weigh a
+// learn folds the result's leaves into ts: out-of-shape lengths weigh a
 // quarter.
 func (d *Detector) learn(ts *toolStats, leaves []leaf, newField bool) {
 	ts.Results = min(ts.Results+1, math.MaxInt32-1)
@@ -413,22 +432,18 @@ func (d *Detector) learn(ts *toolStats, leaves []leaf, newField bool) {
 		f.Length.Add(math.Log1p(float64(l.end-l.start)), a)
 		g := d.fields[f]
 		g.classes |= j.classes
-		g.flagged = g.flagged || j.span >= 0
+		g.novel |= j.novel
 		d.fields[f] = g
 	}
 	for f, g := range d.fields {
-		a := d.opts.Alpha
-		if g.flagged {
-			a /= 4
-		}
-		f.addClasses(g.classes, a)
+		f.addClasses(g.classes, g.novel, d.opts.Alpha, d.opts.AdoptFraction)
 	}
 }
 
-// fieldResult is what one result's values of a field held.
+// fieldResult is what one result's values of a field held, and which of
+// those classes were out of shape.
 type fieldResult struct {
-	classes classSet
-	flagged bool
+	classes, novel classSet
 }
 
 func b2f(b bool) float64 {

@@ -36,6 +36,7 @@ type fieldJSON struct {
 	Length ewstats.Stats       `json:"l"`
 	Seen   int32               `json:"s"`
 	Freq   [numClasses]float64 `json:"c"`
+	Pend   [numClasses]float64 `json:"q"`
 }
 
 // MarshalState encodes the detector's state deterministically as JSON. It
@@ -45,7 +46,7 @@ func (d *Detector) MarshalState() ([]byte, error) {
 	for k, ts := range d.tools.All() {
 		b := baselineJSON{Key: k, Results: ts.Results, NewFields: ts.NewFields, Fields: make([]fieldJSON, 0, len(ts.Fields))}
 		for p, f := range ts.Fields {
-			b.Fields = append(b.Fields, fieldJSON{Path: p, Length: f.Length, Seen: f.Seen, Freq: f.Freq})
+			b.Fields = append(b.Fields, fieldJSON{Path: p, Length: f.Length, Seen: f.Seen, Freq: f.Freq, Pend: f.Pending})
 		}
 		slices.SortFunc(b.Fields, func(x, y fieldJSON) int {
 			switch {
@@ -91,13 +92,13 @@ func (d *Detector) UnmarshalState(b []byte) error {
 			if ts.has(f.Path) || !validStats(f.Length) || f.Seen < 0 {
 				return fmt.Errorf("%w: baseline %q: duplicate or invalid field %q", ErrState, bl.Key, f.Path)
 			}
-			for _, x := range f.Freq {
+			for _, x := range append(f.Freq[:], f.Pend[:]...) {
 				if !(x >= 0 && x <= 1) {
 					return fmt.Errorf("%w: baseline %q field %q: class frequency %v not in [0, 1]", ErrState, bl.Key, f.Path, x)
 				}
 			}
 			fs := ts.addField(f.Path)
-			fs.Length, fs.Seen, fs.Freq = f.Length, f.Seen, f.Freq
+			fs.Length, fs.Seen, fs.Freq, fs.Pending = f.Length, f.Seen, f.Freq, f.Pend
 		}
 	}
 	tools.CountInto(&d.evictions)

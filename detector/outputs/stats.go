@@ -30,6 +30,13 @@ type fieldStats struct {
 	// class: a class that long file contents hold now and then is part
 	// of their shape even if few of their lines hold it.
 	Freq [numClasses]float64
+	// Pending is the weighted frequency of results in which the field
+	// held each class out of shape. Such classes are not learned into
+	// Freq (content planted into some results must not become the
+	// shape); a class that comes to be in most results (Pending at
+	// least Options.AdoptFraction) is a change of the tool's output and
+	// is adopted.
+	Pending [numClasses]float64
 }
 
 func (ts *toolStats) field(path string) *fieldStats {
@@ -50,15 +57,21 @@ func (ts *toolStats) addField(path string) *fieldStats {
 	return f
 }
 
-// addClasses folds in the classes the field's values held in one result
-// with smoothing factor alpha; the first results weigh equally, as in
-// ewstats.
-func (f *fieldStats) addClasses(cs classSet, alpha float64) {
+// addClasses folds in the classes the field's values held in one result,
+// novel of them out of shape, with smoothing factor alpha; the first
+// results weigh equally, as in ewstats. Out-of-shape classes count as
+// absent in Freq and present in Pending, and are adopted into Freq when
+// Pending reaches adopt.
+func (f *fieldStats) addClasses(cs, novel classSet, alpha, adopt float64) {
 	if f.Seen < math.MaxInt32 {
 		f.Seen++
 	}
 	w := max(alpha, 1/float64(f.Seen))
 	for c := Class(0); c < numClasses; c++ {
-		f.Freq[c] += w * (b2f(cs.has(c)) - f.Freq[c])
+		f.Freq[c] += w * (b2f(cs.has(c) && !novel.has(c)) - f.Freq[c])
+		f.Pending[c] += w * (b2f(novel.has(c)) - f.Pending[c])
+		if f.Pending[c] >= adopt {
+			f.Freq[c], f.Pending[c] = max(f.Freq[c], f.Pending[c]), 0
+		}
 	}
 }
