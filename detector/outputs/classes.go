@@ -75,7 +75,10 @@ func classify(v string) classSet {
 
 // tokenClass classifies one token (no white space).
 func tokenClass(tok string) classSet {
-	t := strings.Trim(tok, `"'()[]{}<>,;:`)
+	if plainWord(tok) {
+		return 0
+	}
+	t := trimPunct(tok)
 	if len(t) > 1 && (t[len(t)-1] == '.' || t[len(t)-1] == '!' || t[len(t)-1] == '?') {
 		t = t[:len(t)-1]
 	}
@@ -83,9 +86,8 @@ func tokenClass(tok string) classSet {
 		return 0
 	}
 	var s classSet
-	lower := strings.ToLower(t)
 	switch {
-	case strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "www."):
+	case hasPrefixFold(t, "http://") || hasPrefixFold(t, "https://") || hasPrefixFold(t, "www."):
 		return 1 << ClassURL
 	case strings.Contains(t, "@"):
 		if at := strings.LastIndexByte(t, '@'); at > 0 && strings.IndexByte(t[at:], '.') > 0 && at < len(t)-3 {
@@ -112,10 +114,40 @@ func tokenClass(tok string) classSet {
 		if len(t) > 1 && hasLetter(t) {
 			s |= 1 << ClassPath
 		}
-	} else if isHost(lower) {
+	} else if isHost(t) {
 		s |= 1 << ClassHost
 	}
 	return s
+}
+
+// plainWord reports a token no class can match: no digit and none of
+// '@', '.', '/', '\', ':' or a non-ASCII byte (currency signs).
+func plainWord(t string) bool {
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case isDigit(c), c == '@', c == '.', c == '/', c == '\\', c == ':', c >= 0x80:
+			return false
+		}
+	}
+	return true
+}
+
+// trimPunct trims quotes, brackets and separators around a token.
+func trimPunct(t string) string {
+	isP := func(c byte) bool {
+		switch c {
+		case '"', '\'', '(', ')', '[', ']', '{', '}', '<', '>', ',', ';', ':':
+			return true
+		}
+		return false
+	}
+	for len(t) > 0 && isP(t[0]) {
+		t = t[1:]
+	}
+	for len(t) > 0 && isP(t[len(t)-1]) {
+		t = t[:len(t)-1]
+	}
+	return t
 }
 
 // isIBAN reports an ISO 13616 shape: two upper-case letters, two check
@@ -160,18 +192,22 @@ func isMoney(t string) bool {
 }
 
 // isHost reports a bare domain name: two or more labels of letters,
-// digits and hyphens, the last 2–6 letters, and some letter before it.
+// digits and hyphens, the last 2–6 letters, and some letter before it
+// (ASCII, any case).
 func isHost(t string) bool {
 	dot := strings.LastIndexByte(t, '.')
 	if dot <= 0 || len(t)-dot-1 < 2 || len(t)-dot-1 > 6 || len(t) > 253 {
 		return false
 	}
+	var tld [6]byte
 	for i := dot + 1; i < len(t); i++ {
-		if t[i] < 'a' || t[i] > 'z' {
+		c := t[i] | 0x20
+		if c < 'a' || c > 'z' {
 			return false
 		}
+		tld[i-dot-1] = c
 	}
-	switch t[dot+1:] {
+	switch string(tld[:len(t)-dot-1]) {
 	case "txt", "pdf", "doc", "docx", "xlsx", "csv", "json", "yaml", "yml", "md", "png", "jpg", "jpeg", "gif", "zip", "py", "go", "js", "html", "log", "pptx", "mp3", "mp4", "eg", "ie", "etc", "am", "pm":
 		return false
 	}
@@ -179,7 +215,7 @@ func isHost(t string) bool {
 	for i := 0; i < dot; i++ {
 		c := t[i]
 		switch {
-		case c >= 'a' && c <= 'z':
+		case c|0x20 >= 'a' && c|0x20 <= 'z':
 			letter = true
 		case isDigit(c), c == '-', c == '.':
 		default:
@@ -187,6 +223,20 @@ func isHost(t string) bool {
 		}
 	}
 	return letter && t[0] != '.' && t[0] != '-'
+}
+
+// hasPrefixFold reports whether s begins with the lower-case ASCII prefix
+// p, ignoring case.
+func hasPrefixFold(s, p string) bool {
+	if len(s) < len(p) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if s[i]|0x20 != p[i] && s[i] != p[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func isSpace(b byte) bool {

@@ -16,6 +16,8 @@ type leaf struct {
 type parser struct {
 	leaves []leaf
 	stack  []frame
+	buf    []byte
+	intern map[string]string
 	depth  int
 }
 
@@ -47,13 +49,27 @@ func (p *parser) parse(text string, max int) []leaf {
 	return p.leaves
 }
 
-// join returns parent + sep + key.
+// join returns parent + sep + key, interned: the paths of a tool's
+// results repeat, so they are built in a scratch buffer and allocated
+// once (the table is reset when it reaches maxInterned).
 func (p *parser) join(parent, sep, key string) string {
 	if parent == "" {
-		return key
+		sep = ""
 	}
-	return parent + sep + key
+	p.buf = append(append(append(p.buf[:0], parent...), sep...), key...)
+	if s, ok := p.intern[string(p.buf)]; ok {
+		return s
+	}
+	if p.intern == nil || len(p.intern) >= maxInterned {
+		p.intern = make(map[string]string)
+	}
+	s := string(p.buf)
+	p.intern[s] = s
+	return s
 }
+
+// maxInterned bounds the interned paths.
+const maxInterned = 4096
 
 func (p *parser) add(path string, start, end, max int) {
 	if len(p.leaves) < max && end > start {
