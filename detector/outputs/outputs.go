@@ -217,6 +217,7 @@ type judged struct {
 	classes classSet
 	novel   classSet // the classes that made it out of shape
 	span    int      // index in spans, or -1
+	logLen  float64  // log(1 + bytes)
 }
 
 // New returns a Detector; invalid options fall back to DefaultOptions
@@ -332,8 +333,8 @@ func (d *Detector) Assess(ev *models.Event, agent *models.AgentSpec) []Span {
 	newField := false
 	for _, l := range leaves {
 		cs := classify(text[l.start:l.end])
-		j := judged{classes: cs, span: -1}
-		if s, ok := d.judge(judge, l, cs); ok {
+		j := judged{classes: cs, span: -1, logLen: math.Log1p(float64(l.end - l.start))}
+		if s, ok := d.judge(judge, l, cs, j.logLen); ok {
 			j.span = len(d.spans)
 			for _, c := range s.Novel {
 				j.novel |= 1 << c
@@ -370,7 +371,7 @@ func (d *Detector) baseline(key []byte) *toolStats {
 }
 
 // judge decides whether leaf l (classes cs) is out of shape for ts.
-func (d *Detector) judge(ts *toolStats, l leaf, cs classSet) (Span, bool) {
+func (d *Detector) judge(ts *toolStats, l leaf, cs classSet, logLen float64) (Span, bool) {
 	salient := cs & (contactClasses | 1<<ClassProse)
 	f := ts.field(l.path)
 	if f == nil {
@@ -393,7 +394,7 @@ func (d *Detector) judge(ts *toolStats, l leaf, cs classSet) (Span, bool) {
 	}
 	if n := l.end - l.start; n >= d.opts.MinLongBytes {
 		sd := max(f.Length.StdDev(), 0.25)
-		if p := (distuv.Normal{Mu: f.Length.Mean, Sigma: sd}).Survival(math.Log1p(float64(n))); p < d.opts.LengthP {
+		if p := (distuv.Normal{Mu: f.Length.Mean, Sigma: sd}).Survival(logLen); p < d.opts.LengthP {
 			return Span{Start: l.start, End: l.end, Field: l.path, Reason: ReasonLong, Novel: classList(salient)}, true
 		}
 	}
@@ -429,7 +430,7 @@ func (d *Detector) learn(ts *toolStats, leaves []leaf, newField bool) {
 		if j.span >= 0 {
 			a /= 4
 		}
-		f.Length.Add(math.Log1p(float64(l.end-l.start)), a)
+		f.Length.Add(j.logLen, a)
 		g := d.fields[f]
 		g.classes |= j.classes
 		g.novel |= j.novel
