@@ -105,3 +105,6 @@ func (d *Detector) isOwn(v string) bool {
 	_, ok := d.own[v]
 	return ok
 }
+
+// HasOutputBaseline reports whether tool-output baselines are linked.
+func (d *Detector) HasOutputBaseline() bool { return d.outputs.base != nil }
