@@ -80,6 +80,7 @@ var shares = map[string]int64{
 	"semantic":    100,
 	"capability":  30,
 	"risk":        60,
+	"outputs":     50,
 	"session":     60,
 	"containment": 60,
 }

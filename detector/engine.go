@@ -153,6 +153,7 @@ func New(opts Options) *Engine {
 	for _, f := range opts.Detectors {
 		e.detectors = append(e.detectors, f(inv))
 	}
+	link(e.detectors)
 	e.emitFn = func(f models.Finding) { e.emit(f) }
 	if e.budget != nil {
 		e.budget.join()

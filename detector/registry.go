@@ -16,6 +16,7 @@ import (
 	"github.com/tetherhq/tether/detector/custom"
 	"github.com/tetherhq/tether/detector/flow"
 	"github.com/tetherhq/tether/detector/identity"
+	"github.com/tetherhq/tether/detector/outputs"
 	"github.com/tetherhq/tether/detector/profile"
 	"github.com/tetherhq/tether/detector/risk"
 	"github.com/tetherhq/tether/detector/rules"
@@ -93,6 +94,13 @@ var Registry = []Registration{
 			}
 			return risk.New(ro)
 		}},
+	// outputs: tool-output baselines; its own findings are informational
+	// (not compounded); the flow detector reads its assessments (link)
+	{Name: outputs.Name,
+		Defaults: func() any { o := outputs.DefaultOptions(); return &o },
+		Build: func(_ *models.Inventory, o any, _ *rules.Holder) Detector {
+			return outputs.New(*o.(*outputs.Options))
+		}},
 	// custom: operators' CEL rules (detector/rules); they compound like
 	// any deviation of the session
 	{Name: custom.Name, Compounds: true,
@@ -100,6 +108,23 @@ var Registry = []Registration{
 		Build: func(_ *models.Inventory, o any, h *rules.Holder) Detector {
 			return custom.New(*o.(*custom.Options), h)
 		}},
+}
+
+// link connects detectors that read each other's judgements: the flow
+// detector reads the outputs detector's assessment of each tool result
+// (flow.OutputBaseline) when both run.
+func link(ds []Detector) {
+	var base flow.OutputBaseline
+	for _, d := range ds {
+		if b, ok := d.(*outputs.Detector); ok {
+			base = b
+		}
+	}
+	for _, d := range ds {
+		if f, ok := d.(*flow.Detector); ok && base != nil {
+			f.SetOutputBaseline(base)
+		}
+	}
 }
 
 // ErrConfig wraps every error of Config validation.
@@ -154,6 +179,10 @@ func (c Config) Options() (Options, error) {
 		node := c.Tune[n]
 		if err := decodeStrict(&node, o); err != nil {
 			errs = append(errs, fmt.Sprintf("detectors.tune.%s: line %d: %v", n, node.Line, err))
+		} else if v, ok := o.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, fmt.Sprintf("detectors.tune.%s: %v", n, err))
+			}
 		}
 		tuned[n] = o
 	}

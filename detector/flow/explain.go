@@ -172,6 +172,7 @@ func (d *Detector) finding(kind string, hs []hit, ev *models.Event, agent *model
 	default:
 		sev, conf = d.opts.SeverityUnexplained, 0.4
 	}
+	sev, conf, note = d.anomalousFloor(kind, hs, sev, conf, note)
 	if designedAs != "" && slices.Contains(agent.DesignedFlows, designedAs) {
 		designed, sev, conf = true, d.opts.SeverityDesigned, 0.9
 	}

@@ -232,6 +232,11 @@ type Options struct {
 	// are not ones the extractor tracks).
 	Unrequested         bool
 	SeverityUnrequested uint8
+	// SeverityAnomalous is the least severity of an untrusted_to_sink,
+	// private_to_sink or untrusted_fetch finding whose destination or
+	// fetched location sat in a part of its result that departs from the
+	// tool's usual output (outputs.go; 0: off).
+	SeverityAnomalous uint8
 }
 
 // DefaultOptions returns the production settings.
@@ -291,6 +296,10 @@ func DefaultOptions() Options {
 		// outsiders write: above the alert threshold.
 		Unrequested:         true,
 		SeverityUnrequested: 60,
+		// Content out of its tool's usual shape driving a consequential
+		// call is injected content whatever its words: as strong as a
+		// planted destination (70).
+		SeverityAnomalous: 70,
 	}
 }
 
@@ -324,6 +333,7 @@ type Detector struct {
 	shape       shape
 	cues        []cue
 	seenVals    map[string]struct{}
+	outputs     outputSpans // the current result's out-of-shape spans (outputs.go)
 }
 
 // New returns a Detector.

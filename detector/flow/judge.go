@@ -43,6 +43,9 @@ type hit struct {
 	// payload) and a field value of the user's own records (values.go
 	// entry.counterparty).
 	counterparty bool
+	// anomalous: the value sat in an out-of-shape part of its result
+	// (outputs.go).
+	anomalous bool
 }
 
 func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSpec, emit func(models.Finding)) {
@@ -128,6 +131,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 		})
 	}
 	clear(seenVal)
+	d.markAnomalous(s)
 	if len(d.hits) == 0 && len(d.ihits) == 0 {
 		return
 	}

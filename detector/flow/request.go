@@ -526,7 +526,7 @@ func eachAmount(s string, fn func(a string)) {
 			}
 			j++
 		}
-		ok := j-i < len(buf) && (i == 0 || !isBoundTo(s[i-1])) && (j == len(s) || !isBoundTo(s[j]))
+		ok := j-i < len(buf) && (i == 0 || !isBoundTo(s[i-1])) && (j == len(s) || !isBoundTo(s[j]) || endsSentence(s, j))
 		if ok {
 			n := copy(buf[:], s[i:j])
 			if dots == 1 {
@@ -547,6 +547,13 @@ func eachAmount(s string, fn func(a string)) {
 
 // isBoundTo reports whether a number next to b is part of a larger token
 // (a date, time, id or address).
+// endsSentence reports whether s[j] is a full stop ending a sentence (a
+// point followed by the end of the text or by a byte that cannot continue
+// a token): "Amount 120." bills 120, "v1.2.3" is no amount.
+func endsSentence(s string, j int) bool {
+	return s[j] == '.' && (j+1 == len(s) || !isBoundTo(s[j+1]))
+}
+
 func isBoundTo(b byte) bool {
 	return b == '-' || b == '/' || b == ':' || b == '@' || b == '_' || isAlpha(b) || isDigit(b) || b == '.'
 }

@@ -1,6 +1,9 @@
 package flow
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCallFor(t *testing.T) {
 	tests := []struct {
@@ -147,6 +150,26 @@ func TestIsAmountKey(t *testing.T) {
 	for path, want := range map[string]bool{"amount": true, "total_Amount": true, "payment.amount": true, "recipient": false, "amt": false} {
 		if got := isAmountKey(path); got != want {
 			t.Errorf("isAmountKey(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+func TestEachAmountSentenceEnd(t *testing.T) {
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"Amount 120.", []string{"120"}},
+		{"Amount 120.\nIBAN: x", []string{"120"}},
+		{"pay 45.50. Thanks", []string{"45.5"}},
+		{"release v1.2.3 and 2024.1.5", nil},
+		{"ticket 120.x", nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		eachAmount(tt.text, func(a string) { got = append(got, a) })
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("eachAmount(%q) = %v, want %v", tt.text, got, tt.want)
 		}
 	}
 }

@@ -35,7 +35,7 @@ const stateMagic = "TFLW"
 //	  u(values), oldest first (the eviction order):
 //	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
 //	      | 32 instructed undirected | 64 described | 128 planted) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
-//	    b(marks: 1 counterparty | 2 unnamed | 4 on a user-named page)
+//	    b(marks: 1 counterparty | 2 unnamed | 4 on a user-named page | 8 anomalous output)
 //	    s(untrusted event) s(untrusted tool) s(private event) s(private tool) s(seen event) s(seen tool)
 //	    s(instructed event) s(instructed tool)
 //	  u(trusted), oldest first: s(value)
@@ -86,6 +86,9 @@ const (
 	// version 6).
 	spDirected = 2
 	spNamed    = 4
+	// smAnomalous: the value sat in an out-of-shape part of its result
+	// (outputs.go; new in version 6).
+	smAnomalous = 8
 
 	allCues = cueAddressee | cueDirective | cueRole | cueImperative
 )
@@ -147,6 +150,9 @@ func (d *Detector) MarshalState() ([]byte, error) {
 			}
 			if e.namedPage {
 				marks |= smNamedPage
+			}
+			if e.anomalous {
+				marks |= smAnomalous
 			}
 			b = append(b, fl, byte(e.class), byte(e.cues), marks)
 			for _, src := range [...]source{e.untrusted, e.private, e.seen, e.instr} {
@@ -341,7 +347,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if r.err != nil {
 				break
 			}
-			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 || marks&^(smCounterparty|smUnnamed|smNamedPage) != 0 {
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 || marks&^(smCounterparty|smUnnamed|smNamedPage|smAnomalous) != 0 {
 				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
 				break
 			}
@@ -356,6 +362,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			e.counterparty = marks&smCounterparty != 0
 			e.unnamed = marks&smUnnamed != 0
 			e.namedPage = marks&smNamedPage != 0
+			e.anomalous = marks&smAnomalous != 0
 			s.hasInstructed = s.hasInstructed || e.instructed
 			s.hasOutsider = s.hasOutsider || e.flags != 0
 			s.values.put(k, e)

@@ -69,6 +69,9 @@ type entry struct {
 	// such stores (a subject, a note, a document's lines), not the
 	// schema's fields.
 	counterparty bool
+	// anomalous: some occurrence sat in a part of its result that departs
+	// from the tool's usual output (outputs.go).
+	anomalous bool
 }
 
 // valueSet is a FIFO-bounded map of values. keys is the insertion ring
@@ -252,7 +255,9 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	d.shape.valid = false
 	d.attempt = d.attempt[:0]
 	clear(d.own)
+	d.outputs.load(ev, agent)
 	d.ext.run(text, func(v string, c Class, at int) {
+		anomalous := d.outputs.at(at)
 		var near cueCat
 		if flags != 0 {
 			near = cuesNear(d.cues, at)
@@ -309,6 +314,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 			e.unnamed = e.unnamed || (flags != 0 && !named)
 			e.namedPage = e.namedPage || (flags != 0 && named && d.fetchedFrom != "")
 			e.counterparty = e.counterparty || counterparty
+			e.anomalous = e.anomalous || (anomalous && !d.isOwn(v))
 			a.hasOutsider = a.hasOutsider || flags != 0
 			e.flags |= flags
 			a.values.put(v, e)
@@ -356,6 +362,7 @@ func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
 			e.counterparty = e.counterparty || x.counterparty
 			e.unnamed = e.unnamed || x.unnamed
 			e.namedPage = e.namedPage || x.namedPage
+			e.anomalous = e.anomalous || x.anomalous
 			e.flags |= x.flags
 		}
 		return true
