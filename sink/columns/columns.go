@@ -194,16 +194,6 @@ func (t Table[T]) ParquetColumns() []Column[T] {
 	return out
 }
 
-// Row appends the values of r's inserted columns to dst, in Inserted order.
-func (t Table[T]) Row(dst []any, r *T) []any {
-	for _, c := range t.Columns {
-		if c.Inserted() {
-			dst = append(dst, c.Value(r))
-		}
-	}
-	return dst
-}
-
 // Check reports the first inconsistency of t: a duplicate or empty name, a
 // column without a getter or with a getter of the wrong type (tried on r),
 // a Parquet name that is not a column or is ClickHouse's DEFAULT
