@@ -81,18 +81,24 @@ func nts(t *time.Time) *time.Time {
 // the server takes them (times in UTC, the zero time as the epoch).
 func Row[T any](ct columns.Table[T], r *T) []any {
 	out := make([]any, 0, len(ct.Columns))
-	for _, c := range ct.Columns {
+	for i := range ct.Columns {
+		c := &ct.Columns[i]
 		if !c.Inserted() {
 			continue
 		}
-		v := c.Value(r)
-		switch c.Kind {
-		case columns.Time, columns.Seconds:
-			v = ts(v.(time.Time))
-		case columns.NullTime:
-			v = nts(v.(*time.Time))
+		// The common getters are called directly, the rest through Value.
+		switch get := c.Getter().(type) {
+		case func(*T) string:
+			out = append(out, get(r))
+		case func(*T) time.Time:
+			out = append(out, ts(get(r)))
+		case func(*T) *time.Time:
+			out = append(out, nts(get(r)))
+		case func(*T) uint8:
+			out = append(out, get(r))
+		default:
+			out = append(out, c.Value(r))
 		}
-		out = append(out, v)
 	}
 	return out
 }

@@ -114,6 +114,9 @@ type Column[T any] struct {
 	// Value returns the column's value in r, of Kind's Go type. It is nil
 	// for a column with a Default.
 	Value func(r *T) any
+	// get is the typed getter behind Value (func(*T) string, …), for sinks
+	// that fill a column without boxing each value (Getter).
+	get any
 	// Default, when set, is a ClickHouse DEFAULT expression: the server
 	// fills the column, which is never inserted and not in Parquet.
 	Default string
@@ -125,15 +128,20 @@ type Column[T any] struct {
 	ParquetOnly bool
 }
 
+// Getter returns the column's typed getter, a func(*T) V where V is Kind's
+// Go type (see GoType), or nil for a column with a Default. A sink that
+// switches on it once per column reads every row's value without boxing.
+func (c *Column[T]) Getter() any { return c.get }
+
 // InClickHouse reports whether ClickHouse has the column.
-func (c Column[T]) InClickHouse() bool { return !c.ParquetOnly }
+func (c *Column[T]) InClickHouse() bool { return !c.ParquetOnly }
 
 // Inserted reports whether a ClickHouse INSERT names the column (it is in
 // ClickHouse and not filled by a DEFAULT).
-func (c Column[T]) Inserted() bool { return !c.ParquetOnly && c.Default == "" }
+func (c *Column[T]) Inserted() bool { return !c.ParquetOnly && c.Default == "" }
 
 // ParquetType returns the column's kind in Parquet files.
-func (c Column[T]) ParquetType() Kind {
+func (c *Column[T]) ParquetType() Kind {
 	if c.ParquetKind != 0 {
 		return c.ParquetKind
 	}
@@ -186,16 +194,6 @@ func (t Table[T]) ParquetColumns() []Column[T] {
 	return out
 }
 
-// Row appends the values of r's inserted columns to dst, in Inserted order.
-func (t Table[T]) Row(dst []any, r *T) []any {
-	for _, c := range t.Columns {
-		if c.Inserted() {
-			dst = append(dst, c.Value(r))
-		}
-	}
-	return dst
-}
-
 // Check reports the first inconsistency of t: a duplicate or empty name, a
 // column without a getter or with a getter of the wrong type (tried on r),
 // a Parquet name that is not a column or is ClickHouse's DEFAULT
@@ -212,7 +210,7 @@ func (t Table[T]) Check(r *T) error {
 			return fmt.Errorf("%s.%s: no kind", t.Name, c.Name)
 		case c.Default != "" && (c.Value != nil || c.ParquetOnly):
 			return fmt.Errorf("%s.%s: a DEFAULT column has no getter and is in ClickHouse", t.Name, c.Name)
-		case c.Default == "" && c.Value == nil:
+		case c.Default == "" && (c.Value == nil || c.get == nil):
 			return fmt.Errorf("%s.%s: no getter", t.Name, c.Name)
 		}
 		seen[c.Name] = true

@@ -45,7 +45,7 @@ func NewEvent(e *models.Event, maxText int) Event {
 
 // str, time, … declare a column of a kind with a typed getter.
 func col[T, V any](name string, k Kind, get func(*T) V) Column[T] {
-	return Column[T]{Name: name, Kind: k, Value: func(r *T) any { return get(r) }}
+	return Column[T]{Name: name, Kind: k, Value: func(r *T) any { return get(r) }, get: get}
 }
 
 func defaulted[T any](name string, k Kind, expr string) Column[T] {

@@ -1,6 +1,7 @@
 package parquet
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -76,70 +77,103 @@ func EventsSchema() *arrow.Schema { return eventsSchema }
 // column.
 func appendRows[T any](rb *array.RecordBuilder, ct columns.Table[T], rows []T) {
 	for i, c := range ct.ParquetColumns() {
-		b, k := rb.Field(i), c.ParquetType()
-		for j := range rows {
-			appendValue(b, k, c.Value(&rows[j]))
-		}
+		appendColumn(rb.Field(i), c, rows)
 	}
 }
 
-// appendValue appends v, a value of a column whose Parquet kind is k, to b.
-func appendValue(b array.Builder, k columns.Kind, v any) {
-	switch k {
-	case columns.String, columns.LowCard:
-		b.(*array.StringBuilder).Append(v.(string))
-	case columns.Time:
-		b.(*array.TimestampBuilder).Append(arrow.Timestamp(v.(time.Time).UnixMilli()))
-	case columns.NullTime:
-		if t := v.(*time.Time); t != nil {
-			b.(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMilli()))
-		} else {
-			b.AppendNull()
+// appendColumn appends column c of rows to b, switching on the column's
+// typed getter once, so that no value is boxed.
+func appendColumn[T any](b array.Builder, c columns.Column[T], rows []T) {
+	switch get := c.Getter().(type) {
+	case func(*T) string:
+		sb := b.(*array.StringBuilder)
+		for i := range rows {
+			sb.Append(get(&rows[i]))
 		}
-	case columns.Strings, columns.LowCards:
+	case func(*T) time.Time:
+		tb := b.(*array.TimestampBuilder)
+		for i := range rows {
+			tb.Append(arrow.Timestamp(get(&rows[i]).UnixMilli()))
+		}
+	case func(*T) *time.Time:
+		tb := b.(*array.TimestampBuilder)
+		for i := range rows {
+			if t := get(&rows[i]); t != nil {
+				tb.Append(arrow.Timestamp(t.UnixMilli()))
+			} else {
+				tb.AppendNull()
+			}
+		}
+	case func(*T) []string:
 		lb := b.(*array.ListBuilder)
-		lb.Append(true)
 		vb := lb.ValueBuilder().(*array.StringBuilder)
-		for _, s := range v.([]string) {
-			vb.Append(s)
+		for i := range rows {
+			lb.Append(true)
+			for _, s := range get(&rows[i]) {
+				vb.Append(s)
+			}
 		}
-	case columns.Floats:
+	case func(*T) []float64:
 		lb := b.(*array.ListBuilder)
-		lb.Append(true)
 		vb := lb.ValueBuilder().(*array.Float64Builder)
-		for _, x := range v.([]float64) {
-			vb.Append(x)
+		for i := range rows {
+			lb.Append(true)
+			vb.AppendValues(get(&rows[i]), nil)
 		}
-	case columns.UInt8:
-		b.(*array.Uint8Builder).Append(v.(uint8))
-	case columns.UInt16:
-		b.(*array.Uint16Builder).Append(v.(uint16))
-	case columns.UInt64:
-		b.(*array.Uint64Builder).Append(v.(uint64))
-	case columns.Int32:
-		switch x := v.(type) {
-		case int64: // an Int64 column stored as int32 (ParquetKind)
-			b.(*array.Int32Builder).Append(int32(x))
-		default:
-			b.(*array.Int32Builder).Append(x.(int32))
+	case func(*T) uint8:
+		ub := b.(*array.Uint8Builder)
+		for i := range rows {
+			ub.Append(get(&rows[i]))
 		}
-	case columns.Int64:
-		b.(*array.Int64Builder).Append(v.(int64))
-	case columns.Float64:
-		b.(*array.Float64Builder).Append(v.(float64))
-	case columns.Features:
+	case func(*T) uint16:
+		ub := b.(*array.Uint16Builder)
+		for i := range rows {
+			ub.Append(get(&rows[i]))
+		}
+	case func(*T) uint64:
+		ub := b.(*array.Uint64Builder)
+		for i := range rows {
+			ub.Append(get(&rows[i]))
+		}
+	case func(*T) int32:
+		ib := b.(*array.Int32Builder)
+		for i := range rows {
+			ib.Append(get(&rows[i]))
+		}
+	case func(*T) int64:
+		if c.ParquetType() == columns.Int32 { // kept int32 in files of earlier builds
+			ib := b.(*array.Int32Builder)
+			for i := range rows {
+				ib.Append(int32(get(&rows[i])))
+			}
+			return
+		}
+		ib := b.(*array.Int64Builder)
+		for i := range rows {
+			ib.Append(get(&rows[i]))
+		}
+	case func(*T) float64:
+		fb := b.(*array.Float64Builder)
+		for i := range rows {
+			fb.Append(get(&rows[i]))
+		}
+	case func(*T) []models.Feature:
 		lb := b.(*array.ListBuilder)
-		lb.Append(true)
 		sb := lb.ValueBuilder().(*array.StructBuilder)
-		for _, x := range v.([]models.Feature) {
-			sb.Append(true)
-			sb.FieldBuilder(0).(*array.StringBuilder).Append(x.Name)
-			sb.FieldBuilder(1).(*array.Float64Builder).Append(x.Observed)
-			sb.FieldBuilder(2).(*array.Float64Builder).Append(x.Baseline)
-			sb.FieldBuilder(3).(*array.Float64Builder).Append(x.Spread)
+		name := sb.FieldBuilder(0).(*array.StringBuilder)
+		obs, base, spread := sb.FieldBuilder(1).(*array.Float64Builder), sb.FieldBuilder(2).(*array.Float64Builder), sb.FieldBuilder(3).(*array.Float64Builder)
+		for i := range rows {
+			lb.Append(true)
+			for _, x := range get(&rows[i]) {
+				sb.Append(true)
+				name.Append(x.Name)
+				obs.Append(x.Observed)
+				base.Append(x.Baseline)
+				spread.Append(x.Spread)
+			}
 		}
 	default:
-		panic("parquet: column kind " + k.String() + " has no Arrow type")
+		panic(fmt.Sprintf("parquet: column %s: getter %T has no Arrow mapping", c.Name, get))
 	}
 }
 
