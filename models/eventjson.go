@@ -261,16 +261,18 @@ func fastString(b []byte, i int, dst *string) (int, bool) {
 	if b[i] != '"' {
 		return i, false
 	}
-	end, f, ok := jsontok.ScanString(b, i)
+	if j := jsontok.PlainPrefix(b, i+1); j < len(b) && b[j] == '"' {
+		*dst = string(b[i+1 : j])
+		return j + 1, true
+	}
+	n := jsontok.StringEnd(b, i) // the decoded value is no longer
+	if n < 0 {
+		return i, false
+	}
+	v, end, f, ok := jsontok.AppendString(make([]byte, 0, n), b, i)
 	if !ok || f&jsontok.BadUTF8 != 0 {
 		return i, false
 	}
-	body := b[i+1 : end-1]
-	if f&jsontok.Escaped == 0 {
-		*dst = string(body)
-		return end, true
-	}
-	v, _ := jsontok.AppendUnquote(make([]byte, 0, len(body)), body)
 	*dst = unsafe.String(unsafe.SliceData(v), len(v))
 	return end, true
 }
@@ -333,7 +335,8 @@ func skipNull(b []byte, i int) (int, bool) {
 
 // unquoteKey returns the decoded form of a key body holding an escape.
 func unquoteKey(k []byte) []byte {
-	v, _ := jsontok.AppendUnquote(make([]byte, 0, len(k)), k)
+	q := append(append(make([]byte, 0, len(k)+2), '"'), k...)
+	v, _, _, _ := jsontok.AppendString(make([]byte, 0, len(k)), append(q, '"'), 0)
 	return v
 }
 

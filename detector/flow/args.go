@@ -85,7 +85,7 @@ func (p *argParser) text(t jsontok.Token) string {
 		return unsafe.String(&p.in[t.Start], t.End-t.Start)
 	}
 	from := len(p.x.buf)
-	p.x.buf, _ = jsontok.AppendUnquote(p.x.buf, p.in[t.Start:t.End])
+	p.x.buf, _, _, _ = jsontok.AppendString(p.x.buf, p.in, t.Start-1)
 	return p.x.str(from)
 }
 

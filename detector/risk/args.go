@@ -65,7 +65,7 @@ func (w *argWalker) str(t jsontok.Token) string {
 	if t.Flags&jsontok.Escaped == 0 {
 		return unsafe.String(&w.b[t.Start], t.End-t.Start)
 	}
-	v, _ := jsontok.AppendUnquote(make([]byte, 0, t.End-t.Start), w.b[t.Start:t.End])
+	v, _, _, _ := jsontok.AppendString(make([]byte, 0, t.End-t.Start), w.b, t.Start-1)
 	return unsafe.String(unsafe.SliceData(v), len(v))
 }
 

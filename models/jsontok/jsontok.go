@@ -5,7 +5,7 @@
 // It works on byte spans and allocates nothing: ScanString and ScanNumber validate
 // one literal and return where it ends; Scanner turns a value into a stream
 // of tokens whose strings are spans of the input, unescaped only on demand
-// (AppendUnquote, into a buffer the caller reuses). Plain runs inside strings
+// (AppendString, into a buffer the caller reuses). Plain runs inside strings
 // are skipped eight bytes at a time (SWAR: one 64-bit load tests eight bytes
 // for a quote, a backslash, a control byte or a non-ASCII byte), so the cost
 // of a long string is a fraction of a byte-by-byte loop.
@@ -17,6 +17,7 @@
 package jsontok
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
@@ -175,37 +176,76 @@ func Hex4(b []byte, j int) rune {
 	return r
 }
 
-// AppendUnquote appends the value of a string body (the bytes between the
-// quotes of a string ScanString accepted) to dst, decoding escapes exactly as
-// encoding/json does: a surrogate pair is one rune, an unpaired surrogate
-// escape and every invalid UTF-8 byte become U+FFFD. valid is false when
-// the body held invalid UTF-8 bytes (escapes never make it false).
-func AppendUnquote(dst, body []byte) (_ []byte, valid bool) {
-	valid = true
-	for j := 0; j < len(body); {
-		k := plainRun(body, j)
-		dst = append(dst, body[j:k]...)
-		j = k
-		if j >= len(body) {
-			break
+// PlainPrefix returns the index of the first byte at or after i that is a
+// quote, a backslash, a control byte or non-ASCII (len(b) when none): a
+// string body's plain run starting at i.
+func PlainPrefix(b []byte, i int) int { return plainRun(b, i) }
+
+// StringEnd returns a quick upper bound of the length of the string value
+// whose opening quote is b[i]: the distance to the first quote not escaped
+// by an odd run of backslashes (bytes.IndexByte's vector search). It is
+// the exact body length of a string without escapes; -1 when there is no
+// such quote.
+func StringEnd(b []byte, i int) int {
+	end := i + 1
+	for {
+		k := bytes.IndexByte(b[end:], '"')
+		if k < 0 {
+			return -1
 		}
-		c := body[j]
-		if c != '\\' {
-			// '"' and controls cannot occur in a scanned body: non-ASCII.
-			r, size := utf8.DecodeRune(body[j:])
+		end += k
+		n := 0
+		for p := end - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return end - i - 1
+		}
+		end++
+	}
+}
+
+// AppendString scans the JSON string whose opening quote is b[i], as
+// ScanString does, and appends its value to dst in the same pass, decoding
+// escapes exactly as encoding/json does: a surrogate pair is one rune, an
+// unpaired surrogate escape and every invalid UTF-8 byte become U+FFFD
+// (and set BadUTF8). It returns the index after the closing quote; ok is
+// false (dst holding part of the value) where ScanString fails.
+func AppendString(dst, b []byte, i int) (_ []byte, end int, f Flags, ok bool) {
+	j := i + 1
+	for {
+		k := plainRun(b, j)
+		dst = append(dst, b[j:k]...)
+		j = k
+		if j >= len(b) {
+			return dst, i, f, false
+		}
+		c := b[j]
+		switch {
+		case c == '"':
+			return dst, j + 1, f, true
+		case c < 0x20:
+			return dst, i, f, false
+		case c >= utf8.RuneSelf:
+			f |= NonASCII
+			r, size := utf8.DecodeRune(b[j:])
 			if r == utf8.RuneError && size == 1 {
-				valid = false
+				f |= BadUTF8
 				dst = utf8.AppendRune(dst, utf8.RuneError)
 			} else {
-				dst = append(dst, body[j:j+size]...)
+				dst = append(dst, b[j:j+size]...)
 			}
 			j += size
 			continue
 		}
-		if j+1 >= len(body) {
-			break
+		// a backslash
+		if j+1 >= len(b) {
+			return dst, i, f, false
 		}
-		switch e := body[j+1]; e {
+		f |= Escaped
+		switch e := b[j+1]; e {
+		case '"', '\\', '/':
+			dst = append(dst, e)
 		case 'b':
 			dst = append(dst, '\b')
 		case 'f':
@@ -217,13 +257,13 @@ func AppendUnquote(dst, body []byte) (_ []byte, valid bool) {
 		case 't':
 			dst = append(dst, '\t')
 		case 'u':
-			r := Hex4(body, j)
+			r := Hex4(b, j)
 			if r < 0 {
-				return dst, valid // not a scanned body
+				return dst, i, f, false
 			}
 			j += 6
 			if 0xd800 <= r && r < 0xe000 {
-				if r1 := Hex4(body, j); r < 0xdc00 && 0xdc00 <= r1 && r1 < 0xe000 {
+				if r1 := Hex4(b, j); r < 0xdc00 && 0xdc00 <= r1 && r1 < 0xe000 {
 					dst = utf8.AppendRune(dst, (r-0xd800)<<10|(r1-0xdc00)+0x10000)
 					j += 6
 					continue
@@ -232,12 +272,11 @@ func AppendUnquote(dst, body []byte) (_ []byte, valid bool) {
 			}
 			dst = utf8.AppendRune(dst, r)
 			continue
-		default: // " \ /
-			dst = append(dst, e)
+		default:
+			return dst, i, f, false
 		}
 		j += 2
 	}
-	return dst, valid
 }
 
 // ScanNumber scans the JSON number at b[i]:

@@ -24,7 +24,7 @@ func tokens(b []byte, maxDepth int) ([]string, bool, int) {
 		case Invalid:
 			return out, false, t.Start
 		case Key, String:
-			v, _ := AppendUnquote(nil, s.Bytes(t))
+			v, _, _, _ := AppendString(nil, b, t.Start-1)
 			out = append(out, kindName[t.Kind]+" "+string(v))
 		default:
 			out = append(out, kindName[t.Kind]+" "+string(s.Bytes(t)))
@@ -146,7 +146,14 @@ func checkAgainstStdlib(t *testing.T, b []byte) {
 			}
 			return
 		case Key, String:
-			got, valid := AppendUnquote(nil, s.Bytes(tok))
+			got, end, f, ok := AppendString(nil, b, tok.Start-1)
+			if !ok || end != tok.End+1 || f != tok.Flags {
+				t.Fatalf("string %q: AppendString ok %v, end %d, flags %b; ScanString end %d, flags %b", b[tok.Start-1:tok.End+1], ok, end, f, tok.End+1, tok.Flags)
+			}
+			if n := StringEnd(b, tok.Start-1); n != tok.End-tok.Start {
+				t.Fatalf("string %q: StringEnd %d, want %d", b[tok.Start-1:tok.End+1], n, tok.End-tok.Start)
+			}
+			valid := f&BadUTF8 == 0
 			var want string
 			if err := json.Unmarshal(b[tok.Start-1:tok.End+1], &want); err != nil {
 				t.Fatalf("string %q: encoding/json: %v", b[tok.Start-1:tok.End+1], err)
