@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/tetherhq/tether/models/jsontok"
 )
 
 // This file holds the fast path of Decoder.Decode: a single-pass scanner
@@ -241,17 +243,7 @@ func decodeEventFast(b []byte, ev *Event, in *interner) bool {
 	}
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
+func skipWS(b []byte, i int) int { return jsontok.SkipSpace(b, i) }
 
 func isNullAt(b []byte, i int) bool {
 	return len(b)-i >= 4 && b[i] == 'n' && b[i+1] == 'u' && b[i+2] == 'l' && b[i+3] == 'l'
@@ -259,6 +251,9 @@ func isNullAt(b []byte, i int) bool {
 
 // fastString decodes a JSON string or null at b[i] into *dst (null leaves
 // *dst unchanged, as encoding/json does) and returns the index after it.
+// A string holding invalid UTF-8 reports false (encoding/json would replace
+// the bytes; the decoder refuses them). An escaped string is decoded in one
+// allocation.
 func fastString(b []byte, i int, dst *string) (int, bool) {
 	if b[i] == 'n' {
 		return skipNull(b, i)
@@ -266,20 +261,20 @@ func fastString(b []byte, i int, dst *string) (int, bool) {
 	if b[i] != '"' {
 		return i, false
 	}
-	s := i + 1
-	j := s
-	for j < len(b) && plainStringByte[b[j]] {
-		j++
-	}
-	switch {
-	case j >= len(b):
-		return i, false
-	case b[j] == '"':
-		*dst = string(b[s:j])
+	if j := jsontok.PlainPrefix(b, i+1); j < len(b) && b[j] == '"' {
+		*dst = string(b[i+1 : j])
 		return j + 1, true
-	default:
-		return unquoteSlow(b, s, j, dst)
 	}
+	n := jsontok.StringEnd(b, i) // the decoded value is no longer
+	if n < 0 {
+		return i, false
+	}
+	v, end, f, ok := jsontok.AppendString(make([]byte, 0, n), b, i)
+	if !ok || f&jsontok.BadUTF8 != 0 {
+		return i, false
+	}
+	*dst = unsafe.String(unsafe.SliceData(v), len(v))
+	return end, true
 }
 
 // interner hands out one string for repeated values of the fields that
@@ -338,121 +333,11 @@ func skipNull(b []byte, i int) (int, bool) {
 	return i, false
 }
 
-// unquoteSlow decodes the body of a JSON string starting at b[s] (after the
-// opening quote; b[s:j] is already known to be plain) exactly as
-// encoding/json's unquote does: escapes decoded, invalid surrogate escapes
-// replaced with U+FFFD. It reports false on invalid UTF-8 bytes (which
-// encoding/json would replace too, but the decoder refuses). A decoded
-// string is never longer than its encoding, so the result is built in one
-// allocation sized by a first pass to the closing quote, copying runs of
-// plain bytes at once.
-func unquoteSlow(b []byte, s, j int, dst *string) (int, bool) {
-	end := j // the closing quote: the first one after an even run of backslashes
-	for {
-		k := bytes.IndexByte(b[end:], '"')
-		if k < 0 {
-			return j, false
-		}
-		end += k
-		n := 0
-		for p := end - 1; p >= j && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			break
-		}
-		end++
-	}
-	var out strings.Builder
-	out.Grow(end - s)
-	out.Write(b[s:j])
-	for j < len(b) {
-		k := j
-		for k < len(b) && plainStringByte[b[k]] {
-			k++
-		}
-		out.Write(b[j:k])
-		j = k
-		if j >= len(b) {
-			break
-		}
-		c := b[j]
-		switch {
-		case c == '"':
-			*dst = out.String()
-			return j + 1, true
-		case c < 0x20:
-			return j, false
-		case c == '\\':
-			if j+1 >= len(b) {
-				return j, false
-			}
-			switch b[j+1] {
-			case '"', '\\', '/':
-				out.WriteByte(b[j+1])
-			case 'b':
-				out.WriteByte('\b')
-			case 'f':
-				out.WriteByte('\f')
-			case 'n':
-				out.WriteByte('\n')
-			case 'r':
-				out.WriteByte('\r')
-			case 't':
-				out.WriteByte('\t')
-			case 'u':
-				r := getu4(b, j)
-				if r < 0 {
-					return j, false
-				}
-				if utf16.IsSurrogate(r) {
-					r1 := getu4(b, j+6)
-					if dec := utf16.DecodeRune(r, r1); dec != utf8.RuneError {
-						out.WriteRune(dec)
-						j += 12
-						continue
-					}
-					r = utf8.RuneError
-				}
-				out.WriteRune(r)
-				j += 6
-				continue
-			default:
-				return j, false
-			}
-			j += 2
-		default: // c >= utf8.RuneSelf
-			r, size := utf8.DecodeRune(b[j:])
-			if r == utf8.RuneError && size == 1 {
-				return j, false
-			}
-			out.Write(b[j : j+size])
-			j += size
-		}
-	}
-	return j, false
-}
-
-// getu4 decodes the \uXXXX escape at b[j:], or returns -1.
-func getu4(b []byte, j int) rune {
-	if j+6 > len(b) || b[j] != '\\' || b[j+1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, c := range b[j+2 : j+6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c = c - '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
+// unquoteKey returns the decoded form of a key body holding an escape.
+func unquoteKey(k []byte) []byte {
+	q := append(append(make([]byte, 0, len(k)+2), '"'), k...)
+	v, _, _, _ := jsontok.AppendString(make([]byte, 0, len(k)), append(q, '"'), 0)
+	return v
 }
 
 // fastInt64 decodes an integer or null at b[i]. Anything encoding/json
@@ -717,10 +602,7 @@ var keySeed = maphash.MakeSeed()
 // add records key and reports false when it was already present.
 func (o *objectKeys) add(key []byte) bool {
 	if bytes.IndexByte(key, '\\') >= 0 {
-		var dec string
-		// The body of a valid string: unquoteSlow cannot fail here.
-		unquoteSlow(append(append(make([]byte, 0, len(key)+1), key...), '"'), 0, 0, &dec)
-		key = []byte(dec)
+		key = unquoteKey(key)
 	}
 	if o.big == nil {
 		for _, k := range o.small[:o.n] {
@@ -768,107 +650,32 @@ func skipLit(b []byte, i int, lit string) (int, bool) {
 	return i, false
 }
 
-// plainStringByte marks the bytes a JSON string body holds as themselves:
-// ASCII other than controls, '"' and '\\'.
-var plainStringByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // skipString validates the JSON string at b[i] (the opening quote),
 // including that its bytes are valid UTF-8.
 func skipString(b []byte, i int, why *string) (int, bool) {
-	j := i + 1
-	for j < len(b) {
-		if plainStringByte[b[j]] {
-			j++
-			continue
-		}
-		c := b[j]
-		switch {
-		case c == '"':
-			return j + 1, true
-		case c < 0x20:
-			return i, false
-		case c == '\\':
-			if j+1 >= len(b) {
-				return i, false
-			}
-			switch b[j+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				j += 2
-			case 'u':
-				if getu4(b, j) < 0 {
-					return i, false
-				}
-				j += 6
-			default:
-				return i, false
-			}
-		case c < utf8.RuneSelf:
-			j++
-		default:
-			r, size := utf8.DecodeRune(b[j:])
-			if r == utf8.RuneError && size == 1 {
-				if why != nil {
-					*why = fmt.Sprintf("invalid UTF-8 at byte %d", j)
-				}
-				return i, false
-			}
-			j += size
-		}
+	end, f, ok := jsontok.ScanString(b, i)
+	if !ok {
+		return i, false
 	}
-	return i, false
+	if f&jsontok.BadUTF8 != 0 {
+		if why != nil {
+			*why = fmt.Sprintf("invalid UTF-8 at byte %d", i+1+jsontok.FirstBadUTF8(b[i+1:end-1]))
+		}
+		return i, false
+	}
+	return end, true
 }
 
-// skipNumber validates a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-// whose magnitude fits a float64 (1e999 does not; 1e-999 rounds to 0 and
-// is accepted).
+// skipNumber validates a JSON number whose magnitude fits a float64 (1e999
+// does not; 1e-999 rounds to 0 and is accepted).
 func skipNumber(b []byte, i int, why *string) (int, bool) {
-	j := i
-	if b[j] == '-' {
-		j++
-	}
-	if j >= len(b) {
+	j, exp, ok := jsontok.ScanNumber(b, i)
+	if !ok {
 		return i, false
 	}
-	switch {
-	case b[j] == '0':
-		j++
-	case '1' <= b[j] && b[j] <= '9':
-		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
-			j++
-		}
-	default:
-		return i, false
-	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		if j >= len(b) || b[j] < '0' || b[j] > '9' {
-			return i, false
-		}
-		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
-			j++
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		if j >= len(b) || b[j] < '0' || b[j] > '9' {
-			return i, false
-		}
-		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
-			j++
-		}
-		// Only an exponent can leave float64's range within a record
-		// (309 integer digits would be needed otherwise; checked below).
-		return j, numberInRange(b[i:j], why)
-	}
-	if j-i > 300 {
+	// Only an exponent can leave float64's range within a record (309
+	// integer digits would be needed otherwise; checked below).
+	if exp || j-i > 300 {
 		return j, numberInRange(b[i:j], why)
 	}
 	return j, true
@@ -993,9 +800,7 @@ func scanRecord(b []byte) error {
 // by case folding (as encoding/json would match it), if any.
 func foldedField(k []byte) (string, bool) {
 	if bytes.IndexByte(k, '\\') >= 0 {
-		var key string
-		unquoteSlow(append(append([]byte(nil), k...), '"'), 0, 0, &key)
-		k = []byte(key)
+		k = unquoteKey(k)
 	}
 	for _, f := range fieldNames {
 		if string(k) == f {

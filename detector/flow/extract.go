@@ -66,13 +66,27 @@ const (
 // isDelim reports whether b separates tokens: whitespace, quotes, brackets
 // and list punctuation. '.', ':', '/', '@', '-', '_', '+' stay inside tokens
 // so that e-mail addresses, URLs and numbers survive.
-func isDelim(b byte) bool {
-	switch b {
-	case ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', '<', '>', '(', ')', '[', ']', '{', '}', ',', ';', '|', '*', '\\':
-		return true
+func isDelim(b byte) bool { return byteClass[b]&bDelim != 0 }
+
+// Byte classes for the token scan (byteClass).
+const (
+	bDelim = 1 << iota // separates tokens (isDelim)
+	// bMark: a digit or one of . @ / : = — every value classify reports
+	// holds one (an e-mail '@', a URL ':', a host or file '.', a number
+	// or id digits, a key=value split), so a token without one is skipped
+	// without classifying it: most tokens of prose are plain words.
+	bMark
+)
+
+var byteClass = func() (t [256]uint8) {
+	for _, c := range []byte(" \t\n\r\v\f\"'`<>()[]{},;|*\\") {
+		t[c] |= bDelim
 	}
-	return false
-}
+	for _, c := range []byte("0123456789.@/:=") {
+		t[c] |= bMark
+	}
+	return t
+}()
 
 // Extract calls fn, in order of appearance, for each distinctive value in
 // s: e-mail addresses, URLs (and their hosts), host names, phone/account
@@ -98,18 +112,26 @@ type extractor struct {
 	buf    []byte
 }
 
-// run calls fn for each value of s with the byte offset of its token.
+// run calls fn for each value of s with the byte offset of its token. One
+// pass over s with a table lookup per byte; only tokens long enough and
+// holding a digit or one of . @ / : = are classified (see bMark).
 func (x *extractor) run(s string, fn func(v string, c Class, at int)) {
 	i := 0
 	for i < len(s) {
-		for i < len(s) && isDelim(s[i]) {
+		for i < len(s) && byteClass[s[i]]&bDelim != 0 {
 			i++
 		}
 		j := i
-		for j < len(s) && !isDelim(s[j]) {
+		var m uint8
+		for j < len(s) {
+			c := byteClass[s[j]]
+			if c&bDelim != 0 {
+				break
+			}
+			m |= c
 			j++
 		}
-		if j > i {
+		if j-i >= MinValueLen && m&bMark != 0 {
 			x.classify(s[i:j], i, fn)
 		}
 		i = j

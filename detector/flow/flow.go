@@ -450,6 +450,7 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 	if ev.ParentSessionID != "" && s.parent == "" && ev.ParentSessionID != ev.SessionID {
 		s.parent, s.child = ev.ParentSessionID, true
 	}
+	d.noteTruncated(s, ev, emit) // scancap.go
 	switch ev.Kind {
 	case models.KindSessionStart:
 		d.trust(s, ev.Content, true)

@@ -1,9 +1,9 @@
 package risk
 
 import (
-	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
+	"unsafe"
+
+	"github.com/tetherhq/tether/models/jsontok"
 )
 
 // leafKind is the JSON type of an argument leaf.
@@ -30,12 +30,15 @@ type leaf struct {
 const maxDepth = 32
 
 // argWalker decodes a JSON arguments object into leaves in one pass over
-// the bytes (one string allocation per string value; escapes decoded). It
-// does not validate beyond what it needs: events reach detectors after
-// models.Decoder has checked the arguments are valid JSON.
+// the bytes with the shared tokenizer (models/jsontok). Keys and values
+// without escapes alias the arguments (which events never modify after
+// decoding), so they cost no allocation; an escaped one is decoded into a
+// string of its own. It does not validate beyond what it needs: events
+// reach detectors after models.Decoder has checked the arguments are valid
+// JSON.
 type argWalker struct {
 	b      []byte
-	i      int
+	sc     jsontok.Scanner
 	leaves []leaf
 	keys   []string // top-level keys in order
 	bad    bool
@@ -44,228 +47,80 @@ type argWalker struct {
 // walk resets w and decodes raw. It reports false (with the leaves found so
 // far) on malformed input or nesting deeper than maxDepth.
 func (w *argWalker) walk(raw []byte) bool {
-	w.b, w.i, w.bad = raw, 0, false
+	w.b, w.bad = raw, false
 	w.leaves, w.keys = w.leaves[:0], w.keys[:0]
-	w.ws()
-	if w.i >= len(w.b) {
+	if jsontok.SkipSpace(raw, 0) == len(raw) {
 		return true
 	}
-	w.value("", "", 0)
+	w.sc.Reset(raw)
+	w.value(w.sc.Next(), "", "", 0)
 	return !w.bad
 }
 
-func (w *argWalker) ws() {
-	for w.i < len(w.b) {
-		switch w.b[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
-		}
+// str returns the value of a string or key token.
+func (w *argWalker) str(t jsontok.Token) string {
+	if t.End == t.Start {
+		return ""
 	}
+	if t.Flags&jsontok.Escaped == 0 {
+		return unsafe.String(&w.b[t.Start], t.End-t.Start)
+	}
+	v, _, _, _ := jsontok.AppendString(make([]byte, 0, t.End-t.Start), w.b, t.Start-1)
+	return unsafe.String(unsafe.SliceData(v), len(v))
 }
 
-func (w *argWalker) value(key, top string, depth int) {
+// value reads the value that starts with token t, under member key (the
+// innermost) and top-level argument top, depth containers deep.
+func (w *argWalker) value(t jsontok.Token, key, top string, depth int) {
 	if w.bad {
 		return
 	}
-	if depth > maxDepth || w.i >= len(w.b) {
+	if depth > maxDepth {
 		w.bad = true
 		return
 	}
-	switch c := w.b[w.i]; {
-	case c == '{':
-		w.i++
-		w.ws()
-		if w.i < len(w.b) && w.b[w.i] == '}' {
-			w.i++
-			return
-		}
-		for !w.bad {
-			w.ws()
-			if w.i >= len(w.b) || w.b[w.i] != '"' {
+	switch t.Kind {
+	case jsontok.ObjectStart:
+		for {
+			t = w.sc.Next()
+			if t.Kind == jsontok.ObjectEnd {
+				return
+			}
+			if t.Kind != jsontok.Key {
 				w.bad = true
 				return
 			}
-			k, ok := w.str()
-			if !ok {
-				w.bad = true
-				return
-			}
-			t := top
+			k := w.str(t)
+			tp := top
 			if depth == 0 {
-				t = k
+				tp = k
 				w.keys = append(w.keys, k)
 			}
-			w.ws()
-			if w.i >= len(w.b) || w.b[w.i] != ':' {
-				w.bad = true
-				return
-			}
-			w.i++
-			w.ws()
-			w.value(k, t, depth+1)
-			w.ws()
-			if w.i >= len(w.b) {
-				w.bad = true
-				return
-			}
-			if w.b[w.i] == ',' {
-				w.i++
-				continue
-			}
-			if w.b[w.i] == '}' {
-				w.i++
-				return
-			}
-			w.bad = true
-		}
-	case c == '[':
-		w.i++
-		w.ws()
-		if w.i < len(w.b) && w.b[w.i] == ']' {
-			w.i++
-			return
-		}
-		for !w.bad {
-			w.ws()
-			w.value(key, top, depth+1)
-			w.ws()
-			if w.i >= len(w.b) {
-				w.bad = true
-				return
-			}
-			if w.b[w.i] == ',' {
-				w.i++
-				continue
-			}
-			if w.b[w.i] == ']' {
-				w.i++
-				return
-			}
-			w.bad = true
-		}
-	case c == '"':
-		s, ok := w.str()
-		if !ok {
-			w.bad = true
-			return
-		}
-		w.leaves = append(w.leaves, leaf{key: key, top: top, kind: leafString, val: s})
-	case c == 't' || c == 'f' || c == 'n':
-		for _, lit := range [...]string{"true", "false", "null"} {
-			if len(w.b)-w.i >= len(lit) && string(w.b[w.i:w.i+len(lit)]) == lit {
-				kind := leafBool
-				if lit == "null" {
-					kind = leafNull
-				}
-				w.leaves = append(w.leaves, leaf{key: key, top: top, kind: kind, val: lit})
-				w.i += len(lit)
+			if w.value(w.sc.Next(), k, tp, depth+1); w.bad {
 				return
 			}
 		}
-		w.bad = true
-	case c == '-' || c >= '0' && c <= '9':
-		j := w.i
-		for j < len(w.b) {
-			d := w.b[j]
-			if d >= '0' && d <= '9' || d == '-' || d == '+' || d == '.' || d == 'e' || d == 'E' {
-				j++
-				continue
+	case jsontok.ArrayStart:
+		for {
+			t = w.sc.Next()
+			if t.Kind == jsontok.ArrayEnd {
+				return
 			}
-			break
+			if w.value(t, key, top, depth+1); w.bad {
+				return
+			}
 		}
-		w.leaves = append(w.leaves, leaf{key: key, top: top, kind: leafNumber, val: string(w.b[w.i:j])})
-		w.i = j
+	case jsontok.String:
+		w.leaves = append(w.leaves, leaf{key: key, top: top, kind: leafString, val: w.str(t)})
+	case jsontok.Number:
+		w.leaves = append(w.leaves, leaf{key: key, top: top, kind: leafNumber, val: unsafe.String(&w.b[t.Start], t.End-t.Start)})
+	case jsontok.True:
+		w.leaves = append(w.leaves, leaf{key: key, top: top, kind: leafBool, val: "true"})
+	case jsontok.False:
+		w.leaves = append(w.leaves, leaf{key: key, top: top, kind: leafBool, val: "false"})
+	case jsontok.Null:
+		w.leaves = append(w.leaves, leaf{key: key, top: top, kind: leafNull, val: "null"})
 	default:
 		w.bad = true
 	}
-}
-
-// str decodes the string at w.i (which is '"').
-func (w *argWalker) str() (string, bool) {
-	start := w.i + 1
-	j := start
-	for j < len(w.b) {
-		c := w.b[j]
-		if c == '"' {
-			w.i = j + 1
-			return string(w.b[start:j]), true
-		}
-		if c == '\\' {
-			return w.strEscaped(start)
-		}
-		j++
-	}
-	return "", false
-}
-
-func (w *argWalker) strEscaped(start int) (string, bool) {
-	out := make([]byte, 0, 32)
-	j := start
-	for j < len(w.b) {
-		c := w.b[j]
-		switch {
-		case c == '"':
-			w.i = j + 1
-			return string(out), true
-		case c != '\\':
-			out = append(out, c)
-			j++
-			continue
-		}
-		if j+1 >= len(w.b) {
-			return "", false
-		}
-		e := w.b[j+1]
-		j += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, n := w.hex4(j)
-			if n == 0 {
-				return "", false
-			}
-			j += n
-			if utf16.IsSurrogate(r) {
-				if j+6 <= len(w.b) && w.b[j] == '\\' && w.b[j+1] == 'u' {
-					r2, n2 := w.hex4(j + 2)
-					if d := utf16.DecodeRune(r, r2); n2 > 0 && d != utf8.RuneError {
-						r = d
-						j += 2 + n2
-					} else {
-						r = utf8.RuneError
-					}
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return "", false
-		}
-	}
-	return "", false
-}
-
-func (w *argWalker) hex4(j int) (rune, int) {
-	if j+4 > len(w.b) {
-		return 0, 0
-	}
-	v, err := strconv.ParseUint(string(w.b[j:j+4]), 16, 32)
-	if err != nil {
-		return 0, 0
-	}
-	return rune(v), 4
 }

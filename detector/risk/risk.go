@@ -203,7 +203,7 @@ func (d *Detector) role(name string) toolcap.Role {
 		clear(d.roles)
 	}
 	r := toolcap.ArgRole(name, "")
-	d.roles[name] = r
+	d.roles[strings.Clone(name)] = r // name may alias an event's arguments
 	return r
 }
 
