@@ -150,15 +150,15 @@ type Options struct {
 // review on its own.
 func DefaultOptions() Options {
 	return Options{
-		MaxTracked:                  100_000,
-		MaxSessions:                 100_000,
+		MaxTracked:                  0,
+		MaxSessions:                 0,
 		BurstWindow:                 time.Minute,
 		BurstIndividual:             20,
 		ExpiredSeverity:             60,
 		ExpiredRiskySeverity:        75,
 		PrincipalEndedSeverity:      models.SeverityMedium,
 		PrincipalEndedRiskySeverity: 60,
-		MaxCredentials:              50_000,
+		MaxCredentials:              0,
 		SharedWindow:                24 * time.Hour,
 		DelegationWindow:            5 * time.Minute,
 		MaxSessionAge:               8 * time.Hour,
@@ -225,9 +225,6 @@ func New(opts Options) *Detector {
 	fill(&opts.HumanSeverity, def.HumanSeverity)
 	fill(&opts.MissingSeverity, def.MissingSeverity)
 	fill(&opts.SessionAgeSeverity, def.SessionAgeSeverity)
-	if opts.MaxCredentials <= 0 {
-		opts.MaxCredentials = def.MaxCredentials
-	}
 	if opts.SharedWindow == 0 {
 		opts.SharedWindow = def.SharedWindow
 	}
@@ -236,12 +233,6 @@ func New(opts Options) *Detector {
 	}
 	if opts.MaxSessionAge == 0 {
 		opts.MaxSessionAge = def.MaxSessionAge
-	}
-	if opts.MaxTracked <= 0 {
-		opts.MaxTracked = def.MaxTracked
-	}
-	if opts.MaxSessions <= 0 {
-		opts.MaxSessions = def.MaxSessions
 	}
 	if opts.ExpiredSeverity == 0 {
 		opts.ExpiredSeverity = def.ExpiredSeverity
@@ -289,9 +280,7 @@ func (d *Detector) SetMemoryBudget(bytes int64) {
 
 // capOf is the entry cap of a table: the smaller of limit and the entries
 // of size per that fit in bytes (at least 1).
-func capOf(limit int, bytes, per int64) int {
-	return int(max(min(int64(limit), bytes/per), 1))
-}
+func capOf(limit int, bytes, per int64) int { return lru.CapOf(limit, bytes, per) }
 
 // Evictions implements detector.Bounded.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
