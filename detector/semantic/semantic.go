@@ -133,7 +133,7 @@ func DefaultOptions() Options {
 type agentState struct {
 	purpose      string // the purpose text the cache was built from
 	vec          Vector
-	sink, destr  bool // the purpose calls for public_sink / destructive tools
+	sink, destr  bool     // the purpose calls for public_sink / destructive tools
 	classes      []string // declared data classes, sorted, distinct
 	anyDeclClass bool
 }
