@@ -233,7 +233,7 @@ type Detector struct {
 // SetMemoryBudget: an agent with a handful of tools and its LRU node, a
 // peer group at its tool cap.
 const (
-	agentEntryBytes = 500
+	agentEntryBytes = 256
 	groupEntryBytes = 8 << 10
 )
 

@@ -49,7 +49,7 @@
 // the id), lapsed-grant sessions (MaxSessions, about 100 bytes plus the
 // id; dropped at session_end), attribution sessions (MaxSessions, about
 // 130 bytes plus the id; dropped at session_end) and credentials
-// (MaxCredentials, about 300 bytes plus the credential id; each remembers
+// (MaxCredentials, about 192 bytes plus the credential id; each remembers
 // at most 4 agents, whose id strings it shares with the events). An
 // evicted agent or session may be reported again. All times are event
 // times.
@@ -183,7 +183,7 @@ const (
 	seenEntryBytes     = 100
 	reportedEntryBytes = 100
 	sessEntryBytes     = 130
-	credEntryBytes     = 300
+	credEntryBytes     = 192
 )
 
 // maxBurstSample bounds the agents a burst finding names.
@@ -268,14 +268,14 @@ func (d *Detector) tables(seen, reported, sess, creds int) (*lru.LRU[struct{}], 
 }
 
 // SetMemoryBudget implements detector.Bounded: the unregistered agents get
-// 30% of bytes, the lapsed-grant sessions 15%, the attribution sessions
-// 35% and the credentials 20%, at the per-entry estimates of the package
+// 15% of bytes, the lapsed-grant sessions 10%, the attribution sessions
+// 25% and the credentials 50% (one per agent in most fleets), at the per-entry estimates of the package
 // doc, each capped by its Max… option.
 func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.seen.SetMax(capOf(d.opts.MaxTracked, bytes*30/100, seenEntryBytes))
-	d.reported.SetMax(capOf(d.opts.MaxSessions, bytes*15/100, reportedEntryBytes))
-	d.sess.SetMax(capOf(d.opts.MaxSessions, bytes*35/100, sessEntryBytes))
-	d.creds.SetMax(capOf(d.opts.MaxCredentials, bytes*20/100, credEntryBytes))
+	d.seen.SetMax(capOf(d.opts.MaxTracked, bytes*15/100, seenEntryBytes))
+	d.reported.SetMax(capOf(d.opts.MaxSessions, bytes*10/100, reportedEntryBytes))
+	d.sess.SetMax(capOf(d.opts.MaxSessions, bytes*25/100, sessEntryBytes))
+	d.creds.SetMax(capOf(d.opts.MaxCredentials, bytes*50/100, credEntryBytes))
 }
 
 // capOf is the entry cap of a table: the smaller of limit and the entries

@@ -251,11 +251,15 @@ func New(opts Options) *Detector {
 }
 
 // Per-entry size estimates (bytes, ids and tool names excluded) behind
-// SetMemoryBudget: an agent with its history ring and a few dozen
-// transitions, a session in flight.
+// SetMemoryBudget, from BenchmarkStatePerAgent (bench/): an agent after a
+// session or two with its LRU entry (about 300 bytes measured; each
+// completed session adds a 56-byte row to its history ring up to History
+// rows, and the covariance takes 456 bytes from the second session, so an
+// agent with a full history of 64 sessions holds about 4.5 KiB), a
+// session in flight.
 const (
-	agentEntryBytes   = 5 << 10
-	sessionEntryBytes = 350
+	agentEntryBytes   = 384
+	sessionEntryBytes = 192
 )
 
 // limit is the table cap of a Max… option (≤ 0: unbounded).
@@ -274,7 +278,7 @@ func (d *Detector) tables(agents, sessions int) (*lru.LRU[*agentState], *lru.Cac
 }
 
 // SetMemoryBudget implements detector.Bounded: 70% of bytes for agents
-// (about 5 KiB each) and 30% for sessions in flight (about 350 bytes),
+// (about 384 bytes each) and 30% for sessions in flight (about 192 bytes),
 // each capped by its Max… option.
 func (d *Detector) SetMemoryBudget(bytes int64) {
 	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*7/10, agentEntryBytes))

@@ -278,7 +278,7 @@ func New(opts Options) *Detector {
 // argument shapes, a few recipients and egress hosts); the per-entry caps
 // (MaxTools, MaxDestinations, MaxShapes) allow several times more.
 const (
-	agentEntryBytes = 2 << 10
+	agentEntryBytes = 384
 	peerEntryBytes  = 8 << 10
 )
 

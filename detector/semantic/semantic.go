@@ -188,10 +188,13 @@ func (d *Detector) purposeVector(purpose string, v Vector) Vector {
 	return *pv
 }
 
-// Per-entry size estimates (bytes, ids excluded) behind SetMemoryBudget.
+// Per-entry size estimates (bytes, ids excluded) behind SetMemoryBudget,
+// from BenchmarkStatePerAgent (bench/): an agent (its purpose vector is
+// shared by the agents of one purpose), a session with a short request
+// (a long request's vector holds up to MaxTerms·8 bytes more).
 const (
-	agentEntryBytes   = 2 << 10
-	sessionEntryBytes = 2560
+	agentEntryBytes   = 128
+	sessionEntryBytes = 256
 )
 
 // New returns a Detector.
@@ -216,12 +219,12 @@ func (d *Detector) tables(agents, sessions int) (*lru.LRU[agentState], *lru.LRU[
 	return a, s
 }
 
-// SetMemoryBudget implements detector.Bounded: 20% of bytes for agents
-// (about 2 KiB each) and 80% for sessions (about 2.5 KiB), each capped by
-// its Max… option.
+// SetMemoryBudget implements detector.Bounded: 30% of bytes for agents
+// (about 128 bytes each) and 70% for sessions (about 256 bytes), each
+// capped by its Max… option (0: none).
 func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*2/10, agentEntryBytes))
-	d.sessions.SetMax(capOf(d.opts.MaxSessions, bytes*8/10, sessionEntryBytes))
+	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*3/10, agentEntryBytes))
+	d.sessions.SetMax(capOf(d.opts.MaxSessions, bytes*7/10, sessionEntryBytes))
 }
 
 // capOf is the entry cap of a table: the smaller of limit and the entries
