@@ -32,6 +32,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"weak"
 
 	"github.com/tetherhq/tether/models"
 )
@@ -281,16 +282,21 @@ func LabelInventory(inv *models.Inventory) *models.Inventory {
 	v := current.Load()
 	lastLabelled.Lock()
 	defer lastLabelled.Unlock()
-	if lastLabelled.in != inv || lastLabelled.vocab != v {
-		lastLabelled.in, lastLabelled.vocab, lastLabelled.out = inv, v, labelInventory(inv)
+	if lastLabelled.in.Value() == inv && lastLabelled.vocab == v {
+		if out := lastLabelled.out.Value(); out != nil {
+			return out
+		}
 	}
-	return lastLabelled.out
+	out := labelInventory(inv)
+	lastLabelled.in, lastLabelled.out, lastLabelled.vocab = weak.Make(inv), weak.Make(out), v
+	return out
 }
 
-// lastLabelled memoises the last LabelInventory.
+// lastLabelled memoises the last LabelInventory. Its pointers are weak: the
+// memo keeps neither inventory alive once no engine uses them.
 var lastLabelled struct {
 	sync.Mutex
-	in, out *models.Inventory
+	in, out weak.Pointer[models.Inventory]
 	vocab   *Vocabulary
 }
 
