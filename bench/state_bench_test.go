@@ -14,6 +14,7 @@ import (
 
 	"github.com/tetherhq/tether/bench/fleet"
 	"github.com/tetherhq/tether/detector"
+	"github.com/tetherhq/tether/detector/toolcap"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -173,4 +174,145 @@ func measureState(b *testing.B, opts detector.Options, agents int, fleetBytes fl
 	b.ReportMetric(float64(evicted)/float64(agents), "evicted/agent")
 	runtime.KeepAlive(eng)
 	runtime.KeepAlive(fl)
+}
+
+// BenchmarkStateMillion measures the default engine holding a million
+// agents (TETHER_BENCH_1M=1; TETHER_BENCH_STATE_COPIES sets the copies,
+// default 1000): a fleet of 1,000 agents is run for 10 events per agent
+// (about one session each; the sessions still open are then ended) and
+// replayed that many times with every agent,
+// session and credential id renamed per copy and the event time shifted
+// past the previous copy, so each copy's agents are new and every agent
+// ends idle after its burst of activity, as most agents of a large fleet
+// are at any moment. (The fleet generator itself cannot reach a million
+// agents: it scripts each agent's session ahead, ≈ 15 KB per agent.) The
+// inventory of all agents is built (and labelled) before the first
+// reading, so B/agent is the detectors' state alone; evicted/agent counts
+// what the default budget evicted; peak-RSS-MiB is the process's peak
+// resident set (the inventory and the generator included).
+func BenchmarkStateMillion(b *testing.B) {
+	if os.Getenv("TETHER_BENCH_1M") == "" {
+		b.Skip("needs about 4 GB of memory: set TETHER_BENCH_1M=1 to run it")
+	}
+	const base = 1000
+	copies := 1000
+	if v := os.Getenv("TETHER_BENCH_STATE_COPIES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("TETHER_BENCH_STATE_COPIES: bad count %q", v)
+		}
+		copies = n
+	}
+	fl := stateFleet(base)
+	evs := fl.Take(warmPerAgent * base)
+	// end the sessions still open: the agents go idle after their burst
+	open := map[string]*models.Event{}
+	for _, ev := range evs {
+		if ev.Kind == models.KindSessionEnd {
+			delete(open, ev.SessionID)
+		} else {
+			open[ev.SessionID] = ev
+		}
+	}
+	last := evs[len(evs)-1].Time
+	for _, id := range slices.Sorted(maps.Keys(open)) {
+		o := open[id]
+		last = last.Add(time.Millisecond)
+		evs = append(evs, &models.Event{SchemaVersion: o.SchemaVersion, ID: o.ID + "-end", Kind: models.KindSessionEnd, Time: last,
+			AgentID: o.AgentID, SessionID: id, RootAgentID: o.RootAgentID, ParentAgentID: o.ParentAgentID, Principal: o.Principal, Step: o.Step + 1})
+	}
+	span := evs[len(evs)-1].Time.Sub(evs[0].Time) + time.Minute
+	// The inventory: base specs labelled once (so the engine needs no
+	// labelled copy), then one renamed spec per agent and copy sharing
+	// their tool slices.
+	baseInv := toolcap.LabelInventory(fl.Inventory())
+	inv := &models.Inventory{Agents: make([]models.AgentSpec, 0, len(baseInv.Agents)*copies)}
+	for k := range copies {
+		for _, a := range baseInv.Agents {
+			a.ID = renamed(a.ID, k)
+			inv.Agents = append(inv.Agents, a)
+		}
+	}
+	if err := inv.Index(); err != nil {
+		b.Fatal(err)
+	}
+	agents := base * copies
+	opts := detector.DefaultOptions()
+	opts.Inventory = inv
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	eng := detector.New(opts)
+	var out detector.Output
+	start := time.Now()
+	n := 0
+	for k := range copies {
+		names := map[string]string{}
+		name := func(id string) string {
+			if id == "" {
+				return ""
+			}
+			v, ok := names[id]
+			if !ok {
+				v = renamed(id, k)
+				names[id] = v
+			}
+			return v
+		}
+		shift := time.Duration(k) * span
+		for _, src := range evs {
+			ev := *src
+			ev.ID = name(ev.ID)
+			ev.Time = ev.Time.Add(shift)
+			ev.AgentID, ev.RootAgentID, ev.ParentAgentID, ev.ChildAgentID = name(ev.AgentID), name(ev.RootAgentID), name(ev.ParentAgentID), name(ev.ChildAgentID)
+			ev.SessionID, ev.ParentSessionID, ev.ChildSessionID = name(ev.SessionID), name(ev.ParentSessionID), name(ev.ChildSessionID)
+			ev.CredentialID = name(ev.CredentialID)
+			eng.Process(&ev, &out)
+			out.Reset()
+			n++
+		}
+	}
+	elapsed := time.Since(start)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	var evicted uint64
+	for _, v := range eng.Stats().Evictions {
+		evicted += v
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		ev := *evs[i%len(evs)]
+		ev.Time = ev.Time.Add(time.Duration(copies) * span)
+		eng.Process(&ev, &out)
+		out.Reset()
+		i++
+	}
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(agents), "B/agent")
+	b.ReportMetric(float64(evicted)/float64(agents), "evicted/agent")
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "warm-events/s")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(opts.MemoryBudget.Bytes())/(1<<20), "budget-MiB")
+	runtime.KeepAlive(eng)
+	runtime.KeepAlive(inv)
+}
+
+// renamed is id for copy k of BenchmarkStateMillion's fleet.
+func renamed(id string, k int) string { return id + "~" + strconv.Itoa(k) }
+
+// peakRSS returns the process's peak resident set in bytes (VmHWM), or 0.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
