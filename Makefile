@@ -14,7 +14,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test test-short services-up services-down services-status demo eval eval-reworded corpus eval-corpus bench bench-contain bench-e2e fuzz vet lint fmt
+.PHONY: build test test-short services-up services-down services-status demo eval eval-reworded corpus eval-corpus bench bench-contain bench-e2e bench-peers fuzz vet lint fmt
 
 ## build: compile the tether binary into bin/tether (version and commit from git; `bin/tether --version`)
 build:
@@ -102,6 +102,12 @@ bench-e2e: build
 	set -a; eval "$$env_lines"; set +a; \
 	mkdir -p out; \
 	$(GO) run ./bench/e2e -events $(E2E_EVENTS) -agents $(E2E_AGENTS) -tether bin/tether -out out/bench-e2e.json
+
+## bench-peers: River HalfSpaceTrees (own venv, .cache/venv-peers) vs Tether on the
+## AgentDojo stream of `make eval` (out/agentdojo): events/s and hijacked AUROC of both,
+## out/bench-peers.json (bench/peers/README.md); not part of `make test`
+bench-peers:
+	bench/peers/run.sh
 
 ## fuzz: run each Fuzz target for FUZZTIME (default 10s)
 fuzz:

@@ -70,7 +70,10 @@ func BenchmarkFleetPipeline(b *testing.B) {
 // up with 10 events per agent, and the measured records cycle over
 // every agent; B/agent is the retained heap per agent after the warm-up)
 // and the size of tool-call arguments (argbytes=…, 1k agents). agents=1M
-// needs about 10 GB of memory and runs only with TETHER_BENCH_1M=1.
+// needs more than 16 GB of memory (the fleet generator scripts every
+// agent's session ahead, about 15 KB per agent, and B/agent includes it;
+// BenchmarkStateMillion measures a million agents' state alone) and runs
+// only with TETHER_BENCH_1M=1.
 func BenchmarkRecordPath(b *testing.B) {
 	const warmPerAgent = 10 // warm-up events per agent: about one session
 	for _, tc := range []struct {
@@ -89,7 +92,7 @@ func BenchmarkRecordPath(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			if tc.agents >= 1_000_000 && os.Getenv("TETHER_BENCH_1M") == "" {
-				b.Skip("agents=1M needs about 10 GB of memory: set TETHER_BENCH_1M=1 to run it")
+				b.Skip("agents=1M needs more than 16 GB of memory: set TETHER_BENCH_1M=1 to run it")
 			}
 			fl := fleet.New(fleet.Options{Agents: tc.agents, Rogue: max(1, tc.agents/10), Seed: 2,
 				Start: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)})

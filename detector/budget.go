@@ -18,7 +18,10 @@ import (
 // per-entry size estimates (each package's doc comment). Above a cap a table evicts its
 // least recently active entry and counts it (Engine.Stats). A detector's
 // own Max… options stay per-engine ceilings: the cap is the smaller of the
-// two.
+// two. By default they are 0 (no fixed count): the budget alone sizes every
+// per-agent and per-session table, so there is no cliff at a fixed number
+// of agents; without a budget (Options.MemoryBudget nil) such tables are
+// unbounded.
 //
 // Engines join the budget in New and leave it in Close; when the number of
 // engines changes, every engine applies its new share at its next event
@@ -67,20 +70,23 @@ func (b *Budget) leave() {
 
 // shares is how an engine's share of the budget is split across the
 // detectors, the session compounder and the containment policy, in
-// per-mille, by name. The split follows the per-entry costs at the
-// detectors' default caps (flow sessions and profile agents are the
-// largest entries) so that under a flood every table reaches its cap at
-// about the same time. A detector missing here (a custom Factory) is not
-// budgeted; its own options bound it.
+// per-mille (summing to 1000), by name. The split follows each detector's
+// measured state per agent with a session in flight (BenchmarkStatePerAgent
+// in bench/: flow ≈ 600 B, profile ≈ 450 B, risk ≈ 330 B, baseline ≈ 240
+// B, semantic ≈ 210 B, identity ≈ 200 B, capability ≈ 65 B) so that as
+// agents grow every table reaches its cap at about the same time. A
+// detector missing here (a custom Factory) is not budgeted; its own
+// options bound it. outputs (per-tool baselines, not per agent) takes
+// 40‰, taken from flow, risk and baseline.
 var shares = map[string]int64{
-	"identity":    100,
-	"baseline":    200,
-	"flow":        250,
-	"profile":     200,
-	"semantic":    100,
+	"identity":    120,
+	"baseline":    90,
+	"flow":        200,
+	"profile":     190,
+	"semantic":    90,
 	"capability":  30,
-	"risk":        60,
-	"outputs":     50,
+	"risk":        120,
+	"outputs":     40,
 	"session":     60,
 	"containment": 60,
 }

@@ -194,7 +194,7 @@ func DefaultOptions() Options {
 		MatureWindows:           32,
 		MinToolCalls:            20,
 		OutsideManifestSeverity: models.SeverityHigh,
-		MaxAgents:               100_000,
+		MaxAgents:               0,
 		MaxToolsPerAgent:        64,
 		NewDestination:          false,
 		MaxDestinationsPerAgent: 256,
@@ -234,7 +234,7 @@ type Detector struct {
 // SetMemoryBudget: an agent with a handful of tools and its LRU node, a
 // peer group at its tool cap.
 const (
-	agentEntryBytes = 500
+	agentEntryBytes = 256
 	groupEntryBytes = 8 << 10
 )
 
@@ -277,9 +277,6 @@ func New(opts Options) *Detector {
 	}
 	if opts.SpikeZ <= 0 {
 		opts.SpikeZ = def.SpikeZ
-	}
-	if opts.MaxAgents <= 0 {
-		opts.MaxAgents = def.MaxAgents
 	}
 	if opts.MaxToolsPerAgent <= 0 {
 		opts.MaxToolsPerAgent = def.MaxToolsPerAgent
@@ -335,9 +332,7 @@ func (d *Detector) SetMemoryBudget(bytes int64) {
 
 // capOf is the entry cap of a table: the smaller of limit and the entries
 // of size per that fit in bytes (at least 1).
-func capOf(limit int, bytes, per int64) int {
-	return int(max(min(int64(limit), bytes/per), 1))
-}
+func capOf(limit int, bytes, per int64) int { return lru.CapOf(limit, bytes, per) }
 
 // Evictions implements detector.Bounded.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }

@@ -133,7 +133,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("%w: %w", errState, err)
 	}
-	if len(st.Agents) > d.opts.MaxAgents {
+	if d.opts.MaxAgents > 0 && len(st.Agents) > d.opts.MaxAgents {
 		return fmt.Errorf("%w: %d agents exceed MaxAgents %d", errState, len(st.Agents), d.opts.MaxAgents)
 	}
 	if len(st.Groups) > d.opts.MaxPeerGroups {

@@ -73,7 +73,7 @@ type Options struct {
 
 // DefaultOptions returns the production settings.
 func DefaultOptions() Options {
-	return Options{MaxAgents: 100_000, MaxDelegates: 8, SeverityTrifecta: 20, SeverityEmergent: 15, SeverityDesigned: 5}
+	return Options{MaxAgents: 0, MaxDelegates: 8, SeverityTrifecta: 20, SeverityEmergent: 15, SeverityDesigned: 5}
 }
 
 // labelSet is a bit set of models.Labels (bit i is models.Labels[i]).

@@ -237,7 +237,7 @@ func DefaultOptions() Options {
 		RevokeAt:            95,
 		AutonomyDiscount:    5,
 		TTL:                 time.Hour,
-		MaxSessions:         100_000,
+		MaxSessions:         0,
 		AgentBurst:          10,
 		AgentPerMinute:      2,
 		FleetBurst:          200,
@@ -248,7 +248,7 @@ func DefaultOptions() Options {
 		HaltAt:              95,
 		HaltAfter:           2,
 		BreakerHeld:         1000,
-		MaxAgents:           100_000,
+		MaxAgents:           0,
 		SummaryWindow:       time.Minute,
 		RateLimitedSeverity: models.AlertThreshold,
 	}
@@ -323,12 +323,6 @@ type Policy struct {
 // New returns a Policy. Zero caps and windows fall back to the defaults.
 func New(opts Options) *Policy {
 	def := DefaultOptions()
-	if opts.MaxSessions <= 0 {
-		opts.MaxSessions = def.MaxSessions
-	}
-	if opts.MaxAgents <= 0 {
-		opts.MaxAgents = def.MaxAgents
-	}
 	if opts.SummaryWindow <= 0 {
 		opts.SummaryWindow = def.SummaryWindow
 	}
@@ -361,9 +355,7 @@ func (p *Policy) SetMemoryBudget(bytes int64) {
 
 // capOf is the entry cap of a table: the smaller of limit and the entries
 // of size per that fit in bytes (at least 1).
-func capOf(limit int, bytes, per int64) int {
-	return int(max(min(int64(limit), bytes/per), 1))
-}
+func capOf(limit int, bytes, per int64) int { return lru.CapOf(limit, bytes, per) }
 
 // Evictions returns the session and agent entries evicted so far. Safe
 // for concurrent use.

@@ -70,10 +70,10 @@ func (p *Policy) UnmarshalState(b []byte) error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("%w: %w", errState, err)
 	}
-	if len(st.Issued) > p.opts.MaxSessions {
+	if p.opts.MaxSessions > 0 && len(st.Issued) > p.opts.MaxSessions {
 		return fmt.Errorf("%w: %d sessions exceed MaxSessions %d", errState, len(st.Issued), p.opts.MaxSessions)
 	}
-	if len(st.Agents) > p.opts.MaxAgents {
+	if p.opts.MaxAgents > 0 && len(st.Agents) > p.opts.MaxAgents {
 		return fmt.Errorf("%w: %d agents exceed MaxAgents %d", errState, len(st.Agents), p.opts.MaxAgents)
 	}
 	issued, agents := p.tables(max(p.issued.Max(), len(st.Issued)), max(p.agents.Max(), len(st.Agents)))

@@ -4,9 +4,10 @@ import "sync/atomic"
 
 // sessionEntryBytes is the per-session size estimate behind
 // SetMemoryBudget: a session with a few dozen observed and trusted values
-// (typical; the worst case at the value caps is about 190 KiB, see the
-// package doc).
-const sessionEntryBytes = 16 << 10
+// (a fleet session measures about 600 bytes in BenchmarkStatePerAgent,
+// bench/; sessions reading long documents several KiB; the worst case at
+// the value caps is about 190 KiB, see the package doc).
+const sessionEntryBytes = 2 << 10
 
 // budgetCap is the memory budget's part of the detector: its session cap
 // (0: none, Options.MaxSessions alone) and the sessions evicted so far.
@@ -28,7 +29,7 @@ func (d *Detector) sessionCap() int {
 	}
 }
 
-// SetMemoryBudget implements detector.Bounded: bytes / 16 KiB sessions,
+// SetMemoryBudget implements detector.Bounded: bytes / 2 KiB sessions,
 // capped by Options.MaxSessions; the least recently active sessions above
 // the cap are evicted (counted).
 func (d *Detector) SetMemoryBudget(bytes int64) {

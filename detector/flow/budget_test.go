@@ -13,7 +13,7 @@ func TestMemoryBudgetCapsSessions(t *testing.T) {
 	for i := range 20 {
 		run(t, d, a, []step{result(fmt.Sprint("s", i), "read_web", "x ID12345678")})
 	}
-	d.SetMemoryBudget(5 * 16 << 10) // 5 sessions at the 16 KiB estimate
+	d.SetMemoryBudget(5 * 2 << 10) // 5 sessions at the 2 KiB estimate
 	if d.Sessions() != 5 || d.Evictions() != 15 {
 		t.Fatalf("%d sessions, %d evictions after the budget; want 5, 15", d.Sessions(), d.Evictions())
 	}

@@ -242,7 +242,7 @@ type Options struct {
 // DefaultOptions returns the production settings.
 func DefaultOptions() Options {
 	return Options{
-		MaxSessions:         4096,
+		MaxSessions:         0,
 		MaxValues:           512,
 		MaxTrusted:          256,
 		MaxValueLen:         96,

@@ -49,7 +49,7 @@
 // the id), lapsed-grant sessions (MaxSessions, about 100 bytes plus the
 // id; dropped at session_end), attribution sessions (MaxSessions, about
 // 130 bytes plus the id; dropped at session_end) and credentials
-// (MaxCredentials, about 300 bytes plus the credential id; each remembers
+// (MaxCredentials, about 192 bytes plus the credential id; each remembers
 // at most 4 agents, whose id strings it shares with the events). An
 // evicted agent or session may be reported again. All times are event
 // times.
@@ -150,15 +150,15 @@ type Options struct {
 // review on its own.
 func DefaultOptions() Options {
 	return Options{
-		MaxTracked:                  100_000,
-		MaxSessions:                 100_000,
+		MaxTracked:                  0,
+		MaxSessions:                 0,
 		BurstWindow:                 time.Minute,
 		BurstIndividual:             20,
 		ExpiredSeverity:             60,
 		ExpiredRiskySeverity:        75,
 		PrincipalEndedSeverity:      models.SeverityMedium,
 		PrincipalEndedRiskySeverity: 60,
-		MaxCredentials:              50_000,
+		MaxCredentials:              0,
 		SharedWindow:                24 * time.Hour,
 		DelegationWindow:            5 * time.Minute,
 		MaxSessionAge:               8 * time.Hour,
@@ -183,7 +183,7 @@ const (
 	seenEntryBytes     = 100
 	reportedEntryBytes = 100
 	sessEntryBytes     = 130
-	credEntryBytes     = 300
+	credEntryBytes     = 192
 )
 
 // maxBurstSample bounds the agents a burst finding names.
@@ -225,9 +225,6 @@ func New(opts Options) *Detector {
 	fill(&opts.HumanSeverity, def.HumanSeverity)
 	fill(&opts.MissingSeverity, def.MissingSeverity)
 	fill(&opts.SessionAgeSeverity, def.SessionAgeSeverity)
-	if opts.MaxCredentials <= 0 {
-		opts.MaxCredentials = def.MaxCredentials
-	}
 	if opts.SharedWindow == 0 {
 		opts.SharedWindow = def.SharedWindow
 	}
@@ -236,12 +233,6 @@ func New(opts Options) *Detector {
 	}
 	if opts.MaxSessionAge == 0 {
 		opts.MaxSessionAge = def.MaxSessionAge
-	}
-	if opts.MaxTracked <= 0 {
-		opts.MaxTracked = def.MaxTracked
-	}
-	if opts.MaxSessions <= 0 {
-		opts.MaxSessions = def.MaxSessions
 	}
 	if opts.ExpiredSeverity == 0 {
 		opts.ExpiredSeverity = def.ExpiredSeverity
@@ -277,21 +268,19 @@ func (d *Detector) tables(seen, reported, sess, creds int) (*lru.LRU[struct{}], 
 }
 
 // SetMemoryBudget implements detector.Bounded: the unregistered agents get
-// 30% of bytes, the lapsed-grant sessions 15%, the attribution sessions
-// 35% and the credentials 20%, at the per-entry estimates of the package
+// 15% of bytes, the lapsed-grant sessions 10%, the attribution sessions
+// 25% and the credentials 50% (one per agent in most fleets), at the per-entry estimates of the package
 // doc, each capped by its Max… option.
 func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.seen.SetMax(capOf(d.opts.MaxTracked, bytes*30/100, seenEntryBytes))
-	d.reported.SetMax(capOf(d.opts.MaxSessions, bytes*15/100, reportedEntryBytes))
-	d.sess.SetMax(capOf(d.opts.MaxSessions, bytes*35/100, sessEntryBytes))
-	d.creds.SetMax(capOf(d.opts.MaxCredentials, bytes*20/100, credEntryBytes))
+	d.seen.SetMax(capOf(d.opts.MaxTracked, bytes*15/100, seenEntryBytes))
+	d.reported.SetMax(capOf(d.opts.MaxSessions, bytes*10/100, reportedEntryBytes))
+	d.sess.SetMax(capOf(d.opts.MaxSessions, bytes*25/100, sessEntryBytes))
+	d.creds.SetMax(capOf(d.opts.MaxCredentials, bytes*50/100, credEntryBytes))
 }
 
 // capOf is the entry cap of a table: the smaller of limit and the entries
 // of size per that fit in bytes (at least 1).
-func capOf(limit int, bytes, per int64) int {
-	return int(max(min(int64(limit), bytes/per), 1))
-}
+func capOf(limit int, bytes, per int64) int { return lru.CapOf(limit, bytes, per) }
 
 // Evictions implements detector.Bounded.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }

@@ -271,7 +271,7 @@ func TestMemoryBudgetEvictsAndCounts(t *testing.T) {
 	for i := range 1000 {
 		d.Observe(&models.Event{ID: fmt.Sprint("e", i), Time: time.Unix(int64(i), 0), AgentID: fmt.Sprint("a", i), SessionID: "s"}, nil, func(models.Finding) {})
 	}
-	d.SetMemoryBudget(100*seenEntryBytes*100/30 + 100) // 100 unregistered agents
+	d.SetMemoryBudget(100*seenEntryBytes*100/15 + 100) // 100 unregistered agents (15% of the budget)
 	if n := d.seen.Len(); n != 100 || d.Evictions() < 900 {
 		t.Fatalf("kept %d agents, %d evictions", n, d.Evictions())
 	}

@@ -92,11 +92,11 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		return fmt.Errorf("%w: %w", errState, err)
 	}
 	switch {
-	case len(st.Seen) > d.opts.MaxTracked:
+	case d.opts.MaxTracked > 0 && len(st.Seen) > d.opts.MaxTracked:
 		return fmt.Errorf("%w: %d unregistered agents exceed MaxTracked %d", errState, len(st.Seen), d.opts.MaxTracked)
-	case len(st.Reported) > d.opts.MaxSessions || len(st.Sessions) > d.opts.MaxSessions:
+	case d.opts.MaxSessions > 0 && (len(st.Reported) > d.opts.MaxSessions || len(st.Sessions) > d.opts.MaxSessions):
 		return fmt.Errorf("%w: sessions exceed MaxSessions %d", errState, d.opts.MaxSessions)
-	case len(st.Creds) > d.opts.MaxCredentials:
+	case d.opts.MaxCredentials > 0 && len(st.Creds) > d.opts.MaxCredentials:
 		return fmt.Errorf("%w: %d credentials exceed MaxCredentials %d", errState, len(st.Creds), d.opts.MaxCredentials)
 	}
 	seen, reported, sess, creds := d.tables(max(d.seen.Max(), len(st.Seen)), max(d.reported.Max(), len(st.Reported)),

@@ -150,33 +150,47 @@ func DefaultOptions() Options {
 		MinVariance:         0.05,
 		OutlierP:            1e-3,
 		OutlierMaxSeverity:  45,
-		MaxAgents:           10_000,
+		MaxAgents:           0,
 		MaxToolsPerAgent:    64,
-		MaxSessions:         100_000,
+		MaxSessions:         0,
 	}
 }
 
 // startState is the transition-model state before a session's first tool.
 const startState = 0
 
-// agentState is one agent's learned profile.
+// agentState is one agent's learned profile, kept compact for the many
+// agents that are idle most of the time: tool states are looked up in
+// names (at most MaxToolsPerAgent, usually a handful), transition counts
+// are a slice sorted by key, the history ring grows a row at a time up to
+// History rows, and the covariance is allocated once two sessions exist.
 type agentState struct {
 	id       string
-	tools    map[string]uint8
-	names    []string // state index → tool name ("START" at 0)
-	trans    map[uint16]uint32
+	names    []string     // state index → tool name ("START" at 0)
+	trans    []transCount // sorted by key
 	rowTotal []uint32
 
 	completed int
 	surprise  ewstats.Stats // of past sessions' mean surprise
 	feats     [Dims]ewstats.Stats
 
-	ring   []float64 // History×Dims, row-major
+	ring   []float64 // ringN (up to History) rows of Dims, row-major
 	ringN  int       // rows filled
 	ringAt int       // next row to overwrite
-	mean   [Dims]float64
-	inv    [Dims * Dims]float64
-	invOK  bool
+	cov    *covState // nil until the ring has two rows
+}
+
+// transCount is the count of one transition, keyed from<<8|to.
+type transCount struct {
+	key uint16
+	n   uint32
+}
+
+// covState is the mean and shrunk inverse covariance of an agent's ring.
+type covState struct {
+	mean  [Dims]float64
+	inv   [Dims * Dims]float64
+	invOK bool
 }
 
 type rareTransition struct {
@@ -237,11 +251,15 @@ func New(opts Options) *Detector {
 }
 
 // Per-entry size estimates (bytes, ids and tool names excluded) behind
-// SetMemoryBudget: an agent with its history ring and a few dozen
-// transitions, a session in flight.
+// SetMemoryBudget, from BenchmarkStatePerAgent (bench/): an agent after a
+// session or two with its LRU entry (about 300 bytes measured; each
+// completed session adds a 56-byte row to its history ring up to History
+// rows, and the covariance takes 456 bytes from the second session, so an
+// agent with a full history of 64 sessions holds about 4.5 KiB), a
+// session in flight.
 const (
-	agentEntryBytes   = 5 << 10
-	sessionEntryBytes = 350
+	agentEntryBytes   = 384
+	sessionEntryBytes = 192
 )
 
 // limit is the table cap of a Max… option (≤ 0: unbounded).
@@ -260,7 +278,7 @@ func (d *Detector) tables(agents, sessions int) (*lru.LRU[*agentState], *lru.Cac
 }
 
 // SetMemoryBudget implements detector.Bounded: 70% of bytes for agents
-// (about 5 KiB each) and 30% for sessions in flight (about 350 bytes),
+// (about 384 bytes each) and 30% for sessions in flight (about 192 bytes),
 // each capped by its Max… option.
 func (d *Detector) SetMemoryBudget(bytes int64) {
 	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*7/10, agentEntryBytes))
@@ -269,9 +287,7 @@ func (d *Detector) SetMemoryBudget(bytes int64) {
 
 // capOf is the entry cap of a table: the smaller of limit (≤ 0:
 // unbounded) and the entries of size per that fit in bytes (at least 1).
-func capOf(max_ int, bytes, per int64) int {
-	return int(max(min(int64(limit(max_)), bytes/per), 1))
-}
+func capOf(max_ int, bytes, per int64) int { return lru.CapOf(max_, bytes, per) }
 
 // Evictions implements detector.Bounded.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
@@ -321,7 +337,7 @@ func (d *Detector) Observe(ev *models.Event, _ *models.AgentSpec, emit func(mode
 func (d *Detector) agent(id string) *agentState {
 	a, created := d.agents.Put(id)
 	if created {
-		*a = &agentState{id: id, tools: map[string]uint8{}, names: []string{"START"}, trans: map[uint16]uint32{}, rowTotal: []uint32{0}}
+		*a = &agentState{id: id, names: startNames, rowTotal: []uint32{0}}
 	}
 	return *a
 }
@@ -335,34 +351,61 @@ func (d *Detector) session(agent, id string) *sessState {
 	return s
 }
 
+// startNames is the tool-state table of a new agent, shared until its
+// first tool is added (append copies it then: its capacity is 1).
+var startNames = []string{"START"}
+
 // toolIndex returns the state of a tool, adding it while there is room;
 // once the table is full every new tool shares the last state.
 func (a *agentState) toolIndex(name string, maxTools int) uint8 {
-	if i, ok := a.tools[name]; ok {
-		return i
+	for i, n := range a.names[1:] {
+		if n == name {
+			return uint8(i + 1)
+		}
 	}
 	if len(a.names) >= maxTools {
 		return uint8(maxTools - 1)
 	}
 	i := uint8(len(a.names))
-	a.tools[name] = i
 	a.names = append(a.names, name)
 	a.rowTotal = append(a.rowTotal, 0)
 	return i
 }
 
+// toolState returns the state of a known tool, or false.
+func (a *agentState) toolState(name string) (uint8, bool) {
+	for i, n := range a.names[1:] {
+		if n == name {
+			return uint8(i + 1), true
+		}
+	}
+	return 0, false
+}
+
+// findTrans returns the position of key in a.trans and whether it is there.
+func (a *agentState) findTrans(key uint16) (int, bool) {
+	return slices.BinarySearchFunc(a.trans, key, func(t transCount, k uint16) int { return int(t.key) - int(k) })
+}
+
 // prob is the add-k smoothed p(to | from) over the known states plus one
 // slot for a state not yet seen.
 func (a *agentState) prob(from, to uint8, k float64) float64 {
-	c := float64(a.trans[uint16(from)<<8|uint16(to)])
+	c := 0.0
+	if i, ok := a.findTrans(uint16(from)<<8 | uint16(to)); ok {
+		c = float64(a.trans[i].n)
+	}
 	v := float64(len(a.names)) // known tool states (START excluded) + one unseen slot
 	return (c + k) / (float64(a.rowTotal[from]) + k*v)
 }
 
 func (a *agentState) count(from, to uint8) {
 	key := uint16(from)<<8 | uint16(to)
-	if c := a.trans[key]; c < math.MaxUint32 {
-		a.trans[key] = c + 1
+	i, ok := a.findTrans(key)
+	if !ok {
+		a.trans = slices.Insert(a.trans, i, transCount{key: key})
+	}
+	if a.trans[i].n < math.MaxUint32 {
+		a.trans[i].n++
 		a.rowTotal[from]++
 	}
 }
@@ -469,17 +512,17 @@ func (d *Detector) confidence(a *agentState) float64 {
 }
 
 func (d *Detector) judgeOutlier(a *agentState, s *sessState, emit func(models.Finding)) {
-	if !a.invOK {
+	if a.cov == nil || !a.cov.invOK {
 		return
 	}
 	for i := range Dims {
-		d.diff[i] = d.vec[i] - a.mean[i]
+		d.diff[i] = d.vec[i] - a.cov.mean[i]
 	}
 	d2 := 0.0
 	for i := range Dims {
 		t := 0.0
 		for j := range Dims {
-			t += a.inv[i*Dims+j] * d.diff[j]
+			t += a.cov.inv[i*Dims+j] * d.diff[j]
 		}
 		d.tmp[i] = d.diff[i] * t // contribution of dimension i; sums to d2
 		d2 += d.tmp[i]
@@ -542,22 +585,34 @@ func outlierSeverity(p, pMin float64, maxSev uint8) (uint8, bool) {
 // push adds d.vec to the agent's history ring and recomputes the shrunk
 // inverse covariance (O(History·Dims² + Dims³), once per session).
 func (d *Detector) push(a *agentState) {
-	if a.ring == nil {
-		a.ring = make([]float64, d.opts.History*Dims)
+	if a.ringN < d.opts.History {
+		// still filling: ringAt == ringN, the new row is appended (grown
+		// by doubling up to the full History rows)
+		if len(a.ring)+Dims > cap(a.ring) {
+			grown := make([]float64, len(a.ring), min(max(2*cap(a.ring), 2*Dims), d.opts.History*Dims))
+			copy(grown, a.ring)
+			a.ring = grown
+		}
+		a.ring = a.ring[:len(a.ring)+Dims]
 	}
 	copy(a.ring[a.ringAt*Dims:], d.vec[:])
 	a.ringAt = (a.ringAt + 1) % d.opts.History
 	a.ringN = min(a.ringN+1, d.opts.History)
-	a.invOK = false
+	if a.cov != nil {
+		a.cov.invOK = false
+	}
 	if a.ringN < 2 {
 		return
+	}
+	if a.cov == nil {
+		a.cov = new(covState)
 	}
 	x := mat.NewDense(a.ringN, Dims, a.ring[:a.ringN*Dims])
 	var cov mat.SymDense
 	stat.CovarianceMatrix(&cov, x, nil)
 	lam := d.opts.Shrinkage
 	for i := range Dims {
-		a.mean[i] = stat.Mean(mat.Col(nil, i, x), nil)
+		a.cov.mean[i] = stat.Mean(mat.Col(nil, i, x), nil)
 		for j := i; j < Dims; j++ {
 			v := cov.At(i, j)
 			if i == j {
@@ -578,8 +633,8 @@ func (d *Detector) push(a *agentState) {
 	}
 	for i := range Dims {
 		for j := range Dims {
-			a.inv[i*Dims+j] = inv.At(i, j)
+			a.cov.inv[i*Dims+j] = inv.At(i, j)
 		}
 	}
-	a.invOK = true
+	a.cov.invOK = true
 }

@@ -138,7 +138,11 @@ func TestProbSmoothing(t *testing.T) {
 	if math.Abs(sum-1) > 1e-9 {
 		t.Errorf("probabilities from START sum to %g, want 1", sum)
 	}
-	if p := a.prob(startState, a.tools["search"], 0.5); p < 0.5 {
+	search, ok := a.toolState("search")
+	if !ok {
+		t.Fatal("tool search has no state")
+	}
+	if p := a.prob(startState, search, 0.5); p < 0.5 {
 		t.Errorf("p(START→search) = %g, want the dominant transition", p)
 	}
 }

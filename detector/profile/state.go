@@ -70,11 +70,18 @@ func (d *Detector) MarshalState() ([]byte, error) {
 	for _, ap := range d.agents.All() {
 		a := *ap
 		aj := agentJSON{ID: a.id, Names: a.names, RowTotal: a.rowTotal, Completed: a.completed, Surprise: a.surprise, Feats: a.feats,
-			Ring: a.ring, RingN: a.ringN, RingAt: a.ringAt, Mean: a.mean, Inv: a.inv, InvOK: a.invOK}
-		for k, c := range a.trans {
-			aj.Trans = append(aj.Trans, [2]uint32{uint32(k), c})
+			RingN: a.ringN, RingAt: a.ringAt}
+		if a.ring != nil {
+			// the encoding has the full ring, rows not yet filled zero
+			aj.Ring = make([]float64, d.opts.History*Dims)
+			copy(aj.Ring, a.ring)
 		}
-		slices.SortFunc(aj.Trans, func(x, y [2]uint32) int { return int(x[0]) - int(y[0]) })
+		if a.cov != nil {
+			aj.Mean, aj.Inv, aj.InvOK = a.cov.mean, a.cov.inv, a.cov.invOK
+		}
+		for _, t := range a.trans { // sorted by key
+			aj.Trans = append(aj.Trans, [2]uint32{uint32(t.key), t.n})
+		}
 		st.Agents = append(st.Agents, aj)
 	}
 	for _, s := range d.sessions.All() {
@@ -117,20 +124,33 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		case aj.RingN < 0 || aj.RingN > d.opts.History || aj.RingAt < 0 || aj.RingAt >= d.opts.History:
 			return fmt.Errorf("%w: agent %q history ring at %d with %d rows", errState, aj.ID, aj.RingAt, aj.RingN)
 		}
-		a := &agentState{id: aj.ID, tools: make(map[string]uint8, n-1), names: aj.Names, trans: make(map[uint16]uint32, len(aj.Trans)),
-			rowTotal: aj.RowTotal, completed: aj.Completed, surprise: aj.Surprise, feats: aj.Feats, ring: aj.Ring, ringN: aj.RingN,
-			ringAt: aj.RingAt, mean: aj.Mean, inv: aj.Inv, invOK: aj.InvOK}
+		a := &agentState{id: aj.ID, names: aj.Names, trans: make([]transCount, len(aj.Trans)),
+			rowTotal: aj.RowTotal, completed: aj.Completed, surprise: aj.Surprise, feats: aj.Feats, ringN: aj.RingN, ringAt: aj.RingAt}
+		if aj.Ring != nil {
+			// a ring still filling keeps only its filled rows (the rest
+			// are zero: encoded rows beyond them are rejected)
+			rows := d.opts.History
+			if aj.RingN < d.opts.History {
+				rows = aj.RingN
+				if aj.RingAt != aj.RingN || slices.ContainsFunc(aj.Ring[rows*Dims:], func(v float64) bool { return v != 0 }) {
+					return fmt.Errorf("%w: agent %q history ring at %d with %d rows has values beyond them", errState, aj.ID, aj.RingAt, aj.RingN)
+				}
+			}
+			a.ring = slices.Clip(aj.Ring[:rows*Dims])
+		}
+		if aj.InvOK || aj.Mean != ([Dims]float64{}) || aj.Inv != ([Dims * Dims]float64{}) {
+			a.cov = &covState{mean: aj.Mean, inv: aj.Inv, invOK: aj.InvOK}
+		}
 		for i, name := range aj.Names[1:] {
-			if _, dup := a.tools[name]; dup {
+			if slices.Contains(aj.Names[1:i+1], name) {
 				return fmt.Errorf("%w: agent %q lists tool %q twice", errState, aj.ID, name)
 			}
-			a.tools[name] = uint8(i + 1)
 		}
 		for i, t := range aj.Trans {
 			if i > 0 && t[0] <= aj.Trans[i-1][0] || t[0]>>8 >= uint32(n) || t[0]&0xff >= uint32(n) {
 				return fmt.Errorf("%w: agent %q transition key %d out of order or range", errState, aj.ID, t[0])
 			}
-			a.trans[uint16(t[0])] = t[1]
+			a.trans[i] = transCount{key: uint16(t[0]), n: t[1]}
 		}
 		ap, ok := agents.PushBack(aj.ID)
 		if !ok {

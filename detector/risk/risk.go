@@ -154,7 +154,7 @@ type Options struct {
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
 	return Options{
-		MaxAgents:       10_000,
+		MaxAgents:       0,
 		MaxPeerGroups:   1_024,
 		MaxTools:        32,
 		MaxDestinations: 128,
@@ -278,15 +278,15 @@ func New(opts Options) *Detector {
 // argument shapes, a few recipients and egress hosts); the per-entry caps
 // (MaxTools, MaxDestinations, MaxShapes) allow several times more.
 const (
-	agentEntryBytes = 2 << 10
+	agentEntryBytes = 384
 	peerEntryBytes  = 8 << 10
 )
 
 // SetMemoryBudget implements detector.Bounded: 80 % of bytes for agents,
 // 20 % for peer groups, each capped by its Max… option.
 func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.agents.SetMax(int(max(min(int64(d.opts.MaxAgents), bytes*8/10/agentEntryBytes), 1)))
-	d.peers.SetMax(int(max(min(int64(d.opts.MaxPeerGroups), bytes*2/10/peerEntryBytes), 1)))
+	d.agents.SetMax(lru.CapOf(d.opts.MaxAgents, bytes*8/10, agentEntryBytes))
+	d.peers.SetMax(lru.CapOf(d.opts.MaxPeerGroups, bytes*2/10, peerEntryBytes))
 }
 
 // Evictions implements detector.Bounded; safe for concurrent use.

@@ -57,7 +57,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if st.Version != stateVersion {
 		return fmt.Errorf("%w: version %d, want %d", errState, st.Version, stateVersion)
 	}
-	if len(st.Agents) > d.opts.MaxAgents || len(st.Peers) > d.opts.MaxPeerGroups {
+	if d.opts.MaxAgents > 0 && len(st.Agents) > d.opts.MaxAgents || d.opts.MaxPeerGroups > 0 && len(st.Peers) > d.opts.MaxPeerGroups {
 		return fmt.Errorf("%w: %d agents / %d peer groups exceed MaxAgents %d / MaxPeerGroups %d", errState, len(st.Agents), len(st.Peers), d.opts.MaxAgents, d.opts.MaxPeerGroups)
 	}
 	agents := lru.New[agentState](d.opts.MaxAgents)

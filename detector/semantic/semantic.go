@@ -117,8 +117,8 @@ func DefaultOptions() Options {
 		MaxTerms:              256,
 		MaxDocs:               1 << 20,
 		MaxScanBytes:          16 << 10,
-		MaxSessions:           16384,
-		MaxAgents:             4096,
+		MaxSessions:           0,
+		MaxAgents:             0,
 		MaxReported:           64,
 		MinTokens:             6,
 		OffTaskFloor:          0.05,
@@ -133,9 +133,15 @@ func DefaultOptions() Options {
 type agentState struct {
 	purpose      string // the purpose text the cache was built from
 	vec          Vector
-	sink, destr  bool // the purpose calls for public_sink / destructive tools
-	classes      map[string]struct{}
+	sink, destr  bool     // the purpose calls for public_sink / destructive tools
+	classes      []string // declared data classes, sorted, distinct
 	anyDeclClass bool
+}
+
+// declares reports whether the agent's manifest declares data class c.
+func (a *agentState) declares(c string) bool {
+	_, ok := slices.BinarySearch(a.classes, c)
+	return ok
 }
 
 // sessionState is one session's request and statistics.
@@ -160,12 +166,35 @@ type Detector struct {
 	evictions *atomic.Uint64
 	text      []byte // scratch: extracted argument text
 	vec       Vector // scratch: the current event's vector
+	// purposes interns purpose vectors: the agents of one purpose share
+	// one (vectors are never modified once stored). A cache, not state:
+	// an agent keeps its vector when the purpose leaves it.
+	purposes *lru.LRU[Vector]
 }
 
-// Per-entry size estimates (bytes, ids excluded) behind SetMemoryBudget.
+// maxPurposes bounds the interned purpose vectors.
+const maxPurposes = 1024
+
+// purposeVector returns the stored vector of purpose, equal to v (the
+// purpose's vector, built in scratch space), interning a copy of v.
+func (d *Detector) purposeVector(purpose string, v Vector) Vector {
+	if len(v) == 0 {
+		return nil
+	}
+	pv, created := d.purposes.Put(purpose)
+	if created || !slices.Equal(*pv, v) {
+		*pv = slices.Clone(v)
+	}
+	return *pv
+}
+
+// Per-entry size estimates (bytes, ids excluded) behind SetMemoryBudget,
+// from BenchmarkStatePerAgent (bench/): an agent (its purpose vector is
+// shared by the agents of one purpose), a session with a short request
+// (a long request's vector holds up to MaxTerms·8 bytes more).
 const (
-	agentEntryBytes   = 2 << 10
-	sessionEntryBytes = 2560
+	agentEntryBytes   = 128
+	sessionEntryBytes = 256
 )
 
 // New returns a Detector.
@@ -177,7 +206,8 @@ func New(opts Options) *Detector {
 	if opts.Lexicon == nil {
 		opts.Lexicon = defaultLexicon
 	}
-	d := &Detector{opts: opts, z: NewVectoriser(opts.DimBits, opts.MaxTerms, opts.MaxDocs), evictions: new(atomic.Uint64)}
+	d := &Detector{opts: opts, z: NewVectoriser(opts.DimBits, opts.MaxTerms, opts.MaxDocs), evictions: new(atomic.Uint64),
+		purposes: lru.New[Vector](maxPurposes)}
 	d.agents, d.sessions = d.tables(opts.MaxAgents, opts.MaxSessions)
 	return d
 }
@@ -189,19 +219,17 @@ func (d *Detector) tables(agents, sessions int) (*lru.LRU[agentState], *lru.LRU[
 	return a, s
 }
 
-// SetMemoryBudget implements detector.Bounded: 20% of bytes for agents
-// (about 2 KiB each) and 80% for sessions (about 2.5 KiB), each capped by
-// its Max… option.
+// SetMemoryBudget implements detector.Bounded: 30% of bytes for agents
+// (about 128 bytes each) and 70% for sessions (about 256 bytes), each
+// capped by its Max… option (0: none).
 func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*2/10, agentEntryBytes))
-	d.sessions.SetMax(capOf(d.opts.MaxSessions, bytes*8/10, sessionEntryBytes))
+	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*3/10, agentEntryBytes))
+	d.sessions.SetMax(capOf(d.opts.MaxSessions, bytes*7/10, sessionEntryBytes))
 }
 
 // capOf is the entry cap of a table: the smaller of limit and the entries
 // of size per that fit in bytes (at least 1).
-func capOf(limit int, bytes, per int64) int {
-	return int(max(min(int64(limit), bytes/per), 1))
-}
+func capOf(limit int, bytes, per int64) int { return lru.CapOf(limit, bytes, per) }
 
 // Evictions implements detector.Bounded.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
@@ -214,15 +242,20 @@ func (d *Detector) agent(a *models.AgentSpec) *agentState {
 	if !created && st.purpose == a.Purpose {
 		return st
 	}
-	*st = agentState{purpose: a.Purpose, classes: map[string]struct{}{}}
-	st.vec = d.z.Vectorise(nil, truncate(a.Purpose, d.opts.MaxScanBytes), true)
+	*st = agentState{purpose: a.Purpose}
+	// the purpose still counts as a document (IDF) every time an agent's
+	// state is built; agents of one purpose share its vector
+	d.vec = d.z.Vectorise(d.vec, truncate(a.Purpose, d.opts.MaxScanBytes), true)
+	st.vec = d.purposeVector(a.Purpose, d.vec)
 	st.sink, st.destr = d.opts.Lexicon.PurposeCalls(a.Purpose)
 	for _, t := range a.Tools {
 		for _, c := range t.DataClasses {
-			st.classes[c] = struct{}{}
+			st.classes = append(st.classes, c)
 			st.anyDeclClass = true
 		}
 	}
+	slices.Sort(st.classes)
+	st.classes = slices.Clip(slices.Compact(st.classes))
 	return st
 }
 
@@ -285,14 +318,10 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 
 func (d *Detector) checkClasses(ev *models.Event, as *agentState, s *sessionState, emit func(models.Finding)) {
 	for _, c := range ev.DataClasses {
-		if _, ok := as.classes[c]; ok || !d.once(s, "class:"+c) {
+		if as.declares(c) || !d.once(s, "class:"+c) {
 			continue
 		}
-		declared := make([]string, 0, len(as.classes))
-		for k := range as.classes {
-			declared = append(declared, k)
-		}
-		slices.Sort(declared)
+		declared := as.classes
 		emit(models.Finding{
 			Kind:       KindDataClassOutsideManifest,
 			Subject:    c, // one event can touch several undeclared classes

@@ -106,7 +106,7 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		Sessions: make([]sessionJSON, 0, d.sessions.Len())}
 	for id, a := range d.agents.All() {
 		st.Agents = append(st.Agents, agentJSON{ID: id, Purpose: a.purpose, Vec: vecJSON(a.vec), Sink: a.sink, Destr: a.destr,
-			Classes: sortedKeys(a.classes), AnyDeclClass: a.anyDeclClass})
+			Classes: a.classes, AnyDeclClass: a.anyDeclClass})
 	}
 	for id, s := range d.sessions.All() {
 		st.Sessions = append(st.Sessions, sessionJSON{ID: id, Request: vecJSON(s.request), HasRequest: s.hasRequest, Calls: s.calls,
@@ -130,9 +130,9 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	switch {
 	case len(st.DF) != len(d.z.df):
 		return fmt.Errorf("%w: %d document frequencies, want %d", errState, len(st.DF), len(d.z.df))
-	case len(st.Agents) > d.opts.MaxAgents:
+	case d.opts.MaxAgents > 0 && len(st.Agents) > d.opts.MaxAgents:
 		return fmt.Errorf("%w: %d agents exceed MaxAgents %d", errState, len(st.Agents), d.opts.MaxAgents)
-	case len(st.Sessions) > d.opts.MaxSessions:
+	case d.opts.MaxSessions > 0 && len(st.Sessions) > d.opts.MaxSessions:
 		return fmt.Errorf("%w: %d sessions exceed MaxSessions %d", errState, len(st.Sessions), d.opts.MaxSessions)
 	}
 	agents, sessions := d.tables(max(d.agents.Max(), len(st.Agents)), max(d.sessions.Max(), len(st.Sessions)))
@@ -141,12 +141,13 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		if err != nil {
 			return err
 		}
-		classes, err := keySet(a.Classes, "data classes of "+a.ID)
-		if err != nil {
+		vec = d.purposeVector(a.Purpose, vec) // shared by the agents of a purpose
+		if _, err := keySet(a.Classes, "data classes of "+a.ID); err != nil {
 			return err
 		}
-		if classes == nil {
-			classes = map[string]struct{}{}
+		classes := slices.Clip(a.Classes)
+		if len(classes) == 0 {
+			classes = nil
 		}
 		v, ok := agents.PushBack(a.ID)
 		if !ok {

@@ -81,7 +81,7 @@ func DefaultOptions() Options {
 		MinKinds:    2,
 		Threshold:   models.AlertThreshold,
 		MaxSeverity: models.SeverityCritical,
-		MaxSessions: 100_000,
+		MaxSessions: 0,
 		MaxKinds:    16,
 	}
 }
@@ -127,9 +127,6 @@ func New(opts Options) *Tracker {
 	if opts.MaxSeverity == 0 {
 		opts.MaxSeverity = def.MaxSeverity
 	}
-	if opts.MaxSessions <= 0 {
-		opts.MaxSessions = def.MaxSessions
-	}
 	if opts.MaxKinds < opts.MinKinds {
 		opts.MaxKinds = max(def.MaxKinds, opts.MinKinds)
 	}
@@ -149,7 +146,7 @@ func (t *Tracker) table(n int) *lru.LRU[state] {
 // active sessions above the cap. A nil Tracker ignores it.
 func (t *Tracker) SetMemoryBudget(bytes int64) {
 	if t != nil {
-		t.sessions.SetMax(int(max(min(int64(t.opts.MaxSessions), bytes/sessionEntryBytes), 1)))
+		t.sessions.SetMax(lru.CapOf(t.opts.MaxSessions, bytes, sessionEntryBytes))
 	}
 }
 

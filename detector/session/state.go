@@ -57,7 +57,7 @@ func (t *Tracker) UnmarshalState(b []byte) error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("%w: %w", errState, err)
 	}
-	if len(st.Sessions) > t.opts.MaxSessions {
+	if t.opts.MaxSessions > 0 && len(st.Sessions) > t.opts.MaxSessions {
 		return fmt.Errorf("%w: %d sessions exceed MaxSessions %d", errState, len(st.Sessions), t.opts.MaxSessions)
 	}
 	m := t.table(max(t.sessions.Max(), len(st.Sessions)))

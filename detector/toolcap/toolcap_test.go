@@ -208,6 +208,16 @@ func TestLabelInventory(t *testing.T) {
 	if inv.Agents[0].Tools[0].Labels != nil {
 		t.Error("input inventory modified")
 	}
+	if again := LabelInventory(inv); again != out {
+		t.Error("the same inventory is labelled into a second copy")
+	}
+	other := &models.Inventory{Agents: []models.AgentSpec{{ID: "b", Tools: []models.ToolSpec{{Name: "send_email"}}}}}
+	if err := other.Index(); err != nil {
+		t.Fatal(err)
+	}
+	if o := LabelInventory(other); o == out || o.Agent("b") == nil {
+		t.Error("another inventory gets the memoised copy")
+	}
 	a := out.Agent("a")
 	want := map[string][]models.Label{"send_email": ls(S), "notes": {}, "pay": ls(S, D, M), "cleanup": {}}
 	for name, w := range want {

@@ -6,6 +6,7 @@ package lru
 
 import (
 	"iter"
+	"math"
 	"sync/atomic"
 )
 
@@ -38,16 +39,29 @@ type node[K comparable, V any] struct {
 	prev, next *node[K, V]
 }
 
-// New returns an empty string-keyed LRU holding at most max entries (at
-// least 1).
+// New returns an empty string-keyed LRU holding at most max entries
+// (≤ 0: unbounded).
 func New[V any](max int) *LRU[V] { return NewKeyed[string, V](max) }
 
-// NewKeyed returns an empty Cache holding at most max entries (at least 1).
+// NewKeyed returns an empty Cache holding at most max entries (≤ 0:
+// unbounded).
 func NewKeyed[K comparable, V any](max int) *Cache[K, V] {
 	return &Cache[K, V]{max: maxOf(max), items: make(map[K]*node[K, V])}
 }
 
-func maxOf(n int) int { return max(n, 1) }
+func maxOf(n int) int {
+	if n <= 0 {
+		return math.MaxInt
+	}
+	return n
+}
+
+// CapOf is the entry cap the memory budget gives a table: the smaller of
+// limit (a detector's Max… option; ≤ 0: no limit but the budget) and the
+// entries of per bytes each that fit in bytes, at least 1.
+func CapOf(limit int, bytes, per int64) int {
+	return int(max(min(int64(maxOf(limit)), bytes/max(per, 1)), 1))
+}
 
 // OnEvict sets a function called with an entry that is about to be evicted
 // (by Put or SetMax), before its value is zeroed; not on Delete.
@@ -64,7 +78,7 @@ func (l *Cache[K, V]) Len() int { return len(l.items) }
 // Max returns the entry cap.
 func (l *Cache[K, V]) Max() int { return l.max }
 
-// SetMax changes the entry cap (at least 1), evicting least recently used
+// SetMax changes the entry cap (≤ 0: unbounded), evicting least recently used
 // entries (counted, OnEvict called) until the cache holds at most max.
 func (l *Cache[K, V]) SetMax(max int) {
 	l.max = maxOf(max)
