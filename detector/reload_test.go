@@ -66,10 +66,25 @@ func TestReloadListsOnRunningEngine(t *testing.T) {
 		run(kept, ev)
 		run(reloaded, ev)
 	}
+	// the metrics goroutine reads Stats while the reload replaces detectors
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				_ = reloaded.Stats()
+			}
+		}
+	}()
 	h.Store(ops)
 	benign := shell("s1", "vault status")
 	run(kept, benign)
 	run(reloaded, benign)
+	close(done)
+	<-stopped
 	a, errA := kept.Snapshot()
 	b, errB := reloaded.Snapshot()
 	if errA != nil || errB != nil {
