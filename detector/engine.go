@@ -77,6 +77,11 @@ type Options struct {
 	// rule id and version stamps, enabled flags, overrides, exceptions. A
 	// reload stores a new ruleset in it; nil: the default ruleset.
 	Rules *rules.Holder
+	// ListReaders names the detectors that read the ruleset's lists when
+	// built (Registration.Lists): when Rules holds a new ruleset, a running
+	// engine rebuilds them before its next event, their state carried over
+	// through MarshalState/UnmarshalState (as a checkpoint restore would).
+	ListReaders []string
 }
 
 // DefaultOptions returns the production detector set (Registry, in
@@ -95,12 +100,16 @@ func build(disabled []string, tuned map[string]any, rs *rules.Ruleset) Options {
 	so.MinSeverity = models.SeverityLow
 	h := rules.NewHolder(rs)
 	var factories []Factory
+	var readers []string
 	for _, r := range Registry {
 		if !r.Compounds {
 			so.ExcludeDetectors = append(so.ExcludeDetectors, r.Name)
 		}
 		if slices.Contains(disabled, r.Name) {
 			continue
+		}
+		if r.Lists {
+			readers = append(readers, r.Name)
 		}
 		opts := tuned[r.Name]
 		factories = append(factories, func(inv *models.Inventory) Detector {
@@ -117,6 +126,7 @@ func build(disabled []string, tuned map[string]any, rs *rules.Ruleset) Options {
 		Containment:  containment.DefaultOptions(),
 		MemoryBudget: NewBudget(DefaultMemoryBudget()),
 		Rules:        h,
+		ListReaders:  readers,
 	}
 }
 
@@ -128,9 +138,18 @@ type Engine struct {
 	policy    *containment.Policy
 
 	rules     *rules.Holder
-	budget    *Budget
-	budgetGen uint64 // the budget generation last applied
-	closed    bool
+	ruleset   *rules.Ruleset // the ruleset the list readers were built with
+	factories []Factory      // per detector, to rebuild list readers
+	readers   []string
+	// mu guards detectors and evictBase against Stats while a reload
+	// replaces list readers (the engine's goroutine reads them unlocked).
+	mu        sync.Mutex
+	evictBase map[string]uint64 // evictions of replaced detectors
+	// reloadFailures counts list readers that kept their old lists.
+	reloadFailures atomic.Uint64
+	budget         *Budget
+	budgetGen      uint64 // the budget generation last applied
+	closed         bool
 
 	// per-Observe scratch, so emit needs no closure allocation
 	cur    *models.Event
@@ -150,6 +169,7 @@ func New(opts Options) *Engine {
 	if e.rules == nil {
 		e.rules = rules.NewHolder(nil)
 	}
+	e.ruleset, e.factories, e.readers = e.rules.Load(), opts.Detectors, opts.ListReaders
 	for _, f := range opts.Detectors {
 		e.detectors = append(e.detectors, f(inv))
 	}
@@ -191,17 +211,63 @@ func (e *Engine) applyBudget() {
 	e.policy.SetMemoryBudget(part(containment.Name))
 }
 
+// rebuildListReaders rebuilds the detectors that read the ruleset's lists
+// from rs, each with its state carried over. A detector whose state does
+// not carry over (an error) keeps running with the lists it was built
+// with; ReloadFailures counts it.
+func (e *Engine) rebuildListReaders(rs *rules.Ruleset) {
+	e.ruleset = rs
+	for i, d := range e.detectors {
+		if !slices.Contains(e.readers, d.Name()) || i >= len(e.factories) {
+			continue
+		}
+		old, ok := d.(Stateful)
+		if !ok {
+			e.reloadFailures.Add(1)
+			continue
+		}
+		st, err := old.MarshalState()
+		nd := e.factories[i](e.inv)
+		if n, ok := nd.(Stateful); err != nil || !ok || n.UnmarshalState(st) != nil {
+			e.reloadFailures.Add(1)
+			continue
+		}
+		e.mu.Lock()
+		if b, ok := d.(Bounded); ok {
+			if e.evictBase == nil {
+				e.evictBase = map[string]uint64{}
+			}
+			e.evictBase[d.Name()] += b.Evictions()
+		}
+		e.detectors[i] = nd
+		e.mu.Unlock()
+	}
+	link(e.detectors) // a rebuilt flow detector reads the outputs baselines again
+	if e.budget != nil {
+		e.applyBudget() // the new detectors start with their default bounds
+	}
+}
+
+// ReloadFailures counts list readers that kept their old lists after a
+// reload because their state did not carry over. Safe from any goroutine.
+func (e *Engine) ReloadFailures() uint64 { return e.reloadFailures.Load() }
+
 // Stats returns the engine's counters: evictions per detector (for the
 // metric tether_detector_evictions_total{detector=...}) and containment
 // commands held back by the rate limits. Unlike the other methods it may be
 // called from any goroutine while the engine processes events.
 func (e *Engine) Stats() Stats {
 	s := Stats{Evictions: make(map[string]uint64, len(e.detectors)+2)}
+	e.mu.Lock()
 	for _, d := range e.detectors {
 		if b, ok := d.(Bounded); ok {
 			s.Evictions[d.Name()] += b.Evictions()
 		}
 	}
+	for name, n := range e.evictBase {
+		s.Evictions[name] += n
+	}
+	e.mu.Unlock()
 	if e.sessions != nil {
 		s.Evictions[session.Name] = e.sessions.Evictions()
 	}
@@ -217,6 +283,9 @@ func (e *Engine) Stats() Stats {
 // session's combined score crosses the alert threshold; the containment
 // policy sees it like any other finding.
 func (e *Engine) Process(ev *models.Event, out *Output) {
+	if rs := e.rules.Load(); rs != e.ruleset {
+		e.rebuildListReaders(rs)
+	}
 	if e.budget != nil && e.budget.gen.Load() != e.budgetGen {
 		e.applyBudget()
 	}

@@ -1,6 +1,10 @@
 package detector
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/tetherhq/tether/detector/flow"
+)
 
 // Envelope exposes the snapshot envelope to the external tests.
 type Envelope = envelope
@@ -16,4 +20,15 @@ func (env *envelope) Encode(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// FlowReadsOutputs reports whether e runs a flow detector linked to the
+// outputs detector's baselines.
+func FlowReadsOutputs(e *Engine) bool {
+	for _, d := range e.detectors {
+		if f, ok := d.(*flow.Detector); ok {
+			return f.OutputBaseline() != nil
+		}
+	}
+	return false
 }

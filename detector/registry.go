@@ -37,6 +37,10 @@ type Registration struct {
 	// Posture: its findings describe what an agent could do (configuration),
 	// not what it did.
 	Posture bool
+	// Lists: Build reads lists of the ruleset (cues, lexicons, patterns),
+	// so a running engine rebuilds the detector, carrying its state over,
+	// when a reload stores a new ruleset (Engine.Process).
+	Lists bool
 	// Defaults returns a pointer to the detector's default Options, which
 	// the `detectors:` configuration decodes onto.
 	Defaults func() any
@@ -58,7 +62,7 @@ var Registry = []Registration{
 		Build: func(_ *models.Inventory, o any, _ *rules.Holder) Detector {
 			return baseline.New(*o.(*baseline.Options))
 		}},
-	{Name: flow.Name, Compounds: true,
+	{Name: flow.Name, Compounds: true, Lists: true,
 		Defaults: func() any { o := flow.DefaultOptions(); return &o },
 		Build: func(_ *models.Inventory, o any, h *rules.Holder) Detector {
 			fo := *o.(*flow.Options)
@@ -75,7 +79,7 @@ var Registry = []Registration{
 	{Name: profile.Name, // informational profile deviations
 		Defaults: func() any { o := profile.DefaultOptions(); return &o },
 		Build:    func(_ *models.Inventory, o any, _ *rules.Holder) Detector { return profile.New(*o.(*profile.Options)) }},
-	{Name: semantic.Name, // lexical judgements are informational
+	{Name: semantic.Name, Lists: true, // lexical judgements are informational
 		Defaults: func() any { o := semantic.DefaultOptions(); return &o },
 		Build: func(_ *models.Inventory, o any, rs *rules.Holder) Detector {
 			so := *o.(*semantic.Options)
@@ -85,7 +89,7 @@ var Registry = []Registration{
 	// risk: its alert-level findings (dangerous commands, secrets, public
 	// shares) alert alone; compounding its sub-threshold novelty findings
 	// cost recall at 1% FPR on AgentDojo (0.825 -> 0.599, DESIGN.md)
-	{Name: risk.Name,
+	{Name: risk.Name, Lists: true,
 		Defaults: func() any { o := risk.DefaultOptions(); return &o },
 		Build: func(_ *models.Inventory, o any, h *rules.Holder) Detector {
 			ro := *o.(*risk.Options)

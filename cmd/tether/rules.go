@@ -282,23 +282,30 @@ func atrTest(w io.Writer, dir string) error {
 	return nil
 }
 
-// rulesCollector exports the running ruleset's version and, per
-// exception, the findings it has suppressed since it was loaded (a reload
-// starts the counts again, which Prometheus treats as a counter reset).
+// rulesCollector exports the running ruleset's version, per exception the
+// findings it has suppressed and per custom rule its failed evaluations,
+// both since the ruleset was loaded (a reload starts the counts again,
+// which Prometheus treats as a counter reset).
 type rulesCollector struct {
-	h                *rules.Holder
-	info, suppressed *prometheus.Desc
+	h                           *rules.Holder
+	info, suppressed, customErr *prometheus.Desc
 }
 
 func newRulesCollector(h *rules.Holder) *rulesCollector {
 	return &rulesCollector{h: h,
 		info: prometheus.NewDesc("tether_ruleset_info", "Always 1; the labels identify the running ruleset.", []string{"id", "version"}, nil),
 		suppressed: prometheus.NewDesc("tether_exception_suppressed_total",
-			"Findings suppressed by each exception of the running ruleset (recorded with its id, never dropped).", []string{"exception", "rule"}, nil)}
+			"Findings suppressed by each exception of the running ruleset (recorded with its id, never dropped).", []string{"exception", "rule"}, nil),
+		customErr: prometheus.NewDesc("tether_custom_rule_errors_total",
+			"Evaluations of each custom (CEL) rule of the running ruleset that failed (a missing key, a type error); the rule did not match.", []string{"rule"}, nil)}
 }
 
 // Describe implements prometheus.Collector.
-func (c *rulesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.info; ch <- c.suppressed }
+func (c *rulesCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.info
+	ch <- c.suppressed
+	ch <- c.customErr
+}
 
 // Collect implements prometheus.Collector.
 func (c *rulesCollector) Collect(ch chan<- prometheus.Metric) {
@@ -306,6 +313,9 @@ func (c *rulesCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, rs.ID, rs.Version)
 	for _, x := range rs.Exceptions() {
 		ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(x.Hits()), x.ID, x.Rule)
+	}
+	for _, r := range rs.Custom() {
+		ch <- prometheus.MustNewConstMetric(c.customErr, prometheus.CounterValue, float64(r.Errors()), r.Rule.ID)
 	}
 }
 

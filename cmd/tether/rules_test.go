@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tetherhq/tether/detector/custom"
 	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/models"
 )
@@ -34,6 +36,38 @@ func TestRulesCollector(t *testing.T) {
 tether_exception_suppressed_total{exception="EXC-1",rule="TTH-risk-new_egress"} 3
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "tether_exception_suppressed_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestCustomRuleErrorsMetric: a custom rule whose condition fails to
+// evaluate (a key missing from the call's arguments) is counted per rule;
+// a rule that evaluates cleanly exports 0.
+func TestCustomRuleErrorsMetric(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ops.yaml")
+	body := `rules:
+  - {id: OPS-amount, severity: 50, condition: 'event.tool == "transfer" && event.args.amount > 1000.0'}
+  - {id: OPS-shell, severity: 50, condition: 'event.tool == "shell"'}
+`
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rules.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := rules.NewHolder(rs)
+	d := custom.New(custom.DefaultOptions(), h)
+	for _, args := range []string{`{"to":"x"}`, `{"amount":5}`, `{"iban":"y"}`} {
+		d.Observe(&models.Event{Kind: models.KindToolCall, AgentID: "a", SessionID: "s", ToolName: "transfer", Arguments: json.RawMessage(args)},
+			nil, func(models.Finding) {})
+	}
+	want := `# HELP tether_custom_rule_errors_total Evaluations of each custom (CEL) rule of the running ruleset that failed (a missing key, a type error); the rule did not match.
+# TYPE tether_custom_rule_errors_total counter
+tether_custom_rule_errors_total{rule="OPS-amount"} 2
+tether_custom_rule_errors_total{rule="OPS-shell"} 0
+`
+	if err := testutil.CollectAndCompare(newRulesCollector(h), strings.NewReader(want), "tether_custom_rule_errors_total"); err != nil {
 		t.Error(err)
 	}
 }

@@ -53,7 +53,15 @@ var supportedFields = map[string]bool{FieldUserInput: true, FieldToolResponse: t
 type Condition struct {
 	Field string
 	Re    *regexp.Regexp
+	// lits is the regex's prefilter (prefilter.go): a text lacking, case-
+	// folded, every literal of one set cannot match; nil: always run the
+	// regex.
+	lits [][]string
 }
+
+// Prefilter returns sets of literals such that every match contains one
+// literal of each, case-folded (nil: none derived, the regex always runs).
+func (c Condition) Prefilter() [][]string { return c.lits }
 
 // Rule is a loaded ATR rule.
 type Rule struct {
@@ -192,7 +200,7 @@ func Load(dir string) ([]*Rule, Stats, error) {
 				unsupported(f.ID, "pattern not RE2 (look-around or back-reference)")
 				return nil
 			}
-			r.Conditions = append(r.Conditions, Condition{Field: c.Field, Re: re})
+			r.Conditions = append(r.Conditions, Condition{Field: c.Field, Re: re, lits: requiredLiterals(s)})
 		}
 		for _, tc := range f.TestCases.TruePositives {
 			r.Tests = append(r.Tests, testCase(tc, true))
@@ -236,9 +244,14 @@ func testCase(m map[string]any, want bool) TestCase {
 // Match reports whether the rule fires on the fields (field name → text;
 // absent fields never match).
 func (r *Rule) Match(fields func(field string) (string, bool)) bool {
+	return r.match(fields, new(folded))
+}
+
+// match is Match with the folded text cached across rules (fc).
+func (r *Rule) match(fields func(field string) (string, bool), fc *folded) bool {
 	for _, c := range r.Conditions {
 		text, ok := fields(c.Field)
-		hit := ok && c.Re.MatchString(text)
+		hit := ok && (c.lits == nil || mayMatch(c.lits, fc.of(text))) && c.Re.MatchString(text)
 		if r.All && !hit {
 			return false
 		}

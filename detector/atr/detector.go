@@ -78,8 +78,9 @@ func (d *Detector) Observe(ev *models.Event, _ *models.AgentSpec, emit func(mode
 		}
 		return "", false
 	}
+	var fc folded
 	for _, r := range d.rules {
-		if r.Match(get) {
+		if r.match(get, &fc) {
 			sev, ok := severities[strings.ToLower(r.Severity)]
 			if !ok {
 				sev = 50

@@ -3,7 +3,10 @@
 // and a small view of the session's state (tools called so far, counts)
 // and of the lineage's (the same, over every session of the event's root
 // agent: a delegation tree), so a sequence "A then B within N steps or T
-// seconds" can span a parent and its sub-agents.
+// seconds" can span a parent and its sub-agents. A threshold rule
+// (rules.Threshold) counts the events matching its condition in a window
+// of one session, agent or lineage (time and/or steps) and fires when the
+// count is reached; its windows are LRU-bounded and checkpointed.
 // The rules come from the ruleset holder on every event, so a reload adds,
 // changes or removes rules without touching the session state kept here.
 package custom
@@ -33,10 +36,20 @@ type Options struct {
 
 	// MaxLineages bounds the lineage table (LRU, keyed by root agent id).
 	MaxLineages int
+
+	// MaxAgents bounds the per-agent event counters (LRU): the steps of
+	// threshold windows per agent.
+	MaxAgents int
+
+	// MaxWindows bounds the threshold windows (LRU, one per threshold
+	// rule and session, agent or lineage with a match in it).
+	MaxWindows int
 }
 
 // DefaultOptions returns the production options.
-func DefaultOptions() Options { return Options{MaxSessions: 16384, MaxLineages: 4096} }
+func DefaultOptions() Options {
+	return Options{MaxSessions: 16384, MaxLineages: 4096, MaxAgents: 16384, MaxWindows: 65536}
+}
 
 // sessionState is the state of one scope: a session, or a lineage (all
 // sessions of one root agent).
@@ -56,6 +69,39 @@ type sessionState struct {
 	Events  int64   `json:"events,omitempty"`
 }
 
+// window holds a threshold rule's recent matches in one scope: their event
+// times (Unix seconds) and their ordinals among the scope's events.
+type window struct {
+	Times []float64 `json:"times"`
+	Ords  []int64   `json:"ords"`
+}
+
+// add records a match at (at, ord) and reports whether th.Count matches
+// now lie in the window; if so the window is emptied.
+func (w *window) add(th *rules.Threshold, at float64, ord int64) bool {
+	keep := 0
+	for i := range w.Times {
+		if th.Within > 0 && at-w.Times[i] > th.Within.Seconds() {
+			continue
+		}
+		if th.Steps > 0 && ord-w.Ords[i] >= th.Steps {
+			continue
+		}
+		w.Times[keep], w.Ords[keep] = w.Times[i], w.Ords[i]
+		keep++
+	}
+	w.Times, w.Ords = w.Times[:keep], w.Ords[:keep]
+	if n := len(w.Times) - (th.Count - 1); n > 0 { // a reload lowered the count
+		w.Times, w.Ords = w.Times[n:], w.Ords[n:]
+	}
+	w.Times, w.Ords = append(w.Times, at), append(w.Ords, ord)
+	if len(w.Times) < th.Count {
+		return false
+	}
+	w.Times, w.Ords = w.Times[:0], w.Ords[:0]
+	return true
+}
+
 // Detector evaluates the custom rules. Not safe for concurrent use (one
 // engine's goroutine drives it).
 type Detector struct {
@@ -63,6 +109,8 @@ type Detector struct {
 	rules     *rules.Holder
 	sessions  *lru.LRU[sessionState]
 	lineages  *lru.LRU[sessionState]
+	agents    *lru.LRU[int64] // events per agent (threshold steps)
+	windows   *lru.LRU[window]
 	evictions *atomic.Uint64
 	// Errors counts evaluation errors (a condition reading a missing key
 	// of event.args, say): the rule does not match, the count shows it.
@@ -78,6 +126,12 @@ func New(opts Options, h *rules.Holder) *Detector {
 	if opts.MaxLineages <= 0 {
 		opts.MaxLineages = def.MaxLineages
 	}
+	if opts.MaxAgents <= 0 {
+		opts.MaxAgents = def.MaxAgents
+	}
+	if opts.MaxWindows <= 0 {
+		opts.MaxWindows = def.MaxWindows
+	}
 	d := &Detector{opts: opts, rules: h, evictions: new(atomic.Uint64)}
 	d.reset()
 	return d
@@ -91,9 +145,14 @@ func (d *Detector) reset() {
 	d.sessions.CountInto(d.evictions)
 	d.lineages = lru.New[sessionState](d.opts.MaxLineages)
 	d.lineages.CountInto(d.evictions)
+	d.agents = lru.New[int64](d.opts.MaxAgents)
+	d.agents.CountInto(d.evictions)
+	d.windows = lru.New[window](d.opts.MaxWindows)
+	d.windows.CountInto(d.evictions)
 }
 
-// Evictions counts sessions and lineages evicted from the bounded tables.
+// Evictions counts sessions, lineages, agents and threshold windows
+// evicted from the bounded tables.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
 
 // EvalErrors counts rule evaluations that failed (and did not match).
@@ -108,6 +167,7 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 	}
 	st, _ := d.sessions.Put(ev.SessionID)
 	ln, _ := d.lineages.Put(ev.Root())
+	ag, _ := d.agents.Put(ev.AgentID)
 	if len(cs) > 0 {
 		vars := map[string]any{"event": eventVars(ev), "agent": agentVars(agent), "session": sessionVars(st)}
 		if slices.ContainsFunc(cs, func(c *rules.Custom) bool { return c.Lineage }) {
@@ -117,19 +177,59 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 			out, _, err := c.Program.Eval(vars)
 			if err != nil {
 				d.errors.Add(1)
+				c.CountError()
 				continue
 			}
-			if b, ok := out.Value().(bool); ok && b {
-				emit(models.Finding{Kind: c.Rule.Kind, Severity: c.Rule.Severity, Confidence: c.Rule.Confidence,
-					Explanation: c.Description})
+			b, ok := out.Value().(bool)
+			if !ok || !b {
+				continue
 			}
+			expl := c.Description
+			if th := c.Threshold; th != nil {
+				scope, key, ord := th.Per, "", int64(0)
+				switch th.Per {
+				case rules.PerAgent:
+					key, ord = ev.AgentID, *ag+1
+				case rules.PerLineage:
+					key, ord = ev.Root(), ln.Events+1
+				default:
+					key, ord = ev.SessionID, st.Events+1
+				}
+				w, _ := d.windows.Put(windowKey(c.Rule.ID, scope, key))
+				if !w.add(th, float64(ev.Time.UnixNano())/1e9, ord) {
+					continue
+				}
+				expl = fmt.Sprintf("%s (%d matching events in %s %s%s)", expl, th.Count, scope, key, windowText(th))
+			}
+			emit(models.Finding{Kind: c.Rule.Kind, Severity: c.Rule.Severity, Confidence: c.Rule.Confidence,
+				Explanation: expl})
 		}
 	}
 	record(st, ev, int64(ev.Step))
 	record(ln, ev, ln.Calls+1)
+	*ag++
 	if ev.Kind == models.KindSessionEnd {
 		d.sessions.Delete(ev.SessionID) // a lineage outlives its sessions (LRU-bounded)
+		for _, c := range cs {
+			if c.Threshold != nil && c.Threshold.Per == rules.PerSession {
+				d.windows.Delete(windowKey(c.Rule.ID, rules.PerSession, ev.SessionID))
+			}
+		}
 	}
+}
+
+// windowKey names a threshold window: rule id, scope and scope key.
+func windowKey(rule, scope, key string) string { return rule + "\x00" + scope + "\x00" + key }
+
+func windowText(th *rules.Threshold) string {
+	var s string
+	if th.Within > 0 {
+		s += " within " + th.Within.String()
+	}
+	if th.Steps > 0 {
+		s += fmt.Sprintf(" within %d events", th.Steps)
+	}
+	return s
 }
 
 // record adds ev to a scope's state; step is the call's step in the scope.
@@ -208,6 +308,21 @@ type stateJSON struct {
 	Sessions []sessionJSON `json:"sessions"`
 	// Lineages likewise, by root agent id (absent in older snapshots).
 	Lineages []sessionJSON `json:"lineages,omitempty"`
+	// Agents are the per-agent event counters, Windows the threshold
+	// windows (rule id, scope and key joined by NUL), both in LRU order
+	// (absent in older snapshots).
+	Agents  []agentJSON  `json:"agents,omitempty"`
+	Windows []windowJSON `json:"windows,omitempty"`
+}
+
+type agentJSON struct {
+	ID     string `json:"id"`
+	Events int64  `json:"events"`
+}
+
+type windowJSON struct {
+	ID string `json:"id"`
+	window
 }
 
 type sessionJSON struct {
@@ -223,6 +338,14 @@ func (d *Detector) MarshalState() ([]byte, error) {
 	}
 	for id, st := range d.lineages.All() {
 		s.Lineages = append(s.Lineages, sessionJSON{ID: id, sessionState: *st})
+	}
+	for id, n := range d.agents.All() {
+		s.Agents = append(s.Agents, agentJSON{ID: id, Events: *n})
+	}
+	for id, w := range d.windows.All() {
+		if len(w.Times) > 0 { // emptied by a finding: nothing to keep
+			s.Windows = append(s.Windows, windowJSON{ID: id, window: *w})
+		}
 	}
 	return json.Marshal(s)
 }
@@ -244,7 +367,30 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if err := restore(d.sessions, s.Sessions, "session", d.opts.MaxSessions); err != nil {
 		return err
 	}
-	return restore(d.lineages, s.Lineages, "lineage", d.opts.MaxLineages)
+	if err := restore(d.lineages, s.Lineages, "lineage", d.opts.MaxLineages); err != nil {
+		return err
+	}
+	if len(s.Agents) > d.opts.MaxAgents || len(s.Windows) > d.opts.MaxWindows {
+		return fmt.Errorf("%w: %d agents (cap %d), %d windows (cap %d)", errState, len(s.Agents), d.opts.MaxAgents, len(s.Windows), d.opts.MaxWindows)
+	}
+	for _, a := range s.Agents {
+		n, ok := d.agents.PushBack(a.ID)
+		if !ok || a.Events < 0 {
+			return fmt.Errorf("%w: agent %q listed twice or with %d events", errState, a.ID, a.Events)
+		}
+		*n = a.Events
+	}
+	for _, x := range s.Windows {
+		if len(x.Times) != len(x.Ords) || len(x.Times) > rules.MaxThresholdCount {
+			return fmt.Errorf("%w: window %q holds %d times and %d steps (cap %d)", errState, x.ID, len(x.Times), len(x.Ords), rules.MaxThresholdCount)
+		}
+		w, ok := d.windows.PushBack(x.ID)
+		if !ok {
+			return fmt.Errorf("%w: window %q listed twice", errState, x.ID)
+		}
+		*w = x.window
+	}
+	return nil
 }
 
 func restore(t *lru.LRU[sessionState], xs []sessionJSON, what string, limit int) error {

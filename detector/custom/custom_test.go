@@ -124,12 +124,127 @@ func TestReloadKeepsState(t *testing.T) {
 	}
 }
 
+// TestThreshold: threshold rules at their window edges, per scope. Each
+// case lists events (session, agent, root, second of the event time,
+// whether the event matches) and the 1-based indices of the events that
+// fire.
+func TestThreshold(t *testing.T) {
+	type ev struct {
+		session, agent, root string
+		sec                  int
+		match                bool
+	}
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, threshold string
+		events          []ev
+		want            []int
+	}{
+		{"time edge inclusive", "{count: 3, within: 60s}",
+			[]ev{{"s", "a", "", 0, true}, {"s", "a", "", 30, true}, {"s", "a", "", 60, true}}, []int{3}},
+		{"time edge exceeded", "{count: 3, within: 60s}",
+			[]ev{{"s", "a", "", 0, true}, {"s", "a", "", 30, true}, {"s", "a", "", 61, true}}, nil},
+		{"window slides past the first match", "{count: 3, within: 60s}",
+			[]ev{{"s", "a", "", 0, true}, {"s", "a", "", 30, true}, {"s", "a", "", 61, true}, {"s", "a", "", 62, true}}, []int{4}},
+		{"empties after a finding", "{count: 2, within: 60s}",
+			[]ev{{"s", "a", "", 0, true}, {"s", "a", "", 1, true}, {"s", "a", "", 2, true}, {"s", "a", "", 3, true}}, []int{2, 4}},
+		{"non-matching events are not counted", "{count: 2, within: 60s}",
+			[]ev{{"s", "a", "", 0, true}, {"s", "a", "", 1, false}, {"s", "a", "", 2, false}}, nil},
+		{"session scope does not cross sessions", "{count: 2, within: 60s}",
+			[]ev{{"s1", "a", "", 0, true}, {"s2", "a", "", 1, true}}, nil},
+		{"steps edge inside (span 2 of 3)", "{count: 2, steps: 3}",
+			[]ev{{"s", "a", "", 0, true}, {"s", "a", "", 1, false}, {"s", "a", "", 2, true}}, []int{3}},
+		{"steps edge outside (span 3 of 3)", "{count: 2, steps: 3}",
+			[]ev{{"s", "a", "", 0, true}, {"s", "a", "", 1, false}, {"s", "a", "", 2, false}, {"s", "a", "", 3, true}}, nil},
+		{"steps count non-matching events", "{count: 2, steps: 2}",
+			[]ev{{"s", "a", "", 0, true}, {"s", "a", "", 1, false}, {"s", "a", "", 2, true}}, nil},
+		{"time and steps: both must hold", "{count: 2, steps: 5, within: 10s}",
+			[]ev{{"s", "a", "", 0, true}, {"s", "a", "", 11, true}, {"s", "a", "", 12, true}}, []int{3}},
+		{"agent scope crosses sessions", "{count: 3, within: 60s, per: agent}",
+			[]ev{{"s1", "a", "", 0, true}, {"s2", "a", "", 1, true}, {"s3", "a", "", 2, true}}, []int{3}},
+		{"agent scope does not cross agents", "{count: 2, within: 60s, per: agent}",
+			[]ev{{"s1", "a", "", 0, true}, {"s1", "b", "", 1, true}}, nil},
+		{"agent steps count the agent's events only", "{count: 2, steps: 2, per: agent}",
+			[]ev{{"s1", "a", "", 0, true}, {"s2", "b", "", 1, false}, {"s2", "b", "", 2, false}, {"s1", "a", "", 3, true}}, []int{4}},
+		{"lineage scope crosses sub-agents", "{count: 2, within: 60s, per: lineage}",
+			[]ev{{"p", "parent", "", 0, true}, {"c", "child", "parent", 1, true}}, []int{2}},
+		{"lineage scope does not cross roots", "{count: 2, within: 60s, per: lineage}",
+			[]ev{{"p", "parent", "", 0, true}, {"c", "child", "other", 1, true}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := load(t, "rules:\n  - {id: T-1, kind: burst, severity: 40, condition: 'event.tool == \"hit\"', threshold: "+tt.threshold+"}\n")
+			d := New(DefaultOptions(), rules.NewHolder(rs))
+			var got []int
+			for i, e := range tt.events {
+				tool := "miss"
+				if e.match {
+					tool = "hit"
+				}
+				ev := &models.Event{Kind: models.KindToolCall, AgentID: e.agent, RootAgentID: e.root, SessionID: e.session, ToolName: tool,
+					Time: t0.Add(time.Duration(e.sec) * time.Second)}
+				d.Observe(ev, nil, func(f models.Finding) {
+					if f.Kind != "burst" || !strings.Contains(f.Explanation, "matching events in") {
+						t.Errorf("finding %+v", f)
+					}
+					got = append(got, i+1)
+				})
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("fired at events %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestThresholdBounds: windows are LRU-bounded (evictions counted), a
+// session's windows go with its end, and a reload that lowers a count
+// keeps only the most recent matches.
+func TestThresholdBounds(t *testing.T) {
+	rule := func(count int) *rules.Ruleset {
+		return load(t, fmt.Sprintf("rules:\n  - {id: T-1, severity: 40, condition: 'event.tool == \"hit\"', threshold: {count: %d, within: 1h}}\n", count))
+	}
+	h := rules.NewHolder(rule(5))
+	d := New(Options{MaxWindows: 4}, h)
+	hit := func(session string) int {
+		n := 0
+		d.Observe(&models.Event{Kind: models.KindToolCall, AgentID: "a", SessionID: session, ToolName: "hit"}, nil, func(models.Finding) { n++ })
+		return n
+	}
+	for i := range 10 {
+		hit(fmt.Sprint("s", i))
+	}
+	if d.windows.Len() != 4 || d.Evictions() != 6 {
+		t.Errorf("%d windows, %d evictions; want 4, 6", d.windows.Len(), d.Evictions())
+	}
+	d.Observe(&models.Event{Kind: models.KindSessionEnd, AgentID: "a", SessionID: "s9"}, nil, func(models.Finding) {})
+	if d.windows.Peek(windowKey("T-1", rules.PerSession, "s9")) != nil {
+		t.Error("the ended session's window is kept")
+	}
+	for range 3 {
+		hit("x") // 3 of 5
+	}
+	h.Store(rule(2))
+	if n := hit("x"); n != 1 {
+		t.Errorf("%d findings after lowering the count to 2 with 3 matches in the window, want 1", n)
+	}
+	if w := d.windows.Peek(windowKey("T-1", rules.PerSession, "x")); w == nil || len(w.Times) != 0 {
+		t.Errorf("window after the finding: %+v, want empty", w)
+	}
+}
+
 func TestCompileErrors(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"undeclared", "rules:\n  - id: X\n    severity: 5\n    condition: evnt.tool == \"a\"\n", ":4:16: condition: ERROR: <input>:1:1: undeclared reference to 'evnt'"},
 		{"not bool", "rules:\n  - id: X\n    severity: 5\n    condition: event.step + 1\n", ":4:16: condition: evaluates to int"},
 		{"no severity", "rules:\n  - id: X\n    condition: \"true\"\n", ":2:5: rule X: a severity is required"},
 		{"duplicate id", "rules:\n  - {id: TTH-risk-new_egress, severity: 5, condition: \"true\"}\n", ":2:10: duplicate rule id"},
+		{"threshold without count", "rules:\n  - id: X\n    severity: 5\n    condition: \"true\"\n    threshold: {within: 1m}\n", ":5:16: threshold: a count is required"},
+		{"threshold without window", "rules:\n  - id: X\n    severity: 5\n    condition: \"true\"\n    threshold: {count: 3}\n", ":5:16: threshold: a window is required"},
+		{"threshold count 1", "rules:\n  - id: X\n    severity: 5\n    condition: \"true\"\n    threshold: {count: 1, steps: 3}\n", ":5:24: count: expected an integer 2-1000"},
+		{"threshold bad duration", "rules:\n  - id: X\n    severity: 5\n    condition: \"true\"\n    threshold: {count: 2, within: soon}\n", ":5:35: within: expected a positive duration"},
+		{"threshold bad scope", "rules:\n  - id: X\n    severity: 5\n    condition: \"true\"\n    threshold: {count: 2, steps: 3, per: tenant}\n", ":5:42: per: expected session, agent or lineage"},
+		{"threshold unknown key", "rules:\n  - id: X\n    severity: 5\n    condition: \"true\"\n    threshold: {count: 2, window: 3}\n", ":5:27: unknown key \"window\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,23 +263,39 @@ func TestCompileErrors(t *testing.T) {
 func TestStateRoundTrip(t *testing.T) {
 	rs := load(t, shellAfterFetch+`  - {id: OPS-004, kind: busy, severity: 20, condition: 'event.kind == "tool_call" && session.calls % 7 == 3'}
   - {id: OPS-007, kind: lineage_busy, severity: 20, condition: 'event.kind == "tool_call" && lineage.calls % 11 == 5 && size(lineage.tools) > 1'}
+  - {id: OPS-008, kind: call_burst, severity: 20, condition: 'event.kind == "tool_call"', threshold: {count: 4, within: 30s, steps: 10}}
+  - {id: OPS-009, kind: agent_burst, severity: 20, condition: 'event.kind == "tool_result"', threshold: {count: 3, steps: 20, per: agent}}
+  - {id: OPS-010, kind: lineage_burst, severity: 20, condition: 'event.kind == "tool_call"', threshold: {count: 5, within: 1m, per: lineage}}
 `)
 	statetest.RoundTrip(t, statetest.Fleet(20), 400, 400, func(*models.Inventory) statetest.Detector {
 		return New(DefaultOptions(), rules.NewHolder(rs))
 	})
 }
 
-// BenchmarkRules measures the cost per event of n CEL rules of the kind
-// operators write (a tool name and a session condition), none matching.
-func BenchmarkRules(b *testing.B) {
-	for _, n := range []int{0, 1, 10, 100} {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+// BenchmarkCustom measures the cost per event of n CEL rules of the kind
+// operators write (a tool name and a session condition), none matching;
+// "threshold" adds n threshold rules that all match every event (a window
+// update per rule; each fires every 5th event).
+func BenchmarkCustom(b *testing.B) {
+	for _, bc := range []struct {
+		n         int
+		threshold bool
+	}{{0, false}, {1, false}, {10, false}, {100, false}, {10, true}} {
+		name := fmt.Sprintf("rules=%d", bc.n)
+		if bc.threshold {
+			name += "/threshold"
+		}
+		b.Run(name, func(b *testing.B) {
 			var sb strings.Builder
 			sb.WriteString("version: bench\n")
-			if n > 0 {
+			if bc.n > 0 {
 				sb.WriteString("rules:\n")
 			}
-			for i := range n {
+			for i := range bc.n {
+				if bc.threshold {
+					fmt.Fprintf(&sb, "  - {id: B-%03d, severity: 50, condition: 'event.tool == \"send_email\"', threshold: {count: 5, within: 1m, per: agent}}\n", i)
+					continue
+				}
 				fmt.Fprintf(&sb, "  - {id: B-%03d, severity: 50, condition: 'event.tool == \"tool-%d\" && \"fetch_url\" in session.tools && event.step > 3'}\n", i, i)
 			}
 			d := New(DefaultOptions(), rules.NewHolder(load(b, sb.String())))
@@ -176,8 +307,10 @@ func BenchmarkRules(b *testing.B) {
 			for b.Loop() {
 				d.Observe(ev, agent, emit)
 			}
-			if n > 0 {
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/rule")
+			perEvent := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(1e9/perEvent, "events/s")
+			if bc.n > 0 {
+				b.ReportMetric(perEvent/float64(bc.n), "ns/rule")
 			}
 		})
 	}
@@ -189,6 +322,7 @@ func FuzzUnmarshalState(f *testing.F) {
 	f.Add([]byte(`{"sessions":[{"id":"s1","tools":["a"],"steps":[3],"times":[1.5],"counts":[2],"calls":2}]}`))
 	f.Add([]byte(`{"sessions":[],"lineages":[{"id":"root","tools":["a","b"],"steps":[1,2],"times":[1,2],"counts":[1,1],"calls":2}]}`))
 	f.Add([]byte(`{"sessions":[]}`))
+	f.Add([]byte(`{"sessions":[],"agents":[{"id":"a","events":4}],"windows":[{"id":"T-1\u0000agent\u0000a","times":[1,2],"ords":[1,3]}]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := New(Options{MaxSessions: 8}, rules.NewHolder(nil))

@@ -27,6 +27,9 @@ type OutputBaseline interface {
 // SetOutputBaseline links the tool-output baselines (nil: none).
 func (d *Detector) SetOutputBaseline(b OutputBaseline) { d.outputs.base = b }
 
+// OutputBaseline returns the linked tool-output baselines (nil: none).
+func (d *Detector) OutputBaseline() OutputBaseline { return d.outputs.base }
+
 // outputSpans is the flow detector's view of the current result's
 // out-of-shape spans.
 type outputSpans struct {

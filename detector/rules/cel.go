@@ -3,6 +3,8 @@ package rules
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"go.yaml.in/yaml/v3"
@@ -45,6 +47,99 @@ type Custom struct {
 	// Lineage is set when the condition names the lineage variable (the
 	// detector builds it only then).
 	Lineage bool
+	// Threshold, when set, makes the rule a threshold rule: a finding when
+	// Threshold.Count events matching the condition fall in one window of
+	// one session, agent or lineage; nil: every matching event is a finding.
+	Threshold *Threshold
+
+	errs atomic.Uint64
+}
+
+// CountError records a failed evaluation of the condition (a missing key
+// of event.args, a type error): the rule did not match.
+func (c *Custom) CountError() { c.errs.Add(1) }
+
+// Errors counts the condition's failed evaluations since the ruleset was
+// loaded, over every engine (tether_custom_rule_errors_total).
+func (c *Custom) Errors() uint64 { return c.errs.Load() }
+
+// Threshold scopes.
+const (
+	PerSession = "session"
+	PerAgent   = "agent"
+	PerLineage = "lineage"
+)
+
+// MaxThresholdCount bounds Threshold.Count (the detector keeps up to Count
+// matches per rule and scope key).
+const MaxThresholdCount = 1000
+
+// Threshold is a custom rule's window: "Count matching events within
+// Within (event time) and/or within the last Steps events of one Per
+// scope". A match fires the finding when, with it, Count matches lie in
+// the window; the window is then emptied, so the next finding needs Count
+// new matches.
+type Threshold struct {
+	// Count is the number of matching events (2..MaxThresholdCount).
+	Count int
+	// Within bounds the event-time span: the first and last counted
+	// match are at most Within apart (0: no time bound).
+	Within time.Duration
+	// Steps bounds the span in events of the scope: every counted match is
+	// among the scope's last Steps events, this one included (0: no bound).
+	Steps int64
+	// Per is the scope: PerSession (default), PerAgent or PerLineage.
+	Per string
+}
+
+// threshold parses a rule's `threshold:` mapping.
+func threshold(file string, n *yaml.Node) (*Threshold, error) {
+	t := &Threshold{Per: PerSession}
+	hasCount := false
+	err := mapping(file, n, []string{"count", "within", "steps", "per"}, func(key string, k, v *yaml.Node) error {
+		switch key {
+		case "count":
+			c, err := integer(file, v, key, 2, MaxThresholdCount)
+			t.Count, hasCount = int(c), true
+			return err
+		case "steps":
+			var err error
+			t.Steps, err = integer(file, v, key, 1, 1<<30)
+			return err
+		case "within":
+			d, err := time.ParseDuration(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || d <= 0 {
+				return posErr(file, v, "within: expected a positive duration (30s, 5m, 1h)")
+			}
+			t.Within = d
+		case "per":
+			switch v.Value {
+			case PerSession, PerAgent, PerLineage:
+				t.Per = v.Value
+			default:
+				return posErr(file, v, "per: expected session, agent or lineage")
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case !hasCount:
+		return nil, posErr(file, n, "threshold: a count is required")
+	case t.Within == 0 && t.Steps == 0:
+		return nil, posErr(file, n, "threshold: a window is required (within, steps or both)")
+	}
+	return t, nil
+}
+
+// integer parses an integer scalar in [lo, hi].
+func integer(file string, n *yaml.Node, what string, lo, hi int64) (int64, error) {
+	var v int64
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil || v < lo || v > hi {
+		return 0, posErr(file, n, "%s: expected an integer %d-%d", what, lo, hi)
+	}
+	return v, nil
 }
 
 // Custom returns the operator's CEL rules that are enabled, in order.
@@ -89,7 +184,7 @@ func (r *Ruleset) defineCustom(file string, n *yaml.Node) error {
 		c := &Custom{Rule: rule}
 		var condNode, idNode *yaml.Node
 		hasSev := false
-		err := mapping(file, e, []string{"id", "kind", "description", "condition", "severity", "confidence", "enabled", "tags"}, func(key string, k, v *yaml.Node) error {
+		err := mapping(file, e, []string{"id", "kind", "description", "condition", "severity", "confidence", "enabled", "tags", "threshold"}, func(key string, k, v *yaml.Node) error {
 			var err error
 			switch key {
 			case "id":
@@ -111,6 +206,8 @@ func (r *Ruleset) defineCustom(file string, n *yaml.Node) error {
 				rule.Enabled, err = boolean(file, v, key)
 			case "tags":
 				rule.Tags, err = strings_(file, v, key)
+			case "threshold":
+				c.Threshold, err = threshold(file, v)
 			}
 			return err
 		})
