@@ -68,6 +68,11 @@ type Config struct {
 		// LagInterval is how often consumer lag and broker reachability
 		// (/readyz) are refreshed.
 		LagInterval time.Duration `yaml:"lag_interval"`
+		// PipelineDepth is how many polled batches may be judged but not
+		// yet durable at once: 1 handles one batch at a time, 2 judges the
+		// next batch while the previous one is written (offsets are still
+		// committed in order, only once durable).
+		PipelineDepth int `yaml:"pipeline_depth"`
 	} `yaml:"consumer"`
 	ClickHouse struct {
 		Enabled  bool   `yaml:"enabled"`
@@ -294,6 +299,7 @@ func defaultConfig() Config {
 	c.Kafka.CheckpointMaxBytes = 1 << 20
 	c.Consumer.SessionTimeout = 45 * time.Second
 	c.Consumer.LagInterval = 5 * time.Second
+	c.Consumer.PipelineDepth = ingest.DefaultPipelineDepth
 	c.ClickHouse.Enabled = true
 	c.ClickHouse.Addr = "127.0.0.1:9000"
 	c.ClickHouse.Database = "tether"
@@ -524,6 +530,9 @@ func (c *Config) validate() error {
 	}
 	if c.Consumer.LagInterval <= 0 {
 		errs = append(errs, "consumer.lag_interval must be positive")
+	}
+	if d := c.Consumer.PipelineDepth; d < 1 || d > ingest.MaxPipelineDepth {
+		errs = append(errs, fmt.Sprintf("consumer.pipeline_depth %d (want 1..%d)", d, ingest.MaxPipelineDepth))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, "shutdown_timeout must be positive")
