@@ -89,6 +89,13 @@ type Config struct {
 		// audit events. 0 keeps forever.
 		RetentionDays      int `yaml:"retention_days"`
 		EventRetentionDays int `yaml:"event_retention_days"`
+		// InsertRows is the most rows of one table in one insert: a larger
+		// batch is cut into inserts of this size (bench/README.md,
+		// "ClickHouse inserts").
+		InsertRows int `yaml:"insert_rows"`
+		// InsertWorkers is how many inserts of one batch run at once, each
+		// on its own connection.
+		InsertWorkers int `yaml:"insert_workers"`
 	} `yaml:"clickhouse"`
 	Parquet struct {
 		// Dir, when set, also writes findings and commands as Parquet files.
@@ -306,6 +313,8 @@ func defaultConfig() Config {
 	c.ClickHouse.Username = "default"
 	c.ClickHouse.RetentionDays = 365
 	c.ClickHouse.EventRetentionDays = 30
+	c.ClickHouse.InsertRows = 20000
+	c.ClickHouse.InsertWorkers = 2
 	c.Detectors.ReloadInterval = 5 * time.Second
 	c.Detectors.ATRLane = "stable"
 	c.Detectors.Tune = map[string]yaml.Node{}
@@ -475,6 +484,9 @@ func (c *Config) validate() error {
 	}
 	if c.ClickHouse.RetentionDays < 0 || c.ClickHouse.EventRetentionDays < 0 {
 		errs = append(errs, "clickhouse retention days are negative")
+	}
+	if c.ClickHouse.InsertRows < 1 || c.ClickHouse.InsertWorkers < 1 || c.ClickHouse.InsertWorkers > 16 {
+		errs = append(errs, fmt.Sprintf("clickhouse.insert_rows %d, insert_workers %d (want ≥ 1 and 1..16)", c.ClickHouse.InsertRows, c.ClickHouse.InsertWorkers))
 	}
 	// TLS files and secret files are read here, so that a typo fails at
 	// start-up; errors name settings and files, never a secret.
