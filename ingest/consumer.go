@@ -224,6 +224,7 @@ type partitionState struct {
 	created    time.Time // when this member took the partition
 	restoredAt int64     // restored checkpoint's offset, until the first batch; -1: none
 	next       int64     // offset after the last judged record; -1: none yet
+	replayTo   int64     // while replaying into a restored checkpoint: the committed position it started from
 
 	mu             sync.Mutex
 	ck             checkpointState
@@ -577,6 +578,7 @@ func (c *Consumer) judge(ctx context.Context, bw *batchWork, fetches kgo.Fetches
 					seeks = map[int32]kgo.EpochOffset{}
 				}
 				seeks[p.Partition] = kgo.EpochOffset{Epoch: -1, Offset: at}
+				st.replayTo = first
 				c.m.replayed.Add(first - at)
 				c.log.Info().Str("topic", p.Topic).Int32("partition", p.Partition).Int64("committed", first).
 					Int64("checkpoint", at).Msg("seeking back to the checkpoint to replay records into the restored state")
@@ -591,7 +593,10 @@ func (c *Consumer) judge(ctx context.Context, bw *batchWork, fetches kgo.Fetches
 			}
 			p.Records = p.Records[k:]
 		}
-		bw.commit[p.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+		if last.Offset+1 >= st.replayTo { // a replay never moves the commit back
+			bw.commit[p.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+			st.replayTo = 0
+		}
 		if len(p.Records) == 0 {
 			return
 		}
