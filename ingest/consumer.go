@@ -6,7 +6,8 @@
 // be decoded or fail validation are copied to a dead-letter topic with the
 // reason in headers. The batch's findings and commands are then written to
 // the sink, and only after the sink and the dead-letter topic have accepted
-// them are the batch's offsets committed (at-least-once). While the sink is
+// them are the batch's offsets committed (at-least-once); with
+// PipelineDepth 2 the next batch is judged meanwhile (pipeline.go). While the sink is
 // unavailable the consumer retries with backoff and does not poll or commit:
 // backpressure, never loss. Each partition's detector state is
 // checkpointed to a compacted state topic and restored by the partition's
