@@ -681,6 +681,12 @@ func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
 			c.m.sinkHealthy.Store(true)
 			return nil
 		}
+		if ctx.Err() != nil {
+			// Readiness says "shutting down" before this failure is
+			// counted: the flag's own context.AfterFunc runs on another
+			// goroutine and may come later.
+			c.m.stopping.Store(true)
+		}
 		c.m.sinkHealthy.Store(false)
 		c.m.sinkErrors.Add(1)
 		c.m.setSinkError(err)
@@ -701,6 +707,7 @@ func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
 		if ctx.Err() == nil {
 			select {
 			case <-ctx.Done(): // shutdown: one more attempt at once
+				c.m.stopping.Store(true)
 			case <-timer.C:
 			}
 		} else {
