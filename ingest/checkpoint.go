@@ -275,20 +275,27 @@ func statePartition(p int32, n int32) int32 {
 
 // maybeSnapshot runs on the partition's goroutine at the end of its share
 // of a batch: when the partition's last checkpoint is older than
-// CheckpointEvery, and no failed one is backing off, it snapshots the
-// engine into st.ckpt, produced once the batch has reached the sinks.
-func (c *Consumer) maybeSnapshot(st *partitionState, p int32, next int64) {
-	st.ckpt = nil
-	now := time.Now()
-	if !c.checkpointing() || st.broken || now.Sub(st.lastCheckpoint) < c.opts.CheckpointEvery || now.Before(st.ck.retryAt) {
-		return
+// CheckpointEvery, no failed one is backing off and none is still in
+// flight in the pipeline, it snapshots the engine into a checkpoint at
+// offset next, produced once the batch has reached the sinks.
+func (c *Consumer) maybeSnapshot(st *partitionState, p int32, next int64) *pendingCheckpoint {
+	if !c.checkpointing() {
+		return nil
 	}
-	st.ckpt = c.buildCheckpoint(st, p, next)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := time.Now()
+	if st.broken || st.ckInFlight || now.Sub(st.lastCheckpoint) < c.opts.CheckpointEvery || now.Before(st.ck.retryAt) {
+		return nil
+	}
+	pc := c.buildCheckpoint(st, p, next)
+	st.ckInFlight = pc != nil
+	return pc
 }
 
 // buildCheckpoint snapshots st's engine into the records of a new
 // generation at offset next, or returns nil (logged, counted, backed off)
-// when the snapshot fails or cannot be written.
+// when the snapshot fails or cannot be written. st.mu must be held.
 func (c *Consumer) buildCheckpoint(st *partitionState, p int32, next int64) *pendingCheckpoint {
 	snap, err := st.engine.Snapshot()
 	if err != nil {
@@ -315,7 +322,8 @@ func (c *Consumer) buildCheckpoint(st *partitionState, p int32, next int64) *pen
 
 // checkpointFailed counts and logs a checkpoint of partition p that could
 // not be built or written, and backs the partition's next attempt off.
-// The previous complete generation stays the one a restore uses.
+// The previous complete generation stays the one a restore uses. st.mu
+// must be held (or st not shared yet).
 func (c *Consumer) checkpointFailed(st *partitionState, p int32, next int64, size int, err error) {
 	st.ck.failures++
 	delay := max(checkpointRetryMin, c.opts.CheckpointEvery)
@@ -331,6 +339,7 @@ func (c *Consumer) checkpointFailed(st *partitionState, p int32, next int64, siz
 }
 
 // checkpointWritten records pc's generation as the partition's latest.
+// pc.st.mu must be held.
 func (c *Consumer) checkpointWritten(pc *pendingCheckpoint) {
 	st := pc.st
 	st.ck.slot = pc.slot
@@ -375,9 +384,11 @@ func (c *Consumer) produceCheckpoints(ctx context.Context, pend []*pendingCheckp
 				case errors.Is(r.Err, kerr.MessageTooLarge) || errors.Is(r.Err, kerr.RecordListTooLarge):
 					if !pc.failed {
 						pc.failed = true
+						pc.st.mu.Lock()
 						pc.st.ck.present[pc.slot] = max(pc.st.ck.present[pc.slot], pc.n)
 						c.checkpointFailed(pc.st, pc.p, pc.next, pc.bytes, fmt.Errorf("%w: state topic %s partition %d, key %s, %d bytes: %w",
 							ErrCheckpointTooLarge, c.opts.StateTopic, r.Record.Partition, r.Record.Key, len(r.Record.Value), r.Err))
+						pc.st.mu.Unlock()
 					}
 				default:
 					pc.errs++
@@ -392,7 +403,9 @@ func (c *Consumer) produceCheckpoints(ctx context.Context, pend []*pendingCheckp
 			case pc.failed || pc.errs > 0:
 			case manifests:
 				pc.done = true
+				pc.st.mu.Lock()
 				c.checkpointWritten(pc)
+				pc.st.mu.Unlock()
 			default:
 				pc.chunksDone = true
 			}

@@ -6,7 +6,8 @@
 // be decoded or fail validation are copied to a dead-letter topic with the
 // reason in headers. The batch's findings and commands are then written to
 // the sink, and only after the sink and the dead-letter topic have accepted
-// them are the batch's offsets committed (at-least-once). While the sink is
+// them are the batch's offsets committed (at-least-once); with
+// PipelineDepth 2 the next batch is judged meanwhile (pipeline.go). While the sink is
 // unavailable the consumer retries with backoff and does not poll or commit:
 // backpressure, never loss. Each partition's detector state is
 // checkpointed to a compacted state topic and restored by the partition's
@@ -80,6 +81,13 @@ type Options struct {
 	Detector detector.Options
 	// MaxPollRecords caps one batch.
 	MaxPollRecords int
+	// PipelineDepth is how many polled batches may be judged but not yet
+	// durable at once (1..MaxPipelineDepth). 1 handles one batch at a
+	// time: poll, judge, make durable, commit. 2 judges batch n+1 while
+	// batch n is being made durable; offsets are still committed per
+	// partition in order, only once everything up to them is durable (see
+	// pipeline.go). 0 means DefaultPipelineDepth.
+	PipelineDepth int
 	// RetryBackoff is the first wait after a failed sink write; it doubles
 	// up to MaxRetryBackoff.
 	RetryBackoff, MaxRetryBackoff time.Duration
@@ -119,6 +127,7 @@ func DefaultOptions() Options {
 		Decode:               models.DefaultDecodeOptions(),
 		Detector:             detector.DefaultOptions(),
 		MaxPollRecords:       5000,
+		PipelineDepth:        DefaultPipelineDepth,
 		RetryBackoff:         200 * time.Millisecond,
 		MaxRetryBackoff:      10 * time.Second,
 		ShutdownFlushTimeout: 30 * time.Second,
@@ -145,6 +154,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: dead-letter topic %q is the events topic", ErrConfig, o.Topic)
 	case o.MaxPollRecords <= 0:
 		return fmt.Errorf("%w: max poll records %d", ErrConfig, o.MaxPollRecords)
+	case o.PipelineDepth < 0 || o.PipelineDepth > MaxPipelineDepth:
+		return fmt.Errorf("%w: pipeline depth %d (want 1..%d)", ErrConfig, o.PipelineDepth, MaxPipelineDepth)
 	case o.StateTopic != "" && (o.StateTopic == o.Topic || o.StateTopic == o.DeadLetterTopic):
 		return fmt.Errorf("%w: state topic %q is the events or dead-letter topic", ErrConfig, o.StateTopic)
 	case o.StateTopic != "" && (o.CheckpointMaxBytes <= 0 || o.CheckpointMaxBytes > 1<<30):
@@ -158,6 +169,9 @@ func (o *Options) validate() error {
 	}
 	if o.LagInterval == 0 {
 		o.LagInterval = defaultLagInterval
+	}
+	if o.PipelineDepth == 0 {
+		o.PipelineDepth = DefaultPipelineDepth
 	}
 	if o.RestoreTimeout <= 0 {
 		o.RestoreTimeout = 20 * time.Second
@@ -189,10 +203,8 @@ type Consumer struct {
 	engines map[int32]*partitionState
 	retired detector.Stats // counters of closed engines (revoked partitions), under mu
 
-	// reused between batches (only the Run goroutine touches them)
-	batch sink.Batch
-	dlq   []*kgo.Record
-	ckpts []*pendingCheckpoint
+	// pipe is the running pipeline (pipeline.go), nil outside Run.
+	pipe atomic.Pointer[pipeline]
 
 	// statePartitions is the state topic's partition count (ensureStateTopic).
 	statePartitions atomic.Int32
@@ -202,34 +214,47 @@ type Consumer struct {
 	noFinalCheckpoint bool
 }
 
-// partitionState is owned by one goroutine at a time: the one processing
-// that partition's records in the current batch.
+// partitionState is a partition's detector state. The engine, restoredAt
+// and next are owned by one goroutine at a time: the one judging that
+// partition's records in the current batch (or a rebalance callback once
+// the pipeline is drained). The fields under mu are shared with the
+// pipeline's writer, which updates them as batches become durable.
 type partitionState struct {
-	partition int32
-	engine    *detector.Engine
-	out       detector.Output
-	events    []*models.Event
-	dlq       []*kgo.Record
+	partition  int32
+	engine     *detector.Engine
+	created    time.Time // when this member took the partition
+	restoredAt int64     // restored checkpoint's offset, until the first batch; -1: none
+	next       int64     // offset after the last judged record; -1: none yet
+	replayTo   int64     // while replaying into a restored checkpoint: the committed position it started from
 
-	findingTimes   []time.Time        // Kafka timestamp of the record behind each of out.Findings
-	created        time.Time          // when this member took the partition
-	ckpt           *pendingCheckpoint // this batch's checkpoint, produced once the batch is in the sinks
+	mu             sync.Mutex
 	ck             checkpointState
 	lastCheckpoint time.Time // when a checkpoint was last produced (or restored)
-	restoredAt     int64     // restored checkpoint's offset, until the first batch; -1: none
-	next           int64     // offset after the last durable record; -1: none yet
+	ckInFlight     bool      // a checkpoint built by a judged batch is not yet written
 	dirty          bool      // durable records since the last checkpoint
-	broken         bool      // a batch failed after processing: state is ahead of the sinks
+	broken         bool      // a batch failed after judging: state is ahead of the sinks
+}
+
+// partWork is one partition's share of a batch in the pipeline: its
+// output, kept apart from the partition's state so that the next batch can
+// be judged while this one is written.
+type partWork struct {
+	st           *partitionState
+	out          detector.Output
+	events       []*models.Event
+	dlq          []*kgo.Record
+	findingTimes []time.Time        // Kafka timestamp of the record behind each of out.Findings
+	ckpt         *pendingCheckpoint // this batch's checkpoint, produced once the batch is in the sinks
 }
 
 // process runs one event through the partition's engine and notes the
 // record timestamp behind each new finding (event→finding latency).
-func (st *partitionState) process(ev *models.Event, ts time.Time) {
-	st.engine.Process(ev, &st.out)
-	for len(st.findingTimes) < len(st.out.Findings) {
-		st.findingTimes = append(st.findingTimes, ts)
+func (pw *partWork) process(ev *models.Event, ts time.Time) {
+	pw.st.engine.Process(ev, &pw.out)
+	for len(pw.findingTimes) < len(pw.out.Findings) {
+		pw.findingTimes = append(pw.findingTimes, ts)
 	}
-	st.events = append(st.events, ev)
+	pw.events = append(pw.events, ev)
 }
 
 func (c *Consumer) newState(p int32) *partitionState {
@@ -361,16 +386,22 @@ func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, m map[string][]i
 }
 
 // revoked checkpoints and drops the detector state of partitions this
-// member gives up. Because rebalances are blocked while a batch is in
-// flight and every batch is committed before the next poll, nothing is
-// pending here: the final checkpoint is at the committed offset.
+// member gives up. Rebalances are blocked while a batch is being judged;
+// batches already judged may still be on their way to the sinks, so it
+// first waits for the pipeline to drain (every judged batch durable and
+// committed, or the pipeline failed): the final checkpoint is then at the
+// committed offset, and no commit for these partitions follows.
 func (c *Consumer) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.drain()
 	c.drop(m, !c.noFinalCheckpoint)
 }
 
 // lost drops the state of partitions this member lost without a clean
-// revocation: another member may already own them, so no checkpoint.
+// revocation: another member may already own them, so no checkpoint. It
+// also waits for the pipeline first, so no checkpoint of a judged batch is
+// written after the state is dropped.
 func (c *Consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.drain()
 	c.drop(m, false)
 }
 
@@ -383,11 +414,13 @@ func (c *Consumer) drop(m map[string][]int32, checkpoint bool) {
 			if !ok {
 				continue
 			}
+			st.mu.Lock()
 			if checkpoint && c.checkpointing() && st.dirty && !st.broken && st.next >= 0 {
 				if r := c.buildCheckpoint(st, p, st.next); r != nil {
 					recs = append(recs, r)
 				}
 			}
+			st.mu.Unlock()
 			c.retire(st.engine)
 			delete(c.engines, p)
 			c.m.forgetPartition(p)
@@ -439,12 +472,13 @@ func (c *Consumer) state(p int32) *partitionState {
 	return st
 }
 
-// Run consumes until ctx is cancelled, then makes the last batch durable,
-// commits it and returns. It returns ErrUncommitted (wrapped) if the last
-// batch could not be made durable within ShutdownFlushTimeout of ctx
-// ending.
+// Run consumes until ctx is cancelled, then makes the batches already
+// judged durable, commits them and returns. It returns ErrUncommitted
+// (wrapped) if a batch could not be made durable within
+// ShutdownFlushTimeout of ctx ending.
 func (c *Consumer) Run(ctx context.Context) error {
-	c.log.Info().Strs("brokers", c.opts.Brokers).Str("topic", c.opts.Topic).Str("group", c.opts.Group).Msg("consumer started")
+	c.log.Info().Strs("brokers", c.opts.Brokers).Str("topic", c.opts.Topic).Str("group", c.opts.Group).
+		Int("pipeline_depth", c.opts.PipelineDepth).Msg("consumer started")
 	if c.checkpointing() {
 		if err := c.ensureStateTopic(ctx); err != nil {
 			return err
@@ -466,9 +500,31 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 	flush, release := c.flushWindow(ctx)
 	defer release()
+	p := c.startPipeline(ctx, flush)
+	err := c.pollLoop(ctx, p)
+	return errors.Join(err, c.stopPipeline(p))
+}
+
+// pollLoop polls and judges batches and hands them to the pipeline's
+// writer until ctx ends, the client is closed or the writer fails.
+func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 	for {
+		var bw *batchWork
+		select {
+		case bw = <-p.free: // at most PipelineDepth batches judged and not yet durable
+		case <-p.failed:
+			return nil // stopPipeline returns the writer's error
+		case <-ctx.Done():
+			c.log.Info().Msg("consumer stopping: context done; making the judged batches durable")
+			return nil
+		}
+		if p.err() != nil {
+			p.free <- bw
+			return nil
+		}
 		fetches := c.cl.PollRecords(ctx, c.opts.MaxPollRecords)
 		if fetches.IsClientClosed() {
+			p.free <- bw
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
@@ -478,35 +534,40 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.m.fetchErrors.Add(1)
 			c.log.Error().Err(err).Str("topic", t).Int32("partition", p).Msg("fetch error")
 		})
-		n := fetches.NumRecords()
-		if n > 0 {
-			if err := c.handle(ctx, flush, fetches); err != nil {
-				c.cl.AllowRebalance()
-				return err
+		if fetches.NumRecords() == 0 {
+			p.free <- bw
+			c.cl.AllowRebalance()
+			if ctx.Err() != nil {
+				c.log.Info().Msg("consumer stopping: context done; making the judged batches durable")
+				return nil
 			}
+			continue
 		}
+		c.judge(ctx, bw, fetches)
+		p.submit(bw)
 		c.cl.AllowRebalance()
 		if ctx.Err() != nil {
-			c.log.Info().Msg("consumer stopped: context done, last batch committed")
+			c.log.Info().Msg("consumer stopping: context done; making the judged batches durable")
 			return nil
 		}
 	}
 }
 
-// handle processes one polled batch, makes it durable and commits it.
-func (c *Consumer) handle(ctx, flush context.Context, fetches kgo.Fetches) error {
-	start := time.Now()
-	var parts []kgo.FetchTopicPartition
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) > 0 {
-			parts = append(parts, p)
-		}
-	})
-	states := make([]*partitionState, 0, len(parts))
+// judge decodes and judges one polled batch into bw, the partitions in
+// parallel, and notes the offsets bw commits once durable. The first batch
+// of a partition restored from a checkpoint behind the committed position
+// seeks back instead (before the next poll), so the records in between are
+// replayed into the restored state; that partition is not committed.
+func (c *Consumer) judge(ctx context.Context, bw *batchWork, fetches kgo.Fetches) {
+	bw.reset()
 	var seeks map[int32]kgo.EpochOffset
 	var wg sync.WaitGroup
-	for _, p := range parts {
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
 		st := c.state(p.Partition)
+		last := p.Records[len(p.Records)-1]
 		if st.restoredAt >= 0 {
 			// The first batch of a partition restored from a checkpoint.
 			at, first := st.restoredAt, p.Records[0].Offset
@@ -518,10 +579,11 @@ func (c *Consumer) handle(ctx, flush context.Context, fetches kgo.Fetches) error
 					seeks = map[int32]kgo.EpochOffset{}
 				}
 				seeks[p.Partition] = kgo.EpochOffset{Epoch: -1, Offset: at}
+				st.replayTo = first
 				c.m.replayed.Add(first - at)
 				c.log.Info().Str("topic", p.Topic).Int32("partition", p.Partition).Int64("committed", first).
 					Int64("checkpoint", at).Msg("seeking back to the checkpoint to replay records into the restored state")
-				continue
+				return
 			}
 			// The checkpoint is past the committed position (the commit
 			// failed after the checkpoint was written): the records
@@ -531,110 +593,58 @@ func (c *Consumer) handle(ctx, flush context.Context, fetches kgo.Fetches) error
 				k++
 			}
 			p.Records = p.Records[k:]
-			if len(p.Records) == 0 {
-				continue
-			}
 		}
-		states = append(states, st)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.processPartition(st, p)
-		}()
-	}
+		if last.Offset+1 >= st.replayTo { // a replay never moves the commit back
+			bw.commit[p.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+			st.replayTo = 0
+		}
+		if len(p.Records) == 0 {
+			return
+		}
+		pw := bw.part(st)
+		wg.Go(func() { c.processPartition(pw, p) })
+	})
 	wg.Wait()
-
-	b := &c.batch
-	b.Events, b.Findings, b.Commands = b.Events[:0], b.Findings[:0], b.Commands[:0]
-	c.dlq, c.ckpts = c.dlq[:0], c.ckpts[:0]
-	for _, st := range states {
-		b.Events = append(b.Events, st.events...)
-		b.Findings = append(b.Findings, st.out.Findings...)
-		b.Commands = append(b.Commands, st.out.Commands...)
-		c.dlq = append(c.dlq, st.dlq...)
-		if st.ckpt != nil {
-			c.ckpts = append(c.ckpts, st.ckpt)
-		}
-	}
-	if err := c.durable(ctx, flush, b, c.dlq, c.ckpts); err != nil {
-		for _, st := range states {
-			st.broken = true
-		}
-		return err
-	}
-	now := time.Now()
-	for _, st := range states {
-		st.dirty = st.ckpt == nil || !st.ckpt.done
-		st.ckpt = nil
-		if c.checkpointing() {
-			since := st.lastCheckpoint
-			if since.IsZero() {
-				since = st.created
-			}
-			c.m.setCheckpointState(st.partition, st.dirty, since)
-		}
-		for _, ts := range st.findingTimes {
-			c.m.findingLatency.Observe(max(now.Sub(ts), 0).Seconds())
-		}
-	}
+	bw.collect()
 	if len(seeks) > 0 {
 		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seeks})
 	}
-	cctx, cancel := c.detached(flush)
-	defer cancel()
-	if err := c.cl.CommitUncommittedOffsets(cctx); err != nil {
-		// The batch is durable; a failed commit only means redelivery, and
-		// deterministic ids make the replay idempotent.
-		c.m.commitErrors.Add(1)
-		c.log.Error().Err(err).Msg("offset commit failed; the batch will be redelivered")
-	} else {
-		c.m.commits.Add(1)
-	}
-	c.m.batches.Add(1)
-	c.m.observeBatch(time.Since(start), len(b.Events)+len(c.dlq))
-	c.m.durable.Add(int64(len(b.Events) + len(c.dlq)))
-	c.m.findings.Add(int64(len(b.Findings)))
-	c.m.commands.Add(int64(len(b.Commands)))
-	for i := range b.Findings {
-		c.m.observeFinding(&b.Findings[i])
-	}
-	return nil
+	c.writeUrgent(ctx, bw)
 }
 
 // processPartition decodes and judges one partition's records in order.
-func (c *Consumer) processPartition(st *partitionState, p kgo.FetchTopicPartition) {
-	st.out.Reset()
-	st.events = st.events[:0]
-	st.dlq = st.dlq[:0]
-	st.findingTimes = st.findingTimes[:0]
+func (c *Consumer) processPartition(pw *partWork, p kgo.FetchTopicPartition) {
+	st := pw.st
 	for _, r := range p.Records {
 		c.m.consumed.Add(1)
 		ev, more, err := c.decodeRecord(r)
 		if err != nil {
-			st.dlq = append(st.dlq, c.deadLetter(r, err))
+			pw.dlq = append(pw.dlq, c.deadLetter(r, err))
 			continue
 		}
 		if ev != nil {
-			st.process(ev, r.Timestamp)
+			pw.process(ev, r.Timestamp)
 		}
 		for _, ev := range more {
-			st.process(ev, r.Timestamp)
+			pw.process(ev, r.Timestamp)
 		}
 	}
 	if n := len(p.Records); n > 0 {
 		st.next = p.Records[n-1].Offset + 1
-		c.maybeSnapshot(st, p.Partition, st.next)
+		pw.ckpt = c.maybeSnapshot(st, p.Partition, st.next)
 	}
 }
 
-// durable writes the dead letters, the batch and then the checkpoints,
-// retrying with backoff until all succeed. Checkpoints go last so that a
-// checkpoint never covers records whose output is not in the sinks.
-// Attempts run under flush (see flushWindow), not ctx, so a shutdown never
-// cuts one off half-way. Once ctx ends, a failed attempt is retried at
-// once and then with backoff until flush ends, ShutdownFlushTimeout after
-// the shutdown request; then the batch is given up with ErrUncommitted.
-func (c *Consumer) durable(ctx, flush context.Context, b *sink.Batch, dlq []*kgo.Record, ckpts []*pendingCheckpoint) error {
+// durable writes the dead letters, the batch (its urgent part first, unless
+// judge already wrote it) and then the checkpoints, retrying with backoff
+// until all succeed. Checkpoints go last so that a checkpoint never covers
+// records whose output is not in the sinks. Attempts run under flush (see
+// flushWindow), not ctx, so a shutdown never cuts one off half-way. Once
+// ctx ends, a failed attempt is retried at once and then with backoff
+// until flush ends, ShutdownFlushTimeout after the shutdown request; then
+// the batch is given up with ErrUncommitted.
+func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
+	b, dlq := &bw.bulk, bw.dlq
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
 	sinkDone := b.Empty()
@@ -642,6 +652,12 @@ func (c *Consumer) durable(ctx, flush context.Context, b *sink.Batch, dlq []*kgo
 	for attempt := 1; ; attempt++ {
 		wctx, cancel := c.detached(flush)
 		err := func() error {
+			if !bw.urgentDone {
+				if err := c.w.Write(wctx, &bw.urgent); err != nil {
+					return err
+				}
+				bw.urgentDone = true
+			}
 			if !dlqDone {
 				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {
 					return fmt.Errorf("dead-letter topic %s: %w", c.opts.DeadLetterTopic, err)
@@ -655,7 +671,7 @@ func (c *Consumer) durable(ctx, flush context.Context, b *sink.Batch, dlq []*kgo
 				}
 				sinkDone = true
 			}
-			return c.produceCheckpoints(wctx, ckpts)
+			return c.produceCheckpoints(wctx, bw.ckpts)
 		}()
 		cancel()
 		if err == nil {
@@ -665,15 +681,22 @@ func (c *Consumer) durable(ctx, flush context.Context, b *sink.Batch, dlq []*kgo
 			c.m.sinkHealthy.Store(true)
 			return nil
 		}
+		if ctx.Err() != nil {
+			// Readiness says "shutting down" before this failure is
+			// counted: the flag's own context.AfterFunc runs on another
+			// goroutine and may come later.
+			c.m.stopping.Store(true)
+		}
 		c.m.sinkHealthy.Store(false)
 		c.m.sinkErrors.Add(1)
 		c.m.setSinkError(err)
 		c.log.Error().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).
-			Int("events", len(b.Events)).Int("findings", len(b.Findings)).Int("commands", len(b.Commands)).
+			Int("events", len(b.Events)).Int("findings", len(b.Findings)+len(bw.urgent.Findings)).
+			Int("commands", len(bw.urgent.Commands)).
 			Msg("batch not durable; offsets not committed, retrying")
 		if flush.Err() != nil {
 			return fmt.Errorf("%w: %d events, %d findings, %d dead letters after %d attempts: %v",
-				ErrUncommitted, len(b.Events), len(b.Findings), len(dlq), attempt, err)
+				ErrUncommitted, len(b.Events), len(b.Findings)+len(bw.urgent.Findings), len(dlq), attempt, err)
 		}
 		if ctx.Err() != nil && !shutdownLogged {
 			shutdownLogged = true
@@ -684,6 +707,7 @@ func (c *Consumer) durable(ctx, flush context.Context, b *sink.Batch, dlq []*kgo
 		if ctx.Err() == nil {
 			select {
 			case <-ctx.Done(): // shutdown: one more attempt at once
+				c.m.stopping.Store(true)
 			case <-timer.C:
 			}
 		} else {

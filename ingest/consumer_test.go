@@ -291,6 +291,8 @@ func TestOptionsValidate(t *testing.T) {
 		"no topic":   func(o *Options) { o.Topic = "" },
 		"dlq=topic":  func(o *Options) { o.DeadLetterTopic = o.Topic },
 		"no batch":   func(o *Options) { o.MaxPollRecords = 0 },
+		"depth -1":   func(o *Options) { o.PipelineDepth = -1 },
+		"depth 3":    func(o *Options) { o.PipelineDepth = MaxPipelineDepth + 1 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := DefaultOptions()

@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,6 +142,9 @@ func runLoad(b *testing.B, broker, chAddr string, rate int) result {
 	opts := ingest.DefaultOptions()
 	opts.Brokers, opts.Group, opts.Topic, opts.DeadLetterTopic, opts.StateTopic = []string{broker}, "bench-"+suffix, events, dlq, ""
 	opts.MaxPollRecords = 5000
+	if d, err := strconv.Atoi(os.Getenv("TETHER_BENCH_PIPELINE_DEPTH")); err == nil {
+		opts.PipelineDepth = d // compare consumer.pipeline_depth settings
+	}
 	opts.Logger = zerolog.Nop()
 	opts.Detector = detector.DefaultOptions()
 	opts.Detector.Inventory = inv

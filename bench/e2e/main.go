@@ -68,6 +68,7 @@ type result struct {
 	ClickHouseDatabase             string  `json:"clickhouse_database"`
 	EventsTopic                    string  `json:"events_topic"`
 	MaxPollRecords                 int     `json:"max_poll_records,omitempty"`
+	PipelineDepth                  int     `json:"pipeline_depth,omitempty"`
 	TetherSecondsClickHouse        float64 `json:"tether_seconds"`
 	TetherSecondsNoClickHouse      float64 `json:"tether_seconds_no_clickhouse"`
 	PlainConsumerSeconds           float64 `json:"plain_consumer_seconds"`
@@ -86,9 +87,10 @@ func main() {
 		latencyFor = flag.Duration("latency-for", 40*time.Second, "how long to measure event → command latency")
 		skipNoCH   = flag.Bool("skip-no-clickhouse", false, "skip the Parquet-only run")
 		maxPoll    = flag.Int("max-poll-records", 0, "the daemon's kafka.max_poll_records (0: its default)")
+		depth      = flag.Int("pipeline-depth", 0, "the daemon's consumer.pipeline_depth (0: its default)")
 	)
 	flag.Parse()
-	if err := run(strings.Split(*brokers, ","), *ch, *events, *agents, *partitions, *bin, *out, *latencyFor, *skipNoCH, *maxPoll); err != nil {
+	if err := run(strings.Split(*brokers, ","), *ch, *events, *agents, *partitions, *bin, *out, *latencyFor, *skipNoCH, *maxPoll, *depth); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
 		os.Exit(1)
 	}
@@ -105,7 +107,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
 
-func run(brokers []string, chAddr string, n, agents, partitions int, bin, out string, latencyFor time.Duration, skipNoCH bool, maxPoll int) error {
+func run(brokers []string, chAddr string, n, agents, partitions int, bin, out string, latencyFor time.Duration, skipNoCH bool, maxPoll, depth int) error {
 	ctx := context.Background()
 	suffix := strconv.FormatInt(time.Now().Unix(), 10)
 	topic := "bench.e2e." + suffix + ".events"
@@ -184,11 +186,19 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	// 3. tether run, ClickHouse on (kept running for 4).
 	db := "bench_e2e_" + suffix
 	res.ClickHouseDatabase = db
-	res.MaxPollRecords = maxPoll
+	res.MaxPollRecords, res.PipelineDepth = maxPoll, depth
 	cfg := filepath.Join(work, "tether.yaml")
 	cfgText := "{}\n"
 	if maxPoll > 0 {
 		cfgText = fmt.Sprintf("kafka:\n  max_poll_records: %d\n", maxPoll)
+	}
+	if depth > 0 {
+		cfgText = strings.TrimPrefix(cfgText, "{}\n") + fmt.Sprintf("consumer:\n  pipeline_depth: %d\n", depth)
+	}
+	// Commands are signed, as in production: a fresh key for this run.
+	key := filepath.Join(work, "control")
+	if outp, err := exec.Command(bin, "keygen", "-out", key).CombinedOutput(); err != nil {
+		return fmt.Errorf("tether keygen: %v: %s", err, outp)
 	}
 	if err := os.WriteFile(cfg, []byte(cfgText), 0o644); err != nil {
 		return err
@@ -196,7 +206,7 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	env := []string{
 		"TETHER_KAFKA_BROKERS=" + strings.Join(brokers, ","), "TETHER_EVENTS_TOPIC=" + topic,
 		"TETHER_DEAD_LETTER_TOPIC=" + topic + ".dlq", "TETHER_FINDINGS_TOPIC=", "TETHER_INVENTORY=" + inv,
-		"TETHER_LOG_LEVEL=warn",
+		"TETHER_LOG_LEVEL=warn", "TETHER_CONTROL_SIGNING_KEY_FILE=" + key + ".key",
 	}
 	onEnv := append(slices.Clone(env), "TETHER_KAFKA_GROUP=bench-ch-"+suffix, "TETHER_CONTROL_TOPIC="+topic+".control",
 		"TETHER_STATE_TOPIC="+topic+".state", "TETHER_CLICKHOUSE_ENABLED=true", "TETHER_CLICKHOUSE_ADDR="+chAddr,

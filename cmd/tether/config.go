@@ -68,6 +68,11 @@ type Config struct {
 		// LagInterval is how often consumer lag and broker reachability
 		// (/readyz) are refreshed.
 		LagInterval time.Duration `yaml:"lag_interval"`
+		// PipelineDepth is how many polled batches may be judged but not
+		// yet durable at once: 1 handles one batch at a time, 2 judges the
+		// next batch while the previous one is written (offsets are still
+		// committed in order, only once durable).
+		PipelineDepth int `yaml:"pipeline_depth"`
 	} `yaml:"consumer"`
 	ClickHouse struct {
 		Enabled  bool   `yaml:"enabled"`
@@ -84,6 +89,13 @@ type Config struct {
 		// audit events. 0 keeps forever.
 		RetentionDays      int `yaml:"retention_days"`
 		EventRetentionDays int `yaml:"event_retention_days"`
+		// InsertRows is the most rows of one table in one insert: a larger
+		// batch is cut into inserts of this size (bench/README.md,
+		// "ClickHouse inserts").
+		InsertRows int `yaml:"insert_rows"`
+		// InsertWorkers is how many inserts of one batch run at once, each
+		// on its own connection.
+		InsertWorkers int `yaml:"insert_workers"`
 	} `yaml:"clickhouse"`
 	Parquet struct {
 		// Dir, when set, also writes findings and commands as Parquet files.
@@ -294,12 +306,15 @@ func defaultConfig() Config {
 	c.Kafka.CheckpointMaxBytes = 1 << 20
 	c.Consumer.SessionTimeout = 45 * time.Second
 	c.Consumer.LagInterval = 5 * time.Second
+	c.Consumer.PipelineDepth = ingest.DefaultPipelineDepth
 	c.ClickHouse.Enabled = true
 	c.ClickHouse.Addr = "127.0.0.1:9000"
 	c.ClickHouse.Database = "tether"
 	c.ClickHouse.Username = "default"
 	c.ClickHouse.RetentionDays = 365
 	c.ClickHouse.EventRetentionDays = 30
+	c.ClickHouse.InsertRows = 20000
+	c.ClickHouse.InsertWorkers = 2
 	c.Detectors.ReloadInterval = 5 * time.Second
 	c.Detectors.ATRLane = "stable"
 	c.Detectors.Tune = map[string]yaml.Node{}
@@ -470,6 +485,9 @@ func (c *Config) validate() error {
 	if c.ClickHouse.RetentionDays < 0 || c.ClickHouse.EventRetentionDays < 0 {
 		errs = append(errs, "clickhouse retention days are negative")
 	}
+	if c.ClickHouse.InsertRows < 1 || c.ClickHouse.InsertWorkers < 1 || c.ClickHouse.InsertWorkers > 16 {
+		errs = append(errs, fmt.Sprintf("clickhouse.insert_rows %d, insert_workers %d (want ≥ 1 and 1..16)", c.ClickHouse.InsertRows, c.ClickHouse.InsertWorkers))
+	}
 	// TLS files and secret files are read here, so that a typo fails at
 	// start-up; errors name settings and files, never a secret.
 	if sec, err := c.kafkaSecurity(); err != nil {
@@ -524,6 +542,9 @@ func (c *Config) validate() error {
 	}
 	if c.Consumer.LagInterval <= 0 {
 		errs = append(errs, "consumer.lag_interval must be positive")
+	}
+	if d := c.Consumer.PipelineDepth; d < 1 || d > ingest.MaxPipelineDepth {
+		errs = append(errs, fmt.Sprintf("consumer.pipeline_depth %d (want 1..%d)", d, ingest.MaxPipelineDepth))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, "shutdown_timeout must be positive")

@@ -117,6 +117,15 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad session timeout env", env: map[string]string{"TETHER_SESSION_TIMEOUT": "soon"}, wantErr: true},
 		{name: "zero session timeout", file: "consumer:\n  session_timeout: 0s\n", wantErr: true},
 		{name: "zero lag interval", file: "consumer:\n  lag_interval: 0s\n", wantErr: true},
+		{name: "pipeline depth 0", file: "consumer:\n  pipeline_depth: 0\n", wantErr: true},
+		{name: "pipeline depth 3", file: "consumer:\n  pipeline_depth: 3\n", wantErr: true},
+		{name: "pipeline depth 1", file: "consumer:\n  pipeline_depth: 1\n", check: func(t *testing.T, c Config) {
+			if c.Consumer.PipelineDepth != 1 {
+				t.Errorf("pipeline depth %d, want 1", c.Consumer.PipelineDepth)
+			}
+		}},
+		{name: "no insert workers", file: "clickhouse:\n  insert_workers: 0\n", wantErr: true},
+		{name: "no insert rows", file: "clickhouse:\n  insert_rows: 0\n", wantErr: true},
 		{name: "zero shutdown timeout", file: "shutdown_timeout: 0s\n", wantErr: true},
 	}
 	for _, tt := range tests {

@@ -12,7 +12,6 @@ import (
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/models/triage"
 	"github.com/tetherhq/tether/sink"
-	"github.com/tetherhq/tether/sink/clickhouse"
 	"github.com/tetherhq/tether/sink/memstore"
 )
 
@@ -33,7 +32,7 @@ func consoleHandler(store *memstore.Store, sinks sink.Multi, token, title string
 	o := console.DefaultOptions()
 	o.Source, o.Triage, o.Token, o.Title = store, store, token, title
 	for _, w := range sinks {
-		if ch, ok := w.(*clickhouse.Writer); ok {
+		if ch, ok := clickHouseOf(w); ok {
 			// History beyond the memory window comes from ClickHouse, and
 			// so may a finding being triaged: memory then has nothing to
 			// update.

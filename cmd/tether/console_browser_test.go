@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -302,12 +303,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shoot("4-finding")
 
-	if err := chromedp.Do(browser,
-		chromedp.SetValue(`#triage-form select[name=status]`, "false_positive"),
-		chromedp.SetValue(`#triage-form input[name=comment]`, "test: expected data flow"),
-		chromedp.SetValue(`#triage-form input[name=by]`, "analyst@test"),
-		chromedp.Click(`#triage-form button`),
-	); err != nil {
+	// The form is filled in one script (the demo keeps adding data, and a
+	// live update between two steps would replace the nodes); once it holds
+	// changes, live updates wait (app.js editing), so the click finds it.
+	filled, err := chromedp.Run(browser, chromedp.Evaluate[bool](`(() => { const f = document.querySelector('#triage-form'); if (!f) return false;
+		f.status.value = 'false_positive'; f.comment.value = 'test: expected data flow'; f.by.value = 'analyst@test'; return true })()`))
+	if err == nil && filled {
+		err = chromedp.Do(browser, chromedp.Click(`#triage-form button`))
+	}
+	if err != nil || !filled {
+		if err == nil {
+			err = errors.New("no triage form on the finding page")
+		}
 		t.Fatal(err)
 	}
 	waitFor("the triage to show", `!!document.querySelector('#triage-history') && document.querySelector('#triage-history').textContent.includes('analyst@test') && document.querySelector('#status').textContent === 'false_positive'`)

@@ -15,7 +15,6 @@ import (
 	"github.com/tetherhq/tether/ingest"
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink"
-	"github.com/tetherhq/tether/sink/clickhouse"
 	"github.com/tetherhq/tether/sink/control"
 	"github.com/tetherhq/tether/sink/memstore"
 )
@@ -30,7 +29,7 @@ import (
 func startRecorder(ctx context.Context, cfg Config, sec ingest.Security, sinks sink.Multi, console *memstore.Store, log zerolog.Logger) (*control.Recorder, func(), error) {
 	var stores ackStores
 	for _, w := range sinks {
-		if ch, ok := w.(*clickhouse.Writer); ok {
+		if ch, ok := clickHouseOf(w); ok {
 			stores = append(stores, ch)
 		}
 	}
@@ -59,7 +58,7 @@ func startRecorderWith(ctx context.Context, cfg Config, sec ingest.Security, sin
 	o.KafkaOpts = kopts
 	o.OnError = func(err error) { log.Warn().Err(err).Msg("containment ack recorder") }
 	for _, w := range sinks {
-		if ch, ok := w.(*clickhouse.Writer); ok {
+		if ch, ok := clickHouseOf(w); ok {
 			o.Findings = ch
 		}
 	}

@@ -118,6 +118,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	opts.InstanceID = cfg.Consumer.InstanceID
 	opts.SessionTimeout = cfg.Consumer.SessionTimeout
 	opts.LagInterval = cfg.Consumer.LagInterval
+	opts.PipelineDepth = cfg.Consumer.PipelineDepth
 	opts.Logger = log
 	reg := newRegistry()
 	if err := reg.Register(newRulesCollector(opts.Detector.Rules)); err != nil {

@@ -23,6 +23,24 @@ type lateWriter struct {
 	signer *control.Signer
 }
 
+// closingSplit is a sink.Split that closes the store it wraps.
+type closingSplit struct {
+	sink.Split
+	c sink.Closer
+}
+
+// Close implements sink.Closer.
+func (s closingSplit) Close() error { return s.c.Close() }
+
+// clickHouseOf returns the ClickHouse writer w is or wraps.
+func clickHouseOf(w sink.Writer) (*clickhouse.Writer, bool) {
+	if s, ok := w.(closingSplit); ok {
+		w = s.W
+	}
+	ch, ok := w.(*clickhouse.Writer)
+	return ch, ok
+}
+
 // Write implements sink.Writer.
 func (l *lateWriter) Write(ctx context.Context, b *sink.Batch) error {
 	if l.signer != nil {
@@ -62,11 +80,15 @@ func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zero
 		}
 		o.RetentionDays = cfg.ClickHouse.RetentionDays
 		o.EventRetentionDays = cfg.ClickHouse.EventRetentionDays
+		o.MaxOpenConns = max(o.MaxOpenConns, cfg.ClickHouse.InsertWorkers+1) // +1: the urgent write of commands
 		w, err := clickhouse.Open(ctx, o, log)
 		if err != nil {
 			return nil, err
 		}
-		m = append(m, w)
+		// Inserts sized and concurrent as the server likes them; the Split
+		// wraps the store only, so the chain's order (stores before the
+		// control publisher) is kept.
+		m = append(m, closingSplit{Split: sink.Split{W: w, Rows: cfg.ClickHouse.InsertRows, Workers: cfg.ClickHouse.InsertWorkers}, c: w})
 	}
 	if cfg.Parquet.Dir != "" {
 		o := parquet.DefaultOptions()

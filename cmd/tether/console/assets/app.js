@@ -270,7 +270,7 @@ async function submitTriage(form) {
   }
   msg.className = r.ok ? "muted" : "error";
   msg.textContent = r.ok ? "saved" : body.error || r.statusText;
-  if (r.ok) { document.activeElement.blur(); version = -1; tick(); }
+  if (r.ok) { document.activeElement.blur(); version = -1; tick(true); }
 }
 
 // ---- routing and live updates ----
@@ -302,13 +302,27 @@ async function render() {
   }
 }
 
-async function tick() {
+// editing reports whether the analyst is filling in the triage form (a
+// field focused or changed): live updates wait, so a re-render does not
+// wipe what they typed.
+function editing() {
+  const f = document.getElementById("triage-form");
+  if (!f) return false;
+  if (f.contains(document.activeElement)) return true;
+  for (const el of f.elements) {
+    if ((el.tagName === "INPUT" || el.tagName === "TEXTAREA") && el.value !== el.defaultValue) return true;
+    if (el.tagName === "SELECT" && [...el.options].some((o) => o.selected !== o.defaultSelected)) return true;
+  }
+  return false;
+}
+
+async function tick(force) {
   const live = document.getElementById("live");
   try {
     const vr = await api("/api/version");
     const v = vr.version;
     live.classList.remove("stale");
-    if (v !== version) {
+    if (v !== version && (force === true || !editing())) {
       version = v;
       await render();
       document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -326,4 +340,4 @@ document.addEventListener("submit", (ev) => {
 });
 window.addEventListener("hashchange", () => { window.scrollTo(0, 0); render(); });
 tick();
-setInterval(tick, 1000);
+setInterval(() => tick(false), 1000);
