@@ -142,13 +142,24 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// Pick the known rogue session: among the fleet's rogue agents (the same
-	// seed gives the same fleet), the session with the most alert findings.
+	// seed gives the same fleet), the session with the most alert findings
+	// among those that caused a command (the simulated agents obey halts as
+	// they arrive, so which session of a halted agent carries the command
+	// depends on timing; a later session of a halted agent has none).
 	fopts := fleet.DefaultOptions()
 	fopts.Agents, fopts.Rogue, fopts.Seed = cfg.Agents, cfg.Rogue, cfg.Seed
 	rogues := fleet.New(fopts).Rogues()
+	// the rogue agents and their sub-agents (a lineage halt may come from
+	// a sub-agent's session)
+	lineage := slices.Clone(rogues)
+	for _, a := range cfg.Console.Agents() {
+		if a.ID != a.RootAgentID && slices.Contains(rogues, a.RootAgentID) {
+			lineage = append(lineage, a.ID)
+		}
+	}
 	var best memstore.SessionDetail
 	bestAlerts := 0
-	for _, id := range rogues {
+	for _, id := range lineage {
 		a, err := cfg.Console.Agent(id)
 		if err != nil {
 			t.Fatalf("rogue agent %s not in the console: %v", id, err)
@@ -164,7 +175,7 @@ func TestConsoleInBrowser(t *testing.T) {
 					n++
 				}
 			}
-			if n > bestAlerts {
+			if better := len(d.Commands) > 0 && len(best.Commands) == 0; better || (n > bestAlerts && (len(d.Commands) > 0) == (len(best.Commands) > 0)) {
 				best, bestAlerts = d, n
 			}
 		}

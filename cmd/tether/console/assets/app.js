@@ -270,25 +270,35 @@ async function submitTriage(form) {
   }
   msg.className = r.ok ? "muted" : "error";
   msg.textContent = r.ok ? "saved" : body.error || r.statusText;
-  if (r.ok) { document.activeElement.blur(); version = -1; tick(true); }
+  if (r.ok) { document.activeElement.blur(); form.reset(); version = -1; tick(); }
 }
 
 // ---- routing and live updates ----
 
-async function render() {
-  if (rendering) return;
+// navigated: a navigation arrived while a render ran.
+let navigated = false;
+
+// render draws the page of the location hash and reports whether it did:
+// it does not while another render runs, nor (unless force, a navigation)
+// while the analyst fills in the triage form, so a live update never
+// wipes what they typed; the caller tries again later.
+async function render(force) {
+  if (rendering) {
+    if (force === true) navigated = true; // drawn when the running render ends
+    return false;
+  }
+  if (force !== true && editing()) return false;
   rendering = true;
   const open = new Set([...document.querySelectorAll("details[open]")].map((d) => d.dataset.key));
   const y = window.scrollY;
-  const focused = document.activeElement && document.activeElement.closest("form") ? true : false;
   try {
-    if (focused) return; // do not clobber a form being filled in
     const [, page, id] = (location.hash || "#/").slice(1).split("/").map(decodeURIComponent);
     let html;
     if (page === "agent") html = await agentPage(id);
     else if (page === "session") html = await sessionPage(id);
     else if (page === "finding") html = await findingPage(id);
     else html = await overview();
+    if (force !== true && editing()) return false; // the analyst started typing while the data loaded
     app.innerHTML = html;
     document.querySelectorAll("details").forEach((d) => { if (open.has(d.dataset.key)) d.open = true; });
     window.scrollTo(0, y);
@@ -299,12 +309,16 @@ async function render() {
     app.dataset.page = "error";
   } finally {
     rendering = false;
+    if (navigated) {
+      navigated = false;
+      setTimeout(() => render(true), 0);
+    }
   }
+  return true;
 }
 
 // editing reports whether the analyst is filling in the triage form (a
-// field focused or changed): live updates wait, so a re-render does not
-// wipe what they typed.
+// field focused or changed).
 function editing() {
   const f = document.getElementById("triage-form");
   if (!f) return false;
@@ -316,16 +330,20 @@ function editing() {
   return false;
 }
 
-async function tick(force) {
+async function tick() {
   const live = document.getElementById("live");
   try {
     const vr = await api("/api/version");
     const v = vr.version;
     live.classList.remove("stale");
-    if (v !== version && (force === true || !editing())) {
+    if (v !== version) {
+      const prev = version;
       version = v;
-      await render();
-      document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+      if (await render(false)) {
+        document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+      } else {
+        version = prev; // not drawn: the next tick tries again
+      }
     }
     const st = vr.stats;
     document.getElementById("footer").textContent =
@@ -338,6 +356,6 @@ async function tick(force) {
 document.addEventListener("submit", (ev) => {
   if (ev.target.id === "triage-form") { ev.preventDefault(); submitTriage(ev.target); }
 });
-window.addEventListener("hashchange", () => { window.scrollTo(0, 0); render(); });
+window.addEventListener("hashchange", () => { window.scrollTo(0, 0); render(true); });
 tick();
-setInterval(() => tick(false), 1000);
+setInterval(tick, 1000);
