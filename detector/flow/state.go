@@ -102,19 +102,7 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		s := el.Value.(*session)
 		b = appendStr(b, s.id)
 		b = appendStr(b, s.parent)
-		var fl byte
-		if s.child {
-			fl |= stChild
-		}
-		if s.context {
-			fl |= stContext
-		}
-		if s.attempted {
-			fl |= stAttempted
-		}
-		if s.hasOutsider {
-			fl |= stOutsider
-		}
+		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempted, stAttempted) | bit(s.hasOutsider, stOutsider)
 		b = append(b, fl)
 		b = appendStr(b, string(s.text))
 		b = appendStr(b, string(s.request))
@@ -122,38 +110,10 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		for _, i := range ringOrder(len(s.values.keys), s.values.next) {
 			k, e := s.values.keys[i], s.values.vals[i]
 			b = appendStr(b, k)
-			fl := e.flags & (fromUntrusted | fromPrivate)
-			if e.instructed {
-				fl |= svInstructed
-			}
-			if e.undirected {
-				fl |= svUndirected
-			}
-			if e.privUndirected {
-				fl |= svPrivUndirected
-			}
-			if e.instrUndirected {
-				fl |= svInstrUndirected
-			}
-			if e.described {
-				fl |= svDescribed
-			}
-			if e.planted {
-				fl |= svPlanted
-			}
-			var marks byte
-			if e.counterparty {
-				marks |= smCounterparty
-			}
-			if e.unnamed {
-				marks |= smUnnamed
-			}
-			if e.namedPage {
-				marks |= smNamedPage
-			}
-			if e.anomalous {
-				marks |= smAnomalous
-			}
+			fl := e.flags&(fromUntrusted|fromPrivate) | bit(e.instructed, svInstructed) | bit(e.undirected, svUndirected) |
+				bit(e.privUndirected, svPrivUndirected) | bit(e.instrUndirected, svInstrUndirected) | bit(e.described, svDescribed) |
+				bit(e.planted, svPlanted)
+			marks := bit(e.counterparty, smCounterparty) | bit(e.unnamed, smUnnamed) | bit(e.namedPage, smNamedPage) | bit(e.anomalous, smAnomalous)
 			b = append(b, fl, byte(e.class), byte(e.cues), marks)
 			for _, src := range [...]source{e.untrusted, e.private, e.seen, e.instr} {
 				b = appendStr(b, src.event)
@@ -179,18 +139,8 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		})
 		b = binary.AppendUvarint(b, uint64(len(keys)))
 		for _, k := range keys {
-			var by byte
-			if k.byID {
-				by = 1
-			}
 			p := s.directed[k]
-			if p.directed {
-				by |= spDirected
-			}
-			if p.named {
-				by |= spNamed
-			}
-			b = append(b, by)
+			b = append(b, bit(k.byID, 1)|bit(p.directed, spDirected)|bit(p.named, spNamed))
 			b = appendStr(b, k.name)
 			b = appendStr(b, p.location)
 		}
@@ -448,4 +398,12 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		s.elem = d.lru.PushBack(s)
 	}
 	return nil
+}
+
+// bit returns f when on, else 0: one flag of a state byte.
+func bit(on bool, f byte) byte {
+	if on {
+		return f
+	}
+	return 0
 }
