@@ -671,10 +671,13 @@ func (l *demoLive) print(now time.Time, produced int64, st ingest.Stats, obs *de
 			acts = append(acts, fmt.Sprintf("%s %d", a, n))
 		}
 	}
-	sev := st.FindingsBySeverity
-	fmt.Fprintf(l.w, "[%5.1fs] %5.0f ev/s | produced %6d consumed %6d dead-lettered %d | findings %4d (info %d low %d med %d high %d crit %d) | commands: %s | flagged: %s\n",
+	bands := make([]string, 0, len(models.Bands))
+	for _, b := range models.Bands {
+		bands = append(bands, fmt.Sprintf("%s %d", b, st.FindingsBySeverity[b]))
+	}
+	fmt.Fprintf(l.w, "[%5.1fs] %5.0f ev/s | produced %6d consumed %6d dead-lettered %d | findings %4d (%s) | commands: %s | flagged: %s\n",
 		now.Sub(l.begin).Seconds(), rate, produced, st.Consumed, st.DeadLettered, st.Findings,
-		sev[0], sev[1], sev[2], sev[3], sev[4], orNone(strings.Join(acts, ", ")), orNone(strings.Join(flagged, " ")))
+		strings.Join(bands, " "), orNone(strings.Join(acts, ", ")), orNone(strings.Join(flagged, " ")))
 }
 
 func orNone(s string) string { return cmp.Or(s, "none") }

@@ -45,6 +45,10 @@ func TestDemo(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("live summary:\n%s", live.String())
+			// The live line names severity bands as the metric and the views do.
+			if !strings.Contains(live.String(), "(info ") || !strings.Contains(live.String(), " medium ") || !strings.Contains(live.String(), " critical ") {
+				t.Errorf("live summary does not name the severity bands info…critical:\n%s", live.String())
+			}
 			var out strings.Builder
 			printDemoReport(&out, rep)
 			t.Logf("report:\n%s", out.String())
