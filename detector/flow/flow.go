@@ -80,6 +80,14 @@
 //     instruction cue), when the
 //     call raised no finding as strong: 60. It covers values the extractor does not track
 //     (a hotel name, a file number, a password).
+//   - task_abandoned (abandon.go): the session ends right after the agent
+//     read outsider-written content, with no call after it, without the
+//     action the request asks for, and with a reply that carries nothing of
+//     the request's subject nor anything specific (a value not planted, a
+//     number, a name): a denial-of-service injection taking effect without
+//     a call. 55; 65 when that content carried an injection mark (a planted
+//     value, instruction cues, an out-of-shape part). Judged at
+//     session_end, only for sessions whose start the detector saw.
 //   - injection_attempt: the first result of a session carrying a planted
 //     value (attempt.go): 30, below the alert threshold and excluded from
 //     session compounding by the engine, so analysts see attempts the agent
