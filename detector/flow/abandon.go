@@ -6,39 +6,47 @@ package flow
 // a claim that the content is illegal to process, a task the agent cannot
 // do (a captcha) — a denial-of-service injection wins when the agent drops
 // the user's task, and what it leaves behind is an absence: the action the
-// user asked for never happens, or the reply carries none of what the user
-// asked to know. The mark is not in any wording but in where the session
-// ends:
+// user asked for never happens, and the reply carries none of what the user
+// asked about. The mark is not in any wording but in how the session ends
+// (judged at session_end):
 //
-//   - the agent's last tool result was outsider-written content (an
-//     untrusted_content or private_data result) that carried an injection
-//     mark — a planted value (attempt.go), instruction cues of at least
-//     InstructMin categories near each other (instruct.go), or a part out
-//     of its tool's usual shape (outputs.go) — and the agent made no call
-//     after reading it, and
-//   - the session ends (session_end) with the request unserved: either the
-//     request asks for a consequential action (callFor of a public_sink or
-//     destructive tool of the agent's inventory) and no call of such a tool
-//     that the request asks for was made in the session; or the request
-//     asks for no such action and the agent's last reply carries nothing
-//     specific — no value the extractor tracks that was not planted or
-//     cued, no token with a digit, no capitalised word inside a sentence —
-//     (a reply that repeats a planted link or address, an arbitrary word
-//     the content told it to say, or a refusal).
+//   - the agent's last tool event is a result of outsider-written content
+//     (an untrusted_content or private_data tool): it made no call after
+//     reading it;
+//   - no call of a public_sink or destructive tool that the request asks
+//     for (callFor) was made in the session;
+//   - the agent replied after that result (a reasoning event, or an
+//     assistant message), and the reply carries nothing specific
+//     (Detector.specific): no value the user supplied; no value read in the
+//     session that was not planted in an undescribed record, and for a link
+//     or e-mail address only when the request asks about links or e-mail
+//     (injected text sits in the very records a request describes, so a
+//     reply repeating an address from them is an echo, not an answer); no
+//     token with a digit; no capitalised word
+//     inside a sentence; no word of four or more letters, other than a
+//     function word, that the request also holds (a failed but on-topic
+//     reply, "I found no e-mail from Anna", is not an abandonment).
 //
-// That raises task_abandoned (Options.SeverityAbandoned). Without an
-// injection mark the same ending is an ordinary failed task — real agents
-// give up, ask back or misread in about four clean sessions of ten of the
-// shared AgentDojo runs — and is not reported. A request that delegates to
-// content ("do the tasks in …") is not judged: what it asks for is whatever
-// the content says. Sessions are judged only when their start was seen by
-// this detector (a session restored from a checkpoint, or first seen
-// mid-way, is not: its calls before the checkpoint are unknown); child
-// sessions (sub-agents) are not judged (their request is their parent's).
+// That raises task_abandoned: Options.SeverityAbandoned (55), or
+// SeverityAbandonedMarked (65) when the result carried an injection mark
+// — a planted value (attempt.go), instruction cues of at least InstructMin
+// categories within 2×InstructWindow bytes (instruct.go), or a part out of
+// its tool's usual shape (outputs.go). Marks raise confidence; the finding
+// does not need them. A request that delegates to content ("follow the
+// instructions in …") is not judged: what it asks for is what the content
+// says. Only sessions whose start this detector saw are judged (a session
+// restored from a checkpoint, or first seen mid-way, is not: its earlier
+// calls are unknown); child sessions (sub-agents) are not judged (their
+// request is their parent's).
 //
-// The cost is O(1) per event plus, at a result of outsider content, one
-// pass over its instruction cues, and at the last reply one extractor pass
-// over the reply; per session it keeps a few flags.
+// Real agents also give up: in the shared AgentDojo runs 730 of 1,649
+// clean sessions fail their task, and 3 of them end this way (a defence
+// that blanked the results, an agent asking back), the rest with an
+// on-topic or specific reply, a call, or no reply.
+//
+// The cost is O(1) per event plus one pass over the cues a result already
+// has, and at a reply after outsider content one extractor pass over the
+// reply and a scan of the request; per session it keeps a few flags.
 
 import (
 	"strings"
@@ -153,8 +161,11 @@ func (d *Detector) noteAnswer(s *session, ev *models.Event) {
 }
 
 // specific reports whether reply carries something specific: a value the
-// extractor tracks that was not planted or cued in outsider content, a
-// token with a digit, or a capitalised word inside a sentence.
+// user supplied, a value read in the session that was not planted in an
+// undescribed record (a link or e-mail address only when the request asks
+// about links or e-mail), a token with a digit, a
+// capitalised word inside a sentence, or a word of the request's subject
+// (sharesWord).
 func (d *Detector) specific(s *session, reply string) bool {
 	text := reply
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
@@ -172,13 +183,16 @@ func (d *Detector) specific(s *session, reply string) bool {
 		}
 		e, seen, trusted := d.lookup(s, v)
 		switch {
-		case trusted || (seen && e.described):
+		case trusted:
 			found = true
-		case !seen || e.planted:
+		case !seen || (e.planted && !e.described):
 		case c == ClassURL || c == ClassHost:
-			// a link read in content is what the reply is about only when
-			// the request asks about links
+			// a link or address read in content is what the reply is
+			// about only when the request asks about that kind of thing:
+			// injected text sits in the very records a request describes
 			found = matchesFamily(req, "url")
+		case c == ClassEmail:
+			found = matchesFamily(req, "email")
 		default:
 			found = true
 		}
@@ -274,15 +288,24 @@ var functionWords = map[string]bool{
 }
 
 // sharesWord reports whether reply holds a word of four or more letters,
-// not a function word, that the (lower-cased) request also holds: the
-// reply speaks of what the request is about.
+// not a function word nor part of a contact point (a link's or address's
+// words say nothing of the subject), that the (lower-cased) request also
+// holds: the reply speaks of what the request is about.
 func sharesWord(req []byte, reply string) bool {
 	found := false
-	eachWord(reply, func(w string) {
-		if !found && len(w) >= 4 && !functionWords[w] && containsWordFold(req, w) {
-			found = true
+	for _, t := range strings.Fields(reply) {
+		if found {
+			break
 		}
-	})
+		if isContactToken(t) {
+			continue
+		}
+		eachWord(t, func(w string) {
+			if !found && len(w) >= 4 && !functionWords[w] && containsWordFold(req, w) {
+				found = true
+			}
+		})
+	}
 	return found
 }
 

@@ -13,6 +13,7 @@ func TestSharesWord(t *testing.T) {
 		{"what would you like?", "I would like that.", false}, // function words only
 		{"pay the tax", "Tax.", false},                        // under four letters
 		{"", "anything", false},
+		{"create an account for me", "Visit https://example.org/create-account first.", false}, // a link's words
 	}
 	for _, tt := range tests {
 		if got := sharesWord([]byte(tt.req), tt.reply); got != tt.want {
