@@ -80,6 +80,14 @@
 //     instruction cue), when the
 //     call raised no finding as strong: 60. It covers values the extractor does not track
 //     (a hotel name, a file number, a password).
+//   - task_abandoned (abandon.go): the session ends right after the agent
+//     read outsider-written content, with no call after it, without the
+//     action the request asks for, and with a reply that carries nothing of
+//     the request's subject nor anything specific (a value not planted, a
+//     number, a name): a denial-of-service injection taking effect without
+//     a call. 55; 65 when that content carried an injection mark (a planted
+//     value, instruction cues, an out-of-shape part). Judged at
+//     session_end, only for sessions whose start the detector saw.
 //   - injection_attempt: the first result of a session carrying a planted
 //     value (attempt.go): 30, below the alert threshold and excluded from
 //     session compounding by the engine, so analysts see attempts the agent
@@ -232,6 +240,14 @@ type Options struct {
 	// are not ones the extractor tracks).
 	Unrequested         bool
 	SeverityUnrequested uint8
+	// SeverityAbandoned is the severity of task_abandoned (abandon.go): the
+	// session ended right after the agent read outsider-written content,
+	// without the action the request asks for and with a reply that carries
+	// nothing of the request's subject nor anything specific (0: off);
+	// SeverityAbandonedMarked when that content carried an injection mark
+	// (a planted value, instruction cues, an out-of-shape part).
+	SeverityAbandoned       uint8
+	SeverityAbandonedMarked uint8
 	// SeverityAnomalous is the least severity of an untrusted_to_sink,
 	// private_to_sink or untrusted_fetch finding whose destination or
 	// fetched location sat in a part of its result that departs from the
@@ -300,6 +316,13 @@ func DefaultOptions() Options {
 		// call is injected content whatever its words: as strong as a
 		// planted destination (70).
 		SeverityAnomalous: 70,
+		// The user's task dropped where the agent read content outsiders
+		// write, the reply about something else: a denial-of-service
+		// injection taking effect without a call (55, above the threshold,
+		// below flows that move data; 65 when the content carried an
+		// injection mark).
+		SeverityAbandoned:       55,
+		SeverityAbandonedMarked: 65,
 	}
 }
 
@@ -433,6 +456,9 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 	d.parsed = false
 	switch ev.Kind {
 	case models.KindSessionEnd:
+		if s := d.sessions[ev.SessionID]; s != nil && agent != nil {
+			d.judgeEnd(s, ev, agent, emit) // abandon.go
+		}
 		d.drop(ev.SessionID)
 		return
 	case models.KindAgentSpawn:
@@ -453,17 +479,23 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 	d.noteTruncated(s, ev, emit) // scancap.go
 	switch ev.Kind {
 	case models.KindSessionStart:
+		s.noteStart()
 		d.trust(s, ev.Content, true)
 	case models.KindMessage:
 		// message events are user or system input by definition; an empty
 		// role is read as such.
 		if ev.Role == models.RoleUser || ev.Role == models.RoleSystem || ev.Role == "" {
 			d.trust(s, ev.Content, ev.Role != models.RoleSystem)
+		} else if ev.Role == models.RoleAssistant {
+			d.noteAnswer(s, ev)
 		}
+	case models.KindReasoning:
+		d.noteAnswer(s, ev)
 	case models.KindToolResult:
 		d.observeResult(s, ev, agent, emit)
 	case models.KindToolCall:
 		d.noteCall(s, ev)
+		d.noteEndCall(s, ev, agent)
 		d.judgeCall(s, ev, agent, emit)
 	}
 }

@@ -164,6 +164,9 @@ type session struct {
 	// Lets calls of sessions without such content skip the fetch
 	// judgement; unrequested_action needs it.
 	hasOutsider bool
+	// end: how the session is ending (abandon.go; not part of the state:
+	// a restored session is not judged).
+	end endState
 }
 
 // maxReported bounds the instructed_call (tool, value) pairs remembered per
@@ -324,6 +327,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	if len(d.attempt) > 0 {
 		d.plant(s, ev, directed, emit)
 	}
+	d.noteEndResult(s, ev, flags != 0, len(d.attempt) > 0) // abandon.go
 }
 
 // instructs reports whether the text holds an instruction cue of any

@@ -40,6 +40,7 @@ var (
 var classifications = map[string]Classification{
 	// flow: data reaching tool calls
 	"instructed_call":         {OWASPGoalHijack, []Attack{{Tactic: atlasExecution, Technique: atlasPromptInject, SubTechnique: atlasIndirectInject}}},
+	"task_abandoned":          {OWASPGoalHijack, []Attack{{Tactic: atlasExecution, Technique: atlasPromptInject, SubTechnique: atlasIndirectInject}}},
 	"untrusted_to_sink":       {OWASPToolMisuse, []Attack{{Tactic: atlasExfiltration, Technique: atlasToolExfil}}},
 	"private_to_sink":         {OWASPToolMisuse, []Attack{{Tactic: atlasExfiltration, Technique: atlasToolExfil}}},
 	"unexplained_destination": {OWASPToolMisuse, []Attack{{Tactic: atlasExfiltration, Technique: atlasToolExfil}}},
