@@ -77,8 +77,8 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	// Until the agent's own rate baseline is ready (and while the agent is
 	// in warm-up), its peer group's per-agent window rate judges instead.
 	// Once it is ready the agent's own history is the reference for what
-	// is normal for this agent, discounted while it is young
-	// (spikeSeverity): the peers' undiscounted verdict would override that
+	// is normal for this agent, with caution while it is young
+	// (predictiveZ): the peers' verdict would override that
 	// caution with other agents' pace.
 	peerReady := g != nil && !ownReady && int(st.rate.N) < d.opts.MatureWindows && d.peerRateMature(g) && !d.ownMature(st, ev.Time)
 	if !ownReady && !peerReady {
@@ -121,7 +121,7 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	} else {
 		young := ""
 		if int(st.rate.N) < d.opts.MatureWindows {
-			young = fmt.Sprintf("; the baseline is young (%d of %d windows), so the severity is discounted", st.rate.N, d.opts.MatureWindows)
+			young = fmt.Sprintf("; the baseline is young (%d of %d windows), so the severity is that of the predictive z = %.1f (Student's t, %d degrees of freedom)", st.rate.N, d.opts.MatureWindows, d.predictiveZ(z, int(st.rate.N)), st.rate.N-1)
 		}
 		against = fmt.Sprintf("its baseline is %.1f ± %.1f events per active window over %d windows%s", mean, sd, st.rate.N, young)
 	}
@@ -139,29 +139,42 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	})
 }
 
-// spikeSeverity maps a z-score onto the severity scale: SpikeSeverity at
-// SpikeZ, rising linearly in log2(z/SpikeZ) to SpikeMaxSeverity at 4·SpikeZ.
-//
-// Young-baseline caution: a baseline of windows < MatureWindows completed
-// active windows estimates the agent's mean and spread poorly (a benign
-// busy minute against 8 windows easily reaches z = 5), so only the fraction
-// windows/MatureWindows of the severity above SpikeSeverity is kept:
-//
-//	severity = SpikeSeverity + (raw − SpikeSeverity) · min(1, windows/MatureWindows)
-//
-// A spike is still recorded at SpikeSeverity (and compounds with other
-// deviations of its session); it reaches the alert threshold on its own only
-// once the baseline is mature enough for its z-score to mean something, or
-// when the burst is extreme.
+// predictiveZ is the young-baseline caution. A baseline of windows <
+// MatureWindows completed active windows estimates the agent's mean and
+// spread poorly (a benign busy minute against 9 windows easily reaches
+// z = 10), so the z-score of its own-baseline spikes is replaced by the
+// normal z-score of the same tail probability under the predictive
+// distribution: with mean and spread estimated from n windows, a new
+// window's standardised count follows Student's t with n−1 degrees of
+// freedom, scaled by sqrt(1+1/n). z = 10.4 against 9 windows becomes 4.4
+// (p ≈ 5·10⁻⁶ instead of 10⁻²⁵), z = 123 against 10 windows (a burst of
+// 40× the pace) 7.9. A mature baseline's z is used as it is.
+func (d *Detector) predictiveZ(z float64, windows int) float64 {
+	n := float64(windows)
+	if windows >= d.opts.MatureWindows || n < 2 || z <= 0 {
+		return z
+	}
+	p := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Survival(z / math.Sqrt(1+1/n))
+	if p <= 0 || math.IsNaN(p) {
+		return z // beyond float precision: as extreme as it gets
+	}
+	return min(z, -distuv.UnitNormal.Quantile(p))
+}
+
+// spikeSeverity maps the z-score of a window against a baseline of windows
+// completed windows onto the severity scale: SpikeSeverity at SpikeZ,
+// rising linearly in log2(z/SpikeZ) to SpikeMaxSeverity at 4·SpikeZ. A
+// young baseline's z is first replaced by its predictive z (predictiveZ),
+// so a spike reaches the alert threshold on its own only when it is extreme
+// for so short a history; it is still recorded at SpikeSeverity (and
+// compounds with other deviations of its session).
 func (d *Detector) spikeSeverity(z float64, windows int) uint8 {
 	lo, hi := float64(d.opts.SpikeSeverity), float64(d.opts.SpikeMaxSeverity)
 	if hi < lo {
 		hi = lo
 	}
+	z = d.predictiveZ(z, windows)
 	f := math.Log2(z/d.opts.SpikeZ) / 2
 	f = min(max(f, 0), 1)
-	if d.opts.MatureWindows > 0 {
-		f *= min(float64(windows)/float64(d.opts.MatureWindows), 1)
-	}
 	return uint8(math.Round(lo + (hi-lo)*f))
 }
