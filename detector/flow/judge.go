@@ -102,7 +102,11 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 				return
 			}
 			seenVal[v] = struct{}{}
-			if instr && e.instructed && e.flags&(fromUntrusted|fromPrivate) != 0 && !d.wasReported(s, ev.ToolName, v) {
+			// A reading call is judged on the locations it reaches (an
+			// address); a file or record it opens by name reads the
+			// user's own store, and what the agent then does with the
+			// content is judged at that call.
+			if instr && e.instructed && e.flags&(fromUntrusted|fromPrivate) != 0 && (sink || destructive || isAddress(v, c)) && !d.wasReported(s, ev.ToolName, v) {
 				d.ihits = append(d.ihits, hit{kind: KindInstructedCall, arg: path, value: v, class: c, src: e.instr,
 					instructed: true, undirected: e.instrUndirected, unnamed: e.unnamed, cues: e.cues, pointed: e.described})
 			}
