@@ -85,8 +85,8 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 		return
 	}
 	count := float64(st.winCount)
-	var sev uint8
-	ref, z, usedPeer := &st.rate, 0.0, false
+	var sev, ps uint8
+	ref, z, pz, usedPeer, peerJudged := &st.rate, 0.0, 0.0, false, false
 	if ownReady {
 		// Once the agent has its own history, a window ordinary for it is
 		// not a spike whatever its peers do.
@@ -94,21 +94,31 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 			return
 		}
 		z = (count - st.rate.Mean) / spread(&st.rate)
-		sev = d.spikeSeverity(z, int(st.rate.N))
+		// At face value first: an upper bound of the young baseline's
+		// verdict (predictiveZ ≤ z), so the Student's t tail is computed
+		// only for a window that may still be reported.
+		sev = d.spikeSeverity(z, math.MaxInt32)
 	}
 	if peerReady && count >= d.spikeThreshold(&g.rate) {
-		pz := (count - g.rate.Mean) / spread(&g.rate)
-		if ps := d.spikeSeverity(pz, int(g.rate.N)); !ownReady || ps > sev {
+		pz = (count - g.rate.Mean) / spread(&g.rate)
+		ps, peerJudged = d.spikeSeverity(pz, int(g.rate.N)), true
+		if !ownReady || ps > sev {
 			sev, ref, z, usedPeer = ps, &g.rate, pz, true
 		}
 	} else if !ownReady {
 		return
 	}
-	// Report again when the severity escalates by SpikeEscalation (or hits
-	// the cap), or when it first reaches the alert threshold.
-	crossed := st.winSev < models.AlertThreshold && sev >= models.AlertThreshold
-	if st.winSev > 0 && !crossed && (sev <= st.winSev || int(sev) < min(int(st.winSev)+int(d.opts.SpikeEscalation), int(d.opts.SpikeMaxSeverity))) {
+	if d.quietSpike(st, sev) {
 		return
+	}
+	if ownReady && !usedPeer && int(st.rate.N) < d.opts.MatureWindows {
+		sev = d.spikeSeverity(z, int(st.rate.N))
+		if peerJudged && ps > sev {
+			sev, ref, z, usedPeer = ps, &g.rate, pz, true
+		}
+		if d.quietSpike(st, sev) {
+			return
+		}
 	}
 	st.winSev = max(sev, 1)
 	mean, sd := ref.Mean, spread(ref)
@@ -137,6 +147,14 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 			{Name: "baseline_windows", Observed: n, Baseline: float64(d.opts.MinWindows)},
 		},
 	})
+}
+
+// quietSpike reports whether a spike of severity sev in the current window
+// is not reported: one was reported already and sev neither escalates by
+// SpikeEscalation (nor hits the cap) nor first reaches the alert threshold.
+func (d *Detector) quietSpike(st *agentState, sev uint8) bool {
+	crossed := st.winSev < models.AlertThreshold && sev >= models.AlertThreshold
+	return st.winSev > 0 && !crossed && (sev <= st.winSev || int(sev) < min(int(st.winSev)+int(d.opts.SpikeEscalation), int(d.opts.SpikeMaxSeverity)))
 }
 
 // predictiveZ is the young-baseline caution. A baseline of windows <
