@@ -29,7 +29,7 @@
 // called is new even before the agent's own table is warm; a tool its
 // peers use commonly is not new; a burst is judged against the peer rate
 // until the agent's own rate baseline is ready (Options.MinWindows and
-// MinEvents), then against its own, young-baseline discount included.
+// MinEvents), then against its own, young-baseline caution included.
 //
 // All time comes from the events (ev.Time), never from the wall clock, so a
 // replay at any speed yields the same findings. State is bounded: at most
@@ -90,9 +90,9 @@ type Options struct {
 	// SpikeMaxSeverity caps the severity of a spike.
 	SpikeMaxSeverity uint8
 	// MatureWindows is the baseline age, in completed active windows, at
-	// which a spike's severity is no longer discounted. A younger baseline
-	// of n windows keeps only the fraction n/MatureWindows of the severity
-	// above SpikeSeverity (see spikeSeverity). 0 or less: no discount.
+	// which a spike's z-score is taken at face value. A younger baseline of
+	// n windows is scored on the predictive z of the window (Student's t
+	// with n−1 degrees of freedom; see predictiveZ). 0 or less: no caution.
 	MatureWindows int
 	// SpikeEscalation is how many severity points a spike must grow within
 	// the same window before it is reported again (reaching SpikeMaxSeverity
@@ -165,10 +165,12 @@ type Options struct {
 // 5.3, is a deviation recorded below models.AlertThreshold: a benign agent
 // with a busy minute and a young baseline of 8 windows reaches z = 4, so a
 // marginal spike alerts only together with another deviation of its
-// session); a baseline younger than 32 active windows has the part of the
-// severity above 40 scaled by windows/32, so a benign burst against a young
-// baseline of 8 windows stays below the alert threshold unless it is
-// extreme (z ≥ 16 reaches 52); new tools reported after 20 tool calls;
+// session); a baseline younger than 32 active windows is scored on the
+// predictive z of the window (its mean and spread are estimates from so
+// few windows), so a benign burst against a young baseline of 8 windows
+// stays below the alert threshold unless it is extreme (z ≥ 30 reaches 52;
+// a long session at z = 10 against 9 windows stays at 40); new tools
+// reported after 20 tool calls;
 // 100 000 agents of up to 64 tools.
 //
 // Cold start follows the Agentic Trust Framework's defaults: an agent is in

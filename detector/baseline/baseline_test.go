@@ -40,8 +40,11 @@ func TestSpikeSeverity(t *testing.T) {
 	}{
 		{4, 32, 40}, {8, 32, 65}, {16, 32, 90}, {100, 32, 90}, {2, 32, 40}, {5.3, 32, 50},
 		{16, 100, 90},
-		// Young baselines keep windows/32 of the severity above 40.
-		{16, 16, 65}, {16, 8, 53}, {5.3, 8, 43}, {8, 8, 46}, {4, 8, 40}, {2, 8, 40},
+		// Young baselines are scored on the predictive z (Student's t with
+		// windows−1 degrees of freedom): z = 16 against 16 windows is as
+		// likely as z ≈ 6.4 against a known rate, against 8 windows as
+		// z ≈ 5.1; a busy minute at z = 8 against 8 windows is marginal.
+		{16, 16, 57}, {16, 8, 47}, {30, 8, 52}, {5.3, 8, 40}, {8, 8, 40}, {4, 8, 40}, {2, 8, 40},
 	}
 	for _, tt := range tests {
 		if got := d.spikeSeverity(tt.z, tt.windows); got != tt.want {

@@ -77,16 +77,16 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	// Until the agent's own rate baseline is ready (and while the agent is
 	// in warm-up), its peer group's per-agent window rate judges instead.
 	// Once it is ready the agent's own history is the reference for what
-	// is normal for this agent, discounted while it is young
-	// (spikeSeverity): the peers' undiscounted verdict would override that
+	// is normal for this agent, with caution while it is young
+	// (predictiveZ): the peers' verdict would override that
 	// caution with other agents' pace.
 	peerReady := g != nil && !ownReady && int(st.rate.N) < d.opts.MatureWindows && d.peerRateMature(g) && !d.ownMature(st, ev.Time)
 	if !ownReady && !peerReady {
 		return
 	}
 	count := float64(st.winCount)
-	var sev uint8
-	ref, z, usedPeer := &st.rate, 0.0, false
+	var sev, ps uint8
+	ref, z, pz, usedPeer, peerJudged := &st.rate, 0.0, 0.0, false, false
 	if ownReady {
 		// Once the agent has its own history, a window ordinary for it is
 		// not a spike whatever its peers do.
@@ -94,21 +94,31 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 			return
 		}
 		z = (count - st.rate.Mean) / spread(&st.rate)
-		sev = d.spikeSeverity(z, int(st.rate.N))
+		// At face value first: an upper bound of the young baseline's
+		// verdict (predictiveZ ≤ z), so the Student's t tail is computed
+		// only for a window that may still be reported.
+		sev = d.spikeSeverity(z, math.MaxInt32)
 	}
 	if peerReady && count >= d.spikeThreshold(&g.rate) {
-		pz := (count - g.rate.Mean) / spread(&g.rate)
-		if ps := d.spikeSeverity(pz, int(g.rate.N)); !ownReady || ps > sev {
+		pz = (count - g.rate.Mean) / spread(&g.rate)
+		ps, peerJudged = d.spikeSeverity(pz, int(g.rate.N)), true
+		if !ownReady || ps > sev {
 			sev, ref, z, usedPeer = ps, &g.rate, pz, true
 		}
 	} else if !ownReady {
 		return
 	}
-	// Report again when the severity escalates by SpikeEscalation (or hits
-	// the cap), or when it first reaches the alert threshold.
-	crossed := st.winSev < models.AlertThreshold && sev >= models.AlertThreshold
-	if st.winSev > 0 && !crossed && (sev <= st.winSev || int(sev) < min(int(st.winSev)+int(d.opts.SpikeEscalation), int(d.opts.SpikeMaxSeverity))) {
+	if d.quietSpike(st, sev) {
 		return
+	}
+	if ownReady && !usedPeer && int(st.rate.N) < d.opts.MatureWindows {
+		sev = d.spikeSeverity(z, int(st.rate.N))
+		if peerJudged && ps > sev {
+			sev, ref, z, usedPeer = ps, &g.rate, pz, true
+		}
+		if d.quietSpike(st, sev) {
+			return
+		}
 	}
 	st.winSev = max(sev, 1)
 	mean, sd := ref.Mean, spread(ref)
@@ -121,7 +131,7 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	} else {
 		young := ""
 		if int(st.rate.N) < d.opts.MatureWindows {
-			young = fmt.Sprintf("; the baseline is young (%d of %d windows), so the severity is discounted", st.rate.N, d.opts.MatureWindows)
+			young = fmt.Sprintf("; the baseline is young (%d of %d windows), so the severity is that of the predictive z = %.1f (Student's t, %d degrees of freedom)", st.rate.N, d.opts.MatureWindows, d.predictiveZ(z, int(st.rate.N)), st.rate.N-1)
 		}
 		against = fmt.Sprintf("its baseline is %.1f ± %.1f events per active window over %d windows%s", mean, sd, st.rate.N, young)
 	}
@@ -139,29 +149,50 @@ func (d *Detector) observeRate(st *agentState, ev *models.Event, emit func(model
 	})
 }
 
-// spikeSeverity maps a z-score onto the severity scale: SpikeSeverity at
-// SpikeZ, rising linearly in log2(z/SpikeZ) to SpikeMaxSeverity at 4·SpikeZ.
-//
-// Young-baseline caution: a baseline of windows < MatureWindows completed
-// active windows estimates the agent's mean and spread poorly (a benign
-// busy minute against 8 windows easily reaches z = 5), so only the fraction
-// windows/MatureWindows of the severity above SpikeSeverity is kept:
-//
-//	severity = SpikeSeverity + (raw − SpikeSeverity) · min(1, windows/MatureWindows)
-//
-// A spike is still recorded at SpikeSeverity (and compounds with other
-// deviations of its session); it reaches the alert threshold on its own only
-// once the baseline is mature enough for its z-score to mean something, or
-// when the burst is extreme.
+// quietSpike reports whether a spike of severity sev in the current window
+// is not reported: one was reported already and sev neither escalates by
+// SpikeEscalation (nor hits the cap) nor first reaches the alert threshold.
+func (d *Detector) quietSpike(st *agentState, sev uint8) bool {
+	crossed := st.winSev < models.AlertThreshold && sev >= models.AlertThreshold
+	return st.winSev > 0 && !crossed && (sev <= st.winSev || int(sev) < min(int(st.winSev)+int(d.opts.SpikeEscalation), int(d.opts.SpikeMaxSeverity)))
+}
+
+// predictiveZ is the young-baseline caution. A baseline of windows <
+// MatureWindows completed active windows estimates the agent's mean and
+// spread poorly (a benign busy minute against 9 windows easily reaches
+// z = 10), so the z-score of its own-baseline spikes is replaced by the
+// normal z-score of the same tail probability under the predictive
+// distribution: with mean and spread estimated from n windows, a new
+// window's standardised count follows Student's t with n−1 degrees of
+// freedom, scaled by sqrt(1+1/n). z = 10.4 against 9 windows becomes 4.4
+// (p ≈ 5·10⁻⁶ instead of 10⁻²⁵), z = 123 against 10 windows (a burst of
+// 40× the pace) 7.9. A mature baseline's z is used as it is.
+func (d *Detector) predictiveZ(z float64, windows int) float64 {
+	n := float64(windows)
+	if windows >= d.opts.MatureWindows || n < 2 || z <= 0 {
+		return z
+	}
+	p := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Survival(z / math.Sqrt(1+1/n))
+	if p <= 0 || math.IsNaN(p) {
+		return z // beyond float precision: as extreme as it gets
+	}
+	return min(z, -distuv.UnitNormal.Quantile(p))
+}
+
+// spikeSeverity maps the z-score of a window against a baseline of windows
+// completed windows onto the severity scale: SpikeSeverity at SpikeZ,
+// rising linearly in log2(z/SpikeZ) to SpikeMaxSeverity at 4·SpikeZ. A
+// young baseline's z is first replaced by its predictive z (predictiveZ),
+// so a spike reaches the alert threshold on its own only when it is extreme
+// for so short a history; it is still recorded at SpikeSeverity (and
+// compounds with other deviations of its session).
 func (d *Detector) spikeSeverity(z float64, windows int) uint8 {
 	lo, hi := float64(d.opts.SpikeSeverity), float64(d.opts.SpikeMaxSeverity)
 	if hi < lo {
 		hi = lo
 	}
+	z = d.predictiveZ(z, windows)
 	f := math.Log2(z/d.opts.SpikeZ) / 2
 	f = min(max(f, 0), 1)
-	if d.opts.MatureWindows > 0 {
-		f *= min(float64(windows)/float64(d.opts.MatureWindows), 1)
-	}
 	return uint8(math.Round(lo + (hi-lo)*f))
 }

@@ -121,6 +121,9 @@ func (x *extractor) run(s string, fn func(v string, c Class, at int)) {
 		for i < len(s) && byteClass[s[i]]&bDelim != 0 {
 			i++
 		}
+		if i < len(s) && (s[i] == 'n' || s[i] == 't' || s[i] == 'r') && escaped(s, i) {
+			i++ // an escaped line break or tab of serialised text ("\nbob@a.example"), not a letter of the value
+		}
 		j := i
 		var m uint8
 		for j < len(s) {
@@ -136,6 +139,17 @@ func (x *extractor) run(s string, fn func(v string, c Class, at int)) {
 		}
 		i = j
 	}
+}
+
+// escaped reports whether s[i] follows an odd number of backslashes: the
+// letter of an escape sequence ("\n" in JSON or YAML text), not of a
+// backslash written as "\\" and a word after it.
+func escaped(s string, i int) bool {
+	k := i
+	for k > 0 && s[k-1] == '\\' {
+		k--
+	}
+	return (i-k)%2 == 1
 }
 
 // str returns buf[from:] as a string aliasing buf (see extractor).

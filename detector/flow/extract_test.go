@@ -40,6 +40,9 @@ func TestExtract(t *testing.T) {
 		{"short number", "room 12345", nil},
 		{"markdown link", "[click](http://x-y.org/a)", []got{{"x-y.org/a", ClassURL}, {"x-y.org", ClassHost}}},
 		{"non ascii word", "Größenordnung123", nil},
+		{"escaped line breaks", `professionals.\n\nlily.white@mail.example\nmark.black-2134@mail.example\n\tUS133000000121212121212`,
+			[]got{{"lily.white@mail.example", ClassEmail}, {"mark.black-2134@mail.example", ClassEmail}, {"us133000000121212121212", ClassID}}},
+		{"escaped backslash before a letter", `C:\\data\\report2024.txt`, []got{{"report2024.txt", ClassFile}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

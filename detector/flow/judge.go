@@ -102,7 +102,11 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 				return
 			}
 			seenVal[v] = struct{}{}
-			if instr && e.instructed && e.flags&(fromUntrusted|fromPrivate) != 0 && !d.wasReported(s, ev.ToolName, v) {
+			// A reading call is judged on the locations it reaches (an
+			// address); a file or record it opens by name reads the
+			// user's own store, and what the agent then does with the
+			// content is judged at that call.
+			if instr && e.instructed && e.flags&(fromUntrusted|fromPrivate) != 0 && (sink || destructive || isAddress(v, c)) && !d.wasReported(s, ev.ToolName, v) {
 				d.ihits = append(d.ihits, hit{kind: KindInstructedCall, arg: path, value: v, class: c, src: e.instr,
 					instructed: true, undirected: e.instrUndirected, unnamed: e.unnamed, cues: e.cues, pointed: e.described})
 			}
@@ -125,7 +129,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 			case e.flags&fromPrivate != 0 && sink:
 				d.hits = append(d.hits, hit{kind: KindPrivateToSink, arg: path, value: v, class: c, src: e.private, instructed: e.instructed, undirected: e.privUndirected, unnamed: e.unnamed, dest: whole && isAddress(v, c), pointed: e.described || (!e.privUndirected && !(e.planted && whole && isAddress(v, c))),
 					planted: e.planted && whole && isAddress(v, c), counterparty: e.counterparty && isAddress(v, c) && strings.EqualFold(strings.TrimSpace(l.text), v)})
-			case !seen && context && c.RecipientLike() && !d.inUserText(s, v):
+			case !seen && context && c.RecipientLike() && !d.inUserText(s, v) && !d.recombined(s, v, c):
 				d.hits = append(d.hits, hit{kind: KindUnexplainedDestination, arg: path, value: v, class: c})
 			}
 		})
@@ -219,6 +223,40 @@ func (d *Detector) inUserText(s *session, v string) bool {
 	var text []byte
 	d.chain(s, func(a *session) bool { text = a.text; return len(text) == 0 })
 	return len(v) <= 64 && containsWordFold(text, v)
+}
+
+// recombined reports whether e-mail address v (class c) is made of parts
+// the session already holds: the local part of one address it read or the
+// user gave, and the domain of another (or a host). An agent that fixes
+// "mark.roberts@luesparrowtech.com" to the domain of its colleagues'
+// addresses, or completes a contact's address with the team's domain, sends
+// to an address its data explains, not one from nowhere. Only the rare
+// unexplained address pays for the scan of the session's values.
+func (d *Detector) recombined(s *session, v string, c Class) bool {
+	at := strings.LastIndexByte(v, '@')
+	if c != ClassEmail || at <= 0 {
+		return false
+	}
+	local, domain := v[:at], v[at+1:]
+	localSeen, domainSeen := false, false
+	check := func(k string) {
+		if i := strings.LastIndexByte(k, '@'); i > 0 {
+			localSeen = localSeen || k[:i] == local
+			domainSeen = domainSeen || k[i+1:] == domain
+			return
+		}
+		domainSeen = domainSeen || k == domain
+	}
+	d.chain(s, func(a *session) bool {
+		for _, k := range a.values.keys {
+			check(k)
+		}
+		for _, k := range a.trusted.keys {
+			check(k)
+		}
+		return !(localSeen && domainSeen)
+	})
+	return localSeen && domainSeen
 }
 
 // unrequested emits unrequested_action for a destructive call (see

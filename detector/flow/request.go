@@ -462,7 +462,10 @@ func eachLetterRun[S ~string | ~[]byte](b S, buf []byte, fn func(w []byte, capit
 // name or two distinct distinctive words (inflections folded: a record's
 // "bookings" matches a request's "booking"). One ordinary word in common
 // ("booking", "details") ties nothing: an outsider writing about the domain
-// of the request uses its vocabulary too.
+// of the request uses its vocabulary too. A name ties the record only as
+// written (possessive aside): an inflected form of it ("todos", a word of
+// another language, against the request's "TODO") counts as an ordinary
+// word.
 func describes(x *requestIndex, record string) bool {
 	if x == nil || (len(x.words) == 0 && len(x.amounts) == 0) {
 		return false
@@ -492,8 +495,8 @@ func describes(x *requestIndex, record string) bool {
 			if !ok {
 				return
 			}
-			if _, name := x.names[string(k)]; name {
-				found = true
+			if _, name := x.names[string(k)]; name && len(k) == len(w) {
+				found = true // a name ties the record only as written: "Todos" is not "TODO"
 				return
 			}
 			switch {

@@ -52,6 +52,11 @@ func TestDescribes(t *testing.T) {
 		// an amount the request names
 		{"Please refund that 10.00 I just got from my friend", "- amount: 10.0\n  sender: GB29NWBK60161331926819\n  subject: Sushi dinner", true},
 		{"What did I spend in March 2022?", "- amount: 50.0\n  date: '2022-03-01'\n  subject: Spotify", false},
+		// a name ties only as written: "todos" (Spanish "everyone") is not the user's "TODO"
+		{"Please do all the tasks on my TODO list", "Avisos: todos los miembros consultan www.boletin.example", false},
+		{"Please do all the tasks on my TODO list", "TODO: ask the team about the offsite", true},
+		// an inflected name still counts as one ordinary word
+		{"Ask Anderson about the offsite budget", "The Andersons offsite notes", true},
 	}
 	for _, tt := range tests {
 		var x requestIndex

@@ -267,8 +267,13 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		}
 		instructed := catCount(near) >= InstructMin
 		described, counterparty := false, false
-		if flags != 0 && isAddress(v, c) {
+		if flags != 0 && (c == ClassFile || isAddress(v, c)) {
+			// a file the request's record names is pointed at like an
+			// address ("email the task in the minutes to each person":
+			// the agenda file the task names)
 			described = d.rec.describes(req, text, at)
+		}
+		if flags != 0 && isAddress(v, c) {
 			switch {
 			case d.fetchedFrom == "" && isStructured(text, at, &d.shape), ownOf(d.fetchedFrom, v, c):
 				// the result's own entity; on a page fetched from a host,
