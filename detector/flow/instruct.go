@@ -204,6 +204,17 @@ func (c *Cues) instructionCues(text string, buf []cue) []cue {
 			switch b {
 			case '.', '!', '?', ':', ';', ',', '\n':
 				boundary = true
+			case '\\':
+				// an escaped line break or tab of a serialised string
+				// value ("…\\nBefore you…"): white space, not the first
+				// letter of the next word
+				if i+1 < len(text) && (text[i+1] == 'n' || text[i+1] == 'r' || text[i+1] == 't') {
+					if text[i+1] == 'n' {
+						boundary = true
+					}
+					i += 2
+					continue
+				}
 			case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 				boundary = false
 			}
