@@ -565,6 +565,12 @@ func (d *Detector) plant(s *session, ev *models.Event, agent *models.AgentSpec, 
 			continue
 		}
 		kept = append(kept, h)
+		if h.pointed {
+			// in a record the request describes: an attempt to report,
+			// not a planted value (the user asked for the record; what
+			// judge.go makes of its values is unchanged)
+			continue
+		}
 		d.chain(s, func(a *session) bool {
 			if e, ok := a.values.get(h.value); ok && !e.planted {
 				e.planted = true
@@ -611,7 +617,11 @@ func (d *Detector) plant(s *session, ev *models.Event, agent *models.AgentSpec, 
 		b = append(b, h.class.String()...)
 		b = append(b, ' ')
 		b = strconv.AppendQuote(b, Redact(h.value, h.class))
-		b = append(b, " new to the session, in free text of a record the user's request does not describe"...)
+		if h.pointed {
+			b = append(b, " new to the session, in a record the user's request points at"...)
+		} else {
+			b = append(b, " new to the session, in free text of a record the user's request does not describe"...)
+		}
 		if h.instructed {
 			b = append(b, ", with instruction cues ("...)
 			b = appendCues(b, h.cues)

