@@ -1,0 +1,17 @@
+package flow
+
+import "github.com/tetherhq/tether/models"
+
+// Requested reports whether the user's request of ev's session (or of its
+// nearest ancestor with one) asks for the kind of action ev's tool performs
+// (callFor, request.go); false when the session has no request. Other
+// detectors read it (baseline.RequestOracle): a first use of a tool the
+// user asked for is the agent's history growing as asked.
+func (d *Detector) Requested(ev *models.Event) bool {
+	s := d.sessions[ev.SessionID]
+	if s == nil || ev.ToolName == "" {
+		return false
+	}
+	r := d.requestOf(s)
+	return r != nil && r.req.callFor(ev.ToolName)
+}
