@@ -16,6 +16,7 @@ func TestRequested(t *testing.T) {
 		want    bool
 	}{
 		{"the request asks for the action", "Please book the Good Night hotel for May 13.", "s", "reserve_hotel", true},
+		{"the action asked for, whatever object it names", "Please reschedule my dental check-up to 2024-05-20 at 10:00.", "s", "reschedule_calendar_event", true},
 		{"the request asks for something else", "Summarise the reviews of the hotels in London.", "s", "reserve_hotel", false},
 		{"a reading tool whose object the request names", "What is on the web page www.news.example?", "s", "get_webpage", true},
 		{"no request in the session", "", "s", "reserve_hotel", false},
