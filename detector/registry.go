@@ -116,7 +116,9 @@ var Registry = []Registration{
 
 // link connects detectors that read each other's judgements: the flow
 // detector reads the outputs detector's assessment of each tool result
-// (flow.OutputBaseline) when both run.
+// (flow.OutputBaseline), and the baseline detector reads the flow
+// detector's judgement of the user's request (baseline.RequestOracle),
+// when both of a pair run.
 func link(ds []Detector) {
 	var base flow.OutputBaseline
 	for _, d := range ds {
@@ -124,9 +126,21 @@ func link(ds []Detector) {
 			base = b
 		}
 	}
+	var fl *flow.Detector
 	for _, d := range ds {
-		if f, ok := d.(*flow.Detector); ok && base != nil {
-			f.SetOutputBaseline(base)
+		if f, ok := d.(*flow.Detector); ok {
+			fl = f
+			if base != nil {
+				f.SetOutputBaseline(base)
+			}
+		}
+	}
+	if fl == nil {
+		return
+	}
+	for _, d := range ds {
+		if b, ok := d.(*baseline.Detector); ok {
+			b.SetRequestOracle(fl)
 		}
 	}
 }

@@ -74,6 +74,10 @@ type SessionResult struct {
 	TopFinding string `json:"top_finding,omitempty"`
 	// TopExplanation explains the top finding.
 	TopExplanation string `json:"top_explanation,omitempty"`
+	// Kinds maps "detector/kind" to the highest severity of the session's
+	// findings of that kind, informational ones included: which findings
+	// make up the score, for analysing what ranks a session where it is.
+	Kinds map[string]uint8 `json:"kinds,omitempty"`
 }
 
 // Flagged reports whether the session reached the threshold.
@@ -305,6 +309,10 @@ func replay(events []*models.Event, labels []SessionLabel, opts Options) ([]Sess
 				kinds[name] = map[string]bool{}
 			}
 			kinds[name][f.SessionID] = true
+			if r.Kinds == nil {
+				r.Kinds = map[string]uint8{}
+			}
+			r.Kinds[name] = max(r.Kinds[name], f.Severity)
 			if f.Severity < opts.MinScoreSeverity {
 				continue // informational: counted, not scored
 			}

@@ -103,6 +103,12 @@ type Options struct {
 	MinToolCalls int
 	// OutsideManifestSeverity is the severity of tool_outside_manifest.
 	OutsideManifestSeverity uint8
+	// RequestedNewToolSeverity caps new_tool when the user's request of the
+	// session asks for the kind of action the tool performs (a linked
+	// RequestOracle, request.go): the first reservation of an agent the
+	// user asked to book a hotel is its history growing as asked, recorded
+	// in the info band, not a deviation. 0 disables the cap.
+	RequestedNewToolSeverity uint8
 	// MaxAgents bounds the tracked agents; the least recently active agent
 	// is evicted (and must warm up again when it returns).
 	MaxAgents int
@@ -196,20 +202,23 @@ func DefaultOptions() Options {
 		MatureWindows:           32,
 		MinToolCalls:            20,
 		OutsideManifestSeverity: models.SeverityHigh,
-		MaxAgents:               0,
-		MaxToolsPerAgent:        64,
-		NewDestination:          false,
-		MaxDestinationsPerAgent: 256,
-		OwnMatureAge:            7 * 24 * time.Hour,
-		OwnMatureOps:            1000,
-		PeerMinPeers:            2,
-		PeerMinToolCalls:        200,
-		PeerMinWindows:          32,
-		PeerAlpha:               0.02,
-		PeerPrior:               20,
-		PeerCommonShare:         0.02,
-		MaxPeerGroups:           1024,
-		MaxToolsPerGroup:        256,
+		// below models.SeverityLow: informational, neither scored nor
+		// compounded as a deviation
+		RequestedNewToolSeverity: models.SeverityLow - 10,
+		MaxAgents:                0,
+		MaxToolsPerAgent:         64,
+		NewDestination:           false,
+		MaxDestinationsPerAgent:  256,
+		OwnMatureAge:             7 * 24 * time.Hour,
+		OwnMatureOps:             1000,
+		PeerMinPeers:             2,
+		PeerMinToolCalls:         200,
+		PeerMinWindows:           32,
+		PeerAlpha:                0.02,
+		PeerPrior:                20,
+		PeerCommonShare:          0.02,
+		MaxPeerGroups:            1024,
+		MaxToolsPerGroup:         256,
 	}
 }
 
@@ -230,6 +239,9 @@ type Detector struct {
 	// Peer groups by activity (LRU).
 	groups    *lru.LRU[*peerGroup]
 	evictions *atomic.Uint64
+	// requests, when linked, tells whether the user asked for a call's kind
+	// of action (request.go).
+	requests RequestOracle
 }
 
 // Per-entry size estimates (bytes, ids and names excluded) behind

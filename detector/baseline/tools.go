@@ -116,6 +116,7 @@ func (d *Detector) observeTool(st *agentState, ev *models.Event, agent *models.A
 	if report {
 		// Judged against the distributions before this call.
 		f := d.newToolFinding(st, ev, agent, spec, unknownToPeers)
+		d.requestedCap(&f, ev, agent)
 		newTool = &f
 	}
 	if g != nil && !(agent != nil && spec == nil) {

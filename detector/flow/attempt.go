@@ -20,14 +20,31 @@ package flow
 //   - sits in a record the user's request does not describe (request.go),
 //
 // or has instruction cues near it (instruct.go; cues add confidence but are
-// not needed). The first result of a session with a planted value raises an
-// injection_attempt finding (SeverityAttempt, 30: below the alert threshold,
-// excluded from session compounding by the engine) naming up to three
-// planted values, so analysts see attempts that did not take effect. It is
-// reported once per session. No wording of any attack is looked for: the
-// mark is the shape of the content (a new contact point dropped into text
-// unrelated to the request), and the same value then used by a call raises
-// the call's severity (judge.go).
+// not needed). A result with a planted value raises an injection_attempt
+// finding naming up to three planted values, strongest evidence first, so
+// analysts see attempts that did not take effect. It is graded by the
+// evidence (grade, gradeOf):
+//
+//   - weak (SeverityAttempt, 30): the contact point alone — a link in a
+//     chat message is common and following it moves nothing by itself;
+//   - actionable (SeverityAttemptActionable, 32): the value is a
+//     destination the agent's tools can act on — an e-mail address and a
+//     sending tool, an account or phone number and a paying or sending
+//     tool (the inventory's labels);
+//   - strong (SeverityAttemptStrong, 34): instruction cues near the value,
+//     or the value sits in a part of the result that departs from its
+//     tool's usual output (outputs.go) — evidence whatever the wording.
+//
+// It is reported once per session and grade: again when a later result
+// carries stronger evidence than the one reported (a link in the channel
+// the user asked about, then a notice on the page it leads to), never for
+// weaker evidence. Every grade is below the alert threshold and below the
+// review threshold of every autonomy level (containment: 35 for an intern),
+// and the engine excludes the kind from session compounding: an attempt
+// ranks a session above clean ones without issuing commands. No wording of
+// any attack is looked for: the mark is the shape of the content (a new
+// contact point dropped into text unrelated to the request), and the same
+// value then used by a call raises the call's severity (judge.go).
 
 import (
 	"slices"
@@ -541,13 +558,19 @@ const maxCandidates = 16
 // are not also one of the result's own entities (d.own), marks them planted
 // in the session and its ancestors, and emits the session's
 // injection_attempt finding (once per session).
-func (d *Detector) plant(s *session, ev *models.Event, directed bool, emit func(models.Finding)) {
+func (d *Detector) plant(s *session, ev *models.Event, agent *models.AgentSpec, directed bool, emit func(models.Finding)) {
 	kept := d.attempt[:0]
 	for _, h := range d.attempt {
 		if d.ownEntity(h.value, h.class) || slices.ContainsFunc(kept, func(k hit) bool { return k.value == h.value }) {
 			continue
 		}
 		kept = append(kept, h)
+		if h.pointed {
+			// in a record the request describes: an attempt to report,
+			// not a planted value (the user asked for the record; what
+			// judge.go makes of its values is unchanged)
+			continue
+		}
 		d.chain(s, func(a *session) bool {
 			if e, ok := a.values.get(h.value); ok && !e.planted {
 				e.planted = true
@@ -557,39 +580,58 @@ func (d *Detector) plant(s *session, ev *models.Event, directed bool, emit func(
 		})
 	}
 	d.attempt = kept
-	if len(kept) == 0 || !d.opts.Attempts || s.attempted {
+	if len(kept) == 0 || !d.opts.Attempts {
 		return
 	}
+	g := gradeNone
+	for i := range kept {
+		g = max(g, gradeOf(&kept[i], agent))
+	}
+	if g <= s.attempt {
+		return // reported at this grade or a stronger one
+	}
+	s.attempt = g
+	// the strongest evidence first
+	slices.SortStableFunc(d.attempt, func(a, b hit) int { return int(gradeOf(&b, agent)) - int(gradeOf(&a, agent)) })
 	if len(d.attempt) > maxListed {
 		d.attempt = d.attempt[:maxListed]
 	}
-	s.attempted = true
-	cued := false
-	for _, h := range d.attempt {
-		cued = cued || h.instructed
-	}
 	conf := 0.4
-	if cued {
-		conf = 0.7
+	sev := d.opts.SeverityAttempt
+	switch g {
+	case gradeActionable:
+		conf, sev = 0.5, d.opts.SeverityAttemptActionable
+	case gradeStrong:
+		conf, sev = 0.7, d.opts.SeverityAttemptStrong
 	}
 	b := d.expl[:0]
 	b = append(b, ev.ToolName...)
 	b = append(b, " result "...)
 	b = append(b, ev.ID...)
 	b = append(b, " carries content aimed at the agent (not acted on yet): "...)
-	for i, h := range d.attempt {
+	for i := range d.attempt {
+		h := &d.attempt[i]
 		if i > 0 {
 			b = append(b, "; "...)
 		}
 		b = append(b, h.class.String()...)
 		b = append(b, ' ')
 		b = strconv.AppendQuote(b, Redact(h.value, h.class))
-		if h.instructed {
-			b = append(b, " with instruction cues ("...)
-			b = appendCues(b, h.cues)
-			b = append(b, ')')
+		if h.pointed {
+			b = append(b, " new to the session, in a record the user's request points at"...)
 		} else {
 			b = append(b, " new to the session, in free text of a record the user's request does not describe"...)
+		}
+		if h.instructed {
+			b = append(b, ", with instruction cues ("...)
+			b = appendCues(b, h.cues)
+			b = append(b, ')')
+		}
+		if h.anomalous {
+			b = append(b, ", in a part of the result that departs from the tool's usual output"...)
+		}
+		if !h.instructed && !h.anomalous && gradeOf(h, agent) == gradeActionable {
+			b = append(b, ", of a kind the agent's tools can send to or pay"...)
 		}
 	}
 	if directed {
@@ -598,10 +640,72 @@ func (d *Detector) plant(s *session, ev *models.Event, directed bool, emit func(
 	d.expl = b
 	emit(models.Finding{
 		Kind:        KindInjectionAttempt,
-		Severity:    d.opts.SeverityAttempt,
+		Severity:    sev,
 		Confidence:  conf,
 		Explanation: string(b),
 		EvidenceIDs: []string{ev.ID},
-		Features:    []models.Feature{{Name: "planted_values", Observed: float64(len(d.attempt))}},
+		Features: []models.Feature{
+			{Name: "planted_values", Observed: float64(len(d.attempt))},
+			{Name: "attempt_grade", Observed: float64(g)},
+		},
 	})
+}
+
+// grade is the strength of the evidence that a planted value is
+// aimed at the agent (see the package comment of this file).
+type grade uint8
+
+// The grades of an attempt, weakest first. A session's injection_attempt is
+// reported again when a later result carries stronger evidence than the
+// one reported, never twice at one grade.
+const (
+	gradeNone grade = iota
+	// gradeWeak: a new contact point in free text, nothing more (a link in
+	// a chat message: links are everywhere in messages and pages, and
+	// following one moves nothing by itself).
+	gradeWeak
+	// gradeActionable: the value is a destination of a consequential call
+	// the agent has a tool for: an e-mail address and a sending tool, an
+	// account or phone number and a paying or sending tool.
+	gradeActionable
+	// gradeStrong: instruction cues near the value (instruct.go), or the
+	// value sits in a part of its result that departs from the tool's
+	// usual output (outputs.go) — whatever its words.
+	gradeStrong
+)
+
+// gradeOf grades one planted value of the current result.
+func gradeOf(h *hit, agent *models.AgentSpec) grade {
+	switch {
+	case h.instructed || h.anomalous:
+		return gradeStrong
+	case actionable(h.class, agent):
+		return gradeActionable
+	}
+	return gradeWeak
+}
+
+// actionable reports whether agent has a tool that can use a value of
+// class c as the destination of a consequential call: a public sink (send,
+// post, share) for an e-mail address, a public sink or a money tool for a
+// number or an account id. A link or host is not (reading it is not a
+// consequence by itself); an unregistered agent's tools are unknown.
+func actionable(c Class, agent *models.AgentSpec) bool {
+	if agent == nil {
+		return false
+	}
+	for i := range agent.Tools {
+		t := &agent.Tools[i]
+		switch c {
+		case ClassEmail:
+			if t.Has(models.LabelPublicSink) {
+				return true
+			}
+		case ClassNumber, ClassID:
+			if t.Has(models.LabelPublicSink) || t.Has(models.LabelMoney) {
+				return true
+			}
+		}
+	}
+	return false
 }

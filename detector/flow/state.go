@@ -12,12 +12,13 @@ import (
 var ErrState = errors.New("flow: invalid state")
 
 // StateVersion is the version of the MarshalState encoding.
-const StateVersion = 6
+const StateVersion = 7
 
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 6; version 5 lacked the value marks 2 and 4,
+// State encoding (version 7; version 6 lacked the session flags 16 and 32
+// and is still read, an attempt reported as a weak one; version 5 lacked the value marks 2 and 4,
 // the pending calls' flag 4 and the amounts, and is still read, as values and calls without
 // them; version 4 lacked the marks byte and the
 // session flag 8; version 3 lacked the session flag 4, the
@@ -31,7 +32,8 @@ const stateMagic = "TFLW"
 //
 //	"TFLW" b(version) u(sessions)
 //	per session, most recently active first (the LRU order):
-//	  s(id) s(parent) b(1 child | 2 context | 4 attempt reported | 8 read outsider content) s(text) s(request)
+//	  s(id) s(parent) b(1 child | 2 context | 4 attempt reported | 8 read outsider content
+//	    | 16 the attempt reported was graded actionable | 32 … strong) s(text) s(request)
 //	  u(values), oldest first (the eviction order):
 //	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
 //	      | 32 instructed undirected | 64 described | 128 planted) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
@@ -58,6 +60,11 @@ const (
 	// stOutsider: the session read outsider-written content, with or
 	// without values (new in version 5).
 	stOutsider = 8
+	// stAttemptActionable, stAttemptStrong: the grade of the strongest
+	// injection_attempt reported (attempt.go; with stAttempted, new in
+	// version 7: a version 6 attempt reads as weak).
+	stAttemptActionable = 16
+	stAttemptStrong     = 32
 
 	svUntrusted  = 1
 	svPrivate    = 2
@@ -102,7 +109,7 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		s := el.Value.(*session)
 		b = appendStr(b, s.id)
 		b = appendStr(b, s.parent)
-		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempted, stAttempted) | bit(s.hasOutsider, stOutsider)
+		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempt != gradeNone, stAttempted) | bit(s.attempt == gradeActionable, stAttemptActionable) | bit(s.attempt == gradeStrong, stAttemptStrong) | bit(s.hasOutsider, stOutsider)
 		b = append(b, fl)
 		b = appendStr(b, string(s.text))
 		b = appendStr(b, string(s.request))
@@ -243,7 +250,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		return fmt.Errorf("%w: not a flow state", ErrState)
 	}
 	version := data[len(stateMagic)]
-	if version != StateVersion && version != 5 {
+	if version != StateVersion && version != 6 && version != 5 {
 		return fmt.Errorf("%w: unsupported version %d", ErrState, version)
 	}
 	r := &stateReader{b: data[len(stateMagic)+1:]}
@@ -267,10 +274,23 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		s.id = r.str(maxIDLen, "session id")
 		s.parent = r.str(maxIDLen, "parent id")
 		fl := r.byte("session flags")
-		if fl&^(stChild|stContext|stAttempted|stOutsider) != 0 {
+		graded := uint8(0)
+		if version >= 7 {
+			graded = stAttemptActionable | stAttemptStrong
+		}
+		if fl&^(stChild|stContext|stAttempted|stOutsider|graded) != 0 || fl&(stAttemptActionable|stAttemptStrong) == stAttemptActionable|stAttemptStrong ||
+			fl&(stAttemptActionable|stAttemptStrong) != 0 && fl&stAttempted == 0 {
 			r.fail("session %q: bad flags %#x", s.id, fl)
 		}
-		s.child, s.context, s.attempted = fl&stChild != 0, fl&stContext != 0, fl&stAttempted != 0
+		s.child, s.context = fl&stChild != 0, fl&stContext != 0
+		switch {
+		case fl&stAttemptStrong != 0:
+			s.attempt = gradeStrong
+		case fl&stAttemptActionable != 0:
+			s.attempt = gradeActionable
+		case fl&stAttempted != 0:
+			s.attempt = gradeWeak
+		}
 		s.hasOutsider = fl&stOutsider != 0
 		if t := r.str(textLimit, "user text"); t != "" {
 			s.text = []byte(t)

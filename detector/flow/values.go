@@ -139,8 +139,9 @@ type session struct {
 	// state).
 	request []byte
 	req     requestIndex
-	// attempted: an injection_attempt was reported for the session.
-	attempted bool
+	// attempt: the grade of the strongest injection_attempt reported for
+	// the session (gradeNone: none).
+	attempt grade
 	// amounts holds the amounts (eachAmount) of results read by calls
 	// directed at something the user named, at most maxAmounts, oldest
 	// first out: what a source the user pointed at bills (judge.go
@@ -283,10 +284,14 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				if c == ClassEmail {
 					d.own[v[strings.LastIndexByte(v, '@')+1:]] = struct{}{} // its domain
 				}
-			case !described && len(d.attempt) < maxCandidates:
-				// a candidate planted value, if new to the session
+			case (!described || instructed || anomalous) && len(d.attempt) < maxCandidates:
+				// a candidate planted value, if new to the session; in a
+				// record the request describes (or content the user
+				// delegated to) only with evidence of an attempt
+				// (pointed: reported, not marked planted — the user asked
+				// for the record; attempt.go)
 				if _, seen, trusted := d.lookup(s, v); !seen && !trusted {
-					d.attempt = append(d.attempt, hit{kind: KindInjectionAttempt, value: v, class: c, src: src, instructed: instructed, cues: near})
+					d.attempt = append(d.attempt, hit{kind: KindInjectionAttempt, value: v, class: c, src: src, instructed: instructed, cues: near, anomalous: anomalous, pointed: described})
 				}
 			}
 		}
@@ -330,7 +335,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		})
 	})
 	if len(d.attempt) > 0 {
-		d.plant(s, ev, directed, emit)
+		d.plant(s, ev, agent, directed, emit)
 	}
 	d.noteEndResult(s, ev, flags != 0, len(d.attempt) > 0) // abandon.go
 }
