@@ -784,7 +784,9 @@ func (d *Detector) judgeShape(c *call, st *agentState, peer *peerState, emit fun
 		if warm && !ts.Classes.has(h) && (ps == nil || !ps.Classes.has(h)) {
 			role := d.role(lf.top)
 			s := uint8(SevNovelty)
-			if role&(toolcap.RolePeople|toolcap.RoleParty|toolcap.RoleURL|toolcap.RolePath|toolcap.RoleCommand|toolcap.RoleAccount) != 0 {
+			// A destination-like argument holding nothing (empty, null)
+			// names no one to reach: a new shape, not a new destination.
+			if role&(toolcap.RolePeople|toolcap.RoleParty|toolcap.RoleURL|toolcap.RolePath|toolcap.RoleCommand|toolcap.RoleAccount) != 0 && cls != "empty" && cls != "null" {
 				s = SevNoveltyDestination
 			}
 			if s > sev {

@@ -251,6 +251,38 @@ func TestArgumentNovelty(t *testing.T) {
 	}
 }
 
+// TestArgumentNoveltyEmptyDestination: an empty or null value in a
+// destination argument is a new shape, graded as any argument's (it names
+// no one to reach), not as a new destination.
+func TestArgumentNoveltyEmptyDestination(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value any
+		want  uint8
+	}{
+		{"empty", "", SevNovelty},
+		{"blank", "  ", SevNovelty},
+		{"null", nil, SevNovelty},
+		{"url", "https://hooks.example.net/x", SevNoveltyDestination},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := New(DefaultOptions())
+			step := 0
+			do := func(args any) []models.Finding {
+				step++
+				return observe(d, callEvent("bot", "s", "notify", args, step), nil)
+			}
+			for range 6 {
+				do(map[string]any{"recipient": "ops@corp.example", "text": "done"})
+			}
+			f := find(do(map[string]any{"recipient": tc.value, "text": "done"}), KindArgumentNovelty)
+			if f == nil || f.Severity != tc.want {
+				t.Errorf("recipient %v: got %+v, want severity %d", tc.value, f, tc.want)
+			}
+		})
+	}
+}
+
 func TestStateRoundTrip(t *testing.T) {
 	n := statetest.RoundTrip(t, statetest.Fleet(200), 20_000, 20_000, func(*models.Inventory) statetest.Detector {
 		return New(DefaultOptions())
