@@ -46,8 +46,8 @@ type node[K comparable, V any] struct {
 	key        K
 	val        V
 	prev, next *node[K, V]
-	stamp      uint64 // the meter's clock when last used
-	size       int64  // accounted bytes (with a meter)
+	stamp      uint32 // the meter's clock when last used
+	size       uint32 // accounted bytes (with a meter)
 }
 
 // New returns an empty string-keyed LRU holding at most max entries

@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -33,7 +34,7 @@ type Meter struct {
 
 	mu      sync.Mutex // guards members and bytes in Adopt
 	members []member
-	clock   uint64 // bumped by Settle: the recency stamp of entries used since
+	clock   uint32 // bumped by Settle: the recency stamp of entries used since
 	bytes   int64  // this meter's accounted bytes
 	posted  int64  // the part of bytes added to shared
 }
@@ -41,7 +42,8 @@ type Meter struct {
 // member is a cache as its meter sees it.
 type member interface {
 	flush() int64                    // re-sizes the last touched entry, returns the change
-	oldest() (stamp uint64, ok bool) // the least recent entry's stamp
+	oldest() (stamp uint32, ok bool) // the least recent entry's stamp
+	halveStamps()                    // halves every entry's stamp (clock wrap)
 	evictOldest()                    // evicts it (counted), taking its bytes off the meter
 	tableName() string
 	accounted() int64
@@ -80,12 +82,19 @@ func (m *Meter) Settle() int {
 	for _, c := range m.members {
 		m.bytes += c.flush()
 	}
-	m.clock++
+	if m.clock++; m.clock == math.MaxUint32 {
+		// Before the 32-bit clock wraps (every 4 billion events): halve
+		// it and every stamp, which keeps their order.
+		for _, c := range m.members {
+			c.halveStamps()
+		}
+		m.clock /= 2
+	}
 	m.post()
 	n := 0
 	for m.limit > 0 && m.shared.Load() > m.limit {
 		var victim member
-		var best uint64
+		var best uint32
 		for _, c := range m.members {
 			if s, ok := c.oldest(); ok && (victim == nil || s < best) {
 				victim, best = c, s
@@ -186,23 +195,30 @@ func (l *Cache[K, V]) resizeAll() {
 	l.bytes, l.last = 0, nil
 	for n := l.head; n != nil; n = n.next {
 		n.size = l.entryBytes(n.key, &n.val)
-		l.bytes += n.size
+		l.bytes += int64(n.size)
+	}
+}
+
+func (l *Cache[K, V]) halveStamps() {
+	for n := l.head; n != nil; n = n.next {
+		n.stamp /= 2
 	}
 }
 
 // Resize re-sizes key's entry now (for a value changed through Peek).
 func (l *Cache[K, V]) Resize(key K) {
 	if n := l.items[key]; n != nil && l.meter != nil {
-		d := l.entryBytes(key, &n.val) - n.size
-		n.size += d
+		size := l.entryBytes(key, &n.val)
+		d := int64(size) - int64(n.size)
+		n.size = size
 		l.bytes += d
 		l.meter.bytes += d
 	}
 }
 
-// entryBytes is the accounted size of one entry.
-func (l *Cache[K, V]) entryBytes(key K, v *V) int64 {
-	return int64(Alloc(int(unsafe.Sizeof(node[K, V]{})))) + int64(mapSlot[K]()) + int64(l.sizeOf(key, v))
+// entryBytes is the accounted size of one entry (at most 4 GiB).
+func (l *Cache[K, V]) entryBytes(key K, v *V) uint32 {
+	return uint32(min(Alloc(int(unsafe.Sizeof(node[K, V]{})))+mapSlot[K]()+l.sizeOf(key, v), math.MaxUint32))
 }
 
 // mapSlot is the bytes one entry takes in the cache's map[K]*node: key and
@@ -234,8 +250,8 @@ func (l *Cache[K, V]) forget(n *node[K, V]) {
 	if l.last == n {
 		l.last = nil
 	}
-	l.bytes -= n.size
-	l.meter.bytes -= n.size
+	l.bytes -= int64(n.size)
+	l.meter.bytes -= int64(n.size)
 	n.size = 0
 }
 
@@ -245,13 +261,14 @@ func (l *Cache[K, V]) flush() int64 {
 		return 0
 	}
 	l.last = nil
-	d := l.entryBytes(n.key, &n.val) - n.size
-	n.size += d
+	size := l.entryBytes(n.key, &n.val)
+	d := int64(size) - int64(n.size)
+	n.size = size
 	l.bytes += d
 	return d
 }
 
-func (l *Cache[K, V]) oldest() (uint64, bool) {
+func (l *Cache[K, V]) oldest() (uint32, bool) {
 	if l.tail == nil {
 		return 0, false
 	}
@@ -276,15 +293,27 @@ func Slice[T any](s []T) int {
 	return Alloc(cap(s) * int(unsafe.Sizeof(t)))
 }
 
-// Map returns the bytes a Go map of n entries of key K and value V takes:
-// its slots at the average load (about 2/3 full) and the map header.
+// Map returns the bytes a Go map of n entries of key K and value V takes
+// (0 for none: an empty map is counted as absent): the map header and its
+// groups of 8 slots with their control word — one group up to 8 entries,
+// beyond that tables grown to the next power of two whenever 7/8 full.
 func Map[K comparable, V any](n int) int {
-	if n == 0 {
+	if n <= 0 {
 		return 0
 	}
 	var k K
 	var v V
-	return 48 + (int(unsafe.Sizeof(k))+int(unsafe.Sizeof(v))+1)*n*3/2
+	group := 8 + 8*(int(unsafe.Sizeof(k))+int(unsafe.Sizeof(v)))
+	if n <= 8 {
+		return Alloc(48) + Alloc(group)
+	}
+	slots := 16
+	for slots*7/8 < n {
+		slots *= 2
+	}
+	// tables of at most 1024 slots, each with a header, behind a directory
+	tables := max(slots/1024, 1)
+	return Alloc(48) + tables*(Alloc(min(slots, 1024)/8*group)+Alloc(64)) + Alloc(8*tables)
 }
 
 // Alloc returns the bytes the Go allocator hands out for an object of n

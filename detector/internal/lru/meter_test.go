@@ -2,6 +2,7 @@ package lru
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -168,5 +169,27 @@ func TestAlloc(t *testing.T) {
 	}
 	if String("") != 0 || Slice([]uint64(nil)) != 0 || Map[string, int](0) != 0 || Slice(make([]uint64, 3)) != 24 {
 		t.Fatal("String, Slice or Map of nothing")
+	}
+}
+
+func TestMeterClockWrapKeepsOrder(t *testing.T) {
+	one := entrySize(256)
+	m := NewMeter(3*one, nil)
+	a, b := New[blob](0), New[blob](0)
+	a.Metered(m, "w/a", blobBytes)
+	b.Metered(m, "w/b", blobBytes)
+	m.clock = math.MaxUint32 - 2
+	for i, c := range []*LRU[blob]{a, b, a} { // stamps MaxUint32-2, -1, then halved
+		v, _ := c.Put(fmt.Sprint(i))
+		v.b = make([]byte, 256)
+		m.Settle()
+	}
+	if m.clock >= math.MaxUint32/2+2 {
+		t.Fatalf("clock %d not halved", m.clock)
+	}
+	v, _ := b.Put("3")
+	v.b = make([]byte, 256)
+	if n := m.Settle(); n != 1 || a.Peek("0") != nil || b.Peek("1") == nil {
+		t.Fatalf("after the wrap: %d evicted, 0 kept %v, 1 kept %v", n, a.Peek("0") != nil, b.Peek("1") != nil)
 	}
 }
