@@ -38,18 +38,18 @@ type Metrics struct {
 	detectorOpts detector.Options
 	// Lag refresher (lag.go): the group's committed offsets against the
 	// partitions' end offsets, and whether the broker answered.
-	lag, groupLag                                      atomic.Int64
-	lagRefreshes                                       atomic.Int64
-	lagRefreshErrors                                   atomic.Int64
-	lastBrokerContact                                  atomic.Int64 // unix nanos of the last successful refresh
-	brokerOK                                           atomic.Bool  // the last refresh succeeded
-	brokerStaleAfter                                   time.Duration
-	batchSeconds                                       prometheus.Histogram
-	findingLatency                                     prometheus.Histogram
-	descs                                              map[string]*prometheus.Desc
-	deadLetterDesc                                     *prometheus.Desc
-	severityDesc                                       *prometheus.Desc
-	sinkErr, brokerErr                                 atomic.Pointer[string]
+	lag, groupLag                                                atomic.Int64
+	lagRefreshes                                                 atomic.Int64
+	lagRefreshErrors                                             atomic.Int64
+	lastBrokerContact                                            atomic.Int64 // unix nanos of the last successful refresh
+	brokerOK                                                     atomic.Bool  // the last refresh succeeded
+	brokerStaleAfter                                             time.Duration
+	batchSeconds                                                 prometheus.Histogram
+	findingLatency                                               prometheus.Histogram
+	descs                                                        map[string]*prometheus.Desc
+	deadLetterDesc                                               *prometheus.Desc
+	severityDesc                                                 *prometheus.Desc
+	sinkErr, brokerErr                                           atomic.Pointer[string]
 	evictionsDesc, heldDesc, budgetDesc, usedDesc, rateLimitDesc *prometheus.Desc
 
 	mu        sync.Mutex
