@@ -37,6 +37,7 @@ type Cache[K comparable, V any] struct {
 	bytes  int64                 // the accounted bytes of every entry
 	last   *node[K, V]           // the entry touched last, sized at the next touch or Settle
 	name   string                // for Meter.Tables
+	fixed  int                   // fixedBytes
 }
 
 // LRU is a Cache keyed by strings (agent, session and credential ids).

@@ -164,7 +164,7 @@ func (l *Cache[K, V]) Metered(m *Meter, name string, sizeOf func(key K, v *V) in
 	if m == nil {
 		return
 	}
-	l.meter, l.name, l.sizeOf = m, name, sizeOf
+	l.meter, l.name, l.sizeOf, l.fixed = m, name, sizeOf, l.fixedBytes()
 	l.resizeAll()
 	m.register(l, nil)
 }
@@ -182,7 +182,7 @@ func (l *Cache[K, V]) Adopt(old *Cache[K, V]) {
 	if old.meter == nil {
 		return
 	}
-	l.meter, l.name, l.sizeOf = old.meter, old.name, old.sizeOf
+	l.meter, l.name, l.sizeOf, l.fixed = old.meter, old.name, old.sizeOf, old.fixed
 	l.resizeAll()
 	l.meter.register(l, old)
 }
@@ -218,7 +218,13 @@ func (l *Cache[K, V]) Resize(key K) {
 
 // entryBytes is the accounted size of one entry (at most 4 GiB).
 func (l *Cache[K, V]) entryBytes(key K, v *V) uint32 {
-	return uint32(min(Alloc(int(unsafe.Sizeof(node[K, V]{})))+mapSlot[K]()+l.sizeOf(key, v), math.MaxUint32))
+	return uint32(min(l.fixed+l.sizeOf(key, v), math.MaxUint32))
+}
+
+// fixedBytes is the part of every entry's size that is the cache's own:
+// the node and its map slot.
+func (l *Cache[K, V]) fixedBytes() int {
+	return Alloc(int(unsafe.Sizeof(node[K, V]{}))) + mapSlot[K]()
 }
 
 // mapSlot is the bytes one entry takes in the cache's map[K]*node: key and
@@ -323,20 +329,30 @@ func Alloc(n int) int {
 	if n <= 0 {
 		return 0
 	}
-	if n > 32<<10 {
-		return (n + 8<<10 - 1) &^ (8<<10 - 1)
+	if n <= 1024 {
+		return int(classBy8[(n+7)>>3])
 	}
-	lo, hi := 0, len(sizeClasses)-1
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if sizeClasses[mid] >= n {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
+	if n <= 32<<10 {
+		return int(classBy128[(n+127)>>7])
 	}
-	return sizeClasses[lo]
+	return (n + 8<<10 - 1) &^ (8<<10 - 1)
 }
+
+// classBy8 and classBy128 map (n+7)/8 for n ≤ 1 KiB and (n+127)/128 up to
+// 32 KiB to n's size class, as the runtime's own tables do.
+var classBy8, classBy128 = func() (a [1024/8 + 1]uint16, b [32<<10/128 + 1]uint16) {
+	class := func(n int) uint16 {
+		i, _ := slices.BinarySearch(sizeClasses[:], n)
+		return uint16(sizeClasses[i])
+	}
+	for i := range a {
+		a[i] = class(i * 8)
+	}
+	for i := range b {
+		b[i] = class(i * 128)
+	}
+	return a, b
+}()
 
 // sizeClasses are the Go runtime's small object size classes
 // (runtime/sizeclasses.go).

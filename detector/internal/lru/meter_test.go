@@ -193,3 +193,16 @@ func TestMeterClockWrapKeepsOrder(t *testing.T) {
 		t.Fatalf("after the wrap: %d evicted, 0 kept %v, 1 kept %v", n, a.Peek("0") != nil, b.Peek("1") != nil)
 	}
 }
+
+func TestAllocTables(t *testing.T) {
+	for n := 1; n <= 40<<10; n++ {
+		i, _ := slices.BinarySearch(sizeClasses[:], n)
+		want := (n + 8<<10 - 1) &^ (8<<10 - 1)
+		if i < len(sizeClasses) {
+			want = sizeClasses[i]
+		}
+		if got := Alloc(n); got != want {
+			t.Fatalf("Alloc(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
