@@ -161,8 +161,8 @@ type Engine struct {
 
 // New builds an Engine. Inventory tools without labels get the labels
 // detector/toolcap infers from their declaration (toolcap.LabelInventory),
-// so every detector sees them. With a MemoryBudget the engine draws a
-// share of it until Close.
+// so every detector sees them. With a MemoryBudget the engine accounts
+// its tables' bytes to it (an lru.Meter) until Close.
 func New(opts Options) *Engine {
 	inv := toolcap.LabelInventory(opts.Inventory)
 	e := &Engine{inv: inv, sessions: session.New(opts.Session), policy: containment.New(opts.Containment),
@@ -192,8 +192,8 @@ func New(opts Options) *Engine {
 	return e
 }
 
-// Close returns the engine's share of the memory budget, so the other
-// engines may grow into it (a consumer closes the engine of a revoked
+// Close withdraws the engine's bytes from the memory budget, so the other
+// engines may grow into them (a consumer closes the engine of a revoked
 // partition). The engine must not be used afterwards. Close is idempotent.
 func (e *Engine) Close() {
 	if e.closed {
