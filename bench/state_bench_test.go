@@ -28,7 +28,9 @@ import (
 // as B/agent, net of what the fleet generator itself holds after producing
 // the same events (measured first, without an engine). evicted/agent is
 // the entries the default memory budget evicted per agent (non-zero: the
-// state did not fit). The measured loop is one more event per iteration on
+// state did not fit) and accounted-B/agent the bytes the budget accounts
+// for the engine's tables (detector.Budget.Used) per agent, to compare
+// with the measured B/agent. The measured loop is one more event per iteration on
 // the warm engine. The
 // agent counts are TETHER_BENCH_STATE_AGENTS (comma separated; default
 // 1000,10000,100000); TETHER_BENCH_STATE_HEAPPROFILE=FILE writes the warm
@@ -155,6 +157,7 @@ func measureState(b *testing.B, opts detector.Options, agents int, fleetBytes fl
 		f.Close()
 	}
 	perAgent := (float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) - fleetBytes) / float64(agents)
+	accounted := float64(opts.MemoryBudget.Used()) / float64(agents)
 	var evicted uint64
 	for _, n := range eng.Stats().Evictions {
 		evicted += n
@@ -171,6 +174,7 @@ func measureState(b *testing.B, opts detector.Options, agents int, fleetBytes fl
 		i++
 	}
 	b.ReportMetric(perAgent, "B/agent")
+	b.ReportMetric(accounted, "accounted-B/agent")
 	b.ReportMetric(float64(evicted)/float64(agents), "evicted/agent")
 	runtime.KeepAlive(eng)
 	runtime.KeepAlive(fl)
@@ -275,6 +279,7 @@ func BenchmarkStateMillion(b *testing.B) {
 	elapsed := time.Since(start)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	used := opts.MemoryBudget.Used()
 	var evicted uint64
 	for _, v := range eng.Stats().Evictions {
 		evicted += v
@@ -293,6 +298,7 @@ func BenchmarkStateMillion(b *testing.B) {
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "warm-events/s")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(opts.MemoryBudget.Bytes())/(1<<20), "budget-MiB")
+	b.ReportMetric(float64(used)/float64(agents), "accounted-B/agent")
 	runtime.KeepAlive(eng)
 	runtime.KeepAlive(inv)
 }

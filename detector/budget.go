@@ -8,29 +8,32 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/tetherhq/tether/detector/internal/lru"
 )
 
-// Budget is the process-wide memory budget for detector state, shared by
-// every Engine built from the same Options (one per partition a consumer
-// owns). Each live engine gets an equal share, Bytes / engines; an engine
-// splits its share across its detectors by a fixed split (shares), and each
-// detector turns its part into entry caps of its tables from its documented
-// per-entry size estimates (each package's doc comment). Above a cap a table evicts its
-// least recently active entry and counts it (Engine.Stats). A detector's
-// own Max… options stay per-engine ceilings: the cap is the smaller of the
-// two. By default they are 0 (no fixed count): the budget alone sizes every
-// per-agent and per-session table, so there is no cliff at a fixed number
-// of agents; without a budget (Options.MemoryBudget nil) such tables are
-// unbounded.
+// Budget is the process-wide memory budget for detector state, in bytes,
+// shared by every Engine built from the same Options (one per partition a
+// consumer owns). Every table of every bounded detector (per agent, per
+// session, per credential, per tool…), the session compounder's and the
+// containment policy's accounts the bytes of its entries, computed from
+// their contents (lru.Meter: node, map slot, strings, slices and maps
+// owned, rounded to the allocator's size classes). Nothing is evicted
+// while the accounted total of all engines is at most Bytes, however many
+// agents that is; when an event takes it above, the engine that processed
+// the event evicts its own least recently used entries, across all its
+// tables, until the total is within the budget again, and counts each
+// eviction (Engine.Stats, tether_detector_evictions_total). A detector's
+// own Max… options stay optional per-engine entry ceilings (0 by default:
+// the budget alone bounds the state); without a budget (Options.MemoryBudget
+// nil) tables hold what those ceilings allow, unbounded by default.
 //
-// Engines join the budget in New and leave it in Close; when the number of
-// engines changes, every engine applies its new share at its next event
-// (on its own goroutine: no locks on the event path), evicting down to
-// smaller caps. A Budget is safe for concurrent use.
+// Engines join the budget in New and leave it in Close, withdrawing their
+// bytes. A Budget is safe for concurrent use.
 type Budget struct {
 	bytes   int64
+	used    atomic.Int64 // accounted bytes of every engine, as of their last event
 	engines atomic.Int64
-	gen     atomic.Uint64 // bumped whenever the share changes
 }
 
 // NewBudget returns a budget of the given bytes (at least 1 MiB).
@@ -39,7 +42,7 @@ func NewBudget(bytes int64) *Budget {
 }
 
 // Bytes returns the whole budget (0 for a nil Budget: unbounded but for
-// the detectors' own caps).
+// the detectors' own ceilings).
 func (b *Budget) Bytes() int64 {
 	if b == nil {
 		return 0
@@ -47,58 +50,28 @@ func (b *Budget) Bytes() int64 {
 	return b.bytes
 }
 
-// Share returns one engine's share: Bytes divided by the live engines.
-func (b *Budget) Share() int64 {
+// Used returns the bytes the engines' state holds, as accounted after each
+// engine's last event (0 for a nil Budget).
+func (b *Budget) Used() int64 {
 	if b == nil {
 		return 0
 	}
-	return b.bytes / max(b.engines.Load(), 1)
+	return b.used.Load()
 }
 
 // Engines returns how many engines draw from the budget.
 func (b *Budget) Engines() int { return int(b.engines.Load()) }
 
-func (b *Budget) join() {
-	b.engines.Add(1)
-	b.gen.Add(1)
-}
-
-func (b *Budget) leave() {
-	b.engines.Add(-1)
-	b.gen.Add(1)
-}
-
-// shares is how an engine's share of the budget is split across the
-// detectors, the session compounder and the containment policy, in
-// per-mille (summing to 1000), by name. The split follows each detector's
-// measured state per agent with a session in flight (BenchmarkStatePerAgent
-// in bench/: flow ≈ 600 B, profile ≈ 450 B, risk ≈ 330 B, baseline ≈ 240
-// B, semantic ≈ 210 B, identity ≈ 200 B, capability ≈ 65 B) so that as
-// agents grow every table reaches its cap at about the same time. A
-// detector missing here (a custom Factory) is not budgeted; its own
-// options bound it. outputs (per-tool baselines, not per agent) takes
-// 40‰, taken from flow, risk and baseline.
-var shares = map[string]int64{
-	"identity":    120,
-	"baseline":    90,
-	"flow":        200,
-	"profile":     190,
-	"semantic":    90,
-	"capability":  30,
-	"risk":        120,
-	"outputs":     40,
-	"session":     60,
-	"containment": 60,
-}
-
-// Bounded is implemented by detectors whose tables the memory budget sizes.
+// Bounded is implemented by detectors whose tables the memory budget
+// bounds. (Its method takes an internal type: only this module's detectors
+// implement it; a custom Factory's detector bounds itself.)
 type Bounded interface {
-	// SetMemoryBudget sets the bytes the detector's state may hold: its
-	// tables' entry caps become the smaller of their configured maximum
-	// and their part of bytes divided by the documented per-entry size,
-	// and a table above its new cap evicts its least recently active
-	// entries (counted).
-	SetMemoryBudget(bytes int64)
+	// SetMeter makes every table of the detector account its entries'
+	// bytes to m under "<detector name>/<table>" and lets m evict their
+	// least recently used entries (counted in Evictions) when the budget
+	// is exceeded. Tables rebuilt by UnmarshalState take their
+	// predecessors' place (lru.Cache.Adopt).
+	SetMeter(m *lru.Meter)
 	// Evictions returns how many entries the detector has evicted from
 	// its bounded tables. Unlike every other method it is safe to call
 	// concurrently with Observe (metrics read it).

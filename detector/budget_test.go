@@ -2,9 +2,11 @@ package detector_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/tetherhq/tether/bench/fleet"
 	"github.com/tetherhq/tether/detector"
 	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/models"
@@ -40,32 +42,95 @@ func totalEvictions(s detector.Stats) uint64 {
 	return n
 }
 
-func TestBudgetShareFollowsEngines(t *testing.T) {
+func TestBudgetSharedByEngines(t *testing.T) {
 	opts := detector.DefaultOptions()
 	opts.MemoryBudget = detector.NewBudget(1 << 30)
 	a := detector.New(opts)
-	if got := opts.MemoryBudget.Share(); got != 1<<30 {
-		t.Fatalf("one engine's share %d, want the whole budget", got)
-	}
 	b := detector.New(opts)
-	if got := opts.MemoryBudget.Share(); got != 1<<29 || opts.MemoryBudget.Engines() != 2 {
-		t.Fatalf("two engines: share %d of %d engines, want half", got, opts.MemoryBudget.Engines())
+	if opts.MemoryBudget.Engines() != 2 || opts.MemoryBudget.Used() != 0 {
+		t.Fatalf("%d engines, %d bytes used before any event", opts.MemoryBudget.Engines(), opts.MemoryBudget.Used())
 	}
-	b.Close()
-	b.Close() // idempotent
-	if got := opts.MemoryBudget.Share(); got != 1<<30 {
-		t.Fatalf("after Close: share %d, want the whole budget", got)
+	flood(a, 0, 100)
+	used := opts.MemoryBudget.Used()
+	flood(b, 100, 100)
+	both := opts.MemoryBudget.Used()
+	if used <= 0 || both <= used {
+		t.Fatalf("used %d after one engine's flood, %d after both", used, both)
+	}
+	var sum int64
+	for _, n := range a.StateBytes() {
+		sum += n
+	}
+	if sum != used {
+		t.Fatalf("engine a's tables hold %d bytes, the budget counted %d", sum, used)
 	}
 	a.Close()
+	a.Close() // idempotent
+	if got := opts.MemoryBudget.Used(); got != both-used || opts.MemoryBudget.Engines() != 1 {
+		t.Fatalf("after Close: %d bytes used by %d engines, want %d by 1", got, opts.MemoryBudget.Engines(), both-used)
+	}
+	b.Close()
 	if detector.DefaultMemoryBudget() < 1<<20 {
 		t.Fatalf("default budget %d", detector.DefaultMemoryBudget())
 	}
 }
 
+// TestBudgetEvictsExactlyWhenExceeded: the default engine on fleet
+// traffic, first under a budget it never reaches (recording the bytes
+// used after each event), then under a budget of the bytes used halfway:
+// no eviction until the event after which the first run used more, an
+// eviction at that event, the bytes used never above the budget, and the
+// evictions in Stats.
+func TestBudgetEvictsExactlyWhenExceeded(t *testing.T) {
+	const agents, n = 1500, 30_000
+	run := func(budget int64, each func(i int, e *detector.Engine, b *detector.Budget) bool) {
+		f := fleet.New(fleet.Options{Agents: agents, Rogue: agents / 10, Seed: 5, Start: floodStart})
+		opts := detector.DefaultOptions()
+		opts.Inventory = f.Inventory()
+		opts.MemoryBudget = detector.NewBudget(budget)
+		e := detector.New(opts)
+		defer e.Close()
+		var out detector.Output
+		for i := range n {
+			e.Process(f.Next(), &out)
+			out.Reset()
+			if !each(i, e, opts.MemoryBudget) {
+				return
+			}
+		}
+	}
+	used := make([]int64, n)
+	run(1<<40, func(i int, e *detector.Engine, b *detector.Budget) bool {
+		used[i] = b.Used()
+		if ev := totalEvictions(e.Stats()); ev != 0 {
+			t.Fatalf("event %d: %d evictions far below the budget", i, ev)
+		}
+		return true
+	})
+	limit := used[n/2]
+	if limit < 1<<20 {
+		t.Fatalf("only %d bytes used halfway: below the least budget", limit)
+	}
+	over := slices.IndexFunc(used, func(u int64) bool { return u > limit }) // the state shrinks too, when sessions end
+	if over < 0 {
+		t.Fatal("the state never grew past the halfway bytes")
+	}
+	run(limit, func(i int, e *detector.Engine, b *detector.Budget) bool {
+		ev := totalEvictions(e.Stats())
+		switch {
+		case b.Used() > limit:
+			t.Fatalf("event %d: %d bytes used, above the budget %d", i, b.Used(), limit)
+		case i < over && ev != 0:
+			t.Fatalf("event %d: %d evictions at %d bytes, below the budget %d", i, ev, used[i], limit)
+		case i == over && ev == 0:
+			t.Fatalf("event %d: no eviction though %d bytes exceed the budget %d", i, used[i], limit)
+		}
+		return i < over+1000
+	})
+}
+
 // TestBudgetBoundsState: below the budget nothing is evicted; a flood
-// beyond it evicts (counted) in every detector holding per-agent state;
-// when a second engine joins, the first shrinks to its new share on its
-// next event.
+// beyond it evicts (counted) in every detector holding per-agent state.
 func TestBudgetBoundsState(t *testing.T) {
 	opts := detector.DefaultOptions()
 	opts.MemoryBudget = detector.NewBudget(64 << 20)
@@ -86,15 +151,11 @@ func TestBudgetBoundsState(t *testing.T) {
 			t.Errorf("no %s evictions in a flood beyond the budget: %v", d, st.Evictions)
 		}
 	}
+	if used := opts.MemoryBudget.Used(); used > 2<<20 {
+		t.Errorf("%d bytes used, above the budget", used)
+	}
 	if kinds["identity/unregistered_agent"] > 20 {
 		t.Errorf("%d individual unregistered_agent findings in one window, want ≤ 20", kinds["identity/unregistered_agent"])
-	}
-	before := totalEvictions(st)
-	other := detector.New(opts) // halves small's share
-	defer other.Close()
-	flood(small, 0, 1) // a known agent: nothing new to store
-	if after := totalEvictions(small.Stats()); after <= before {
-		t.Errorf("evictions %d → %d: the engine did not shrink to its new share", before, after)
 	}
 }
 

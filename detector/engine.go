@@ -20,6 +20,7 @@ import (
 
 	"github.com/tetherhq/tether/detector/containment"
 	"github.com/tetherhq/tether/detector/flow"
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/detector/rules"
 	"github.com/tetherhq/tether/detector/session"
 	"github.com/tetherhq/tether/detector/toolcap"
@@ -148,7 +149,7 @@ type Engine struct {
 	// reloadFailures counts list readers that kept their old lists.
 	reloadFailures atomic.Uint64
 	budget         *Budget
-	budgetGen      uint64 // the budget generation last applied
+	meter          *lru.Meter // accounts every bounded table's bytes (nil without a budget)
 	closed         bool
 
 	// per-Observe scratch, so emit needs no closure allocation
@@ -160,8 +161,8 @@ type Engine struct {
 
 // New builds an Engine. Inventory tools without labels get the labels
 // detector/toolcap infers from their declaration (toolcap.LabelInventory),
-// so every detector sees them. With a MemoryBudget the engine draws a
-// share of it until Close.
+// so every detector sees them. With a MemoryBudget the engine accounts
+// its tables' bytes to it (an lru.Meter) until Close.
 func New(opts Options) *Engine {
 	inv := toolcap.LabelInventory(opts.Inventory)
 	e := &Engine{inv: inv, sessions: session.New(opts.Session), policy: containment.New(opts.Containment),
@@ -176,14 +177,23 @@ func New(opts Options) *Engine {
 	link(e.detectors)
 	e.emitFn = func(f models.Finding) { e.emit(f) }
 	if e.budget != nil {
-		e.budget.join()
-		e.applyBudget()
+		e.budget.engines.Add(1)
+		e.meter = lru.NewMeter(e.budget.bytes, &e.budget.used)
+		for _, d := range e.detectors {
+			if b, ok := d.(Bounded); ok {
+				b.SetMeter(e.meter)
+			}
+		}
+		if e.sessions != nil {
+			e.sessions.SetMeter(e.meter)
+		}
+		e.policy.SetMeter(e.meter)
 	}
 	return e
 }
 
-// Close returns the engine's share of the memory budget, so the other
-// engines may grow into it (a consumer closes the engine of a revoked
+// Close withdraws the engine's bytes from the memory budget, so the other
+// engines may grow into them (a consumer closes the engine of a revoked
 // partition). The engine must not be used afterwards. Close is idempotent.
 func (e *Engine) Close() {
 	if e.closed {
@@ -191,24 +201,19 @@ func (e *Engine) Close() {
 	}
 	e.closed = true
 	if e.budget != nil {
-		e.budget.leave()
+		e.budget.engines.Add(-1)
+		e.meter.Close()
 	}
 }
 
-// applyBudget gives every bounded detector its part of the engine's share.
-func (e *Engine) applyBudget() {
-	e.budgetGen = e.budget.gen.Load()
-	share := e.budget.Share()
-	part := func(name string) int64 { return share / 1000 * shares[name] }
-	for _, d := range e.detectors {
-		if b, ok := d.(Bounded); ok && shares[d.Name()] > 0 {
-			b.SetMemoryBudget(part(d.Name()))
-		}
+// StateBytes returns the bytes the engine's bounded tables hold, as
+// accounted for the memory budget, by "<detector>/<table>" (nil without a
+// budget). Not safe concurrently with Process.
+func (e *Engine) StateBytes() map[string]int64 {
+	if e.meter == nil {
+		return nil
 	}
-	if e.sessions != nil {
-		e.sessions.SetMemoryBudget(part(session.Name))
-	}
-	e.policy.SetMemoryBudget(part(containment.Name))
+	return e.meter.Tables()
 }
 
 // rebuildListReaders rebuilds the detectors that read the ruleset's lists
@@ -238,14 +243,15 @@ func (e *Engine) rebuildListReaders(rs *rules.Ruleset) {
 				e.evictBase = map[string]uint64{}
 			}
 			e.evictBase[d.Name()] += b.Evictions()
+			if e.meter != nil {
+				e.meter.Remove(d.Name() + "/") // the old tables leave the accounting
+				nd.(Bounded).SetMeter(e.meter)
+			}
 		}
 		e.detectors[i] = nd
 		e.mu.Unlock()
 	}
 	link(e.detectors) // a rebuilt flow detector reads the outputs baselines again
-	if e.budget != nil {
-		e.applyBudget() // the new detectors start with their default bounds
-	}
 }
 
 // ReloadFailures counts list readers that kept their old lists after a
@@ -286,9 +292,6 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 	if rs := e.rules.Load(); rs != e.ruleset {
 		e.rebuildListReaders(rs)
 	}
-	if e.budget != nil && e.budget.gen.Load() != e.budgetGen {
-		e.applyBudget()
-	}
 	agent := e.inv.Agent(ev.AgentID)
 	e.cur, e.curOut = ev, out
 	start := len(out.Findings)
@@ -327,6 +330,9 @@ func (e *Engine) Process(ev *models.Event, out *Output) {
 	if ev.Kind == models.KindSessionEnd {
 		e.policy.Forget(ev.SessionID)
 		e.sessions.End(ev.SessionID)
+	}
+	if e.meter != nil {
+		e.meter.Settle()
 	}
 	e.cur, e.curOut = nil, nil
 }
@@ -546,8 +552,8 @@ func (e *Engine) Restore(b []byte) error {
 	if err := errs[len(errs)-1]; err != nil {
 		return fmt.Errorf("%w: containment: %w", ErrState, err)
 	}
-	if e.budget != nil {
-		e.applyBudget() // a snapshot from a larger share is evicted down to this one
+	if e.meter != nil {
+		e.meter.Settle() // a snapshot larger than the budget is evicted down to it
 	}
 	return nil
 }

@@ -182,13 +182,13 @@ func TestConsumerProcessesAndDeadLetters(t *testing.T) {
 		t.Errorf("sink got %d events and %d findings, want %d events and an unregistered-agent finding per agent", ev, f, len(good))
 	}
 	expo, err := testutil.CollectAndFormat(cons.Metrics(), expfmt.TypeTextPlain,
-		"tether_detector_evictions_total", "tether_containment_commands_held_total", "tether_containment_rate_limit", "tether_detector_memory_budget_bytes")
+		"tether_detector_evictions_total", "tether_containment_commands_held_total", "tether_containment_rate_limit", "tether_detector_memory_budget_bytes", "tether_detector_memory_used_bytes")
 	if err != nil {
 		t.Fatal(err)
 	}
 	prom := string(expo)
 	for _, want := range []string{`tether_detector_evictions_total{detector="identity"} 0`, `tether_detector_evictions_total{detector="containment"} 0`,
-		"tether_containment_commands_held_total 0", `tether_containment_rate_limit{kind="burst",scope="fleet"} 200`, "tether_detector_memory_budget_bytes "} {
+		"tether_containment_commands_held_total 0", `tether_containment_rate_limit{kind="burst",scope="fleet"} 200`, "tether_detector_memory_budget_bytes ", "tether_detector_memory_used_bytes "} {
 		if !strings.Contains(prom, want) {
 			t.Errorf("metrics lack %q in\n%s", want, prom)
 		}

@@ -38,19 +38,19 @@ type Metrics struct {
 	detectorOpts detector.Options
 	// Lag refresher (lag.go): the group's committed offsets against the
 	// partitions' end offsets, and whether the broker answered.
-	lag, groupLag                                      atomic.Int64
-	lagRefreshes                                       atomic.Int64
-	lagRefreshErrors                                   atomic.Int64
-	lastBrokerContact                                  atomic.Int64 // unix nanos of the last successful refresh
-	brokerOK                                           atomic.Bool  // the last refresh succeeded
-	brokerStaleAfter                                   time.Duration
-	batchSeconds                                       prometheus.Histogram
-	findingLatency                                     prometheus.Histogram
-	descs                                              map[string]*prometheus.Desc
-	deadLetterDesc                                     *prometheus.Desc
-	severityDesc                                       *prometheus.Desc
-	sinkErr, brokerErr                                 atomic.Pointer[string]
-	evictionsDesc, heldDesc, budgetDesc, rateLimitDesc *prometheus.Desc
+	lag, groupLag                                                atomic.Int64
+	lagRefreshes                                                 atomic.Int64
+	lagRefreshErrors                                             atomic.Int64
+	lastBrokerContact                                            atomic.Int64 // unix nanos of the last successful refresh
+	brokerOK                                                     atomic.Bool  // the last refresh succeeded
+	brokerStaleAfter                                             time.Duration
+	batchSeconds                                                 prometheus.Histogram
+	findingLatency                                               prometheus.Histogram
+	descs                                                        map[string]*prometheus.Desc
+	deadLetterDesc                                               *prometheus.Desc
+	severityDesc                                                 *prometheus.Desc
+	sinkErr, brokerErr                                           atomic.Pointer[string]
+	evictionsDesc, heldDesc, budgetDesc, usedDesc, rateLimitDesc *prometheus.Desc
 
 	mu        sync.Mutex
 	dlqClass  map[string]int64
@@ -87,6 +87,7 @@ func NewMetrics() *Metrics {
 	m.evictionsDesc = prometheus.NewDesc("tether_detector_evictions_total", "Detector state entries evicted (least recently active first) to stay within the memory budget and caps, by detector.", []string{"detector"}, nil)
 	m.heldDesc = prometheus.NewDesc("tether_containment_commands_held_total", "Containment commands held back by the rate limits (summarised in containment_rate_limited findings).", nil, nil)
 	m.budgetDesc = prometheus.NewDesc("tether_detector_memory_budget_bytes", "Memory budget for detector state, shared by this process's partition engines.", nil, nil)
+	m.usedDesc = prometheus.NewDesc("tether_detector_memory_used_bytes", "Detector state held by this process's partition engines, as accounted against the memory budget (evictions start only above the budget).", nil, nil)
 	m.rateLimitDesc = prometheus.NewDesc("tether_containment_rate_limit", "Containment command rate limits: burst (commands at once) and per_minute (sustained), per agent and per partition (fleet); 0: no limit.", []string{"scope", "kind"}, nil)
 	return m
 }
@@ -354,6 +355,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.evictionsDesc
 	ch <- m.heldDesc
 	ch <- m.budgetDesc
+	ch <- m.usedDesc
 	ch <- m.rateLimitDesc
 	m.batchSeconds.Describe(ch)
 	m.findingLatency.Describe(ch)
@@ -421,6 +423,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.heldDesc, prometheus.CounterValue, float64(ds.CommandsHeld))
 		o := m.detectorOpts
 		ch <- prometheus.MustNewConstMetric(m.budgetDesc, prometheus.GaugeValue, float64(o.MemoryBudget.Bytes()))
+		ch <- prometheus.MustNewConstMetric(m.usedDesc, prometheus.GaugeValue, float64(o.MemoryBudget.Used()))
 		c := o.Containment
 		for _, l := range []struct {
 			scope, kind string

@@ -116,9 +116,10 @@ type Config struct {
 	} `yaml:"inventory"`
 	Detector struct {
 		// MemoryBudget bounds the detector state of the whole process in
-		// bytes, shared by the engines of its partitions (detector.Budget);
-		// 0: detector.DefaultMemoryBudget (half of GOMEMLIMIT, else an
-		// eighth of the machine's or cgroup's memory).
+		// bytes, shared by the engines of its partitions (detector.Budget:
+		// state is evicted only when the accounted bytes exceed it); at
+		// least 1 MiB; 0: detector.DefaultMemoryBudget (half of GOMEMLIMIT,
+		// else an eighth of the machine's or cgroup's memory).
 		MemoryBudget int64 `yaml:"memory_budget"`
 	} `yaml:"detector"`
 	// Detectors selects and tunes the detectors and names the operator's
@@ -475,6 +476,8 @@ func (c *Config) validate() error {
 	}
 	if c.Detector.MemoryBudget < 0 {
 		errs = append(errs, "detector.memory_budget is negative")
+	} else if c.Detector.MemoryBudget > 0 && c.Detector.MemoryBudget < 1<<20 {
+		errs = append(errs, fmt.Sprintf("detector.memory_budget %d is below 1 MiB (1048576 bytes)", c.Detector.MemoryBudget))
 	}
 	if _, err := c.Detectors.Options(); err != nil {
 		errs = append(errs, err.Error())

@@ -88,6 +88,12 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}},
 		{name: "negative memory budget", file: "detector:\n  memory_budget: -1\n", wantErr: true},
+		{name: "memory budget below 1 MiB", file: "detector:\n  memory_budget: 1048575\n", wantErr: true},
+		{name: "memory budget of 1 MiB", file: "detector:\n  memory_budget: 1048576\n", check: func(t *testing.T, c Config) {
+			if c.Detector.MemoryBudget != 1<<20 {
+				t.Errorf("memory budget %d, want 1 MiB", c.Detector.MemoryBudget)
+			}
+		}},
 		{name: "bad memory budget", env: map[string]string{"TETHER_MEMORY_BUDGET": "lots"}, wantErr: true},
 		{name: "negative max_past_skew", file: "decode:\n  max_past_skew: -1h\n", wantErr: true},
 		{name: "negative max_future_skew", file: "decode:\n  max_future_skew: -1s\n", wantErr: true},

@@ -32,18 +32,19 @@
 // MinEvents), then against its own, young-baseline caution included.
 //
 // All time comes from the events (ev.Time), never from the wall clock, so a
-// replay at any speed yields the same findings. State is bounded: at most
-// Options.MaxAgents agents (least recently active evicted first, counted;
-// the memory budget may lower the cap: SetMemoryBudget) and
-// Options.MaxToolsPerAgent tools per agent (least used evicted first), and
-// at most Options.MaxPeerGroups peer groups of Options.MaxToolsPerGroup
-// tools (about 8 KB per group at the cap plus tool names).
+// replay at any speed yields the same findings. State is bounded: the
+// agents' and peer groups' bytes are accounted to the memory budget
+// (SetMeter; least recently active evicted first when it is exceeded,
+// counted), Options.MaxAgents and MaxPeerGroups are optional ceilings;
+// each agent keeps at most Options.MaxToolsPerAgent tools (least used
+// evicted first), each group Options.MaxToolsPerGroup.
 package baseline
 
 import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
@@ -157,8 +158,8 @@ type Options struct {
 	// in the group, and so not new for an agent in warm-up.
 	PeerCommonShare float64
 	// MaxPeerGroups bounds the tracked peer groups (least recently active
-	// evicted first); MaxToolsPerGroup bounds each group's tool table
-	// (least used evicted first).
+	// evicted first; 0: the memory budget alone); MaxToolsPerGroup bounds
+	// each group's tool table (least used evicted first).
 	MaxPeerGroups    int
 	MaxToolsPerGroup int
 }
@@ -217,7 +218,7 @@ func DefaultOptions() Options {
 		PeerAlpha:                0.02,
 		PeerPrior:                20,
 		PeerCommonShare:          0.02,
-		MaxPeerGroups:            1024,
+		MaxPeerGroups:            0,
 		MaxToolsPerGroup:         256,
 	}
 }
@@ -243,14 +244,6 @@ type Detector struct {
 	// of action (request.go).
 	requests RequestOracle
 }
-
-// Per-entry size estimates (bytes, ids and names excluded) behind
-// SetMemoryBudget: an agent with a handful of tools and its LRU node, a
-// peer group at its tool cap.
-const (
-	agentEntryBytes = 256
-	groupEntryBytes = 8 << 10
-)
 
 // agentState is one agent's baseline.
 type agentState struct {
@@ -336,17 +329,43 @@ func (d *Detector) tables(agents, groups int) (*lru.LRU[*agentState], *lru.LRU[*
 	return a, g
 }
 
-// SetMemoryBudget implements detector.Bounded: 90% of bytes for agents
-// (about 500 bytes each with a handful of tools) and 10% for peer groups
-// (about 8 KiB each at the tool cap), each capped by its Max… option.
-func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*9/10, agentEntryBytes))
-	d.groups.SetMax(capOf(d.opts.MaxPeerGroups, bytes/10, groupEntryBytes))
+// SetMeter implements detector.Bounded.
+func (d *Detector) SetMeter(m *lru.Meter) {
+	d.agents.Metered(m, Name+"/agents", agentBytes)
+	d.groups.Metered(m, Name+"/groups", groupBytes)
 }
 
-// capOf is the entry cap of a table: the smaller of limit and the entries
-// of size per that fit in bytes (at least 1).
-func capOf(limit int, bytes, per int64) int { return lru.CapOf(limit, bytes, per) }
+// agentBytes is the heap one agent's baseline holds: the state, its id,
+// tool table with names, model profile and destination sketch.
+func agentBytes(id string, a **agentState) int {
+	st := *a
+	if st == nil {
+		return lru.String(id)
+	}
+	n := lru.Alloc(int(unsafe.Sizeof(*st))) + lru.String(id) + toolsBytes(st.tools) +
+		lru.Slice(st.prof.models) + lru.String(st.prof.version) + lru.Slice(st.dests.hashes)
+	for _, m := range st.prof.models {
+		n += lru.String(m)
+	}
+	return n
+}
+
+// groupBytes is the heap one peer group holds: the group, its name and
+// tool table.
+func groupBytes(name string, g **peerGroup) int {
+	if *g == nil {
+		return lru.String(name)
+	}
+	return lru.Alloc(int(unsafe.Sizeof(**g))) + lru.String(name) + toolsBytes((*g).tools)
+}
+
+func toolsBytes(ts []toolStat) int {
+	n := lru.Slice(ts)
+	for i := range ts {
+		n += lru.String(ts[i].name)
+	}
+	return n
+}
 
 // Evictions implements detector.Bounded.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }

@@ -136,7 +136,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if d.opts.MaxAgents > 0 && len(st.Agents) > d.opts.MaxAgents {
 		return fmt.Errorf("%w: %d agents exceed MaxAgents %d", errState, len(st.Agents), d.opts.MaxAgents)
 	}
-	if len(st.Groups) > d.opts.MaxPeerGroups {
+	if d.opts.MaxPeerGroups > 0 && len(st.Groups) > d.opts.MaxPeerGroups {
 		return fmt.Errorf("%w: %d peer groups exceed MaxPeerGroups %d", errState, len(st.Groups), d.opts.MaxPeerGroups)
 	}
 	agents, groups := d.tables(max(d.agents.Max(), len(st.Agents)), max(d.groups.Max(), len(st.Groups)))
@@ -181,9 +181,8 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		}
 		*ap = a
 	}
-	// A snapshot from a larger budget share is evicted down to this one.
-	agents.SetMax(d.agents.Max())
-	groups.SetMax(d.groups.Max())
+	agents.Adopt(d.agents)
+	groups.Adopt(d.groups)
 	d.seed, d.agents, d.groups = st.Seed, agents, groups
 	return nil
 }

@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
@@ -127,19 +128,16 @@ type agentState struct {
 // Detector reports toxic capability paths. It is not safe for concurrent
 // use (one engine goroutine drives it).
 //
-// Memory: about 150 bytes per tracked agent plus its id and delegate ids,
-// in an LRU (least recently active evicted, counted in Evictions) capped
-// by MaxAgents and the memory budget (SetMemoryBudget).
+// Memory: the tracked agents (state, id and delegate ids) are an LRU
+// whose bytes the memory budget accounts (SetMeter; least recently active
+// evicted when it is exceeded, counted in Evictions); MaxAgents is an
+// optional ceiling.
 type Detector struct {
 	opts      Options
 	inv       *models.Inventory
 	agents    *lru.LRU[*agentState] // pointers: a spawn holds the parent's across the child's lookup
 	evictions *atomic.Uint64
 }
-
-// agentEntryBytes estimates one tracked agent (ids excluded) for
-// SetMemoryBudget.
-const agentEntryBytes = 150
 
 // New returns a Detector over inv (nil: no agents are registered, nothing
 // is reported).
@@ -163,10 +161,18 @@ func (d *Detector) table(n int) *lru.LRU[*agentState] {
 	return l
 }
 
-// SetMemoryBudget implements detector.Bounded: bytes / 150 agents, capped
-// by MaxAgents.
-func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.agents.SetMax(int(max(min(int64(limit(d.opts.MaxAgents)), bytes/agentEntryBytes), 1)))
+// SetMeter implements detector.Bounded.
+func (d *Detector) SetMeter(m *lru.Meter) {
+	d.agents.Metered(m, Name+"/agents", func(id string, a **agentState) int {
+		n := lru.String(id)
+		if st := *a; st != nil {
+			n += lru.Alloc(int(unsafe.Sizeof(*st))) + lru.Slice(st.delegates)
+			for _, s := range st.delegates {
+				n += lru.String(s)
+			}
+		}
+		return n
+	})
 }
 
 // Evictions implements detector.Bounded.

@@ -54,7 +54,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		}
 		*v = &agentState{labels: labelSet(a.Labels), reported: pathSet(a.Reported), delegates: a.Delegates}
 	}
-	m.SetMax(d.agents.Max()) // a snapshot from a larger budget share is evicted down
+	m.Adopt(d.agents)
 	d.agents = m
 	return nil
 }

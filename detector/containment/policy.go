@@ -24,10 +24,10 @@
 // containment_breaker_tripped finding is raised and no automated command is
 // issued (all are held back and summarised) until a human clears it.
 //
-// Memory: the strongest action issued per session (about 100 bytes plus the
-// session id) and the per-agent buckets (about 110 bytes plus the agent
-// id) are LRU tables bounded by MaxSessions and MaxAgents and by the
-// memory budget (SetMemoryBudget); evictions are counted.
+// Memory: the strongest action issued per session and the per-agent
+// buckets are LRU tables whose bytes the memory budget accounts (SetMeter;
+// the least recent evicted when it is exceeded, counted); MaxSessions and
+// MaxAgents are optional ceilings.
 package containment
 
 import (
@@ -254,13 +254,6 @@ func DefaultOptions() Options {
 	}
 }
 
-// Per-entry size estimates (bytes, ids excluded) behind SetMemoryBudget:
-// an LRU node with its map entry, key header and value.
-const (
-	sessionEntryBytes = 100
-	agentEntryBytes   = 110
-)
-
 // bucket is a token bucket in event time.
 type bucket struct {
 	tokens float64
@@ -344,18 +337,12 @@ func (p *Policy) tables(sessions, agents int) (*lru.LRU[int], *lru.LRU[bucket]) 
 	return is, ag
 }
 
-// SetMemoryBudget caps the session and agent tables at the smaller of
-// MaxSessions/MaxAgents and their part of bytes (60% sessions at about 100
-// bytes each, 40% agents at about 110), evicting the least recently active
-// entries above the caps.
-func (p *Policy) SetMemoryBudget(bytes int64) {
-	p.issued.SetMax(capOf(p.opts.MaxSessions, bytes*6/10, sessionEntryBytes))
-	p.agents.SetMax(capOf(p.opts.MaxAgents, bytes*4/10, agentEntryBytes))
+// SetMeter accounts the session and agent tables' bytes to m (the memory
+// budget, which evicts the least recently active entries when exceeded).
+func (p *Policy) SetMeter(m *lru.Meter) {
+	p.issued.Metered(m, Name+"/sessions", func(id string, _ *int) int { return lru.String(id) })
+	p.agents.Metered(m, Name+"/agents", func(id string, _ *bucket) int { return lru.String(id) })
 }
-
-// capOf is the entry cap of a table: the smaller of limit and the entries
-// of size per that fit in bytes (at least 1).
-func capOf(limit int, bytes, per int64) int { return lru.CapOf(limit, bytes, per) }
 
 // Evictions returns the session and agent entries evicted so far. Safe
 // for concurrent use.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -254,16 +255,26 @@ func TestHeldSummary(t *testing.T) {
 	}
 }
 
-func TestSetMemoryBudgetEvictsLeastRecent(t *testing.T) {
-	p := New(DefaultOptions())
-	for i := range 100 {
-		f := finding(fmt.Sprint("s", i), 60, "f")
-		f.AgentID = fmt.Sprint("a", i)
-		p.Decide(f, &models.Event{}, nil)
+func TestMemoryBudgetEvictsLeastRecent(t *testing.T) {
+	decide := func(limit int64) (*Policy, *lru.Meter) {
+		p := New(DefaultOptions())
+		m := lru.NewMeter(limit, nil)
+		p.SetMeter(m)
+		for i := range 100 {
+			f := finding(fmt.Sprint("s", i), 60, "f")
+			f.AgentID = fmt.Sprint("a", i)
+			p.Decide(f, &models.Event{}, nil)
+			m.Settle()
+		}
+		return p, m
 	}
-	p.SetMemoryBudget(1700) // 60%: 1020 bytes, 10 sessions
-	if p.issued.Len() != 10 || p.issued.Peek("s99") == nil || p.issued.Peek("s89") != nil {
-		t.Fatalf("kept %d sessions, want the 10 most recent", p.issued.Len())
+	all, m := decide(0)
+	if all.issued.Len() != 100 || all.Evictions() != 0 || m.Bytes() != all.issued.Bytes()+all.agents.Bytes() || m.Bytes() == 0 {
+		t.Fatalf("without a limit: %d sessions, %d evictions, %d bytes", all.issued.Len(), all.Evictions(), m.Bytes())
+	}
+	p, lm := decide(m.Bytes() / 10)
+	if n := p.issued.Len(); n == 0 || n > 10 || p.issued.Peek("s99") == nil || p.issued.Peek("s0") != nil || lm.Bytes() > m.Bytes()/10 {
+		t.Fatalf("kept %d sessions (%d bytes), want the ≤ 10 most recent", n, lm.Bytes())
 	}
 	if p.Evictions() == 0 {
 		t.Fatal("evictions not counted")

@@ -107,8 +107,8 @@ func (p *Policy) UnmarshalState(b []byte) error {
 		}
 		w = heldWindow{h.Start, h.Count, h.Agents, h.Sessions, h.Events, h.Strong}
 	}
-	issued.SetMax(p.issued.Max())
-	agents.SetMax(p.agents.Max())
+	issued.Adopt(p.issued)
+	agents.Adopt(p.agents)
 	p.issued, p.agents, p.fleet, p.window, p.summaryAt = issued, agents, bucket{tokens: st.Fleet.Tokens, last: st.Fleet.Last}, w, st.SummaryAt
 	return nil
 }

@@ -31,7 +31,10 @@ const maxTools = 64
 
 // Options configures the detector.
 type Options struct {
-	// MaxSessions bounds the session table (LRU).
+	// MaxSessions bounds the session table (LRU). Every table's bytes are
+	// accounted to the memory budget (SetMeter), which evicts the least
+	// recently active entries when it is exceeded; the Max… options are
+	// optional ceilings below it (0: none).
 	MaxSessions int
 
 	// MaxLineages bounds the lineage table (LRU, keyed by root agent id).
@@ -46,9 +49,10 @@ type Options struct {
 	MaxWindows int
 }
 
-// DefaultOptions returns the production options.
+// DefaultOptions returns the production options: no ceilings, the memory
+// budget alone bounds the tables.
 func DefaultOptions() Options {
-	return Options{MaxSessions: 16384, MaxLineages: 4096, MaxAgents: 16384, MaxWindows: 65536}
+	return Options{}
 }
 
 // sessionState is the state of one scope: a session, or a lineage (all
@@ -119,19 +123,6 @@ type Detector struct {
 
 // New returns a detector reading its rules from h.
 func New(opts Options, h *rules.Holder) *Detector {
-	def := DefaultOptions()
-	if opts.MaxSessions <= 0 {
-		opts.MaxSessions = def.MaxSessions
-	}
-	if opts.MaxLineages <= 0 {
-		opts.MaxLineages = def.MaxLineages
-	}
-	if opts.MaxAgents <= 0 {
-		opts.MaxAgents = def.MaxAgents
-	}
-	if opts.MaxWindows <= 0 {
-		opts.MaxWindows = def.MaxWindows
-	}
 	d := &Detector{opts: opts, rules: h, evictions: new(atomic.Uint64)}
 	d.reset()
 	return d
@@ -149,6 +140,25 @@ func (d *Detector) reset() {
 	d.agents.CountInto(d.evictions)
 	d.windows = lru.New[window](d.opts.MaxWindows)
 	d.windows.CountInto(d.evictions)
+}
+
+// SetMeter implements detector.Bounded: a session or lineage is its id and
+// tool lists, an agent counter its id, a window its id and match lists.
+func (d *Detector) SetMeter(m *lru.Meter) {
+	d.sessions.Metered(m, Name+"/sessions", scopeBytes)
+	d.lineages.Metered(m, Name+"/lineages", scopeBytes)
+	d.agents.Metered(m, Name+"/agents", func(id string, _ *int64) int { return lru.String(id) })
+	d.windows.Metered(m, Name+"/windows", func(id string, w *window) int {
+		return lru.String(id) + lru.Slice(w.Times) + lru.Slice(w.Ords)
+	})
+}
+
+func scopeBytes(id string, s *sessionState) int {
+	n := lru.String(id) + lru.Slice(s.Tools) + lru.Slice(s.Steps) + lru.Slice(s.Times) + lru.Slice(s.Counts)
+	for _, t := range s.Tools {
+		n += lru.String(t)
+	}
+	return n
 }
 
 // Evictions counts sessions, lineages, agents and threshold windows
@@ -355,8 +365,15 @@ func (d *Detector) MarshalState() ([]byte, error) {
 func (d *Detector) OptionalState() {}
 
 // UnmarshalState replaces the session and lineage tables.
-func (d *Detector) UnmarshalState(b []byte) error {
+func (d *Detector) UnmarshalState(b []byte) (err error) {
+	sessions, lineages, agents, windows := d.sessions, d.lineages, d.agents, d.windows
 	d.reset()
+	defer func() { // the rebuilt tables take the old ones' place in the budget
+		d.sessions.Adopt(sessions)
+		d.lineages.Adopt(lineages)
+		d.agents.Adopt(agents)
+		d.windows.Adopt(windows)
+	}()
 	var s stateJSON
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("%w: %w", errState, err)
@@ -370,7 +387,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if err := restore(d.lineages, s.Lineages, "lineage", d.opts.MaxLineages); err != nil {
 		return err
 	}
-	if len(s.Agents) > d.opts.MaxAgents || len(s.Windows) > d.opts.MaxWindows {
+	if over(len(s.Agents), d.opts.MaxAgents) || over(len(s.Windows), d.opts.MaxWindows) {
 		return fmt.Errorf("%w: %d agents (cap %d), %d windows (cap %d)", errState, len(s.Agents), d.opts.MaxAgents, len(s.Windows), d.opts.MaxWindows)
 	}
 	for _, a := range s.Agents {
@@ -393,8 +410,11 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	return nil
 }
 
+// over reports whether n entries exceed a table's ceiling (≤ 0: none).
+func over(n, limit int) bool { return limit > 0 && n > limit }
+
 func restore(t *lru.LRU[sessionState], xs []sessionJSON, what string, limit int) error {
-	if len(xs) > limit {
+	if over(len(xs), limit) {
 		return fmt.Errorf("%w: %d %ss, cap %d", errState, len(xs), what, limit)
 	}
 	for _, x := range xs {

@@ -272,6 +272,19 @@ func TestStateRoundTrip(t *testing.T) {
 	})
 }
 
+// TestMemoryBudgetEvictsWhenExceeded: the session, lineage, agent and
+// window tables (held when rules read them) evict exactly when the
+// budget is exceeded.
+func TestMemoryBudgetEvictsWhenExceeded(t *testing.T) {
+	rs := load(t, shellAfterFetch+`  - {id: OPS-004, kind: busy, severity: 20, condition: 'event.kind == "tool_call" && session.calls % 7 == 3'}
+  - {id: OPS-007, kind: lineage_busy, severity: 20, condition: 'event.kind == "tool_call" && lineage.calls % 11 == 5 && size(lineage.tools) > 1'}
+  - {id: OPS-009, kind: agent_burst, severity: 20, condition: 'event.kind == "tool_result"', threshold: {count: 3, steps: 20, per: agent}}
+`)
+	statetest.EvictsAtBudget(t, 200, 4000, func(*models.Inventory) statetest.Bounded {
+		return New(DefaultOptions(), rules.NewHolder(rs))
+	})
+}
+
 // BenchmarkCustom measures the cost per event of n CEL rules of the kind
 // operators write (a tool name and a session condition), none matching;
 // "threshold" adds n threshold rules that all match every event (a window

@@ -5,25 +5,26 @@ import (
 	"testing"
 
 	"github.com/tetherhq/tether/detector/flow"
+	"github.com/tetherhq/tether/detector/internal/statetest"
+	"github.com/tetherhq/tether/models"
 )
 
-func TestMemoryBudgetCapsSessions(t *testing.T) {
-	d := flow.New(flow.DefaultOptions())
+func TestMemoryBudgetEvictsWhenExceeded(t *testing.T) {
+	statetest.EvictsAtBudget(t, 200, 4000, func(*models.Inventory) statetest.Bounded { return flow.New(flow.DefaultOptions()) })
+}
+
+func TestMaxSessionsCeiling(t *testing.T) {
+	o := flow.DefaultOptions()
+	o.MaxSessions = 5
+	d := flow.New(o)
 	a := agentSpec("a")
 	for i := range 20 {
 		run(t, d, a, []step{result(fmt.Sprint("s", i), "read_web", "x ID12345678")})
 	}
-	d.SetMemoryBudget(5 * 2 << 10) // 5 sessions at the 2 KiB estimate
 	if d.Sessions() != 5 || d.Evictions() != 15 {
-		t.Fatalf("%d sessions, %d evictions after the budget; want 5, 15", d.Sessions(), d.Evictions())
+		t.Fatalf("%d sessions, %d evictions; want 5, 15", d.Sessions(), d.Evictions())
 	}
 	if obs, _ := d.SessionValues("s19"); obs == 0 {
 		t.Fatal("the most recently active session was evicted")
-	}
-	for i := 20; i < 30; i++ {
-		run(t, d, a, []step{result(fmt.Sprint("s", i), "read_web", "x ID12345678")})
-	}
-	if d.Sessions() != 5 || d.Evictions() != 25 {
-		t.Fatalf("%d sessions, %d evictions under the budget; want 5, 25", d.Sessions(), d.Evictions())
 	}
 }

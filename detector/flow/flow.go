@@ -112,19 +112,21 @@
 // Memory is bounded: per session at most MaxValues observed values and
 // MaxTrusted trusted values (oldest evicted first), each at most
 // MaxValueLen bytes, MaxTrustedText bytes of user/system text and as much
-// request text, at most 256 request words; at most MaxSessions sessions
-// (least recently active evicted first; a session is dropped at
-// session_end). With the defaults a session holds at most (512+256) values
+// request text, at most 256 request words. The sessions' bytes are
+// accounted to the memory budget (SetMeter; least recently active evicted
+// first when it is exceeded, counted), MaxSessions is an optional ceiling;
+// a session is dropped at session_end. With the defaults a session holds at most (512+256) values
 // of ≤ 96 bytes plus about 120 bytes of overhead each and 16 KiB of text:
 // ≤ 190 KiB, typically a few KiB. The cost per result is linear in its size
 // (each value looks at a bounded window around it).
 package flow
 
 import (
-	"container/list"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -373,10 +375,9 @@ func (o Options) Validate() error {
 // Detector tracks data flow per session. It is not safe for concurrent use
 // (one engine goroutine drives it).
 type Detector struct {
-	opts     Options
-	sessions map[string]*session
-	lru      list.List // of *session, most recently active at the front
-	budget   budgetCap // the memory budget's session cap and eviction count (budget.go)
+	opts      Options
+	sessions  *lru.LRU[*session] // most recently active first
+	evictions atomic.Uint64      // sessions evicted (budget.go)
 
 	// Per-event scratch, reused (one goroutine drives the detector). ext's
 	// arena backs the values extracted and the arguments decoded during one
@@ -408,10 +409,10 @@ func New(opts Options) *Detector {
 	if opts.Cues == nil {
 		opts.Cues = DefaultCues
 	}
-	d := &Detector{opts: opts, sessions: make(map[string]*session), seenVals: make(map[string]struct{}), own: make(map[string]struct{})}
+	d := &Detector{opts: opts, seenVals: make(map[string]struct{}), own: make(map[string]struct{})}
+	d.sessions = d.table()
 	d.ext.maxLen = opts.MaxValueLen
 	d.parser.x = &d.ext
-	d.lru.Init()
 	return d
 }
 
@@ -419,42 +420,40 @@ func New(opts Options) *Detector {
 func (d *Detector) Name() string { return Name }
 
 // Sessions returns how many sessions are tracked.
-func (d *Detector) Sessions() int { return len(d.sessions) }
+func (d *Detector) Sessions() int { return d.sessions.Len() }
 
 // SessionValues returns how many observed and trusted values session id
 // holds (0, 0 when it is not tracked).
 func (d *Detector) SessionValues(id string) (observed, trusted int) {
-	if s := d.sessions[id]; s != nil {
-		return s.values.len(), s.trusted.len()
+	if s := d.sessions.Peek(id); s != nil {
+		return (*s).values.len(), (*s).trusted.len()
 	}
 	return 0, 0
 }
 
 func (d *Detector) session(id string) *session {
-	if s := d.sessions[id]; s != nil {
-		d.lru.MoveToFront(s.elem)
-		return s
-	}
-	for n := d.sessionCap(); n > 0 && len(d.sessions) >= n; {
-		old := d.lru.Back().Value.(*session)
-		d.drop(old.id)
-		d.budget.evictions.Add(1)
+	p, created := d.sessions.Put(id) // over MaxSessions: evicts the least recently active (counted)
+	if !created {
+		return *p
 	}
 	s := &session{id: id}
 	s.values.max = d.opts.MaxValues
 	s.trusted.max = d.opts.MaxTrusted
 	s.reported.max = maxReported
 	s.amounts.max = maxAmounts
-	s.elem = d.lru.PushFront(s)
-	d.sessions[id] = s
+	*p = s
 	return s
 }
 
-func (d *Detector) drop(id string) {
-	if s := d.sessions[id]; s != nil {
-		d.lru.Remove(s.elem)
-		delete(d.sessions, id)
+func (d *Detector) drop(id string) { d.sessions.Delete(id) }
+
+// tracked returns session id when it is tracked, nil otherwise, without
+// creating it or changing its recency.
+func (d *Detector) tracked(id string) *session {
+	if p := d.sessions.Peek(id); p != nil {
+		return *p
 	}
+	return nil
 }
 
 // chain calls fn for s and its tracked ancestors, nearest first, until fn
@@ -467,7 +466,11 @@ func (d *Detector) chain(s *session, fn func(*session) bool) {
 		if s.parent == "" || s.parent == s.id {
 			return
 		}
-		s = d.sessions[s.parent]
+		p := d.sessions.Peek(s.parent)
+		if p == nil {
+			return
+		}
+		s = *p
 	}
 }
 
@@ -500,7 +503,7 @@ func (d *Detector) Observe(ev *models.Event, agent *models.AgentSpec, emit func(
 	d.parsed = false
 	switch ev.Kind {
 	case models.KindSessionEnd:
-		if s := d.sessions[ev.SessionID]; s != nil && agent != nil {
+		if s := d.tracked(ev.SessionID); s != nil && agent != nil {
 			d.judgeEnd(s, ev, agent, emit) // abandon.go
 		}
 		d.drop(ev.SessionID)

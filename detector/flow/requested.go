@@ -11,7 +11,7 @@ import "github.com/tetherhq/tether/models"
 // detectors read it (baseline.RequestOracle): a first use of a tool the
 // user asked for is the agent's history growing as asked.
 func (d *Detector) Requested(ev *models.Event) bool {
-	s := d.sessions[ev.SessionID]
+	s := d.tracked(ev.SessionID)
 	if s == nil || ev.ToolName == "" {
 		return false
 	}

@@ -104,9 +104,9 @@ const (
 // encoding above). It implements detector.Stateful.
 func (d *Detector) MarshalState() ([]byte, error) {
 	b := append([]byte(stateMagic), StateVersion)
-	b = binary.AppendUvarint(b, uint64(len(d.sessions)))
-	for el := d.lru.Front(); el != nil; el = el.Next() {
-		s := el.Value.(*session)
+	b = binary.AppendUvarint(b, uint64(d.sessions.Len()))
+	for _, p := range d.sessions.All() {
+		s := *p
 		b = appendStr(b, s.id)
 		b = appendStr(b, s.parent)
 		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempt != gradeNone, stAttempted) | bit(s.attempt == gradeActionable, stAttemptActionable) | bit(s.attempt == gradeStrong, stAttemptStrong) | bit(s.hasOutsider, stOutsider)
@@ -412,11 +412,13 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	if r.err != nil {
 		return r.err
 	}
-	d.sessions = sessions
-	d.lru.Init()
+	t := d.table()
 	for _, s := range order {
-		s.elem = d.lru.PushBack(s)
+		p, _ := t.PushBack(s.id)
+		*p = s
 	}
+	t.Adopt(d.sessions)
+	d.sessions = t
 	return nil
 }
 

@@ -7,7 +7,6 @@ package flow
 
 import (
 	"bytes"
-	"container/list"
 	"strings"
 
 	"github.com/tetherhq/tether/models"
@@ -84,6 +83,10 @@ type valueSet[T any] struct {
 	vals []T
 	next int
 	max  int
+	// bytes is the set's heap as of the last heapBytes (budget.go), valid
+	// while sized (put clears it).
+	bytes int
+	sized bool
 }
 
 func (s *valueSet[T]) get(k string) (T, bool) {
@@ -97,6 +100,7 @@ func (s *valueSet[T]) get(k string) (T, bool) {
 // put stores v under k, evicting the oldest key when full. k may alias
 // scratch memory: it is cloned when new.
 func (s *valueSet[T]) put(k string, v T) {
+	s.sized = false
 	if i, ok := s.m[k]; ok {
 		s.vals[i] = v
 		return
@@ -128,7 +132,6 @@ type session struct {
 	parent  string
 	child   bool // linked to a parent: its messages are not the user's
 	context bool // user or system input was seen (a basis for "unexplained")
-	elem    *list.Element
 	values  valueSet[entry]
 	trusted valueSet[struct{}]
 	// text is the lower-cased user/system text (bounded by MaxTrustedText).

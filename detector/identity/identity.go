@@ -43,16 +43,14 @@
 //     re-validation; a repeated session_start, or a credential expiry later
 //     than the one seen before, re-validates. Once per session.
 //
-// Memory: every table is an LRU (least recently active evicted, counted
-// in Evictions) capped by its Max… option and by the memory budget
-// (SetMemoryBudget): unregistered agents (MaxTracked, about 100 bytes plus
-// the id), lapsed-grant sessions (MaxSessions, about 100 bytes plus the
-// id; dropped at session_end), attribution sessions (MaxSessions, about
-// 130 bytes plus the id; dropped at session_end) and credentials
-// (MaxCredentials, about 192 bytes plus the credential id; each remembers
-// at most 4 agents, whose id strings it shares with the events). An
-// evicted agent or session may be reported again. All times are event
-// times.
+// Memory: every table is an LRU whose bytes the memory budget accounts
+// (SetMeter; least recently active evicted when it is exceeded, counted in
+// Evictions), with its Max… option as an optional ceiling: unregistered
+// agents (MaxTracked), lapsed-grant sessions (MaxSessions; dropped at
+// session_end), attribution sessions (MaxSessions; dropped at
+// session_end) and credentials (MaxCredentials; each remembers at most 4
+// agents, whose id strings it shares with the events). An evicted agent or
+// session may be reported again. All times are event times.
 package identity
 
 import (
@@ -177,15 +175,6 @@ const (
 	reportedPrincipalRisky
 )
 
-// Per-entry size estimates (bytes, ids excluded: LRU node, map entry,
-// value) behind SetMemoryBudget.
-const (
-	seenEntryBytes     = 100
-	reportedEntryBytes = 100
-	sessEntryBytes     = 130
-	credEntryBytes     = 192
-)
-
 // maxBurstSample bounds the agents a burst finding names.
 const maxBurstSample = 8
 
@@ -267,20 +256,14 @@ func (d *Detector) tables(seen, reported, sess, creds int) (*lru.LRU[struct{}], 
 	return a, b, c, e
 }
 
-// SetMemoryBudget implements detector.Bounded: the unregistered agents get
-// 15% of bytes, the lapsed-grant sessions 10%, the attribution sessions
-// 25% and the credentials 50% (one per agent in most fleets), at the per-entry estimates of the package
-// doc, each capped by its Max… option.
-func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.seen.SetMax(capOf(d.opts.MaxTracked, bytes*15/100, seenEntryBytes))
-	d.reported.SetMax(capOf(d.opts.MaxSessions, bytes*10/100, reportedEntryBytes))
-	d.sess.SetMax(capOf(d.opts.MaxSessions, bytes*25/100, sessEntryBytes))
-	d.creds.SetMax(capOf(d.opts.MaxCredentials, bytes*50/100, credEntryBytes))
+// SetMeter implements detector.Bounded. Each entry is its id beyond the
+// node (a credential's member ids are shared with the events).
+func (d *Detector) SetMeter(m *lru.Meter) {
+	d.seen.Metered(m, Name+"/unregistered", func(id string, _ *struct{}) int { return lru.String(id) })
+	d.reported.Metered(m, Name+"/lapsed", func(id string, _ *uint8) int { return lru.String(id) })
+	d.sess.Metered(m, Name+"/sessions", func(id string, _ *sessState) int { return lru.String(id) })
+	d.creds.Metered(m, Name+"/credentials", func(id string, _ *credState) int { return lru.String(id) })
 }
-
-// capOf is the entry cap of a table: the smaller of limit and the entries
-// of size per that fit in bytes (at least 1).
-func capOf(limit int, bytes, per int64) int { return lru.CapOf(limit, bytes, per) }
 
 // Evictions implements detector.Bounded.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }

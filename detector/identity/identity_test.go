@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherhq/tether/detector/internal/lru"
+	"github.com/tetherhq/tether/detector/internal/statetest"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -267,15 +269,26 @@ func TestBurstSurvivesSnapshot(t *testing.T) {
 }
 
 func TestMemoryBudgetEvictsAndCounts(t *testing.T) {
+	statetest.EvictsAtBudget(t, 200, 4000, func(*models.Inventory) statetest.Bounded { return New(DefaultOptions()) })
+	// Unregistered agents: the least recently active go first.
 	d := New(DefaultOptions())
+	m := lru.NewMeter(0, nil)
+	d.SetMeter(m)
 	for i := range 1000 {
 		d.Observe(&models.Event{ID: fmt.Sprint("e", i), Time: time.Unix(int64(i), 0), AgentID: fmt.Sprint("a", i), SessionID: "s"}, nil, func(models.Finding) {})
+		m.Settle()
 	}
-	d.SetMemoryBudget(100*seenEntryBytes*100/15 + 100) // 100 unregistered agents (15% of the budget)
-	if n := d.seen.Len(); n != 100 || d.Evictions() < 900 {
-		t.Fatalf("kept %d agents, %d evictions", n, d.Evictions())
+	limited := New(DefaultOptions())
+	lm := lru.NewMeter(m.Bytes()/2, nil)
+	limited.SetMeter(lm)
+	for i := range 1000 {
+		limited.Observe(&models.Event{ID: fmt.Sprint("e", i), Time: time.Unix(int64(i), 0), AgentID: fmt.Sprint("a", i), SessionID: "s"}, nil, func(models.Finding) {})
+		lm.Settle()
 	}
-	if d.seen.Peek("a999") == nil || d.seen.Peek("a899") != nil {
+	if n := limited.seen.Len(); n >= 1000 || limited.Evictions() == 0 || lm.Bytes() > m.Bytes()/2 {
+		t.Fatalf("kept %d agents, %d evictions, %d bytes", n, limited.Evictions(), lm.Bytes())
+	}
+	if limited.seen.Peek("a999") == nil || limited.seen.Peek("a0") != nil {
 		t.Fatal("budget did not keep the most recently active agents")
 	}
 }

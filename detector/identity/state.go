@@ -141,11 +141,10 @@ func (d *Detector) UnmarshalState(b []byte) error {
 			v.members[j] = credMember{agent: m.Agent, lineage: m.Lineage, last: m.Last}
 		}
 	}
-	// A snapshot from a larger budget share is evicted down to this one.
-	seen.SetMax(d.seen.Max())
-	reported.SetMax(d.reported.Max())
-	sess.SetMax(d.sess.Max())
-	creds.SetMax(d.creds.Max())
+	seen.Adopt(d.seen)
+	reported.Adopt(d.reported)
+	sess.Adopt(d.sess)
+	creds.Adopt(d.creds)
 	d.seen, d.reported, d.sess, d.creds, d.burst = seen, reported, sess, creds, bu
 	return nil
 }

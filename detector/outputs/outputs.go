@@ -37,11 +37,11 @@
 // threshold and not compounded), once per result with
 // out-of-shape spans that hold a contact point or free text.
 //
-// Memory is bounded: at most MaxScopes (scope, tool) baselines (least
-// recently used evicted first, counted), each of at most MaxFields fields
-// (fields beyond it are neither learned nor judged new). An entry holds
-// about 100 bytes per field plus its paths: at most ~12 KiB with the
-// defaults (entryBytes, the figure the memory budget divides by). Cost is
+// Memory is bounded: the (scope, tool) baselines' bytes are accounted to
+// the memory budget (SetMeter; least recently used evicted first when it
+// is exceeded, counted), MaxScopes is an optional ceiling (0: none), each
+// baseline holds at most MaxFields fields (fields beyond it are neither
+// learned nor judged new), about 100 bytes per field plus its path. Cost is
 // linear in the result's size (MaxScanBytes bounds it).
 package outputs
 
@@ -52,6 +52,7 @@ import (
 	"math"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"gonum.org/v1/gonum/stat/distuv"
 
@@ -71,7 +72,8 @@ var ErrOptions = errors.New("outputs: invalid options")
 
 // Options configures the detector.
 type Options struct {
-	// MaxScopes bounds the (agent or peer group, tool) baselines kept.
+	// MaxScopes bounds the (agent or peer group, tool) baselines kept (0:
+	// no bound but the memory budget).
 	MaxScopes int
 	// MaxFields bounds the fields of one baseline.
 	MaxFields int
@@ -115,7 +117,7 @@ type Options struct {
 // lengths is too long.
 func DefaultOptions() Options {
 	return Options{
-		MaxScopes:         8192,
+		MaxScopes:         0,
 		MaxFields:         64,
 		MaxLeaves:         2048,
 		MaxScanBytes:      256 << 10,
@@ -133,8 +135,11 @@ func DefaultOptions() Options {
 // Validate checks the options.
 func (o Options) Validate() error {
 	var errs []string
-	if o.MaxScopes < 1 || o.MaxFields < 1 || o.MaxLeaves < 1 || o.MaxScanBytes < 1 {
-		errs = append(errs, "MaxScopes, MaxFields, MaxLeaves and MaxScanBytes must be positive")
+	if o.MaxFields < 1 || o.MaxLeaves < 1 || o.MaxScanBytes < 1 {
+		errs = append(errs, "MaxFields, MaxLeaves and MaxScanBytes must be positive")
+	}
+	if o.MaxScopes < 0 {
+		errs = append(errs, "MaxScopes is negative")
 	}
 	if o.MinObservations < 1 || o.MinResults < 1 {
 		errs = append(errs, "MinObservations and MinResults must be positive")
@@ -190,10 +195,6 @@ type Span struct {
 	Novel      []Class
 }
 
-// entryBytes is the per-baseline size estimate the memory budget divides
-// by (MaxFields fields of ~100 bytes, their paths and the map).
-const entryBytes = 12 << 10
-
 // Detector learns and judges tool outputs. It is not safe for concurrent
 // use (one engine goroutine drives it), except Evictions.
 type Detector struct {
@@ -234,9 +235,15 @@ func New(opts Options) *Detector {
 // Name implements detector.Detector.
 func (d *Detector) Name() string { return Name }
 
-// SetMemoryBudget implements detector.Bounded.
-func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.tools.SetMax(int(max(min(int64(d.opts.MaxScopes), bytes/entryBytes), 1)))
+// SetMeter implements detector.Bounded: a baseline is its key, field map,
+// paths and field statistics.
+func (d *Detector) SetMeter(m *lru.Meter) {
+	d.tools.Metered(m, Name+"/baselines", baselineBytes)
+}
+
+func baselineBytes(key string, ts *toolStats) int {
+	return lru.String(key) + lru.Map[string, *fieldStats](len(ts.Fields)) + ts.pathBytes +
+		len(ts.Fields)*lru.Alloc(int(unsafe.Sizeof(fieldStats{})))
 }
 
 // Evictions implements detector.Bounded; safe for concurrent use.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tetherhq/tether/detector/internal/statetest"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -225,10 +226,7 @@ func TestMemoryBound(t *testing.T) {
 			t.Fatalf("fields %d > MaxFields 3", len(ts.Fields))
 		}
 	}
-	d.SetMemoryBudget(2 * entryBytes)
-	if d.Baselines() != 2 {
-		t.Fatalf("after a budget of two entries: %d baselines", d.Baselines())
-	}
+	statetest.EvictsAtBudget(t, 200, 6000, func(*models.Inventory) statetest.Bounded { return New(DefaultOptions()) })
 }
 
 func TestValidate(t *testing.T) {
@@ -239,7 +237,7 @@ func TestValidate(t *testing.T) {
 		func(o *Options) { o.Alpha = 0 },
 		func(o *Options) { o.RareFraction = 1 },
 		func(o *Options) { o.LengthP = 0.7 },
-		func(o *Options) { o.MaxScopes = 0 },
+		func(o *Options) { o.MaxScopes = -1 },
 		func(o *Options) { o.MinObservations = 0 },
 		func(o *Options) { o.SeverityDeviation = 101 },
 	}

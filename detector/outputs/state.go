@@ -73,7 +73,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	if st.Version != StateVersion {
 		return fmt.Errorf("%w: version %d, want %d", ErrState, st.Version, StateVersion)
 	}
-	if len(st.Baselines) > d.opts.MaxScopes {
+	if d.opts.MaxScopes > 0 && len(st.Baselines) > d.opts.MaxScopes {
 		return fmt.Errorf("%w: %d baselines exceed MaxScopes %d", ErrState, len(st.Baselines), d.opts.MaxScopes)
 	}
 	tools := lru.New[toolStats](d.tools.Max())
@@ -101,7 +101,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 			fs.Length, fs.Seen, fs.Freq, fs.Pending = f.Length, f.Seen, f.Freq, f.Pend
 		}
 	}
-	tools.CountInto(&d.evictions)
+	tools.Adopt(d.tools)
 	d.tools = tools
 	d.last, d.lastID, d.spans = nil, "", d.spans[:0]
 	return nil

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/tetherhq/tether/detector/internal/ewstats"
+	"github.com/tetherhq/tether/detector/internal/lru"
 )
 
 // toolStats is the baseline of one tool in one scope (an agent or a peer
@@ -16,6 +17,8 @@ type toolStats struct {
 	NewFields ewstats.Stats
 	// Fields holds the baseline of each field path.
 	Fields map[string]*fieldStats
+	// pathBytes is the heap the paths of Fields take (memory accounting).
+	pathBytes int
 }
 
 // fieldStats is the baseline of one field of a tool's results.
@@ -54,6 +57,7 @@ func (ts *toolStats) addField(path string) *fieldStats {
 	}
 	f := &fieldStats{}
 	ts.Fields[path] = f
+	ts.pathBytes += lru.String(path)
 	return f
 }
 

@@ -24,10 +24,10 @@
 // The model learns online: each transition is scored before it is counted.
 // The inverse covariance is recomputed only when a session completes.
 //
-// Memory is bounded: at most Options.MaxAgents agents (least recently
-// active evicted) and Options.MaxSessions sessions in flight (least recently
-// active evicted, without judgement), both lowered by the memory budget
-// (SetMemoryBudget) and counted in Evictions; a session is forgotten at its
+// Memory is bounded: the agents' and sessions in flight's bytes are
+// accounted to the memory budget (SetMeter; least recently active evicted
+// when it is exceeded, a session without judgement, counted in Evictions),
+// Options.MaxAgents and MaxSessions are optional ceilings; a session is forgotten at its
 // session_end. An agent holds at most Options.MaxToolsPerAgent tool states
 // (START included; later tools share one overflow state). Per agent: about
 // 4.5 KiB fixed (history ring 64×7×8 B = 3.5 KiB, inverse covariance and
@@ -43,6 +43,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
@@ -250,18 +251,6 @@ func New(opts Options) *Detector {
 	return d
 }
 
-// Per-entry size estimates (bytes, ids and tool names excluded) behind
-// SetMemoryBudget, from BenchmarkStatePerAgent (bench/): an agent after a
-// session or two with its LRU entry (about 300 bytes measured; each
-// completed session adds a 56-byte row to its history ring up to History
-// rows, and the covariance takes 456 bytes from the second session, so an
-// agent with a full history of 64 sessions holds about 4.5 KiB), a
-// session in flight.
-const (
-	agentEntryBytes   = 384
-	sessionEntryBytes = 192
-)
-
 // limit is the table cap of a Max… option (≤ 0: unbounded).
 func limit(n int) int {
 	if n <= 0 {
@@ -277,17 +266,32 @@ func (d *Detector) tables(agents, sessions int) (*lru.LRU[*agentState], *lru.Cac
 	return a, s
 }
 
-// SetMemoryBudget implements detector.Bounded: 70% of bytes for agents
-// (about 384 bytes each) and 30% for sessions in flight (about 192 bytes),
-// each capped by its Max… option.
-func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*7/10, agentEntryBytes))
-	d.sessions.SetMax(capOf(d.opts.MaxSessions, bytes*3/10, sessionEntryBytes))
+// SetMeter implements detector.Bounded: an agent is its state with the
+// tool names, transition counts, history ring and covariance (each
+// completed session adds a row to the ring up to History rows); a session
+// in flight its ids.
+func (d *Detector) SetMeter(m *lru.Meter) {
+	d.agents.Metered(m, Name+"/agents", agentBytes)
+	d.sessions.Metered(m, Name+"/sessions", func(k sessKey, s *sessState) int {
+		return lru.String(k.agent) + lru.String(k.session) + lru.String(s.lastID)
+	})
 }
 
-// capOf is the entry cap of a table: the smaller of limit (≤ 0:
-// unbounded) and the entries of size per that fit in bytes (at least 1).
-func capOf(max_ int, bytes, per int64) int { return lru.CapOf(max_, bytes, per) }
+func agentBytes(id string, a **agentState) int {
+	st := *a
+	if st == nil || st == evictedOwner {
+		return lru.String(id)
+	}
+	n := lru.Alloc(int(unsafe.Sizeof(*st))) + lru.String(id) + lru.Slice(st.names) + lru.Slice(st.trans) +
+		lru.Slice(st.rowTotal) + lru.Slice(st.ring)
+	for _, name := range st.names {
+		n += lru.String(name)
+	}
+	if st.cov != nil {
+		n += lru.Alloc(int(unsafe.Sizeof(*st.cov)))
+	}
+	return n
+}
 
 // Evictions implements detector.Bounded.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }

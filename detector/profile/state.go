@@ -190,11 +190,10 @@ func (d *Detector) UnmarshalState(b []byte) error {
 			s.rare[i] = rareTransition{from: r.From, to: r.To, p: r.P, evID: r.EvID}
 		}
 	}
-	// A snapshot from a larger budget share is evicted down to this one
-	// (sessions first: their owners must be resolved against the full
-	// agent table above).
-	sessions.SetMax(d.sessions.Max())
-	agents.SetMax(d.agents.Max())
+	// Sessions first: their owners are resolved against the full agent
+	// table above.
+	sessions.Adopt(d.sessions)
+	agents.Adopt(d.agents)
 	d.agents, d.sessions = agents, sessions
 	return nil
 }

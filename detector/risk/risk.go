@@ -47,8 +47,11 @@
 // Cost: one pass over the argument bytes (a small JSON walker), one
 // keyword scan per string value (gitleaks-style prefilter: a rule's
 // regular expression runs only on values containing one of its keywords),
-// and bounded hash sets. State: at most MaxAgents agents and MaxPeerGroups
-// groups, least recently active evicted first.
+// and bounded hash sets. State: agents and peer groups whose bytes the
+// memory budget accounts (SetMeter; least recently active evicted first
+// when it is exceeded, counted), MaxAgents and MaxPeerGroups optional
+// ceilings; the labels inferred for unregistered tools are a cache of at
+// most 4,096 entries (recomputed when evicted, not counted).
 package risk
 
 import (
@@ -155,7 +158,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		MaxAgents:       0,
-		MaxPeerGroups:   1_024,
+		MaxPeerGroups:   0,
 		MaxTools:        32,
 		MaxDestinations: 128,
 		MaxShapes:       16,
@@ -269,24 +272,27 @@ func New(opts Options) *Detector {
 	}
 	d.agents.CountInto(d.evictions)
 	d.peers.CountInto(d.evictions)
-	d.labels.CountInto(d.evictions)
 	return d
 }
 
-// agentEntryBytes and peerEntryBytes are the per-entry size estimates
-// behind SetMemoryBudget: typical entries (a handful of tools with their
-// argument shapes, a few recipients and egress hosts); the per-entry caps
-// (MaxTools, MaxDestinations, MaxShapes) allow several times more.
-const (
-	agentEntryBytes = 384
-	peerEntryBytes  = 8 << 10
-)
+// SetMeter implements detector.Bounded: an agent or peer group is its id,
+// hash sets and tool shapes.
+func (d *Detector) SetMeter(m *lru.Meter) {
+	d.agents.Metered(m, Name+"/agents", func(id string, a *agentState) int {
+		return lru.String(id) + setsBytes(a.Recipients, a.Egress, a.Tools)
+	})
+	d.peers.Metered(m, Name+"/groups", func(id string, p *peerState) int {
+		return lru.String(id) + setsBytes(p.Recipients, p.Egress, p.Tools)
+	})
+	d.labels.Metered(m, Name+"/tool-labels", func(key string, _ *uint8) int { return lru.String(key) })
+}
 
-// SetMemoryBudget implements detector.Bounded: 80 % of bytes for agents,
-// 20 % for peer groups, each capped by its Max… option.
-func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.agents.SetMax(lru.CapOf(d.opts.MaxAgents, bytes*8/10, agentEntryBytes))
-	d.peers.SetMax(lru.CapOf(d.opts.MaxPeerGroups, bytes*2/10, peerEntryBytes))
+func setsBytes(recipients, egress hashSet, tools []toolShape) int {
+	n := lru.Slice(recipients) + lru.Slice(egress) + lru.Slice(tools)
+	for i := range tools {
+		n += lru.String(tools[i].Tool) + lru.Slice(tools[i].Sigs) + lru.Slice(tools[i].Classes)
+	}
+	return n
 }
 
 // Evictions implements detector.Bounded; safe for concurrent use.

@@ -84,10 +84,8 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		}
 		*v = p.peerState
 	}
-	agents.CountInto(d.evictions)
-	peers.CountInto(d.evictions)
-	agents.SetMax(d.agents.Max())
-	peers.SetMax(d.peers.Max())
+	agents.Adopt(d.agents)
+	peers.Adopt(d.peers)
 	d.agents, d.peers = agents, peers
 	return nil
 }

@@ -45,8 +45,8 @@
 // counters and the set of reported tools/classes (≤ 64 entries), about
 // 2.5 KiB at most, for at most MaxSessions sessions (a session is dropped at
 // session_end). Both tables evict their least recently active entry when
-// full, count it (Evictions), and may be capped lower by the memory budget
-// (SetMemoryBudget).
+// full, count it (Evictions), and their bytes are accounted to the memory
+// budget (SetMeter), which evicts the least recently active when exceeded.
 package semantic
 
 import (
@@ -188,15 +188,6 @@ func (d *Detector) purposeVector(purpose string, v Vector) Vector {
 	return *pv
 }
 
-// Per-entry size estimates (bytes, ids excluded) behind SetMemoryBudget,
-// from BenchmarkStatePerAgent (bench/): an agent (its purpose vector is
-// shared by the agents of one purpose), a session with a short request
-// (a long request's vector holds up to MaxTerms·8 bytes more).
-const (
-	agentEntryBytes   = 128
-	sessionEntryBytes = 256
-)
-
 // New returns a Detector.
 func New(opts Options) *Detector {
 	def := DefaultOptions()
@@ -219,17 +210,23 @@ func (d *Detector) tables(agents, sessions int) (*lru.LRU[agentState], *lru.LRU[
 	return a, s
 }
 
-// SetMemoryBudget implements detector.Bounded: 30% of bytes for agents
-// (about 128 bytes each) and 70% for sessions (about 256 bytes), each
-// capped by its Max… option (0: none).
-func (d *Detector) SetMemoryBudget(bytes int64) {
-	d.agents.SetMax(capOf(d.opts.MaxAgents, bytes*3/10, agentEntryBytes))
-	d.sessions.SetMax(capOf(d.opts.MaxSessions, bytes*7/10, sessionEntryBytes))
+// SetMeter implements detector.Bounded: an agent is its id and declared
+// classes (its purpose vector is shared by the agents of one purpose and
+// accounted once, in the purposes table, a cache of derived vectors), a
+// session its id, request vector and reported set.
+func (d *Detector) SetMeter(m *lru.Meter) {
+	d.agents.Metered(m, Name+"/agents", func(id string, a *agentState) int {
+		return lru.String(id) + lru.Slice(a.classes)
+	})
+	d.sessions.Metered(m, Name+"/sessions", func(id string, s *sessionState) int {
+		n := lru.String(id) + lru.Slice(s.request) + lru.Map[string, struct{}](len(s.reported))
+		for k := range s.reported {
+			n += lru.String(k)
+		}
+		return n
+	})
+	d.purposes.Metered(m, Name+"/purposes", func(text string, v *Vector) int { return lru.String(text) + lru.Slice(*v) })
 }
-
-// capOf is the entry cap of a table: the smaller of limit and the entries
-// of size per that fit in bytes (at least 1).
-func capOf(limit int, bytes, per int64) int { return lru.CapOf(limit, bytes, per) }
 
 // Evictions implements detector.Bounded.
 func (d *Detector) Evictions() uint64 { return d.evictions.Load() }

@@ -174,9 +174,8 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		*v = sessionState{request: req, hasRequest: s.HasRequest, calls: s.Calls, sumReq: s.SumReq, minReq: s.MinReq,
 			reasoning: s.Reasoning, sumReasonPurp: s.SumReasonPurp, unknown: s.Unknown, unknownEmitted: s.UnknownEmitted, reported: rep}
 	}
-	// A snapshot from a larger budget share is evicted down to this one.
-	agents.SetMax(d.agents.Max())
-	sessions.SetMax(d.sessions.Max())
+	agents.Adopt(d.agents)
+	sessions.Adopt(d.sessions)
 	copy(d.z.df, st.DF)
 	d.z.docs = st.Docs
 	d.agents, d.sessions = agents, sessions

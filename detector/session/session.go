@@ -19,11 +19,10 @@
 // session (including earlier compound findings), so a session escalates
 // only when new evidence arrives.
 //
-// Memory is bounded: at most MaxSessions sessions (least recently active
-// evicted first, counted; the memory budget may lower the cap, see
-// SetMemoryBudget) of at most MaxKinds kinds each, about 400 bytes per
-// session with one kind plus about 150 per further kind; a session is
-// forgotten at its session_end.
+// Memory is bounded: the sessions' bytes are accounted to the memory
+// budget (SetMeter; least recently active evicted first when it is
+// exceeded, counted), MaxSessions is an optional ceiling, each session
+// keeps at most MaxKinds kinds; a session is forgotten at its session_end.
 package session
 
 import (
@@ -75,7 +74,7 @@ type Options struct {
 
 // DefaultOptions compounds from two distinct kinds, alerts at
 // models.AlertThreshold, caps at models.SeverityCritical, and tracks up to
-// 100 000 sessions of up to 16 kinds.
+// sessions of up to 16 kinds, as many as the memory budget holds.
 func DefaultOptions() Options {
 	return Options{
 		MinKinds:    2,
@@ -101,10 +100,6 @@ type state struct {
 	// compound findings included.
 	max uint8
 }
-
-// sessionEntryBytes estimates one tracked session (LRU node, map entry,
-// one contribution with its finding id and evidence) for SetMemoryBudget.
-const sessionEntryBytes = 400
 
 // Tracker keeps per-session compounding state. Not safe for concurrent use,
 // except Evictions.
@@ -141,13 +136,26 @@ func (t *Tracker) table(n int) *lru.LRU[state] {
 	return l
 }
 
-// SetMemoryBudget caps the sessions tracked at the smaller of MaxSessions
-// and bytes / 400 (the estimate per session), evicting the least recently
-// active sessions above the cap. A nil Tracker ignores it.
-func (t *Tracker) SetMemoryBudget(bytes int64) {
+// SetMeter accounts the tracked sessions' bytes to m (the memory budget,
+// which evicts the least recently active when exceeded). A nil Tracker
+// ignores it.
+func (t *Tracker) SetMeter(m *lru.Meter) {
 	if t != nil {
-		t.sessions.SetMax(lru.CapOf(t.opts.MaxSessions, bytes, sessionEntryBytes))
+		t.sessions.Metered(m, Name+"/sessions", sessionBytes)
 	}
+}
+
+// sessionBytes is the heap one session's state holds beyond its node: its
+// id, its contributions with their finding ids and evidence ids.
+func sessionBytes(id string, s *state) int {
+	n := lru.String(id) + lru.Slice(s.kinds)
+	for i := range s.kinds {
+		n += lru.String(s.kinds[i].findingID) + lru.Slice(s.kinds[i].evidence)
+		for _, e := range s.kinds[i].evidence {
+			n += lru.String(e)
+		}
+	}
+	return n
 }
 
 // Evictions returns the sessions evicted so far (0 for a nil Tracker).

@@ -74,7 +74,7 @@ func (t *Tracker) UnmarshalState(b []byte) error {
 			s.kinds = append(s.kinds, contribution{detector: c.Detector, kind: c.Kind, severity: c.Severity, findingID: c.FindingID, evidence: c.Evidence})
 		}
 	}
-	m.SetMax(t.sessions.Max()) // a snapshot from a larger budget share is evicted down
+	m.Adopt(t.sessions)
 	t.sessions = m
 	return nil
 }

@@ -1,7 +1,9 @@
 // Package lru holds the bounded least-recently-used map the detectors use
-// for their per-agent, per-session and per-credential state. It is the one
+// for their per-agent, per-session and per-credential state, and the Meter
+// that accounts their bytes against the memory budget. It is the one
 // eviction scheme of the detector packages: every table bounded by
-// detector.Options.MemoryBudget is an LRU, and every eviction is counted.
+// detector.Options.MemoryBudget is a metered LRU, and every eviction is
+// counted.
 package lru
 
 import (
@@ -28,6 +30,14 @@ type Cache[K comparable, V any] struct {
 	head, tail *node[K, V] // head: most recently used
 	onEvict    func(key K, v *V)
 	evictions  *atomic.Uint64
+
+	// byte accounting (Meter): nil meter: none
+	meter  *Meter
+	sizeOf func(key K, v *V) int // the bytes an entry's value holds beyond the node
+	bytes  int64                 // the accounted bytes of every entry
+	last   *node[K, V]           // the entry touched last, sized at the next touch or Settle
+	name   string                // for Meter.Tables
+	fixed  int                   // fixedBytes
 }
 
 // LRU is a Cache keyed by strings (agent, session and credential ids).
@@ -37,6 +47,8 @@ type node[K comparable, V any] struct {
 	key        K
 	val        V
 	prev, next *node[K, V]
+	stamp      uint32 // the meter's clock when last used
+	size       uint32 // accounted bytes (with a meter)
 }
 
 // New returns an empty string-keyed LRU holding at most max entries
@@ -54,13 +66,6 @@ func maxOf(n int) int {
 		return math.MaxInt
 	}
 	return n
-}
-
-// CapOf is the entry cap the memory budget gives a table: the smaller of
-// limit (a detector's Max… option; ≤ 0: no limit but the budget) and the
-// entries of per bytes each that fit in bytes, at least 1.
-func CapOf(limit int, bytes, per int64) int {
-	return int(max(min(int64(maxOf(limit)), bytes/max(per, 1)), 1))
 }
 
 // OnEvict sets a function called with an entry that is about to be evicted
@@ -96,6 +101,7 @@ func (l *Cache[K, V]) Get(key K) *V {
 		return nil
 	}
 	l.toFront(n)
+	l.touch(n)
 	return &n.val
 }
 
@@ -113,6 +119,7 @@ func (l *Cache[K, V]) Peek(key K) *V {
 func (l *Cache[K, V]) Put(key K) (v *V, created bool) {
 	if n := l.items[key]; n != nil {
 		l.toFront(n)
+		l.touch(n)
 		return &n.val, false
 	}
 	var n *node[K, V]
@@ -125,6 +132,7 @@ func (l *Cache[K, V]) Put(key K) (v *V, created bool) {
 	n.key = key
 	l.items[key] = n
 	l.pushFront(n)
+	l.touch(n)
 	return &n.val, true
 }
 
@@ -137,6 +145,7 @@ func (l *Cache[K, V]) evict(n *node[K, V]) {
 	if l.evictions != nil {
 		l.evictions.Add(1)
 	}
+	l.forget(n)
 	l.unlink(n)
 	delete(l.items, n.key)
 	var zero V
@@ -146,6 +155,7 @@ func (l *Cache[K, V]) evict(n *node[K, V]) {
 // Delete removes key.
 func (l *Cache[K, V]) Delete(key K) {
 	if n := l.items[key]; n != nil {
+		l.forget(n)
 		l.unlink(n)
 		delete(l.items, key)
 	}
@@ -167,7 +177,8 @@ func (l *Cache[K, V]) All() iter.Seq2[K, *V] {
 // PushBack inserts key as the least recently used entry, for rebuilding a
 // cache from an encoding listed most recent first. It reports false, and
 // inserts nothing, when key is present. It may exceed the cap; call SetMax
-// afterwards to enforce it.
+// afterwards to enforce it. An entry pushed into a metered cache is not
+// accounted until Adopt or Resize sizes it.
 func (l *Cache[K, V]) PushBack(key K) (v *V, ok bool) {
 	if l.items[key] != nil {
 		return nil, false

@@ -6,10 +6,12 @@ package statetest
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/tetherhq/tether/bench/fleet"
+	"github.com/tetherhq/tether/detector/internal/lru"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -82,4 +84,68 @@ func RoundTrip(t *testing.T, f *fleet.Fleet, n, m int, mk func(inv *models.Inven
 		}
 	}
 	return len(snap)
+}
+
+// Bounded is what EvictsAtBudget drives: a detector whose tables a memory
+// meter accounts and bounds (detector.Bounded).
+type Bounded interface {
+	Observe(ev *models.Event, agent *models.AgentSpec, emit func(models.Finding))
+	SetMeter(m *lru.Meter)
+	Evictions() uint64
+}
+
+// EvictsAtBudget checks that a detector evicts exactly when its accounted
+// bytes exceed the budget: it feeds n events of a fleet of agents agents
+// to a detector built by mk under an unlimited meter, recording the
+// accounted bytes after each event (they must grow, and nothing may be
+// evicted), then feeds the same events to a fresh detector under a meter
+// limited to the bytes after event n/2: nothing may be evicted until the
+// first event after which the first run held more than that (the state
+// shrinks too, when sessions end), an eviction
+// must happen at that event, and the accounted bytes never exceed the
+// limit. It returns the limit.
+func EvictsAtBudget(t *testing.T, agents, n int, mk func(inv *models.Inventory) Bounded) int64 {
+	t.Helper()
+	run := func(limit int64, check func(i int, m *lru.Meter, evicted uint64) bool) {
+		f := Fleet(agents)
+		inv := f.Inventory()
+		d := mk(inv)
+		m := lru.NewMeter(limit, nil)
+		d.SetMeter(m)
+		for i, ev := range f.Take(n) {
+			d.Observe(ev, inv.Agent(ev.AgentID), func(models.Finding) {})
+			m.Settle()
+			if !check(i, m, d.Evictions()) {
+				return
+			}
+		}
+	}
+	used := make([]int64, n)
+	run(0, func(i int, m *lru.Meter, evicted uint64) bool {
+		used[i] = m.Bytes()
+		if evicted != 0 {
+			t.Fatalf("event %d: %d evictions without a limit", i, evicted)
+		}
+		return true
+	})
+	limit := used[n/2]
+	if limit <= used[0] || limit <= 0 {
+		t.Fatalf("accounted bytes did not grow: %d after the first event, %d after %d", used[0], limit, n/2)
+	}
+	over := slices.IndexFunc(used, func(u int64) bool { return u > limit })
+	if over < 0 {
+		t.Fatalf("the state never grew beyond %d bytes, its size after event %d: feed more events", limit, n/2)
+	}
+	run(limit, func(i int, m *lru.Meter, evicted uint64) bool {
+		switch {
+		case m.Bytes() > limit:
+			t.Fatalf("event %d: %d bytes accounted above the limit %d", i, m.Bytes(), limit)
+		case i < over && evicted != 0:
+			t.Fatalf("event %d: %d evictions at %d bytes, below the limit %d", i, evicted, used[i], limit)
+		case i == over && evicted == 0:
+			t.Fatalf("event %d: no eviction, though %d bytes exceed the limit %d", i, used[i], limit)
+		}
+		return i < over+n/10
+	})
+	return limit
 }

@@ -1,0 +1,12 @@
+package semantic
+
+import (
+	"testing"
+
+	"github.com/tetherhq/tether/detector/internal/statetest"
+	"github.com/tetherhq/tether/models"
+)
+
+func TestMemoryBudgetEvictsWhenExceeded(t *testing.T) {
+	statetest.EvictsAtBudget(t, 200, 4000, func(inv *models.Inventory) statetest.Bounded { return New(DefaultOptions()) })
+}
