@@ -1,7 +1,6 @@
 package values
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"strings"
 	"unsafe"
@@ -34,6 +33,12 @@ func Extract(s string, maxLen int, arena *[]byte, fn func(v string, c Class, at 
 		if p < 0 {
 			return
 		}
+		if c := s[p]; (c == '.' || c == ':' || c == '=') && (p+1 == len(s) || byteClass[s[p+1]]&bDelim != 0) {
+			// the token's first mark ends it ("word.", "key:"): trimmed
+			// away as punctuation, it leaves a token without a mark
+			i = p + 1
+			continue
+		}
 		start := p
 		for start > i && byteClass[s[start-1]]&bDelim == 0 {
 			start--
@@ -57,31 +62,44 @@ const (
 )
 
 // indexMark returns the offset of the first byte of s at or after i that
-// is a digit or one of . @ / : = (bMark), or -1.
+// is a digit or one of . @ / : = (bMark), or -1. It reads 16 bytes per
+// step and tests them as two words for bytes in 0x2E–0x40 (nearMask: the
+// marks and ; < > ?), then checks each such byte against the table.
 func indexMark(s string, i int) int {
-	b := unsafe.Slice(unsafe.StringData(s), len(s))
-	for ; i+8 <= len(b); i += 8 {
-		if m := markMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
+	p := unsafe.Pointer(unsafe.StringData(s))
+	for ; i+16 <= len(s); i += 16 {
+		lo := *(*uint64)(unsafe.Add(p, i))
+		hi := *(*uint64)(unsafe.Add(p, i+8))
+		if nearMask(lo)|nearMask(hi) == 0 {
+			continue
+		}
+		for m := nearMask(lo); m != 0; m &= m - 1 {
+			if k := i + bits.TrailingZeros64(m)>>3; byteClass[s[k]]&bMark != 0 {
+				return k
+			}
+		}
+		for m := nearMask(hi); m != 0; m &= m - 1 {
+			if k := i + 8 + bits.TrailingZeros64(m)>>3; byteClass[s[k]]&bMark != 0 {
+				return k
+			}
 		}
 	}
-	for ; i < len(b); i++ {
-		if byteClass[b[i]]&bMark != 0 {
+	for ; i < len(s); i++ {
+		if byteClass[s[i]]&bMark != 0 {
 			return i
 		}
 	}
 	return -1
 }
 
-// markMask sets the high bit of each byte of x (eight bytes, little
-// endian) that is a mark: '.', '/', '0'–'9', ':' (0x2E–0x3A), '=' (0x3D)
-// or '@' (0x40). Per byte and exact: the low seven bits y of a byte, plus
-// at most 0x7f, never carry into the next byte.
-func markMask(x uint64) uint64 {
+// nearMask sets the high bit of each byte of x (eight bytes, little
+// endian, as amd64 and arm64 load them) in 0x2E–0x40: the marks '.', '/',
+// '0'–'9', ':', '=', '@' and also ';', '<', '>', '?'. Per byte and exact:
+// the low seven bits of a byte plus at most 0x52 never carry into the next
+// byte, and bytes with the high bit set are excluded.
+func nearMask(x uint64) uint64 {
 	y := x & lows
-	inRange := (y + (0x80-0x2E)*ones) &^ (y + (0x80-0x3B)*ones) // y >= 0x2E and y < 0x3B
-	eq := ^((y ^ 0x3D*ones) + lows) | ^((y ^ 0x40*ones) + lows) // y == '=' or y == '@'
-	return (inRange | eq) & highs &^ x                          // ASCII bytes only
+	return (y + (0x80-0x2E)*ones) &^ (y + (0x80-0x41)*ones) &^ x & highs
 }
 
 // extractor normalises into an append-only arena.
@@ -120,14 +138,12 @@ func (x *extractor) lower(s string) string {
 // Lower appends s, ASCII lower-cased, to *arena and returns the appended
 // bytes as a string aliasing the arena.
 func Lower(arena *[]byte, s string) string {
-	b := *arena
-	from := len(b)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if isUpper(c) {
-			c += 'a' - 'A'
+	from := len(*arena)
+	b := append(*arena, s...)
+	for i := from; i < len(b); i++ {
+		if isUpper(b[i]) {
+			b[i] += 'a' - 'A'
 		}
-		b = append(b, c)
 	}
 	*arena = b
 	if from == len(b) {
@@ -167,54 +183,58 @@ func keyValueSplit(t string) int {
 	return -1
 }
 
+// summary returns the byte classes of t, or-ed: which rules can apply.
+func summary(t string) uint16 {
+	var m uint16
+	for i := 0; i < len(t); i++ {
+		m |= byteClass[t[i]]
+	}
+	return m
+}
+
+// classify reports the value of token t (at its offset at), if any. Each
+// rule runs only when the token holds the byte it needs (summary); a token
+// without a mark after trimming holds no value.
 func (x *extractor) classify(t string, at int, fn func(string, Class, int)) {
 	maxLen := x.maxLen
+	var m uint16
 	for {
 		t = trimPunct(t)
 		if len(t) < MinValueLen || (maxLen > 0 && len(t) > maxLen) {
 			return
 		}
+		if m = summary(t); m&bMark == 0 {
+			return
+		}
 		// key=value and key:value fragments (YAML, query strings, mailto:)
 		// keep the value; hh:mm times are not split.
-		if k := keyValueSplit(t); k > 0 && !strings.Contains(t, "://") && !isDigits(t[:k]) && indexByte(t[:k], '@') < 0 {
-			t = t[k+1:]
-			continue
+		if m&bKeyValue != 0 {
+			if k := keyValueSplit(t); k > 0 && !strings.Contains(t, "://") && !isDigits(t[:k]) && strings.IndexByte(t[:k], '@') < 0 {
+				t = t[k+1:]
+				continue
+			}
 		}
 		break
 	}
-	if k := strings.Index(t, "://"); k > 0 {
-		u := x.lower(t[k+3:])
-		u = strings.TrimPrefix(u, "www.")
-		u = strings.TrimRight(u, "/")
-		if len(u) < MinValueLen {
+	if m&bKeyValue != 0 {
+		if k := strings.Index(t, "://"); k > 0 {
+			x.url(t, k, at, fn)
 			return
 		}
-		host := u
-		if e := strings.IndexAny(host, "/?#"); e >= 0 {
-			host = host[:e]
+	}
+	if m&bAt != 0 {
+		if a := strings.IndexByte(t, '@'); a > 0 {
+			if emailAt(t) == a {
+				fn(x.lower(t), Email, at)
+			}
+			return
 		}
-		if e := lastIndexByte(host, '@'); e >= 0 {
-			host = host[e+1:]
-		}
-		if e := indexByte(host, ':'); e >= 0 {
-			host = host[:e]
-		}
-		fn(u, URL, at)
-		if host != u && len(host) >= MinValueLen && IsHost(host) {
-			fn(host, Host, at)
-		}
+	}
+	if m&bHigh != 0 {
 		return
 	}
-	if a := indexByte(t, '@'); a > 0 {
-		if emailAt(t) == a {
-			fn(x.lower(t), Email, at)
-		}
-		return
-	}
-	if !isASCII(t) {
-		return
-	}
-	if sl := indexByte(t, '/'); sl >= 0 {
+	if m&bSlash != 0 {
+		sl := strings.IndexByte(t, '/')
 		if IsFileExt(extOf(t)) {
 			fn(x.lower(t), File, at)
 			return
@@ -232,7 +252,7 @@ func (x *extractor) classify(t string, at int, fn func(string, Class, int)) {
 		}
 		return
 	}
-	if indexByte(t, '.') >= 0 {
+	if m&bDot != 0 {
 		if IsFileExt(extOf(t)) {
 			fn(x.lower(t), File, at)
 			return
@@ -250,6 +270,30 @@ func (x *extractor) classify(t string, at int, fn func(string, Class, int)) {
 	}
 	if len(t) >= MinIDLen && isID(t) && !isDateLike(t) {
 		fn(x.lower(t), ID, at)
+	}
+}
+
+// url reports the URL t (its scheme ending at k) and its host.
+func (x *extractor) url(t string, k, at int, fn func(string, Class, int)) {
+	u := x.lower(t[k+3:])
+	u = strings.TrimPrefix(u, "www.")
+	u = strings.TrimRight(u, "/")
+	if len(u) < MinValueLen {
+		return
+	}
+	host := u
+	if e := strings.IndexAny(host, "/?#"); e >= 0 {
+		host = host[:e]
+	}
+	if e := strings.LastIndexByte(host, '@'); e >= 0 {
+		host = host[e+1:]
+	}
+	if e := strings.IndexByte(host, ':'); e >= 0 {
+		host = host[:e]
+	}
+	fn(u, URL, at)
+	if host != u && len(host) >= MinValueLen && IsHost(host) {
+		fn(host, Host, at)
 	}
 }
 

@@ -24,7 +24,7 @@ func Fields(v string) Set {
 			i++
 		}
 		j := i
-		var m uint8
+		var m uint16
 		for j < len(v) {
 			c := byteClass[v[j]]
 			if c&bSpace != 0 {
@@ -85,7 +85,7 @@ func wordClasses(tok string) Set {
 	case hasPrefixFold(t, "http://") || hasPrefixFold(t, "https://") || hasPrefixFold(t, "www."):
 		return Of(URL)
 	case strings.Contains(t, "@"):
-		if at := lastIndexByte(t, '@'); at > 0 && indexByte(t[at:], '.') > 0 && at < len(t)-3 {
+		if at := strings.LastIndexByte(t, '@'); at > 0 && strings.IndexByte(t[at:], '.') > 0 && at < len(t)-3 {
 			return Of(Email)
 		}
 	}
@@ -100,7 +100,7 @@ func wordClasses(tok string) Set {
 		s |= Of(Money)
 	}
 	if d := countDigits(t); d >= 9 {
-		if t[0] == '+' || strings.ContainsAny(t, "-()") && indexByte(t, '.') < 0 {
+		if t[0] == '+' || strings.ContainsAny(t, "-()") && strings.IndexByte(t, '.') < 0 {
 			s |= Of(Phone)
 		} else if d == len(t) {
 			s |= Of(Account)

@@ -21,6 +21,8 @@
 // expressions; cost is linear in the text (callers cap how much they read).
 package values
 
+import "strings"
+
 // Class is the kind of a value. Extract reports Email, URL, Host, Number,
 // ID and File; Fields reports Email, URL, Host, IBAN, Account, Phone, Money,
 // Date, Path and Prose. The numbering is stable: detector/flow stores
@@ -119,9 +121,16 @@ const (
 	// bTrigger: a digit, one of @ . / \ : or a non-ASCII byte (a currency
 	// sign): a word of Fields without one holds no class.
 	bTrigger
+	// Single bytes, for the summary of a token Extract classifies: which
+	// of its rules can apply.
+	bKeyValue // ':' or '='
+	bAt       // '@'
+	bSlash    // '/'
+	bDot      // '.'
+	bHigh     // a non-ASCII byte
 )
 
-var byteClass = func() (t [256]uint8) {
+var byteClass = func() (t [256]uint16) {
 	for _, c := range []byte(" \t\n\r\v\f\"'`<>()[]{},;|*\\") {
 		t[c] |= bDelim
 	}
@@ -141,6 +150,14 @@ var byteClass = func() (t [256]uint8) {
 	}
 	for _, c := range []byte("@./\\:") {
 		t[c] |= bTrigger
+	}
+	t[':'] |= bKeyValue
+	t['='] |= bKeyValue
+	t['@'] |= bAt
+	t['/'] |= bSlash
+	t['.'] |= bDot
+	for c := 0x80; c < 256; c++ {
+		t[c] |= bHigh
 	}
 	return t
 }()
@@ -223,7 +240,7 @@ func IsFileExt(e string) bool { return extKind(e)&extDoc != 0 }
 
 // extOf returns the extension of t (at most 5 bytes, not lower-cased).
 func extOf(t string) string {
-	k := lastIndexByte(t, '.')
+	k := strings.LastIndexByte(t, '.')
 	if k < 0 || k == len(t)-1 {
 		return ""
 	}
@@ -308,12 +325,12 @@ func isLocalPart(l string) bool {
 // emailAt returns the offset of the '@' of an e-mail address t
 // (local@host, one '@'), or -1.
 func emailAt(t string) int {
-	a := indexByte(t, '@')
+	a := strings.IndexByte(t, '@')
 	if a <= 0 {
 		return -1
 	}
 	dom := t[a+1:]
-	if indexByte(dom, '@') >= 0 || !IsHost(dom) || !isLocalPart(t[:a]) {
+	if strings.IndexByte(dom, '@') >= 0 || !IsHost(dom) || !isLocalPart(t[:a]) {
 		return -1
 	}
 	return a
@@ -414,22 +431,4 @@ func hasPrefixFold(s, p string) bool {
 		}
 	}
 	return true
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func lastIndexByte(s string, c byte) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }

@@ -7,27 +7,33 @@ import (
 	"testing"
 )
 
-func TestMarkMask(t *testing.T) {
-	// every byte value at every position of the word, against the table
+func TestNearMask(t *testing.T) {
+	// every byte value at every position of the word
 	for c := 0; c < 256; c++ {
 		for pos := 0; pos < 8; pos++ {
 			x := uint64(c) << (8 * pos)
-			// the other bytes: a plain letter, never a mark
 			for k := 0; k < 8; k++ {
 				if k != pos {
-					x |= uint64('a') << (8 * k)
+					x |= uint64('a') << (8 * k) // a plain letter elsewhere
 				}
 			}
-			want := byteClass[c]&bMark != 0
-			if got := markMask(x) != 0; got != want {
-				t.Fatalf("markMask(byte %#x at %d) = %v, want %v", c, pos, got, want)
+			want := uint64(0)
+			if c >= 0x2E && c <= 0x40 {
+				want = 0x80 << (8 * pos)
+			}
+			if got := nearMask(x); got != want {
+				t.Fatalf("nearMask(byte %#x at %d) = %#x, want %#x", c, pos, got, want)
+			}
+			if byteClass[c]&bMark != 0 && want == 0 {
+				t.Fatalf("mark %#x outside nearMask's range", c)
 			}
 		}
 	}
 }
 
 func TestIndexMark(t *testing.T) {
-	for _, s := range []string{"", "a", "plain words only here", "x.", strings.Repeat("word ", 40) + "a@b", "é€→ 0", strings.Repeat("ä", 17) + "/"} {
+	for _, s := range []string{"", "a", "plain words only here", "x.", strings.Repeat("word ", 40) + "a@b", "é€→ 0", strings.Repeat("ä", 17) + "/",
+		"what? <a> b; c>d? e " + strings.Repeat("f", 30) + "=g", strings.Repeat("abc;<>?", 9) + "0"} {
 		for i := 0; i <= len(s); i++ {
 			want := -1
 			for k := i; k < len(s); k++ {
