@@ -62,34 +62,52 @@ const (
 )
 
 // indexMark returns the offset of the first byte of s at or after i that
-// is a digit or one of . @ / : = (bMark), or -1. It reads 16 bytes per
-// step and tests them as two words for bytes in 0x2E–0x40 (nearMask: the
-// marks and ; < > ?), then checks each such byte against the table.
-func indexMark(s string, i int) int {
+// is a digit or one of . @ / : = (bMark), or -1.
+func indexMark(s string, i int) int { return indexClass(s, i, bMark) }
+
+// indexTrigger returns the offset of the first byte of s at or after i
+// that is a digit, one of @ . / \ : or a non-ASCII byte (bTrigger), or -1.
+func indexTrigger(s string, i int) int { return indexClass(s, i, bTrigger) }
+
+// indexClass returns the offset of the first byte of s at or after i in
+// byte class bit (bMark or bTrigger), or -1. It reads 16 bytes per step
+// and tests them as two words for candidate bytes (candidates), then checks
+// each candidate against the table.
+func indexClass(s string, i int, bit uint16) int {
 	p := unsafe.Pointer(unsafe.StringData(s))
 	for ; i+16 <= len(s); i += 16 {
-		lo := *(*uint64)(unsafe.Add(p, i))
-		hi := *(*uint64)(unsafe.Add(p, i+8))
-		if nearMask(lo)|nearMask(hi) == 0 {
+		lo := candidates(*(*uint64)(unsafe.Add(p, i)), bit)
+		hi := candidates(*(*uint64)(unsafe.Add(p, i+8)), bit)
+		if lo|hi == 0 {
 			continue
 		}
-		for m := nearMask(lo); m != 0; m &= m - 1 {
-			if k := i + bits.TrailingZeros64(m)>>3; byteClass[s[k]]&bMark != 0 {
+		for ; lo != 0; lo &= lo - 1 {
+			if k := i + bits.TrailingZeros64(lo)>>3; byteClass[s[k]]&bit != 0 {
 				return k
 			}
 		}
-		for m := nearMask(hi); m != 0; m &= m - 1 {
-			if k := i + 8 + bits.TrailingZeros64(m)>>3; byteClass[s[k]]&bMark != 0 {
+		for ; hi != 0; hi &= hi - 1 {
+			if k := i + 8 + bits.TrailingZeros64(hi)>>3; byteClass[s[k]]&bit != 0 {
 				return k
 			}
 		}
 	}
 	for ; i < len(s); i++ {
-		if byteClass[s[i]]&bMark != 0 {
+		if byteClass[s[i]]&bit != 0 {
 			return i
 		}
 	}
 	return -1
+}
+
+// candidates returns the bytes of x that may be in class bit: nearMask for
+// the marks; for the triggers also '\\' and non-ASCII bytes.
+func candidates(x uint64, bit uint16) uint64 {
+	if bit == bTrigger {
+		y := (x & lows) ^ '\\'*ones
+		return nearMask(x) | x&highs | ^(y+lows)&highs
+	}
+	return nearMask(x)
 }
 
 // nearMask sets the high bit of each byte of x (eight bytes, little

@@ -128,6 +128,8 @@ const (
 	bSlash    // '/'
 	bDot      // '.'
 	bHigh     // a non-ASCII byte
+	bDigit    // '0'–'9'
+	bBackslash // '\\'
 )
 
 var byteClass = func() (t [256]uint16) {
@@ -159,6 +161,10 @@ var byteClass = func() (t [256]uint16) {
 	for c := 0x80; c < 256; c++ {
 		t[c] |= bHigh
 	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] |= bDigit
+	}
+	t['\\'] |= bBackslash
 	return t
 }()
 

@@ -31,19 +31,21 @@ func TestNearMask(t *testing.T) {
 	}
 }
 
-func TestIndexMark(t *testing.T) {
+func TestIndexClass(t *testing.T) {
 	for _, s := range []string{"", "a", "plain words only here", "x.", strings.Repeat("word ", 40) + "a@b", "é€→ 0", strings.Repeat("ä", 17) + "/",
-		"what? <a> b; c>d? e " + strings.Repeat("f", 30) + "=g", strings.Repeat("abc;<>?", 9) + "0"} {
-		for i := 0; i <= len(s); i++ {
-			want := -1
-			for k := i; k < len(s); k++ {
-				if byteClass[s[k]]&bMark != 0 {
-					want = k
-					break
+		"what? <a> b; c>d? e " + strings.Repeat("f", 30) + "=g", strings.Repeat("abc;<>?", 9) + "0", strings.Repeat("path ", 5) + `C:\x`} {
+		for _, bit := range []uint16{bMark, bTrigger} {
+			for i := 0; i <= len(s); i++ {
+				want := -1
+				for k := i; k < len(s); k++ {
+					if byteClass[s[k]]&bit != 0 {
+						want = k
+						break
+					}
 				}
-			}
-			if got := indexMark(s, i); got != want {
-				t.Fatalf("indexMark(%q, %d) = %d, want %d", s, i, got, want)
+				if got := indexClass(s, i, bit); got != want {
+					t.Fatalf("indexClass(%q, %d, %b) = %d, want %d", s, i, bit, got, want)
+				}
 			}
 		}
 	}
