@@ -123,12 +123,12 @@ const (
 	bTrigger
 	// Single bytes, for the summary of a token Extract classifies: which
 	// of its rules can apply.
-	bKeyValue // ':' or '='
-	bAt       // '@'
-	bSlash    // '/'
-	bDot      // '.'
-	bHigh     // a non-ASCII byte
-	bDigit    // '0'–'9'
+	bKeyValue  // ':' or '='
+	bAt        // '@'
+	bSlash     // '/'
+	bDot       // '.'
+	bHigh      // a non-ASCII byte
+	bDigit     // '0'–'9'
 	bBackslash // '\\'
 )
 
