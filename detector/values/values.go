@@ -346,16 +346,18 @@ func emailAt(t string) int {
 // 11–30 letters or digits (15–34 in all). Letters may be of either case
 // (Extract lower-cases values); Fields, reading raw text, asks for
 // upper-case letters (isIBANUpper).
-func IsIBAN(v string) bool { return ibanShape(v, isAlpha) }
+func IsIBAN(v string) bool { return ibanShape(v, 0x20) }
 
-func isIBANUpper(t string) bool { return ibanShape(t, isUpper) }
+func isIBANUpper(t string) bool { return ibanShape(t, 0) }
 
-func ibanShape(v string, letter func(byte) bool) bool {
-	if len(v) < 15 || len(v) > 34 || !letter(v[0]) || !letter(v[1]) || !isDigit(v[2]) || !isDigit(v[3]) {
+// ibanShape checks the IBAN shape; fold 0x20 accepts lower-case letters
+// (c &^ 0x20 is upper case exactly for ASCII letters), 0 only upper case.
+func ibanShape(v string, fold byte) bool {
+	if len(v) < 15 || len(v) > 34 || !isUpper(v[0]&^fold) || !isUpper(v[1]&^fold) || !isDigit(v[2]) || !isDigit(v[3]) {
 		return false
 	}
 	for i := 4; i < len(v); i++ {
-		if !letter(v[i]) && !isDigit(v[i]) {
+		if !isUpper(v[i]&^fold) && !isDigit(v[i]) {
 			return false
 		}
 	}
