@@ -11,7 +11,8 @@
 // (stats.go): an exponentially weighted mean and variance of the log
 // length of its values (gonum's normal distribution gives the tail
 // probability of a new length) and the exponentially weighted frequency of
-// each value class (classes.go: e-mail, URL, host, IBAN, account number,
+// each value class (classes.go, from detector/values, the one value
+// classifier of the detectors: e-mail, URL, host, IBAN, account number,
 // phone, money amount, date, path, free-text sentence). A tool also keeps
 // how often its results bring a field it has not returned before.
 //
