@@ -401,8 +401,9 @@ func isDate(t string) bool {
 // isMoney reports an amount: a currency symbol next to a digit, or a
 // number with exactly two decimals (commas, thousands separators, aside).
 func isMoney(t string) bool {
-	for _, sym := range [...]string{"$", "€", "£", "¥"} {
-		if (hasPrefix(t, sym) && len(t) > len(sym) && isDigit(t[len(sym)])) || (hasSuffix(t, sym) && len(t) > len(sym) && isDigit(t[len(t)-len(sym)-1])) {
+	// each sign starts and ends with '$' or a non-ASCII byte
+	if f, l := t[0], t[len(t)-1]; f == '$' || f >= 0x80 || l == '$' || l >= 0x80 {
+		if hasCurrency(t) {
 			return true
 		}
 	}
@@ -421,6 +422,16 @@ func isMoney(t string) bool {
 		}
 	}
 	return dot && whole > 0 && decimals == 2
+}
+
+// hasCurrency reports a currency sign before or after a digit.
+func hasCurrency(t string) bool {
+	for _, sym := range [...]string{"$", "€", "£", "¥"} {
+		if (hasPrefix(t, sym) && len(t) > len(sym) && isDigit(t[len(sym)])) || (hasSuffix(t, sym) && len(t) > len(sym) && isDigit(t[len(t)-len(sym)-1])) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
