@@ -150,12 +150,12 @@ func (x *extractor) lower(s string) string {
 	if !upper {
 		return s
 	}
-	return Lower(x.buf, s)
+	return lowerInto(x.buf, s)
 }
 
-// Lower appends s, ASCII lower-cased, to *arena and returns the appended
-// bytes as a string aliasing the arena.
-func Lower(arena *[]byte, s string) string {
+// lowerInto appends s, ASCII lower-cased, to *arena and returns the
+// appended bytes as a string aliasing the arena.
+func lowerInto(arena *[]byte, s string) string {
 	from := len(*arena)
 	b := append(*arena, s...)
 	for i := from; i < len(b); i++ {

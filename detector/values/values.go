@@ -187,15 +187,6 @@ func isDigits(s string) bool {
 	return len(s) > 0
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 func countDigits(s string) int {
 	n := 0
 	for i := 0; i < len(s); i++ {
