@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tetherhq/tether/detector/values"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -508,23 +509,14 @@ func isSingleToken(s string) bool {
 
 // isAddress reports whether value v of class c is an address data or money
 // can be sent to: an e-mail address, a URL or host, a phone/account number,
-// or an IBAN-shaped id (ISO 13616: two letters, two check digits, 11–30
-// letters or digits; v is lower-cased). Other ids (record, file, order ids)
+// or an IBAN-shaped id (values.IsIBAN). Other ids (record, file, order ids)
 // are what a call carries, not where it goes.
 func isAddress(v string, c Class) bool {
 	switch c {
 	case ClassEmail, ClassURL, ClassHost, ClassNumber:
 		return true
 	case ClassID:
-		if len(v) < 15 || len(v) > 34 || !isAlpha(v[0]) || !isAlpha(v[1]) || !isDigit(v[2]) || !isDigit(v[3]) {
-			return false
-		}
-		for i := 4; i < len(v); i++ {
-			if !isAlpha(v[i]) && !isDigit(v[i]) {
-				return false
-			}
-		}
-		return true
+		return values.IsIBAN(v)
 	}
 	return false
 }

@@ -11,7 +11,8 @@
 // (stats.go): an exponentially weighted mean and variance of the log
 // length of its values (gonum's normal distribution gives the tail
 // probability of a new length) and the exponentially weighted frequency of
-// each value class (classes.go: e-mail, URL, host, IBAN, account number,
+// each value class (classes.go, from detector/values, the one value
+// classifier of the detectors: e-mail, URL, host, IBAN, account number,
 // phone, money amount, date, path, free-text sentence). A tool also keeps
 // how often its results bring a field it has not returned before.
 //
@@ -208,7 +209,7 @@ type Detector struct {
 	lastID    string
 	spans     []Span
 	judged    []judged
-	fields    map[*fieldStats]fieldResult
+	touched   []*fieldStats // the fields one learn call updates (fieldStats.res)
 	keyAgent  []byte
 	keyGroups []byte
 }
@@ -227,7 +228,7 @@ func New(opts Options) *Detector {
 	if opts.Validate() != nil {
 		opts = DefaultOptions()
 	}
-	d := &Detector{opts: opts, tools: lru.New[toolStats](opts.MaxScopes), fields: make(map[*fieldStats]fieldResult)}
+	d := &Detector{opts: opts, tools: lru.New[toolStats](opts.MaxScopes)}
 	d.tools.CountInto(&d.evictions)
 	return d
 }
@@ -423,7 +424,6 @@ func classList(s classSet) []Class {
 func (d *Detector) learn(ts *toolStats, leaves []leaf, newField bool) {
 	ts.Results = min(ts.Results+1, math.MaxInt32-1)
 	ts.NewFields.Add(b2f(newField), d.opts.Alpha)
-	clear(d.fields)
 	for i, l := range leaves {
 		j := d.judged[i]
 		f := ts.field(l.path)
@@ -438,14 +438,18 @@ func (d *Detector) learn(ts *toolStats, leaves []leaf, newField bool) {
 			a /= 4
 		}
 		f.Length.Add(j.logLen, a)
-		g := d.fields[f]
-		g.classes |= j.classes
-		g.novel |= j.novel
-		d.fields[f] = g
+		if !f.touched {
+			f.touched, f.res = true, fieldResult{}
+			d.touched = append(d.touched, f)
+		}
+		f.res.classes |= j.classes
+		f.res.novel |= j.novel
 	}
-	for f, g := range d.fields {
-		f.addClasses(g.classes, g.novel, d.opts.Alpha, d.opts.AdoptFraction)
+	for _, f := range d.touched {
+		f.addClasses(f.res.classes, f.res.novel, d.opts.Alpha, d.opts.AdoptFraction)
+		f.touched = false
 	}
+	d.touched = d.touched[:0]
 }
 
 // fieldResult is what one result's values of a field held, and which of

@@ -1,5 +1,7 @@
 package outputs
 
+import "strings"
+
 // Fields of a result: the leaves of a JSON document by key path (array
 // elements as "[]"), or, for text, the lines by the path of "key: value"
 // labels above them (YAML-like records, "- " list items as "[]"); lines
@@ -182,17 +184,23 @@ func clipKey(k string) string {
 	return k
 }
 
-// stringEnd returns the offset after the JSON string opening at text[i].
+// stringEnd returns the offset after the JSON string opening at text[i]:
+// the first quote after it not escaped by an odd run of backslashes.
 func stringEnd(text string, i int) (int, bool) {
-	for j := i + 1; j < len(text); j++ {
-		switch text[j] {
-		case '\\':
-			j++
-		case '"':
+	for j := i + 1; ; j++ {
+		k := strings.IndexByte(text[j:], '"')
+		if k < 0 {
+			return len(text), false
+		}
+		j += k
+		n := 0
+		for b := j - 1; b > i && text[b] == '\\'; b-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1, true
 		}
 	}
-	return len(text), false
 }
 
 func skipSpace(text string, i int) int {
@@ -206,9 +214,9 @@ func skipSpace(text string, i int) int {
 func (p *parser) lines(text string, max int) {
 	p.stack = p.stack[:0]
 	for off := 0; off < len(text) && len(p.leaves) < max; {
-		end := off
-		for end < len(text) && text[end] != '\n' {
-			end++
+		end := len(text)
+		if k := strings.IndexByte(text[off:], '\n'); k >= 0 {
+			end = off + k
 		}
 		p.line(text, off, end, max)
 		off = end + 1

@@ -40,6 +40,11 @@ type fieldStats struct {
 	// least Options.AdoptFraction) is a change of the tool's output and
 	// is adopted.
 	Pending [numClasses]float64
+
+	// touched and res are scratch of one learn call, not state: res is
+	// what this result's values of the field held, valid while touched.
+	touched bool
+	res     fieldResult
 }
 
 func (ts *toolStats) field(path string) *fieldStats {
