@@ -67,26 +67,31 @@ func (d *Decoder) Decode(b []byte, ref time.Time) (*Event, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
-	var ev Event
+	// One allocation holds the event and its two optional times.
+	box := new(struct {
+		ev    Event
+		times [2]time.Time
+	})
+	ev := &box.ev
 	// The fast path takes the records producers emit; it defers anything
 	// else (errors included) to json.Unmarshal, whose result it matches.
-	if !decodeEventFast(b, &ev, &d.in) {
+	if !decodeEventFast(b, ev, &d.in, &box.times) {
 		// Hostile input is refused here, before encoding/json would
 		// normalise it away (see scanRecord).
 		if err := scanRecord(b); err != nil {
 			return nil, err
 		}
-		ev = Event{}
-		if err := json.Unmarshal(b, &ev); err != nil {
+		*ev = Event{}
+		if err := json.Unmarshal(b, ev); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 	}
 	// Both paths have already checked the whole record, arguments
 	// included: skip the second scan.
-	if err := d.validate(&ev, ref, false); err != nil {
+	if err := d.validate(ev, ref, false); err != nil {
 		return nil, err
 	}
-	return &ev, nil
+	return ev, nil
 }
 
 // Validate checks an event's required fields and value domains and fills

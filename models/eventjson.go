@@ -52,8 +52,27 @@ import (
 
 // decodeEventFast decodes record b into ev (which should be zero). It
 // reports false, leaving ev in an unspecified state, when the record must go
-// through json.Unmarshal instead.
-func decodeEventFast(b []byte, ev *Event, in *interner) bool {
+// through json.Unmarshal instead. The two optional times of the event
+// (principal session end, credential expiry) are stored in *times when it
+// is not nil, so that they share the event's allocation.
+func decodeEventFast(b []byte, ev *Event, in *interner, times *[2]time.Time) bool {
+	var ic internCtx
+	if in != nil {
+		ic.t = in.table()
+	}
+	ok := decodeEvent(b, ev, &ic, times)
+	if in != nil {
+		in.account(&ic)
+	}
+	return ok
+}
+
+// decodeEvent is decodeEventFast with the interner's per-record context.
+func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
+	var pse, cre *time.Time
+	if times != nil {
+		pse, cre = &times[0], &times[1]
+	}
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -179,13 +198,13 @@ func decodeEventFast(b []byte, ev *Event, in *interner) bool {
 			i, ok = in.fastString(b, i, &ev.Principal)
 		case "tether.principal.session_end":
 			bit = 1 << 20
-			i, ok = fastTimePtr(b, i, &ev.PrincipalSessionEnd)
+			i, ok = fastTimePtr(b, i, &ev.PrincipalSessionEnd, pse)
 		case "tether.credential.id":
 			bit = 1 << 21
 			i, ok = in.fastString(b, i, &ev.CredentialID)
 		case "tether.credential.expires_at":
 			bit = 1 << 22
-			i, ok = fastTimePtr(b, i, &ev.CredentialExpiry)
+			i, ok = fastTimePtr(b, i, &ev.CredentialExpiry, cre)
 		case "tether.autonomy_level":
 			bit = 1 << 23
 			s := string(ev.Autonomy)
@@ -280,23 +299,99 @@ func fastString(b []byte, i int, dst *string) (int, bool) {
 // interner hands out one string for repeated values of the fields that
 // repeat from event to event (agent, session, tool, model, principal,
 // credential ids), so decoding them does not allocate once seen. It is a
-// fixed table of internSlots recent values indexed by hash; a collision
-// replaces the slot. Slots are atomic pointers: a Decoder is shared by the
-// consumer's partition goroutines. A nil *interner allocates every string.
+// table of recent values indexed by hash, in sets of four slots (one cache
+// line); a miss fills an empty slot of the value's set, else replaces one
+// chosen by hash. Slots are atomic pointers, as a Decoder is shared by the
+// consumer's partition goroutines. The table starts at internMinSlots and
+// doubles, keeping its values, whenever more than one lookup in 16 over a
+// window of four times its size missed (the working set of ids outgrew it:
+// thousands of agents), up to internMaxSlots (2 MiB of pointers, plus the
+// strings, which the detectors' state holds anyway). The zero value is
+// ready to use; a nil *interner allocates every string.
 type interner struct {
-	slots [internSlots]atomic.Pointer[string]
+	tab atomic.Pointer[internTable]
+	// stats counts lookups (low 32 bits) and misses (high 32 bits) since
+	// the table was built or last judged; one atomic add per record.
+	stats atomic.Uint64
+}
+
+type internTable struct {
+	slots []atomic.Pointer[string]
+	mask  uint64
 }
 
 const (
-	internSlots  = 4096 // 32 KiB of pointers
-	internMaxLen = 128  // longer values are not interned
+	internMinSlots = 4096    // 32 KiB of pointers
+	internMaxSlots = 1 << 18 // 2 MiB of pointers
+	internMaxLen   = 128     // longer values are not interned
+	internWays     = 4       // slots per set: a value lives in slot h, h^1, h^2 or h^3
 )
 
 var internSeed = maphash.MakeSeed()
 
+// table returns the current table, building the first one.
+func (in *interner) table() *internTable {
+	if t := in.tab.Load(); t != nil {
+		return t
+	}
+	t := &internTable{slots: make([]atomic.Pointer[string], internMinSlots), mask: internMinSlots - 1}
+	if !in.tab.CompareAndSwap(nil, t) {
+		t = in.tab.Load()
+	}
+	return t
+}
+
+// internCtx is one record's view of the interner: its table and the
+// lookups and misses to account for when the record is decoded.
+type internCtx struct {
+	t       *internTable
+	lookups uint32
+	misses  uint32
+}
+
+// account adds a record's lookups and misses to the interner's window and
+// grows the table when the window shows it too small.
+func (in *interner) account(c *internCtx) {
+	if c.lookups == 0 {
+		return
+	}
+	v := in.stats.Add(uint64(c.lookups) | uint64(c.misses)<<32)
+	lookups, misses := v&0xffffffff, v>>32
+	size := uint64(len(c.t.slots))
+	if lookups < 4*size {
+		return
+	}
+	if misses*16 <= lookups || size >= internMaxSlots {
+		in.stats.Store(0) // judged: a new window
+		return
+	}
+	nt := &internTable{slots: make([]atomic.Pointer[string], 2*size), mask: 2*size - 1}
+	for i := range c.t.slots {
+		if p := c.t.slots[i].Load(); p != nil {
+			nt.put(p, maphash.String(internSeed, *p))
+		}
+	}
+	if in.tab.CompareAndSwap(c.t, nt) {
+		in.stats.Store(0)
+	}
+}
+
+// put stores p in its set: the first empty slot from its own, else one
+// chosen by hash.
+func (t *internTable) put(p *string, h uint64) {
+	a := h & t.mask
+	for k := range uint64(internWays) {
+		if s := &t.slots[a^k]; s.Load() == nil {
+			s.Store(p)
+			return
+		}
+	}
+	t.slots[a^(h>>62)].Store(p)
+}
+
 // fastString is fastString with interning of plain (unescaped) values.
-func (in *interner) fastString(b []byte, i int, dst *string) (int, bool) {
-	if in == nil || b[i] != '"' {
+func (in *internCtx) fastString(b []byte, i int, dst *string) (int, bool) {
+	if in.t == nil || b[i] != '"' {
 		return fastString(b, i, dst)
 	}
 	s := i + 1
@@ -313,16 +408,21 @@ func (in *interner) fastString(b []byte, i int, dst *string) (int, bool) {
 	return fastString(b, i, dst)
 }
 
-func (in *interner) intern(v []byte) string {
+func (in *internCtx) intern(v []byte) string {
 	if len(v) == 0 {
 		return ""
 	}
-	slot := &in.slots[maphash.Bytes(internSeed, v)&(internSlots-1)]
-	if p := slot.Load(); p != nil && *p == string(v) {
-		return *p
+	in.lookups++
+	h := maphash.Bytes(internSeed, v)
+	a := h & in.t.mask
+	for k := range uint64(internWays) {
+		if p := in.t.slots[a^k].Load(); p != nil && *p == string(v) {
+			return *p
+		}
 	}
+	in.misses++
 	s := string(v)
-	slot.Store(&s)
+	in.t.put(&s, h)
 	return s
 }
 
@@ -414,8 +514,9 @@ func fastTime(b []byte, i int, dst *time.Time) (int, bool) {
 	return end, true
 }
 
-// fastTimePtr: null sets *dst to nil; a string allocates a new time.
-func fastTimePtr(b []byte, i int, dst **time.Time) (int, bool) {
+// fastTimePtr: null sets *dst to nil; a string is stored in *store (a new
+// time when store is nil) and *dst points to it.
+func fastTimePtr(b []byte, i int, dst **time.Time, store *time.Time) (int, bool) {
 	if b[i] == 'n' {
 		j, ok := skipNull(b, i)
 		if ok {
@@ -426,7 +527,10 @@ func fastTimePtr(b []byte, i int, dst **time.Time) (int, bool) {
 	if b[i] != '"' {
 		return i, false
 	}
-	t := new(time.Time)
+	t := store
+	if t == nil {
+		t = new(time.Time)
+	}
 	j, ok := fastTime(b, i, t)
 	if !ok {
 		return i, false
