@@ -177,8 +177,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	// A snapshot from a larger budget share is evicted down to this one.
 	agents.SetMax(d.agents.Max())
 	sessions.SetMax(d.sessions.Max())
-	copy(d.z.df, st.DF)
-	d.z.docs = st.Docs
+	d.z.restore(st.DF, st.Docs)
 	d.agents, d.sessions = agents, sessions
 	return nil
 }
