@@ -55,17 +55,44 @@ import (
 // through json.Unmarshal instead. The two optional times of the event
 // (principal session end, credential expiry) are stored in *times when it
 // is not nil, so that they share the event's allocation.
-func decodeEventFast(b []byte, ev *Event, in *interner, times *[2]time.Time) bool {
+//
+// checked reports the fields (by their bit, see decodeEvent) whose values
+// came from the interner already known to pass the id (ids) or name
+// (names) rules, so that validation need not scan them again.
+func decodeEventFast(b []byte, ev *Event, in *interner, times *[2]time.Time) (ok bool, checked knownValid) {
 	var ic internCtx
 	if in != nil {
 		ic.t = in.table()
 	}
-	ok := decodeEvent(b, ev, &ic, times)
+	ok = decodeEvent(b, ev, &ic, times)
 	if in != nil {
 		in.account(&ic)
 	}
-	return ok
+	return ok, ic.known
 }
+
+// knownValid marks fields, by their bit in decodeEvent, whose values pass
+// the id rules (ids) or the name rules (names) of checkFields.
+type knownValid struct{ ids, names uint64 }
+
+// Field bits of decodeEvent for the interned fields.
+const (
+	bitAgentID         = 1 << 4
+	bitAgentName       = 1 << 5
+	bitAgentVersion    = 1 << 6
+	bitSessionID       = 1 << 7
+	bitToolName        = 1 << 9
+	bitModel           = 1 << 13
+	bitRootAgentID     = 1 << 14
+	bitParentAgentID   = 1 << 15
+	bitParentSessionID = 1 << 16
+	bitChildAgentID    = 1 << 17
+	bitChildSessionID  = 1 << 18
+	bitPrincipal       = 1 << 19
+	bitCredentialID    = 1 << 21
+	bitProvider        = 1 << 32
+	bitErrorType       = 1 << 33
+)
 
 // decodeEvent is decodeEventFast with the interner's per-record context.
 func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
@@ -137,23 +164,23 @@ func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
 			bit = 1 << 3
 			i, ok = fastTime(b, i, &ev.Time)
 		case "gen_ai.agent.id":
-			bit = 1 << 4
-			i, ok = in.fastString(b, i, &ev.AgentID)
+			bit = bitAgentID
+			i, ok = in.fastString(b, i, &ev.AgentID, bit)
 		case "gen_ai.agent.name":
-			bit = 1 << 5
-			i, ok = in.fastString(b, i, &ev.AgentName)
+			bit = bitAgentName
+			i, ok = in.fastString(b, i, &ev.AgentName, bit)
 		case "gen_ai.agent.version":
-			bit = 1 << 6
-			i, ok = in.fastString(b, i, &ev.AgentVersion)
+			bit = bitAgentVersion
+			i, ok = in.fastString(b, i, &ev.AgentVersion, bit)
 		case "gen_ai.conversation.id":
-			bit = 1 << 7
-			i, ok = in.fastString(b, i, &ev.SessionID)
+			bit = bitSessionID
+			i, ok = in.fastString(b, i, &ev.SessionID, bit)
 		case "gen_ai.operation.name":
 			bit = 1 << 8
 			i, ok = fastSym(b, i, &ev.Operation, operationSyms)
 		case "gen_ai.tool.name":
-			bit = 1 << 9
-			i, ok = in.fastString(b, i, &ev.ToolName)
+			bit = bitToolName
+			i, ok = in.fastString(b, i, &ev.ToolName, bit)
 		case "gen_ai.tool.call.id":
 			bit = 1 << 10
 			i, ok = fastString(b, i, &ev.ToolCallID)
@@ -170,38 +197,38 @@ func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
 			bit = 1 << 12
 			i, ok = fastString(b, i, &ev.Result)
 		case "gen_ai.request.model":
-			bit = 1 << 13
-			i, ok = in.fastString(b, i, &ev.Model)
+			bit = bitModel
+			i, ok = in.fastString(b, i, &ev.Model, bit)
 		case "gen_ai.provider.name":
-			bit = 1 << 32
-			i, ok = in.fastString(b, i, &ev.Provider)
+			bit = bitProvider
+			i, ok = in.fastString(b, i, &ev.Provider, bit)
 		case "error.type":
-			bit = 1 << 33
-			i, ok = in.fastString(b, i, &ev.ErrorType)
+			bit = bitErrorType
+			i, ok = in.fastString(b, i, &ev.ErrorType, bit)
 		case "tether.root_agent.id":
-			bit = 1 << 14
-			i, ok = in.fastString(b, i, &ev.RootAgentID)
+			bit = bitRootAgentID
+			i, ok = in.fastString(b, i, &ev.RootAgentID, bit)
 		case "tether.parent_agent.id":
-			bit = 1 << 15
-			i, ok = in.fastString(b, i, &ev.ParentAgentID)
+			bit = bitParentAgentID
+			i, ok = in.fastString(b, i, &ev.ParentAgentID, bit)
 		case "tether.parent_session.id":
-			bit = 1 << 16
-			i, ok = in.fastString(b, i, &ev.ParentSessionID)
+			bit = bitParentSessionID
+			i, ok = in.fastString(b, i, &ev.ParentSessionID, bit)
 		case "tether.child_agent.id":
-			bit = 1 << 17
-			i, ok = in.fastString(b, i, &ev.ChildAgentID)
+			bit = bitChildAgentID
+			i, ok = in.fastString(b, i, &ev.ChildAgentID, bit)
 		case "tether.child_session.id":
-			bit = 1 << 18
-			i, ok = in.fastString(b, i, &ev.ChildSessionID)
+			bit = bitChildSessionID
+			i, ok = in.fastString(b, i, &ev.ChildSessionID, bit)
 		case "tether.principal":
-			bit = 1 << 19
-			i, ok = in.fastString(b, i, &ev.Principal)
+			bit = bitPrincipal
+			i, ok = in.fastString(b, i, &ev.Principal, bit)
 		case "tether.principal.session_end":
 			bit = 1 << 20
 			i, ok = fastTimePtr(b, i, &ev.PrincipalSessionEnd, pse)
 		case "tether.credential.id":
-			bit = 1 << 21
-			i, ok = in.fastString(b, i, &ev.CredentialID)
+			bit = bitCredentialID
+			i, ok = in.fastString(b, i, &ev.CredentialID, bit)
 		case "tether.credential.expires_at":
 			bit = 1 << 22
 			i, ok = fastTimePtr(b, i, &ev.CredentialExpiry, cre)
@@ -316,8 +343,15 @@ type interner struct {
 }
 
 type internTable struct {
-	slots []atomic.Pointer[string]
+	slots []atomic.Pointer[internEntry]
 	mask  uint64
+}
+
+// internEntry is an interned value and what checkFields would find of it.
+type internEntry struct {
+	s    string
+	id   bool // passes the id rules (no space, no DEL: the rest is known)
+	name bool // passes the name rules (no DEL)
 }
 
 const (
@@ -334,7 +368,7 @@ func (in *interner) table() *internTable {
 	if t := in.tab.Load(); t != nil {
 		return t
 	}
-	t := &internTable{slots: make([]atomic.Pointer[string], internMinSlots), mask: internMinSlots - 1}
+	t := &internTable{slots: make([]atomic.Pointer[internEntry], internMinSlots), mask: internMinSlots - 1}
 	if !in.tab.CompareAndSwap(nil, t) {
 		t = in.tab.Load()
 	}
@@ -347,6 +381,7 @@ type internCtx struct {
 	t       *internTable
 	lookups uint32
 	misses  uint32
+	known   knownValid
 }
 
 // account adds a record's lookups and misses to the interner's window and
@@ -365,10 +400,10 @@ func (in *interner) account(c *internCtx) {
 		in.stats.Store(0) // judged: a new window
 		return
 	}
-	nt := &internTable{slots: make([]atomic.Pointer[string], 2*size), mask: 2*size - 1}
+	nt := &internTable{slots: make([]atomic.Pointer[internEntry], 2*size), mask: 2*size - 1}
 	for i := range c.t.slots {
 		if p := c.t.slots[i].Load(); p != nil {
-			nt.put(p, maphash.String(internSeed, *p))
+			nt.put(p, maphash.String(internSeed, p.s))
 		}
 	}
 	if in.tab.CompareAndSwap(c.t, nt) {
@@ -378,7 +413,7 @@ func (in *interner) account(c *internCtx) {
 
 // put stores p in its set: the first empty slot from its own, else one
 // chosen by hash.
-func (t *internTable) put(p *string, h uint64) {
+func (t *internTable) put(p *internEntry, h uint64) {
 	a := h & t.mask
 	for k := range uint64(internWays) {
 		if s := &t.slots[a^k]; s.Load() == nil {
@@ -389,41 +424,53 @@ func (t *internTable) put(p *string, h uint64) {
 	t.slots[a^(h>>62)].Store(p)
 }
 
-// fastString is fastString with interning of plain (unescaped) values.
-func (in *internCtx) fastString(b []byte, i int, dst *string) (int, bool) {
+// fastString is fastString with interning of plain values (no escape,
+// control or non-ASCII byte) of at most internMaxLen bytes; bit is the
+// field's bit, set in in.known when the value passes the id or name rules.
+func (in *internCtx) fastString(b []byte, i int, dst *string, bit uint64) (int, bool) {
 	if in.t == nil || b[i] != '"' {
 		return fastString(b, i, dst)
 	}
 	s := i + 1
-	for j := s; j < len(b) && j-s <= internMaxLen; j++ {
-		c := b[j]
-		if c == '"' {
-			*dst = in.intern(b[s:j])
+	if j := jsontok.PlainPrefix(b, s); j < len(b) && b[j] == '"' && j-s <= internMaxLen {
+		if j == s {
+			*dst = ""
 			return j + 1, true
 		}
-		if c < 0x20 || c == '\\' || c >= 0x80 {
-			break
+		e := in.intern(b[s:j])
+		*dst = e.s
+		if e.id {
+			in.known.ids |= bit
 		}
+		if e.name {
+			in.known.names |= bit
+		}
+		return j + 1, true
 	}
 	return fastString(b, i, dst)
 }
 
-func (in *internCtx) intern(v []byte) string {
-	if len(v) == 0 {
-		return ""
-	}
+// intern returns the entry of the non-empty plain value v.
+func (in *internCtx) intern(v []byte) *internEntry {
 	in.lookups++
 	h := maphash.Bytes(internSeed, v)
 	a := h & in.t.mask
 	for k := range uint64(internWays) {
-		if p := in.t.slots[a^k].Load(); p != nil && *p == string(v) {
-			return *p
+		if p := in.t.slots[a^k].Load(); p != nil && p.s == string(v) {
+			return p
 		}
 	}
 	in.misses++
-	s := string(v)
-	in.t.put(&s, h)
-	return s
+	e := &internEntry{s: string(v), id: true, name: true}
+	for _, c := range v { // plain: only space and DEL remain to be told
+		if c == ' ' {
+			e.id = false
+		} else if c == 0x7f {
+			e.id, e.name = false, false
+		}
+	}
+	in.t.put(e, h)
+	return e
 }
 
 func skipNull(b []byte, i int) (int, bool) {

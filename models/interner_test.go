@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // internAll interns every value once as one record would, returning the
@@ -12,7 +13,7 @@ func internAll(in *interner, vals [][]byte) []string {
 	c := internCtx{t: in.table()}
 	out := make([]string, len(vals))
 	for i, v := range vals {
-		out[i] = c.intern(v)
+		out[i] = c.intern(v).s
 	}
 	in.account(&c)
 	return out
@@ -107,4 +108,51 @@ func TestInternerConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestInternedValidityMatchesRules: the flags an interned value carries
+// agree with checkID and checkName, which Decode then skips for it.
+func TestInternedValidityMatchesRules(t *testing.T) {
+	var in interner
+	for _, v := range []string{"agent-1", "a b", "tab\x7fdel", "~!#$%&'()*+,-./:;<=>?@[]^_`{|}", "x", " lead", "trail ", "Model 4 (preview)"} {
+		c := internCtx{t: in.table()}
+		for round := range 2 { // a miss, then a hit
+			e := c.intern([]byte(v))
+			if want := checkID("f", v, "") == nil; e.id != want {
+				t.Errorf("%q (round %d): id flag %v, checkID says %v", v, round, e.id, want)
+			}
+			if want := checkName("f", v, "") == nil; e.name != want {
+				t.Errorf("%q (round %d): name flag %v, checkName says %v", v, round, e.name, want)
+			}
+		}
+	}
+}
+
+// TestDecodeRefusesBadInternedIDs: a value refused as an id is refused
+// every time it is decoded, also once the interner holds it.
+func TestDecodeRefusesBadInternedIDs(t *testing.T) {
+	d := NewDecoder(DefaultDecodeOptions())
+	for _, tc := range []struct {
+		field, value string
+		ok           bool
+	}{
+		{"gen_ai.agent.id", "agent 7", false},
+		{"gen_ai.agent.id", "agent\u007f7", false},
+		{"gen_ai.agent.name", "Agent Seven", true},
+		{"gen_ai.agent.name", "Agent\u007fSeven", false},
+		{"tether.principal", "alice@example.com", true},
+		{"tether.principal", "alice @example.com", false},
+		{"gen_ai.request.model", "model\u007f", false},
+	} {
+		rec := fmt.Sprintf(`{"schema_version":1,"event_id":"e1","kind":"reasoning","time":"2026-03-02T00:00:00Z","gen_ai.agent.id":"a1","gen_ai.conversation.id":"s1","%s":"%s"}`, tc.field, tc.value)
+		if tc.field == "gen_ai.agent.id" {
+			rec = fmt.Sprintf(`{"schema_version":1,"event_id":"e1","kind":"reasoning","time":"2026-03-02T00:00:00Z","gen_ai.agent.id":"%s","gen_ai.conversation.id":"s1"}`, tc.value)
+		}
+		for round := range 3 { // the value is interned by the first
+			_, err := d.Decode([]byte(rec), time.Time{})
+			if (err == nil) != tc.ok {
+				t.Errorf("%s=%q, decode %d: err %v, want ok=%v", tc.field, tc.value, round, err, tc.ok)
+			}
+		}
+	}
 }
