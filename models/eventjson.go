@@ -125,14 +125,14 @@ func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
 				return false
 			}
 			c := b[j]
-			if c == '"' {
-				break
+			if keyByte[c] {
+				j++
+				continue
 			}
-			if c < 0x20 || c == '\\' || c >= 0x80 || ('A' <= c && c <= 'Z') {
+			if c != '"' { // escape, control, non-ASCII or upper case
 				plain = false
-				break
 			}
-			j++
+			break
 		}
 		if !plain {
 			return false
@@ -288,6 +288,15 @@ func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
 		}
 	}
 }
+
+// keyByte marks the bytes a plain object key may hold: ASCII from space
+// to DEL but for the quote, the backslash and upper-case letters.
+var keyByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\' && (c < 'A' || c > 'Z')
+	}
+	return t
+}()
 
 func skipWS(b []byte, i int) int { return jsontok.SkipSpace(b, i) }
 

@@ -98,11 +98,28 @@ func (z *Vectoriser) Vectorise(dst Vector, text string, learn bool) Vector {
 			dst = append(dst, Term{Bucket: b, TF: 1})
 		}
 	}
-	slices.SortFunc(dst, func(a, b Term) int { return int(a.Bucket) - int(b.Bucket) })
+	sortTerms(dst)
 	if learn && len(dst) > 0 {
 		z.learn(dst)
 	}
 	return dst
+}
+
+// sortTerms sorts v by bucket (buckets are distinct): insertion sort for
+// the short vectors most texts give, pdqsort for long ones.
+func sortTerms(v Vector) {
+	if len(v) > 32 {
+		slices.SortFunc(v, func(a, b Term) int { return int(a.Bucket) - int(b.Bucket) })
+		return
+	}
+	for i := 1; i < len(v); i++ {
+		t := v[i]
+		j := i
+		for ; j > 0 && v[j-1].Bucket > t.Bucket; j-- {
+			v[j] = v[j-1]
+		}
+		v[j] = t
+	}
 }
 
 // Learn counts v as one more document for the IDF weights.
