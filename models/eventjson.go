@@ -111,6 +111,8 @@ func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
 	var (
 		seen    uint64     // bit n: field n was set (duplicates are refused)
 		unknown objectKeys // keys of unknown fields, for the same check
+		// Plain event and tool call ids, copied into one string at the end.
+		small smallStrings
 	)
 	for {
 		// Key.
@@ -154,7 +156,7 @@ func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
 			i, ok = fastInt(b, i, &ev.SchemaVersion)
 		case "event_id":
 			bit = 1 << 1
-			i, ok = fastString(b, i, &ev.ID)
+			i, ok = small.fastString(b, i, &ev.ID)
 		case "kind":
 			bit = 1 << 2
 			s := string(ev.Kind)
@@ -183,7 +185,7 @@ func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
 			i, ok = in.fastString(b, i, &ev.ToolName, bit)
 		case "gen_ai.tool.call.id":
 			bit = 1 << 10
-			i, ok = fastString(b, i, &ev.ToolCallID)
+			i, ok = small.fastString(b, i, &ev.ToolCallID)
 		case "gen_ai.tool.call.arguments":
 			bit = 1 << 11
 			// json.RawMessage: the raw value (null included), copied.
@@ -282,7 +284,11 @@ func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
 		case ',':
 			i = skipWS(b, i+1)
 		case '}':
-			return skipWS(b, i+1) == len(b)
+			if skipWS(b, i+1) != len(b) {
+				return false
+			}
+			small.copy(b)
+			return true
 		default:
 			return false
 		}
@@ -330,6 +336,56 @@ func fastString(b []byte, i int, dst *string) (int, bool) {
 	}
 	*dst = unsafe.String(unsafe.SliceData(v), len(v))
 	return end, true
+}
+
+// smallStrings defers the copy of a record's short plain id values (event
+// id, tool call id: unique per event, so not interned) until the record is
+// decoded, to copy them in one allocation: their strings share it.
+type smallStrings struct {
+	dst  [2]*string
+	span [2][2]int
+	n    int
+}
+
+// smallMax bounds the values smallStrings takes (ids: MaxIDBytes).
+const smallMax = MaxIDBytes
+
+// fastString is fastString, deferring a plain value of at most smallMax
+// bytes to copy.
+func (s *smallStrings) fastString(b []byte, i int, dst *string) (int, bool) {
+	if b[i] == '"' && s.n < len(s.dst) {
+		if j := jsontok.PlainPrefix(b, i+1); j < len(b) && b[j] == '"' && j-i-1 <= smallMax {
+			s.dst[s.n], s.span[s.n] = dst, [2]int{i + 1, j}
+			s.n++
+			return j + 1, true
+		}
+	}
+	return fastString(b, i, dst)
+}
+
+// copy sets the deferred values, all in one new string.
+func (s *smallStrings) copy(b []byte) {
+	n := 0
+	for k := range s.n {
+		n += s.span[k][1] - s.span[k][0]
+	}
+	if n == 0 {
+		for k := range s.n {
+			*s.dst[k] = ""
+		}
+		return
+	}
+	buf := make([]byte, 0, n)
+	for k := range s.n {
+		buf = append(buf, b[s.span[k][0]:s.span[k][1]]...)
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	at := 0
+	for k := range s.n {
+		l := s.span[k][1] - s.span[k][0]
+		*s.dst[k] = all[at : at+l]
+		at += l
+	}
 }
 
 // interner hands out one string for repeated values of the fields that
