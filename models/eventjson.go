@@ -620,11 +620,75 @@ func fastTime(b []byte, i int, dst *time.Time) (int, bool) {
 	if b[i] != '"' && b[i] != 'n' { // objects, arrays, numbers, booleans
 		return i, false
 	}
+	if t, ok := utcTime(b[i:end]); ok {
+		*dst = t
+		return end, true
+	}
 	if err := dst.UnmarshalJSON(b[i:end]); err != nil {
 		return i, false
 	}
 	return end, true
 }
+
+// utcTime parses the form producers emit, "YYYY-MM-DDTHH:MM:SS[.F…]Z"
+// (quotes included, 1–9 fraction digits), as time.Time.UnmarshalJSON
+// would (UTC location, the same range checks); anything else reports
+// false and is left to UnmarshalJSON.
+func utcTime(q []byte) (time.Time, bool) {
+	n := len(q)
+	if n < 22 || q[0] != '"' || q[n-1] != '"' || q[n-2] != 'Z' || q[5] != '-' || q[8] != '-' || q[11] != 'T' || q[14] != ':' || q[17] != ':' {
+		return time.Time{}, false
+	}
+	num := func(a, b int) (int, bool) {
+		v := 0
+		for k := a; k < b; k++ {
+			c := q[k]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	year, ok1 := num(1, 5)
+	month, ok2 := num(6, 8)
+	day, ok3 := num(9, 11)
+	hour, ok4 := num(12, 14)
+	minute, ok5 := num(15, 17)
+	sec, ok6 := num(18, 20)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	nsec := 0
+	if n > 22 { // a fraction: '.', then 1–9 digits before the 'Z'
+		digits := n - 2 - 21
+		if q[20] != '.' || digits < 1 || digits > 9 {
+			return time.Time{}, false
+		}
+		f, ok := num(21, n-2)
+		if !ok {
+			return time.Time{}, false
+		}
+		for range 9 - digits {
+			f *= 10
+		}
+		nsec = f
+	} else if q[20] != 'Z' {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// daysIn is the number of days of month m of year y.
+func daysIn(m time.Month, y int) int {
+	if m == time.February && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+		return 29
+	}
+	return int(monthDays[m-1])
+}
+
+var monthDays = [12]uint8{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 
 // fastTimePtr: null sets *dst to nil; a string is stored in *store (a new
 // time when store is nil) and *dst points to it.
