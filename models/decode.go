@@ -67,41 +67,51 @@ func (d *Decoder) Decode(b []byte, ref time.Time) (*Event, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
-	var ev Event
+	// One allocation holds the event and its two optional times.
+	box := new(struct {
+		ev    Event
+		times [2]time.Time
+	})
+	ev := &box.ev
 	// The fast path takes the records producers emit; it defers anything
 	// else (errors included) to json.Unmarshal, whose result it matches.
-	if !decodeEventFast(b, &ev, &d.in) {
+	ok, known := decodeEventFast(b, ev, &d.in, &box.times)
+	if !ok {
+		known = knownValid{}
 		// Hostile input is refused here, before encoding/json would
 		// normalise it away (see scanRecord).
 		if err := scanRecord(b); err != nil {
 			return nil, err
 		}
-		ev = Event{}
-		if err := json.Unmarshal(b, &ev); err != nil {
+		*ev = Event{}
+		if err := json.Unmarshal(b, ev); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 	}
 	// Both paths have already checked the whole record, arguments
 	// included: skip the second scan.
-	if err := d.validate(&ev, ref, false); err != nil {
+	if err := d.validate(ev, ref, false, known); err != nil {
 		return nil, err
 	}
-	return &ev, nil
+	return ev, nil
 }
 
 // Validate checks an event's required fields and value domains and fills
 // derived fields (Operation, RootAgentID). It is called by Decode and may be
 // called on events built in code.
-func (d *Decoder) Validate(ev *Event, ref time.Time) error { return d.validate(ev, ref, true) }
+func (d *Decoder) Validate(ev *Event, ref time.Time) error {
+	return d.validate(ev, ref, true, knownValid{})
+}
 
 // validate checks ev; checkArgs is false for an event Decode produced,
-// whose arguments and text encoding the decoder has checked already.
-func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool) error {
+// whose arguments and text encoding the decoder has checked already, and
+// known marks the fields it found valid ids or names.
+func (d *Decoder) validate(ev *Event, ref time.Time, checkArgs bool, known knownValid) error {
 	if ev.SchemaVersion != SchemaVersion {
 		return fmt.Errorf("%w: schema_version %d (this build reads %d)", ErrUnsupportedVersion, ev.SchemaVersion, SchemaVersion)
 	}
 	// Ids first: later messages quote them, so they must be bounded.
-	if err := checkFields(ev, !checkArgs); err != nil {
+	if err := checkFields(ev, !checkArgs, known); err != nil {
 		return err
 	}
 	switch {

@@ -52,8 +52,54 @@ import (
 
 // decodeEventFast decodes record b into ev (which should be zero). It
 // reports false, leaving ev in an unspecified state, when the record must go
-// through json.Unmarshal instead.
-func decodeEventFast(b []byte, ev *Event, in *interner) bool {
+// through json.Unmarshal instead. The two optional times of the event
+// (principal session end, credential expiry) are stored in *times when it
+// is not nil, so that they share the event's allocation.
+//
+// checked reports the fields (by their bit, see decodeEvent) whose values
+// came from the interner already known to pass the id (ids) or name
+// (names) rules, so that validation need not scan them again.
+func decodeEventFast(b []byte, ev *Event, in *interner, times *[2]time.Time) (ok bool, checked knownValid) {
+	var ic internCtx
+	if in != nil {
+		ic.t = in.table()
+	}
+	ok = decodeEvent(b, ev, &ic, times)
+	if in != nil {
+		in.account(&ic)
+	}
+	return ok, ic.known
+}
+
+// knownValid marks fields, by their bit in decodeEvent, whose values pass
+// the id rules (ids) or the name rules (names) of checkFields.
+type knownValid struct{ ids, names uint64 }
+
+// Field bits of decodeEvent for the interned fields.
+const (
+	bitAgentID         = 1 << 4
+	bitAgentName       = 1 << 5
+	bitAgentVersion    = 1 << 6
+	bitSessionID       = 1 << 7
+	bitToolName        = 1 << 9
+	bitModel           = 1 << 13
+	bitRootAgentID     = 1 << 14
+	bitParentAgentID   = 1 << 15
+	bitParentSessionID = 1 << 16
+	bitChildAgentID    = 1 << 17
+	bitChildSessionID  = 1 << 18
+	bitPrincipal       = 1 << 19
+	bitCredentialID    = 1 << 21
+	bitProvider        = 1 << 32
+	bitErrorType       = 1 << 33
+)
+
+// decodeEvent is decodeEventFast with the interner's per-record context.
+func decodeEvent(b []byte, ev *Event, in *internCtx, times *[2]time.Time) bool {
+	var pse, cre *time.Time
+	if times != nil {
+		pse, cre = &times[0], &times[1]
+	}
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -65,6 +111,8 @@ func decodeEventFast(b []byte, ev *Event, in *interner) bool {
 	var (
 		seen    uint64     // bit n: field n was set (duplicates are refused)
 		unknown objectKeys // keys of unknown fields, for the same check
+		// Plain event and tool call ids, copied into one string at the end.
+		small smallStrings
 	)
 	for {
 		// Key.
@@ -79,14 +127,14 @@ func decodeEventFast(b []byte, ev *Event, in *interner) bool {
 				return false
 			}
 			c := b[j]
-			if c == '"' {
-				break
+			if keyByte[c] {
+				j++
+				continue
 			}
-			if c < 0x20 || c == '\\' || c >= 0x80 || ('A' <= c && c <= 'Z') {
+			if c != '"' { // escape, control, non-ASCII or upper case
 				plain = false
-				break
 			}
-			j++
+			break
 		}
 		if !plain {
 			return false
@@ -108,7 +156,7 @@ func decodeEventFast(b []byte, ev *Event, in *interner) bool {
 			i, ok = fastInt(b, i, &ev.SchemaVersion)
 		case "event_id":
 			bit = 1 << 1
-			i, ok = fastString(b, i, &ev.ID)
+			i, ok = small.fastString(b, i, &ev.ID)
 		case "kind":
 			bit = 1 << 2
 			s := string(ev.Kind)
@@ -118,26 +166,26 @@ func decodeEventFast(b []byte, ev *Event, in *interner) bool {
 			bit = 1 << 3
 			i, ok = fastTime(b, i, &ev.Time)
 		case "gen_ai.agent.id":
-			bit = 1 << 4
-			i, ok = in.fastString(b, i, &ev.AgentID)
+			bit = bitAgentID
+			i, ok = in.fastString(b, i, &ev.AgentID, bit)
 		case "gen_ai.agent.name":
-			bit = 1 << 5
-			i, ok = in.fastString(b, i, &ev.AgentName)
+			bit = bitAgentName
+			i, ok = in.fastString(b, i, &ev.AgentName, bit)
 		case "gen_ai.agent.version":
-			bit = 1 << 6
-			i, ok = in.fastString(b, i, &ev.AgentVersion)
+			bit = bitAgentVersion
+			i, ok = in.fastString(b, i, &ev.AgentVersion, bit)
 		case "gen_ai.conversation.id":
-			bit = 1 << 7
-			i, ok = in.fastString(b, i, &ev.SessionID)
+			bit = bitSessionID
+			i, ok = in.fastString(b, i, &ev.SessionID, bit)
 		case "gen_ai.operation.name":
 			bit = 1 << 8
 			i, ok = fastSym(b, i, &ev.Operation, operationSyms)
 		case "gen_ai.tool.name":
-			bit = 1 << 9
-			i, ok = in.fastString(b, i, &ev.ToolName)
+			bit = bitToolName
+			i, ok = in.fastString(b, i, &ev.ToolName, bit)
 		case "gen_ai.tool.call.id":
 			bit = 1 << 10
-			i, ok = fastString(b, i, &ev.ToolCallID)
+			i, ok = small.fastString(b, i, &ev.ToolCallID)
 		case "gen_ai.tool.call.arguments":
 			bit = 1 << 11
 			// json.RawMessage: the raw value (null included), copied.
@@ -151,41 +199,41 @@ func decodeEventFast(b []byte, ev *Event, in *interner) bool {
 			bit = 1 << 12
 			i, ok = fastString(b, i, &ev.Result)
 		case "gen_ai.request.model":
-			bit = 1 << 13
-			i, ok = in.fastString(b, i, &ev.Model)
+			bit = bitModel
+			i, ok = in.fastString(b, i, &ev.Model, bit)
 		case "gen_ai.provider.name":
-			bit = 1 << 32
-			i, ok = in.fastString(b, i, &ev.Provider)
+			bit = bitProvider
+			i, ok = in.fastString(b, i, &ev.Provider, bit)
 		case "error.type":
-			bit = 1 << 33
-			i, ok = in.fastString(b, i, &ev.ErrorType)
+			bit = bitErrorType
+			i, ok = in.fastString(b, i, &ev.ErrorType, bit)
 		case "tether.root_agent.id":
-			bit = 1 << 14
-			i, ok = in.fastString(b, i, &ev.RootAgentID)
+			bit = bitRootAgentID
+			i, ok = in.fastString(b, i, &ev.RootAgentID, bit)
 		case "tether.parent_agent.id":
-			bit = 1 << 15
-			i, ok = in.fastString(b, i, &ev.ParentAgentID)
+			bit = bitParentAgentID
+			i, ok = in.fastString(b, i, &ev.ParentAgentID, bit)
 		case "tether.parent_session.id":
-			bit = 1 << 16
-			i, ok = in.fastString(b, i, &ev.ParentSessionID)
+			bit = bitParentSessionID
+			i, ok = in.fastString(b, i, &ev.ParentSessionID, bit)
 		case "tether.child_agent.id":
-			bit = 1 << 17
-			i, ok = in.fastString(b, i, &ev.ChildAgentID)
+			bit = bitChildAgentID
+			i, ok = in.fastString(b, i, &ev.ChildAgentID, bit)
 		case "tether.child_session.id":
-			bit = 1 << 18
-			i, ok = in.fastString(b, i, &ev.ChildSessionID)
+			bit = bitChildSessionID
+			i, ok = in.fastString(b, i, &ev.ChildSessionID, bit)
 		case "tether.principal":
-			bit = 1 << 19
-			i, ok = in.fastString(b, i, &ev.Principal)
+			bit = bitPrincipal
+			i, ok = in.fastString(b, i, &ev.Principal, bit)
 		case "tether.principal.session_end":
 			bit = 1 << 20
-			i, ok = fastTimePtr(b, i, &ev.PrincipalSessionEnd)
+			i, ok = fastTimePtr(b, i, &ev.PrincipalSessionEnd, pse)
 		case "tether.credential.id":
-			bit = 1 << 21
-			i, ok = in.fastString(b, i, &ev.CredentialID)
+			bit = bitCredentialID
+			i, ok = in.fastString(b, i, &ev.CredentialID, bit)
 		case "tether.credential.expires_at":
 			bit = 1 << 22
-			i, ok = fastTimePtr(b, i, &ev.CredentialExpiry)
+			i, ok = fastTimePtr(b, i, &ev.CredentialExpiry, cre)
 		case "tether.autonomy_level":
 			bit = 1 << 23
 			s := string(ev.Autonomy)
@@ -236,12 +284,25 @@ func decodeEventFast(b []byte, ev *Event, in *interner) bool {
 		case ',':
 			i = skipWS(b, i+1)
 		case '}':
-			return skipWS(b, i+1) == len(b)
+			if skipWS(b, i+1) != len(b) {
+				return false
+			}
+			small.copy(b)
+			return true
 		default:
 			return false
 		}
 	}
 }
+
+// keyByte marks the bytes a plain object key may hold: ASCII from space
+// to DEL but for the quote, the backslash and upper-case letters.
+var keyByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\' && (c < 'A' || c > 'Z')
+	}
+	return t
+}()
 
 func skipWS(b []byte, i int) int { return jsontok.SkipSpace(b, i) }
 
@@ -277,53 +338,204 @@ func fastString(b []byte, i int, dst *string) (int, bool) {
 	return end, true
 }
 
-// interner hands out one string for repeated values of the fields that
-// repeat from event to event (agent, session, tool, model, principal,
-// credential ids), so decoding them does not allocate once seen. It is a
-// fixed table of internSlots recent values indexed by hash; a collision
-// replaces the slot. Slots are atomic pointers: a Decoder is shared by the
-// consumer's partition goroutines. A nil *interner allocates every string.
-type interner struct {
-	slots [internSlots]atomic.Pointer[string]
+// smallStrings defers the copy of a record's short plain id values (event
+// id, tool call id: unique per event, so not interned) until the record is
+// decoded, to copy them in one allocation: their strings share it.
+type smallStrings struct {
+	dst  [2]*string
+	span [2][2]int
+	n    int
 }
 
-const (
-	internSlots  = 4096 // 32 KiB of pointers
-	internMaxLen = 128  // longer values are not interned
-)
+// smallMax bounds the values smallStrings takes (ids: MaxIDBytes).
+const smallMax = MaxIDBytes
 
-var internSeed = maphash.MakeSeed()
-
-// fastString is fastString with interning of plain (unescaped) values.
-func (in *interner) fastString(b []byte, i int, dst *string) (int, bool) {
-	if in == nil || b[i] != '"' {
-		return fastString(b, i, dst)
-	}
-	s := i + 1
-	for j := s; j < len(b) && j-s <= internMaxLen; j++ {
-		c := b[j]
-		if c == '"' {
-			*dst = in.intern(b[s:j])
+// fastString is fastString, deferring a plain value of at most smallMax
+// bytes to copy.
+func (s *smallStrings) fastString(b []byte, i int, dst *string) (int, bool) {
+	if b[i] == '"' && s.n < len(s.dst) {
+		if j := jsontok.PlainPrefix(b, i+1); j < len(b) && b[j] == '"' && j-i-1 <= smallMax {
+			s.dst[s.n], s.span[s.n] = dst, [2]int{i + 1, j}
+			s.n++
 			return j + 1, true
-		}
-		if c < 0x20 || c == '\\' || c >= 0x80 {
-			break
 		}
 	}
 	return fastString(b, i, dst)
 }
 
-func (in *interner) intern(v []byte) string {
-	if len(v) == 0 {
-		return ""
+// copy sets the deferred values, all in one new string.
+func (s *smallStrings) copy(b []byte) {
+	n := 0
+	for k := range s.n {
+		n += s.span[k][1] - s.span[k][0]
 	}
-	slot := &in.slots[maphash.Bytes(internSeed, v)&(internSlots-1)]
-	if p := slot.Load(); p != nil && *p == string(v) {
-		return *p
+	if n == 0 {
+		for k := range s.n {
+			*s.dst[k] = ""
+		}
+		return
 	}
-	s := string(v)
-	slot.Store(&s)
-	return s
+	buf := make([]byte, 0, n)
+	for k := range s.n {
+		buf = append(buf, b[s.span[k][0]:s.span[k][1]]...)
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	at := 0
+	for k := range s.n {
+		l := s.span[k][1] - s.span[k][0]
+		*s.dst[k] = all[at : at+l]
+		at += l
+	}
+}
+
+// interner hands out one string for repeated values of the fields that
+// repeat from event to event (agent, session, tool, model, principal,
+// credential ids), so decoding them does not allocate once seen. It is a
+// table of recent values indexed by hash, in sets of four slots (one cache
+// line); a miss fills an empty slot of the value's set, else replaces one
+// chosen by hash. Slots are atomic pointers, as a Decoder is shared by the
+// consumer's partition goroutines. The table starts at internMinSlots and
+// doubles, keeping its values, whenever more than one lookup in 16 over a
+// window of four times its size missed (the working set of ids outgrew it:
+// thousands of agents), up to internMaxSlots (2 MiB of pointers, plus the
+// strings, which the detectors' state holds anyway). The zero value is
+// ready to use; a nil *interner allocates every string.
+type interner struct {
+	tab atomic.Pointer[internTable]
+	// stats counts lookups (low 32 bits) and misses (high 32 bits) since
+	// the table was built or last judged; one atomic add per record.
+	stats atomic.Uint64
+}
+
+type internTable struct {
+	slots []atomic.Pointer[internEntry]
+	mask  uint64
+}
+
+// internEntry is an interned value and what checkFields would find of it.
+type internEntry struct {
+	s    string
+	id   bool // passes the id rules (no space, no DEL: the rest is known)
+	name bool // passes the name rules (no DEL)
+}
+
+const (
+	internMinSlots = 4096    // 32 KiB of pointers
+	internMaxSlots = 1 << 18 // 2 MiB of pointers
+	internMaxLen   = 128     // longer values are not interned
+	internWays     = 4       // slots per set: a value lives in slot h, h^1, h^2 or h^3
+)
+
+var internSeed = maphash.MakeSeed()
+
+// table returns the current table, building the first one.
+func (in *interner) table() *internTable {
+	if t := in.tab.Load(); t != nil {
+		return t
+	}
+	t := &internTable{slots: make([]atomic.Pointer[internEntry], internMinSlots), mask: internMinSlots - 1}
+	if !in.tab.CompareAndSwap(nil, t) {
+		t = in.tab.Load()
+	}
+	return t
+}
+
+// internCtx is one record's view of the interner: its table and the
+// lookups and misses to account for when the record is decoded.
+type internCtx struct {
+	t       *internTable
+	lookups uint32
+	misses  uint32
+	known   knownValid
+}
+
+// account adds a record's lookups and misses to the interner's window and
+// grows the table when the window shows it too small.
+func (in *interner) account(c *internCtx) {
+	if c.lookups == 0 {
+		return
+	}
+	v := in.stats.Add(uint64(c.lookups) | uint64(c.misses)<<32)
+	lookups, misses := v&0xffffffff, v>>32
+	size := uint64(len(c.t.slots))
+	if lookups < 4*size {
+		return
+	}
+	if misses*16 <= lookups || size >= internMaxSlots {
+		in.stats.Store(0) // judged: a new window
+		return
+	}
+	nt := &internTable{slots: make([]atomic.Pointer[internEntry], 2*size), mask: 2*size - 1}
+	for i := range c.t.slots {
+		if p := c.t.slots[i].Load(); p != nil {
+			nt.put(p, maphash.String(internSeed, p.s))
+		}
+	}
+	if in.tab.CompareAndSwap(c.t, nt) {
+		in.stats.Store(0)
+	}
+}
+
+// put stores p in its set: the first empty slot from its own, else one
+// chosen by hash.
+func (t *internTable) put(p *internEntry, h uint64) {
+	a := h & t.mask
+	for k := range uint64(internWays) {
+		if s := &t.slots[a^k]; s.Load() == nil {
+			s.Store(p)
+			return
+		}
+	}
+	t.slots[a^(h>>62)].Store(p)
+}
+
+// fastString is fastString with interning of plain values (no escape,
+// control or non-ASCII byte) of at most internMaxLen bytes; bit is the
+// field's bit, set in in.known when the value passes the id or name rules.
+func (in *internCtx) fastString(b []byte, i int, dst *string, bit uint64) (int, bool) {
+	if in.t == nil || b[i] != '"' {
+		return fastString(b, i, dst)
+	}
+	s := i + 1
+	if j := jsontok.PlainPrefix(b, s); j < len(b) && b[j] == '"' && j-s <= internMaxLen {
+		if j == s {
+			*dst = ""
+			return j + 1, true
+		}
+		e := in.intern(b[s:j])
+		*dst = e.s
+		if e.id {
+			in.known.ids |= bit
+		}
+		if e.name {
+			in.known.names |= bit
+		}
+		return j + 1, true
+	}
+	return fastString(b, i, dst)
+}
+
+// intern returns the entry of the non-empty plain value v.
+func (in *internCtx) intern(v []byte) *internEntry {
+	in.lookups++
+	h := maphash.Bytes(internSeed, v)
+	a := h & in.t.mask
+	for k := range uint64(internWays) {
+		if p := in.t.slots[a^k].Load(); p != nil && p.s == string(v) {
+			return p
+		}
+	}
+	in.misses++
+	e := &internEntry{s: string(v), id: true, name: true}
+	for _, c := range v { // plain: only space and DEL remain to be told
+		if c == ' ' {
+			e.id = false
+		} else if c == 0x7f {
+			e.id, e.name = false, false
+		}
+	}
+	in.t.put(e, h)
+	return e
 }
 
 func skipNull(b []byte, i int) (int, bool) {
@@ -408,14 +620,79 @@ func fastTime(b []byte, i int, dst *time.Time) (int, bool) {
 	if b[i] != '"' && b[i] != 'n' { // objects, arrays, numbers, booleans
 		return i, false
 	}
+	if t, ok := utcTime(b[i:end]); ok {
+		*dst = t
+		return end, true
+	}
 	if err := dst.UnmarshalJSON(b[i:end]); err != nil {
 		return i, false
 	}
 	return end, true
 }
 
-// fastTimePtr: null sets *dst to nil; a string allocates a new time.
-func fastTimePtr(b []byte, i int, dst **time.Time) (int, bool) {
+// utcTime parses the form producers emit, "YYYY-MM-DDTHH:MM:SS[.F…]Z"
+// (quotes included, 1–9 fraction digits), as time.Time.UnmarshalJSON
+// would (UTC location, the same range checks); anything else reports
+// false and is left to UnmarshalJSON.
+func utcTime(q []byte) (time.Time, bool) {
+	n := len(q)
+	if n < 22 || q[0] != '"' || q[n-1] != '"' || q[n-2] != 'Z' || q[5] != '-' || q[8] != '-' || q[11] != 'T' || q[14] != ':' || q[17] != ':' {
+		return time.Time{}, false
+	}
+	num := func(a, b int) (int, bool) {
+		v := 0
+		for k := a; k < b; k++ {
+			c := q[k]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	year, ok1 := num(1, 5)
+	month, ok2 := num(6, 8)
+	day, ok3 := num(9, 11)
+	hour, ok4 := num(12, 14)
+	minute, ok5 := num(15, 17)
+	sec, ok6 := num(18, 20)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	nsec := 0
+	if n > 22 { // a fraction: '.', then 1–9 digits before the 'Z'
+		digits := n - 2 - 21
+		if q[20] != '.' || digits < 1 || digits > 9 {
+			return time.Time{}, false
+		}
+		f, ok := num(21, n-2)
+		if !ok {
+			return time.Time{}, false
+		}
+		for range 9 - digits {
+			f *= 10
+		}
+		nsec = f
+	} else if q[20] != 'Z' {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// daysIn is the number of days of month m of year y.
+func daysIn(m time.Month, y int) int {
+	if m == time.February && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+		return 29
+	}
+	return int(monthDays[m-1])
+}
+
+var monthDays = [12]uint8{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+
+// fastTimePtr: null sets *dst to nil; a string is stored in *store (a new
+// time when store is nil) and *dst points to it.
+func fastTimePtr(b []byte, i int, dst **time.Time, store *time.Time) (int, bool) {
 	if b[i] == 'n' {
 		j, ok := skipNull(b, i)
 		if ok {
@@ -426,7 +703,10 @@ func fastTimePtr(b []byte, i int, dst **time.Time) (int, bool) {
 	if b[i] != '"' {
 		return i, false
 	}
-	t := new(time.Time)
+	t := store
+	if t == nil {
+		t = new(time.Time)
+	}
 	j, ok := fastTime(b, i, t)
 	if !ok {
 		return i, false

@@ -177,39 +177,52 @@ var (
 )
 
 // checkFields applies the id, name, text and enumeration rules to ev.
-// decoded says ev came from Decode, whose strings are valid UTF-8 already.
-func checkFields(ev *Event, decoded bool) error {
+// decoded says ev came from Decode, whose strings are valid UTF-8 already;
+// known marks fields the decoder found valid (see decodeEventFast).
+func checkFields(ev *Event, decoded bool, known knownValid) error {
 	// The event id first: every later message quotes it.
 	if err := checkID("event_id", ev.ID, ""); err != nil {
 		return err
 	}
 	id := ev.ID
-	for _, f := range [...]struct{ name, v string }{
-		{"gen_ai.agent.id", ev.AgentID},
-		{"gen_ai.conversation.id", ev.SessionID},
-		{"gen_ai.tool.name", ev.ToolName},
-		{"gen_ai.tool.call.id", ev.ToolCallID},
-		{"tether.root_agent.id", ev.RootAgentID},
-		{"tether.parent_agent.id", ev.ParentAgentID},
-		{"tether.parent_session.id", ev.ParentSessionID},
-		{"tether.child_agent.id", ev.ChildAgentID},
-		{"tether.child_session.id", ev.ChildSessionID},
-		{"tether.credential.id", ev.CredentialID},
-		{"tether.principal", ev.Principal},
+	for _, f := range [...]struct {
+		name, v string
+		bit     uint64
+	}{
+		{"gen_ai.agent.id", ev.AgentID, bitAgentID},
+		{"gen_ai.conversation.id", ev.SessionID, bitSessionID},
+		{"gen_ai.tool.name", ev.ToolName, bitToolName},
+		{"gen_ai.tool.call.id", ev.ToolCallID, 0},
+		{"tether.root_agent.id", ev.RootAgentID, bitRootAgentID},
+		{"tether.parent_agent.id", ev.ParentAgentID, bitParentAgentID},
+		{"tether.parent_session.id", ev.ParentSessionID, bitParentSessionID},
+		{"tether.child_agent.id", ev.ChildAgentID, bitChildAgentID},
+		{"tether.child_session.id", ev.ChildSessionID, bitChildSessionID},
+		{"tether.credential.id", ev.CredentialID, bitCredentialID},
+		{"tether.principal", ev.Principal, bitPrincipal},
 	} {
+		if f.v == "" || known.ids&f.bit != 0 {
+			continue // absent, or checked when decoded
+		}
 		if err := checkID(f.name, f.v, id); err != nil {
 			return err
 		}
 	}
-	for _, f := range [...]struct{ name, v string }{
-		{"gen_ai.agent.name", ev.AgentName},
-		{"gen_ai.agent.version", ev.AgentVersion},
-		{"gen_ai.request.model", ev.Model},
-		{"gen_ai.provider.name", ev.Provider},
-		{"error.type", ev.ErrorType},
-		{"tether.resource", ev.Resource},
-		{"tether.destination", ev.Destination},
+	for _, f := range [...]struct {
+		name, v string
+		bit     uint64
+	}{
+		{"gen_ai.agent.name", ev.AgentName, bitAgentName},
+		{"gen_ai.agent.version", ev.AgentVersion, bitAgentVersion},
+		{"gen_ai.request.model", ev.Model, bitModel},
+		{"gen_ai.provider.name", ev.Provider, bitProvider},
+		{"error.type", ev.ErrorType, bitErrorType},
+		{"tether.resource", ev.Resource, 0},
+		{"tether.destination", ev.Destination, 0},
 	} {
+		if f.v == "" || known.names&f.bit != 0 {
+			continue
+		}
 		if err := checkName(f.name, f.v, id); err != nil {
 			return err
 		}

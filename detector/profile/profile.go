@@ -236,6 +236,7 @@ type Detector struct {
 	chi       distuv.ChiSquared
 	// scratch
 	vec, diff, tmp [Dims]float64
+	col            []float64 // one column of the history, reused
 }
 
 // New returns a profile detector.
@@ -615,8 +616,12 @@ func (d *Detector) push(a *agentState) {
 	var cov mat.SymDense
 	stat.CovarianceMatrix(&cov, x, nil)
 	lam := d.opts.Shrinkage
+	if cap(d.col) < a.ringN {
+		d.col = make([]float64, a.ringN)
+	}
+	col := d.col[:a.ringN]
 	for i := range Dims {
-		a.cov.mean[i] = stat.Mean(mat.Col(nil, i, x), nil)
+		a.cov.mean[i] = stat.Mean(mat.Col(col, i, x), nil)
 		for j := i; j < Dims; j++ {
 			v := cov.At(i, j)
 			if i == j {

@@ -199,6 +199,11 @@ func (s *secretSet) scan(sc *scanner, text string, lower []byte) (secretHit, boo
 // match applies one rule with gitleaks' secret-group, entropy and
 // allowlist semantics and returns the secret.
 func (r *secretRule) match(text string, global *secretAllow) (string, bool) {
+	// Most candidate texts hold a keyword but no secret: a match test
+	// without submatches settles them at a fraction of the cost.
+	if !r.re.MatchString(text) {
+		return "", false
+	}
 	for _, m := range r.re.FindAllStringSubmatchIndex(text, 4) {
 		match := text[m[0]:m[1]]
 		secret := match

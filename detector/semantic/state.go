@@ -176,8 +176,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 	}
 	agents.Adopt(d.agents)
 	sessions.Adopt(d.sessions)
-	copy(d.z.df, st.DF)
-	d.z.docs = st.Docs
+	d.z.restore(st.DF, st.Docs)
 	d.agents, d.sessions = agents, sessions
 	return nil
 }

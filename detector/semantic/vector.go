@@ -39,6 +39,12 @@ type Vectoriser struct {
 	stamp []uint32
 	pos   []uint16
 	gen   uint32
+	// IDF weights computed since df or docs last changed, valid when the
+	// bucket's idfVer is ver: one logarithm per bucket per event however
+	// many vectors it is compared in.
+	idf    []float64
+	idfVer []uint32
+	ver    uint32
 }
 
 // NewVectoriser returns a Vectoriser of 2^bits buckets that keeps at most
@@ -53,6 +59,19 @@ func NewVectoriser(bits, maxTerms int, maxDocs uint32) *Vectoriser {
 		maxTerm: min(max(maxTerms, 8), math.MaxUint16),
 		stamp:   make([]uint32, 1<<bits),
 		pos:     make([]uint16, 1<<bits),
+		idf:     make([]float64, 1<<bits),
+		idfVer:  make([]uint32, 1<<bits),
+		ver:     1,
+	}
+}
+
+// changed invalidates the cached IDF weights: call it whenever df or docs
+// change.
+func (z *Vectoriser) changed() {
+	z.ver++
+	if z.ver == 0 { // wrapped: forget every cached weight
+		clear(z.idfVer)
+		z.ver = 1
 	}
 }
 
@@ -79,11 +98,28 @@ func (z *Vectoriser) Vectorise(dst Vector, text string, learn bool) Vector {
 			dst = append(dst, Term{Bucket: b, TF: 1})
 		}
 	}
-	slices.SortFunc(dst, func(a, b Term) int { return int(a.Bucket) - int(b.Bucket) })
+	sortTerms(dst)
 	if learn && len(dst) > 0 {
 		z.learn(dst)
 	}
 	return dst
+}
+
+// sortTerms sorts v by bucket (buckets are distinct): insertion sort for
+// the short vectors most texts give, pdqsort for long ones.
+func sortTerms(v Vector) {
+	if len(v) > 32 {
+		slices.SortFunc(v, func(a, b Term) int { return int(a.Bucket) - int(b.Bucket) })
+		return
+	}
+	for i := 1; i < len(v); i++ {
+		t := v[i]
+		j := i
+		for ; j > 0 && v[j-1].Bucket > t.Bucket; j-- {
+			v[j] = v[j-1]
+		}
+		v[j] = t
+	}
 }
 
 // Learn counts v as one more document for the IDF weights.
@@ -98,12 +134,26 @@ func (z *Vectoriser) learn(v Vector) {
 	for _, t := range v {
 		z.df[t.Bucket]++
 	}
+	z.changed()
+}
+
+// restore replaces the document frequencies (a state restore).
+func (z *Vectoriser) restore(df []uint32, docs uint32) {
+	copy(z.df, df)
+	z.docs = docs
+	z.changed()
 }
 
 // IDF is the smoothed inverse document frequency of a bucket,
 // ln((1+N)/(1+df)) + 1: 1 for a bucket in every document, larger for rare ones.
 func (z *Vectoriser) IDF(bucket uint32) float64 {
-	return math.Log(float64(1+z.docs)/float64(1+z.df[bucket&z.mask])) + 1
+	b := bucket & z.mask
+	if z.idfVer[b] == z.ver {
+		return z.idf[b]
+	}
+	w := math.Log(float64(1+z.docs)/float64(1+z.df[b])) + 1
+	z.idf[b], z.idfVer[b] = w, z.ver
+	return w
 }
 
 // Cosine is the cosine similarity of a and b under the current TF-IDF
@@ -141,7 +191,24 @@ func (z *Vectoriser) Cosine(a, b Vector) float64 {
 }
 
 func (z *Vectoriser) weight(t Term) float64 {
-	return (1 + math.Log(float64(t.TF))) * z.IDF(t.Bucket)
+	return (1 + logTF(t.TF)) * z.IDF(t.Bucket)
+}
+
+// logTFs holds ln(tf) for the small term frequencies most terms have.
+var logTFs = func() (t [64]float64) {
+	for i := 1; i < len(t); i++ {
+		t[i] = math.Log(float64(i))
+	}
+	return t
+}()
+
+// logTF is math.Log(float64(tf)) (term frequencies are whole numbers),
+// from a table when small.
+func logTF(tf float32) float64 {
+	if n := int(tf); n > 0 && n < len(logTFs) && float32(n) == tf {
+		return logTFs[n]
+	}
+	return math.Log(float64(tf))
 }
 
 // hash is 32-bit FNV-1a.
@@ -183,20 +250,15 @@ func (t *tokenizer) next() []byte {
 	for t.i <= len(t.text) {
 		n := 0
 		for ; t.i < len(t.text); t.i++ {
-			c := t.text[t.i]
-			switch {
-			case c >= 'A' && c <= 'Z':
-				c += 'a' - 'A'
-			case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-			default:
-				goto flush
+			c := tokenByte[t.text[t.i]]
+			if c == 0 {
+				break
 			}
 			if n < maxTokenLen {
 				t.buf[n] = c
 			}
 			n++
 		}
-	flush:
 		t.i++ // past the separator (or the end)
 		if n >= 3 {
 			tok := t.buf[:min(n, maxTokenLen)]
@@ -251,11 +313,28 @@ func init() {
 		"again", "more", "most", "less", "yes", "via", "per", "true", "false", "null", "none"} {
 		stopWords[w] = struct{}{}
 		maxStopLen = max(maxStopLen, len(w))
+		stopFirst[len(w)] |= 1 << (w[0] - 'a')
 	}
 }
 
+// tokenByte maps the bytes of a token ([A-Za-z0-9]) to their lower-case
+// form and every other byte (a separator) to 0.
+var tokenByte = func() (t [256]byte) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = byte(c), byte(c)
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c)
+	}
+	return t
+}()
+
+// stopFirst has bit c-'a' of entry n set when a stop word of n bytes
+// starts with c: most tokens are ruled out without a map lookup.
+var stopFirst [16]uint32
+
 func isStop(t []byte) bool {
-	if len(t) > maxStopLen {
+	if len(t) > maxStopLen || t[0] < 'a' || t[0] > 'z' || stopFirst[len(t)]&(1<<(t[0]-'a')) == 0 {
 		return false
 	}
 	_, ok := stopWords[string(t)] // no allocation: map lookup with converted key

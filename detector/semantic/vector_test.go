@@ -2,6 +2,8 @@ package semantic
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tetherhq/tether/models"
@@ -127,6 +129,30 @@ func TestAppendStringValues(t *testing.T) {
 	for _, tt := range tests {
 		if got := string(appendStringValues(nil, []byte(tt.in), 0)); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestSortTermsAndLogTF: the short-vector sort and the ln(tf) table give
+// what slices.SortFunc and math.Log give.
+func TestSortTermsAndLogTF(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 2, 5, 31, 32, 33, 200} {
+		v := make(Vector, n)
+		perm := rng.Perm(4 * n)
+		for i := range v {
+			v[i] = Term{Bucket: uint32(perm[i]), TF: float32(rng.IntN(90) + 1)}
+		}
+		want := slices.Clone(v)
+		slices.SortFunc(want, func(a, b Term) int { return int(a.Bucket) - int(b.Bucket) })
+		sortTerms(v)
+		if !slices.Equal(v, want) {
+			t.Errorf("n=%d: sortTerms gave %v, want %v", n, v, want)
+		}
+		for _, term := range v {
+			if got, want := logTF(term.TF), math.Log(float64(term.TF)); got != want {
+				t.Errorf("logTF(%v) = %v, want %v", term.TF, got, want)
+			}
 		}
 	}
 }
