@@ -510,8 +510,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 	for {
 		var bw *batchWork
+		waitStart := time.Now()
 		select {
 		case bw = <-p.free: // at most PipelineDepth batches judged and not yet durable
+			c.m.observeStage(stageSlotWait, time.Since(waitStart))
 		case <-p.failed:
 			return nil // stopPipeline returns the writer's error
 		case <-ctx.Done():
@@ -522,7 +524,9 @@ func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 			p.free <- bw
 			return nil
 		}
+		pollStart := time.Now()
 		fetches := c.cl.PollRecords(ctx, c.opts.MaxPollRecords)
+		c.m.observeStage(stagePoll, time.Since(pollStart))
 		if fetches.IsClientClosed() {
 			p.free <- bw
 			return nil
@@ -606,6 +610,7 @@ func (c *Consumer) judge(ctx context.Context, bw *batchWork, fetches kgo.Fetches
 	})
 	wg.Wait()
 	bw.collect()
+	c.m.observeStage(stageJudge, time.Since(bw.start))
 	if len(seeks) > 0 {
 		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seeks})
 	}
@@ -656,7 +661,7 @@ func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
 				if err := c.w.Write(wctx, &bw.urgent); err != nil {
 					return err
 				}
-				bw.urgentDone = true
+				c.urgentWritten(bw)
 			}
 			if !dlqDone {
 				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {

@@ -46,6 +46,8 @@ type Metrics struct {
 	brokerStaleAfter                                             time.Duration
 	batchSeconds                                                 prometheus.Histogram
 	findingLatency                                               prometheus.Histogram
+	commandLatency                                               prometheus.Histogram
+	stageSeconds                                                 *prometheus.HistogramVec
 	descs                                                        map[string]*prometheus.Desc
 	deadLetterDesc                                               *prometheus.Desc
 	severityDesc                                                 *prometheus.Desc
@@ -76,6 +78,18 @@ func NewMetrics() *Metrics {
 			// 10 ms .. ~1.6 h: includes time spent queued in the topic (consumer lag).
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
 		}),
+		commandLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tether_event_to_command_seconds",
+			Help: "Time from the Kafka timestamp of the record behind a finding that a containment command names to the command being published on the control topic (producer-set timestamps in the past inflate it).",
+			// 1 ms .. ~65 s.
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 17),
+		}),
+		stageSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tether_pipeline_stage_seconds",
+			Help: "Time per batch in each pipeline stage: slot_wait (judging side waiting for the writer to free a batch: backpressure), poll (PollRecords), judge (decode and detectors, the partitions in parallel), urgent_write (the early write of containment commands and the findings they name), durable (the writer making the rest of the batch durable), commit (offset commit).",
+			// 100 µs .. ~13 s.
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"stage"}),
 	}
 	m.sinkHealthy.Store(true)
 	m.descs = map[string]*prometheus.Desc{}
@@ -304,6 +318,21 @@ func (m *Metrics) observeBatch(d time.Duration, records int) {
 	m.batchSeconds.Observe(d.Seconds())
 }
 
+// Pipeline stages of tether_pipeline_stage_seconds.
+const (
+	stageSlotWait    = "slot_wait"
+	stagePoll        = "poll"
+	stageJudge       = "judge"
+	stageUrgentWrite = "urgent_write"
+	stageDurable     = "durable"
+	stageCommit      = "commit"
+)
+
+// observeStage records the time one batch spent in a pipeline stage.
+func (m *Metrics) observeStage(stage string, d time.Duration) {
+	m.stageSeconds.WithLabelValues(stage).Observe(d.Seconds())
+}
+
 func (m *Metrics) observeCheckpoint(bytes int) {
 	m.checkpoints.Add(1)
 	m.checkpointBytes.Add(int64(bytes))
@@ -359,6 +388,8 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.rateLimitDesc
 	m.batchSeconds.Describe(ch)
 	m.findingLatency.Describe(ch)
+	m.commandLatency.Describe(ch)
+	m.stageSeconds.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -415,6 +446,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.batchSeconds.Collect(ch)
 	m.findingLatency.Collect(ch)
+	m.commandLatency.Collect(ch)
+	m.stageSeconds.Collect(ch)
 	if m.detectorStats != nil {
 		ds := m.detectorStats()
 		for k, v := range ds.Evictions {

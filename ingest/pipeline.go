@@ -72,9 +72,12 @@ type batchWork struct {
 	// events and the other findings.
 	urgent, bulk sink.Batch
 	urgentDone   bool
-	named        map[string]struct{}
-	dlq          []*kgo.Record
-	ckpts        []*pendingCheckpoint
+	// urgentTimes are the Kafka timestamps of the records behind
+	// urgent.Findings (event→command latency).
+	urgentTimes []time.Time
+	named       map[string]struct{}
+	dlq         []*kgo.Record
+	ckpts       []*pendingCheckpoint
 }
 
 func newBatchWork() *batchWork {
@@ -89,6 +92,7 @@ func (bw *batchWork) reset() {
 	bw.urgent = sink.Batch{Findings: bw.urgent.Findings[:0], Commands: bw.urgent.Commands[:0]}
 	bw.bulk = sink.Batch{Events: bw.bulk.Events[:0], Findings: bw.bulk.Findings[:0]}
 	bw.urgentDone = false
+	bw.urgentTimes = bw.urgentTimes[:0]
 	clear(bw.named)
 	bw.dlq, bw.ckpts = bw.dlq[:0], bw.ckpts[:0]
 }
@@ -124,6 +128,7 @@ func (bw *batchWork) collect() {
 			f := &pw.out.Findings[i]
 			if _, ok := bw.named[f.ID]; ok {
 				bw.urgent.Findings = append(bw.urgent.Findings, *f)
+				bw.urgentTimes = append(bw.urgentTimes, pw.findingTimes[i])
 			} else {
 				bw.bulk.Findings = append(bw.bulk.Findings, *f)
 			}
@@ -239,9 +244,11 @@ func (c *Consumer) drain() {
 func (c *Consumer) writeLoop(ctx, flush context.Context, p *pipeline) {
 	for bw := range p.in {
 		if p.err() == nil {
+			start := time.Now()
 			if err := c.durable(ctx, flush, bw); err != nil {
 				p.fail(err)
 			} else {
+				c.m.observeStage(stageDurable, time.Since(start))
 				c.finish(flush, bw)
 			}
 		}
@@ -266,12 +273,24 @@ func (c *Consumer) writeUrgent(ctx context.Context, bw *batchWork) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, c.opts.ShutdownFlushTimeout)
 	defer cancel()
+	start := time.Now()
 	if err := c.w.Write(wctx, &bw.urgent); err != nil {
 		c.log.Debug().Err(err).Int("commands", len(bw.urgent.Commands)).
 			Msg("urgent write of containment commands failed; the writer retries it before the rest of the batch")
 		return
 	}
+	c.m.observeStage(stageUrgentWrite, time.Since(start))
+	c.urgentWritten(bw)
+}
+
+// urgentWritten marks bw's urgent part durable and published and observes
+// the event→command latency of its findings.
+func (c *Consumer) urgentWritten(bw *batchWork) {
 	bw.urgentDone = true
+	now := time.Now()
+	for _, ts := range bw.urgentTimes {
+		c.m.commandLatency.Observe(max(now.Sub(ts), 0).Seconds())
+	}
 }
 
 // finish runs once bw is durable: it updates the partitions' checkpoint
@@ -300,8 +319,10 @@ func (c *Consumer) finish(flush context.Context, bw *batchWork) {
 	}
 	if len(bw.commit) > 0 {
 		cctx, cancel := c.detached(flush)
+		start := time.Now()
 		err := c.commit(cctx, bw.commit)
 		cancel()
+		c.m.observeStage(stageCommit, time.Since(start))
 		if err != nil {
 			// The batch is durable; a failed commit only means redelivery,
 			// and deterministic ids make the replay idempotent.

@@ -62,17 +62,30 @@ type result struct {
 	LatencyProbes                  int     `json:"latency_probes"`
 	P50EventToCommandMs            float64 `json:"p50_event_to_command_ms"`
 	P99EventToCommandMs            float64 `json:"p99_event_to_command_ms"`
-	MachineCPUs                    int     `json:"machine_cpus"`
-	LoadAverage                    string  `json:"load_average"`
-	TetherBinary                   string  `json:"tether_binary"`
-	ClickHouseDatabase             string  `json:"clickhouse_database"`
-	EventsTopic                    string  `json:"events_topic"`
-	MaxPollRecords                 int     `json:"max_poll_records,omitempty"`
-	PipelineDepth                  int     `json:"pipeline_depth,omitempty"`
-	TetherSecondsClickHouse        float64 `json:"tether_seconds"`
-	TetherSecondsNoClickHouse      float64 `json:"tether_seconds_no_clickhouse"`
-	PlainConsumerSeconds           float64 `json:"plain_consumer_seconds"`
-	MeanBatchRecords               float64 `json:"mean_batch_records"`
+	// The probes' path split at the command's tether-alerted-at header
+	// (set when the daemon starts publishing, after the stores): probe
+	// produced → alerted (fetch, queue, judge, urgent store writes) and
+	// alerted → command read (control produce, acks, the harness's fetch).
+	P50ProbeToAlertedMs float64 `json:"p50_probe_to_alerted_ms"`
+	P99ProbeToAlertedMs float64 `json:"p99_probe_to_alerted_ms"`
+	P50AlertedToReadMs  float64 `json:"p50_alerted_to_read_ms"`
+	P99AlertedToReadMs  float64 `json:"p99_alerted_to_read_ms"`
+	// StageMeanMs is the mean per batch (per write for sinks) of the
+	// daemon's tether_pipeline_stage_seconds and tether_sink_write_seconds
+	// over the latency phase, and StageCount how many it averaged.
+	StageMeanMs               map[string]float64 `json:"stage_mean_ms,omitempty"`
+	StageCount                map[string]float64 `json:"stage_count,omitempty"`
+	MachineCPUs               int                `json:"machine_cpus"`
+	LoadAverage               string             `json:"load_average"`
+	TetherBinary              string             `json:"tether_binary"`
+	ClickHouseDatabase        string             `json:"clickhouse_database"`
+	EventsTopic               string             `json:"events_topic"`
+	MaxPollRecords            int                `json:"max_poll_records,omitempty"`
+	PipelineDepth             int                `json:"pipeline_depth,omitempty"`
+	TetherSecondsClickHouse   float64            `json:"tether_seconds"`
+	TetherSecondsNoClickHouse float64            `json:"tether_seconds_no_clickhouse"`
+	PlainConsumerSeconds      float64            `json:"plain_consumer_seconds"`
+	MeanBatchRecords          float64            `json:"mean_batch_records"`
 }
 
 func main() {
@@ -234,18 +247,27 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 
 	// 4. Latency at half the maximum rate.
 	load := m.rate / 2
-	var lat []float64
+	var lat []probe
 	if latencyFor > 0 {
 		res.LatencyLoadEventsPerSec = load
+		before := scrapeAll(httpAddr, stageSeries...)
 		if lat, err = latency(brokers, topic, topic+".control", fl, load, latencyFor); err != nil {
 			return fmt.Errorf("latency: %w", err)
 		}
+		res.StageMeanMs, res.StageCount = stageMeans(before, scrapeAll(httpAddr, stageSeries...))
 	}
 	d.stop()
 	res.LatencyProbes = len(lat)
 	if len(lat) > 0 {
-		res.P50EventToCommandMs = quantile(lat, 0.50)
-		res.P99EventToCommandMs = quantile(lat, 0.99)
+		total, toAlert, fromAlert := make([]float64, len(lat)), make([]float64, len(lat)), make([]float64, len(lat))
+		for i, p := range lat {
+			total[i], toAlert[i], fromAlert[i] = p.total, p.toAlerted, p.total-p.toAlerted
+		}
+		res.P50EventToCommandMs, res.P99EventToCommandMs = quantile(total, 0.50), quantile(total, 0.99)
+		res.P50ProbeToAlertedMs, res.P99ProbeToAlertedMs = quantile(toAlert, 0.50), quantile(toAlert, 0.99)
+		res.P50AlertedToReadMs, res.P99AlertedToReadMs = quantile(fromAlert, 0.50), quantile(fromAlert, 0.99)
+		logf("probe → alerted p50 %.1f / p99 %.1f ms; alerted → read p50 %.1f / p99 %.1f ms",
+			res.P50ProbeToAlertedMs, res.P99ProbeToAlertedMs, res.P50AlertedToReadMs, res.P99AlertedToReadMs)
 	}
 	logf("event → command at %.0f events/s: %d probes, p50 %.1f ms, p99 %.1f ms", load, len(lat), res.P50EventToCommandMs, res.P99EventToCommandMs)
 
@@ -462,12 +484,16 @@ func peakRSS(pid int) int64 {
 // rest are aggregated), so probes stay well under that.
 const probeEvery = 750 * time.Millisecond
 
+// probe is one latency probe's times, in ms from producing it: its
+// command read (total) and the command's tether-alerted-at header.
+type probe struct{ total, toAlerted float64 }
+
 // latency produces fleet events at rate per second for d, plus a probe
 // every probeEvery: an event from an agent the inventory does not know,
 // which the identity detector reports (unregistered_agent) and the
 // containment policy turns into a review command. It returns, per probe, the time from
 // producing it to reading its command on the control topic (ms).
-func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate float64, d time.Duration) ([]float64, error) {
+func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate float64, d time.Duration) ([]probe, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(control),
@@ -488,7 +514,7 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
-	var lat []float64
+	var lat []probe
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -502,7 +528,11 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 				}
 				mu.Lock()
 				if t, ok := sent[c.AgentID]; ok {
-					lat = append(lat, float64(now.Sub(t).Microseconds())/1000)
+					p := probe{total: float64(now.Sub(t).Microseconds()) / 1000}
+					if a, err := time.Parse(time.RFC3339Nano, header(r, "tether-alerted-at")); err == nil {
+						p.toAlerted = float64(a.Sub(t).Microseconds()) / 1000
+					}
+					lat = append(lat, p)
 					delete(sent, c.AgentID)
 				}
 				mu.Unlock()
@@ -594,6 +624,70 @@ func scrape(addr, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// header returns the value of r's header k, or "".
+func header(r *kgo.Record, k string) string {
+	for _, h := range r.Headers {
+		if h.Key == k {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// stageSeries are the daemon's histograms whose means the latency phase
+// reports.
+var stageSeries = []string{"tether_pipeline_stage_seconds_", "tether_sink_write_seconds_"}
+
+// scrapeAll reads every sample of the daemon's /metrics whose name starts
+// with one of prefixes, keyed by the whole series (name and labels).
+func scrapeAll(addr string, prefixes ...string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return out
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 || strings.HasPrefix(l, "#") {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				v, _ := strconv.ParseFloat(l[i+1:], 64)
+				out[l[:i]] = v
+			}
+		}
+	}
+	return out
+}
+
+// stageMeans returns, per histogram series, the mean in ms of the
+// observations between two scrapes and their number.
+func stageMeans(before, after map[string]float64) (map[string]float64, map[string]float64) {
+	means, counts := map[string]float64{}, map[string]float64{}
+	for k, sum := range after {
+		name, labels, ok := strings.Cut(k, "{")
+		if !ok || !strings.HasSuffix(name, "_sum") {
+			continue
+		}
+		base := strings.TrimSuffix(name, "_sum")
+		ck := base + "_count{" + labels
+		n := after[ck] - before[ck]
+		if n <= 0 {
+			continue
+		}
+		key := strings.TrimSuffix(strings.TrimPrefix(base, "tether_"), "_seconds") + "{" + labels
+		means[key] = (sum - before[k]) / n * 1000
+		counts[key] = n
+	}
+	return means, counts
 }
 
 func quantile(xs []float64, q float64) float64 {

@@ -154,11 +154,16 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		defer stopRec()
 		sinks = append(sinks, rec)
 	}
-	out.w, out.signer = sinks, signerOf(sinks)
-	go reloadOnHUP(ctx, cfg.path, live, log)
+	chain := sinks
 	if store != nil { // the console's view, last: it never fails a batch
-		out.w = append(sinks, store)
+		chain = append(chain[:len(chain):len(chain)], store)
 	}
+	sinkTimes := sinkSeconds()
+	if err := reg.Register(sinkTimes); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	out.w, out.signer = timedSinks(chain, sinkTimes), signerOf(sinks)
+	go reloadOnHUP(ctx, cfg.path, live, log)
 
 	if cfg.HTTP.Listen != "" {
 		if err := reg.Register(cons.Metrics()); err != nil {
