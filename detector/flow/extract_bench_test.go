@@ -3,8 +3,8 @@ package flow_test
 import (
 	"testing"
 
-	"github.com/tetherhq/tether/detector/internal/benchtext"
 	"github.com/tetherhq/tether/detector/flow"
+	"github.com/tetherhq/tether/detector/internal/benchtext"
 )
 
 // BenchmarkExtract measures the value extractor alone on 64 KiB of text
