@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tetherhq/tether/detector/flow"
+	"github.com/tetherhq/tether/detector/values"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -57,7 +58,7 @@ func destinations(ev *models.Event, fn func(string)) {
 		case flow.ClassEmail:
 			fn(v[strings.LastIndexByte(v, '@')+1:])
 		case flow.ClassURL:
-			fn(hostOf(v))
+			fn(values.HostOf(v))
 		case flow.ClassHost:
 			fn(v)
 		}
@@ -78,21 +79,6 @@ func destinations(ev *models.Event, fn func(string)) {
 	if ev.Kind == models.KindToolCall && len(ev.Arguments) > 0 {
 		flow.Extract(string(ev.Arguments), 0, visit)
 	}
-}
-
-// hostOf returns the host of a URL as flow.Extract normalises it (no
-// scheme, no leading "www."): without path, query, user info and port.
-func hostOf(u string) string {
-	if e := strings.IndexAny(u, "/?#"); e >= 0 {
-		u = u[:e]
-	}
-	if e := strings.LastIndexByte(u, '@'); e >= 0 {
-		u = u[e+1:]
-	}
-	if e := strings.IndexByte(u, ':'); e >= 0 {
-		u = u[:e]
-	}
-	return u
 }
 
 // observeDestinations reports, after the agent's warm-up, destinations the

@@ -302,16 +302,7 @@ func (x *extractor) url(t string, k, at int, fn func(string, Class, int)) {
 	if len(u) < MinValueLen {
 		return
 	}
-	host := u
-	if e := strings.IndexAny(host, "/?#"); e >= 0 {
-		host = host[:e]
-	}
-	if e := strings.LastIndexByte(host, '@'); e >= 0 {
-		host = host[e+1:]
-	}
-	if e := strings.IndexByte(host, ':'); e >= 0 {
-		host = host[:e]
-	}
+	host := HostOf(u)
 	fn(u, URL, at)
 	if host != u && len(host) >= MinValueLen && IsHost(host) {
 		fn(host, Host, at)
@@ -383,4 +374,19 @@ func escaped(s string, i int) bool {
 		k--
 	}
 	return (i-k)%2 == 1
+}
+
+// HostOf returns the host of a URL as Extract normalises it (no scheme, no
+// leading "www."): without path, query, user info and port.
+func HostOf(u string) string {
+	if e := strings.IndexAny(u, "/?#"); e >= 0 {
+		u = u[:e]
+	}
+	if e := strings.LastIndexByte(u, '@'); e >= 0 {
+		u = u[e+1:]
+	}
+	if e := strings.IndexByte(u, ':'); e >= 0 {
+		u = u[:e]
+	}
+	return u
 }

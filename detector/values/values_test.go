@@ -189,3 +189,19 @@ func TestIsHost(t *testing.T) {
 		}
 	}
 }
+
+// TestHostOf: the host of a URL as Extract normalises it, without path,
+// query, fragment, user info and port.
+func TestHostOf(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"example.com", "example.com"},
+		{"example.com/a/b?q=1", "example.com"},
+		{"user:pw@example.com:8443/x", "example.com"},
+		{"example.com#frag", "example.com"},
+		{"10.0.0.1:22", "10.0.0.1"},
+	} {
+		if got := HostOf(tc.in); got != tc.want {
+			t.Errorf("HostOf(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
