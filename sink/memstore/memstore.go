@@ -391,6 +391,35 @@ func (s *Store) spec(id string) *models.AgentSpec {
 	return s.opts.Inventory.Agent(id)
 }
 
+// touchSession returns session id of agent a, creating it when absent, and
+// marks it recently active; t (zero: unknown) widens its time span. Findings and commands create their session
+// too: the daemon writes a batch's commands and the findings they name before
+// its events (urgent part first), so they can arrive before the session's
+// first event and must still be listed on its page.
+func (s *Store) touchSession(a *agent, id, root, principal string, t time.Time) *session {
+	ss := s.sessions[id]
+	if ss == nil {
+		ss = &session{SessionSummary: SessionSummary{ID: id, AgentID: a.id, RootAgentID: cmp.Or(root, a.id),
+			Principal: principal, Start: t, Last: t}}
+		ss.elem = s.sessionLRU.PushBack(id)
+		s.sessions[id] = ss
+		a.sessions++
+		a.sessionIDs = pushCapped(a.sessionIDs, id)
+	} else {
+		s.sessionLRU.MoveToBack(ss.elem)
+	}
+	if ss.Principal == "" {
+		ss.Principal = principal
+	}
+	if !t.IsZero() && (ss.Start.IsZero() || t.Before(ss.Start)) {
+		ss.Start = t
+	}
+	if t.After(ss.Last) {
+		ss.Last = t
+	}
+	return ss
+}
+
 func (s *Store) addEvent(ev *models.Event) {
 	s.seq++
 	a := s.touchAgent(ev.AgentID, ev.Time)
@@ -431,22 +460,9 @@ func (s *Store) addEvent(ev *models.Event) {
 		a.children = append(a.children, ev.ChildAgentID)
 	}
 
-	ss := s.sessions[ev.SessionID]
-	if ss == nil {
-		ss = &session{SessionSummary: SessionSummary{ID: ev.SessionID, AgentID: ev.AgentID, RootAgentID: ev.Root(),
-			ParentSessionID: ev.ParentSessionID, Principal: ev.Principal, Start: ev.Time, Last: ev.Time}}
-		ss.elem = s.sessionLRU.PushBack(ev.SessionID)
-		s.sessions[ev.SessionID] = ss
-		a.sessions++
-		a.sessionIDs = pushCapped(a.sessionIDs, ev.SessionID)
-	} else {
-		s.sessionLRU.MoveToBack(ss.elem)
-	}
-	if ev.Time.Before(ss.Start) {
-		ss.Start = ev.Time
-	}
-	if ev.Time.After(ss.Last) {
-		ss.Last = ev.Time
+	ss := s.touchSession(a, ev.SessionID, ev.Root(), ev.Principal, ev.Time)
+	if ss.ParentSessionID == "" {
+		ss.ParentSessionID = ev.ParentSessionID
 	}
 	if ev.Kind == models.KindSessionEnd {
 		ss.Ended = true
@@ -499,7 +515,8 @@ func (s *Store) addFinding(f models.Finding) {
 	if f.RootAgentID != "" && f.RootAgentID != f.AgentID {
 		a.root = f.RootAgentID
 	}
-	if ss := s.sessions[f.SessionID]; ss != nil {
+	if f.SessionID != "" {
+		ss := s.touchSession(a, f.SessionID, f.RootAgentID, f.Principal, f.Time)
 		ss.findingIDs = append(ss.findingIDs, f.ID)
 		ss.Findings++
 		ss.MaxSeverity = max(ss.MaxSeverity, f.Severity)
@@ -525,7 +542,8 @@ func (s *Store) addCommand(c models.ContainmentCommand) {
 	if c.Action == models.ActionDemote && c.TargetAutonomy != "" {
 		a.current = c.TargetAutonomy
 	}
-	if ss := s.sessions[c.SessionID]; ss != nil {
+	if c.SessionID != "" {
+		ss := s.touchSession(a, c.SessionID, c.RootAgentID, "", time.Time{}) // issued at wall time, not event time
 		ss.commandIDs = append(ss.commandIDs, c.ID)
 		if ss.FirstCommand.IsZero() || c.IssuedAt.Before(ss.FirstCommand) {
 			ss.FirstCommand = c.IssuedAt

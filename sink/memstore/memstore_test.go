@@ -71,6 +71,45 @@ func TestTimelineOrderAndReplay(t *testing.T) {
 	}
 }
 
+// TestUrgentBeforeEvents: the daemon writes a batch's commands and the
+// findings they name before the batch's events (the urgent part first), so
+// a session's first finding and command can arrive before its first event;
+// they must still be on the session's page, and the session's span and
+// parent come from its events.
+func TestUrgentBeforeEvents(t *testing.T) {
+	s := New(DefaultOptions())
+	f := finding("a-s1", 0, 90, "a-s1-e0")
+	c := models.ContainmentCommand{AgentID: "a", SessionID: "a-s1", Action: models.ActionHaltAgent, FindingIDs: []string{f.ID}, IssuedAt: t0.Add(-time.Hour)}
+	c.SetID()
+	ctx := context.Background()
+	if err := s.Write(ctx, &sink.Batch{Findings: []models.Finding{f}, Commands: []models.ContainmentCommand{c}}); err != nil {
+		t.Fatal(err)
+	}
+	start := ev("a-s1", 0, models.KindSessionStart, "")
+	start.ParentSessionID = "p-s9"
+	if err := s.Write(ctx, &sink.Batch{Events: []*models.Event{start, ev("a-s1", 1, models.KindToolCall, "web.get")}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Session("a-s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Findings) != 1 || len(d.Commands) != 1 || len(d.EventsList) != 2 {
+		t.Fatalf("session page: %d findings, %d commands, %d events; want 1, 1, 2", len(d.Findings), len(d.Commands), len(d.EventsList))
+	}
+	// the command's wall-clock issue time is not part of the session's span
+	if !d.Start.Equal(t0) || !d.Last.Equal(t0.Add(150*time.Millisecond)) || d.ParentSessionID != "p-s9" {
+		t.Errorf("session span %v–%v parent %q; want %v–%v, p-s9", d.Start, d.Last, d.ParentSessionID, t0, t0.Add(150*time.Millisecond))
+	}
+	a, err := s.Agent("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.RecentSessions) != 1 {
+		t.Errorf("agent lists %d sessions, want 1", len(a.RecentSessions))
+	}
+}
+
 func TestTriageClosesRisk(t *testing.T) {
 	s := New(DefaultOptions())
 	f := finding("a-s1", 1, 75, "a-s1-e1")
