@@ -20,6 +20,9 @@
 //	                                                                    principal's domains, new to the agent and its peers
 //	payment_card           75 out to a destination new to agent and     an argument holds a payment card number (network prefix,
 //	                       peers; 45 out to a known one; 30 otherwise   length and Luhn check)
+//	personal_id            70 out to a destination new to agent and     an argument holds a national identification number
+//	                       peers or a public post with no named         (SSN-format ddd-dd-dddd with valid area, group and
+//	                       recipient; 45 out to a known one; 30 else    serial)
 //	system_file_change     the pattern's (60–75, rules.go)              a writing or destructive call names a start-up, cron,
 //	                                                                    service, authorized_keys, account or hosts file
 //	safety_device_change   55                                           a device call unlocks a door, disarms an alarm or camera,
@@ -27,7 +30,8 @@
 //	bulk_deletion          60                                           a destructive call targets everything (*, all, /, …)
 //	                                                                    or sets recursive/force/purge
 //	payment_anomaly        65 amount ≥ AmountZ above the agent's history to a new recipient; 45 amount alone;
-//	                       30 new recipient alone (once the agent has MinPayments payments)
+//	                       30 new recipient alone (once the agent has MinPayments payments);
+//	                       55 an amount ≥ ColdAmount while the agent has fewer than MinPayments payments (cold start)
 //	new_egress             35 (20 while the agent has fewer than           an outgoing call or a fetch names a host, mail domain or
 //	                       MinHistory calls; 45 for a raw IP or         address (in its arguments or tether.destination) new to
 //	                       punycode host)                               the agent and its peer group
@@ -87,6 +91,7 @@ const (
 	KindSystemFileChange   = "system_file_change"
 	KindSafetyDeviceChange = "safety_device_change"
 	KindPayloadSize        = "payload_size"
+	KindPersonalID         = "personal_id"
 )
 
 // Severities, set once from the danger of the action (see the package doc).
@@ -116,6 +121,10 @@ const (
 	SevExternalShare         = 45
 	SevEgressSuspiciousHost  = 45
 	SevPayloadSize           = 40
+	SevIDNewDestination      = 70
+	SevIDKnownDestination    = 45
+	SevID                    = 30
+	SevPaymentCold           = 55
 )
 
 // Options configures the detector.
@@ -144,6 +153,11 @@ type Options struct {
 	AmountZ float64
 	// AmountAlpha is the smoothing factor of the amount baseline.
 	AmountAlpha float64
+	// ColdAmount is the amount at or above which a payment by an agent with
+	// fewer than MinPayments payments (no amount baseline yet) is reported
+	// (payment_anomaly at SevPaymentCold); 0 disables the cold-start check.
+	// It is in the payment's own units, set once for every data set.
+	ColdAmount float64
 	// SizeZ is the z-score of log(1+argument bytes) above a tool's EW mean
 	// (per agent) at which an outgoing call's payload is unusually large.
 	SizeZ float64
@@ -167,6 +181,7 @@ func DefaultOptions() Options {
 		MinPayments:     5,
 		AmountZ:         3,
 		AmountAlpha:     0.1,
+		ColdAmount:      5000,
 		SizeZ:           4,
 		MaxValueBytes:   64 << 10,
 	}
@@ -310,6 +325,8 @@ type call struct {
 	// cardArg names the argument carrying a payment card number;
 	// shareTo lists the e-mail addresses a permission grant names.
 	cardArg string
+	// idArg names the argument carrying a national identification number.
+	idArg   string
 	shareTo []string
 }
 
@@ -448,6 +465,9 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 		}
 		if c.cardArg == "" && hasCardNumber(val) {
 			c.cardArg = lf.key
+		}
+		if c.idArg == "" && hasNationalID(val) {
+			c.idArg = lf.key
 		}
 	}
 	if d.shareCall() {
@@ -647,6 +667,7 @@ func (d *Detector) judgeMoney(c *call, st *agentState, peer *peerState, emit fun
 	warm := st.Payments >= d.opts.MinPayments
 	var z float64
 	high := false
+	cold := !warm && d.opts.ColdAmount > 0 && amount >= d.opts.ColdAmount
 	if amount >= 0 {
 		x := math.Log1p(amount)
 		if warm {
@@ -674,6 +695,8 @@ func (d *Detector) judgeMoney(c *call, st *agentState, peer *peerState, emit fun
 		sev, why = SevPaymentBoth, fmt.Sprintf("amount %s=%g is %.1f σ above the agent's payments, to recipient %q new to the agent and its peers", amountArg, amount, z, clip(who, 64))
 	case high:
 		sev, why = SevPaymentAmount, fmt.Sprintf("amount %s=%g is %.1f σ above the agent's payments", amountArg, amount, z)
+	case cold:
+		sev, why = SevPaymentCold, fmt.Sprintf("amount %s=%g is at or above the cold-start ceiling %g while the agent has %d payments (fewer than %d: no amount baseline yet)", amountArg, amount, d.opts.ColdAmount, st.Payments-1, d.opts.MinPayments)
 	case newRecipient:
 		sev, why = SevPaymentRecipient, fmt.Sprintf("payment to recipient %q new to the agent and its peers", clip(who, 64))
 	default:
@@ -690,6 +713,7 @@ func (d *Detector) judgeEgress(c *call, st *agentState, peer *peerState, emit fu
 	fetch := c.has(models.LabelUntrustedContent)
 	if !c.outgoing && !fetch {
 		d.judgeCard(c, "", emit)
+		d.judgeID(c, "", emit)
 		return
 	}
 	d.dests = d.dests[:0]
@@ -708,7 +732,15 @@ func (d *Detector) judgeEgress(c *call, st *agentState, peer *peerState, emit fu
 		}
 	}
 	var novel string
-	defer func() { d.judgeCard(c, novel, emit) }()
+	defer func() {
+		d.judgeCard(c, novel, emit)
+		// A public post naming nobody goes to everyone: as new as it gets.
+		if novel == "" && len(d.dests) == 0 && c.has(models.LabelPublicSink) {
+			d.judgeID(c, "everyone (a public post)", emit)
+		} else {
+			d.judgeID(c, novel, emit)
+		}
+	}()
 	for _, dst := range d.dests {
 		h := hashString(dst)
 		if !st.Egress.has(h) && (peer == nil || !peer.Egress.has(h)) && novel == "" {
@@ -755,6 +787,25 @@ func (d *Detector) judgeCard(c *call, novel string, emit func(models.Finding)) {
 	}
 	d.emit(c, emit, KindPaymentCard, sev, 0.7,
 		fmt.Sprintf("argument %q of %s %s a payment card number (Luhn-valid, card.pan)", c.cardArg, c.ev.ToolName, where),
+		models.Feature{Name: "outgoing", Observed: b2f(c.outgoing)}, models.Feature{Name: "new_destination", Observed: b2f(novel != "")})
+}
+
+// judgeID grades a national identification number like judgeCard: out to
+// a destination new to the agent and its peers, out to a known one, or
+// nowhere.
+func (d *Detector) judgeID(c *call, novel string, emit func(models.Finding)) {
+	if c.idArg == "" {
+		return
+	}
+	sev, where := uint8(SevID), "carries"
+	switch {
+	case c.outgoing && novel != "":
+		sev, where = SevIDNewDestination, fmt.Sprintf("sends to %q, new to the agent and its peers,", clip(novel, 96))
+	case c.outgoing:
+		sev, where = SevIDKnownDestination, "sends to a known destination"
+	}
+	d.emit(c, emit, KindPersonalID, sev, 0.6,
+		fmt.Sprintf("argument %q of %s %s a national identification number (pii.national_id)", c.idArg, c.ev.ToolName, where),
 		models.Feature{Name: "outgoing", Observed: b2f(c.outgoing)}, models.Feature{Name: "new_destination", Observed: b2f(novel != "")})
 }
 

@@ -402,3 +402,83 @@ func TestOneFindingPerKind(t *testing.T) {
 		t.Errorf("kinds %v, want first_capability_use, dangerous_command and secret_in_arguments", seen)
 	}
 }
+
+// TestColdPayment: an agent without an amount baseline (fewer than
+// MinPayments payments) is judged against the ColdAmount ceiling; a warm
+// agent by its history only; ColdAmount 0 turns the check off.
+func TestColdPayment(t *testing.T) {
+	tests := []struct {
+		name   string
+		cold   float64
+		warmUp int
+		amount any
+		sev    uint8
+	}{
+		{"cold, ordinary bill", 5000, 0, 84.2, 0},
+		{"cold, large transfer", 5000, 0, 48000, SevPaymentCold},
+		{"cold, large amount as text", 5000, 0, "$9,500", 0}, // thousands separators are not parsed
+		{"cold, at the ceiling", 5000, 0, "5000.00", SevPaymentCold},
+		{"cold check disabled", 0, 0, 48000, 0},
+		{"warm agent, large amount against a large history", 5000, 6, 48000, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := DefaultOptions()
+			opts.ColdAmount = tt.cold
+			d := New(opts)
+			step := 0
+			pay := func(amount any) []models.Finding {
+				step++
+				return observe(d, callEvent("payer", "s", "BankManagerTransferFunds",
+					map[string]any{"to_account_number": "998-1234-555", "amount": amount}, step), nil)
+			}
+			for range tt.warmUp {
+				pay(40000)
+			}
+			f := find(pay(tt.amount), KindPaymentAnomaly)
+			switch {
+			case tt.sev == 0 && f != nil:
+				t.Errorf("unexpected finding: %s", f.Explanation)
+			case tt.sev > 0 && f == nil:
+				t.Errorf("no payment_anomaly, want severity %d", tt.sev)
+			case tt.sev > 0 && f.Severity != tt.sev:
+				t.Errorf("severity %d, want %d: %s", f.Severity, tt.sev, f.Explanation)
+			}
+		})
+	}
+}
+
+// TestPersonalID: a national identification number graded by where it
+// goes, like a card number; a public post naming nobody counts as new.
+func TestPersonalID(t *testing.T) {
+	tests := []struct {
+		name string
+		tool string
+		args map[string]any
+		sev  uint8
+	}{
+		{"mailed to a new address", "GmailSendEmail", map[string]any{"to": "hr@outside.example", "body": "SSN 239-19-9198"}, SevIDNewDestination},
+		{"public post", "twitter.post_tweet", map[string]any{"content": "patient ssn: 239-19-9198"}, SevIDNewDestination},
+		{"kept in a local note", "notes_create", map[string]any{"text": "ssn 239-19-9198"}, SevID},
+		{"phone number", "GmailSendEmail", map[string]any{"to": "a@b.example", "body": "call 415-555-0182"}, 0},
+		{"invalid area 666", "GmailSendEmail", map[string]any{"to": "a@b.example", "body": "id 666-12-3456"}, 0},
+		{"part of a longer number", "GmailSendEmail", map[string]any{"to": "a@b.example", "body": "ref 1239-19-91981"}, 0},
+		{"date range", "GmailSendEmail", map[string]any{"to": "a@b.example", "body": "2024-05-2024"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := New(DefaultOptions())
+			f := find(observe(d, callEvent("clerk", "s", tt.tool, tt.args, 1), nil), KindPersonalID)
+			switch {
+			case tt.sev == 0 && f != nil:
+				t.Errorf("unexpected finding: %s", f.Explanation)
+			case tt.sev > 0 && f == nil:
+				t.Errorf("no personal_id, want severity %d", tt.sev)
+			case tt.sev > 0 && f.Severity != tt.sev:
+				t.Errorf("severity %d, want %d: %s", f.Severity, tt.sev, f.Explanation)
+			case f != nil && strings.Contains(f.Explanation, "239-19-9198"):
+				t.Errorf("explanation leaks the number: %s", f.Explanation)
+			}
+		})
+	}
+}

@@ -257,6 +257,41 @@ func hasCardNumber(s string) bool {
 	return n <= len(digits) && flush()
 }
 
+// hasNationalID reports whether s holds a US social security number in its
+// written form ddd-dd-dddd, not part of a longer run of digits or dashes,
+// with an assignable area (not 000, 666 or 900–999), group (not 00) and
+// serial (not 0000). Undashed nine-digit runs are not matched: they are as
+// often account, order or phone numbers.
+func hasNationalID(s string) bool {
+	for i := 0; i+11 <= len(s); i++ {
+		if i > 0 && (isDigit(s[i-1]) || s[i-1] == '-') {
+			continue
+		}
+		w := s[i : i+11]
+		if w[3] != '-' || w[6] != '-' {
+			continue
+		}
+		ok := true
+		for j := range 11 {
+			if j != 3 && j != 6 && !isDigit(w[j]) {
+				ok = false
+				break
+			}
+		}
+		if !ok || i+11 < len(s) && (isDigit(s[i+11]) || s[i+11] == '-') {
+			continue
+		}
+		area, group, serial := w[0:3], w[4:6], w[7:11]
+		if area == "000" || area == "666" || area[0] == '9' || group == "00" || serial == "0000" {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
 func cardPrefix(d []byte) bool {
 	p := func(k int) int {
 		v := 0
