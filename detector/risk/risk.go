@@ -28,7 +28,8 @@
 //	safety_device_change   55                                           a device call unlocks a door, disarms an alarm or camera,
 //	                                                                    or switches off a smoke/gas/leak safety device
 //	bulk_deletion          60                                           a destructive call targets everything (*, all, /, …)
-//	                                                                    or sets recursive/force/purge
+//	                                                                    or sets recursive/force/purge, or one argument lists
+//	                                                                    ≥ BulkItems values (ids of messages, records, files)
 //	payment_anomaly        65 amount ≥ AmountZ above the agent's history to a new recipient; 45 amount alone;
 //	                       30 new recipient alone (once the agent has MinPayments payments);
 //	                       55 an amount ≥ ColdAmount while the agent has fewer than MinPayments payments (cold start)
@@ -158,6 +159,10 @@ type Options struct {
 	// (payment_anomaly at SevPaymentCold); 0 disables the cold-start check.
 	// It is in the payment's own units, set once for every data set.
 	ColdAmount float64
+	// BulkItems is how many values one argument of a destructive call must
+	// list (e.g. message or record ids) to count as a bulk deletion; 0
+	// disables the count (the "everything" values still apply).
+	BulkItems int
 	// SizeZ is the z-score of log(1+argument bytes) above a tool's EW mean
 	// (per agent) at which an outgoing call's payload is unusually large.
 	SizeZ float64
@@ -182,6 +187,7 @@ func DefaultOptions() Options {
 		AmountZ:         3,
 		AmountAlpha:     0.1,
 		ColdAmount:      5000,
+		BulkItems:       20,
 		SizeZ:           4,
 		MaxValueBytes:   64 << 10,
 	}
@@ -419,6 +425,7 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 	destructive := c.has(models.LabelDestructive) && !c.has(models.LabelMoney) && !exec
 	var cmd, path, sys *pattern
 	var cmdArg, pathArg, sysArg, secretArg, shareArg, bulkArg string
+	bulkItems := 0
 	writes := exec || c.has(models.LabelDestructive) || d.hasRole(toolcap.RolePayload)
 	var secret secretHit
 	secretFound := false
@@ -469,6 +476,9 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 		if c.idArg == "" && hasNationalID(val) {
 			c.idArg = lf.key
 		}
+	}
+	if destructive && bulkArg == "" && d.opts.BulkItems > 0 {
+		bulkArg, bulkItems = d.longList()
 	}
 	if d.shareCall() {
 		for i := range d.w.leaves {
@@ -523,10 +533,33 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 			models.Feature{Name: "outgoing", Observed: b2f(c.outgoing)})
 	}
 	if bulkArg != "" {
+		what := "targets everything through"
+		if bulkItems > 0 {
+			what = fmt.Sprintf("names %d items (BulkItems %d) in", bulkItems, d.opts.BulkItems)
+		}
 		d.emit(c, emit, KindBulkDeletion, SevBulkDeletion, 0.7,
-			fmt.Sprintf("destructive call %s targets everything through argument %q (delete.bulk)", c.ev.ToolName, bulkArg),
+			fmt.Sprintf("destructive call %s %s argument %q (delete.bulk)", c.ev.ToolName, what, bulkArg),
 			models.Feature{Name: "leaves", Observed: float64(len(d.w.leaves))})
 	}
+}
+
+// longList returns the first argument that lists at least BulkItems
+// scalar values (the elements of one array share their key and sit next
+// to each other among the leaves) and how many it lists.
+func (d *Detector) longList() (string, int) {
+	run := 0
+	for i := range d.w.leaves {
+		lf := &d.w.leaves[i]
+		if i > 0 && d.w.leaves[i-1].key == lf.key && d.w.leaves[i-1].top == lf.top {
+			run++
+		} else {
+			run = 1
+		}
+		if run >= d.opts.BulkItems && (i+1 == len(d.w.leaves) || d.w.leaves[i+1].key != lf.key || d.w.leaves[i+1].top != lf.top) {
+			return lf.key, run
+		}
+	}
+	return "", 0
 }
 
 // hasRole reports whether an argument of the call has role r.

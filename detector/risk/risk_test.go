@@ -482,3 +482,38 @@ func TestPersonalID(t *testing.T) {
 		})
 	}
 }
+
+// TestBulkList: a destructive call listing BulkItems or more values in one
+// argument is a bulk deletion; a few ids, or a long list on a reading
+// tool, is not.
+func TestBulkList(t *testing.T) {
+	ids := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("m%d", i)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		tool string
+		args map[string]any
+		want bool
+	}{
+		{"sixty message ids", "GmailDeleteEmails", map[string]any{"email_ids": ids(60)}, true},
+		{"exactly BulkItems", "records.delete", map[string]any{"ids": ids(20)}, true},
+		{"one id", "GmailDeleteEmails", map[string]any{"email_ids": ids(1)}, false},
+		{"nineteen ids", "records.delete", map[string]any{"ids": ids(19)}, false},
+		{"long list on a reading tool", "GmailReadEmails", map[string]any{"email_ids": ids(60)}, false},
+		{"long list split over two arguments", "records.delete", map[string]any{"a": ids(12), "b": ids(12)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := New(DefaultOptions())
+			f := find(observe(d, callEvent("tidy", "s", tt.tool, tt.args, 1), nil), KindBulkDeletion)
+			if (f != nil) != tt.want {
+				t.Errorf("bulk_deletion %v, want %v: %+v", f != nil, tt.want, f)
+			}
+		})
+	}
+}
