@@ -1,6 +1,7 @@
 package toolcap_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -138,4 +139,56 @@ func TestAgentDojoDeclaredCoverage(t *testing.T) {
 	}
 	t.Logf("AgentDojo declared tools: %d; labelled by the name table %d, by toolcap (declaration + name) %d, by description + schema alone (names hidden) %d; description + schema alone give every name-table label on %d",
 		len(tools), table, full, blind, agree)
+}
+
+// TestEventsCoverage reports label coverage on any Tether events stream
+// (bench/eval/README.md format) named by TOOLCAP_EVENTS (skipped when
+// unset): distinct tool names, and how many get at least one capability
+// label from toolcap.FromCall over the name and the argument names seen in
+// the stream (what the detectors use when there is no inventory), per
+// label. E.g. the harm development set:
+//
+//	python3 bench/harmset/generate.py --out out/harmset
+//	TOOLCAP_EVENTS=$PWD/out/harmset/events.jsonl go test ./detector/toolcap -run EventsCoverage -v
+func TestEventsCoverage(t *testing.T) {
+	path := os.Getenv("TOOLCAP_EVENTS")
+	if path == "" {
+		t.Skip("TOOLCAP_EVENTS not set")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	args := map[string][]string{}
+	for sc.Scan() {
+		var ev models.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == models.KindToolCall {
+			args[ev.ToolName] = toolcap.AppendArgNames(args[ev.ToolName], ev.Arguments)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	labelled := 0
+	perLabel := map[models.Label]int{}
+	for n, keys := range args {
+		in := toolcap.FromCall(n, keys)
+		if len(in.Labels) > 0 {
+			labelled++
+		}
+		for _, l := range in.Labels {
+			perLabel[l]++
+		}
+		t.Logf("%-32s %v", n, in.Labels)
+	}
+	t.Logf("%s: %d tool names, %d with a capability label", path, len(args), labelled)
+	for _, l := range models.Labels {
+		t.Logf("  %-18s %3d", l, perLabel[l])
+	}
 }
