@@ -70,6 +70,8 @@ func TestSingleCall(t *testing.T) {
 		{"drop table", nil, "db", map[string]any{"sql": "DROP TABLE customers;"}, KindDangerousCommand, 75, "cmd.sql_drop"},
 		{"command-like value in unknown tool", nil, "tool_y", map[string]any{"input": "rm -rf /home"}, KindDangerousCommand, 90, "cmd.rm_root"},
 		{"harmless command", shell, "terminal", map[string]any{"cmd": "ls -la /var/log && df -h"}, "", 0, ""},
+		{"policy attached to every principal", nil, "IAMAttachPolicy", map[string]any{"user": "*", "policy": "AdministratorAccess"}, KindPublicShare, 65, "share.public"},
+		{"policy attached to one user", nil, "IAMAttachPolicy", map[string]any{"user": "ci-bot", "policy": "ReadOnlyAccess"}, "", 0, ""},
 		{"rm -r -f split flags", shell, "terminal", map[string]any{"cmd": "sudo rm -r -f /etc"}, KindDangerousCommand, 90, "cmd.rm_root"},
 		{"rm -R without force on root", shell, "terminal", map[string]any{"cmd": "rm -R /"}, KindDangerousCommand, 90, "cmd.rm_root"},
 		{"rm -r of a build dir is fine", shell, "terminal", map[string]any{"cmd": "rm -r build/ dist/"}, "", 0, ""},

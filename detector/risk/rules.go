@@ -104,9 +104,10 @@ type pattern struct {
 //	iot.safety_off     turns off a smoke/CO/gas/leak detector, sprinkler or shut-off valve
 // (the list is risk.safety_patterns in detector/rules/default.yaml)
 
-// shareValues are permission targets that open a resource to everyone.
+// shareValues are permission targets that open a resource to everyone
+// ("*" as the grantee of a permission or policy: every principal).
 var shareValues = []string{"anyone", "anyonewithlink", "anyone_with_link", "anyone with the link", "public", "public-read",
-	"public-read-write", "publicread", "everyone", "allusers", "all_users", "authenticatedusers", "world", "internet", "domain:*"}
+	"public-read-write", "publicread", "everyone", "allusers", "all_users", "authenticatedusers", "world", "internet", "domain:*", "*"}
 
 // bulkValues are deletion targets that mean "everything".
 var bulkValues = []string{"*", "all", "everything", "/", "/*", "%", ".*", "**", "*.*"}
