@@ -15,7 +15,9 @@
 //	secret_in_arguments    80 (60 for generic-api-key) in an outgoing   a gitleaks default rule matches an argument value
 //	                       call; 45 (30) otherwise
 //	sensitive_path         70 in an outgoing call; 40 otherwise         an argument names a credential store or system file
-//	public_share           65                                           a share/permission argument opens a resource to anyone
+//	public_share           65; 35 when the call carries its own         a share/permission argument opens a resource to anyone;
+//	                       content (a public post, whose content is     with a payload the call publishes that content, which
+//	                       judged as outgoing instead)                  makes it outgoing for the secret/card/id judgements
 //	external_share         45                                           a permission grant names an address outside the owner's and
 //	                                                                    principal's domains, new to the agent and its peers
 //	payment_card           75 out to a destination new to agent and     an argument holds a payment card number (network prefix,
@@ -104,6 +106,7 @@ const (
 	SevPathOutgoing          = 70
 	SevPath                  = 40
 	SevPublicShare           = 65
+	SevPublicPost            = 35
 	SevBulkDeletion          = 60
 	SevPaymentBoth           = 65
 	SevPaymentAmount         = 45
@@ -332,7 +335,10 @@ type call struct {
 	// shareTo lists the e-mail addresses a permission grant names.
 	cardArg string
 	// idArg names the argument carrying a national identification number.
-	idArg   string
+	idArg string
+	// public: the call publishes its content to anyone (a public
+	// visibility next to a payload).
+	public  bool
 	shareTo []string
 }
 
@@ -493,6 +499,13 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 			fmt.Sprintf("argument %q of %s runs a command matching %s (%s)", cmdArg, c.ev.ToolName, cmd.ID, cmd.Why),
 			models.Feature{Name: "pattern_severity", Observed: float64(cmd.Severity)})
 	}
+	// A public visibility on a call that carries content publishes that
+	// content: the call goes out to everyone, and what it carries is
+	// judged as outgoing (a secret or an identifier in a public paste).
+	publishes := shareArg != "" && d.hasRole(toolcap.RolePayload)
+	if publishes {
+		c.outgoing, c.public = true, true
+	}
 	if secretFound {
 		generic := strings.HasPrefix(secret.rule.id, "generic")
 		sev := uint8(SevSecret)
@@ -527,7 +540,12 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 			models.Feature{Name: "pattern_severity", Observed: float64(sys.Severity)})
 	}
 	d.judgeSafety(c, emit)
-	if shareArg != "" {
+	switch {
+	case publishes:
+		d.emit(c, emit, KindPublicShare, SevPublicPost, 0.6,
+			fmt.Sprintf("argument %q of %s publishes the content it carries to anyone (share.public_post)", shareArg, c.ev.ToolName),
+			models.Feature{Name: "outgoing", Observed: b2f(c.outgoing)})
+	case shareArg != "":
 		d.emit(c, emit, KindPublicShare, SevPublicShare, 0.8,
 			fmt.Sprintf("argument %q of %s opens the resource to anyone (share.public)", shareArg, c.ev.ToolName),
 			models.Feature{Name: "outgoing", Observed: b2f(c.outgoing)})
@@ -768,7 +786,7 @@ func (d *Detector) judgeEgress(c *call, st *agentState, peer *peerState, emit fu
 	defer func() {
 		d.judgeCard(c, novel, emit)
 		// A public post naming nobody goes to everyone: as new as it gets.
-		if novel == "" && len(d.dests) == 0 && c.has(models.LabelPublicSink) {
+		if novel == "" && len(d.dests) == 0 && (c.has(models.LabelPublicSink) || c.public) {
 			d.judgeID(c, "everyone (a public post)", emit)
 		} else {
 			d.judgeID(c, novel, emit)

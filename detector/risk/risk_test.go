@@ -519,3 +519,31 @@ func TestBulkList(t *testing.T) {
 		})
 	}
 }
+
+// TestPublicPost: a public visibility next to content publishes that
+// content — the call is outgoing, so a secret or an identifier in it is
+// judged as sent out — while the visibility alone of a harmless post stays
+// below the alert threshold; opening an existing resource stays at 65.
+func TestPublicPost(t *testing.T) {
+	pem := "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq9cD2mW1sXk3Zr8vYt4FhLqP0nJcE5uGx2aRw9bTn6VyKd\n-----END RSA PRIVATE KEY-----"
+	tests := []struct {
+		name string
+		args map[string]any
+		kind string
+		sev  uint8
+	}{
+		{"harmless public paste", map[string]any{"content": "build failed at step 3", "visibility": "public"}, KindPublicShare, SevPublicPost},
+		{"private key in a public paste", map[string]any{"content": pem, "visibility": "public"}, KindSecretInArguments, SevSecretOutgoing},
+		{"ssn in a public paste", map[string]any{"content": "ssn 239-19-9198", "visibility": "public"}, KindPersonalID, SevIDNewDestination},
+		{"existing file made public", map[string]any{"path": "/Finance/payroll.xlsx", "visibility": "public"}, KindPublicShare, SevPublicShare},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := New(DefaultOptions())
+			f := find(observe(d, callEvent("dev", "s", "PastebinCreatePaste", tt.args, 1), nil), tt.kind)
+			if f == nil || f.Severity != tt.sev {
+				t.Errorf("%s: got %+v, want severity %d", tt.kind, f, tt.sev)
+			}
+		})
+	}
+}
