@@ -3,6 +3,7 @@ package risk
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -546,4 +547,33 @@ func TestPublicPost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ssnRef is the reference definition hasNationalID implements by hand.
+var ssnRef = regexp.MustCompile(`(?:^|[^0-9-])([0-8][0-9]{2})-([0-9]{2})-([0-9]{4})(?:$|[^0-9-])`)
+
+// FuzzNationalID checks the hand-written SSN scanner against the regular
+// expression it implements.
+func FuzzNationalID(f *testing.F) {
+	for _, s := range []string{"ssn 239-19-9198", "666-12-3456", "1239-19-91981", "000-12-3456", "a-239-19-9198", "239-19-9198-", "x 239-00-9198 y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := false
+		for _, m := range ssnRef.FindAllStringSubmatch(s, -1) {
+			if m[1] != "000" && m[1] != "666" && m[2] != "00" && m[3] != "0000" {
+				want = true
+			}
+		}
+		// FindAll consumes the separator after a match and can miss a
+		// second candidate sharing it, so want may be false where the
+		// scanner rightly says true; MatchString tries every position.
+		got := hasNationalID(s)
+		if !got && want {
+			t.Errorf("hasNationalID(%q) = false, reference matches", s)
+		}
+		if got && !ssnRef.MatchString(s) {
+			t.Errorf("hasNationalID(%q) = true, reference finds no candidate", s)
+		}
+	})
 }
