@@ -71,7 +71,8 @@ func (f *fieldStats) setPending(p [numClasses]float64) {
 	case f.Pending != nil:
 		*f.Pending = p
 	case p != [numClasses]float64{}:
-		f.Pending = &p
+		f.Pending = new([numClasses]float64) // (not &p: p would escape on every call)
+		*f.Pending = p
 	}
 }
 
