@@ -117,7 +117,11 @@ func (f *fieldStats) addClasses(cs, novel classSet, alpha, adopt float64) {
 		f.Seen++
 	}
 	w := max(alpha, 1/float64(f.Seen))
-	pend := f.pending()
+	var zero [numClasses]float64
+	pend := f.Pending
+	if pend == nil {
+		pend = &zero // allocated below if a class comes to be pending
+	}
 	for c := Class(0); c < numClasses; c++ {
 		f.Freq[c] += w * (b2f(cs.has(c) && !novel.has(c)) - f.Freq[c])
 		pend[c] += w * (b2f(novel.has(c)) - pend[c])
@@ -125,5 +129,7 @@ func (f *fieldStats) addClasses(cs, novel classSet, alpha, adopt float64) {
 			f.Freq[c], pend[c] = max(f.Freq[c], pend[c]), 0
 		}
 	}
-	f.setPending(pend)
+	if f.Pending == nil {
+		f.setPending(zero)
+	}
 }
