@@ -34,7 +34,9 @@ import (
 // the warm engine. The
 // agent counts are TETHER_BENCH_STATE_AGENTS (comma separated; default
 // 1000,10000,100000); TETHER_BENCH_STATE_HEAPPROFILE=FILE writes the warm
-// engine's heap profile (the last sub-benchmark run wins).
+// engine's heap profile (the last sub-benchmark run wins);
+// TETHER_BENCH_STATE_TABLES=1 logs the accounted bytes per agent of each
+// table.
 func BenchmarkStatePerAgent(b *testing.B) {
 	counts := []int{1000, 10_000, 100_000}
 	if v := os.Getenv("TETHER_BENCH_STATE_AGENTS"); v != "" {
@@ -155,6 +157,13 @@ func measureState(b *testing.B, opts detector.Options, agents int, fleetBytes fl
 			b.Fatal(err)
 		}
 		f.Close()
+	}
+	if os.Getenv("TETHER_BENCH_STATE_TABLES") != "" {
+		// the accounted bytes per agent of each table (Engine.StateBytes)
+		tb := eng.StateBytes()
+		for _, k := range slices.Sorted(maps.Keys(tb)) {
+			b.Logf("accounted %-28s %8.1f B/agent", k, float64(tb[k])/float64(agents))
+		}
 	}
 	perAgent := (float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) - fleetBytes) / float64(agents)
 	accounted := float64(opts.MemoryBudget.Used()) / float64(agents)

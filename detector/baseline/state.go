@@ -105,9 +105,9 @@ func toolsState(ts []toolJSON, limit int, what string) ([]toolStat, error) {
 // MarshalState encodes the detector's state deterministically as JSON.
 func (d *Detector) MarshalState() ([]byte, error) {
 	st := stateJSON{Seed: d.seed, Agents: make([]agentJSON, 0, d.agents.Len()), Groups: make([]groupJSON, 0, d.groups.Len())}
-	for _, ap := range d.agents.All() {
+	for id, ap := range d.agents.All() {
 		a := *ap
-		aj := agentJSON{ID: a.id, Rate: a.rate, Win: a.win, WinCount: a.winCount, WinSev: a.winSev, BaseEvents: a.baseEvents,
+		aj := agentJSON{ID: id, Rate: a.rate, Win: a.win, WinCount: a.winCount, WinSev: a.winSev, BaseEvents: a.baseEvents,
 			Started: a.started, ToolCalls: a.toolCalls, Tools: toolsJSON(a.tools), Models: a.prof.models, Version: a.prof.version,
 			Dests: a.dests.hashes, DestNext: a.dests.next, Ops: a.ops, FirstNs: a.firstNs}
 		if a.grp != nil && !a.grp.evicted {
@@ -165,7 +165,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		case aj.DestNext < 0 || aj.DestNext >= lim || (aj.DestNext != 0 && len(aj.Dests) < lim):
 			return fmt.Errorf("%w: agent %q has destination ring position %d", errState, aj.ID, aj.DestNext)
 		}
-		a := &agentState{id: aj.ID, rate: aj.Rate, win: aj.Win, winCount: aj.WinCount, winSev: aj.WinSev, baseEvents: aj.BaseEvents,
+		a := &agentState{rate: aj.Rate, win: aj.Win, winCount: aj.WinCount, winSev: aj.WinSev, baseEvents: aj.BaseEvents,
 			started: aj.Started, toolCalls: aj.ToolCalls, tools: tools, prof: profile{models: aj.Models, version: aj.Version},
 			dests: destSketch{hashes: aj.Dests, next: aj.DestNext}, ops: aj.Ops, firstNs: aj.FirstNs}
 		if aj.Group != "" {

@@ -34,11 +34,11 @@ type credMember struct {
 	last           int64 // event time of its latest use, Unix milliseconds
 }
 
-// credState is what is remembered of one credential: about 200 bytes plus
-// the agent and lineage ids it references.
+// credState is what is remembered of one credential: 96 bytes with its
+// table entry, 48 per member (at most maxCredentialAgents; a slice, since
+// most credentials have one), plus the agent and lineage ids it references.
 type credState struct {
-	members [maxCredentialAgents]credMember
-	n       int
+	members []credMember
 	// spawnLineage/spawnAt record the latest agent_spawn under this
 	// credential that named no child: the next new agent presenting the
 	// credential within DelegationWindow is taken as that spawn's child.
@@ -47,7 +47,7 @@ type credState struct {
 }
 
 func (c *credState) find(agent string) int {
-	for i := 0; i < c.n; i++ {
+	for i := range c.members {
 		if c.members[i].agent == agent {
 			return i
 		}
@@ -55,30 +55,31 @@ func (c *credState) find(agent string) int {
 	return -1
 }
 
-// prune drops members last active before cutoff.
+// prune drops members last active before cutoff (the list is released
+// when none is left).
 func (c *credState) prune(cutoff int64) {
 	j := 0
-	for i := 0; i < c.n; i++ {
+	for i := range c.members {
 		if c.members[i].last >= cutoff {
 			c.members[j] = c.members[i]
 			j++
 		}
 	}
-	for i := j; i < c.n; i++ {
-		c.members[i] = credMember{}
+	clear(c.members[j:])
+	c.members = c.members[:j]
+	if j == 0 {
+		c.members = nil
 	}
-	c.n = j
 }
 
 // add inserts m, replacing the least recently active member when full.
 func (c *credState) add(m credMember) {
-	if c.n < maxCredentialAgents {
-		c.members[c.n] = m
-		c.n++
+	if len(c.members) < maxCredentialAgents {
+		c.members = append(c.members, m)
 		return
 	}
 	old := 0
-	for i := 1; i < c.n; i++ {
+	for i := 1; i < len(c.members); i++ {
 		if c.members[i].last < c.members[old].last {
 			old = i
 		}
@@ -216,7 +217,7 @@ func (d *Detector) observeCredential(ev *models.Event, emit func(models.Finding)
 	}
 	lineage := d.lineage(c, ev, now)
 	others := 0
-	for i := 0; i < c.n; i++ {
+	for i := range c.members {
 		if c.members[i].lineage != lineage {
 			others++
 		}
@@ -224,7 +225,7 @@ func (d *Detector) observeCredential(ev *models.Event, emit func(models.Finding)
 	var list string
 	if others > 0 {
 		parts := make([]string, 0, others)
-		for i := 0; i < c.n; i++ {
+		for i := range c.members {
 			if m := c.members[i]; m.lineage != lineage {
 				parts = append(parts, fmt.Sprintf("%q (lineage %q, last at %s)", m.agent, m.lineage, stamp(time.UnixMilli(m.last))))
 			}
@@ -232,7 +233,7 @@ func (d *Detector) observeCredential(ev *models.Event, emit func(models.Finding)
 		list = strings.Join(parts, ", ")
 	}
 	lineages := 1
-	for i := 0; i < c.n; i++ {
+	for i := range c.members {
 		first := c.members[i].lineage != lineage
 		for j := 0; j < i && first; j++ {
 			first = c.members[j].lineage != c.members[i].lineage

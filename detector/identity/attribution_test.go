@@ -254,8 +254,16 @@ func TestAttributionBounded(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		c.add(credMember{agent: fmt.Sprint("x", i), lineage: fmt.Sprint("x", i), last: int64(i)})
 	}
-	if c.n != maxCredentialAgents || c.find("x9") < 0 || c.find("x0") >= 0 {
+	if len(c.members) != maxCredentialAgents || c.find("x9") < 0 || c.find("x0") >= 0 {
 		t.Errorf("members %+v", c.members)
+	}
+	// Pruning keeps the recent members in order and releases an empty list.
+	c.prune(8)
+	if len(c.members) != 2 || c.members[0].agent != "x8" || c.members[1].agent != "x9" {
+		t.Errorf("after prune(8): members %+v, want x8, x9", c.members)
+	}
+	if c.prune(100); c.members != nil {
+		t.Errorf("after pruning every member: %+v, want nil", c.members)
 	}
 }
 

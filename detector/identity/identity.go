@@ -257,12 +257,13 @@ func (d *Detector) tables(seen, reported, sess, creds int) (*lru.LRU[struct{}], 
 }
 
 // SetMeter implements detector.Bounded. Each entry is its id beyond the
-// node (a credential's member ids are shared with the events).
+// node, a credential also its member list (whose ids are shared with the
+// events).
 func (d *Detector) SetMeter(m *lru.Meter) {
 	d.seen.Metered(m, Name+"/unregistered", func(id string, _ *struct{}) int { return lru.String(id) })
 	d.reported.Metered(m, Name+"/lapsed", func(id string, _ *uint8) int { return lru.String(id) })
 	d.sess.Metered(m, Name+"/sessions", func(id string, _ *sessState) int { return lru.String(id) })
-	d.creds.Metered(m, Name+"/credentials", func(id string, _ *credState) int { return lru.String(id) })
+	d.creds.Metered(m, Name+"/credentials", func(id string, c *credState) int { return lru.String(id) + lru.Slice(c.members) })
 }
 
 // Evictions implements detector.Bounded.

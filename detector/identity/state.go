@@ -74,7 +74,7 @@ func (d *Detector) MarshalState() ([]byte, error) {
 	}
 	for id, v := range d.creds.All() {
 		c := credJSON{ID: id, SpawnLineage: v.spawnLineage, SpawnAt: v.spawnAt}
-		for _, m := range v.members[:v.n] {
+		for _, m := range v.members {
 			c.Members = append(c.Members, memberJSON{m.agent, m.lineage, m.last})
 		}
 		st.Creds = append(st.Creds, c)
@@ -136,9 +136,9 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		if !ok {
 			return fmt.Errorf("%w: duplicate credential %q", errState, c.ID)
 		}
-		v.spawnLineage, v.spawnAt, v.n = c.SpawnLineage, c.SpawnAt, len(c.Members)
-		for j, m := range c.Members {
-			v.members[j] = credMember{agent: m.Agent, lineage: m.Lineage, last: m.Last}
+		v.spawnLineage, v.spawnAt = c.SpawnLineage, c.SpawnAt
+		for _, m := range c.Members {
+			v.members = append(v.members, credMember{agent: m.Agent, lineage: m.Lineage, last: m.Last})
 		}
 	}
 	seen.Adopt(d.seen)

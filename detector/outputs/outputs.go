@@ -209,7 +209,7 @@ type Detector struct {
 	lastID    string
 	spans     []Span
 	judged    []judged
-	touched   []*fieldStats // the fields one learn call updates (fieldStats.res)
+	touched   []touchedField // the fields one learn call updates (fieldStats.mark)
 	keyAgent  []byte
 	keyGroups []byte
 }
@@ -243,8 +243,13 @@ func (d *Detector) SetMeter(m *lru.Meter) {
 }
 
 func baselineBytes(key string, ts *toolStats) int {
-	return lru.String(key) + lru.Map[string, *fieldStats](len(ts.Fields)) + ts.pathBytes +
-		len(ts.Fields)*lru.Alloc(int(unsafe.Sizeof(fieldStats{})))
+	n := lru.String(key) + lru.Slice(ts.Fields) + ts.pathBytes + len(ts.Fields)*lru.Alloc(int(unsafe.Sizeof(fieldStats{})))
+	for _, r := range ts.Fields {
+		if r.f.Pending != nil {
+			n += lru.Alloc(int(unsafe.Sizeof(*r.f.Pending)))
+		}
+	}
+	return n
 }
 
 // Evictions implements detector.Bounded; safe for concurrent use.
@@ -438,23 +443,26 @@ func (d *Detector) learn(ts *toolStats, leaves []leaf, newField bool) {
 			a /= 4
 		}
 		f.Length.Add(j.logLen, a)
-		if !f.touched {
-			f.touched, f.res = true, fieldResult{}
-			d.touched = append(d.touched, f)
+		if f.mark == 0 {
+			d.touched = append(d.touched, touchedField{f: f})
+			f.mark = int32(len(d.touched))
 		}
-		f.res.classes |= j.classes
-		f.res.novel |= j.novel
+		t := &d.touched[f.mark-1]
+		t.classes |= j.classes
+		t.novel |= j.novel
 	}
-	for _, f := range d.touched {
-		f.addClasses(f.res.classes, f.res.novel, d.opts.Alpha, d.opts.AdoptFraction)
-		f.touched = false
+	for _, t := range d.touched {
+		t.f.addClasses(t.classes, t.novel, d.opts.Alpha, d.opts.AdoptFraction)
+		t.f.mark = 0
 	}
+	clear(d.touched)
 	d.touched = d.touched[:0]
 }
 
-// fieldResult is what one result's values of a field held, and which of
-// those classes were out of shape.
-type fieldResult struct {
+// touchedField is a field one learn call updates: what the result's
+// values of the field held, and which of those classes were out of shape.
+type touchedField struct {
+	f              *fieldStats
 	classes, novel classSet
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/tetherhq/tether/detector/internal/ewstats"
 	"github.com/tetherhq/tether/detector/internal/lru"
@@ -45,18 +44,9 @@ func (d *Detector) MarshalState() ([]byte, error) {
 	st := stateJSON{Version: StateVersion, Baselines: make([]baselineJSON, 0, d.tools.Len())}
 	for k, ts := range d.tools.All() {
 		b := baselineJSON{Key: k, Results: ts.Results, NewFields: ts.NewFields, Fields: make([]fieldJSON, 0, len(ts.Fields))}
-		for p, f := range ts.Fields {
-			b.Fields = append(b.Fields, fieldJSON{Path: p, Length: f.Length, Seen: f.Seen, Freq: f.Freq, Pend: f.Pending})
+		for _, r := range ts.Fields { // sorted by path
+			b.Fields = append(b.Fields, fieldJSON{Path: r.path, Length: r.f.Length, Seen: r.f.Seen, Freq: r.f.Freq, Pend: r.f.pending()})
 		}
-		slices.SortFunc(b.Fields, func(x, y fieldJSON) int {
-			switch {
-			case x.Path < y.Path:
-				return -1
-			case x.Path > y.Path:
-				return 1
-			}
-			return 0
-		})
 		st.Baselines = append(st.Baselines, b)
 	}
 	return json.Marshal(st)
@@ -98,7 +88,8 @@ func (d *Detector) UnmarshalState(b []byte) error {
 				}
 			}
 			fs := ts.addField(f.Path)
-			fs.Length, fs.Seen, fs.Freq, fs.Pending = f.Length, f.Seen, f.Freq, f.Pend
+			fs.Length, fs.Seen, fs.Freq = f.Length, f.Seen, f.Freq
+			fs.setPending(f.Pend)
 		}
 	}
 	tools.Adopt(d.tools)

@@ -29,9 +29,10 @@
 // when it is exceeded, a session without judgement, counted in Evictions),
 // Options.MaxAgents and MaxSessions are optional ceilings; a session is forgotten at its
 // session_end. An agent holds at most Options.MaxToolsPerAgent tool states
-// (START included; later tools share one overflow state). Per agent: about
-// 4.5 KiB fixed (history ring 64×7×8 B = 3.5 KiB, inverse covariance and
-// mean 450 B, feature statistics 170 B, row totals 256 B) plus about 40 B per
+// (START included; later tools share one overflow state). Per agent: 320 B
+// (feature statistics 170 B included) plus a history row of 7×8 B per
+// completed session up to History (3.5 KiB at 64), the inverse covariance
+// and mean (456 B) from the second session on, and about 40 B per
 // distinct tool name and 16 B per distinct transition seen (at most
 // 64×64 transitions, 64 KiB worst case). Per session in flight: about 300 B.
 package profile
@@ -166,7 +167,6 @@ const startState = 0
 // are a slice sorted by key, the history ring grows a row at a time up to
 // History rows, and the covariance is allocated once two sessions exist.
 type agentState struct {
-	id       string
 	names    []string     // state index → tool name ("START" at 0)
 	trans    []transCount // sorted by key
 	rowTotal []uint32
@@ -342,7 +342,7 @@ func (d *Detector) Observe(ev *models.Event, _ *models.AgentSpec, emit func(mode
 func (d *Detector) agent(id string) *agentState {
 	a, created := d.agents.Put(id)
 	if created {
-		*a = &agentState{id: id, names: startNames, rowTotal: []uint32{0}}
+		*a = &agentState{names: startNames, rowTotal: []uint32{0}}
 	}
 	return *a
 }
@@ -591,10 +591,11 @@ func outlierSeverity(p, pMin float64, maxSev uint8) (uint8, bool) {
 // inverse covariance (O(History·Dims² + Dims³), once per session).
 func (d *Detector) push(a *agentState) {
 	if a.ringN < d.opts.History {
-		// still filling: ringAt == ringN, the new row is appended (grown
+		// still filling: ringAt == ringN, the new row is appended (one
+		// row first: most agents of a fleet have few sessions; then grown
 		// by doubling up to the full History rows)
 		if len(a.ring)+Dims > cap(a.ring) {
-			grown := make([]float64, len(a.ring), min(max(2*cap(a.ring), 2*Dims), d.opts.History*Dims))
+			grown := make([]float64, len(a.ring), min(max(2*cap(a.ring), Dims), d.opts.History*Dims))
 			copy(grown, a.ring)
 			a.ring = grown
 		}

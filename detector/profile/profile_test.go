@@ -173,10 +173,10 @@ func TestBounds(t *testing.T) {
 			if want := max(7-tt.maxAgents, 0) + max(50-tt.maxSes, 0); d.Evictions() < uint64(want) {
 				t.Errorf("%d evictions counted, want at least %d", d.Evictions(), want)
 			}
-			for _, ap := range d.agents.All() {
+			for id, ap := range d.agents.All() {
 				a := *ap
 				if len(a.names) > tt.maxTools {
-					t.Errorf("agent %s has %d tool states, cap %d", a.id, len(a.names), tt.maxTools)
+					t.Errorf("agent %s has %d tool states, cap %d", id, len(a.names), tt.maxTools)
 				}
 			}
 		})

@@ -67,9 +67,9 @@ type sessionJSON struct {
 // MarshalState encodes the detector's state deterministically as JSON.
 func (d *Detector) MarshalState() ([]byte, error) {
 	st := stateJSON{Agents: make([]agentJSON, 0, d.agents.Len()), Sessions: make([]sessionJSON, 0, d.sessions.Len())}
-	for _, ap := range d.agents.All() {
+	for id, ap := range d.agents.All() {
 		a := *ap
-		aj := agentJSON{ID: a.id, Names: a.names, RowTotal: a.rowTotal, Completed: a.completed, Surprise: a.surprise, Feats: a.feats,
+		aj := agentJSON{ID: id, Names: a.names, RowTotal: a.rowTotal, Completed: a.completed, Surprise: a.surprise, Feats: a.feats,
 			RingN: a.ringN, RingAt: a.ringAt}
 		if a.ring != nil {
 			// the encoding has the full ring, rows not yet filled zero
@@ -124,7 +124,7 @@ func (d *Detector) UnmarshalState(b []byte) error {
 		case aj.RingN < 0 || aj.RingN > d.opts.History || aj.RingAt < 0 || aj.RingAt >= d.opts.History:
 			return fmt.Errorf("%w: agent %q history ring at %d with %d rows", errState, aj.ID, aj.RingAt, aj.RingN)
 		}
-		a := &agentState{id: aj.ID, names: aj.Names, trans: make([]transCount, len(aj.Trans)),
+		a := &agentState{names: aj.Names, trans: make([]transCount, len(aj.Trans)),
 			rowTotal: aj.RowTotal, completed: aj.Completed, surprise: aj.Surprise, feats: aj.Feats, ringN: aj.RingN, ringAt: aj.RingAt}
 		if aj.Ring != nil {
 			// a ring still filling keeps only its filled rows (the rest

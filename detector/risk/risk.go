@@ -1006,6 +1006,11 @@ func shapeOf(tools *[]toolShape, name string, maxTools int) *toolShape {
 		}
 		*tools = slices.Delete(*tools, j, j+1)
 	}
+	if len(*tools) == cap(*tools) {
+		// grown by one: tools are added rarely and most agents use a
+		// few, for which doubling would leave a third of the list empty
+		*tools = append(make([]toolShape, 0, len(*tools)+1), *tools...)
+	}
 	*tools = append(*tools, toolShape{Tool: name})
 	return &(*tools)[len(*tools)-1]
 }

@@ -133,9 +133,9 @@ func DefaultOptions() Options {
 type agentState struct {
 	purpose      string // the purpose text the cache was built from
 	vec          Vector
-	sink, destr  bool     // the purpose calls for public_sink / destructive tools
 	classes      []string // declared data classes, sorted, distinct
-	anyDeclClass bool
+	sink, destr  bool     // the purpose calls for public_sink / destructive tools
+	anyDeclClass bool     // (the flags together: a table entry of 112 B, not 128)
 }
 
 // declares reports whether the agent's manifest declares data class c.
