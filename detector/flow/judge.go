@@ -324,7 +324,11 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 	b = append(b, " call "...)
 	b = append(b, ev.ID...)
 	b = append(b, " ("...)
-	b = append(b, labelNames(tool)...)
+	if l := labelNames(tool); l != "" {
+		b = append(b, l...)
+	} else {
+		b = append(b, "changes state"...)
+	}
 	b = append(b, ") is an action the user's request does not ask for, with argument "...)
 	b = strconv.AppendQuote(b, unsupplied)
 	b = append(b, " not supplied by the user, in a session that read outsider-written content"...)
