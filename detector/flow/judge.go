@@ -287,9 +287,13 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 		return
 	}
 	r := d.requestOf(s)
-	if r == nil || r.req.delegated || r.req.callFor(ev.ToolName) || asksVerb(r.req.lower, ev.ToolName) {
+	if r == nil || r.req.delegated {
 		return
 	}
+	// asked: the request asks for this action; it is then judged on its
+	// days only (dates.go): the action asked for, on days the request does
+	// not name when it names some, is not what was asked
+	asked := r.req.callFor(ev.ToolName) || asksVerb(r.req.lower, ev.ToolName)
 	// a destructive call after any outsider-written content (values of
 	// private stores included); a call that only acts, after content of
 	// an untrusted source
@@ -308,11 +312,15 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 	var text []byte
 	d.chain(s, func(a *session) bool { text = a.text; return len(text) == 0 })
 	unsupplied := ""
-	for _, l := range leaves {
-		v := strings.TrimSpace(l.text)
-		if v != "" && len(v) <= 64 && !containsWordFold(text, v) {
-			unsupplied = l.path
-			break
+	if asked {
+		unsupplied = foreignDay(r.req.lower, leaves)
+	} else {
+		for _, l := range leaves {
+			v := strings.TrimSpace(l.text)
+			if v != "" && len(v) <= 64 && !containsWordFold(text, v) {
+				unsupplied = l.path
+				break
+			}
 		}
 	}
 	if unsupplied == "" || d.wasReported(s, ev.ToolName, "\x01unrequested") {
@@ -329,9 +337,15 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 	} else {
 		b = append(b, "changes state"...)
 	}
-	b = append(b, ") is an action the user's request does not ask for, with argument "...)
-	b = strconv.AppendQuote(b, unsupplied)
-	b = append(b, " not supplied by the user, in a session that read outsider-written content"...)
+	if asked {
+		b = append(b, ") is the action the user's request asks for, but on a day in argument "...)
+		b = strconv.AppendQuote(b, unsupplied)
+		b = append(b, " that the request, which names its days, does not name, in a session that read outsider-written content"...)
+	} else {
+		b = append(b, ") is an action the user's request does not ask for, with argument "...)
+		b = strconv.AppendQuote(b, unsupplied)
+		b = append(b, " not supplied by the user, in a session that read outsider-written content"...)
+	}
 	d.expl = b
 	emit(models.Finding{
 		Kind:        KindUnrequestedAction,
