@@ -58,13 +58,14 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	if tool != nil {
 		sink, destructive = tool.Has(models.LabelPublicSink), tool.Has(models.LabelDestructive)
 	}
-	if destructive && d.opts.Unrequested {
-		// after the call's flow findings: a destructive action the request
-		// does not ask for, with values the user did not supply
+	if d.opts.Unrequested && (destructive || acts(ev.ToolName, tool)) {
+		// after the call's flow findings: an action (a destructive call,
+		// or one that changes state: see acts) the request does not ask
+		// for, with values the user did not supply
 		top := 0
 		inner := emit
 		emit = func(f models.Finding) { top = max(top, int(f.Severity)); inner(f) }
-		defer func() { d.unrequested(s, ev, tool, top, inner) }()
+		defer func() { d.unrequested(s, ev, tool, destructive, top, inner) }()
 	}
 	// instructed_call judges every call, but only sessions (or ancestors)
 	// holding an instructed value can produce one.
@@ -260,19 +261,47 @@ func (d *Detector) recombined(s *session, v string, c Class) bool {
 	return localSeen && domainSeen
 }
 
-// unrequested emits unrequested_action for a destructive call (see
+// acts reports whether a tool changes state rather than reads: its name
+// opens with a verb that is not a reading one ("create_calendar_event",
+// "reserve_car") and its labels make it neither a source of content
+// (private_data, untrusted_content) nor a public_sink, whose flows the
+// sink judgement grades. A tool without a name verb does not act.
+func acts(name string, tool *models.ToolSpec) bool {
+	if tool != nil && (tool.Has(models.LabelPrivateData) || tool.Has(models.LabelUntrustedContent) || tool.Has(models.LabelPublicSink)) {
+		return false
+	}
+	verb := ""
+	toolWords(name, func(w string) {
+		if verb == "" {
+			verb = w
+		}
+	})
+	return verb != "" && !readVerbs[verb] && !genericToolWords[verb]
+}
+
+// unrequested emits unrequested_action for a destructive or acting call (see
 // Options.Unrequested) unless the call already raised a finding at least
 // as strong. Reported once per session per tool.
-func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSpec, top int, emit func(models.Finding)) {
+func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSpec, destructive bool, top int, emit func(models.Finding)) {
 	if top >= int(d.opts.SeverityUnrequested) {
 		return
 	}
 	r := d.requestOf(s)
-	if r == nil || r.req.delegated || r.req.callFor(ev.ToolName) || asksVerb(r.req.lower, ev.ToolName) {
+	if r == nil || r.req.delegated {
 		return
 	}
+	// asked: the request asks for this action; it is then judged on its
+	// days only (dates.go): the action asked for, on days the request does
+	// not name when it names some, is not what was asked
+	asked := r.req.callFor(ev.ToolName) || asksVerb(r.req.lower, ev.ToolName)
+	// a destructive call after any outsider-written content (values of
+	// private stores included); a call that only acts, after content of
+	// an untrusted source
 	outsider := false
-	d.chain(s, func(a *session) bool { outsider = outsider || a.hasOutsider; return !outsider })
+	d.chain(s, func(a *session) bool {
+		outsider = outsider || (destructive && a.hasOutsider) || a.readUntrusted
+		return !outsider
+	})
 	if !outsider {
 		return
 	}
@@ -283,11 +312,15 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 	var text []byte
 	d.chain(s, func(a *session) bool { text = a.text; return len(text) == 0 })
 	unsupplied := ""
-	for _, l := range leaves {
-		v := strings.TrimSpace(l.text)
-		if v != "" && len(v) <= 64 && !containsWordFold(text, v) {
-			unsupplied = l.path
-			break
+	if asked {
+		unsupplied = foreignDay(r.req.lower, leaves)
+	} else {
+		for _, l := range leaves {
+			v := strings.TrimSpace(l.text)
+			if v != "" && len(v) <= 64 && !containsWordFold(text, v) {
+				unsupplied = l.path
+				break
+			}
 		}
 	}
 	if unsupplied == "" || d.wasReported(s, ev.ToolName, "\x01unrequested") {
@@ -299,10 +332,20 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 	b = append(b, " call "...)
 	b = append(b, ev.ID...)
 	b = append(b, " ("...)
-	b = append(b, labelNames(tool)...)
-	b = append(b, ") is an action the user's request does not ask for, with argument "...)
-	b = strconv.AppendQuote(b, unsupplied)
-	b = append(b, " not supplied by the user, in a session that read outsider-written content"...)
+	if l := labelNames(tool); l != "" {
+		b = append(b, l...)
+	} else {
+		b = append(b, "changes state"...)
+	}
+	if asked {
+		b = append(b, ") is the action the user's request asks for, but on a day in argument "...)
+		b = strconv.AppendQuote(b, unsupplied)
+		b = append(b, " that the request, which names its days, does not name, in a session that read outsider-written content"...)
+	} else {
+		b = append(b, ") is an action the user's request does not ask for, with argument "...)
+		b = strconv.AppendQuote(b, unsupplied)
+		b = append(b, " not supplied by the user, in a session that read outsider-written content"...)
+	}
 	d.expl = b
 	emit(models.Finding{
 		Kind:        KindUnrequestedAction,

@@ -64,7 +64,7 @@ var readVerbs = map[string]bool{
 // word without an entry matches itself (and its inflections).
 var families = map[string][]string{
 	// verbs
-	"send":       {"send", "sent", "invite", "forward", "reply", "respond", "^write", "^email", "^e-mail", "^mail", "^message", "dm", "notify", "tell", "inform", "^contact", "deliver", "pay", "refund", "transfer", "share", "post", "return", "reimburse"},
+	"send":       {"send", "sent", "invite", "forward", "reply", "respond", "^write", "^email", "^e-mail", "^mail", "^message", "dm", "@notify", "@tell", "@inform", "^contact", "deliver", "pay", "refund", "transfer", "share", "post", "return", "reimburse"},
 	"forward":    {"forward", "send", "share"},
 	"reply":      {"reply", "respond", "answer", "send", "write"},
 	"pay":        {"pay", "paid", "payment", "transfer", "refund", "send", "wire", "reimburse", "settle"},
@@ -100,8 +100,8 @@ var families = map[string][]string{
 	"email":        {"email", "e-mail", "mail", "reply", "message", "inbox", "write", "address"},
 	"emails":       {"email", "e-mail", "mail", "reply", "message", "inbox", "write"},
 	"mail":         {"email", "e-mail", "mail", "reply", "message", "inbox"},
-	"message":      {"message", "messages", "dm", "write", "reply", "tell", "post", "notify", "announce", "chat", "say", "ask"},
-	"messages":     {"message", "messages", "dm", "write", "reply", "tell", "post", "notify", "announce", "chat", "say", "ask"},
+	"message":      {"message", "messages", "dm", "write", "reply", "@tell", "post", "@notify", "announce", "chat", "say", "ask"},
+	"messages":     {"message", "messages", "dm", "write", "reply", "@tell", "post", "@notify", "announce", "chat", "say", "ask"},
 	"direct":       {"direct", "dm", "message", "privately", "personally"},
 	"channel":      {"channel", "channels"},
 	"webpage":      {"web", "webpage", "website", "site", "page", "url", "link", "article", "blog", "online", "internet", "visit", "www", "http", "https"},
@@ -193,13 +193,21 @@ func requestHas(req []byte, w string) bool {
 // matchesFamily reports whether req holds a word of w's family. A family
 // word marked "^" (a noun that is also a verb: "email", "message") counts
 // only as a verb: opening a clause or after "please", "and", "then",
-// "also", "to".
+// "also", "to". One marked "@" (a verb of telling: "tell", "notify")
+// counts only when its object is not the user ("tell me the name" asks
+// for a reply, not for a message to anyone: requestHasToOther).
 func matchesFamily(req []byte, w string) bool {
 	fam, ok := families[w]
 	if !ok {
 		return requestHas(req, w)
 	}
 	for _, x := range fam {
+		if x[0] == '@' {
+			if requestHasToOther(req, x[1:]) {
+				return true
+			}
+			continue
+		}
 		if x[0] == '^' {
 			if requestHasVerb(req, x[1:]) {
 				return true
@@ -576,4 +584,36 @@ func (x *requestIndex) lookup(w []byte) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// requestHasToOther reports whether verb w (or w+"s") occurs in req at word
+// boundaries with an object other than the user: not followed by "me" or
+// "us".
+func requestHasToOther(req []byte, w string) bool {
+	for _, form := range [...]string{w, w + "s"} {
+		for off := 0; off < len(req); {
+			i := bytes.Index(req[off:], []byte(form))
+			if i < 0 {
+				break
+			}
+			i += off
+			off = i + 1
+			j := i + len(form)
+			if (i > 0 && isWordChar(req[i-1])) || (j < len(req) && isWordChar(req[j])) {
+				continue
+			}
+			k := j
+			for k < len(req) && req[k] == ' ' {
+				k++
+			}
+			e := k
+			for e < len(req) && isWordChar(req[e]) {
+				e++
+			}
+			if next := string(req[k:e]); next != "me" && next != "us" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -25,6 +25,12 @@ func TestCallFor(t *testing.T) {
 		{"Who is invited to the meeting?", "update_password", false},
 		{"Reply to the person who wrote notes.txt", "sendEmail", true},
 		{"", "send_money", false},
+		// telling the user is a reply, telling someone else a message
+		{"Recommend a restaurant. Tell me the name, rating and address.", "send_email", false},
+		{"Check the reviews and tell us which hotel is quietest", "send_email", false},
+		{"Tell Alice by email that the meeting moved to Friday", "send_email", true},
+		{"Please notify the team that the release is out", "send_channel_message", true},
+		{"Notify me when it is done", "send_direct_message", false},
 	}
 	for _, tt := range tests {
 		req := appendLower(nil, tt.request)

@@ -65,6 +65,10 @@ const (
 	// version 7: a version 6 attempt reads as weak).
 	stAttemptActionable = 16
 	stAttemptStrong     = 32
+	// stReadUntrusted: the session read an untrusted_content result with
+	// words (values.go readUntrusted; new, without a version change: older
+	// states never set it).
+	stReadUntrusted = 64
 
 	svUntrusted  = 1
 	svPrivate    = 2
@@ -109,7 +113,7 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		s := *p
 		b = appendStr(b, s.id)
 		b = appendStr(b, s.parent)
-		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempt != gradeNone, stAttempted) | bit(s.attempt == gradeActionable, stAttemptActionable) | bit(s.attempt == gradeStrong, stAttemptStrong) | bit(s.hasOutsider, stOutsider)
+		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempt != gradeNone, stAttempted) | bit(s.attempt == gradeActionable, stAttemptActionable) | bit(s.attempt == gradeStrong, stAttemptStrong) | bit(s.hasOutsider, stOutsider) | bit(s.readUntrusted, stReadUntrusted)
 		b = append(b, fl)
 		b = appendStr(b, string(s.text))
 		b = appendStr(b, string(s.request))
@@ -278,7 +282,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if version >= 7 {
 			graded = stAttemptActionable | stAttemptStrong
 		}
-		if fl&^(stChild|stContext|stAttempted|stOutsider|graded) != 0 || fl&(stAttemptActionable|stAttemptStrong) == stAttemptActionable|stAttemptStrong ||
+		if fl&^(stChild|stContext|stAttempted|stOutsider|stReadUntrusted|graded) != 0 || fl&(stAttemptActionable|stAttemptStrong) == stAttemptActionable|stAttemptStrong ||
 			fl&(stAttemptActionable|stAttemptStrong) != 0 && fl&stAttempted == 0 {
 			r.fail("session %q: bad flags %#x", s.id, fl)
 		}
@@ -291,7 +295,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		case fl&stAttempted != 0:
 			s.attempt = gradeWeak
 		}
-		s.hasOutsider = fl&stOutsider != 0
+		s.hasOutsider, s.readUntrusted = fl&stOutsider != 0, fl&stReadUntrusted != 0
 		if t := r.str(textLimit, "user text"); t != "" {
 			s.text = []byte(t)
 		}

@@ -162,12 +162,17 @@ type session struct {
 	// of the state; recomputed on restore). Lets non-sink calls of
 	// sessions without instructions skip argument parsing.
 	hasInstructed bool
-	// hasOutsider: the session read an untrusted_content result with
-	// instruction cues, or some value of it came from an untrusted or
-	// private result (state flag 8).
+	// hasOutsider: the session read an untrusted_content result, or some
+	// value of it came from an untrusted or private result (state flag 8).
 	// Lets calls of sessions without such content skip the fetch
 	// judgement; unrequested_action needs it.
 	hasOutsider bool
+	// readUntrusted: the session read an untrusted_content result with
+	// words in it (state flag 64). unrequested_action of a call that acts
+	// without being destructive (judge.go acts) needs it: private records
+	// alone (a calendar the agent searched) do not make the session's
+	// actions outsider-driven.
+	readUntrusted bool
 	// end: how the session is ending (abandon.go; not part of the state:
 	// a restored session is not judged).
 	end endState
@@ -228,12 +233,13 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		delete(s.directed, key)
 		d.cues = d.opts.Cues.instructionCues(text, d.cues)
 	}
-	if flags&fromUntrusted != 0 && instructs(d.cues) {
-		// outsider-written content addressed to the agent, whether or not
-		// it carries a value the extractor tracks (a review telling the
-		// assistant to book a hotel); a log excerpt or a plain review
-		// without values does not count
-		d.chain(s, func(a *session) bool { a.hasOutsider = true; return true })
+	if flags&fromUntrusted != 0 && hasWords(text) {
+		// outsider-written content, whether or not it carries a value the
+		// extractor tracks or words addressed to the agent (a review
+		// telling the assistant to book a hotel, in whatever words):
+		// what follows is judged on provenance, not on how the content
+		// is worded. An empty record ("{}", "[]") carries no content.
+		d.chain(s, func(a *session) bool { a.hasOutsider, a.readUntrusted = true, true; return true })
 	}
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
 		text = text[:d.opts.MaxScanBytes]
@@ -342,11 +348,6 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	}
 	d.noteEndResult(s, ev, flags != 0, len(d.attempt) > 0) // abandon.go
 }
-
-// instructs reports whether the text holds an instruction cue of any
-// category (instruct.go): words addressed to the agent, a directive, a
-// role or an imperative clause.
-func instructs(cues []cue) bool { return len(cues) > 0 }
 
 // lookup merges what s and its ancestors know about v.
 func (d *Detector) lookup(s *session, v string) (e entry, seen, trusted bool) {
@@ -563,3 +564,22 @@ func containsWord(text, w []byte) bool {
 }
 
 func isWordChar(b byte) bool { return isAlpha(b) || isDigit(b) }
+
+// hasWords reports whether text holds a word: a run of at least three
+// letters (any non-ASCII byte counts as a letter). A result of only
+// punctuation, digits and short tokens ("{}", "[]", "ok") is no content
+// anyone wrote.
+func hasWords(text string) bool {
+	run := 0
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c >= 0x80 || (c|0x20 >= 'a' && c|0x20 <= 'z') {
+			if run++; run >= 3 {
+				return true
+			}
+			continue
+		}
+		run = 0
+	}
+	return false
+}
