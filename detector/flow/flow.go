@@ -243,13 +243,20 @@ type Options struct {
 	// SeverityAttemptActionable when it is a destination of a kind the
 	// agent's tools can send to or pay, SeverityAttemptStrong with
 	// instruction cues near it or in a part of the result out of its
-	// tool's usual shape. Reported once per session and grade, when a
-	// result carries stronger evidence than the one reported. Validate
-	// keeps them ordered and below the alert threshold.
-	Attempts                  bool
-	SeverityAttempt           uint8
-	SeverityAttemptActionable uint8
-	SeverityAttemptStrong     uint8
+	// tool's usual shape, SeverityAttemptCorroborated when both hold: the
+	// value is actionable and cues or an out-of-shape part mark it (two
+	// independent pieces of evidence about the content, ranked above the
+	// novelty findings, which are one piece about the agent). Reported
+	// once per session and grade, when a result carries stronger evidence
+	// than the one reported. Validate keeps them ordered and below the
+	// alert threshold: an attempt that was not acted on is evidence for
+	// analysts, never an alert (and the containment policy never commands
+	// on it: engine.go sets containment.Options.EvidenceKinds).
+	Attempts                    bool
+	SeverityAttempt             uint8
+	SeverityAttemptActionable   uint8
+	SeverityAttemptStrong       uint8
+	SeverityAttemptCorroborated uint8
 	// Unrequested enables unrequested_action at SeverityUnrequested: a
 	// destructive call the user's request does not ask for (nor delegate),
 	// carrying an argument the user did not supply, in a session that read
@@ -334,6 +341,9 @@ func DefaultOptions() Options {
 		SeverityAttempt:           30,
 		SeverityAttemptActionable: 32,
 		SeverityAttemptStrong:     34,
+		// above every novelty finding (new_tool, session_outlier,
+		// unexplained_destination: at most 45), below the alert threshold
+		SeverityAttemptCorroborated: 46,
 		// An irreversible action nobody asked for, after reading content
 		// outsiders write: above the alert threshold.
 		Unrequested:         true,
@@ -362,12 +372,13 @@ func (o Options) Validate() error {
 	if !o.Attempts {
 		return nil
 	}
-	if o.SeverityAttempt > o.SeverityAttemptActionable || o.SeverityAttemptActionable > o.SeverityAttemptStrong {
-		return fmt.Errorf("%w: attempt severities %d, %d, %d are not ordered weak <= actionable <= strong",
-			ErrOptions, o.SeverityAttempt, o.SeverityAttemptActionable, o.SeverityAttemptStrong)
+	if o.SeverityAttempt > o.SeverityAttemptActionable || o.SeverityAttemptActionable > o.SeverityAttemptStrong ||
+		o.SeverityAttemptStrong > o.SeverityAttemptCorroborated {
+		return fmt.Errorf("%w: attempt severities %d, %d, %d, %d are not ordered weak <= actionable <= strong <= corroborated",
+			ErrOptions, o.SeverityAttempt, o.SeverityAttemptActionable, o.SeverityAttemptStrong, o.SeverityAttemptCorroborated)
 	}
-	if o.SeverityAttemptStrong >= models.AlertThreshold {
-		return fmt.Errorf("%w: SeverityAttemptStrong %d reaches the alert threshold %d", ErrOptions, o.SeverityAttemptStrong, models.AlertThreshold)
+	if o.SeverityAttemptCorroborated >= models.AlertThreshold {
+		return fmt.Errorf("%w: SeverityAttemptCorroborated %d reaches the alert threshold %d", ErrOptions, o.SeverityAttemptCorroborated, models.AlertThreshold)
 	}
 	return nil
 }
