@@ -92,12 +92,14 @@
 //     graded by its evidence: 30 for a new contact point in free text alone
 //     (a link in a message), 32 when it is a destination the agent's tools
 //     can send to or pay, 34 with instruction cues near it or in a part of
-//     the result out of its tool's usual shape; reported once per session
-//     and grade (again when a later result carries stronger evidence). All
-//     grades stay below the alert threshold and below the review threshold
-//     of every autonomy level (35 for an intern), and the engine excludes
-//     them from session compounding, so analysts see attempts the agent did
-//     not follow, ranked by evidence.
+//     the result out of its tool's usual shape, 46 when both marks agree
+//     (cues or an out-of-shape part, and an actionable destination: above
+//     the one-off novelty findings); reported once per session and grade
+//     (again when a later result carries stronger evidence). All grades
+//     stay below the alert threshold, the engine excludes them from session
+//     compounding and the containment policy never commands on them
+//     (detector.EvidenceKinds), so analysts see attempts the agent did not
+//     follow, ranked by evidence.
 //
 // Events of unregistered agents are not judged. Without a user request
 // there is no basis to call an action unrequested: calls are then graded as
@@ -329,14 +331,13 @@ func DefaultOptions() Options {
 		SeverityPlanted:             70,
 		Fetch:                       true,
 		SeverityFetch:               60,
-		// An attempt is evidence for analysts, not an incident: the low
-		// band (30–34), excluded from compounding by the engine, below
-		// the review threshold of every autonomy level (35 for an intern:
-		// containment.DefaultOptions, 50 less 5 per level below
-		// principal), graded so that attempts with more evidence rank
-		// above ones with less: a link alone 30, a destination the
-		// agent's tools can act on 32, instruction cues or content out of
-		// its tool's shape 34.
+		// An attempt is evidence for analysts, not an incident: below the
+		// alert threshold, excluded from compounding and from containment
+		// by the engine (detector.EvidenceKinds), graded so that attempts
+		// with more evidence rank above ones with less: a link alone 30,
+		// a destination the agent's tools can act on 32, instruction cues
+		// or content out of its tool's shape 34, both marks and an
+		// actionable destination 46 (above every novelty finding, ≤ 45).
 		Attempts:                  true,
 		SeverityAttempt:           30,
 		SeverityAttemptActionable: 32,
