@@ -96,7 +96,7 @@ func DefaultOptions() Options { return build(nil, nil, rules.Default()) }
 func build(disabled []string, tuned map[string]any, rs *rules.Ruleset) Options {
 	so := session.DefaultOptions()
 	// an attempted injection is evidence for analysts, not a deviation
-	so.ExcludeKinds = []string{flow.Name + "/" + flow.KindInjectionAttempt}
+	so.ExcludeKinds = slices.Clone(EvidenceKinds)
 	// informational findings (the info band) are not deviations
 	so.MinSeverity = models.SeverityLow
 	h := rules.NewHolder(rs)
@@ -159,13 +159,26 @@ type Engine struct {
 	emitFn Emit
 }
 
+// EvidenceKinds are the finding kinds ("detector/kind") about what an
+// agent was exposed to rather than what it did: an attempted injection the
+// agent has not acted on (flow's injection_attempt). They rank a session
+// for analysts; the session compounder leaves them out (DefaultOptions)
+// and the containment policy never commands on them (New adds them to
+// containment.Options.EvidenceKinds whatever the configured policy). The
+// agent's own calls that follow such content are judged, and contained,
+// as calls.
+var EvidenceKinds = []string{flow.Name + "/" + flow.KindInjectionAttempt}
+
 // New builds an Engine. Inventory tools without labels get the labels
 // detector/toolcap infers from their declaration (toolcap.LabelInventory),
 // so every detector sees them. With a MemoryBudget the engine accounts
-// its tables' bytes to it (an lru.Meter) until Close.
+// its tables' bytes to it (an lru.Meter) until Close. The containment
+// policy never commands on EvidenceKinds.
 func New(opts Options) *Engine {
 	inv := toolcap.LabelInventory(opts.Inventory)
-	e := &Engine{inv: inv, sessions: session.New(opts.Session), policy: containment.New(opts.Containment),
+	copts := opts.Containment
+	copts.EvidenceKinds = append(slices.Clip(copts.EvidenceKinds), EvidenceKinds...)
+	e := &Engine{inv: inv, sessions: session.New(opts.Session), policy: containment.New(copts),
 		budget: opts.MemoryBudget, rules: opts.Rules}
 	if e.rules == nil {
 		e.rules = rules.NewHolder(nil)

@@ -210,6 +210,13 @@ type Options struct {
 	SummaryWindow time.Duration
 	// RateLimitedSeverity is the severity of containment_rate_limited.
 	RateLimitedSeverity uint8
+	// EvidenceKinds ("detector/kind") are findings about what the agent
+	// was exposed to, not about what it did (an attempted injection the
+	// agent has not acted on): the severity thresholds and the kill switch
+	// never command on them, whatever their severity; an explicit Rule
+	// naming the kind still does (the operator's choice). Fixed at New,
+	// like the table sizes: Live options do not replace it.
+	EvidenceKinds []string
 }
 
 // DefaultOptions returns the documented default policy: review at the alert
@@ -428,9 +435,10 @@ func (p *Policy) Escalate(f *models.Finding, ev *models.Event, agent *models.Age
 	}
 	lvl := level(ev, agent)
 	discount := int(p.cur().AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - lvl.Rank())
-	due := p.cur().HaltAt > 0 && int(f.Severity) >= int(p.cur().HaltAt)-discount
+	evidence := p.evidence(f)
+	due := !evidence && p.cur().HaltAt > 0 && int(f.Severity) >= int(p.cur().HaltAt)-discount
 	why := fmt.Sprintf("critical incident: %s/%s severity %d at autonomy %s", f.Detector, f.Kind, f.Severity, lvl)
-	if b := p.agents.Peek(f.AgentID); !due && b != nil && p.cur().HaltAfter > 0 && b.strikes >= p.cur().HaltAfter {
+	if b := p.agents.Peek(f.AgentID); !due && !evidence && b != nil && p.cur().HaltAfter > 0 && b.strikes >= p.cur().HaltAfter {
 		due = true
 		why = fmt.Sprintf("repeated incidents: %d suspensions or revocations, the last for %s/%s severity %d at autonomy %s", b.strikes, f.Detector, f.Kind, f.Severity, lvl)
 	}
@@ -474,6 +482,17 @@ func (p *Policy) Escalate(f *models.Finding, ev *models.Event, agent *models.Age
 	return c, true
 }
 
+// evidence reports whether f is of one of the EvidenceKinds given to New.
+func (p *Policy) evidence(f *models.Finding) bool {
+	for _, k := range p.opts.EvidenceKinds {
+		if len(k) == len(f.Detector)+1+len(f.Kind) && k[len(f.Detector)] == '/' &&
+			strings.HasPrefix(k, f.Detector) && strings.HasSuffix(k, f.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
 // Decide returns the command for finding f raised on event ev by agent
 // (nil when unregistered), if any is due and the rate limits allow it. A
 // due command the limits do not allow is held back (see the package doc).
@@ -483,7 +502,8 @@ func (p *Policy) Decide(f *models.Finding, ev *models.Event, agent *models.Agent
 	}
 	level := level(ev, agent)
 	discount := int(p.cur().AutonomyDiscount) * (models.AutonomyPrincipal.Rank() - level.Rank())
-	at := func(th uint8) bool { return th > 0 && int(f.Severity) >= int(th)-discount }
+	evidence := p.evidence(f)
+	at := func(th uint8) bool { return !evidence && th > 0 && int(f.Severity) >= int(th)-discount }
 
 	var action models.Action
 	switch {

@@ -33,15 +33,23 @@ package flow
 //     tool (the inventory's labels);
 //   - strong (SeverityAttemptStrong, 34): instruction cues near the value,
 //     or the value sits in a part of the result that departs from its
-//     tool's usual output (outputs.go) — evidence whatever the wording.
+//     tool's usual output (outputs.go) — evidence whatever the wording;
+//   - corroborated (SeverityAttemptCorroborated, 46): strong and
+//     actionable at once — two independent pieces of evidence about the
+//     content (it is marked as aimed at the agent, and what it plants is
+//     something the agent's tools can send to or pay), ranked above the
+//     novelty findings (at most 45: one piece of evidence about the agent).
 //
 // It is reported once per session and grade: again when a later result
 // carries stronger evidence than the one reported (a link in the channel
 // the user asked about, then a notice on the page it leads to), never for
-// weaker evidence. Every grade is below the alert threshold and below the
-// review threshold of every autonomy level (containment: 35 for an intern),
-// and the engine excludes the kind from session compounding: an attempt
-// ranks a session above clean ones without issuing commands. No wording of
+// weaker evidence. Every grade is below the alert threshold, the engine
+// excludes the kind from session compounding, and the containment policy
+// never commands on it (containment.Options.EvidenceKinds): an attempt the
+// agent has not acted on is evidence for the analyst, not a deviation of
+// the agent — it ranks a session above clean ones without issuing commands.
+// The agent's own calls that use a planted value are judged as calls
+// (judge.go) and contained as such. No wording of
 // any attack is looked for: the mark is the shape of the content (a new
 // contact point dropped into text unrelated to the request), and the same
 // value then used by a call raises the call's severity (judge.go).
@@ -603,6 +611,8 @@ func (d *Detector) plant(s *session, ev *models.Event, agent *models.AgentSpec, 
 		conf, sev = 0.5, d.opts.SeverityAttemptActionable
 	case gradeStrong:
 		conf, sev = 0.7, d.opts.SeverityAttemptStrong
+	case gradeCorroborated:
+		conf, sev = 0.8, d.opts.SeverityAttemptCorroborated
 	}
 	b := d.expl[:0]
 	b = append(b, ev.ToolName...)
@@ -630,7 +640,7 @@ func (d *Detector) plant(s *session, ev *models.Event, agent *models.AgentSpec, 
 		if h.anomalous {
 			b = append(b, ", in a part of the result that departs from the tool's usual output"...)
 		}
-		if !h.instructed && !h.anomalous && gradeOf(h, agent) == gradeActionable {
+		if g := gradeOf(h, agent); g == gradeActionable || g == gradeCorroborated {
 			b = append(b, ", of a kind the agent's tools can send to or pay"...)
 		}
 	}
@@ -672,14 +682,22 @@ const (
 	// value sits in a part of its result that departs from the tool's
 	// usual output (outputs.go) — whatever its words.
 	gradeStrong
+	// gradeCorroborated: strong and actionable at once — the content is
+	// marked as aimed at the agent (cues or an out-of-shape part) and the
+	// value it plants is a destination the agent's tools can send to or
+	// pay: two independent pieces of evidence about the content.
+	gradeCorroborated
 )
 
 // gradeOf grades one planted value of the current result.
 func gradeOf(h *hit, agent *models.AgentSpec) grade {
+	marked, act := h.instructed || h.anomalous, actionable(h.class, agent)
 	switch {
-	case h.instructed || h.anomalous:
+	case marked && act:
+		return gradeCorroborated
+	case marked:
 		return gradeStrong
-	case actionable(h.class, agent):
+	case act:
 		return gradeActionable
 	}
 	return gradeWeak

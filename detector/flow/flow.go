@@ -97,12 +97,14 @@
 //     graded by its evidence: 30 for a new contact point in free text alone
 //     (a link in a message), 32 when it is a destination the agent's tools
 //     can send to or pay, 34 with instruction cues near it or in a part of
-//     the result out of its tool's usual shape; reported once per session
-//     and grade (again when a later result carries stronger evidence). All
-//     grades stay below the alert threshold and below the review threshold
-//     of every autonomy level (35 for an intern), and the engine excludes
-//     them from session compounding, so analysts see attempts the agent did
-//     not follow, ranked by evidence.
+//     the result out of its tool's usual shape, 46 when both marks agree
+//     (cues or an out-of-shape part, and an actionable destination: above
+//     the one-off novelty findings); reported once per session and grade
+//     (again when a later result carries stronger evidence). All grades
+//     stay below the alert threshold, the engine excludes them from session
+//     compounding and the containment policy never commands on them
+//     (detector.EvidenceKinds), so analysts see attempts the agent did not
+//     follow, ranked by evidence.
 //
 // Events of unregistered agents are not judged. Without a user request
 // there is no basis to call an action unrequested: calls are then graded as
@@ -248,13 +250,20 @@ type Options struct {
 	// SeverityAttemptActionable when it is a destination of a kind the
 	// agent's tools can send to or pay, SeverityAttemptStrong with
 	// instruction cues near it or in a part of the result out of its
-	// tool's usual shape. Reported once per session and grade, when a
-	// result carries stronger evidence than the one reported. Validate
-	// keeps them ordered and below the alert threshold.
-	Attempts                  bool
-	SeverityAttempt           uint8
-	SeverityAttemptActionable uint8
-	SeverityAttemptStrong     uint8
+	// tool's usual shape, SeverityAttemptCorroborated when both hold: the
+	// value is actionable and cues or an out-of-shape part mark it (two
+	// independent pieces of evidence about the content, ranked above the
+	// novelty findings, which are one piece about the agent). Reported
+	// once per session and grade, when a result carries stronger evidence
+	// than the one reported. Validate keeps them ordered and below the
+	// alert threshold: an attempt that was not acted on is evidence for
+	// analysts, never an alert (and the containment policy never commands
+	// on it: engine.go sets containment.Options.EvidenceKinds).
+	Attempts                    bool
+	SeverityAttempt             uint8
+	SeverityAttemptActionable   uint8
+	SeverityAttemptStrong       uint8
+	SeverityAttemptCorroborated uint8
 	// Unrequested enables unrequested_action at SeverityUnrequested: a
 	// destructive or acting call the user's request does not ask for (nor delegate),
 	// carrying an argument the user did not supply, in a session that read
@@ -327,18 +336,20 @@ func DefaultOptions() Options {
 		SeverityPlanted:             70,
 		Fetch:                       true,
 		SeverityFetch:               60,
-		// An attempt is evidence for analysts, not an incident: the low
-		// band (30–34), excluded from compounding by the engine, below
-		// the review threshold of every autonomy level (35 for an intern:
-		// containment.DefaultOptions, 50 less 5 per level below
-		// principal), graded so that attempts with more evidence rank
-		// above ones with less: a link alone 30, a destination the
-		// agent's tools can act on 32, instruction cues or content out of
-		// its tool's shape 34.
+		// An attempt is evidence for analysts, not an incident: below the
+		// alert threshold, excluded from compounding and from containment
+		// by the engine (detector.EvidenceKinds), graded so that attempts
+		// with more evidence rank above ones with less: a link alone 30,
+		// a destination the agent's tools can act on 32, instruction cues
+		// or content out of its tool's shape 34, both marks and an
+		// actionable destination 46 (above every novelty finding, ≤ 45).
 		Attempts:                  true,
 		SeverityAttempt:           30,
 		SeverityAttemptActionable: 32,
 		SeverityAttemptStrong:     34,
+		// above every novelty finding (new_tool, session_outlier,
+		// unexplained_destination: at most 45), below the alert threshold
+		SeverityAttemptCorroborated: 46,
 		// An irreversible action nobody asked for, after reading content
 		// outsiders write: above the alert threshold.
 		Unrequested:         true,
@@ -367,12 +378,13 @@ func (o Options) Validate() error {
 	if !o.Attempts {
 		return nil
 	}
-	if o.SeverityAttempt > o.SeverityAttemptActionable || o.SeverityAttemptActionable > o.SeverityAttemptStrong {
-		return fmt.Errorf("%w: attempt severities %d, %d, %d are not ordered weak <= actionable <= strong",
-			ErrOptions, o.SeverityAttempt, o.SeverityAttemptActionable, o.SeverityAttemptStrong)
+	if o.SeverityAttempt > o.SeverityAttemptActionable || o.SeverityAttemptActionable > o.SeverityAttemptStrong ||
+		o.SeverityAttemptStrong > o.SeverityAttemptCorroborated {
+		return fmt.Errorf("%w: attempt severities %d, %d, %d, %d are not ordered weak <= actionable <= strong <= corroborated",
+			ErrOptions, o.SeverityAttempt, o.SeverityAttemptActionable, o.SeverityAttemptStrong, o.SeverityAttemptCorroborated)
 	}
-	if o.SeverityAttemptStrong >= models.AlertThreshold {
-		return fmt.Errorf("%w: SeverityAttemptStrong %d reaches the alert threshold %d", ErrOptions, o.SeverityAttemptStrong, models.AlertThreshold)
+	if o.SeverityAttemptCorroborated >= models.AlertThreshold {
+		return fmt.Errorf("%w: SeverityAttemptCorroborated %d reaches the alert threshold %d", ErrOptions, o.SeverityAttemptCorroborated, models.AlertThreshold)
 	}
 	return nil
 }

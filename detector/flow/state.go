@@ -12,12 +12,13 @@ import (
 var ErrState = errors.New("flow: invalid state")
 
 // StateVersion is the version of the MarshalState encoding.
-const StateVersion = 7
+const StateVersion = 8
 
 // stateMagic opens the encoding.
 const stateMagic = "TFLW"
 
-// State encoding (version 7; version 6 lacked the session flags 16 and 32
+// State encoding (version 8; version 7 never set the session flags 16 and
+// 32 together (an attempt graded corroborated) and is read as is; version 6 lacked the session flags 16 and 32
 // and is still read, an attempt reported as a weak one; version 5 lacked the value marks 2 and 4,
 // the pending calls' flag 4 and the amounts, and is still read, as values and calls without
 // them; version 4 lacked the marks byte and the
@@ -62,12 +63,13 @@ const (
 	stOutsider = 8
 	// stAttemptActionable, stAttemptStrong: the grade of the strongest
 	// injection_attempt reported (attempt.go; with stAttempted, new in
-	// version 7: a version 6 attempt reads as weak).
+	// version 7: a version 6 attempt reads as weak). Both set: graded
+	// corroborated (new in version 8).
 	stAttemptActionable = 16
 	stAttemptStrong     = 32
 	// stReadUntrusted: the session read an untrusted_content result with
-	// words (values.go readUntrusted; new, without a version change: older
-	// states never set it).
+	// words (values.go readUntrusted; new in version 8, older states never
+	// set it).
 	stReadUntrusted = 64
 
 	svUntrusted  = 1
@@ -113,7 +115,7 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		s := *p
 		b = appendStr(b, s.id)
 		b = appendStr(b, s.parent)
-		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempt != gradeNone, stAttempted) | bit(s.attempt == gradeActionable, stAttemptActionable) | bit(s.attempt == gradeStrong, stAttemptStrong) | bit(s.hasOutsider, stOutsider) | bit(s.readUntrusted, stReadUntrusted)
+		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempt != gradeNone, stAttempted) | bit(s.attempt == gradeActionable || s.attempt == gradeCorroborated, stAttemptActionable) | bit(s.attempt >= gradeStrong, stAttemptStrong) | bit(s.hasOutsider, stOutsider) | bit(s.readUntrusted, stReadUntrusted)
 		b = append(b, fl)
 		b = appendStr(b, string(s.text))
 		b = appendStr(b, string(s.request))
@@ -254,7 +256,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		return fmt.Errorf("%w: not a flow state", ErrState)
 	}
 	version := data[len(stateMagic)]
-	if version != StateVersion && version != 6 && version != 5 {
+	if version != StateVersion && version != 7 && version != 6 && version != 5 {
 		return fmt.Errorf("%w: unsupported version %d", ErrState, version)
 	}
 	r := &stateReader{b: data[len(stateMagic)+1:]}
@@ -282,12 +284,15 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if version >= 7 {
 			graded = stAttemptActionable | stAttemptStrong
 		}
-		if fl&^(stChild|stContext|stAttempted|stOutsider|stReadUntrusted|graded) != 0 || fl&(stAttemptActionable|stAttemptStrong) == stAttemptActionable|stAttemptStrong ||
+		if fl&^(stChild|stContext|stAttempted|stOutsider|stReadUntrusted|graded) != 0 ||
+			(version < 8 && fl&(stAttemptActionable|stAttemptStrong) == stAttemptActionable|stAttemptStrong) ||
 			fl&(stAttemptActionable|stAttemptStrong) != 0 && fl&stAttempted == 0 {
 			r.fail("session %q: bad flags %#x", s.id, fl)
 		}
 		s.child, s.context = fl&stChild != 0, fl&stContext != 0
 		switch {
+		case fl&stAttemptStrong != 0 && fl&stAttemptActionable != 0:
+			s.attempt = gradeCorroborated
 		case fl&stAttemptStrong != 0:
 			s.attempt = gradeStrong
 		case fl&stAttemptActionable != 0:
