@@ -506,29 +506,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // pollLoop polls and judges batches and hands them to the pipeline's
-// writer until ctx ends, the client is closed or the writer fails.
+// writers until ctx ends, the client is closed or the writer fails.
 func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 	for {
-		var bw *batchWork
 		waitStart := time.Now()
-		select {
-		case bw = <-p.free: // at most PipelineDepth batches judged and not yet durable
-			c.m.observeStage(stageSlotWait, time.Since(waitStart))
-		case <-p.failed:
+		bw, n, ok := p.acquire(ctx, c.opts.MaxPollRecords) // room for records judged and not yet durable
+		if !ok {
+			if ctx.Err() != nil {
+				c.log.Info().Msg("consumer stopping: context done; making the judged batches durable")
+			}
 			return nil // stopPipeline returns the writer's error
-		case <-ctx.Done():
-			c.log.Info().Msg("consumer stopping: context done; making the judged batches durable")
-			return nil
 		}
-		if p.err() != nil {
-			p.free <- bw
-			return nil
-		}
+		c.m.observeStage(stageSlotWait, time.Since(waitStart))
 		pollStart := time.Now()
-		fetches := c.cl.PollRecords(ctx, c.opts.MaxPollRecords)
+		fetches := c.cl.PollRecords(ctx, n)
 		c.m.observeStage(stagePoll, time.Since(pollStart))
 		if fetches.IsClientClosed() {
-			p.free <- bw
+			p.unused(bw)
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
@@ -539,7 +533,7 @@ func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 			c.log.Error().Err(err).Str("topic", t).Int32("partition", p).Msg("fetch error")
 		})
 		if fetches.NumRecords() == 0 {
-			p.free <- bw
+			p.unused(bw)
 			c.cl.AllowRebalance()
 			if ctx.Err() != nil {
 				c.log.Info().Msg("consumer stopping: context done; making the judged batches durable")
@@ -547,7 +541,7 @@ func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 			}
 			continue
 		}
-		c.judge(ctx, bw, fetches)
+		c.judge(bw, fetches)
 		p.submit(bw)
 		c.cl.AllowRebalance()
 		if ctx.Err() != nil {
@@ -562,8 +556,9 @@ func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 // of a partition restored from a checkpoint behind the committed position
 // seeks back instead (before the next poll), so the records in between are
 // replayed into the restored state; that partition is not committed.
-func (c *Consumer) judge(ctx context.Context, bw *batchWork, fetches kgo.Fetches) {
+func (c *Consumer) judge(bw *batchWork, fetches kgo.Fetches) {
 	bw.reset()
+	bw.polled = fetches.NumRecords()
 	var seeks map[int32]kgo.EpochOffset
 	var wg sync.WaitGroup
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -614,7 +609,6 @@ func (c *Consumer) judge(ctx context.Context, bw *batchWork, fetches kgo.Fetches
 	if len(seeks) > 0 {
 		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seeks})
 	}
-	c.writeUrgent(ctx, bw)
 }
 
 // processPartition decodes and judges one partition's records in order.
@@ -640,16 +634,16 @@ func (c *Consumer) processPartition(pw *partWork, p kgo.FetchTopicPartition) {
 	}
 }
 
-// durable writes the dead letters, the batch (its urgent part first, unless
-// judge already wrote it) and then the checkpoints, retrying with backoff
-// until all succeed. Checkpoints go last so that a checkpoint never covers
+// durable writes a group of batches: the urgent parts the urgent writer
+// did not make durable, the dead letters, the rest of the batches in one
+// write and then the checkpoints, retrying with backoff until all succeed. Checkpoints go last so that a checkpoint never covers
 // records whose output is not in the sinks. Attempts run under flush (see
 // flushWindow), not ctx, so a shutdown never cuts one off half-way. Once
 // ctx ends, a failed attempt is retried at once and then with backoff
 // until flush ends, ShutdownFlushTimeout after the shutdown request; then
 // the batch is given up with ErrUncommitted.
-func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
-	b, dlq := &bw.bulk, bw.dlq
+func (c *Consumer) durable(ctx, flush context.Context, g *group) error {
+	b, dlq := &g.bulk, g.dlq
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
 	sinkDone := b.Empty()
@@ -657,11 +651,15 @@ func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
 	for attempt := 1; ; attempt++ {
 		wctx, cancel := c.detached(flush)
 		err := func() error {
-			if !bw.urgentDone {
-				if err := c.w.Write(wctx, &bw.urgent); err != nil {
+			if g.pendingUrgent() {
+				if err := c.w.Write(wctx, &g.urgent); err != nil {
 					return err
 				}
-				c.urgentWritten(bw)
+				for _, bw := range g.batches {
+					if !bw.urgentDone {
+						c.urgentWritten(bw)
+					}
+				}
 			}
 			if !dlqDone {
 				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {
@@ -676,7 +674,7 @@ func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
 				}
 				sinkDone = true
 			}
-			return c.produceCheckpoints(wctx, bw.ckpts)
+			return c.produceCheckpoints(wctx, g.ckpts)
 		}()
 		cancel()
 		if err == nil {
@@ -696,12 +694,12 @@ func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
 		c.m.sinkErrors.Add(1)
 		c.m.setSinkError(err)
 		c.log.Error().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).
-			Int("events", len(b.Events)).Int("findings", len(b.Findings)+len(bw.urgent.Findings)).
-			Int("commands", len(bw.urgent.Commands)).
+			Int("batches", len(g.batches)).Int("events", len(b.Events)).Int("findings", g.findings()).
+			Int("commands", g.commands()).
 			Msg("batch not durable; offsets not committed, retrying")
 		if flush.Err() != nil {
 			return fmt.Errorf("%w: %d events, %d findings, %d dead letters after %d attempts: %v",
-				ErrUncommitted, len(b.Events), len(b.Findings)+len(bw.urgent.Findings), len(dlq), attempt, err)
+				ErrUncommitted, len(b.Events), g.findings(), len(dlq), attempt, err)
 		}
 		if ctx.Err() != nil && !shutdownLogged {
 			shutdownLogged = true
