@@ -6,8 +6,9 @@
 // be decoded or fail validation are copied to a dead-letter topic with the
 // reason in headers. The batch's findings and commands are then written to
 // the sink, and only after the sink and the dead-letter topic have accepted
-// them are the batch's offsets committed (at-least-once); with
-// PipelineDepth 2 the next batch is judged meanwhile (pipeline.go). While the sink is
+// them are the batch's offsets committed (at-least-once); later batches
+// are judged meanwhile and containment commands are published apart, as
+// soon as their batch is judged (pipeline.go). While the sink is
 // unavailable the consumer retries with backoff and does not poll or commit:
 // backpressure, never loss. Each partition's detector state is
 // checkpointed to a compacted state topic and restored by the partition's
@@ -81,12 +82,13 @@ type Options struct {
 	Detector detector.Options
 	// MaxPollRecords caps one batch.
 	MaxPollRecords int
-	// PipelineDepth is how many polled batches may be judged but not yet
-	// durable at once (1..MaxPipelineDepth). 1 handles one batch at a
-	// time: poll, judge, make durable, commit. 2 judges batch n+1 while
-	// batch n is being made durable; offsets are still committed per
-	// partition in order, only once everything up to them is durable (see
-	// pipeline.go). 0 means DefaultPipelineDepth.
+	// PipelineDepth bounds the records judged but not yet durable to
+	// PipelineDepth × MaxPollRecords (1..MaxPipelineDepth): the judging
+	// goroutine polls again as soon as a batch is judged while there is
+	// room, the writer makes every batch waiting for it durable in one
+	// write, and offsets are still committed per partition in order, only
+	// once everything up to them is durable (see pipeline.go). 0 means
+	// DefaultPipelineDepth.
 	PipelineDepth int
 	// RetryBackoff is the first wait after a failed sink write; it doubles
 	// up to MaxRetryBackoff.

@@ -73,8 +73,11 @@ type result struct {
 	// StageMeanMs is the mean per batch (per write for sinks) of the
 	// daemon's tether_pipeline_stage_seconds and tether_sink_write_seconds
 	// over the latency phase, and StageCount how many it averaged.
-	StageMeanMs               map[string]float64 `json:"stage_mean_ms,omitempty"`
-	StageCount                map[string]float64 `json:"stage_count,omitempty"`
+	StageMeanMs map[string]float64 `json:"stage_mean_ms,omitempty"`
+	StageCount  map[string]float64 `json:"stage_count,omitempty"`
+	// BacklogStageMeanMs is the same over the ClickHouse-on backlog run
+	// (from the daemon's start to its last commit).
+	BacklogStageMeanMs        map[string]float64 `json:"backlog_stage_mean_ms,omitempty"`
 	MachineCPUs               int                `json:"machine_cpus"`
 	LoadAverage               string             `json:"load_average"`
 	TetherBinary              string             `json:"tether_binary"`
@@ -248,9 +251,10 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	// 4. Latency at half the maximum rate.
 	load := m.rate / 2
 	var lat []probe
+	before := scrapeAll(httpAddr, stageSeries...)
+	res.BacklogStageMeanMs, _ = stageMeans(map[string]float64{}, before)
 	if latencyFor > 0 {
 		res.LatencyLoadEventsPerSec = load
-		before := scrapeAll(httpAddr, stageSeries...)
 		if lat, err = latency(brokers, topic, topic+".control", fl, load, latencyFor); err != nil {
 			return fmt.Errorf("latency: %w", err)
 		}

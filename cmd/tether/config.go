@@ -68,10 +68,12 @@ type Config struct {
 		// LagInterval is how often consumer lag and broker reachability
 		// (/readyz) are refreshed.
 		LagInterval time.Duration `yaml:"lag_interval"`
-		// PipelineDepth is how many polled batches may be judged but not
-		// yet durable at once: 1 handles one batch at a time, 2 judges the
-		// next batch while the previous one is written (offsets are still
-		// committed in order, only once durable).
+		// PipelineDepth bounds the records judged but not yet durable to
+		// pipeline_depth × max_poll_records (1..16): judging goes on while
+		// earlier batches are written, each write takes every batch waiting
+		// for it, and offsets are still committed in order, only once
+		// durable. Containment commands are published apart from these
+		// writes as soon as their batch is judged.
 		PipelineDepth int `yaml:"pipeline_depth"`
 	} `yaml:"consumer"`
 	ClickHouse struct {
