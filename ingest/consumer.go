@@ -638,8 +638,9 @@ func (c *Consumer) processPartition(pw *partWork, p kgo.FetchTopicPartition) {
 
 // durable writes a group of batches: the urgent parts the urgent writer
 // did not make durable, the dead letters, the rest of the batches in one
-// write and then the checkpoints, retrying with backoff until all succeed. Checkpoints go last so that a checkpoint never covers
-// records whose output is not in the sinks. Attempts run under flush (see
+// write and then the checkpoints, retrying with backoff until all
+// succeed. Checkpoints go last so that a checkpoint never covers records
+// whose output is not in the sinks. Attempts run under flush (see
 // flushWindow), not ctx, so a shutdown never cuts one off half-way. Once
 // ctx ends, a failed attempt is retried at once and then with backoff
 // until flush ends, ShutdownFlushTimeout after the shutdown request; then

@@ -66,8 +66,12 @@ const DefaultPipelineDepth = 4
 // MaxPipelineDepth bounds Options.PipelineDepth.
 const MaxPipelineDepth = 16
 
+// maxFreeBatches bounds the released batchWorks kept for reuse.
+const maxFreeBatches = 64
+
 // batchWork is one polled batch on its way through the pipeline. Released
-// batchWorks are kept for reuse, so their buffers are too.
+// batchWorks are kept for reuse (up to maxFreeBatches), so their buffers
+// are too.
 type batchWork struct {
 	start time.Time
 	// polled is how many records the poll returned (the record budget's
@@ -368,7 +372,9 @@ func (p *pipeline) acquire(ctx context.Context, maxPoll int) (bw *batchWork, n i
 // unused returns a batchWork that carried no records.
 func (p *pipeline) unused(bw *batchWork) {
 	p.mu.Lock()
-	p.free = append(p.free, bw)
+	if len(p.free) < maxFreeBatches {
+		p.free = append(p.free, bw)
+	}
 	p.mu.Unlock()
 }
 
@@ -407,7 +413,9 @@ func (p *pipeline) release(bws []*batchWork) {
 	for _, bw := range bws {
 		p.inFlight--
 		p.records -= bw.polled
-		p.free = append(p.free, bw)
+		if len(p.free) < maxFreeBatches {
+			p.free = append(p.free, bw)
+		}
 	}
 	close(p.room)
 	p.room = make(chan struct{})

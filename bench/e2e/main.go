@@ -16,6 +16,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,7 +78,10 @@ type result struct {
 	StageCount  map[string]float64 `json:"stage_count,omitempty"`
 	// BacklogStageMeanMs is the same over the ClickHouse-on backlog run
 	// (from the daemon's start to its last commit).
-	BacklogStageMeanMs        map[string]float64 `json:"backlog_stage_mean_ms,omitempty"`
+	BacklogStageMeanMs map[string]float64 `json:"backlog_stage_mean_ms,omitempty"`
+	// StageP99Ms is, per series, the upper bound of the histogram bucket
+	// holding the 99th percentile over the latency phase.
+	StageP99Ms                map[string]float64 `json:"stage_p99_ms,omitempty"`
 	MachineCPUs               int                `json:"machine_cpus"`
 	LoadAverage               string             `json:"load_average"`
 	TetherBinary              string             `json:"tether_binary"`
@@ -258,7 +262,9 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 		if lat, err = latency(brokers, topic, topic+".control", fl, load, latencyFor); err != nil {
 			return fmt.Errorf("latency: %w", err)
 		}
-		res.StageMeanMs, res.StageCount = stageMeans(before, scrapeAll(httpAddr, stageSeries...))
+		after := scrapeAll(httpAddr, stageSeries...)
+		res.StageMeanMs, res.StageCount = stageMeans(before, after)
+		res.StageP99Ms = stageQuantiles(before, after, 0.99)
 	}
 	d.stop()
 	res.LatencyProbes = len(lat)
@@ -692,6 +698,46 @@ func stageMeans(before, after map[string]float64) (map[string]float64, map[strin
 		counts[key] = n
 	}
 	return means, counts
+}
+
+// stageQuantiles returns, per histogram series, the upper bound (ms) of
+// the bucket holding quantile q of the observations between two scrapes.
+func stageQuantiles(before, after map[string]float64, q float64) map[string]float64 {
+	type bucket struct{ le, n float64 }
+	series := map[string][]bucket{}
+	for k, v := range after {
+		name, labels, ok := strings.Cut(k, "{")
+		if !ok || !strings.HasSuffix(name, "_bucket") {
+			continue
+		}
+		i := strings.Index(labels, `le="`)
+		if i < 0 {
+			continue
+		}
+		j := strings.IndexByte(labels[i+4:], '"')
+		le, err := strconv.ParseFloat(labels[i+4:i+4+j], 64)
+		if err != nil {
+			le = math.Inf(1)
+		}
+		rest := strings.TrimSuffix(strings.TrimSuffix(labels[:i]+labels[i+4+j+1:], "}"), ",")
+		key := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(name, "_bucket"), "tether_"), "_seconds") + "{" + rest + "}"
+		series[key] = append(series[key], bucket{le, v - before[k]})
+	}
+	out := map[string]float64{}
+	for k, bs := range series {
+		slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+		total := bs[len(bs)-1].n // cumulative: +Inf holds all
+		if total <= 0 {
+			continue
+		}
+		for _, b := range bs {
+			if b.n >= q*total {
+				out[k] = b.le * 1000
+				break
+			}
+		}
+	}
+	return out
 }
 
 func quantile(xs []float64, q float64) float64 {
