@@ -98,6 +98,13 @@ type Options struct {
 	// committed) for this long before Run gives up with ErrUncommitted. It
 	// also bounds each single write or commit attempt.
 	ShutdownFlushTimeout time.Duration
+	// JournalTopic, when set, is the compacted topic where the urgent
+	// writer makes containment commands and the findings they name durable
+	// before it publishes the commands, instead of waiting for the stores
+	// (journal.go); the stores get them with their batch, before its
+	// offsets are committed. Empty: commands are published after the whole
+	// sink chain has stored their findings.
+	JournalTopic string
 	// StateTopic is the compacted changelog topic that receives detector
 	// checkpoints (see checkpoint.go); empty disables checkpointing.
 	StateTopic string
@@ -158,6 +165,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: max poll records %d", ErrConfig, o.MaxPollRecords)
 	case o.PipelineDepth < 0 || o.PipelineDepth > MaxPipelineDepth:
 		return fmt.Errorf("%w: pipeline depth %d (want 1..%d)", ErrConfig, o.PipelineDepth, MaxPipelineDepth)
+	case o.JournalTopic != "" && (o.JournalTopic == o.Topic || o.JournalTopic == o.DeadLetterTopic || o.JournalTopic == o.StateTopic):
+		return fmt.Errorf("%w: journal topic %q is the events, dead-letter or state topic", ErrConfig, o.JournalTopic)
 	case o.StateTopic != "" && (o.StateTopic == o.Topic || o.StateTopic == o.DeadLetterTopic):
 		return fmt.Errorf("%w: state topic %q is the events or dead-letter topic", ErrConfig, o.StateTopic)
 	case o.StateTopic != "" && (o.CheckpointMaxBytes <= 0 || o.CheckpointMaxBytes > 1<<30):
@@ -486,6 +495,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if c.journaling() {
+		if err := c.ensureJournalTopic(ctx); err != nil {
+			return err
+		}
+		c.recoverJournal(ctx)
+	}
 	c.m.running.Store(true)
 	c.m.stopping.Store(false)
 	defer c.m.running.Store(false)
@@ -661,7 +676,16 @@ func (c *Consumer) durable(ctx, flush context.Context, g *group) error {
 				for _, bw := range g.batches {
 					if !bw.urgentDone {
 						c.urgentWritten(bw)
+						bw.urgentStored = true
 					}
+				}
+			}
+			if g.unstoredUrgent() { // published after the journal: now the stores
+				if err := c.w.Write(sink.WithPhase(wctx, sink.PhaseStore), &g.urgent); err != nil {
+					return err
+				}
+				for _, bw := range g.batches {
+					bw.urgentStored = true
 				}
 			}
 			if !dlqDone {

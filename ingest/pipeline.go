@@ -86,9 +86,12 @@ type batchWork struct {
 	// urgent holds the commands and the findings they name; bulk the
 	// events and the other findings.
 	urgent, bulk sink.Batch
-	// urgentDone: the urgent part is durable and published. It is set by
-	// the urgent writer before it closes urgentEnded, or by the writer.
-	urgentDone bool
+	// urgentDone: the urgent part is durable (in the stores or the
+	// journal) and published; urgentStored: it is in the stores;
+	// urgentJournaled: it has journal records to tombstone once stored.
+	// The urgent writer sets them before it closes urgentEnded, then only
+	// the writer.
+	urgentDone, urgentStored, urgentJournaled bool
 	// urgentEnded is closed when the early write of the urgent part has
 	// ended (nil: none was attempted).
 	urgentEnded chan struct{}
@@ -112,7 +115,7 @@ func (bw *batchWork) reset() {
 	clear(bw.commit)
 	bw.urgent = sink.Batch{Findings: bw.urgent.Findings[:0], Commands: bw.urgent.Commands[:0]}
 	bw.bulk = sink.Batch{Events: bw.bulk.Events[:0], Findings: bw.bulk.Findings[:0]}
-	bw.urgentDone = false
+	bw.urgentDone, bw.urgentStored, bw.urgentJournaled = false, false, false
 	bw.urgentEnded = nil
 	bw.urgentTimes = bw.urgentTimes[:0]
 	clear(bw.named)
@@ -161,6 +164,7 @@ func (bw *batchWork) collect() {
 		}
 	}
 	bw.urgentDone = bw.urgent.Empty()
+	bw.urgentStored = bw.urgentDone
 }
 
 // records is how many records (events and dead letters) bw carries.
@@ -206,6 +210,20 @@ func (g *group) pendingUrgent() bool {
 	g.urgent = sink.Batch{Findings: g.urgent.Findings[:0], Commands: g.urgent.Commands[:0]}
 	for _, bw := range g.batches {
 		if !bw.urgentDone {
+			g.urgent.Findings = append(g.urgent.Findings, bw.urgent.Findings...)
+			g.urgent.Commands = append(g.urgent.Commands, bw.urgent.Commands...)
+		}
+	}
+	return !g.urgent.Empty()
+}
+
+// unstoredUrgent gathers the urgent parts of g's batches that were
+// published after the journal took them but are not yet in the stores into
+// g.urgent and reports whether there are any.
+func (g *group) unstoredUrgent() bool {
+	g.urgent = sink.Batch{Findings: g.urgent.Findings[:0], Commands: g.urgent.Commands[:0]}
+	for _, bw := range g.batches {
+		if bw.urgentDone && !bw.urgentStored {
 			g.urgent.Findings = append(g.urgent.Findings, bw.urgent.Findings...)
 			g.urgent.Commands = append(g.urgent.Commands, bw.urgent.Commands...)
 		}
@@ -334,6 +352,11 @@ func (c *Consumer) stopPipeline(p *pipeline) error {
 	p.write.close()
 	<-p.done
 	c.pipe.Store(nil)
+	if c.journaling() { // the journal's tombstones; a lost one only means a second store write at the next start
+		fctx, cancel := context.WithTimeout(context.Background(), c.opts.ShutdownFlushTimeout)
+		_ = c.cl.Flush(fctx)
+		cancel()
+	}
 	return p.err()
 }
 
@@ -463,6 +486,11 @@ func (c *Consumer) writeLoop(ctx, flush context.Context, p *pipeline) {
 			} else {
 				c.m.observeStage(stageDurable, time.Since(start))
 				c.finish(flush, &g)
+				for _, bw := range bws {
+					if bw.urgentJournaled {
+						c.trimJournal(bw.urgent.Commands)
+					}
+				}
 			}
 			g.batches = nil
 		}
@@ -484,8 +512,10 @@ func (c *Consumer) writeLoop(ctx, flush context.Context, p *pipeline) {
 // once, in one write through the whole sink chain, so that containment
 // waits neither for the judging of later batches nor for the writer. One
 // attempt: if it fails, the writer retries it before the rest of its
-// batch. Skipped while the sinks are failing, once ctx has ended and
-// after the pipeline failed.
+// batch. Skipped while the sinks are failing (unless the journal is on:
+// then containment goes on during a store outage, for the records the
+// budget lets be judged), once ctx has ended and after the pipeline
+// failed.
 func (c *Consumer) urgentLoop(ctx context.Context, p *pipeline) {
 	var all sink.Batch
 	var buf []*batchWork
@@ -495,7 +525,8 @@ func (c *Consumer) urgentLoop(ctx context.Context, p *pipeline) {
 			return
 		}
 		buf = bws
-		if c.m.sinkHealthy.Load() && ctx.Err() == nil && p.err() == nil {
+		// While the stores fail, the journal still lets commands out.
+		if (c.journaling() || c.m.sinkHealthy.Load()) && ctx.Err() == nil && p.err() == nil {
 			all = sink.Batch{Findings: all.Findings[:0], Commands: all.Commands[:0]}
 			for _, bw := range bws {
 				all.Findings = append(all.Findings, bw.urgent.Findings...)
@@ -503,8 +534,22 @@ func (c *Consumer) urgentLoop(ctx context.Context, p *pipeline) {
 			}
 			wctx, cancel := context.WithTimeout(ctx, c.opts.ShutdownFlushTimeout)
 			start := time.Now()
-			err := c.w.Write(wctx, &all)
+			var err error
+			journaled := false
+			if c.journaling() {
+				// Durable in the journal first, then the publishers alone;
+				// the writer stores it with the batch.
+				if err = c.writeJournal(wctx, &all); err == nil {
+					journaled = true
+					err = c.w.Write(sink.WithPhase(wctx, sink.PhasePublish), &all)
+				}
+			} else {
+				err = c.w.Write(wctx, &all)
+			}
 			cancel()
+			for _, bw := range bws {
+				bw.urgentJournaled = journaled
+			}
 			if err != nil {
 				c.log.Debug().Err(err).Int("commands", len(all.Commands)).
 					Msg("urgent write of containment commands failed; the writer retries it before the rest of the batch")
@@ -512,6 +557,7 @@ func (c *Consumer) urgentLoop(ctx context.Context, p *pipeline) {
 				c.m.observeStage(stageUrgentWrite, time.Since(start))
 				for _, bw := range bws {
 					c.urgentWritten(bw)
+					bw.urgentStored = !journaled
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -29,19 +30,26 @@ type outageSink struct {
 	// urgent part), failCommands fails that many of them first.
 	commandDelay, failCommands atomic.Int64
 
-	mu        sync.Mutex
-	writes    int
-	failFrom  int
-	events    map[string]int
-	findings  map[string]models.Finding
-	commands  map[string]models.ContainmentCommand
+	mu       sync.Mutex
+	writes   int
+	failFrom int
+	events   map[string]int
+	findings map[string]models.Finding
+	commands map[string]models.ContainmentCommand
+	// published are the commands of sink.PhasePublish writes (the
+	// publishers' share once the journal holds their findings); the other
+	// maps are the stores'.
+	published map[string]models.ContainmentCommand
+	// storeDown fails every write but sink.PhasePublish ones.
+	storeDown bool
 	conflicts []string
 	// orphans are commands written before a finding they name.
 	orphans []string
 }
 
 func newOutageSink() *outageSink {
-	return &outageSink{events: map[string]int{}, findings: map[string]models.Finding{}, commands: map[string]models.ContainmentCommand{}}
+	return &outageSink{events: map[string]int{}, findings: map[string]models.Finding{}, commands: map[string]models.ContainmentCommand{},
+		published: map[string]models.ContainmentCommand{}}
 }
 
 func (s *outageSink) Write(ctx context.Context, b *sink.Batch) error {
@@ -64,6 +72,15 @@ func (s *outageSink) Write(ctx context.Context, b *sink.Batch) error {
 	s.writes++
 	if s.failFrom > 0 && s.writes >= s.failFrom {
 		return fmt.Errorf("outage: %w", sink.ErrUnavailable)
+	}
+	if sink.PhaseOf(ctx) == sink.PhasePublish {
+		for _, c := range b.Commands {
+			s.published[c.ID] = c
+		}
+		return nil
+	}
+	if s.storeDown {
+		return fmt.Errorf("stores down: %w", sink.ErrUnavailable)
 	}
 	for _, e := range b.Events {
 		s.events[e.ID]++
@@ -351,7 +368,7 @@ func brokerFixture(t *testing.T, depth, perPartition int) *pipelineFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = adm.DeleteTopics(context.Background(), f.o.Topic, f.o.DeadLetterTopic, f.o.StateTopic)
+		_, _ = adm.DeleteTopics(context.Background(), f.o.Topic, f.o.DeadLetterTopic, f.o.StateTopic, f.o.Topic+".journal", f.o.Topic+".empty")
 	})
 	f.ids, f.total = produceSpread(t, f.addrs, f.o.Topic, 3, perPartition)
 	return f
@@ -419,9 +436,19 @@ func TestPipelineRebalance(t *testing.T) {
 // it are published (checkCommits), and every command is published once
 // its findings are stored.
 func TestPipelineCommandsBeforeCommit(t *testing.T) {
-	for name, fixture := range map[string]func(*testing.T, int, int) *pipelineFixture{"kfake": kfakeFixture, "broker": brokerFixture} {
-		t.Run(name, func(t *testing.T) {
-			f := fixture(t, DefaultPipelineDepth, 150)
+	for _, tc := range []struct {
+		name    string
+		fixture func(*testing.T, int, int) *pipelineFixture
+		journal bool
+	}{{"kfake", kfakeFixture, false}, {"kfake/journal", kfakeFixture, true}, {"broker", brokerFixture, false}, {"broker/journal", brokerFixture, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.fixture(t, DefaultPipelineDepth, 150)
+			if tc.journal {
+				// Commands are published once the journal holds their
+				// findings; the stores must still have both before the
+				// records are committed (checkCommits reads the stores).
+				f.o.JournalTopic = f.o.Topic + ".journal"
+			}
 			s := newOutageSink()
 			s.delay.Store(int64(5 * time.Millisecond))
 			s.commandDelay.Store(int64(150 * time.Millisecond))
@@ -570,5 +597,81 @@ func TestPipelineRecordBudget(t *testing.T) {
 	p.fail(errors.New("writer failed"))
 	if _, _, ok := p.acquire(ctx, 20); ok {
 		t.Error("acquire succeeded after the pipeline failed")
+	}
+}
+
+// TestJournalRecovery: with the stores down, commands are still published
+// once the journal holds their findings; the member stops without
+// committing (ErrUncommitted). The next member on the same journal — on
+// an empty events topic, so no replay could raise the findings again —
+// writes every published command and its findings to the stores before it
+// consumes, and tombstones them: a third start recovers nothing.
+func TestJournalRecovery(t *testing.T) {
+	for name, fixture := range map[string]func(*testing.T, int, int) *pipelineFixture{"kfake": kfakeFixture, "broker": brokerFixture} {
+		t.Run(name, func(t *testing.T) {
+			f := fixture(t, MaxPipelineDepth, 60) // the budget holds every record: all agents are judged
+			f.o.JournalTopic = f.o.Topic + ".journal"
+			down := newOutageSink()
+			down.storeDown = true
+			a, err := New(f.o, down)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ra := start(a)
+			ra.waitFor(t, "every agent's command published", func() bool {
+				down.mu.Lock()
+				defer down.mu.Unlock()
+				return len(down.published) == 3*spreadAgents
+			})
+			ra.cancel()
+			if err := <-ra.done; !errors.Is(err, ErrUncommitted) {
+				t.Fatalf("Run with the stores down returned %v, want ErrUncommitted", err)
+			}
+			a.Close()
+			down.mu.Lock()
+			published := maps.Clone(down.published)
+			stored := len(down.commands) + len(down.findings)
+			down.mu.Unlock()
+			if stored != 0 {
+				t.Fatalf("%d rows reached the stores that were down", stored)
+			}
+
+			o := f.o
+			o.Topic = f.o.Topic + ".empty" // nothing to replay
+			o.Group = f.o.Group + "-recovery"
+			o.StateTopic = ""
+			for i, want := range []int{len(published), 0} {
+				s := newOutageSink()
+				b, err := New(o, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rb := start(b)
+				rb.waitFor(t, "the journal read at start-up", func() bool { return b.Metrics().running.Load() })
+				rb.stop(t)
+				b.Close()
+				if got := b.Metrics().journalRecovered.Load(); got != int64(want) || b.Metrics().journalRecoveryFailures.Load() != 0 {
+					t.Fatalf("start %d: recovered %d commands (failures %d), want %d", i+2, got, b.Metrics().journalRecoveryFailures.Load(), want)
+				}
+				if want == 0 {
+					continue
+				}
+				s.mu.Lock()
+				for id, c := range published {
+					if _, ok := s.commands[id]; !ok {
+						t.Errorf("published command %s not stored after recovery", id)
+					}
+					for _, fid := range c.FindingIDs {
+						if _, ok := s.findings[fid]; !ok {
+							t.Errorf("finding %s of published command %s not stored after recovery", fid, id)
+						}
+					}
+				}
+				if len(s.orphans) > 0 || len(s.conflicts) > 0 {
+					t.Errorf("commands before their findings %v; conflicting ids %v", s.orphans, s.conflicts)
+				}
+				s.mu.Unlock()
+			}
+		})
 	}
 }

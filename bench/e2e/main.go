@@ -149,7 +149,8 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = adm.DeleteTopics(dctx, append(topics, topic+".state", topic+".state.nc", topic+".dlq.nc")...)
+		_, _ = adm.DeleteTopics(dctx, append(topics, topic+".state", topic+".state.nc", topic+".dlq.nc",
+			topic+".control.journal", topic+".control.nc.journal")...)
 	}()
 
 	// 1. The backlog.

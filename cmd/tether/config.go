@@ -146,6 +146,15 @@ type Config struct {
 		// AckDeadline: a command not acknowledged as applied within it
 		// raises a containment_unacknowledged finding.
 		AckDeadline time.Duration `yaml:"ack_deadline"`
+		// Journal (default true) makes containment commands and the
+		// findings they name durable in the compacted topic
+		// "<kafka.control_topic>.journal" before the commands are
+		// published, so that they do not wait for the ClickHouse and
+		// Parquet writes, which follow with their batch before its offsets
+		// are committed; a start-up writes journaled commands the stores
+		// lack (DESIGN.md "Hot path"). false: commands are published after
+		// every store has written their findings.
+		Journal bool `yaml:"journal"`
 	} `yaml:"control"`
 	// Containment is the containment policy (detector/containment):
 	// thresholds, rules, rate limits and circuit breaker. Reloaded on
@@ -325,6 +334,7 @@ func defaultConfig() Config {
 	c.Control.Signing = "required"
 	c.Control.AckTopic = "tether.control.acks"
 	c.Control.AckDeadline = 30 * time.Second
+	c.Control.Journal = true
 	c.Containment = defaultContainmentConfig()
 	c.Decode.MaxRecordBytes = 1 << 20
 	c.Decode.MaxFutureSkew = 5 * time.Minute
@@ -421,6 +431,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	for name, dst := range map[string]*bool{
 		"TETHER_CLICKHOUSE_ENABLED":     &c.ClickHouse.Enabled,
+		"TETHER_CONTROL_JOURNAL":        &c.Control.Journal,
 		"TETHER_KAFKA_TLS_ENABLED":      &c.Kafka.TLS.Enabled,
 		"TETHER_CLICKHOUSE_TLS_ENABLED": &c.ClickHouse.TLS.Enabled,
 	} {
@@ -527,6 +538,9 @@ func (c *Config) validate() error {
 	if a := c.Control.AckTopic; a != "" && (a == c.Kafka.EventsTopic || a == c.Kafka.ControlTopic || a == c.Kafka.DeadLetterTopic || a == c.Kafka.StateTopic || a == c.Kafka.FindingsTopic) {
 		errs = append(errs, "control.ack_topic must differ from the other topics")
 	}
+	if j := c.journalTopic(); j != "" && (j == c.Kafka.EventsTopic || j == c.Kafka.DeadLetterTopic || j == c.Kafka.StateTopic || j == c.Kafka.FindingsTopic || j == c.Control.AckTopic) {
+		errs = append(errs, fmt.Sprintf("control.journal: its topic %q must differ from the other topics", j))
+	}
 	if c.Control.AckDeadline <= 0 {
 		errs = append(errs, "control.ack_deadline must be positive")
 	}
@@ -585,4 +599,13 @@ func validListen(addr string) error {
 		return fmt.Errorf("port %q is not a number in 0..65535", port)
 	}
 	return nil
+}
+
+// journalTopic is the command journal's topic ("" when control.journal is
+// off): the control topic's name with ".journal".
+func (c *Config) journalTopic() string {
+	if !c.Control.Journal {
+		return ""
+	}
+	return c.Kafka.ControlTopic + ".journal"
 }
