@@ -21,7 +21,9 @@ import (
 // commands to be published nor for the batch to be durable, only for room
 // in the record budget (Options.PipelineDepth × MaxPollRecords records
 // judged and not yet durable). The urgent writer publishes the commands of
-// every batch waiting for it in one write through the whole sink chain. The
+// every batch waiting for it in one write: through the whole sink chain,
+// or, with the command journal (journal.go), to the journal topic and then
+// to the chain's publishers alone, the stores following with the batch. The
 // writer makes every batch waiting for it durable as one group — the urgent
 // parts whose early write failed, the dead letters, the rest of the
 // batches in one write, then the checkpoints judged with them — and then
@@ -46,10 +48,13 @@ import (
 //   - A batch's urgent part holds every finding its commands name (a
 //     command only names findings of the same Process call) and goes
 //     through the whole sink chain, whose stores come before the control
-//     publisher: a command is never published for a finding that is not
-//     stored. The writer waits for a batch's early urgent write to end
-//     before it writes the batch, and retries it first if it failed, so no
-//     offset is committed before the batch's commands are published.
+//     publisher, or first to the journal topic (acknowledged) and then to
+//     the publishers: a command is never published for a finding that is
+//     not durably stored. With the journal, the writer writes the urgent
+//     part to the stores with the batch, before its commit. The writer
+//     waits for a batch's early urgent write to end before it writes the
+//     batch, and retries it first if it failed, so no offset is committed
+//     before the batch's commands are published.
 //   - Rebalances are blocked from a poll until its batch is judged and
 //     handed on. Revocation and loss callbacks wait for the pipeline to
 //     drain (every judged batch durable and committed, or the pipeline
