@@ -61,8 +61,11 @@ type result struct {
 	PeakRSSBytes                   int64   `json:"peak_rss_bytes"`
 	LatencyLoadEventsPerSec        float64 `json:"latency_load_events_per_sec"`
 	LatencyProbes                  int     `json:"latency_probes"`
-	P50EventToCommandMs            float64 `json:"p50_event_to_command_ms"`
-	P99EventToCommandMs            float64 `json:"p99_event_to_command_ms"`
+	// LatencyProbesMissing are probes whose command did not arrive within
+	// 5 s of the end of the latency phase (not in the quantiles).
+	LatencyProbesMissing int     `json:"latency_probes_missing"`
+	P50EventToCommandMs  float64 `json:"p50_event_to_command_ms"`
+	P99EventToCommandMs  float64 `json:"p99_event_to_command_ms"`
 	// The probes' path split at the command's tether-alerted-at header
 	// (set when the daemon starts publishing, after the stores): probe
 	// produced → alerted (fetch, queue, judge, urgent store writes) and
@@ -260,7 +263,7 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	res.BacklogStageMeanMs, _ = stageMeans(map[string]float64{}, before)
 	if latencyFor > 0 {
 		res.LatencyLoadEventsPerSec = load
-		if lat, err = latency(brokers, topic, topic+".control", fl, load, latencyFor); err != nil {
+		if lat, res.LatencyProbesMissing, err = latency(brokers, topic, topic+".control", fl, load, latencyFor); err != nil {
 			return fmt.Errorf("latency: %w", err)
 		}
 		after := scrapeAll(httpAddr, stageSeries...)
@@ -504,18 +507,18 @@ type probe struct{ total, toAlerted float64 }
 // which the identity detector reports (unregistered_agent) and the
 // containment policy turns into a review command. It returns, per probe, the time from
 // producing it to reading its command on the control topic (ms).
-func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate float64, d time.Duration) ([]probe, error) {
+func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate float64, d time.Duration) ([]probe, int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(control),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer cons.Close()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer prod.Close()
 	// Make sure the control consumer has its start offsets before probing.
@@ -564,7 +567,7 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 		for float64(produced) < rate*el.Seconds() {
 			r, err := record(fl.Next())
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			prod.Produce(ctx, r, nil)
 			produced++
@@ -577,7 +580,7 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 				AgentID: id, SessionID: id + "-s1", Content: "probe"}
 			r, err := record(&ev)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			mu.Lock()
 			sent[id] = time.Now()
@@ -603,7 +606,7 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 	if len(sent) > 0 {
 		logf("latency: %d of %d probes got no command within 5 s", len(sent), probes)
 	}
-	return slices.Clone(lat), nil
+	return slices.Clone(lat), len(sent), nil
 }
 
 // freeAddr returns a loopback address with a free port.
