@@ -65,7 +65,8 @@ type Options struct {
 	LagInterval time.Duration
 	// KafkaHooks, when set, returns franz-go hooks (for example
 	// plugin/kprom metrics) for each Kafka client the consumer creates:
-	// "consumer" (group member, dead letters, shared producers) and
+	// "consumer" (group member, dead letters, shared producers),
+	// "publisher" (the command journal and PublishClient's users) and
 	// "checkpoint" (state topic producer).
 	KafkaHooks func(client string) []kgo.Hook
 	// Topic is the events topic.
@@ -203,6 +204,7 @@ func (o *Options) validate() error {
 type Consumer struct {
 	opts  Options
 	cl    *kgo.Client
+	pub   *kgo.Client // urgent producer: the command journal and PublishClient's users
 	prod  *kgo.Client // checkpoint producer (zstd, large batches); nil when disabled
 	extra []kgo.Opt
 	w     sink.Writer
@@ -343,11 +345,23 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		}
 		c.prod = prod
 	}
+	// The urgent producer: containment commands and their journal records
+	// do not queue behind the consumer client's bulk produce requests (dead
+	// letters, OCSF findings) on the same broker connections.
+	pub, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(opts.Brokers...), kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation()}, hooks("publisher")...), extra...)...)
+	if err != nil {
+		if c.prod != nil {
+			c.prod.Close()
+		}
+		return nil, fmt.Errorf("kafka publisher client: %w", err)
+	}
+	c.pub = pub
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		if c.prod != nil {
 			c.prod.Close()
 		}
+		c.pub.Close()
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	c.cl = cl
@@ -357,6 +371,12 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 // Client returns the consumer's Kafka client, for sharing with producers
 // (the control-topic publisher) in the same process.
 func (c *Consumer) Client() *kgo.Client { return c.cl }
+
+// PublishClient returns the consumer's urgent producer, for the
+// control-topic publisher: its produce requests do not queue behind the
+// bulk produced through Client (dead letters, OCSF findings). The consumer
+// closes it.
+func (c *Consumer) PublishClient() *kgo.Client { return c.pub }
 
 // Metrics returns the consumer's counters.
 func (c *Consumer) Metrics() *Metrics { return c.m }
@@ -368,6 +388,7 @@ func (c *Consumer) Stats() Stats { return c.m.Snapshot() }
 // closes the clients. Call it after Run returns.
 func (c *Consumer) Close() {
 	c.cl.Close()
+	c.pub.Close()
 	if c.prod != nil {
 		c.prod.Close()
 	}
@@ -496,10 +517,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	if c.journaling() {
-		if err := c.ensureJournalTopic(ctx); err != nil {
+		created, err := c.ensureJournalTopic(ctx)
+		if err != nil {
 			return err
 		}
-		c.recoverJournal(ctx)
+		if !created {
+			c.recoverJournal(ctx)
+		}
 	}
 	c.m.running.Store(true)
 	c.m.stopping.Store(false)

@@ -80,7 +80,7 @@ func (c *Consumer) writeJournal(ctx context.Context, b *sink.Batch) error {
 	if err != nil {
 		return err
 	}
-	if err := c.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	if err := c.pub.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("%w: topic %s: %w", ErrJournal, c.opts.JournalTopic, err)
 	}
 	return nil
@@ -94,7 +94,7 @@ func (c *Consumer) trimJournal(cmds []models.ContainmentCommand) {
 		if cmd.ID == "" {
 			cmd.SetID()
 		}
-		c.cl.Produce(context.Background(), &kgo.Record{Topic: c.opts.JournalTopic, Key: []byte(cmd.ID)}, func(r *kgo.Record, err error) {
+		c.pub.Produce(context.Background(), &kgo.Record{Topic: c.opts.JournalTopic, Key: []byte(cmd.ID)}, func(r *kgo.Record, err error) {
 			if err != nil {
 				c.log.Debug().Err(err).Str("command", string(r.Key)).Msg("journal tombstone not written; the record is stored again at the next start")
 			}
@@ -102,18 +102,23 @@ func (c *Consumer) trimJournal(cmds []models.ContainmentCommand) {
 	}
 }
 
-// ensureJournalTopic creates the compacted journal topic when missing.
-func (c *Consumer) ensureJournalTopic(ctx context.Context) error {
+// ensureJournalTopic creates the compacted journal topic when missing and
+// reports whether it did (a new journal holds nothing to recover).
+func (c *Consumer) ensureJournalTopic(ctx context.Context) (created bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.RestoreTimeout)
 	defer cancel()
 	resp, err := kadm.NewClient(c.cl).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, c.opts.JournalTopic)
 	if err == nil {
 		err = resp.Err
 	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("%w: create topic %s: %w", ErrJournal, c.opts.JournalTopic, err)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, kerr.TopicAlreadyExists):
+		return false, nil
+	default:
+		return false, fmt.Errorf("%w: create topic %s: %w", ErrJournal, c.opts.JournalTopic, err)
 	}
-	return nil
 }
 
 // recoverJournal writes the commands and findings of the journal records
@@ -149,7 +154,7 @@ func (c *Consumer) recoverJournal(ctx context.Context) {
 		}
 		if err == nil {
 			c.trimJournal(b.Commands)
-			if ferr := c.cl.Flush(ctx); ferr != nil {
+			if ferr := c.pub.Flush(ctx); ferr != nil {
 				c.log.Warn().Err(ferr).Msg("journal tombstones not flushed; the records are stored again at the next start")
 			}
 			c.m.journalRecovered.Add(int64(len(b.Commands)))

@@ -359,7 +359,7 @@ func (c *Consumer) stopPipeline(p *pipeline) error {
 	c.pipe.Store(nil)
 	if c.journaling() { // the journal's tombstones; a lost one only means a second store write at the next start
 		fctx, cancel := context.WithTimeout(context.Background(), c.opts.ShutdownFlushTimeout)
-		_ = c.cl.Flush(fctx)
+		_ = c.pub.Flush(fctx)
 		cancel()
 	}
 	return p.err()

@@ -114,7 +114,7 @@ func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zero
 	if cfg.Kafka.FindingsTopic != "" {
 		m = append(m, ocsf.NewPublisher(cons.Client(), cfg.Kafka.FindingsTopic))
 	}
-	pub := control.NewPublisher(cons.Client(), cfg.Kafka.ControlTopic)
+	pub := control.NewPublisher(cons.PublishClient(), cfg.Kafka.ControlTopic)
 	if cfg.Control.Signing != "disabled" {
 		s, err := cfg.signer()
 		if err != nil {
