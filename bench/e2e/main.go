@@ -229,7 +229,7 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	}
 	env := []string{
 		"TETHER_KAFKA_BROKERS=" + strings.Join(brokers, ","), "TETHER_EVENTS_TOPIC=" + topic,
-		"TETHER_DEAD_LETTER_TOPIC=" + topic + ".dlq", "TETHER_FINDINGS_TOPIC=", "TETHER_INVENTORY=" + inv,
+		"TETHER_DEAD_LETTER_TOPIC=" + topic + ".dlq", "TETHER_FINDINGS_TOPIC=" + topic + ".findings", "TETHER_INVENTORY=" + inv,
 		"TETHER_LOG_LEVEL=warn", "TETHER_CONTROL_SIGNING_KEY_FILE=" + key + ".key",
 	}
 	onEnv := append(slices.Clone(env), "TETHER_KAFKA_GROUP=bench-ch-"+suffix, "TETHER_CONTROL_TOPIC="+topic+".control",
