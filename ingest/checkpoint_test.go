@@ -64,7 +64,8 @@ func (r *running) waitFor(t *testing.T, what string, cond func() bool) {
 	deadline := time.Now().Add(60 * time.Second) // a cap, not a timing assertion: -race on a busy machine is slow
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; stats %+v", what, r.c.Stats())
+			rd := r.c.Metrics().Readiness(time.Now())
+			t.Fatalf("timed out waiting for %s; last sink error %q, readiness %v; stats %+v", what, rd.SinkError, rd.Reasons, r.c.Stats())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
