@@ -713,6 +713,7 @@ func (c *Consumer) durable(ctx, flush context.Context, g *group) error {
 				}
 			}
 			if !dlqDone {
+				rearm(wctx, dlq)
 				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {
 					return fmt.Errorf("dead-letter topic %s: %w", c.opts.DeadLetterTopic, err)
 				}
