@@ -980,45 +980,33 @@ func TestCheckpointManyPartitions(t *testing.T) {
 	}
 }
 
-// stateProduceFault runs a consumer over a kfake cluster whose answers to
-// produce requests for the state topic come from reject (0: let it
-// through) until every record is durable and committed, checks the
-// commits as checkCommits does and returns the consumer's stats and how
-// many requests were rejected. reject sees the consumer's stats so far.
-func stateProduceFault(t *testing.T, reject func(Stats) int16) (Stats, int64) {
+// rejectProduce makes kfake answer every produce request for topic with
+// the error code reject returns (0: let it through) and returns the count
+// of requests it rejected.
+func rejectProduce(t *testing.T, cl *kfake.Cluster, topic string, reject func() int16) *atomic.Int64 {
 	t.Helper()
-	o := testOptions(nil)
-	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, o.Topic, o.DeadLetterTopic, o.StateTopic))
+	adm, err := kgo.NewClient(kgo.SeedBrokers(cl.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(cl.Close)
-	o.Brokers = cl.ListenAddrs()
-	o.MaxPollRecords = 20
-	adm, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	td, err := kadm.NewClient(adm).ListTopics(context.Background(), o.StateTopic)
+	td, err := kadm.NewClient(adm).ListTopics(context.Background(), topic)
 	adm.Close()
 	if err != nil || td.Error() != nil {
-		t.Fatalf("state topic: %v %v", err, td.Error())
+		t.Fatalf("topic %s: %v %v", topic, err, td.Error())
 	}
-	stateID := td[o.StateTopic].ID
-	var consumer atomic.Pointer[Consumer]
+	id := td[topic].ID
 	var rejected atomic.Int64
 	cl.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		cl.KeepControl()
 		pr := req.(*kmsg.ProduceRequest)
-		state := false
+		ours := false
 		for _, rt := range pr.Topics {
-			state = state || rt.Topic == o.StateTopic || rt.TopicID == stateID
+			ours = ours || rt.Topic == topic || rt.TopicID == id
 		}
-		c := consumer.Load()
-		if !state || c == nil {
+		if !ours {
 			return nil, nil, false
 		}
-		code := reject(c.Stats())
+		code := reject()
 		if code == 0 {
 			return nil, nil, false
 		}
@@ -1035,6 +1023,31 @@ func stateProduceFault(t *testing.T, reject func(Stats) int16) (Stats, int64) {
 			resp.Topics = append(resp.Topics, st)
 		}
 		return resp, nil, true
+	})
+	return &rejected
+}
+
+// stateProduceFault runs a consumer over a kfake cluster whose answers to
+// produce requests for the state topic come from reject (0: let it
+// through) until every record is durable and committed, checks the
+// commits as checkCommits does and returns the consumer's stats and how
+// many requests were rejected. reject sees the consumer's stats so far.
+func stateProduceFault(t *testing.T, reject func(Stats) int16) (Stats, int64) {
+	t.Helper()
+	o := testOptions(nil)
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, o.Topic, o.DeadLetterTopic, o.StateTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	o.Brokers = cl.ListenAddrs()
+	o.MaxPollRecords = 20
+	var consumer atomic.Pointer[Consumer]
+	rejected := rejectProduce(t, cl, o.StateTopic, func() int16 {
+		if c := consumer.Load(); c != nil {
+			return reject(c.Stats())
+		}
+		return 0
 	})
 	ids, total := produceSpread(t, o.Brokers, o.Topic, 3, 60)
 	f := &pipelineFixture{addrs: o.Brokers, o: o, ids: ids, total: total}
