@@ -56,6 +56,12 @@ var ErrCheckpoint = errors.New("invalid checkpoint")
 // as too large.
 var ErrCheckpointTooLarge = errors.New("checkpoint too large")
 
+// ErrCheckpointRejected wraps a checkpoint record the broker rejected with
+// an error that no retry changes (not retriable: a topic policy, an
+// invalid record, a denied write); the checkpoint is skipped and backed
+// off like one too large, and the batches behind it are committed.
+var ErrCheckpointRejected = errors.New("checkpoint rejected by the broker")
+
 // CheckpointVersion is the version of the manifest and chunk encodings.
 // Version 1 (one record holding the whole snapshot) is not read: a
 // partition whose only checkpoint is version 1 starts cold once.
@@ -338,6 +344,28 @@ func (c *Consumer) checkpointFailed(st *partitionState, p int32, next int64, siz
 		Msg("checkpoint failed; the previous one stays in use, next attempt after a backoff")
 }
 
+// rejected reports whether err is a broker's answer that no retry of the
+// same record can change (a Kafka error code not marked retriable).
+func rejected(err error) bool {
+	var ke *kerr.Error
+	return errors.As(err, &ke) && !ke.Retriable
+}
+
+// checkpointRejected fails pc (once) for its record r, which the broker
+// rejected for good; kind is ErrCheckpointTooLarge or
+// ErrCheckpointRejected.
+func (c *Consumer) checkpointRejected(pc *pendingCheckpoint, r kgo.ProduceResult, kind error) {
+	if pc.failed {
+		return
+	}
+	pc.failed = true
+	pc.st.mu.Lock()
+	defer pc.st.mu.Unlock()
+	pc.st.ck.present[pc.slot] = max(pc.st.ck.present[pc.slot], pc.n)
+	c.checkpointFailed(pc.st, pc.p, pc.next, pc.bytes, fmt.Errorf("%w: state topic %s partition %d, key %s, %d bytes: %w",
+		kind, c.opts.StateTopic, r.Record.Partition, r.Record.Key, len(r.Record.Value), r.Err))
+}
+
 // checkpointWritten records pc's generation as the partition's latest.
 // pc.st.mu must be held.
 func (c *Consumer) checkpointWritten(pc *pendingCheckpoint) {
@@ -351,11 +379,14 @@ func (c *Consumer) checkpointWritten(pc *pendingCheckpoint) {
 
 // produceCheckpoints writes the pending checkpoints: first every chunk
 // (and tombstone), then the manifests of the checkpoints whose chunks were
-// all acknowledged. A record the broker rejects as too large fails its
-// checkpoint (logged, counted, backed off; its manifest is not written)
-// rather than being retried; any other error is returned for the caller's
-// retry loop, which calls again with the same checkpoints: finished steps
-// are not repeated.
+// all acknowledged. A record the broker rejects for good (too large, or
+// any error Kafka marks as not retriable: a policy, an invalid record, an
+// authorisation failure) fails its checkpoint (logged, counted, backed
+// off; its manifest is not written) rather than being retried: retrying
+// it would hold the commits of every batch behind it forever, while the
+// partition's previous generation stays usable. Any other error is
+// returned for the caller's retry loop, which calls again with the same
+// checkpoints: finished steps are not repeated.
 func (c *Consumer) produceCheckpoints(ctx context.Context, pend []*pendingCheckpoint) error {
 	var first error
 	for _, manifests := range []bool{false, true} {
@@ -377,19 +408,15 @@ func (c *Consumer) produceCheckpoints(ctx context.Context, pend []*pendingCheckp
 			}
 		}
 		if len(recs) > 0 {
+			rearm(ctx, recs)
 			for i, r := range c.prod.ProduceSync(ctx, recs...) {
 				pc := own[i]
 				switch {
 				case r.Err == nil:
 				case errors.Is(r.Err, kerr.MessageTooLarge) || errors.Is(r.Err, kerr.RecordListTooLarge):
-					if !pc.failed {
-						pc.failed = true
-						pc.st.mu.Lock()
-						pc.st.ck.present[pc.slot] = max(pc.st.ck.present[pc.slot], pc.n)
-						c.checkpointFailed(pc.st, pc.p, pc.next, pc.bytes, fmt.Errorf("%w: state topic %s partition %d, key %s, %d bytes: %w",
-							ErrCheckpointTooLarge, c.opts.StateTopic, r.Record.Partition, r.Record.Key, len(r.Record.Value), r.Err))
-						pc.st.mu.Unlock()
-					}
+					c.checkpointRejected(pc, r, ErrCheckpointTooLarge)
+				case rejected(r.Err):
+					c.checkpointRejected(pc, r, ErrCheckpointRejected)
 				default:
 					pc.errs++
 					if first == nil {

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tetherhq/tether/deploy/testenv"
 	"github.com/tetherhq/tether/detector"
@@ -64,7 +67,8 @@ func (r *running) waitFor(t *testing.T, what string, cond func() bool) {
 	deadline := time.Now().Add(60 * time.Second) // a cap, not a timing assertion: -race on a busy machine is slow
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; stats %+v", what, r.c.Stats())
+			rd := r.c.Metrics().Readiness(time.Now())
+			t.Fatalf("timed out waiting for %s; last sink error %q, readiness %v; stats %+v", what, rd.SinkError, rd.Reasons, r.c.Stats())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -973,5 +977,132 @@ func TestCheckpointManyPartitions(t *testing.T) {
 	b.Close()
 	if s := b.Stats(); s.ColdStarts != 0 || s.RestoreFailures != 0 {
 		t.Errorf("B: %d cold starts, %d restore failures; want 0", s.ColdStarts, s.RestoreFailures)
+	}
+}
+
+// rejectProduce makes kfake answer every produce request for topic with
+// the error code reject returns (0: let it through) and returns the count
+// of requests it rejected.
+func rejectProduce(t *testing.T, cl *kfake.Cluster, topic string, reject func() int16) *atomic.Int64 {
+	t.Helper()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(cl.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, err := kadm.NewClient(adm).ListTopics(context.Background(), topic)
+	adm.Close()
+	if err != nil || td.Error() != nil {
+		t.Fatalf("topic %s: %v %v", topic, err, td.Error())
+	}
+	id := td[topic].ID
+	var rejected atomic.Int64
+	cl.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cl.KeepControl()
+		pr := req.(*kmsg.ProduceRequest)
+		ours := false
+		for _, rt := range pr.Topics {
+			ours = ours || rt.Topic == topic || rt.TopicID == id
+		}
+		if !ours {
+			return nil, nil, false
+		}
+		code := reject()
+		if code == 0 {
+			return nil, nil, false
+		}
+		rejected.Add(1)
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range pr.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	return &rejected
+}
+
+// stateProduceFault runs a consumer over a kfake cluster whose answers to
+// produce requests for the state topic come from reject (0: let it
+// through) until every record is durable and committed, checks the
+// commits as checkCommits does and returns the consumer's stats and how
+// many requests were rejected. reject sees the consumer's stats so far.
+func stateProduceFault(t *testing.T, reject func(Stats) int16) (Stats, int64) {
+	t.Helper()
+	o := testOptions(nil)
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, o.Topic, o.DeadLetterTopic, o.StateTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	o.Brokers = cl.ListenAddrs()
+	o.MaxPollRecords = 20
+	var consumer atomic.Pointer[Consumer]
+	rejected := rejectProduce(t, cl, o.StateTopic, func() int16 {
+		if c := consumer.Load(); c != nil {
+			return reject(c.Stats())
+		}
+		return 0
+	})
+	ids, total := produceSpread(t, o.Brokers, o.Topic, 3, 60)
+	f := &pipelineFixture{addrs: o.Brokers, o: o, ids: ids, total: total}
+	s := newOutageSink()
+	cc := checkCommits(t, f, s)
+	a, err := New(o, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer.Store(a)
+	r := start(a)
+	r.waitFor(t, "every event written and committed", func() bool {
+		_, ev := s.stats()
+		return ev == total && cc.committed() == int64(total)
+	})
+	r.stop(t)
+	a.Close()
+	cc.verify(t)
+	return a.Stats(), rejected.Load()
+}
+
+// TestCheckpointRejectedDoesNotBlockCommits: a broker that rejects every
+// checkpoint record with an error no retry changes skips those
+// checkpoints, counted, instead of retrying them forever: every batch is
+// still made durable and committed. Before, the writer retried the group
+// holding the checkpoint without end and committed nothing.
+func TestCheckpointRejectedDoesNotBlockCommits(t *testing.T) {
+	for _, code := range []*kerr.Error{kerr.PolicyViolation, kerr.InvalidRecord, kerr.TopicAuthorizationFailed} {
+		t.Run(code.Message, func(t *testing.T) {
+			st, rejected := stateProduceFault(t, func(Stats) int16 { return code.Code })
+			if rejected == 0 || st.CheckpointsSkipped == 0 || st.Checkpoints != 0 {
+				t.Errorf("%d state-topic produce requests rejected, %d checkpoints skipped, %d written; want > 0, > 0, 0",
+					rejected, st.CheckpointsSkipped, st.Checkpoints)
+			}
+		})
+	}
+}
+
+// TestCheckpointRetriedAfterFailedAttempt: a checkpoint whose first
+// attempt fails (the broker answers a retriable error until the attempt
+// times out) is written by the next attempt once the broker takes it.
+// Before, kgo kept the first attempt's ended context on the records, so
+// every later attempt failed at once ("context deadline exceeded", no
+// request sent) and the writer retried the group forever without
+// committing: the stall seen in TestPipelineCommandsBeforeCommit under
+// load.
+func TestCheckpointRetriedAfterFailedAttempt(t *testing.T) {
+	st, rejected := stateProduceFault(t, func(st Stats) int16 {
+		if st.SinkErrors == 0 { // until an attempt has failed
+			return kerr.NotEnoughReplicas.Code
+		}
+		return 0
+	})
+	if rejected == 0 || st.SinkErrors == 0 || st.Checkpoints == 0 || st.CheckpointsSkipped != 0 {
+		t.Errorf("%d requests rejected, %d failed attempts, %d checkpoints written, %d skipped; want > 0, > 0, > 0, 0",
+			rejected, st.SinkErrors, st.Checkpoints, st.CheckpointsSkipped)
 	}
 }

@@ -6,8 +6,9 @@
 // be decoded or fail validation are copied to a dead-letter topic with the
 // reason in headers. The batch's findings and commands are then written to
 // the sink, and only after the sink and the dead-letter topic have accepted
-// them are the batch's offsets committed (at-least-once); with
-// PipelineDepth 2 the next batch is judged meanwhile (pipeline.go). While the sink is
+// them are the batch's offsets committed (at-least-once); later batches
+// are judged meanwhile and containment commands are published apart, as
+// soon as their batch is judged (pipeline.go). While the sink is
 // unavailable the consumer retries with backoff and does not poll or commit:
 // backpressure, never loss. Each partition's detector state is
 // checkpointed to a compacted state topic and restored by the partition's
@@ -64,7 +65,8 @@ type Options struct {
 	LagInterval time.Duration
 	// KafkaHooks, when set, returns franz-go hooks (for example
 	// plugin/kprom metrics) for each Kafka client the consumer creates:
-	// "consumer" (group member, dead letters, shared producers) and
+	// "consumer" (group member, dead letters, shared producers),
+	// "publisher" (the command journal and PublishClient's users) and
 	// "checkpoint" (state topic producer).
 	KafkaHooks func(client string) []kgo.Hook
 	// Topic is the events topic.
@@ -81,12 +83,13 @@ type Options struct {
 	Detector detector.Options
 	// MaxPollRecords caps one batch.
 	MaxPollRecords int
-	// PipelineDepth is how many polled batches may be judged but not yet
-	// durable at once (1..MaxPipelineDepth). 1 handles one batch at a
-	// time: poll, judge, make durable, commit. 2 judges batch n+1 while
-	// batch n is being made durable; offsets are still committed per
-	// partition in order, only once everything up to them is durable (see
-	// pipeline.go). 0 means DefaultPipelineDepth.
+	// PipelineDepth bounds the records judged but not yet durable to
+	// PipelineDepth × MaxPollRecords (1..MaxPipelineDepth): the judging
+	// goroutine polls again as soon as a batch is judged while there is
+	// room, the writer makes every batch waiting for it durable in one
+	// write, and offsets are still committed per partition in order, only
+	// once everything up to them is durable (see pipeline.go). 0 means
+	// DefaultPipelineDepth.
 	PipelineDepth int
 	// RetryBackoff is the first wait after a failed sink write; it doubles
 	// up to MaxRetryBackoff.
@@ -96,6 +99,13 @@ type Options struct {
 	// committed) for this long before Run gives up with ErrUncommitted. It
 	// also bounds each single write or commit attempt.
 	ShutdownFlushTimeout time.Duration
+	// JournalTopic, when set, is the compacted topic where the urgent
+	// writer makes containment commands and the findings they name durable
+	// before it publishes the commands, instead of waiting for the stores
+	// (journal.go); the stores get them with their batch, before its
+	// offsets are committed. Empty: commands are published after the whole
+	// sink chain has stored their findings.
+	JournalTopic string
 	// StateTopic is the compacted changelog topic that receives detector
 	// checkpoints (see checkpoint.go); empty disables checkpointing.
 	StateTopic string
@@ -156,6 +166,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: max poll records %d", ErrConfig, o.MaxPollRecords)
 	case o.PipelineDepth < 0 || o.PipelineDepth > MaxPipelineDepth:
 		return fmt.Errorf("%w: pipeline depth %d (want 1..%d)", ErrConfig, o.PipelineDepth, MaxPipelineDepth)
+	case o.JournalTopic != "" && (o.JournalTopic == o.Topic || o.JournalTopic == o.DeadLetterTopic || o.JournalTopic == o.StateTopic):
+		return fmt.Errorf("%w: journal topic %q is the events, dead-letter or state topic", ErrConfig, o.JournalTopic)
 	case o.StateTopic != "" && (o.StateTopic == o.Topic || o.StateTopic == o.DeadLetterTopic):
 		return fmt.Errorf("%w: state topic %q is the events or dead-letter topic", ErrConfig, o.StateTopic)
 	case o.StateTopic != "" && (o.CheckpointMaxBytes <= 0 || o.CheckpointMaxBytes > 1<<30):
@@ -192,6 +204,7 @@ func (o *Options) validate() error {
 type Consumer struct {
 	opts  Options
 	cl    *kgo.Client
+	pub   *kgo.Client // urgent producer: the command journal and PublishClient's users
 	prod  *kgo.Client // checkpoint producer (zstd, large batches); nil when disabled
 	extra []kgo.Opt
 	w     sink.Writer
@@ -332,11 +345,23 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 		}
 		c.prod = prod
 	}
+	// The urgent producer: containment commands and their journal records
+	// do not queue behind the consumer client's bulk produce requests (dead
+	// letters, OCSF findings) on the same broker connections.
+	pub, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(opts.Brokers...), kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation()}, hooks("publisher")...), extra...)...)
+	if err != nil {
+		if c.prod != nil {
+			c.prod.Close()
+		}
+		return nil, fmt.Errorf("kafka publisher client: %w", err)
+	}
+	c.pub = pub
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		if c.prod != nil {
 			c.prod.Close()
 		}
+		c.pub.Close()
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	c.cl = cl
@@ -346,6 +371,12 @@ func New(opts Options, w sink.Writer, extra ...kgo.Opt) (*Consumer, error) {
 // Client returns the consumer's Kafka client, for sharing with producers
 // (the control-topic publisher) in the same process.
 func (c *Consumer) Client() *kgo.Client { return c.cl }
+
+// PublishClient returns the consumer's urgent producer, for the
+// control-topic publisher: its produce requests do not queue behind the
+// bulk produced through Client (dead letters, OCSF findings). The consumer
+// closes it.
+func (c *Consumer) PublishClient() *kgo.Client { return c.pub }
 
 // Metrics returns the consumer's counters.
 func (c *Consumer) Metrics() *Metrics { return c.m }
@@ -357,6 +388,7 @@ func (c *Consumer) Stats() Stats { return c.m.Snapshot() }
 // closes the clients. Call it after Run returns.
 func (c *Consumer) Close() {
 	c.cl.Close()
+	c.pub.Close()
 	if c.prod != nil {
 		c.prod.Close()
 	}
@@ -484,6 +516,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if c.journaling() {
+		created, err := c.ensureJournalTopic(ctx)
+		if err != nil {
+			return err
+		}
+		if !created {
+			c.recoverJournal(ctx)
+		}
+	}
 	c.m.running.Store(true)
 	c.m.stopping.Store(false)
 	defer c.m.running.Store(false)
@@ -506,29 +547,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // pollLoop polls and judges batches and hands them to the pipeline's
-// writer until ctx ends, the client is closed or the writer fails.
+// writers until ctx ends, the client is closed or the writer fails.
 func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 	for {
-		var bw *batchWork
 		waitStart := time.Now()
-		select {
-		case bw = <-p.free: // at most PipelineDepth batches judged and not yet durable
-			c.m.observeStage(stageSlotWait, time.Since(waitStart))
-		case <-p.failed:
+		bw, n, ok := p.acquire(ctx, c.opts.MaxPollRecords) // room for records judged and not yet durable
+		if !ok {
+			if ctx.Err() != nil {
+				c.log.Info().Msg("consumer stopping: context done; making the judged batches durable")
+			}
 			return nil // stopPipeline returns the writer's error
-		case <-ctx.Done():
-			c.log.Info().Msg("consumer stopping: context done; making the judged batches durable")
-			return nil
 		}
-		if p.err() != nil {
-			p.free <- bw
-			return nil
-		}
+		c.m.observeStage(stageSlotWait, time.Since(waitStart))
 		pollStart := time.Now()
-		fetches := c.cl.PollRecords(ctx, c.opts.MaxPollRecords)
+		fetches := c.cl.PollRecords(ctx, n)
 		c.m.observeStage(stagePoll, time.Since(pollStart))
 		if fetches.IsClientClosed() {
-			p.free <- bw
+			p.unused(bw)
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
@@ -539,7 +574,7 @@ func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 			c.log.Error().Err(err).Str("topic", t).Int32("partition", p).Msg("fetch error")
 		})
 		if fetches.NumRecords() == 0 {
-			p.free <- bw
+			p.unused(bw)
 			c.cl.AllowRebalance()
 			if ctx.Err() != nil {
 				c.log.Info().Msg("consumer stopping: context done; making the judged batches durable")
@@ -547,7 +582,7 @@ func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 			}
 			continue
 		}
-		c.judge(ctx, bw, fetches)
+		c.judge(bw, fetches)
 		p.submit(bw)
 		c.cl.AllowRebalance()
 		if ctx.Err() != nil {
@@ -562,8 +597,9 @@ func (c *Consumer) pollLoop(ctx context.Context, p *pipeline) error {
 // of a partition restored from a checkpoint behind the committed position
 // seeks back instead (before the next poll), so the records in between are
 // replayed into the restored state; that partition is not committed.
-func (c *Consumer) judge(ctx context.Context, bw *batchWork, fetches kgo.Fetches) {
+func (c *Consumer) judge(bw *batchWork, fetches kgo.Fetches) {
 	bw.reset()
+	bw.polled = fetches.NumRecords()
 	var seeks map[int32]kgo.EpochOffset
 	var wg sync.WaitGroup
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -614,7 +650,6 @@ func (c *Consumer) judge(ctx context.Context, bw *batchWork, fetches kgo.Fetches
 	if len(seeks) > 0 {
 		c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seeks})
 	}
-	c.writeUrgent(ctx, bw)
 }
 
 // processPartition decodes and judges one partition's records in order.
@@ -640,16 +675,17 @@ func (c *Consumer) processPartition(pw *partWork, p kgo.FetchTopicPartition) {
 	}
 }
 
-// durable writes the dead letters, the batch (its urgent part first, unless
-// judge already wrote it) and then the checkpoints, retrying with backoff
-// until all succeed. Checkpoints go last so that a checkpoint never covers
-// records whose output is not in the sinks. Attempts run under flush (see
+// durable writes a group of batches: the urgent parts the urgent writer
+// did not make durable, the dead letters, the rest of the batches in one
+// write and then the checkpoints, retrying with backoff until all
+// succeed. Checkpoints go last so that a checkpoint never covers records
+// whose output is not in the sinks. Attempts run under flush (see
 // flushWindow), not ctx, so a shutdown never cuts one off half-way. Once
 // ctx ends, a failed attempt is retried at once and then with backoff
 // until flush ends, ShutdownFlushTimeout after the shutdown request; then
 // the batch is given up with ErrUncommitted.
-func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
-	b, dlq := &bw.bulk, bw.dlq
+func (c *Consumer) durable(ctx, flush context.Context, g *group) error {
+	b, dlq := &g.bulk, g.dlq
 	backoff := c.opts.RetryBackoff
 	dlqDone := len(dlq) == 0
 	sinkDone := b.Empty()
@@ -657,13 +693,27 @@ func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
 	for attempt := 1; ; attempt++ {
 		wctx, cancel := c.detached(flush)
 		err := func() error {
-			if !bw.urgentDone {
-				if err := c.w.Write(wctx, &bw.urgent); err != nil {
+			if g.pendingUrgent() {
+				if err := c.w.Write(wctx, &g.urgent); err != nil {
 					return err
 				}
-				c.urgentWritten(bw)
+				for _, bw := range g.batches {
+					if !bw.urgentDone {
+						c.urgentWritten(bw)
+						bw.urgentStored = true
+					}
+				}
+			}
+			if g.unstoredUrgent() { // published after the journal: now the stores
+				if err := c.w.Write(sink.WithPhase(wctx, sink.PhaseStore), &g.urgent); err != nil {
+					return err
+				}
+				for _, bw := range g.batches {
+					bw.urgentStored = true
+				}
 			}
 			if !dlqDone {
+				rearm(wctx, dlq)
 				if err := c.cl.ProduceSync(wctx, dlq...).FirstErr(); err != nil {
 					return fmt.Errorf("dead-letter topic %s: %w", c.opts.DeadLetterTopic, err)
 				}
@@ -676,7 +726,7 @@ func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
 				}
 				sinkDone = true
 			}
-			return c.produceCheckpoints(wctx, bw.ckpts)
+			return c.produceCheckpoints(wctx, g.ckpts)
 		}()
 		cancel()
 		if err == nil {
@@ -696,12 +746,12 @@ func (c *Consumer) durable(ctx, flush context.Context, bw *batchWork) error {
 		c.m.sinkErrors.Add(1)
 		c.m.setSinkError(err)
 		c.log.Error().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).
-			Int("events", len(b.Events)).Int("findings", len(b.Findings)+len(bw.urgent.Findings)).
-			Int("commands", len(bw.urgent.Commands)).
+			Int("batches", len(g.batches)).Int("events", len(b.Events)).Int("findings", g.findings()).
+			Int("commands", g.commands()).
 			Msg("batch not durable; offsets not committed, retrying")
 		if flush.Err() != nil {
 			return fmt.Errorf("%w: %d events, %d findings, %d dead letters after %d attempts: %v",
-				ErrUncommitted, len(b.Events), len(b.Findings)+len(bw.urgent.Findings), len(dlq), attempt, err)
+				ErrUncommitted, len(b.Events), g.findings(), len(dlq), attempt, err)
 		}
 		if ctx.Err() != nil && !shutdownLogged {
 			shutdownLogged = true

@@ -27,6 +27,7 @@ type Metrics struct {
 
 	checkpoints, checkpointBytes, lastCheckpointBytes, checkpointsSkipped atomic.Int64
 	restores, coldStarts, restoreFailures, replayed                       atomic.Int64
+	journalRecovered, journalRecoveryFailures                             atomic.Int64
 	lastRestoreNanos                                                      atomic.Int64
 
 	// detectorStats, when set (by the consumer), supplies the detector
@@ -126,6 +127,8 @@ var metricDescs = []struct {
 	{"tether_state_cold_starts_total", "Partitions that started with fresh detector state.", true},
 	{"tether_state_restore_failures_total", "Cold starts caused by an unreadable or invalid checkpoint.", true},
 	{"tether_state_replayed_records_total", "Records replayed after seeking back to a checkpoint.", true},
+	{"tether_journal_recovered_commands_total", "Commands read back from the command journal at start-up (published before a stop, their findings not yet in the stores) and written to the stores.", true},
+	{"tether_journal_recovery_failures_total", "Start-ups whose command journal could not be read or written to the stores (retried at the next start).", true},
 	{"tether_lag_refreshes_total", "Successful refreshes of the group's committed and end offsets.", true},
 	{"tether_lag_refresh_errors_total", "Failed refreshes of the group's offsets (broker unreachable or group not described).", true},
 	{"tether_last_checkpoint_bytes", "Size of the last checkpoint written.", false},
@@ -403,33 +406,35 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		return 0
 	}
 	values := map[string]float64{
-		"tether_records_consumed_total":       float64(s.Consumed),
-		"tether_findings_total":               float64(s.Findings),
-		"tether_commands_total":               float64(s.Commands),
-		"tether_batches_total":                float64(s.Batches),
-		"tether_commits_total":                float64(s.Commits),
-		"tether_commit_errors_total":          float64(s.CommitErrors),
-		"tether_sink_errors_total":            float64(s.SinkErrors),
-		"tether_fetch_errors_total":           float64(m.fetchErrors.Load()),
-		"tether_checkpoints_total":            float64(s.Checkpoints),
-		"tether_checkpoint_bytes_total":       float64(s.CheckpointBytes),
-		"tether_checkpoints_skipped_total":    float64(s.CheckpointsSkipped),
-		"tether_state_restores_total":         float64(s.Restores),
-		"tether_state_cold_starts_total":      float64(s.ColdStarts),
-		"tether_state_restore_failures_total": float64(s.RestoreFailures),
-		"tether_state_replayed_records_total": float64(s.Replayed),
-		"tether_lag_refreshes_total":          float64(s.LagRefreshes),
-		"tether_lag_refresh_errors_total":     float64(s.LagRefreshErrors),
-		"tether_last_checkpoint_bytes":        float64(m.lastCheckpointBytes.Load()),
-		"tether_state_last_restore_seconds":   time.Duration(m.lastRestoreNanos.Load()).Seconds(),
-		"tether_checkpoint_age_seconds":       m.checkpointAge(now).Seconds(),
-		"tether_consumer_lag":                 float64(s.Lag),
-		"tether_consumer_group_lag":           float64(s.GroupLag),
-		"tether_broker_reachable":             b2f(m.Readiness(now).BrokerReachable),
-		"tether_partitions_assigned":          float64(m.assigned.Load()),
-		"tether_sink_healthy":                 b2f(s.SinkHealthy),
-		"tether_last_batch_seconds":           time.Duration(m.lastBatchNanos.Load()).Seconds(),
-		"tether_last_batch_records":           float64(m.lastBatchRecords.Load()),
+		"tether_records_consumed_total":           float64(s.Consumed),
+		"tether_findings_total":                   float64(s.Findings),
+		"tether_commands_total":                   float64(s.Commands),
+		"tether_batches_total":                    float64(s.Batches),
+		"tether_commits_total":                    float64(s.Commits),
+		"tether_commit_errors_total":              float64(s.CommitErrors),
+		"tether_sink_errors_total":                float64(s.SinkErrors),
+		"tether_fetch_errors_total":               float64(m.fetchErrors.Load()),
+		"tether_checkpoints_total":                float64(s.Checkpoints),
+		"tether_checkpoint_bytes_total":           float64(s.CheckpointBytes),
+		"tether_checkpoints_skipped_total":        float64(s.CheckpointsSkipped),
+		"tether_state_restores_total":             float64(s.Restores),
+		"tether_state_cold_starts_total":          float64(s.ColdStarts),
+		"tether_state_restore_failures_total":     float64(s.RestoreFailures),
+		"tether_state_replayed_records_total":     float64(s.Replayed),
+		"tether_journal_recovered_commands_total": float64(m.journalRecovered.Load()),
+		"tether_journal_recovery_failures_total":  float64(m.journalRecoveryFailures.Load()),
+		"tether_lag_refreshes_total":              float64(s.LagRefreshes),
+		"tether_lag_refresh_errors_total":         float64(s.LagRefreshErrors),
+		"tether_last_checkpoint_bytes":            float64(m.lastCheckpointBytes.Load()),
+		"tether_state_last_restore_seconds":       time.Duration(m.lastRestoreNanos.Load()).Seconds(),
+		"tether_checkpoint_age_seconds":           m.checkpointAge(now).Seconds(),
+		"tether_consumer_lag":                     float64(s.Lag),
+		"tether_consumer_group_lag":               float64(s.GroupLag),
+		"tether_broker_reachable":                 b2f(m.Readiness(now).BrokerReachable),
+		"tether_partitions_assigned":              float64(m.assigned.Load()),
+		"tether_sink_healthy":                     b2f(s.SinkHealthy),
+		"tether_last_batch_seconds":               time.Duration(m.lastBatchNanos.Load()).Seconds(),
+		"tether_last_batch_records":               float64(m.lastBatchRecords.Load()),
 	}
 	for _, d := range metricDescs {
 		typ := prometheus.GaugeValue

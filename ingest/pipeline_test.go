@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -25,24 +26,41 @@ import (
 // different contents.
 type outageSink struct {
 	delay atomic.Int64 // per write, nanoseconds
+	// commandDelay is added to each write that carries commands (the
+	// urgent part), failCommands fails that many of them first.
+	commandDelay, failCommands atomic.Int64
 
-	mu        sync.Mutex
-	writes    int
-	failFrom  int
-	events    map[string]int
-	findings  map[string]models.Finding
-	commands  map[string]models.ContainmentCommand
+	mu       sync.Mutex
+	writes   int
+	failFrom int
+	events   map[string]int
+	findings map[string]models.Finding
+	commands map[string]models.ContainmentCommand
+	// published are the commands of sink.PhasePublish writes (the
+	// publishers' share once the journal holds their findings); the other
+	// maps are the stores'.
+	published map[string]models.ContainmentCommand
+	// storeDown fails every write but sink.PhasePublish ones.
+	storeDown bool
 	conflicts []string
 	// orphans are commands written before a finding they name.
 	orphans []string
 }
 
 func newOutageSink() *outageSink {
-	return &outageSink{events: map[string]int{}, findings: map[string]models.Finding{}, commands: map[string]models.ContainmentCommand{}}
+	return &outageSink{events: map[string]int{}, findings: map[string]models.Finding{}, commands: map[string]models.ContainmentCommand{},
+		published: map[string]models.ContainmentCommand{}}
 }
 
 func (s *outageSink) Write(ctx context.Context, b *sink.Batch) error {
-	if d := time.Duration(s.delay.Load()); d > 0 {
+	d := time.Duration(s.delay.Load())
+	if len(b.Commands) > 0 {
+		d += time.Duration(s.commandDelay.Load())
+		if s.failCommands.Add(-1) >= 0 {
+			return fmt.Errorf("urgent outage: %w", sink.ErrUnavailable)
+		}
+	}
+	if d > 0 {
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
@@ -54,6 +72,15 @@ func (s *outageSink) Write(ctx context.Context, b *sink.Batch) error {
 	s.writes++
 	if s.failFrom > 0 && s.writes >= s.failFrom {
 		return fmt.Errorf("outage: %w", sink.ErrUnavailable)
+	}
+	if sink.PhaseOf(ctx) == sink.PhasePublish {
+		for _, c := range b.Commands {
+			s.published[c.ID] = c
+		}
+		return nil
+	}
+	if s.storeDown {
+		return fmt.Errorf("stores down: %w", sink.ErrUnavailable)
 	}
 	for _, e := range b.Events {
 		s.events[e.ID]++
@@ -85,6 +112,18 @@ func (s *outageSink) stats() (writes, events int) {
 	return s.writes, len(s.events)
 }
 
+// commanded reports whether a command for agent was written.
+func (s *outageSink) commanded(agent string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.commands {
+		if c.AgentID == agent {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *outageSink) has(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,6 +138,10 @@ type pipelineFixture struct {
 	total int
 }
 
+// spreadAgents is how many agents produceSpread's events of one partition
+// come from, in turn: offsets 0..spreadAgents-1 are their first events.
+const spreadAgents = 7
+
 // produceSpread writes perPartition reasoning events from a few agents to
 // each of the topic's partitions and remembers their offsets.
 func produceSpread(t *testing.T, addrs []string, topic string, partitions, perPartition int) (map[int32][]string, int) {
@@ -112,7 +155,7 @@ func produceSpread(t *testing.T, addrs []string, topic string, partitions, perPa
 	var recs []*kgo.Record
 	for p := range int32(partitions) {
 		for i := range perPartition {
-			agent := fmt.Sprintf("agent-%d-%d", p, i%7)
+			agent := fmt.Sprintf("agent-%d-%d", p, i%spreadAgents)
 			id := fmt.Sprintf("e-%d-%d", p, i)
 			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Key: []byte(agent),
 				Value: event(id, agent, "s-"+agent, models.KindReasoning, now.Add(time.Duration(i)*time.Millisecond))})
@@ -192,6 +235,15 @@ func checkCommits(t *testing.T, f *pipelineFixture, s *outageSink) *commitChecke
 				for off := int64(0); off < o.At && off < int64(len(ids)); off++ {
 					if !s.has(ids[off]) {
 						cc.violation(fmt.Sprintf("partition %d committed at %d but offset %d (%s) is not in the sink", o.Partition, o.At, off, ids[off]))
+						return
+					}
+				}
+				// The first event of each (unregistered) agent raises a
+				// review command: it must be published before its
+				// record is committed.
+				for i := int64(0); i < min(o.At, spreadAgents); i++ {
+					if agent := fmt.Sprintf("agent-%d-%d", o.Partition, i); !s.commanded(agent) {
+						cc.violation(fmt.Sprintf("partition %d committed at %d before the command for %s was published", o.Partition, o.At, agent))
 						return
 					}
 				}
@@ -316,7 +368,7 @@ func brokerFixture(t *testing.T, depth, perPartition int) *pipelineFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = adm.DeleteTopics(context.Background(), f.o.Topic, f.o.DeadLetterTopic, f.o.StateTopic)
+		_, _ = adm.DeleteTopics(context.Background(), f.o.Topic, f.o.DeadLetterTopic, f.o.StateTopic, f.o.Topic+".journal", f.o.Topic+".empty")
 	})
 	f.ids, f.total = produceSpread(t, f.addrs, f.o.Topic, 3, perPartition)
 	return f
@@ -372,6 +424,253 @@ func TestPipelineRebalance(t *testing.T) {
 			}
 			if len(s.conflicts) > 0 || len(s.orphans) > 0 {
 				t.Errorf("conflicting finding ids %v; commands before their findings %v", s.conflicts, s.orphans)
+			}
+		})
+	}
+}
+
+// TestPipelineCommandsBeforeCommit: containment commands are published by
+// the urgent writer apart from the bulk writes; while those writes are slow
+// and the first fails (the writer then retries it before the rest of its
+// batch), no offset is committed before the commands of the records below
+// it are published (checkCommits), and every command is published once
+// its findings are stored.
+func TestPipelineCommandsBeforeCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fixture func(*testing.T, int, int) *pipelineFixture
+		journal bool
+	}{{"kfake", kfakeFixture, false}, {"kfake/journal", kfakeFixture, true}, {"broker", brokerFixture, false}, {"broker/journal", brokerFixture, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.fixture(t, DefaultPipelineDepth, 150)
+			if tc.journal {
+				// Commands are published once the journal holds their
+				// findings; the stores must still have both before the
+				// records are committed (checkCommits reads the stores).
+				f.o.JournalTopic = f.o.Topic + ".journal"
+			}
+			s := newOutageSink()
+			s.delay.Store(int64(5 * time.Millisecond))
+			s.commandDelay.Store(int64(150 * time.Millisecond))
+			s.failCommands.Store(1)
+			cc := checkCommits(t, f, s)
+			a, err := New(f.o, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := start(a)
+			r.waitFor(t, "every event written and committed", func() bool {
+				_, ev := s.stats()
+				return ev == f.total && cc.committed() == int64(f.total)
+			})
+			r.stop(t)
+			a.Close()
+			cc.verify(t)
+			for p := range 3 {
+				for i := range spreadAgents {
+					if agent := fmt.Sprintf("agent-%d-%d", p, i); !s.commanded(agent) {
+						t.Errorf("no command for %s", agent)
+					}
+				}
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if len(s.orphans) > 0 || len(s.conflicts) > 0 {
+				t.Errorf("commands before their findings %v; conflicting finding ids %v", s.orphans, s.conflicts)
+			}
+			st := a.Stats()
+			if n := sampleCount(t, a.Metrics().commandLatency); n == 0 || st.Commands == 0 {
+				t.Errorf("event-to-command histogram holds %d samples for %d commands", n, st.Commands)
+			}
+		})
+	}
+}
+
+// TestGroupMerge: the writer's group holds its batches' output in poll
+// order and commits, per partition, the offset of the last batch holding
+// that partition; urgent parts already published are not written again.
+func TestGroupMerge(t *testing.T) {
+	ev := func(id string) *models.Event { return &models.Event{ID: id} }
+	cmd := func(id string) models.ContainmentCommand { return models.ContainmentCommand{ID: id} }
+	b1 := newBatchWork()
+	b1.bulk.Events = []*models.Event{ev("a"), ev("b")}
+	b1.commit[0] = kgo.EpochOffset{Epoch: 1, Offset: 10}
+	b1.commit[1] = kgo.EpochOffset{Epoch: 1, Offset: 5}
+	b1.urgent.Commands, b1.urgentDone = []models.ContainmentCommand{cmd("c1")}, true
+	b2 := newBatchWork()
+	b2.bulk.Events = []*models.Event{ev("c")}
+	b2.bulk.Findings = []models.Finding{{ID: "f2"}}
+	b2.commit[0] = kgo.EpochOffset{Epoch: 2, Offset: 12}
+	b2.urgent.Findings, b2.urgent.Commands = []models.Finding{{ID: "f3"}}, []models.ContainmentCommand{cmd("c2")}
+	b2.dlq = []*kgo.Record{{Offset: 11}}
+	b2.ckpts = []*pendingCheckpoint{{p: 0, next: 12}}
+
+	tests := []struct {
+		name        string
+		batches     []*batchWork
+		events      []string
+		commit      map[int32]kgo.EpochOffset
+		dlq, ckpts  int
+		urgent      []string // commands still to write
+		wantPending bool
+	}{
+		{"one batch, urgent published", []*batchWork{b1}, []string{"a", "b"},
+			map[int32]kgo.EpochOffset{0: {Epoch: 1, Offset: 10}, 1: {Epoch: 1, Offset: 5}}, 0, 0, nil, false},
+		{"two batches", []*batchWork{b1, b2}, []string{"a", "b", "c"},
+			map[int32]kgo.EpochOffset{0: {Epoch: 2, Offset: 12}, 1: {Epoch: 1, Offset: 5}}, 1, 1, []string{"c2"}, true},
+	}
+	var g group
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g.merge(tc.batches)
+			var ids []string
+			for _, e := range g.bulk.Events {
+				ids = append(ids, e.ID)
+			}
+			if !reflect.DeepEqual(ids, tc.events) {
+				t.Errorf("events %v, want %v", ids, tc.events)
+			}
+			if !reflect.DeepEqual(g.commit, tc.commit) {
+				t.Errorf("commit %v, want %v", g.commit, tc.commit)
+			}
+			if len(g.dlq) != tc.dlq || len(g.ckpts) != tc.ckpts {
+				t.Errorf("%d dead letters, %d checkpoints; want %d, %d", len(g.dlq), len(g.ckpts), tc.dlq, tc.ckpts)
+			}
+			if got := g.pendingUrgent(); got != tc.wantPending {
+				t.Fatalf("pendingUrgent %v, want %v", got, tc.wantPending)
+			}
+			var cmds []string
+			for _, c := range g.urgent.Commands {
+				cmds = append(cmds, c.ID)
+			}
+			if !reflect.DeepEqual(cmds, tc.urgent) {
+				t.Errorf("urgent commands %v, want %v", cmds, tc.urgent)
+			}
+		})
+	}
+}
+
+// TestPipelineRecordBudget: the judging side gets room for at most
+// budget records judged and not yet durable; it waits while the budget is
+// spent, resumes when a batch is released, and gives up when its context
+// ends or the pipeline fails.
+func TestPipelineRecordBudget(t *testing.T) {
+	p := &pipeline{budget: 30, write: newQueue(), urgent: newQueue(), failed: make(chan struct{}), room: make(chan struct{})}
+	p.cond = sync.NewCond(&p.mu)
+	ctx := context.Background()
+	steps := []struct {
+		polled, want int
+	}{{20, 20}, {8, 10}, {2, 2}}
+	var held []*batchWork
+	for i, s := range steps {
+		bw, n, ok := p.acquire(ctx, 20)
+		if !ok || n != s.want {
+			t.Fatalf("step %d: acquire gave room for %d (ok %v), want %d", i, n, ok, s.want)
+		}
+		bw.polled = s.polled
+		bw.urgentDone = true
+		p.submit(bw)
+		held = append(held, bw)
+	}
+	// The budget is spent: acquire waits until a batch is released.
+	got := make(chan int, 1)
+	go func() {
+		_, n, _ := p.acquire(ctx, 20)
+		got <- n
+	}()
+	select {
+	case n := <-got:
+		t.Fatalf("acquire returned room for %d with the budget spent", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.write.takeAll(nil)
+	p.release(held[:1])
+	if n := <-got; n != 20 {
+		t.Errorf("after releasing 20 records: room for %d, want 20", n)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	p.records = p.budget
+	if _, _, ok := p.acquire(cctx, 20); ok {
+		t.Error("acquire succeeded after its context ended with the budget spent")
+	}
+	p.fail(errors.New("writer failed"))
+	if _, _, ok := p.acquire(ctx, 20); ok {
+		t.Error("acquire succeeded after the pipeline failed")
+	}
+}
+
+// TestJournalRecovery: with the stores down, commands are still published
+// once the journal holds their findings; the member stops without
+// committing (ErrUncommitted). The next member on the same journal — on
+// an empty events topic, so no replay could raise the findings again —
+// writes every published command and its findings to the stores before it
+// consumes, and tombstones them: a third start recovers nothing.
+func TestJournalRecovery(t *testing.T) {
+	for name, fixture := range map[string]func(*testing.T, int, int) *pipelineFixture{"kfake": kfakeFixture, "broker": brokerFixture} {
+		t.Run(name, func(t *testing.T) {
+			f := fixture(t, MaxPipelineDepth, 60) // the budget holds every record: all agents are judged
+			f.o.JournalTopic = f.o.Topic + ".journal"
+			down := newOutageSink()
+			down.storeDown = true
+			a, err := New(f.o, down)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ra := start(a)
+			ra.waitFor(t, "every agent's command published", func() bool {
+				down.mu.Lock()
+				defer down.mu.Unlock()
+				return len(down.published) == 3*spreadAgents
+			})
+			ra.cancel()
+			if err := <-ra.done; !errors.Is(err, ErrUncommitted) {
+				t.Fatalf("Run with the stores down returned %v, want ErrUncommitted", err)
+			}
+			a.Close()
+			down.mu.Lock()
+			published := maps.Clone(down.published)
+			stored := len(down.commands) + len(down.findings)
+			down.mu.Unlock()
+			if stored != 0 {
+				t.Fatalf("%d rows reached the stores that were down", stored)
+			}
+
+			o := f.o
+			o.Topic = f.o.Topic + ".empty" // nothing to replay
+			o.Group = f.o.Group + "-recovery"
+			o.StateTopic = ""
+			for i, want := range []int{len(published), 0} {
+				s := newOutageSink()
+				b, err := New(o, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rb := start(b)
+				rb.waitFor(t, "the journal read at start-up", func() bool { return b.Metrics().running.Load() })
+				rb.stop(t)
+				b.Close()
+				if got := b.Metrics().journalRecovered.Load(); got != int64(want) || b.Metrics().journalRecoveryFailures.Load() != 0 {
+					t.Fatalf("start %d: recovered %d commands (failures %d), want %d", i+2, got, b.Metrics().journalRecoveryFailures.Load(), want)
+				}
+				if want == 0 {
+					continue
+				}
+				s.mu.Lock()
+				for id, c := range published {
+					if _, ok := s.commands[id]; !ok {
+						t.Errorf("published command %s not stored after recovery", id)
+					}
+					for _, fid := range c.FindingIDs {
+						if _, ok := s.findings[fid]; !ok {
+							t.Errorf("finding %s of published command %s not stored after recovery", fid, id)
+						}
+					}
+				}
+				if len(s.orphans) > 0 || len(s.conflicts) > 0 {
+					t.Errorf("commands before their findings %v; conflicting ids %v", s.orphans, s.conflicts)
+				}
+				s.mu.Unlock()
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -55,4 +56,16 @@ func splitToolSpan(ev *models.Event) (call, res *models.Event, ok bool) {
 	c := *ev
 	c.Result, c.Error, c.ErrorType = "", "", ""
 	return &c, &r, true
+}
+
+// rearm points recs at ctx before they are produced again: kgo keeps the
+// context of a record's first Produce call in its Context field and fails
+// the record at once when that context has ended, so a record retried
+// after a failed attempt (whose context is cancelled when the attempt
+// ends) would otherwise fail every later attempt without reaching the
+// broker.
+func rearm(ctx context.Context, recs []*kgo.Record) {
+	for _, r := range recs {
+		r.Context = ctx
+	}
 }

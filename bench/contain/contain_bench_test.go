@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,31 +55,33 @@ func (incident) Observe(ev *models.Event, _ *models.AgentSpec, emit detector.Emi
 
 // BenchmarkContainLoop runs the daemon's pipeline (default detectors plus
 // the incident detector, the signed control publisher, with and without
-// the ClickHouse writer before it as in production) and an enforcement point (the
-// sink/control consumer library, acking) on the real broker, at 1,000 and
+// the ClickHouse writer before it as in production, and with the command
+// journal ahead of both as the daemon runs by default) and an enforcement
+// point (the sink/control consumer library, acking) on the real broker, at 1,000 and
 // 20,000 events/s, and reports p50/p99/p99.9 of event→command (event time,
 // stamped at production, to the command reaching the enforcement point)
 // and command→ack (the daemon starting to publish to the ack), in ms.
 // Run with `make bench-contain`.
 func BenchmarkContainLoop(b *testing.B) {
 	broker, chAddr := testenv.Kafka(b), testenv.ClickHouse(b)
-	for _, sinks := range []string{"control", "clickhouse+control"} {
+	for _, sinks := range []string{"control", "clickhouse+control", "journal+clickhouse+control"} {
 		for _, rate := range []int{1000, 20000} {
 			ch := ""
 			if sinks != "control" {
 				ch = chAddr
 			}
-			b.Run(fmt.Sprintf("sinks=%s/rate=%d", sinks, rate), func(b *testing.B) { benchLoad(b, broker, ch, rate) })
+			journal := strings.HasPrefix(sinks, "journal+")
+			b.Run(fmt.Sprintf("sinks=%s/rate=%d", sinks, rate), func(b *testing.B) { benchLoad(b, broker, ch, rate, journal) })
 		}
 	}
 }
 
 // benchLoad runs the load and reports its latency quantiles.
-func benchLoad(b *testing.B, broker, chAddr string, rate int) {
+func benchLoad(b *testing.B, broker, chAddr string, rate int, journal bool) {
 	var e2c, c2a []time.Duration
 	var achieved float64
 	for b.Loop() {
-		r := runLoad(b, broker, chAddr, rate)
+		r := runLoad(b, broker, chAddr, rate, journal)
 		e2c, c2a, achieved = append(e2c, r.e2c...), append(c2a, r.c2a...), r.rate
 	}
 	slices.Sort(e2c)
@@ -110,7 +113,7 @@ func quantile(d []time.Duration, q float64) time.Duration {
 	return d[min(max(i, 0), len(d)-1)]
 }
 
-func runLoad(b *testing.B, broker, chAddr string, rate int) result {
+func runLoad(b *testing.B, broker, chAddr string, rate int, journal bool) result {
 	b.Helper()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	events, ctl, acks, dlq := "bench.events."+suffix, "bench.control."+suffix, "bench.acks."+suffix, "bench.dlq."+suffix
@@ -128,7 +131,7 @@ func runLoad(b *testing.B, broker, chAddr string, rate int) result {
 	defer func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer dcancel()
-		_, _ = adm.DeleteTopics(dctx, events, ctl, acks, dlq)
+		_, _ = adm.DeleteTopics(dctx, events, ctl, acks, dlq, ctl+".journal")
 	}()
 
 	inv := &models.Inventory{}
@@ -146,6 +149,9 @@ func runLoad(b *testing.B, broker, chAddr string, rate int) result {
 		opts.PipelineDepth = d // compare consumer.pipeline_depth settings
 	}
 	opts.Logger = zerolog.Nop()
+	if journal {
+		opts.JournalTopic = ctl + ".journal" // as the daemon with control.journal on
+	}
 	opts.Detector = detector.DefaultOptions()
 	opts.Detector.Inventory = inv
 	opts.Detector.Detectors = append(opts.Detector.Detectors, func(*models.Inventory) detector.Detector { return incident{} })
@@ -170,7 +176,7 @@ func runLoad(b *testing.B, broker, chAddr string, rate int) result {
 			_ = w.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+co.Database)
 			w.Close()
 		}()
-		sinks = append(sinks, w)
+		sinks = append(sinks, sink.InRole{W: w, Role: sink.Store})
 	}
 	signer, err := control.GenerateSigner()
 	if err != nil {
@@ -178,7 +184,7 @@ func runLoad(b *testing.B, broker, chAddr string, rate int) result {
 	}
 	pub := control.NewPublisher(cons.Client(), ctl)
 	pub.Signer = signer
-	late.w = append(sinks, pub)
+	late.w = append(sinks, sink.InRole{W: pub, Role: sink.Publish})
 
 	var mu sync.Mutex
 	var res result

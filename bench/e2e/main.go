@@ -16,6 +16,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,8 +61,11 @@ type result struct {
 	PeakRSSBytes                   int64   `json:"peak_rss_bytes"`
 	LatencyLoadEventsPerSec        float64 `json:"latency_load_events_per_sec"`
 	LatencyProbes                  int     `json:"latency_probes"`
-	P50EventToCommandMs            float64 `json:"p50_event_to_command_ms"`
-	P99EventToCommandMs            float64 `json:"p99_event_to_command_ms"`
+	// LatencyProbesMissing are probes whose command did not arrive within
+	// 5 s of the end of the latency phase (not in the quantiles).
+	LatencyProbesMissing int     `json:"latency_probes_missing"`
+	P50EventToCommandMs  float64 `json:"p50_event_to_command_ms"`
+	P99EventToCommandMs  float64 `json:"p99_event_to_command_ms"`
 	// The probes' path split at the command's tether-alerted-at header
 	// (set when the daemon starts publishing, after the stores): probe
 	// produced → alerted (fetch, queue, judge, urgent store writes) and
@@ -73,8 +77,14 @@ type result struct {
 	// StageMeanMs is the mean per batch (per write for sinks) of the
 	// daemon's tether_pipeline_stage_seconds and tether_sink_write_seconds
 	// over the latency phase, and StageCount how many it averaged.
-	StageMeanMs               map[string]float64 `json:"stage_mean_ms,omitempty"`
-	StageCount                map[string]float64 `json:"stage_count,omitempty"`
+	StageMeanMs map[string]float64 `json:"stage_mean_ms,omitempty"`
+	StageCount  map[string]float64 `json:"stage_count,omitempty"`
+	// BacklogStageMeanMs is the same over the ClickHouse-on backlog run
+	// (from the daemon's start to its last commit).
+	BacklogStageMeanMs map[string]float64 `json:"backlog_stage_mean_ms,omitempty"`
+	// StageP99Ms is, per series, the upper bound of the histogram bucket
+	// holding the 99th percentile over the latency phase.
+	StageP99Ms                map[string]float64 `json:"stage_p99_ms,omitempty"`
 	MachineCPUs               int                `json:"machine_cpus"`
 	LoadAverage               string             `json:"load_average"`
 	TetherBinary              string             `json:"tether_binary"`
@@ -142,7 +152,8 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = adm.DeleteTopics(dctx, append(topics, topic+".state", topic+".state.nc", topic+".dlq.nc")...)
+		_, _ = adm.DeleteTopics(dctx, append(topics, topic+".state", topic+".state.nc", topic+".dlq.nc",
+			topic+".control.journal", topic+".control.nc.journal")...)
 	}()
 
 	// 1. The backlog.
@@ -218,7 +229,7 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	}
 	env := []string{
 		"TETHER_KAFKA_BROKERS=" + strings.Join(brokers, ","), "TETHER_EVENTS_TOPIC=" + topic,
-		"TETHER_DEAD_LETTER_TOPIC=" + topic + ".dlq", "TETHER_FINDINGS_TOPIC=", "TETHER_INVENTORY=" + inv,
+		"TETHER_DEAD_LETTER_TOPIC=" + topic + ".dlq", "TETHER_FINDINGS_TOPIC=" + topic + ".findings", "TETHER_INVENTORY=" + inv,
 		"TETHER_LOG_LEVEL=warn", "TETHER_CONTROL_SIGNING_KEY_FILE=" + key + ".key",
 	}
 	onEnv := append(slices.Clone(env), "TETHER_KAFKA_GROUP=bench-ch-"+suffix, "TETHER_CONTROL_TOPIC="+topic+".control",
@@ -248,13 +259,16 @@ func run(brokers []string, chAddr string, n, agents, partitions int, bin, out st
 	// 4. Latency at half the maximum rate.
 	load := m.rate / 2
 	var lat []probe
+	before := scrapeAll(httpAddr, stageSeries...)
+	res.BacklogStageMeanMs, _ = stageMeans(map[string]float64{}, before)
 	if latencyFor > 0 {
 		res.LatencyLoadEventsPerSec = load
-		before := scrapeAll(httpAddr, stageSeries...)
-		if lat, err = latency(brokers, topic, topic+".control", fl, load, latencyFor); err != nil {
+		if lat, res.LatencyProbesMissing, err = latency(brokers, topic, topic+".control", fl, load, latencyFor); err != nil {
 			return fmt.Errorf("latency: %w", err)
 		}
-		res.StageMeanMs, res.StageCount = stageMeans(before, scrapeAll(httpAddr, stageSeries...))
+		after := scrapeAll(httpAddr, stageSeries...)
+		res.StageMeanMs, res.StageCount = stageMeans(before, after)
+		res.StageP99Ms = stageQuantiles(before, after, 0.99)
 	}
 	d.stop()
 	res.LatencyProbes = len(lat)
@@ -493,18 +507,18 @@ type probe struct{ total, toAlerted float64 }
 // which the identity detector reports (unregistered_agent) and the
 // containment policy turns into a review command. It returns, per probe, the time from
 // producing it to reading its command on the control topic (ms).
-func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate float64, d time.Duration) ([]probe, error) {
+func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate float64, d time.Duration) ([]probe, int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(control),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer cons.Close()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer prod.Close()
 	// Make sure the control consumer has its start offsets before probing.
@@ -553,7 +567,7 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 		for float64(produced) < rate*el.Seconds() {
 			r, err := record(fl.Next())
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			prod.Produce(ctx, r, nil)
 			produced++
@@ -566,7 +580,7 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 				AgentID: id, SessionID: id + "-s1", Content: "probe"}
 			r, err := record(&ev)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			mu.Lock()
 			sent[id] = time.Now()
@@ -592,7 +606,7 @@ func latency(brokers []string, topic, control string, fl *fleet.Fleet, rate floa
 	if len(sent) > 0 {
 		logf("latency: %d of %d probes got no command within 5 s", len(sent), probes)
 	}
-	return slices.Clone(lat), nil
+	return slices.Clone(lat), len(sent), nil
 }
 
 // freeAddr returns a loopback address with a free port.
@@ -688,6 +702,46 @@ func stageMeans(before, after map[string]float64) (map[string]float64, map[strin
 		counts[key] = n
 	}
 	return means, counts
+}
+
+// stageQuantiles returns, per histogram series, the upper bound (ms) of
+// the bucket holding quantile q of the observations between two scrapes.
+func stageQuantiles(before, after map[string]float64, q float64) map[string]float64 {
+	type bucket struct{ le, n float64 }
+	series := map[string][]bucket{}
+	for k, v := range after {
+		name, labels, ok := strings.Cut(k, "{")
+		if !ok || !strings.HasSuffix(name, "_bucket") {
+			continue
+		}
+		i := strings.Index(labels, `le="`)
+		if i < 0 {
+			continue
+		}
+		j := strings.IndexByte(labels[i+4:], '"')
+		le, err := strconv.ParseFloat(labels[i+4:i+4+j], 64)
+		if err != nil {
+			le = math.Inf(1)
+		}
+		rest := strings.TrimSuffix(strings.TrimSuffix(labels[:i]+labels[i+4+j+1:], "}"), ",")
+		key := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(name, "_bucket"), "tether_"), "_seconds") + "{" + rest + "}"
+		series[key] = append(series[key], bucket{le, v - before[k]})
+	}
+	out := map[string]float64{}
+	for k, bs := range series {
+		slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+		total := bs[len(bs)-1].n // cumulative: +Inf holds all
+		if total <= 0 {
+			continue
+		}
+		for _, b := range bs {
+			if b.n >= q*total {
+				out[k] = b.le * 1000
+				break
+			}
+		}
+	}
+	return out
 }
 
 func quantile(xs []float64, q float64) float64 {

@@ -68,10 +68,12 @@ type Config struct {
 		// LagInterval is how often consumer lag and broker reachability
 		// (/readyz) are refreshed.
 		LagInterval time.Duration `yaml:"lag_interval"`
-		// PipelineDepth is how many polled batches may be judged but not
-		// yet durable at once: 1 handles one batch at a time, 2 judges the
-		// next batch while the previous one is written (offsets are still
-		// committed in order, only once durable).
+		// PipelineDepth bounds the records judged but not yet durable to
+		// pipeline_depth × max_poll_records (1..16): judging goes on while
+		// earlier batches are written, each write takes every batch waiting
+		// for it, and offsets are still committed in order, only once
+		// durable. Containment commands are published apart from these
+		// writes as soon as their batch is judged.
 		PipelineDepth int `yaml:"pipeline_depth"`
 	} `yaml:"consumer"`
 	ClickHouse struct {
@@ -144,6 +146,15 @@ type Config struct {
 		// AckDeadline: a command not acknowledged as applied within it
 		// raises a containment_unacknowledged finding.
 		AckDeadline time.Duration `yaml:"ack_deadline"`
+		// Journal (default true) makes containment commands and the
+		// findings they name durable in the compacted topic
+		// "<kafka.control_topic>.journal" before the commands are
+		// published, so that they do not wait for the ClickHouse and
+		// Parquet writes, which follow with their batch before its offsets
+		// are committed; a start-up writes journaled commands the stores
+		// lack (DESIGN.md "Hot path"). false: commands are published after
+		// every store has written their findings.
+		Journal bool `yaml:"journal"`
 	} `yaml:"control"`
 	// Containment is the containment policy (detector/containment):
 	// thresholds, rules, rate limits and circuit breaker. Reloaded on
@@ -323,6 +334,7 @@ func defaultConfig() Config {
 	c.Control.Signing = "required"
 	c.Control.AckTopic = "tether.control.acks"
 	c.Control.AckDeadline = 30 * time.Second
+	c.Control.Journal = true
 	c.Containment = defaultContainmentConfig()
 	c.Decode.MaxRecordBytes = 1 << 20
 	c.Decode.MaxFutureSkew = 5 * time.Minute
@@ -419,6 +431,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	for name, dst := range map[string]*bool{
 		"TETHER_CLICKHOUSE_ENABLED":     &c.ClickHouse.Enabled,
+		"TETHER_CONTROL_JOURNAL":        &c.Control.Journal,
 		"TETHER_KAFKA_TLS_ENABLED":      &c.Kafka.TLS.Enabled,
 		"TETHER_CLICKHOUSE_TLS_ENABLED": &c.ClickHouse.TLS.Enabled,
 	} {
@@ -525,6 +538,9 @@ func (c *Config) validate() error {
 	if a := c.Control.AckTopic; a != "" && (a == c.Kafka.EventsTopic || a == c.Kafka.ControlTopic || a == c.Kafka.DeadLetterTopic || a == c.Kafka.StateTopic || a == c.Kafka.FindingsTopic) {
 		errs = append(errs, "control.ack_topic must differ from the other topics")
 	}
+	if j := c.journalTopic(); j != "" && (j == c.Kafka.EventsTopic || j == c.Kafka.DeadLetterTopic || j == c.Kafka.StateTopic || j == c.Kafka.FindingsTopic || j == c.Control.AckTopic) {
+		errs = append(errs, fmt.Sprintf("control.journal: its topic %q must differ from the other topics", j))
+	}
 	if c.Control.AckDeadline <= 0 {
 		errs = append(errs, "control.ack_deadline must be positive")
 	}
@@ -583,4 +599,13 @@ func validListen(addr string) error {
 		return fmt.Errorf("port %q is not a number in 0..65535", port)
 	}
 	return nil
+}
+
+// journalTopic is the command journal's topic ("" when control.journal is
+// off): the control topic's name with ".journal".
+func (c *Config) journalTopic() string {
+	if !c.Control.Journal {
+		return ""
+	}
+	return c.Kafka.ControlTopic + ".journal"
 }

@@ -124,7 +124,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero session timeout", file: "consumer:\n  session_timeout: 0s\n", wantErr: true},
 		{name: "zero lag interval", file: "consumer:\n  lag_interval: 0s\n", wantErr: true},
 		{name: "pipeline depth 0", file: "consumer:\n  pipeline_depth: 0\n", wantErr: true},
-		{name: "pipeline depth 3", file: "consumer:\n  pipeline_depth: 3\n", wantErr: true},
+		{name: "pipeline depth 17", file: "consumer:\n  pipeline_depth: 17\n", wantErr: true},
 		{name: "pipeline depth 1", file: "consumer:\n  pipeline_depth: 1\n", check: func(t *testing.T, c Config) {
 			if c.Consumer.PipelineDepth != 1 {
 				t.Errorf("pipeline depth %d, want 1", c.Consumer.PipelineDepth)

@@ -287,7 +287,7 @@ func demo(ctx context.Context, cfg demoConfig) (*demoReport, error) {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Live, "signing containment commands with an ephemeral Ed25519 key %s (generated for this run, not saved)\n", signer.KeyID())
-	pub := control.NewPublisher(cons.Client(), demoControlTopic)
+	pub := control.NewPublisher(cons.PublishClient(), demoControlTopic)
 	pub.Signer, late.signer = signer, signer
 
 	// The agents' enforcement point: the consumer library applies verified

@@ -119,6 +119,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	opts.SessionTimeout = cfg.Consumer.SessionTimeout
 	opts.LagInterval = cfg.Consumer.LagInterval
 	opts.PipelineDepth = cfg.Consumer.PipelineDepth
+	opts.JournalTopic = cfg.journalTopic()
 	opts.Logger = log
 	reg := newRegistry()
 	if err := reg.Register(newRulesCollector(opts.Detector.Rules)); err != nil {
@@ -162,7 +163,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err := reg.Register(sinkTimes); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	out.w, out.signer = timedSinks(chain, sinkTimes), signerOf(sinks)
+	out.w, out.signer = consumerChain(chain, sinkTimes), signerOf(sinks)
 	go reloadOnHUP(ctx, cfg.path, live, log)
 
 	if cfg.HTTP.Listen != "" {

@@ -80,7 +80,7 @@ func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zero
 		}
 		o.RetentionDays = cfg.ClickHouse.RetentionDays
 		o.EventRetentionDays = cfg.ClickHouse.EventRetentionDays
-		o.MaxOpenConns = max(o.MaxOpenConns, cfg.ClickHouse.InsertWorkers+1) // +1: the urgent write of commands
+		o.MaxOpenConns = max(o.MaxOpenConns, cfg.ClickHouse.InsertWorkers+2) // +2: the urgent write of commands and their findings
 		w, err := clickhouse.Open(ctx, o, log)
 		if err != nil {
 			return nil, err
@@ -114,7 +114,7 @@ func buildSinks(ctx context.Context, cfg Config, cons *ingest.Consumer, log zero
 	if cfg.Kafka.FindingsTopic != "" {
 		m = append(m, ocsf.NewPublisher(cons.Client(), cfg.Kafka.FindingsTopic))
 	}
-	pub := control.NewPublisher(cons.Client(), cfg.Kafka.ControlTopic)
+	pub := control.NewPublisher(cons.PublishClient(), cfg.Kafka.ControlTopic)
 	if cfg.Control.Signing != "disabled" {
 		s, err := cfg.signer()
 		if err != nil {

@@ -26,12 +26,19 @@ func sinkSeconds() *prometheus.HistogramVec {
 	}, []string{"sink", "part"})
 }
 
-// timedSinks wraps each writer of m so that its writes are observed in h.
-func timedSinks(m sink.Multi, h *prometheus.HistogramVec) sink.Multi {
+// consumerChain wraps each writer of m for the consumer: its writes are
+// observed in h, and it takes the role (sink.Store or sink.Publish) its
+// kind has in the command journal's phases.
+func consumerChain(m sink.Multi, h *prometheus.HistogramVec) sink.Multi {
 	out := make(sink.Multi, len(m))
 	for i, w := range m {
 		name := sinkName(w)
-		out[i] = timedWriter{w: w, urgent: h.WithLabelValues(name, "urgent"), bulk: h.WithLabelValues(name, "bulk")}
+		role := sink.Publish
+		switch name {
+		case "clickhouse", "parquet", "security_lake", "console":
+			role = sink.Store
+		}
+		out[i] = sink.InRole{Role: role, W: timedWriter{w: w, urgent: h.WithLabelValues(name, "urgent"), bulk: h.WithLabelValues(name, "bulk")}}
 	}
 	return out
 }
@@ -58,7 +65,9 @@ func sinkName(w sink.Writer) string {
 	return fmt.Sprintf("%T", w)
 }
 
-// timedWriter observes the duration of each successful write of w.
+// timedWriter observes the duration of each successful write of w: as
+// urgent when it publishes commands (their early write), else as bulk
+// (the writer's, including the stores' copy of journaled commands).
 type timedWriter struct {
 	w            sink.Writer
 	urgent, bulk prometheus.Observer
@@ -70,7 +79,7 @@ func (t timedWriter) Write(ctx context.Context, b *sink.Batch) error {
 	if err := t.w.Write(ctx, b); err != nil {
 		return err
 	}
-	if len(b.Commands) > 0 {
+	if len(b.Commands) > 0 && sink.PhaseOf(ctx) != sink.PhaseStore {
 		t.urgent.Observe(time.Since(start).Seconds())
 	} else {
 		t.bulk.Observe(time.Since(start).Seconds())

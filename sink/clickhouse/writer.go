@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // Write inserts the batch's events, findings and commands, one native batch
-// insert per non-empty table, and returns nil only when the server has
+// insert per non-empty table (the findings and commands of a batch without
+// events at once, on two connections), and returns nil only when the server has
 // acknowledged all of them (the rows are written to parts). On error the
 // caller retries the whole batch: rows that landed the first time are
 // collapsed with their repeats by ReplacingMergeTree (query with FINAL).
@@ -25,6 +27,20 @@ func (w *Writer) Write(ctx context.Context, b *sink.Batch) error {
 		return fmt.Errorf("clickhouse %s: %w", w.opts.Addr, ErrClosed)
 	}
 	maxText := w.opts.maxText()
+	if len(b.Events) == 0 && len(b.Findings) > 0 && len(b.Commands) > 0 {
+		// The shape of containment's urgent write (commands and the
+		// findings they name, a few rows): both inserts at once, on two
+		// pooled connections, so a command waits for one round trip.
+		var ferr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ferr = w.insert(ctx, w.schema.Findings, len(b.Findings), func(i int) []any { return FindingRow(&b.Findings[i]) })
+		}()
+		cerr := w.insert(ctx, w.schema.Commands, len(b.Commands), func(i int) []any { return CommandRow(&b.Commands[i]) })
+		<-done
+		return errors.Join(ferr, cerr)
+	}
 	if err := w.insert(ctx, w.schema.Events, len(b.Events), func(i int) []any { return EventRow(b.Events[i], maxText) }); err != nil {
 		return err
 	}
