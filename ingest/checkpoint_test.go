@@ -677,9 +677,7 @@ func TestCheckpointRealBroker(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopics(ctx, 2, 1, nil, o.Topic, o.DeadLetterTopic); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateTopics(t, broker, 2, nil, o.Topic, o.DeadLetterTopic)
 	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), o.Topic, o.DeadLetterTopic, o.StateTopic) })
 	if err := cl.ProduceSync(ctx, warmEvents(o.Topic, 0, 30)...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -818,9 +816,7 @@ func TestCheckpointRealBrokerLarge(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopics(ctx, 1, 1, nil, o.Topic, o.DeadLetterTopic); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateTopics(t, broker, 1, nil, o.Topic, o.DeadLetterTopic)
 	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), o.Topic, o.DeadLetterTopic, o.StateTopic) })
 	recs := fleetEvents(o.Topic, agents, perAgent)
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {

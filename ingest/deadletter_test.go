@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/deploy/testenv"
@@ -135,17 +134,6 @@ func TestDeadLetterSpoofRealBroker(t *testing.T) {
 	o.Topic = "dlq-spoof.events." + suffix
 	o.DeadLetterTopic = "dlq-spoof.dlq." + suffix
 	o.StateTopic = ""
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopics(ctx, 1, 1, nil, o.Topic, o.DeadLetterTopic); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), o.Topic, o.DeadLetterTopic) })
+	testenv.CreateTopics(t, broker, 1, nil, o.Topic, o.DeadLetterTopic)
 	deadLetterSpoofRoundTrip(t, o)
 }

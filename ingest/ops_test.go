@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/deploy/testenv"
@@ -111,16 +109,7 @@ func TestLagFromCommittedOffsets(t *testing.T) {
 			suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 			o := testOptions([]string{broker})
 			o.Topic, o.DeadLetterTopic, o.Group, o.StateTopic = "lag.events."+suffix, "lag.dlq."+suffix, "lag-"+suffix, ""
-			cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if _, err := kadm.NewClient(cl).CreateTopics(ctx, 3, 1, nil, o.Topic, o.DeadLetterTopic); err != nil {
-				t.Fatal(err)
-			}
+			testenv.CreateTopics(t, broker, 3, nil, o.Topic, o.DeadLetterTopic)
 			return o
 		}},
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/deploy/testenv"
@@ -111,15 +109,7 @@ func TestIntegrationOTLPEquivalence(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		// one partition: the Collector does not key by agent, so only then
 		// do the encodings share one detector state as the native run does
-		resps, err := adm.CreateTopics(ctx, 1, 1, nil, topic, topic+".dlq")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range resps {
-			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-				t.Fatalf("create %s: %v", r.Topic, r.Err)
-			}
-		}
+		testenv.CreateTopics(t, addr, 1, nil, topic, topic+".dlq")
 		t.Cleanup(func() {
 			dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer dcancel()

@@ -362,13 +362,9 @@ func brokerFixture(t *testing.T, depth, perPartition int) *pipelineFixture {
 	}
 	t.Cleanup(cl.Close)
 	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := adm.CreateTopics(ctx, 3, 1, nil, f.o.Topic, f.o.DeadLetterTopic); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateTopics(t, broker, 3, nil, f.o.Topic, f.o.DeadLetterTopic)
 	t.Cleanup(func() {
-		_, _ = adm.DeleteTopics(context.Background(), f.o.Topic, f.o.DeadLetterTopic, f.o.StateTopic, f.o.Topic+".journal", f.o.Topic+".empty")
+		_, _ = adm.DeleteTopics(context.Background(), f.o.StateTopic, f.o.Topic+".journal", f.o.Topic+".empty")
 	})
 	f.ids, f.total = produceSpread(t, f.addrs, f.o.Topic, 3, perPartition)
 	return f

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/deploy/testenv"
@@ -95,9 +94,7 @@ func TestStaticMembershipResume(t *testing.T) {
 			defer cl.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if _, err := kadm.NewClient(cl).CreateTopics(ctx, 3, 1, nil, topic, topic+".dlq"); err != nil {
-				t.Fatal(err)
-			}
+			testenv.CreateTopics(t, broker, 3, nil, topic, topic+".dlq")
 
 			// The first member, in its own process, until it owns the partitions.
 			instance := tt.instance

@@ -125,9 +125,7 @@ func runLoad(b *testing.B, broker, chAddr string, rate int, journal bool) result
 	}
 	defer prod.Close()
 	adm := kadm.NewClient(prod)
-	if _, err := adm.CreateTopics(ctx, Partitions, 1, nil, events, ctl, acks, dlq); err != nil {
-		b.Fatal(err)
-	}
+	testenv.CreateTopics(b, broker, Partitions, nil, events, ctl, acks, dlq)
 	defer func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer dcancel()

@@ -41,9 +41,7 @@ func TestDaemonContainmentLoop(t *testing.T) {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	topics := []string{cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic, cfg.Control.AckTopic}
-	if _, err := adm.CreateTopics(ctx, 3, 1, nil, topics...); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateTopics(t, broker, 3, nil, topics...)
 	t.Cleanup(func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer dcancel()

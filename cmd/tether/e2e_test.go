@@ -37,9 +37,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopics(ctx, 3, 1, nil, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateTopics(t, broker, 3, nil, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic)
 
 	base := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 	mk := func(id, agent, session string, step int, kind models.Kind, tool string) *kgo.Record {

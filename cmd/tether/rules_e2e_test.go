@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/deploy/testenv"
@@ -67,9 +66,7 @@ func TestDaemonRulesReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic, cfg.Control.AckTopic); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateTopics(t, broker, 1, nil, cfg.Kafka.EventsTopic, cfg.Kafka.DeadLetterTopic, cfg.Kafka.ControlTopic, cfg.Control.AckTopic)
 	chOpts := clickhouse.DefaultOptions()
 	chOpts.Addr, chOpts.Database = chAddr, cfg.ClickHouse.Database
 	qw, err := clickhouse.Open(ctx, chOpts, zerolog.Nop())

@@ -71,9 +71,7 @@ func TestStormOnRealBroker(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopics(ctx, partitions, 1, nil, events, control1, dlq); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateTopics(t, broker, partitions, nil, events, control1, dlq)
 	t.Cleanup(func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer dcancel()

@@ -3,39 +3,17 @@ package control
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherhq/tether/deploy/testenv"
 	"github.com/tetherhq/tether/models"
 	"github.com/tetherhq/tether/sink"
 )
-
-// createTopics creates topics (partitions each) on the real broker and
-// deletes them at cleanup.
-func createTopics(t *testing.T, cl *kgo.Client, partitions int32, topics ...string) {
-	t.Helper()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for _, topic := range topics {
-		if _, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			t.Fatalf("create topic %s: %v", topic, err)
-		}
-	}
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer dcancel()
-		_, _ = adm.DeleteTopics(dctx, topics...)
-	})
-}
 
 // TestIntegrationSignedLoop runs the containment loop's consumer side on
 // the real broker: genuine signed commands (one signed with a rotated-in
@@ -51,7 +29,7 @@ func TestIntegrationSignedLoop(t *testing.T) {
 	suffix := time.Now().UnixNano()
 	topic, acks := fmt.Sprintf("tether.control.loop-%d", suffix), fmt.Sprintf("tether.control.acks.loop-%d", suffix)
 	cl := newClient(t, addr, kgo.RequestTimeoutOverhead(5*time.Second))
-	createTopics(t, cl, 1, topic, acks) // one partition: the order below matters
+	testenv.CreateTopics(t, addr, 1, nil, topic, acks) // one partition: the order below matters
 
 	rotated, err := GenerateSigner() // the new key, trusted next to the old one
 	if err != nil {
@@ -216,7 +194,7 @@ func TestIntegrationRecorder(t *testing.T) {
 	suffix := time.Now().UnixNano()
 	topic, acks := fmt.Sprintf("tether.control.rec-%d", suffix), fmt.Sprintf("tether.control.acks.rec-%d", suffix)
 	cl := newClient(t, addr, kgo.RequestTimeoutOverhead(5*time.Second))
-	createTopics(t, cl, 3, topic, acks)
+	testenv.CreateTopics(t, addr, 3, nil, topic, acks)
 
 	mem := &memAcks{}
 	o := DefaultRecorderOptions()
