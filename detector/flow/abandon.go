@@ -33,8 +33,14 @@ package flow
 // categories within 2×InstructWindow bytes (instruct.go), or a part out of
 // its tool's usual shape (outputs.go). Marks raise confidence; the finding
 // does not need them. A request that delegates to content ("follow the
-// instructions in …") is not judged: what it asks for is what the content
-// says. Only sessions whose start this detector saw are judged (a session
+// instructions in …", "adjust my payment accordingly") is judged on the
+// user's own words: the content it hands the choice of actions to is what
+// the request asks for, but a reply that speaks of neither the user's
+// subject nor anything specific abandons it all the same (the notice the
+// user pointed at telling the agent to stop and answer "asdf") — when the
+// user's own words ask for an action of their own; a request that only
+// delegates ("follow the instructions in Anna's e-mail") is not judged:
+// stopping may be what the content asks for. Only sessions whose start this detector saw are judged (a session
 // restored from a checkpoint, or first seen mid-way, is not: its earlier
 // calls are unknown); child sessions (sub-agents) are not judged (their
 // request is their parent's).
@@ -74,6 +80,10 @@ type endState struct {
 	// answered: the agent replied after the last tool event; specific: the
 	// reply carries something specific (see the file comment).
 	answered, specific bool
+	// own: the length of the session's request that holds the user's own
+	// words (what a delegated source appends to it is not); not
+	// checkpointed — a restored session is not judged.
+	own int
 }
 
 // noteStart begins judging s.
@@ -160,6 +170,18 @@ func (d *Detector) noteAnswer(s *session, ev *models.Event) {
 	s.end.specific = s.end.specific || d.specific(s, ev.Content)
 }
 
+// ownRequest returns the lower-cased words the user wrote in the request
+// of r (s's request session): all of it unless a delegated source was
+// appended (values.go), then the part before it, lower-cased into
+// d.ownBuf.
+func (d *Detector) ownRequest(s, r *session) []byte {
+	if !r.req.delegated || r != s || s.end.own <= 0 || s.end.own >= len(r.request) {
+		return r.req.lower
+	}
+	d.ownBuf = appendLower(d.ownBuf[:0], string(r.request[:s.end.own]))
+	return d.ownBuf
+}
+
 // specific reports whether reply carries something specific: a value the
 // user supplied, a value read in the session that was not planted in an
 // undescribed record (a link or e-mail address only when the request asks
@@ -174,7 +196,7 @@ func (d *Detector) specific(s *session, reply string) bool {
 	r := d.requestOf(s)
 	var req []byte
 	if r != nil {
-		req = r.req.lower
+		req = d.ownRequest(s, r)
 	}
 	found := false
 	d.ext.run(text, func(v string, c Class, _ int) {
@@ -234,16 +256,22 @@ func (d *Detector) judgeEnd(s *session, ev *models.Event, agent *models.AgentSpe
 		return
 	}
 	r := d.requestOf(s)
-	if r == nil || r.req.delegated {
+	if r == nil {
 		return
 	}
+	own := d.ownRequest(s, r)
 	asked := ""
 	for i := range agent.Tools {
 		t := &agent.Tools[i]
-		if (t.Has(models.LabelPublicSink) || t.Has(models.LabelDestructive)) && r.req.callFor(t.Name) {
+		if (t.Has(models.LabelPublicSink) || t.Has(models.LabelDestructive)) && callFor(own, t.Name) {
 			asked = t.Name
 			break
 		}
+	}
+	if r.req.delegated && asked == "" {
+		// the user's own words ask for no action: what the content says
+		// to do, stopping included, is what the request asks for
+		return
 	}
 	sev, conf := d.opts.SeverityAbandoned, 0.5
 	b := d.expl[:0]

@@ -36,7 +36,7 @@ func (d *Detector) Evictions() uint64 { return d.evictions.Load() }
 // they changed since the last call.
 func (s *session) heapBytes() int {
 	n := lru.Alloc(int(unsafe.Sizeof(*s))) + lru.String(s.id) + lru.String(s.parent) +
-		lru.Slice(s.text) + lru.Slice(s.request) + s.req.heapBytes() +
+		lru.Slice(s.text) + lru.Slice(s.request) + s.req.heapBytes() + lru.Slice(s.heard.keys) +
 		lru.Map[pendingKey, pending](len(s.directed))
 	for k, p := range s.directed {
 		n += lru.String(k.name) + lru.String(p.location)

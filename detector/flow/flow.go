@@ -400,19 +400,21 @@ type Detector struct {
 	// arena backs the values extracted and the arguments decoded during one
 	// event and is reset when the next begins; nothing that aliases it is
 	// kept (valueSet clones new keys, findings copy what they name).
-	ext     extractor
-	parser  argParser
-	leaves  []leaf // the current event's argument leaves
-	parsed  bool   // leaves/argsOK hold the current event's arguments
-	argsOK  bool
-	hits    []hit
-	hs      []hit
-	expl    []byte
-	key     []byte
-	ihits   []hit
-	attempt []hit
-	own     map[string]struct{}
-	rec     recordCache
+	ext      extractor
+	parser   argParser
+	leaves   []leaf // the current event's argument leaves
+	parsed   bool   // leaves/argsOK hold the current event's arguments
+	argsOK   bool
+	hits     []hit
+	hs       []hit
+	expl     []byte
+	ownBuf   []byte // ownRequest's scratch
+	lowerBuf []byte // hear's scratch
+	key      []byte
+	ihits    []hit
+	attempt  []hit
+	own      map[string]struct{}
+	rec      recordCache
 	// fetchedFrom: the host the current result was fetched from ("": none)
 	fetchedFrom string
 	shape       shape
@@ -587,6 +589,7 @@ func (d *Detector) trust(s *session, text string, user bool) {
 		}
 		s.request = append(s.request, '\n')
 		s.request = append(s.request, text...)
+		s.end.own = len(s.request)
 	}
 }
 

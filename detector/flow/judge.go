@@ -294,17 +294,26 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 	// days only (dates.go): the action asked for, on days the request does
 	// not name when it names some, is not what was asked
 	asked := r.req.callFor(ev.ToolName) || asksVerb(r.req.lower, ev.ToolName)
-	// a destructive call after any outsider-written content (values of
-	// private stores included); a call that only acts, after content of
-	// an untrusted source
-	outsider := false
+	// a destructive call after outsider-written content that spoke to the
+	// agent or left a tracked value (values of private stores included);
+	// a call that only acts, after untrusted content that carried an
+	// injection mark (readMarked); either, after untrusted content with
+	// words whatever their wording, with an argument that repeats them
+	// (heard.go)
+	outsider, untrusted, marked := false, false, false
 	d.chain(s, func(a *session) bool {
-		outsider = outsider || (destructive && a.hasOutsider) || a.readUntrusted
-		return !outsider
+		outsider = outsider || a.hasOutsider
+		untrusted = untrusted || a.readUntrusted
+		marked = marked || a.readMarked
+		return true
 	})
-	if !outsider {
+	if !(destructive && (outsider || untrusted)) && !marked && !untrusted {
 		return
 	}
+	// worded: after untrusted content that neither spoke to the agent nor
+	// carried a mark, only an argument that repeats the content's words
+	// makes the call outsider-driven (heard.go)
+	worded := !marked && !(destructive && outsider)
 	leaves, ok := d.args(ev)
 	if !ok {
 		return
@@ -317,7 +326,7 @@ func (d *Detector) unrequested(s *session, ev *models.Event, tool *models.ToolSp
 	} else {
 		for _, l := range leaves {
 			v := strings.TrimSpace(l.text)
-			if v != "" && len(v) <= 64 && !containsWordFold(text, v) {
+			if v != "" && len(v) <= 64 && !containsWordFold(text, v) && (!worded || d.heardIn(s, v)) {
 				unsupplied = l.path
 				break
 			}

@@ -34,7 +34,8 @@ const stateMagic = "TFLW"
 //	"TFLW" b(version) u(sessions)
 //	per session, most recently active first (the LRU order):
 //	  s(id) s(parent) b(1 child | 2 context | 4 attempt reported | 8 read outsider content
-//	    | 16 the attempt reported was graded actionable | 32 … strong) s(text) s(request)
+//	    | 16 the attempt reported was graded actionable | 32 … strong (both: corroborated)
+//	    | 64 read untrusted content with words | 128 … with an injection mark) s(text) s(request)
 //	  u(values), oldest first (the eviction order):
 //	    s(value) b(flags: 1 untrusted | 2 private | 4 instructed | 8 undirected | 16 private undirected
 //	      | 32 instructed undirected | 64 described | 128 planted) b(class) b(cue categories: 1 addressee | 2 directive | 4 role | 8 imperative)
@@ -45,6 +46,8 @@ const stateMagic = "TFLW"
 //	  u(pending calls), sorted by (by id, name): b(1 by call id | 2 directed | 4 named) s(name) s(fetched host)
 //	  u(reported instructed_call pairs), oldest first: s(tool + "\x00" + value)
 //	  u(amounts of user-directed results), oldest first: s(amount) (new in version 6)
+//	  u(heard word pairs of untrusted results, heard.go), oldest first: 4 bytes little-endian
+//	    each (new in version 8)
 //
 // The same state always encodes to the same bytes. Per session the state
 // takes about 12 bytes plus its id, parent, text and request (each ≤
@@ -71,6 +74,9 @@ const (
 	// words (values.go readUntrusted; new in version 8, older states never
 	// set it).
 	stReadUntrusted = 64
+	// stReadMarked: the session read untrusted content with an injection
+	// mark (values.go readMarked; new in version 8).
+	stReadMarked = 128
 
 	svUntrusted  = 1
 	svPrivate    = 2
@@ -115,7 +121,7 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		s := *p
 		b = appendStr(b, s.id)
 		b = appendStr(b, s.parent)
-		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempt != gradeNone, stAttempted) | bit(s.attempt == gradeActionable || s.attempt == gradeCorroborated, stAttemptActionable) | bit(s.attempt >= gradeStrong, stAttemptStrong) | bit(s.hasOutsider, stOutsider) | bit(s.readUntrusted, stReadUntrusted)
+		fl := bit(s.child, stChild) | bit(s.context, stContext) | bit(s.attempt != gradeNone, stAttempted) | bit(s.attempt == gradeActionable || s.attempt == gradeCorroborated, stAttemptActionable) | bit(s.attempt >= gradeStrong, stAttemptStrong) | bit(s.hasOutsider, stOutsider) | bit(s.readUntrusted, stReadUntrusted) | bit(s.readMarked, stReadMarked)
 		b = append(b, fl)
 		b = appendStr(b, string(s.text))
 		b = appendStr(b, string(s.request))
@@ -164,6 +170,10 @@ func (d *Detector) MarshalState() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(s.amounts.keys)))
 		for _, i := range ringOrder(len(s.amounts.keys), s.amounts.next) {
 			b = appendStr(b, s.amounts.keys[i])
+		}
+		b = binary.AppendUvarint(b, uint64(len(s.heard.keys)))
+		for _, i := range ringOrder(len(s.heard.keys), s.heard.next) {
+			b = binary.LittleEndian.AppendUint32(b, s.heard.keys[i])
 		}
 	}
 	return b, nil
@@ -284,7 +294,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if version >= 7 {
 			graded = stAttemptActionable | stAttemptStrong
 		}
-		if fl&^(stChild|stContext|stAttempted|stOutsider|stReadUntrusted|graded) != 0 ||
+		if fl&^(stChild|stContext|stAttempted|stOutsider|stReadUntrusted|stReadMarked|graded) != 0 ||
 			(version < 8 && fl&(stAttemptActionable|stAttemptStrong) == stAttemptActionable|stAttemptStrong) ||
 			fl&(stAttemptActionable|stAttemptStrong) != 0 && fl&stAttempted == 0 {
 			r.fail("session %q: bad flags %#x", s.id, fl)
@@ -300,7 +310,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		case fl&stAttempted != 0:
 			s.attempt = gradeWeak
 		}
-		s.hasOutsider, s.readUntrusted = fl&stOutsider != 0, fl&stReadUntrusted != 0
+		s.hasOutsider, s.readUntrusted, s.readMarked = fl&stOutsider != 0, fl&stReadUntrusted != 0, fl&stReadMarked != 0
 		if t := r.str(textLimit, "user text"); t != "" {
 			s.text = []byte(t)
 		}
@@ -403,6 +413,19 @@ func (d *Detector) UnmarshalState(data []byte) error {
 					break
 				}
 				s.amounts.put(k, struct{}{})
+			}
+		}
+		if version >= 8 {
+			nh := r.uvarint(maxHeard, "heard word pairs")
+			for range nh {
+				var h uint32
+				for i := range 4 {
+					h |= uint32(r.byte("heard word pair")) << (8 * i)
+				}
+				if r.err != nil {
+					break
+				}
+				s.heard.put(h)
 			}
 		}
 		if r.err != nil {

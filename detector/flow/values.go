@@ -162,8 +162,9 @@ type session struct {
 	// of the state; recomputed on restore). Lets non-sink calls of
 	// sessions without instructions skip argument parsing.
 	hasInstructed bool
-	// hasOutsider: the session read an untrusted_content result, or some
-	// value of it came from an untrusted or private result (state flag 8).
+	// hasOutsider: the session read an untrusted_content result with an
+	// instruction cue, or some value of it came from an untrusted or
+	// private result (state flag 8).
 	// Lets calls of sessions without such content skip the fetch
 	// judgement; unrequested_action needs it.
 	hasOutsider bool
@@ -173,6 +174,16 @@ type session struct {
 	// alone (a calendar the agent searched) do not make the session's
 	// actions outsider-driven.
 	readUntrusted bool
+	// readMarked: an untrusted_content result of the session carried an
+	// injection mark — a planted value, instruction cues or a part out of
+	// its tool's usual shape (state flag 128). unrequested_action of a
+	// call that only acts needs it: an agent whose workflow writes notes
+	// or reports after reading the web does so by design, and only
+	// content that departs from its source's shape or speaks to the
+	// agent makes such a write suspect.
+	readMarked bool
+	// heard: word pairs of the session's untrusted results (heard.go).
+	heard heardRing
 	// end: how the session is ending (abandon.go; not part of the state:
 	// a restored session is not judged).
 	end endState
@@ -239,10 +250,18 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		// telling the assistant to book a hotel, in whatever words):
 		// what follows is judged on provenance, not on how the content
 		// is worded. An empty record ("{}", "[]") carries no content.
-		d.chain(s, func(a *session) bool { a.hasOutsider, a.readUntrusted = true, true; return true })
+		// A destructive or acting call is then judged on whether its
+		// arguments repeat the content's words (heard.go) unless the
+		// content spoke to the agent (an instruction cue: hasOutsider) or
+		// carried an injection mark (readMarked).
+		cued := len(d.cues) > 0
+		d.chain(s, func(a *session) bool { a.hasOutsider, a.readUntrusted = a.hasOutsider || cued, true; return true })
 	}
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
 		text = text[:d.opts.MaxScanBytes]
+	}
+	if flags&fromUntrusted != 0 && hasWords(text) {
+		d.hear(s, text) // heard.go
 	}
 	var req *requestIndex
 	if r := d.requestOf(s); r != nil {
@@ -345,6 +364,9 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	})
 	if len(d.attempt) > 0 {
 		d.plant(s, ev, agent, directed, emit)
+	}
+	if flags&fromUntrusted != 0 && (len(d.attempt) > 0 || cuedAnywhere(d.cues) || len(d.outputs.spans) > 0) {
+		d.chain(s, func(a *session) bool { a.readMarked = true; return true })
 	}
 	d.noteEndResult(s, ev, flags != 0, len(d.attempt) > 0) // abandon.go
 }
