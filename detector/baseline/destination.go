@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tetherhq/tether/detector/flow"
 	"github.com/tetherhq/tether/detector/values"
 	"github.com/tetherhq/tether/models"
 )
@@ -50,25 +49,26 @@ func (s *destSketch) add(h uint64, limit int) {
 // destinations calls fn with each destination named by ev, lower-cased:
 // tether.destination (its host when it is a URL, its domain when it is an
 // e-mail address), and on tool calls the hosts of URLs and the domains of
-// e-mail addresses in the arguments (found by flow.Extract). The string may
+// e-mail addresses in the arguments (found by values.Extract). The string may
 // alias the event and must be cloned to be kept.
 func destinations(ev *models.Event, fn func(string)) {
-	visit := func(v string, c flow.Class) {
+	var buf []byte
+	visit := func(v string, c values.Class, _ int) {
 		switch c {
-		case flow.ClassEmail:
+		case values.Email:
 			fn(v[strings.LastIndexByte(v, '@')+1:])
-		case flow.ClassURL:
+		case values.URL:
 			fn(values.HostOf(v))
-		case flow.ClassHost:
+		case values.Host:
 			fn(v)
 		}
 	}
 	if ev.Destination != "" {
 		n := 0
-		flow.Extract(ev.Destination, 0, func(v string, c flow.Class) {
-			if c == flow.ClassEmail || c == flow.ClassURL || c == flow.ClassHost {
+		values.Extract(ev.Destination, 0, &buf, func(v string, c values.Class, at int) {
+			if c == values.Email || c == values.URL || c == values.Host {
 				n++
-				visit(v, c)
+				visit(v, c, at)
 			}
 		})
 		if n == 0 {
@@ -77,7 +77,7 @@ func destinations(ev *models.Event, fn func(string)) {
 		}
 	}
 	if ev.Kind == models.KindToolCall && len(ev.Arguments) > 0 {
-		flow.Extract(string(ev.Arguments), 0, visit)
+		values.Extract(string(ev.Arguments), 0, &buf, visit)
 	}
 }
 

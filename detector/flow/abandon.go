@@ -57,6 +57,7 @@ package flow
 import (
 	"strings"
 
+	"github.com/tetherhq/tether/detector/values"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -199,7 +200,7 @@ func (d *Detector) specific(s *session, reply string) bool {
 		req = d.ownRequest(s, r)
 	}
 	found := false
-	d.ext.run(text, func(v string, c Class, _ int) {
+	d.ext.run(text, func(v string, c values.Class, _ int) {
 		if found {
 			return
 		}
@@ -208,12 +209,12 @@ func (d *Detector) specific(s *session, reply string) bool {
 		case trusted:
 			found = true
 		case !seen || (e.planted && !e.described):
-		case c == ClassURL || c == ClassHost:
+		case c == values.URL || c == values.Host:
 			// a link or address read in content is what the reply is
 			// about only when the request asks about that kind of thing:
 			// injected text sits in the very records a request describes
 			found = matchesFamily(req, "url")
-		case c == ClassEmail:
+		case c == values.Email:
 			found = matchesFamily(req, "email")
 		default:
 			found = true

@@ -59,6 +59,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tetherhq/tether/detector/values"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -278,7 +279,7 @@ func lineKey(line string) (string, bool) {
 // A token inside prose, or alone on a line inside a text field, is not.
 func isStructured(text string, at int, sh *shape) bool {
 	end := at
-	for end < len(text) && !isDelim(text[end]) {
+	for end < len(text) && !values.IsDelim(text[end]) {
 		end++
 	}
 	if trimmedIs(text, at, end) {
@@ -482,7 +483,7 @@ func keyRepeats(text string, ls int, key string) bool {
 // "IBAN: …" line, or a line of a notice pasted into a field, is not.
 func isSchemaField(text string, at int) bool {
 	end := at
-	for end < len(text) && !isDelim(text[end]) {
+	for end < len(text) && !values.IsDelim(text[end]) {
 		end++
 	}
 	if trimmedIs(text, at, end) {
@@ -536,11 +537,11 @@ const keyWindow = 4 << 10
 // entities (d.own): the same value in a field of its records, or — for a
 // link — a host whose domain is that of an address in those fields (a
 // password-reset link of the sender's own domain).
-func (d *Detector) ownEntity(v string, c Class) bool {
+func (d *Detector) ownEntity(v string, c values.Class) bool {
 	if _, ok := d.own[v]; ok {
 		return true
 	}
-	if c != ClassURL && c != ClassHost {
+	if c != values.URL && c != values.Host {
 		return false
 	}
 	host := v
@@ -708,18 +709,18 @@ func gradeOf(h *hit, agent *models.AgentSpec) grade {
 // post, share) for an e-mail address, a public sink or a money tool for a
 // number or an account id. A link or host is not (reading it is not a
 // consequence by itself); an unregistered agent's tools are unknown.
-func actionable(c Class, agent *models.AgentSpec) bool {
+func actionable(c values.Class, agent *models.AgentSpec) bool {
 	if agent == nil {
 		return false
 	}
 	for i := range agent.Tools {
 		t := &agent.Tools[i]
 		switch c {
-		case ClassEmail:
+		case values.Email:
 			if t.Has(models.LabelPublicSink) {
 				return true
 			}
-		case ClassNumber, ClassID:
+		case values.Number, values.ID:
 			if t.Has(models.LabelPublicSink) || t.Has(models.LabelMoney) {
 				return true
 			}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tetherhq/tether/detector/values"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -39,16 +40,16 @@ func TestIsStructured(t *testing.T) {
 func TestOwnOf(t *testing.T) {
 	tests := []struct {
 		location, v string
-		c           Class
+		c           values.Class
 		want        bool
 	}{
-		{"dora-website.com", "dora@gmail.com", ClassEmail, true},
-		{"digest-online.com", "true-digest-online.com", ClassHost, false},
-		{"digest-online.com", "blog.digest-online.com", ClassHost, true},
-		{"shop.example", "shop.example/cart", ClassURL, true},
-		{"shop.example", "j.doe-7781@mail.example", ClassEmail, false},
-		{"", "dora@gmail.com", ClassEmail, false},
-		{"dora-website.com", "us133000000121212121212", ClassID, false},
+		{"dora-website.com", "dora@gmail.com", values.Email, true},
+		{"digest-online.com", "true-digest-online.com", values.Host, false},
+		{"digest-online.com", "blog.digest-online.com", values.Host, true},
+		{"shop.example", "shop.example/cart", values.URL, true},
+		{"shop.example", "j.doe-7781@mail.example", values.Email, false},
+		{"", "dora@gmail.com", values.Email, false},
+		{"dora-website.com", "us133000000121212121212", values.ID, false},
 	}
 	for _, tt := range tests {
 		if got := ownOf(tt.location, tt.v, tt.c); got != tt.want {
@@ -83,7 +84,7 @@ func FuzzResultShape(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text, request, location string) {
 		var x requestIndex
 		x.build([]byte(request))
-		Extract(text, 96, func(v string, c Class) {
+		extract(text, 96, func(v string, c values.Class) {
 			_ = ownOf(location, v, c)
 		})
 		for at := 0; at < len(text); at += 1 + len(text)/16 {

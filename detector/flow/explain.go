@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tetherhq/tether/detector/values"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -267,9 +268,9 @@ func appendListed(b []byte, hs []hit) []byte {
 // Redact hides the middle of values that identify a person or an account
 // (e-mail addresses, numbers, ids): the first 3 and last 2 characters stay.
 // Hosts, URLs and file names are kept (truncated to 64 bytes).
-func Redact(v string, c Class) string {
+func Redact(v string, c values.Class) string {
 	switch c {
-	case ClassEmail, ClassNumber, ClassID:
+	case values.Email, values.Number, values.ID:
 		if len(v) <= 6 {
 			return strings.Repeat("*", len(v))
 		}

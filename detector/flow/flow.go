@@ -134,6 +134,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tetherhq/tether/detector/internal/lru"
+	"github.com/tetherhq/tether/detector/values"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -493,11 +494,11 @@ func (d *Detector) chain(s *session, fn func(*session) bool) {
 	}
 }
 
-func (d *Detector) scan(text string, fn func(string, Class)) {
+func (d *Detector) scan(text string, fn func(string, values.Class)) {
 	if d.opts.MaxScanBytes > 0 && len(text) > d.opts.MaxScanBytes {
 		text = text[:d.opts.MaxScanBytes]
 	}
-	d.ext.run(text, func(v string, c Class, _ int) { fn(v, c) })
+	d.ext.run(text, func(v string, c values.Class, _ int) { fn(v, c) })
 }
 
 // args returns the leaves of the current event's arguments, parsed once per
@@ -574,7 +575,7 @@ func (d *Detector) trust(s *session, text string, user bool) {
 		return
 	}
 	s.context = true
-	d.scan(text, func(v string, _ Class) { s.trusted.put(v, struct{}{}) })
+	d.scan(text, func(v string, _ values.Class) { s.trusted.put(v, struct{}{}) })
 	if room := d.opts.MaxTrustedText - len(s.text); room > 0 {
 		t := text
 		if len(t) > room {

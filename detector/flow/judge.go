@@ -16,7 +16,7 @@ type hit struct {
 	kind                   string
 	arg                    string
 	value                  string
-	class                  Class
+	class                  values.Class
 	src                    source
 	instructed, undirected bool
 	// unnamed: some occurrence came from a call that named nothing of the
@@ -94,7 +94,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 	for _, l := range leaves {
 		path := l.path
 		whole := isSingleToken(l.text)
-		d.scan(l.text, func(v string, c Class) {
+		d.scan(l.text, func(v string, c values.Class) {
 			if _, dup := seenVal[v]; dup {
 				return
 			}
@@ -117,7 +117,7 @@ func (d *Detector) judgeCall(s *session, ev *models.Event, agent *models.AgentSp
 				// location only outsider content supplied, or a planted
 				// address (searching the mailbox for an address a note
 				// dropped in a file)
-				if fetch && whole && (c == ClassURL || c == ClassHost || (e.planted && isAddress(v, c))) && e.flags&(fromUntrusted|fromPrivate) != 0 {
+				if fetch && whole && (c == values.URL || c == values.Host || (e.planted && isAddress(v, c))) && e.flags&(fromUntrusted|fromPrivate) != 0 {
 					d.hits = append(d.hits, hit{kind: KindUntrustedFetch, arg: path, value: v, class: c, src: e.seen, instructed: e.instructed,
 						undirected: (e.flags&fromUntrusted != 0 && e.undirected) || (e.flags&fromPrivate != 0 && e.privUndirected),
 						pointed:    e.described, planted: e.planted, unnamed: e.unnamed, namedPage: e.namedPage})
@@ -234,9 +234,9 @@ func (d *Detector) inUserText(s *session, v string) bool {
 // addresses, or completes a contact's address with the team's domain, sends
 // to an address its data explains, not one from nowhere. Only the rare
 // unexplained address pays for the scan of the session's values.
-func (d *Detector) recombined(s *session, v string, c Class) bool {
+func (d *Detector) recombined(s *session, v string, c values.Class) bool {
 	at := strings.LastIndexByte(v, '@')
-	if c != ClassEmail || at <= 0 {
+	if c != values.Email || at <= 0 {
 		return false
 	}
 	local, domain := v[:at], v[at+1:]
@@ -563,11 +563,11 @@ func isSingleToken(s string) bool {
 // can be sent to: an e-mail address, a URL or host, a phone/account number,
 // or an IBAN-shaped id (values.IsIBAN). Other ids (record, file, order ids)
 // are what a call carries, not where it goes.
-func isAddress(v string, c Class) bool {
+func isAddress(v string, c values.Class) bool {
 	switch c {
-	case ClassEmail, ClassURL, ClassHost, ClassNumber:
+	case values.Email, values.URL, values.Host, values.Number:
 		return true
-	case ClassID:
+	case values.ID:
 		return values.IsIBAN(v)
 	}
 	return false

@@ -33,6 +33,8 @@ package flow
 import (
 	"bytes"
 	"strings"
+
+	"github.com/tetherhq/tether/detector/values"
 )
 
 // recordWindow bounds, in bytes on each side of a value, the record whose
@@ -365,8 +367,9 @@ func (x *requestIndex) build(request []byte) {
 	for _, w := range pluralWeb {
 		x.links = x.links || containsWordFold(x.lower[from:], w)
 	}
-	Extract(string(add), 0, func(_ string, c Class) {
-		x.location = x.location || c == ClassURL || c == ClassHost
+	var vbuf []byte
+	values.Extract(string(add), 0, &vbuf, func(_ string, c values.Class, _ int) {
+		x.location = x.location || c == values.URL || c == values.Host
 	})
 	x.delegated = delegates(x.lower)
 	clear(x.called)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tetherhq/tether/detector/values"
 )
 
 // ErrState wraps every error UnmarshalState returns.
@@ -325,7 +327,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			}
 			k := r.str(valueLimit, "value")
 			fl := r.byte("value flags")
-			c := Class(r.byte("value class"))
+			c := values.Class(r.byte("value class"))
 			cues := cueCat(r.byte("value cues"))
 			marks := r.byte("value marks")
 			var e entry
@@ -336,7 +338,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if r.err != nil {
 				break
 			}
-			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < ClassEmail || c > ClassFile || cues&^allCues != 0 || marks&^(smCounterparty|smUnnamed|smNamedPage|smAnomalous) != 0 {
+			if fl&^(svUntrusted|svPrivate|svInstructed|svUndirected|svPrivUndirected|svInstrUndirected|svDescribed|svPlanted) != 0 || c < values.Email || c > values.File || cues&^allCues != 0 || marks&^(smCounterparty|smUnnamed|smNamedPage|smAnomalous) != 0 {
 				r.fail("session %q value %q: bad flags %#x or class %d", s.id, k, fl, c)
 				break
 			}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/tetherhq/tether/detector/values"
 	"github.com/tetherhq/tether/models"
 )
 
@@ -24,7 +25,7 @@ type source struct{ event, tool string }
 // entry is one observed value.
 type entry struct {
 	flags     uint8
-	class     Class
+	class     values.Class
 	untrusted source // first untrusted_content result carrying the value
 	private   source // first private_data result carrying the value
 	seen      source // first result of any tool carrying the value
@@ -288,7 +289,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 	d.attempt = d.attempt[:0]
 	clear(d.own)
 	d.outputs.load(ev, agent)
-	d.ext.run(text, func(v string, c Class, at int) {
+	d.ext.run(text, func(v string, c values.Class, at int) {
 		anomalous := d.outputs.at(at)
 		var near cueCat
 		if flags != 0 {
@@ -296,7 +297,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 		}
 		instructed := catCount(near) >= InstructMin
 		described, counterparty := false, false
-		if flags != 0 && (c == ClassFile || isAddress(v, c)) {
+		if flags != 0 && (c == values.File || isAddress(v, c)) {
 			// a file the request's record names is pointed at like an
 			// address ("email the task in the minutes to each person":
 			// the agenda file the task names)
@@ -309,7 +310,7 @@ func (d *Detector) observeResult(s *session, ev *models.Event, agent *models.Age
 				// only that host's own addresses are the page's
 				counterparty = flags == fromPrivate && d.fetchedFrom == "" && isSchemaField(text, at)
 				d.own[v] = struct{}{} // one of the result's own entities
-				if c == ClassEmail {
+				if c == values.Email {
 					d.own[v[strings.LastIndexByte(v, '@')+1:]] = struct{}{} // its domain
 				}
 			case (!described || instructed || anomalous) && len(d.attempt) < maxCandidates:
@@ -443,8 +444,8 @@ func (d *Detector) noteCall(s *session, ev *models.Event) {
 	for _, l := range leaves {
 		v := l.text
 		if location == "" && isSingleToken(v) {
-			d.scan(v, func(x string, c Class) {
-				if location == "" && (c == ClassHost || c == ClassURL) {
+			d.scan(v, func(x string, c values.Class) {
+				if location == "" && (c == values.Host || c == values.URL) {
 					if e := strings.IndexAny(x, "/?#"); e >= 0 {
 						x = x[:e]
 					}
@@ -459,7 +460,7 @@ func (d *Detector) noteCall(s *session, ev *models.Event) {
 			directed, named = true, true
 			continue
 		}
-		d.scan(v, func(x string, _ Class) {
+		d.scan(v, func(x string, _ values.Class) {
 			if !named {
 				// a user-supplied value (named), or one read from a record
 				// the request describes (the user pointed at it by
@@ -496,20 +497,20 @@ type pending struct {
 // e-mail address or host whose first label is one of the location's
 // labels ("dora@mail.example" on dora-site.example). A page's own contact
 // points are not planted.
-func ownOf(location, v string, c Class) bool {
+func ownOf(location, v string, c values.Class) bool {
 	if location == "" {
 		return false
 	}
 	host, local := v, ""
 	switch c {
-	case ClassEmail:
+	case values.Email:
 		at := strings.LastIndexByte(v, '@')
 		host, local = v[at+1:], v[:at]
-	case ClassURL:
+	case values.URL:
 		if e := strings.IndexAny(host, "/?#"); e >= 0 {
 			host = host[:e]
 		}
-	case ClassHost:
+	case values.Host:
 	default:
 		return false
 	}
