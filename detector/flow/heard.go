@@ -15,12 +15,15 @@ package flow
 // wording ("from the 1st to the 5th of May 2024" for 2024-05-03; dates.go).
 //
 // The session keeps hashes of the word pairs of its untrusted results
-// (pairs with at least one distinctive word, commonwords.go) and of the
-// calendar days they name, at most
+// (pairs with a word of four letters or more; an argument's pair counts only
+// with a distinctive word, commonwords.go) and of the calendar days they
+// name, at most
 // maxHeard of them, the newest kept (a FIFO ring): 4 bytes each, allocated
 // only when the session reads untrusted content with words. The cost is
 // linear in the result's (scan-capped) length; the check at an acting
 // call is linear in the argument and in the ring.
+
+import "strings"
 
 // maxHeard bounds the word-pair hashes a session keeps (4 B each).
 const maxHeard = 512
@@ -51,46 +54,67 @@ func (r *heardRing) has(h uint32) bool {
 	return false
 }
 
-// pairHash hashes the word pair (a, b), both lower-cased, with FNV-1a (a
-// stable hash: the ring is checkpointed).
-func pairHash(a, b string) uint32 {
+// wordHash is FNV-1a of a lower-cased word (stable: the ring is
+// checkpointed).
+func wordHash(w string) uint32 {
 	h := uint32(2166136261)
-	for i := 0; i < len(a); i++ {
-		h = (h ^ uint32(a[i])) * 16777619
-	}
-	h = (h ^ ' ') * 16777619
-	for i := 0; i < len(b); i++ {
-		h = (h ^ uint32(b[i])) * 16777619
+	for i := 0; i < len(w); i++ {
+		h = (h ^ uint32(w[i])) * 16777619
 	}
 	return h
 }
 
+// pairHash combines the hashes of two consecutive words (order matters).
+func pairHash(a, b uint32) uint32 {
+	h := (a ^ 0x9e3779b9) * 0x85ebca6b
+	h ^= b + 0xc2b2ae35 + (h << 6) + (h >> 2)
+	return h*0x27d4eb2d ^ h>>15
+}
+
 // eachPair calls fn for each pair of consecutive words of text (lower-cased
-// runs of letters and apostrophes, at most 32 bytes) of which at least one
-// is distinctive.
-func eachPair(text string, fn func(h uint32)) {
+// runs of letters and apostrophes, at most 32 bytes), with the pair's hash
+// and both words; fn reports whether to go on. Each word is hashed once.
+func eachPair(text string, fn func(h uint32, a, b string) bool) {
 	var prev [32]byte
 	n := 0
-	prevDistinct := false
+	var ph uint32
+	done := false
 	eachWord(text, func(w string) {
-		distinct := isDistinctive(w)
-		if n > 0 && (distinct || prevDistinct) {
-			fn(pairHash(string(prev[:n]), w))
+		if done {
+			return
+		}
+		h := wordHash(w)
+		if n > 0 && !fn(pairHash(ph, h), string(prev[:n]), w) {
+			done = true
+			return
 		}
 		n = copy(prev[:], w)
-		prevDistinct = distinct
+		ph = h
 	})
 }
 
 // dayHash hashes a calendar day named in content (no word pair hashes to
-// it but by a 2^-32 chance).
+// it but by chance).
 func dayHash(dm dayMonth) uint32 {
-	return pairHash("\x00day", string([]byte{byte(dm.month), byte(dm.day)}))
+	return pairHash(0x64617921, uint32(dm.month)<<8|uint32(dm.day))
 }
 
-// hear records the word pairs and named days of untrusted text in s.
+// hear records the word pairs and named days of untrusted text in s. Pairs
+// of two words of at most three letters ("of the") are not kept: no
+// argument is judged on them (heardIn needs a distinctive word). The days
+// are read only from text that holds a month name or an ISO date.
 func (d *Detector) hear(s *session, text string) {
-	eachPair(text, s.heard.put)
+	month := false
+	eachPair(text, func(h uint32, a, b string) bool {
+		if len(a) > 3 || len(b) > 3 {
+			s.heard.put(h)
+		}
+		month = month || isMonthName(b)
+		return true
+	})
+	if !month && !hasISODate(text) {
+		return
+	}
 	d.lowerBuf = appendLower(d.lowerBuf[:0], text)
 	days := scanRequestDays(d.lowerBuf)
 	if !days.named {
@@ -111,6 +135,36 @@ func (d *Detector) hear(s *session, text string) {
 	}
 }
 
+// isMonthName reports whether the lower-cased word names a month
+// (monthNames), without a map lookup for the words that cannot.
+func isMonthName(w string) bool {
+	if len(w) < 3 || len(w) > 9 {
+		return false
+	}
+	switch w[0] {
+	case 'j', 'f', 'm', 'a', 's', 'o', 'n', 'd':
+		return monthNames[w] != 0
+	}
+	return false
+}
+
+// hasISODate reports whether text holds a yyyy-mm-dd date.
+func hasISODate(text string) bool {
+	for i := 4; i < len(text); {
+		j := strings.IndexByte(text[i:], '-')
+		if j < 0 {
+			return false
+		}
+		i += j
+		var b [11]byte
+		if _, _, ok := isoDate(b[:copy(b[:], text[i-4:])]); ok {
+			return true
+		}
+		i++
+	}
+	return false
+}
+
 // heardIn reports whether value repeats a word pair s or an ancestor heard
 // from untrusted content or, for a value opening with an ISO date, whether
 // such content named its day.
@@ -126,10 +180,11 @@ func (d *Detector) heardIn(s *session, value string) bool {
 		check(dayHash(dm))
 		return found
 	}
-	eachPair(value, func(h uint32) {
-		if !found {
+	eachPair(value, func(h uint32, a, b string) bool {
+		if isDistinctive(a) || isDistinctive(b) {
 			check(h)
 		}
+		return !found
 	})
 	return found
 }
