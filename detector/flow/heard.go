@@ -54,16 +54,6 @@ func (r *heardRing) has(h uint32) bool {
 	return false
 }
 
-// wordHash is FNV-1a of a lower-cased word (stable: the ring is
-// checkpointed).
-func wordHash(w string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(w); i++ {
-		h = (h ^ uint32(w[i])) * 16777619
-	}
-	return h
-}
-
 // pairHash combines the hashes of two consecutive words (order matters).
 func pairHash(a, b uint32) uint32 {
 	h := (a ^ 0x9e3779b9) * 0x85ebca6b
@@ -72,25 +62,38 @@ func pairHash(a, b uint32) uint32 {
 }
 
 // eachPair calls fn for each pair of consecutive words of text (lower-cased
-// runs of letters and apostrophes, at most 32 bytes), with the pair's hash
-// and both words; fn reports whether to go on. Each word is hashed once.
-func eachPair(text string, fn func(h uint32, a, b string) bool) {
-	var prev [32]byte
-	n := 0
+// runs of letters and apostrophes, at most 32 bytes, as eachWord reads
+// them), with the pair's hash and both words (valid during the call); fn
+// reports whether to go on. Each word is lower-cased and hashed once, with
+// no allocation.
+func eachPair(text string, fn func(h uint32, a, b []byte) bool) {
+	var bufs [2][32]byte
+	cur, prevLen := 0, 0
 	var ph uint32
-	done := false
-	eachWord(text, func(w string) {
-		if done {
-			return
+	for i := 0; i < len(text); {
+		if !isWordByte(text[i]) {
+			i++
+			continue
 		}
-		h := wordHash(w)
-		if n > 0 && !fn(pairHash(ph, h), string(prev[:n]), w) {
-			done = true
-			return
+		j := i
+		for j < len(text) && isWordByte(text[j]) {
+			j++
 		}
-		n = copy(prev[:], w)
-		ph = h
-	})
+		if n := j - i; n <= len(bufs[cur]) {
+			w := bufs[cur][:n]
+			h := uint32(2166136261)
+			for k := range w {
+				c := text[i+k] | 0x20
+				w[k] = c
+				h = (h ^ uint32(c)) * 16777619
+			}
+			if prevLen > 0 && !fn(pairHash(ph, h), bufs[1-cur][:prevLen], w) {
+				return
+			}
+			prevLen, ph, cur = n, h, 1-cur
+		}
+		i = j
+	}
 }
 
 // dayHash hashes a calendar day named in content (no word pair hashes to
@@ -104,8 +107,14 @@ func dayHash(dm dayMonth) uint32 {
 // argument is judged on them (heardIn needs a distinctive word). The days
 // are read only from text that holds a month name or an ISO date.
 func (d *Detector) hear(s *session, text string) {
+	if cap(s.heard.keys) < maxHeard {
+		// about one pair per six bytes of text: grow once, not by doubling
+		if want := min(maxHeard, len(s.heard.keys)+len(text)/5); want > cap(s.heard.keys) {
+			s.heard.keys = append(make([]uint32, 0, want), s.heard.keys...)
+		}
+	}
 	month := false
-	eachPair(text, func(h uint32, a, b string) bool {
+	eachPair(text, func(h uint32, a, b []byte) bool {
 		if len(a) > 3 || len(b) > 3 {
 			s.heard.put(h)
 		}
@@ -137,13 +146,13 @@ func (d *Detector) hear(s *session, text string) {
 
 // isMonthName reports whether the lower-cased word names a month
 // (monthNames), without a map lookup for the words that cannot.
-func isMonthName(w string) bool {
+func isMonthName(w []byte) bool {
 	if len(w) < 3 || len(w) > 9 {
 		return false
 	}
 	switch w[0] {
 	case 'j', 'f', 'm', 'a', 's', 'o', 'n', 'd':
-		return monthNames[w] != 0
+		return monthNames[string(w)] != 0
 	}
 	return false
 }
@@ -180,8 +189,8 @@ func (d *Detector) heardIn(s *session, value string) bool {
 		check(dayHash(dm))
 		return found
 	}
-	eachPair(value, func(h uint32, a, b string) bool {
-		if isDistinctive(a) || isDistinctive(b) {
+	eachPair(value, func(h uint32, a, b []byte) bool {
+		if isDistinctive(string(a)) || isDistinctive(string(b)) {
 			check(h)
 		}
 		return !found
