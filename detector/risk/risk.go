@@ -18,8 +18,8 @@
 //	public_share           65; 35 when the call carries its own         a share/permission argument opens a resource to anyone;
 //	                       content (a public post, whose content is     with a payload the call publishes that content, which
 //	                       judged as outgoing instead)                  makes it outgoing for the secret/card/id judgements
-//	external_share         45                                           a permission grant names an address outside the owner's and
-//	                                                                    principal's domains, new to the agent and its peers
+//	external_share         45; 55 when the grant lets the grantee       a permission grant names an address outside the owner's and
+//	                       write, own or administer (elevatedValues)    principal's domains, new to the agent and its peers
 //	payment_card           75 out to a destination new to agent and     an argument holds a payment card number (network prefix,
 //	                       peers; 45 out to a known one; 30 otherwise   length and Luhn check)
 //	personal_id            70 out to a destination new to agent and     an argument holds a national identification number
@@ -123,6 +123,7 @@ const (
 	SevCardKnownDestination  = 45
 	SevCard                  = 30
 	SevExternalShare         = 45
+	SevExternalShareElevated = 55
 	SevEgressSuspiciousHost  = 45
 	SevPayloadSize           = 40
 	SevIDNewDestination      = 70
@@ -332,6 +333,9 @@ type call struct {
 	labels   uint8
 	outgoing bool
 	// cardArg names the argument carrying a payment card number;
+	// elevated: a share-role argument grants more than reading
+	// (elevatedValues: writer, editor, owner …).
+	elevated bool
 	// shareTo lists the e-mail addresses a permission grant names.
 	cardArg string
 	// idArg names the argument carrying a national identification number.
@@ -472,6 +476,9 @@ func (d *Detector) judgeValues(c *call, emit func(models.Finding)) {
 			if slices.Contains(shareValues, strings.TrimSpace(string(lower))) {
 				shareArg = lf.key
 			}
+		}
+		if role&toolcap.RoleShare != 0 && len(lower) < 32 && slices.Contains(elevatedValues, strings.TrimSpace(string(lower))) {
+			c.elevated = true
 		}
 		if destructive && bulkArg == "" && slices.Contains(bulkValues, strings.TrimSpace(val)) {
 			bulkArg = lf.key
@@ -667,8 +674,12 @@ func (d *Detector) judgeShare(c *call, st *agentState, peer *peerState, emit fun
 		if st.Egress.has(h) || peer != nil && peer.Egress.has(h) {
 			continue
 		}
-		d.emit(c, emit, KindExternalShare, SevExternalShare, 0.6,
-			fmt.Sprintf("%s grants access to %q, outside the owner's and principal's domains and new to the agent and its peers (share.external)", c.ev.ToolName, clip(addr, 96)),
+		sev, level := uint8(SevExternalShare), "access"
+		if c.elevated {
+			sev, level = SevExternalShareElevated, "write or owner access"
+		}
+		d.emit(c, emit, KindExternalShare, sev, 0.6,
+			fmt.Sprintf("%s grants %s to %q, outside the owner's and principal's domains and new to the agent and its peers (share.external)", c.ev.ToolName, level, clip(addr, 96)),
 			models.Feature{Name: "agent_calls", Observed: float64(st.Calls), Baseline: float64(d.opts.MinHistory)})
 		return
 	}

@@ -335,8 +335,12 @@ func TestPaymentCardAndExternalShare(t *testing.T) {
 		t.Errorf("share inside the owner's domain: %s", f.Explanation)
 	}
 	f = find(do("share_doc", map[string]any{"doc": "7", "email": "someone@mailbox.example", "permission": "edit"}), KindExternalShare)
+	if f == nil || f.Severity != SevExternalShareElevated {
+		t.Errorf("external share with edit access: %+v", f)
+	}
+	f = find(do("share_doc", map[string]any{"doc": "9", "email": "other@mailbox.example", "permission": "reader"}), KindExternalShare)
 	if f == nil || f.Severity != SevExternalShare {
-		t.Errorf("external share: %+v", f)
+		t.Errorf("external share with read access: %+v", f)
 	}
 	if f := find(do("share_doc", map[string]any{"doc": "8", "email": "someone@mailbox.example", "permission": "view"}), KindExternalShare); f != nil {
 		t.Errorf("second share to the same address: %s", f.Explanation)

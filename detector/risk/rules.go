@@ -109,6 +109,12 @@ type pattern struct {
 var shareValues = []string{"anyone", "anyonewithlink", "anyone_with_link", "anyone with the link", "public", "public-read",
 	"public-read-write", "publicread", "everyone", "allusers", "all_users", "authenticatedusers", "world", "internet", "domain:*", "*"}
 
+// elevatedValues are access levels of a grant that let the grantee change,
+// delete or reshare the resource, not only read it.
+var elevatedValues = []string{"writer", "write", "editor", "edit", "owner", "admin", "administrator", "organizer",
+	"fileorganizer", "contributor", "maintainer", "manager", "manage", "full", "full_access", "fullaccess",
+	"read_write", "read-write", "readwrite", "rw", "co-owner", "coowner"}
+
 // bulkValues are deletion targets that mean "everything".
 var bulkValues = []string{"*", "all", "everything", "/", "/*", "%", ".*", "**", "*.*"}
 
