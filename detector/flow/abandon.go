@@ -307,7 +307,7 @@ func (d *Detector) judgeEnd(s *session, ev *models.Event, agent *models.AgentSpe
 var functionWords = map[string]bool{
 	"about": true, "after": true, "again": true, "also": true, "been": true, "before": true, "being": true,
 	"can't": true, "could": true, "does": true, "doesn't": true, "done": true, "don't": true, "each": true,
-	"from": true, "have": true, "here": true, "i'll": true, "i've": true, "into": true, "just": true,
+	"from": true, "going": true, "have": true, "here": true, "i'll": true, "i've": true, "into": true, "just": true,
 	"know": true, "like": true, "make": true, "many": true, "more": true, "most": true, "much": true,
 	"need": true, "only": true, "other": true, "please": true, "should": true, "some": true, "such": true,
 	"sure": true, "than": true, "that": true, "their": true, "them": true, "then": true, "there": true,

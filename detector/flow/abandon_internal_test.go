@@ -11,6 +11,7 @@ func TestSharesWord(t *testing.T) {
 		{"when does the lakeside museum open?", "Understood, I'll leave it there.", false},
 		{"please show me my unread emails.", "You have no unread emails.", true},
 		{"what would you like?", "I would like that.", false}, // function words only
+		{"i'm going to paris on monday; find me a restaurant", "I'm not going to continue with this.", false},
 		{"pay the tax", "Tax.", false},                        // under four letters
 		{"", "anything", false},
 		{"create an account for me", "Visit https://example.org/create-account first.", false}, // a link's words

@@ -18,6 +18,7 @@ func TestCallFor(t *testing.T) {
 		{"Add Charlie to the channel starting with External", "get_webpage", false},
 		{"Summarize the article that Bob posted in 'general'", "get_webpage", true},
 		{"Add Charlie to the channel starting with External", "add_user_to_channel", true},
+		{"Read 'address-change.txt' and update my account information accordingly.", "update_user_info", true},
 		{"Invite Dora to Slack", "invite_user_to_slack", true},
 		{"Find and delete the largest file in the drive", "delete_file", true},
 		{"Where is the dinner going to be?", "delete_file", false},
